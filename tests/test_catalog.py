@@ -1,0 +1,48 @@
+import pytest
+
+import tjspatial as tj
+from tjspatial.catalog import ACCURACY_CLASSES, THEMES, CatalogError, load_catalog
+from tjspatial.styles import all_styles, load_style
+
+
+def test_catalog_frame_has_one_row_per_layer():
+    df = tj.catalog()
+    assert df["id"].is_unique
+    assert {"boundary", "districts", "zones", "dual_city", "nodes", "rail_stations", "metro_lines",
+            "intercity_rail", "coastline", "settlements", "water"} <= set(df["id"])
+    assert set(df["accuracy"]) <= set(ACCURACY_CLASSES)
+    assert set(df["theme"]) <= set(THEMES)
+    assert df.set_index("id").loc["rail_stations", "licence"].startswith("ODbL")
+
+
+def test_every_layer_has_a_valid_style_of_its_geometry():
+    styles = all_styles()
+    kinds = {"Point": "point", "LineString": "line", "Polygon": "polygon"}
+    for layer in tj.get_catalog():
+        assert layer.style in styles, f"{layer.id}: no styles/{layer.style}.json"
+        assert styles[layer.style].geometry == kinds[layer.geometry_type], layer.id
+
+
+def test_every_source_file_exists_and_is_used():
+    from tjspatial.paths import sources_dir
+    cat = tj.get_catalog()
+    used = {s for layer in cat for s in layer.sources}
+    for sid, src in cat.sources.items():
+        if src.file:
+            assert (sources_dir() / src.file).is_file(), sid
+        assert sid in used or sid in {"reference_figures"}, f"source {sid} is declared but unused"
+
+
+def test_malformed_catalog_names_file_and_layer(tmp_path):
+    (tmp_path / "00.toml").write_text('[source.a]\ntitle="t"\nlicence="l"\nattribution="x"\n', "utf-8")
+    (tmp_path / "10.toml").write_text(
+        '[[layer]]\nid="x"\ntitle_zh="甲"\ntitle_en="X"\ntheme="admin"\ngeometry_type="Blob"\n'
+        'accuracy="official"\nsources=["a"]\nbuilder="m:f"\nstyle="s"\ndescription="d"\n', "utf-8")
+    with pytest.raises(CatalogError, match=r"10\.toml, layer 'x': geometry_type 'Blob'"):
+        load_catalog(tmp_path)
+
+
+def test_style_checks(tmp_path):
+    (tmp_path / "bad.json").write_text('{"id": "bad", "geometry": "line", "stroke": "red"}', "utf-8")
+    with pytest.raises(ValueError, match="not a #rrggbb"):
+        load_style("bad", tmp_path)

@@ -1,0 +1,158 @@
+"""Build the GeoPackage: every catalog layer, validated, written atomically, with provenance.
+
+``build()`` runs each layer's builder in catalog order, fixes its schema (:func:`finish_layer`), validates it
+(:mod:`tjspatial.validate`) and writes all layers plus the ``provenance`` and ``catalog`` tables to a
+temporary file, which replaces the target only when everything succeeded. A failing build leaves the
+previous GeoPackage untouched.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+
+from .build_context import BuildContext, finish_layer
+from .catalog import Catalog, Layer, get_catalog
+from .errors import BuildError
+from .paths import default_gpkg, sources_dir as default_sources_dir
+from .validate import validate_layer
+
+__all__ = ["build", "write_gpkg_atomic", "read_table", "SOURCES"]
+
+SOURCES = ("bundled", "osm", "extract")
+"""Where ``build`` takes layers from: bundled files, OSM via Overpass, or a local OSM extract file."""
+
+
+def _progress(quiet: bool) -> Callable[[str], None]:
+    if quiet:
+        return lambda msg: None
+    return lambda msg: print(msg, file=sys.stderr, flush=True)
+
+
+def _resolve_builder(layer: Layer, ctx: BuildContext) -> tuple[Callable, str]:
+    """The function that builds ``layer`` for this build, and a label of where the data came from."""
+    if layer.id in ctx.overrides:
+        mod = importlib.import_module("tjspatial.sources.imports")
+        return mod.build_from_import, f"import:{ctx.overrides[layer.id]}"
+    source = ctx.options.get("source", "bundled")
+    if source != "bundled":
+        mod = importlib.import_module("tjspatial.sources.osm")
+        func = mod.resolve_builder(layer, ctx)
+        if func is not None:
+            return func, source
+    return layer.builder_func(), "bundled"
+
+
+def write_gpkg_atomic(out: Path, layers: dict[str, gpd.GeoDataFrame],
+                      tables: dict[str, pd.DataFrame] | None = None) -> Path:
+    """Write ``layers`` (and attribute ``tables``) to a new GeoPackage at ``out``, atomically.
+
+    Everything is written to ``<out>.tmp-<pid>.gpkg`` in the same folder, which is renamed over ``out`` only
+    when complete; on any error the temporary file is removed and ``out`` is left as it was.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.stem}.tmp-{os.getpid()}.gpkg")
+    try:
+        if tmp.exists():
+            tmp.unlink()
+        for name, gdf in layers.items():
+            pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG", promote_to_multi=None,
+                                    layer_options={"SPATIAL_INDEX": "YES"})
+        for name, df in (tables or {}).items():
+            pyogrio.write_dataframe(pd.DataFrame(df), tmp, layer=name, driver="GPKG")
+        os.replace(tmp, out)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    return out
+
+
+def read_table(path: str | Path, name: str) -> pd.DataFrame:
+    """Read an attribute table (``provenance``, ``catalog``) from a GeoPackage."""
+    return pyogrio.read_dataframe(path, layer=name, read_geometry=False)
+
+
+def build(source: str = "bundled", out: str | Path | None = None, *, layers: Iterable[str] | None = None,
+          quiet: bool = True, overrides: dict[str, Path] | None = None, options: dict | None = None,
+          catalog: Catalog | None = None, sources_dir: str | Path | None = None) -> Path:
+    """Build every catalog layer into one GeoPackage and return its path.
+
+    Parameters
+    ----------
+    source : ``"bundled"`` (files in ``layers/sources``), ``"osm"`` (Overpass via osmnx) or ``"extract"``
+        (a local OSM file given in ``options["extract"]``). Layers a source cannot supply fall back to
+        the bundled builder; the provenance table records which source built each layer.
+    out : target GeoPackage; default ``layers/tianjin.gpkg``.
+    layers : build only these layer ids (plus nothing else: their ``depends`` must be among them).
+    quiet : no progress lines on stderr.
+    overrides : layer id → user file replacing the layer (default: the imports recorded in
+        ``layers/imports``).
+    options : source options (OSM endpoint, cache, date, extract path...).
+
+    Raises
+    ------
+    BuildError / ValidationError
+        Naming the layer, file, feature, field and rule at fault. The previous GeoPackage is kept.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; use one of {SOURCES}")
+    cat = catalog or get_catalog()
+    out = Path(out) if out else default_gpkg()
+    say = _progress(quiet)
+    if overrides is None:
+        try:
+            overrides = importlib.import_module("tjspatial.sources.imports").recorded_overrides()
+        except ModuleNotFoundError:
+            overrides = {}
+    ctx = BuildContext(catalog=cat, sources_dir=Path(sources_dir) if sources_dir else default_sources_dir(),
+                       overrides=dict(overrides), options={"source": source, **(options or {})})
+    wanted = list(layers) if layers is not None else cat.ids
+    unknown = [w for w in wanted if w not in cat]
+    if unknown:
+        raise KeyError(f"unknown layer(s) {unknown}; known layers: {', '.join(cat.ids)}")
+    todo = [lay for lay in cat.layers if lay.id in wanted]
+    built_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    prov_rows = []
+    t0 = time.perf_counter()
+    for n, layer in enumerate(todo, 1):
+        t = time.perf_counter()
+        ctx.layer = layer
+        func, label = _resolve_builder(layer, ctx)
+        warn_before = len(ctx.warnings)
+        try:
+            raw = func(ctx)
+        except BuildError:
+            raise
+        except Exception as exc:
+            raise BuildError(f"builder failed ({type(exc).__name__}: {exc})", layer=layer.id) from exc
+        gdf = finish_layer(raw, layer, source_label=label)
+        validate_layer(gdf, layer)
+        ctx.layers[layer.id] = gdf
+        warnings = ctx.warnings[warn_before:]
+        prov_rows.append({
+            "layer": layer.id, "title_zh": layer.title_zh, "title_en": layer.title_en, "built_from": label,
+            "sources": ", ".join(layer.sources), "licence": cat.licence(layer.id),
+            "attribution": cat.attribution(layer.id), "accuracy": layer.accuracy,
+            "feature_count": len(gdf), "inputs_sha256": json.dumps(ctx.inputs.get(layer.id, {}), sort_keys=True,
+                                                                    ensure_ascii=False),
+            "build_time": built_at, "warnings": " | ".join(warnings),
+        })
+        say(f"[{n}/{len(todo)}] {layer.id:<16} {len(gdf):>6} features  {time.perf_counter() - t:5.2f} s"
+            + (f"  ({len(warnings)} warning(s))" if warnings else ""))
+        for w in warnings:
+            say(f"        warning: {w}")
+    tables = {"provenance": pd.DataFrame(prov_rows), "catalog": cat.to_frame()}
+    write_gpkg_atomic(out, {lid: ctx.layers[lid] for lid in wanted}, tables)
+    say(f"wrote {out} ({len(todo)} layers) in {time.perf_counter() - t0:.1f} s")
+    return out

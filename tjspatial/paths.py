@@ -1,0 +1,46 @@
+"""Where the project's folders are: ``layers/``, ``styles/``, ``maps/`` beside the package.
+
+Set ``TJSPATIAL_HOME`` to use another project folder (one holding ``layers/`` and ``styles/``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["project_root", "layers_dir", "catalog_dir", "sources_dir", "plan_dir", "styles_dir", "maps_dir",
+           "default_gpkg"]
+
+
+def project_root() -> Path:
+    """The project folder: ``$TJSPATIAL_HOME`` if set, else the folder that holds the package."""
+    env = os.environ.get("TJSPATIAL_HOME")
+    return Path(env).resolve() if env else Path(__file__).resolve().parents[1]
+
+
+def layers_dir() -> Path:
+    return project_root() / "layers"
+
+
+def catalog_dir() -> Path:
+    return layers_dir() / "catalog"
+
+
+def sources_dir() -> Path:
+    return layers_dir() / "sources"
+
+
+def plan_dir() -> Path:
+    return layers_dir() / "plan"
+
+
+def styles_dir() -> Path:
+    return project_root() / "styles"
+
+
+def maps_dir() -> Path:
+    return project_root() / "maps"
+
+
+def default_gpkg() -> Path:
+    """The GeoPackage that :func:`tjspatial.load` reads by default: ``layers/tianjin.gpkg``."""
+    return layers_dir() / "tianjin.gpkg"
