@@ -60,9 +60,26 @@ def _run_catalog(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------ dictionary
+def _add_dictionary(sub) -> None:
+    p = sub.add_parser("dictionary", help="regenerate the data dictionary layers/README.md from the catalog")
+    p.add_argument("--check", action="store_true", help="only check that layers/README.md is current")
+
+
+def _run_dictionary(args) -> int:
+    from .docs import dictionary_is_current, write_data_dictionary
+    if args.check:
+        ok = dictionary_is_current()
+        print("layers/README.md is current" if ok else "layers/README.md is stale: run `tjspatial dictionary`")
+        return 0 if ok else 1
+    print(write_data_dictionary())
+    return 0
+
+
 COMMANDS = {
     "build": (_add_build, _run_build),
     "catalog": (_add_catalog, _run_catalog),
+    "dictionary": (_add_dictionary, _run_dictionary),
 }
 
 

@@ -1,0 +1,76 @@
+"""The data dictionary (``layers/README.md``), generated from the catalog.
+
+``tjspatial dictionary`` rewrites it; ``tjspatial dictionary --check`` (and a test) fails when it is stale.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .catalog import ACCURACY_CLASSES, COMMON_FIELDS, THEMES, Catalog, get_catalog
+from .paths import layers_dir
+
+__all__ = ["data_dictionary", "write_data_dictionary", "dictionary_is_current"]
+
+_COMMON_DOC = {
+    "name_zh": "Chinese name (may be empty where the source has none)",
+    "name_en": "English or pinyin name (may be empty)",
+    "accuracy": "accuracy class of this feature: " + ", ".join(ACCURACY_CLASSES),
+    "source": "source id(s) this feature was built from (see Sources)",
+}
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def data_dictionary(catalog: Catalog | None = None) -> str:
+    """The data dictionary as Markdown: every layer, field, source, licence, accuracy and limitation."""
+    cat = catalog or get_catalog()
+    out = ["# tjspatial data dictionary", "",
+           "Generated from the layer catalog (`layers/catalog/*.toml`) by `tjspatial dictionary`; do not edit by hand.",
+           "", "Geometry is stored in EPSG:4326 and measured in EPSG:4548. Accuracy classes: "
+           + "; ".join(f"`{k}` {zh} / {en}" for k, (zh, en) in ACCURACY_CLASSES.items()) + ".",
+           "", "Every layer carries the common fields "
+           + ", ".join(f"`{k}` ({_COMMON_DOC[k]})" for k in COMMON_FIELDS) + ".", "",
+           "## Layers", "", "| id | title | theme | geometry | accuracy |", "|---|---|---|---|---|"]
+    for layer in cat:
+        zh, en = ACCURACY_CLASSES[layer.accuracy]
+        out.append(f"| [`{layer.id}`](#{layer.id}) | {_cell(layer.title_zh)} / {_cell(layer.title_en)} | "
+                   f"{THEMES[layer.theme][0]} / {THEMES[layer.theme][1]} | {layer.geometry_type} | {zh} / {en} |")
+    for layer in cat:
+        out += ["", f"### {layer.id}", "", f"**{layer.title_zh} / {layer.title_en}** — "
+                f"{layer.accuracy_label}{' — 示意图层，非实测数据 / schematic layer, not surveyed data' if layer.is_schematic else ''}",
+                "", layer.description, ""]
+        if layer.limitations:
+            out += [f"*Limitations:* {layer.limitations}", ""]
+        out += [f"- theme: {THEMES[layer.theme][0]} / {THEMES[layer.theme][1]}; geometry: {layer.geometry_type}; "
+                f"style: `styles/{layer.style}.json`",
+                f"- licence: {cat.licence(layer.id)}",
+                f"- attribution: {cat.attribution(layer.id)}"]
+        if layer.depends:
+            out.append(f"- built from layers: {', '.join(f'`{d}`' for d in layer.depends)}")
+        if layer.osm:
+            out.append("- OpenStreetMap query: yes (`tjspatial build --source osm`)")
+        out += ["", "| field | type |", "|---|---|"]
+        out += [f"| `{name}` | {ftype} |" for name, ftype in layer.all_fields.items()]
+    out += ["", "## Sources", "", "| id | title | file | licence | attribution | date |", "|---|---|---|---|---|---|"]
+    for sid, src in cat.sources.items():
+        out.append(f"| `{sid}` | {_cell(src.title)} | {_cell(src.file or '')} | {_cell(src.licence)} | "
+                   f"{_cell(src.attribution)} | {_cell(src.date or '')} |")
+    return "\n".join(out) + "\n"
+
+
+def write_data_dictionary(path: str | Path | None = None) -> Path:
+    """Write the data dictionary (default ``layers/README.md``) atomically and return its path."""
+    path = Path(path) if path else layers_dir() / "README.md"
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(data_dictionary(), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def dictionary_is_current(path: str | Path | None = None) -> bool:
+    """True when the file at ``path`` (default ``layers/README.md``) equals the freshly generated dictionary."""
+    path = Path(path) if path else layers_dir() / "README.md"
+    return path.is_file() and path.read_text(encoding="utf-8") == data_dictionary()
