@@ -1,0 +1,307 @@
+"""A QGIS project (``.qgz``) over an exported GeoPackage, and QGIS layer metadata, written as plain XML.
+
+No QGIS is needed: the project XML (``.qgs``) is generated here and zipped. It holds
+
+- the layer tree grouped by catalog theme (:data:`tjspatial.catalog.THEMES` labels "zh / en", in the
+  themes' display order), each group's layers in draw order;
+- a custom layer order for drawing: points over lines over polygons, and within each geometry by the
+  style's ``z`` (higher on top);
+- every layer's style (:mod:`tjspatial.publish.qml`) and metadata (title, abstract = description +
+  limitations + accuracy, attribution as rights, licence, keywords for accuracy and theme); schematic
+  layers say "示意 / schematic" in their name, title and abstract;
+- the project CRS EPSG:4548 (CGCS2000 / 3° Gauss-Krüger CM 117E) and a start view on the layers' extent.
+
+Layer sources are relative (``./tianjin.gpkg|layername=<id>``), so the project and the GeoPackage can be
+moved together.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+import zipfile
+import xml.etree.ElementTree as ET
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from pyproj import CRS, Transformer
+
+from ..catalog import ACCURACY_CLASSES, THEMES, Catalog, Layer, get_catalog
+from ..crs import METRIC_CRS, STORAGE_CRS
+from .qml import GEOMETRY_QGIS, layer_style, style_elements
+
+__all__ = ["display_title", "layer_abstract", "metadata_element", "metadata_qmd", "draw_order",
+           "project_xml", "write_qgz", "SCHEMATIC_NOTE", "PROJECT_TITLE"]
+
+SCHEMATIC_NOTE = ("示意图层：位置与范围为近似示意，不是测绘或官方数据。"
+                  " / Schematic layer: positions and extents are approximate, not surveyed or official data.")
+PROJECT_TITLE = "天津市“十四五”规划空间结构 / Tianjin 14th Five-Year Plan spatial structure (tjspatial)"
+_QGIS_VERSION = "3.22.0-Białowieża"
+_GEOM_RANK = {"Point": 0, "LineString": 1, "Polygon": 2}
+
+
+def display_title(layer: Layer) -> str:
+    """``"<title_zh> / <title_en>"``; for schematic layers each title says 示意 / schematic (added if absent)."""
+    zh, en = layer.title_zh, layer.title_en
+    if layer.is_schematic:
+        zh = zh if "示意" in zh else f"{zh}（示意）"
+        en = en if "schematic" in en.lower() else f"{en} (schematic)"
+    return f"{zh} / {en}"
+
+
+def layer_abstract(layer: Layer) -> str:
+    """Description, limitations and accuracy of a layer as one text (the metadata abstract)."""
+    parts = [layer.description.strip()]
+    if layer.limitations:
+        parts.append(f"局限 / Limitations: {layer.limitations.strip()}")
+    parts.append(f"精度 / Accuracy: {layer.accuracy_label}. Each feature's own class is in its 'accuracy' field "
+                 f"(features marked schematic are drawn dashed).")
+    if layer.is_schematic:
+        parts.insert(0, SCHEMATIC_NOTE)
+    return "\n\n".join(parts)
+
+
+@lru_cache(maxsize=8)
+def _srs_values(crs_like: str) -> tuple[tuple[str, str], ...]:
+    crs = CRS.from_user_input(crs_like)
+    auth = crs.to_authority() or ("", "")
+    with warnings.catch_warnings():  # "you will likely lose important projection information" (PROJ string)
+        warnings.simplefilter("ignore", UserWarning)
+        proj4 = crs.to_proj4()
+    return (("wkt", crs.to_wkt()), ("proj4", proj4), ("srid", auth[1]), ("authid", f"{auth[0]}:{auth[1]}"),
+            ("description", crs.name), ("projectionacronym", "longlat" if crs.is_geographic else "tmerc"),
+            ("ellipsoidacronym", ""), ("geographicflag", "true" if crs.is_geographic else "false"))
+
+
+def _spatialrefsys(crs_like: str) -> ET.Element:
+    el = ET.Element("spatialrefsys")
+    for tag, text in _srs_values(crs_like):
+        ET.SubElement(el, tag).text = text
+    return el
+
+
+def _metadata_children(parent: ET.Element, layer: Layer, catalog: Catalog,
+                       provenance: Mapping[str, str] | None) -> ET.Element:
+    ET.SubElement(parent, "identifier").text = layer.id
+    ET.SubElement(parent, "parentidentifier").text = "tjspatial"
+    ET.SubElement(parent, "language").text = "zho; eng"
+    ET.SubElement(parent, "type").text = "dataset"
+    ET.SubElement(parent, "title").text = display_title(layer)
+    ET.SubElement(parent, "abstract").text = layer_abstract(layer)
+    kw = ET.SubElement(parent, "keywords", vocabulary="tjspatial:accuracy")
+    ET.SubElement(kw, "keyword").text = layer.accuracy
+    ET.SubElement(kw, "keyword").text = ACCURACY_CLASSES[layer.accuracy][0]
+    kw = ET.SubElement(parent, "keywords", vocabulary="tjspatial:theme")
+    ET.SubElement(kw, "keyword").text = " / ".join(THEMES[layer.theme])
+    ET.SubElement(parent, "links")
+    if provenance:
+        ET.SubElement(parent, "history").text = (
+            f"Built {provenance.get('build_time', '')} from {provenance.get('built_from', '')} "
+            f"(sources: {provenance.get('sources', '')}); {provenance.get('feature_count', '')} features.")
+        if provenance.get("warnings"):
+            ET.SubElement(parent, "history").text = f"Build warnings: {provenance['warnings']}"
+    ET.SubElement(parent, "fees")
+    ET.SubElement(parent, "constraints", type="accuracy").text = (
+        SCHEMATIC_NOTE if layer.is_schematic else f"Accuracy class: {layer.accuracy_label}")
+    for attribution in catalog.attribution(layer.id).split("; "):
+        ET.SubElement(parent, "rights").text = attribution
+    for licence in catalog.licence(layer.id).split("; "):
+        ET.SubElement(parent, "license").text = licence
+    ET.SubElement(parent, "encoding").text = "UTF-8"
+    crs = ET.SubElement(parent, "crs")
+    crs.append(_spatialrefsys(STORAGE_CRS))
+    ET.SubElement(parent, "extent")
+    return parent
+
+
+def metadata_element(layer: Layer, catalog: Catalog | None = None,
+                     provenance: Mapping[str, str] | None = None) -> ET.Element:
+    """The QGIS ``<resourceMetadata>`` of a layer (for a project's ``<maplayer>``).
+
+    Parameters
+    ----------
+    layer : catalog layer.
+    catalog : the catalog (for licences and attributions); default ``tj.get_catalog()``.
+    provenance : the layer's row of the GeoPackage ``provenance`` table (build time, source, warnings).
+    """
+    return _metadata_children(ET.Element("resourceMetadata"), layer, catalog or get_catalog(), provenance)
+
+
+def metadata_qmd(layer: Layer, catalog: Catalog | None = None, provenance: Mapping[str, str] | None = None) -> str:
+    """A QGIS layer metadata document (``.qmd`` text; also what QGIS keeps in a GeoPackage's ``gpkg_metadata``)."""
+    root = _metadata_children(ET.Element("qgis", version=_QGIS_VERSION), layer, catalog or get_catalog(), provenance)
+    ET.indent(root, space=" ")
+    return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def draw_order(layers: Sequence[Layer]) -> list[Layer]:
+    """Layers from top to bottom: points over lines over polygons; within each, higher style ``z`` on top."""
+    return sorted(layers, key=lambda lay: (_GEOM_RANK[lay.geometry_type], -layer_style(lay).z))
+
+
+def _layer_ref(layer: Layer) -> str:
+    return f"{layer.id}_tjspatial"
+
+
+def _extent(parent: ET.Element, tag: str, bounds: Sequence[float]) -> None:
+    ext = ET.SubElement(parent, tag)
+    for name, v in zip(("xmin", "ymin", "xmax", "ymax"), bounds):
+        ET.SubElement(ext, name).text = repr(float(v))
+
+
+def _maplayer(layer: Layer, gpkg_name: str, catalog: Catalog, bounds: Sequence[float] | None,
+              provenance: Mapping[str, str] | None) -> ET.Element:
+    style = layer_style(layer)
+    ml = ET.Element("maplayer", attrib={
+        "type": "vector", "geometry": GEOMETRY_QGIS[layer.geometry_type][1],
+        "labelsEnabled": "1" if style.label_field else "0", "styleCategories": "AllStyleCategories",
+        "hasScaleBasedVisibilityFlag": "0", "minScale": "100000000", "maxScale": "0", "readOnly": "0",
+        "simplifyDrawingHints": "1", "simplifyDrawingTol": "1", "simplifyLocal": "1", "simplifyAlgorithm": "0",
+        "simplifyMaxScale": "1", "autoRefreshEnabled": "0", "autoRefreshTime": "0", "refreshOnNotifyEnabled": "0",
+        "refreshOnNotifyMessage": "", "symbologyReferenceScale": "-1"})
+    if bounds is not None:
+        _extent(ml, "extent", bounds)
+        _extent(ml, "wgs84extent", bounds)
+    ET.SubElement(ml, "id").text = _layer_ref(layer)
+    ET.SubElement(ml, "datasource").text = f"./{gpkg_name}|layername={layer.id}"
+    kw = ET.SubElement(ml, "keywordList")
+    for word in (layer.accuracy, layer.theme, "tjspatial"):
+        ET.SubElement(kw, "value").text = word
+    ET.SubElement(ml, "layername").text = display_title(layer)
+    srs = ET.SubElement(ml, "srs")
+    srs.append(_spatialrefsys(STORAGE_CRS))
+    ml.append(metadata_element(layer, catalog, provenance))
+    ET.SubElement(ml, "provider", encoding="UTF-8").text = "ogr"
+    ET.SubElement(ml, "vectorjoins")
+    ET.SubElement(ml, "layerDependencies")
+    ET.SubElement(ml, "dataDependencies")
+    ET.SubElement(ml, "expressionfields")
+    sm = ET.SubElement(ml, "map-layer-style-manager", current="default")
+    ET.SubElement(sm, "map-layer-style", name="default")
+    flags = ET.SubElement(ml, "flags")
+    for name, value in (("Identifiable", "1"), ("Removable", "1"), ("Searchable", "1"), ("Private", "0")):
+        ET.SubElement(flags, name).text = value
+    ml.extend(style_elements(layer, style))
+    ET.SubElement(ml, "blendMode").text = "0"
+    ET.SubElement(ml, "featureBlendMode").text = "0"
+    ET.SubElement(ml, "layerOpacity").text = "1"
+    ET.SubElement(ml, "previewExpression").text = '"name_zh"'
+    ET.SubElement(ml, "layerGeometryType").text = str(GEOMETRY_QGIS[layer.geometry_type][2])
+    return ml
+
+
+def _union_bounds(bounds: Mapping[str, Sequence[float]]) -> tuple[float, float, float, float] | None:
+    vals = [b for b in bounds.values() if b is not None and all(map(lambda v: v == v, b))]
+    if not vals:
+        return None
+    return (min(b[0] for b in vals), min(b[1] for b in vals), max(b[2] for b in vals), max(b[3] for b in vals))
+
+
+def project_xml(layers: Sequence[Layer], gpkg_name: str = "tianjin.gpkg", *, catalog: Catalog | None = None,
+                bounds: Mapping[str, Sequence[float]] | None = None,
+                provenance: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """The ``.qgs`` XML of a QGIS project showing ``layers`` from the GeoPackage ``gpkg_name`` beside it.
+
+    Parameters
+    ----------
+    layers : catalog layers to include (any order; the tree and draw order are computed).
+    gpkg_name : file name of the GeoPackage, relative to the project file.
+    catalog : for licences and attributions; default ``tj.get_catalog()``.
+    bounds : layer id → (xmin, ymin, xmax, ymax) in EPSG:4326 degrees; sets layer extents and the start view.
+    provenance : layer id → its row of the GeoPackage ``provenance`` table (written to the metadata history).
+    """
+    catalog = catalog or get_catalog()
+    bounds = dict(bounds or {})
+    provenance = dict(provenance or {})
+    ordered = draw_order(layers)
+    root = ET.Element("qgis", attrib={"projectname": PROJECT_TITLE, "version": _QGIS_VERSION})
+    ET.SubElement(root, "homePath", path="")
+    ET.SubElement(root, "title").text = PROJECT_TITLE
+    ET.SubElement(root, "autotransaction", active="0")
+    ET.SubElement(root, "evaluateDefaultValues", active="0")
+    ET.SubElement(root, "trust", active="0")
+    ET.SubElement(root, "projectCrs").append(_spatialrefsys(METRIC_CRS))
+
+    tree = ET.SubElement(root, "layer-tree-group")
+    ET.SubElement(tree, "customproperties")
+    for theme, (zh, en) in THEMES.items():
+        members = [lay for lay in ordered if lay.theme == theme]
+        if not members:
+            continue
+        group = ET.SubElement(tree, "layer-tree-group", name=f"{zh} / {en}", checked="Qt::Checked", expanded="1")
+        ET.SubElement(group, "customproperties")
+        for lay in members:
+            node = ET.SubElement(group, "layer-tree-layer", attrib={
+                "id": _layer_ref(lay), "name": display_title(lay), "providerKey": "ogr",
+                "source": f"./{gpkg_name}|layername={lay.id}", "checked": "Qt::Checked", "expanded": "0",
+                "legend_exp": ""})
+            ET.SubElement(node, "customproperties")
+    order = ET.SubElement(tree, "custom-order", enabled="1")
+    for lay in ordered:
+        ET.SubElement(order, "item").text = _layer_ref(lay)
+
+    projectlayers = ET.SubElement(root, "projectlayers")
+    for lay in ordered:
+        projectlayers.append(_maplayer(lay, gpkg_name, catalog, bounds.get(lay.id), provenance.get(lay.id)))
+    layerorder = ET.SubElement(root, "layerorder")
+    for lay in ordered:
+        ET.SubElement(layerorder, "layer", id=_layer_ref(lay))
+
+    props = ET.SubElement(root, "properties")
+    paths = ET.SubElement(props, "Paths")
+    ET.SubElement(paths, "Absolute", type="bool").text = "false"
+    srs = ET.SubElement(props, "SpatialRefSys")
+    ET.SubElement(srs, "ProjectionsEnabled", type="int").text = "1"
+    measure = ET.SubElement(props, "Measure")
+    ET.SubElement(measure, "Ellipsoid", type="QString").text = "EPSG:1024"  # CGCS2000
+    units = ET.SubElement(props, "Measurement")
+    ET.SubElement(units, "DistanceUnits", type="QString").text = "meters"
+    ET.SubElement(units, "AreaUnits", type="QString").text = "km2"
+
+    full = _union_bounds(bounds)
+    if full is not None:
+        t = Transformer.from_crs(STORAGE_CRS, METRIC_CRS, always_xy=True)
+        xs, ys = t.transform([full[0], full[2], full[0], full[2]], [full[1], full[1], full[3], full[3]])
+        canvas = ET.SubElement(root, "mapcanvas", name="theMapCanvas", annotationsVisible="1")
+        ET.SubElement(canvas, "units").text = "meters"
+        _extent(canvas, "extent", (min(xs), min(ys), max(xs), max(ys)))
+        ET.SubElement(canvas, "rotation").text = "0"
+        ET.SubElement(canvas, "destinationsrs").append(_spatialrefsys(METRIC_CRS))
+        ET.SubElement(canvas, "rendermaptile").text = "0"
+
+    meta = ET.SubElement(root, "projectMetadata")
+    ET.SubElement(meta, "identifier").text = "tjspatial"
+    ET.SubElement(meta, "title").text = PROJECT_TITLE
+    schematic = [display_title(lay) for lay in ordered if lay.is_schematic]
+    abstract = ("Layers of the spatial structure of Tianjin's 14th Five-Year Plan, exported by tjspatial. "
+                "Stored in EPSG:4326; the project CRS is EPSG:4548 (CGCS2000 / 3-degree Gauss-Kruger CM 117E). "
+                "Every feature carries 'accuracy' and 'source'.")
+    if schematic:
+        abstract += f"\n\n{SCHEMATIC_NOTE}\n示意图层 / schematic layers: " + "; ".join(schematic)
+    ET.SubElement(meta, "abstract").text = abstract
+    ET.SubElement(meta, "links")
+    ET.indent(root, space=" ")
+    return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_qgz(path: str | Path, layers: Sequence[Layer], gpkg_name: str = "tianjin.gpkg", **kwargs) -> Path:
+    """Write a zipped QGIS project (``.qgz``) for ``layers``, atomically; returns ``path``.
+
+    The project file inside the archive is named after ``path`` (``tianjin.qgz`` → ``tianjin.qgs``).
+    Keyword arguments go to :func:`project_xml`. The archive is written to a temporary file in the target
+    folder and renamed over ``path`` when complete.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".qgz":
+        raise ValueError(f"{path}: a QGIS project archive must end in .qgz")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    xml = project_xml(layers, gpkg_name, **kwargs)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(f"{path.stem}.qgs", xml.encode("utf-8"))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
