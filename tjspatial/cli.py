@@ -24,6 +24,17 @@ def _add_build(sub) -> None:
     p.add_argument("--out", type=Path, help="target GeoPackage (default layers/tianjin.gpkg)")
     p.add_argument("--layers", help="comma-separated layer ids to build (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    o = p.add_argument_group("OpenStreetMap (--source osm / extract)")
+    o.add_argument("--osm-date", dest="osm_date", help="query OSM as of this date (YYYY-MM-DD, Overpass attic)")
+    o.add_argument("--overpass-url", dest="overpass_url",
+                   help="Overpass interpreter endpoint (default https://overpass-api.de/api/interpreter)")
+    o.add_argument("--cache-dir", dest="cache_dir", type=Path,
+                   help="folder of cached Overpass answers and clipped extracts (default layers/osm_cache)")
+    o.add_argument("--offline", action="store_true",
+                   help="no network: use cached answers only; layers without one keep their bundled source")
+    o.add_argument("--timeout", type=float, help="seconds per Overpass request (default 180)")
+    o.add_argument("--retries", type=int, help="retries after HTTP 429/502/503/504, timeouts, connection "
+                                               "errors, with doubling backoff (default 3)")
 
 
 def _run_build(args) -> int:
@@ -76,10 +87,67 @@ def _run_dictionary(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------ diff
+def _add_diff(sub) -> None:
+    p = sub.add_parser("diff", help="compare two GeoPackages layer by layer",
+                       description="Per layer: features added, removed and changed, and the change in count, "
+                                   "length (km) and area (km²), measured in EPSG:4548.")
+    p.add_argument("old", type=Path, help="the GeoPackage before (e.g. the published one)")
+    p.add_argument("new", type=Path, help="the GeoPackage after (e.g. a refresh from OSM)")
+    p.add_argument("--layers", help="comma-separated layer ids (default: every layer in either file)")
+    p.add_argument("--features", action="store_true", help="also list each added, removed and changed feature")
+    p.add_argument("--csv", action="store_true", help="print the per-layer table as CSV")
+
+
+def _run_diff(args) -> int:
+    from .diff import diff_gpkg, diff_layer, format_diff
+    df = diff_gpkg(args.old, args.new, layers=args.layers.split(",") if args.layers else None)
+    if args.csv:
+        df.to_csv(sys.stdout, index=False)
+    else:
+        print(format_diff(df))
+    if args.features:
+        for row in df[(df["status"] == "changed")].itertuples():
+            d = diff_layer(args.old, args.new, row.layer)
+            print(f"\n{row.layer} (matched by {d.attrs['key']}):")
+            for f in d.itertuples():
+                print(f"  {f.change:<8} {f.key}" + (f"  [{f.what}]" if f.what else ""))
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ walk-network
+def _add_walk_network(sub) -> None:
+    p = sub.add_parser("walk-network", help="save the walkable street network from OSM as GraphML",
+                       description="Fetch (Overpass) or read (extract) the walkable ways of Tianjin and save "
+                                   "them as an osmnx GraphML graph for network-based catchments.")
+    p.add_argument("--extract", type=Path, help="OSM extract (.osm, .osm.gz, .osm.bz2, .osm.pbf) instead of "
+                                                "Overpass")
+    p.add_argument("--out", type=Path, help="GraphML file (default layers/osm_cache/walk_network.graphml)")
+    p.add_argument("--osm-date", dest="osm_date")
+    p.add_argument("--overpass-url", dest="overpass_url")
+    p.add_argument("--cache-dir", dest="cache_dir", type=Path)
+    p.add_argument("--offline", action="store_true")
+    p.add_argument("--timeout", type=float)
+    p.add_argument("--retries", type=int)
+
+
+def _run_walk_network(args) -> int:
+    from .sources.osm import build_walk_graph, load_walk_graph
+    options = {k: getattr(args, k) for k in ("osm_date", "overpass_url", "cache_dir", "offline", "timeout",
+                                             "retries") if getattr(args, k) not in (None, False)}
+    out = build_walk_graph(source="extract" if args.extract else "osm", extract=args.extract, out=args.out,
+                           options=options)
+    g = load_walk_graph(out)
+    print(f"{out}: {g.number_of_nodes()} nodes, {g.number_of_edges()} edges")
+    return 0
+
+
 COMMANDS = {
     "build": (_add_build, _run_build),
     "catalog": (_add_catalog, _run_catalog),
     "dictionary": (_add_dictionary, _run_dictionary),
+    "diff": (_add_diff, _run_diff),
+    "walk-network": (_add_walk_network, _run_walk_network),
 }
 
 
