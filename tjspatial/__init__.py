@@ -15,6 +15,7 @@ from .crs import (METRIC_CRS, STORAGE_CRS, bd09_to_gcj02, buffer_m, check_gcj02,
                   gcj02_to_wgs84, to_metric, wgs84_to_gcj02)
 from .errors import BuildError, ImportLayerError, TjSpatialError, ValidationError
 from .io import load
+from .sources.imports import import_layer
 from .styles import load_style
 
 __version__ = "0.1.0"
@@ -25,4 +26,5 @@ __all__ = [
     "wgs84_to_gcj02", "gcj02_to_wgs84", "gcj02_to_bd09", "bd09_to_gcj02",
     "STORAGE_CRS", "METRIC_CRS",
     "TjSpatialError", "BuildError", "ValidationError", "ImportLayerError",
+    "import_layer",
 ]

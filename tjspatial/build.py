@@ -143,7 +143,9 @@ def build(source: str = "bundled", out: str | Path | None = None, *, layers: Ite
         prov_rows.append({
             "layer": layer.id, "title_zh": layer.title_zh, "title_en": layer.title_en, "built_from": label,
             "sources": ", ".join(layer.sources), "licence": cat.licence(layer.id),
-            "attribution": cat.attribution(layer.id), "accuracy": layer.accuracy,
+            "attribution": cat.attribution(layer.id),
+            # an imported layer's class is the one its importer declared (per feature), not the catalog's
+            "accuracy": (", ".join(sorted(set(gdf["accuracy"]))) if label.startswith("import:") else layer.accuracy),
             "feature_count": len(gdf), "inputs_sha256": json.dumps(ctx.inputs.get(layer.id, {}), sort_keys=True,
                                                                     ensure_ascii=False),
             "build_time": built_at, "warnings": " | ".join(warnings),

@@ -142,9 +142,62 @@ def _run_walk_network(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------ import-layer
+def _add_import_layer(sub) -> None:
+    p = sub.add_parser("import-layer", help="replace a layer with an official file (validated, converted, recorded)",
+                       description="Check FILE against LAYER's catalog schema, convert it to EPSG:4326, record it "
+                                   "in layers/imports/ with its provenance, and rebuild the GeoPackage. A file in "
+                                   "the wrong CRS, with missing fields, empty or invalid geometries, or features "
+                                   "outside Tianjin is refused with a message naming the problem.")
+    p.add_argument("layer", help="catalog layer id (see `tjspatial catalog`)")
+    p.add_argument("file", nargs="?", type=Path, help="shapefile, GeoJSON, GeoPackage, … (omit with --remove)")
+    p.add_argument("--crs", default="auto",
+                   help="auto (the file's CRS; lon/lat files are checked for GCJ-02), gcj02, bd09 or EPSG:xxxx "
+                        "(for a file without a CRS); default auto")
+    p.add_argument("--map-fields", default="", metavar="FIELD=COLUMN,...",
+                   help="catalog field = file column pairs, e.g. name_zh=NAME,area_official_km2=AREA")
+    p.add_argument("--accuracy", default="official", help="accuracy class of the file (default official)")
+    p.add_argument("--imports-dir", type=Path, help="where imports are recorded (default layers/imports)")
+    p.add_argument("--out", type=Path, help="GeoPackage to rebuild (default layers/tianjin.gpkg)")
+    p.add_argument("--no-inherit", action="store_true",
+                   help="do not fill missing fields from the current layer's features of the same name_zh")
+    p.add_argument("--check", action="store_true", help="validate and convert only; record nothing")
+    p.add_argument("--remove", action="store_true", help="forget the recorded import of LAYER and rebuild")
+    p.add_argument("--quiet", action="store_true", help="no build progress output")
+
+
+def _run_import_layer(args) -> int:
+    from .sources.imports import check_import, import_layer, remove_import
+    if args.remove:
+        out = remove_import(args.layer, imports_dir=args.imports_dir, out=args.out, quiet=args.quiet)
+        print(f"removed the import of {args.layer}; rebuilt {out}")
+        return 0
+    if args.file is None:
+        raise SystemExit("tjspatial import-layer needs FILE (or --remove)")
+    kw = dict(crs=args.crs, field_map=args.map_fields, accuracy=args.accuracy, inherit=not args.no_inherit)
+    if args.check:
+        res = check_import(args.layer, args.file, gpkg=args.out, **kw)
+    else:
+        res = import_layer(args.layer, args.file, imports_dir=args.imports_dir, out=args.out, quiet=args.quiet, **kw)
+    rec = res.record
+    print(f"{'checked' if args.check else 'imported'} {rec['features']} feature(s) of {args.file} as layer "
+          f"{args.layer!r}: CRS {rec['crs_detected']} ({rec['conversion']}), accuracy {rec['accuracy']}")
+    for name, how in rec["fields_filled"].items():
+        if how != "file":
+            print(f"  field {name}: {how}")
+    for w in res.warnings:
+        print(f"  warning: {w}")
+    if res.stored:
+        print(f"recorded in {res.stored} (provenance: {res.stored.parent / 'imports.json'})")
+    if res.gpkg:
+        print(f"rebuilt {res.gpkg}")
+    return 0
+
+
 COMMANDS = {
     "build": (_add_build, _run_build),
     "catalog": (_add_catalog, _run_catalog),
+    "import-layer": (_add_import_layer, _run_import_layer),
     "dictionary": (_add_dictionary, _run_dictionary),
     "diff": (_add_diff, _run_diff),
     "walk-network": (_add_walk_network, _run_walk_network),
