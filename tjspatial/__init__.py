@@ -15,6 +15,7 @@ from .crs import (METRIC_CRS, STORAGE_CRS, bd09_to_gcj02, buffer_m, check_gcj02,
                   gcj02_to_wgs84, to_metric, wgs84_to_gcj02)
 from .errors import BuildError, ImportLayerError, TjSpatialError, ValidationError
 from .io import load
+from .publish.export import export
 from .sources.imports import import_layer
 from .styles import load_style
 
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "catalog", "get_catalog", "load", "build", "load_style",
+    "export",
     "to_metric", "buffer_m", "convert_gdf", "check_gcj02",
     "wgs84_to_gcj02", "gcj02_to_wgs84", "gcj02_to_bd09", "bd09_to_gcj02",
     "STORAGE_CRS", "METRIC_CRS",

@@ -194,6 +194,30 @@ def _run_import_layer(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------ export
+def _add_export(sub) -> None:
+    p = sub.add_parser("export", help="export layers for QGIS: styled GeoPackage + .qgz, shapefiles, GeoJSON",
+                       description="Write the catalog layers to DIR: tianjin.gpkg (each layer with its QGIS style "
+                                   "as default and its metadata) and tianjin.qgz (project in EPSG:4548, grouped "
+                                   "by theme), shp/ (UTF-8 shapefiles with .qml, .qmd and a field map CSV), "
+                                   "geojson/ (RFC 7946), and layers.csv. Files are written atomically.")
+    p.add_argument("--format", dest="fmt", choices=["gpkg", "shp", "geojson", "all"], default="all",
+                   help="what to write (default: all)")
+    p.add_argument("--out", type=Path, required=True, help="target folder (created if needed)")
+    p.add_argument("--gpkg", type=Path, help="GeoPackage to read (default layers/tianjin.gpkg)")
+    p.add_argument("--layers", help="comma-separated layer ids (default: every catalog layer)")
+    p.add_argument("--refuse-long-values", action="store_true",
+                   help="shapefiles: refuse text over 254 bytes instead of splitting it into extra fields")
+
+
+def _run_export(args) -> int:
+    from .publish.export import export
+    paths = export(args.fmt, args.out, gpkg=args.gpkg, layers=args.layers.split(",") if args.layers else None,
+                   long_values="refuse" if args.refuse_long_values else "split")
+    print(f"wrote {len(paths)} files to {args.out}")
+    return 0
+
+
 COMMANDS = {
     "build": (_add_build, _run_build),
     "catalog": (_add_catalog, _run_catalog),
@@ -201,6 +225,7 @@ COMMANDS = {
     "dictionary": (_add_dictionary, _run_dictionary),
     "diff": (_add_diff, _run_diff),
     "walk-network": (_add_walk_network, _run_walk_network),
+    "export": (_add_export, _run_export),
 }
 
 
