@@ -140,7 +140,7 @@ def write_styled_gpkg(path: str | Path, data: Mapping[str, gpd.GeoDataFrame], *,
             "description": f"{display_title(catalog[lid])}: style styles/{catalog[lid].style}.json (tjspatial)",
             "owner": "tjspatial", "ui": "", "update_time": now,
         } for lid in data])
-        pyogrio.write_dataframe(styles, tmp, layer="layer_styles", driver="GPKG")
+        pyogrio.write_dataframe(styles, tmp, layer="layer_styles", driver="GPKG", layer_options={"FID": "id"})
         _add_qgis_metadata(tmp, {lid: metadata_qmd(catalog[lid], catalog, provenance.get(lid)) for lid in data})
         return _replace_atomically(tmp, path)
     finally:
@@ -149,7 +149,7 @@ def write_styled_gpkg(path: str | Path, data: Mapping[str, gpd.GeoDataFrame], *,
 
 
 def write_geojson(gdf: gpd.GeoDataFrame, layer: Layer, path: str | Path, *, catalog: Catalog | None = None) -> Path:
-    """Write one layer as RFC 7946 GeoJSON (EPSG:4326 lon/lat, full precision), atomically; returns ``path``.
+    """Write one layer as RFC 7946 GeoJSON (EPSG:4326 lon/lat, 17 significant digits: exact), atomically; returns ``path``.
 
     The top-level ``name`` member is the layer id and ``description`` gives title, accuracy ("示意 /
     schematic" for schematic layers), licence, attribution, description and limitations.
@@ -162,7 +162,7 @@ def write_geojson(gdf: gpd.GeoDataFrame, layer: Layer, path: str | Path, *, cata
         if tmp.exists():
             tmp.unlink()
         pyogrio.write_dataframe(gdf.to_crs("EPSG:4326"), tmp, driver="GeoJSON", layer=layer.id,
-                                layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": "15",
+                                layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": "17",
                                                "WRITE_NAME": "YES", "DESCRIPTION": _summary(layer, catalog)})
         return _replace_atomically(tmp, path)
     finally:
@@ -172,7 +172,7 @@ def write_geojson(gdf: gpd.GeoDataFrame, layer: Layer, path: str | Path, *, cata
 
 def read_geojson(path: str | Path, layer: Layer) -> gpd.GeoDataFrame:
     """Read a GeoJSON written by :func:`write_geojson` with the catalog field order and types of ``layer``."""
-    raw = pyogrio.read_dataframe(path)
+    raw = pyogrio.read_dataframe(path, DATE_AS_STRING="YES")  # dates are text in the catalog
     missing = [f for f in layer.all_fields if f not in raw.columns]
     if missing:
         raise ExportError(f"{path}: layer {layer.id!r} lacks catalog field(s) {missing}")

@@ -30,6 +30,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 
 from ..catalog import Catalog, Layer, get_catalog
 from ..crs import STORAGE_CRS
@@ -213,7 +214,8 @@ def read_shapefile(path: str | Path) -> gpd.GeoDataFrame:
     """Read a shapefile written by :func:`write_shapefile` back with catalog field names and types.
 
     Continuation parts of long text values are joined; the field map ``<id>.fields.csv`` beside the
-    shapefile gives the names. Geometry is returned as stored (Multi for lines and polygons), EPSG:4326.
+    shapefile gives the names. Lines and polygons come back as Multi geometries (a shapefile does not
+    distinguish single from multi parts), in EPSG:4326.
     """
     path = Path(path)
     fmap_path = path.with_suffix(".fields.csv")
@@ -235,6 +237,12 @@ def read_shapefile(path: str | Path) -> gpd.GeoDataFrame:
                 joined = joined + c.astype(object).where(c.notna(), "").map(str)
             data[field] = joined
     order = list(dict.fromkeys(fmap["catalog_field"]))
-    out = gpd.GeoDataFrame({f: data[f] for f in order}, geometry=raw.geometry, crs=raw.crs)
+    geoms = raw.geometry.to_numpy().copy()
+    types = shapely.get_type_id(geoms)
+    for single, make in ((1, shapely.multilinestrings), (3, shapely.multipolygons)):  # the DBF has no Multi flag
+        idx = np.flatnonzero(types == single)
+        if idx.size:
+            geoms[idx] = make(geoms[idx], indices=np.arange(idx.size))
+    out = gpd.GeoDataFrame({f: data[f] for f in order}, geometry=gpd.GeoSeries(geoms, crs=raw.crs), crs=raw.crs)
     types = dict(zip(fmap.loc[fmap["part"] == 1, "catalog_field"], fmap.loc[fmap["part"] == 1, "type"]))
     return restore_types(out, types)
