@@ -1,0 +1,107 @@
+"""Network (ITDP) coverage on a grid street graph with known walk distances."""
+from __future__ import annotations
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+from affine import Affine
+
+import tjspatial as tj
+from tjspatial.analysis.network_coverage import WalkNetwork, fill_holes, walk_catchment
+from tjspatial.analysis.population import PopulationGrid
+
+X0, Y0 = 500_000.0, 4_300_000.0
+
+
+def grid_graph(n: int = 21, spacing: float = 100.0) -> nx.MultiDiGraph:
+    """An n x n street grid in EPSG:4548 (osmnx conventions: x/y, length, both directions)."""
+    g = nx.MultiDiGraph(crs="EPSG:4548")
+    for i in range(n):
+        for j in range(n):
+            g.add_node((i, j), x=X0 + j * spacing, y=Y0 + i * spacing)
+    for i in range(n):
+        for j in range(n):
+            for di, dj in ((0, 1), (1, 0)):
+                if i + di < n and j + dj < n:
+                    g.add_edge((i, j), (i + di, j + dj), length=spacing)
+                    g.add_edge((i + di, j + dj), (i, j), length=spacing)
+    return g
+
+
+def test_walked_length_matches_manhattan_walk_distances():
+    g = grid_graph()
+    centre = shapely.Point(X0 + 1000 + 3, Y0 + 1000 - 4)  # snaps to node (10, 10)
+    area, info = walk_catchment(np.array([centre], dtype=object), g, 250.0)
+    # levels k -> k+1 of Manhattan distance have 4, 12, 20 edges; walked 100, 100 and 50 m of them
+    assert info["walked_km"] == pytest.approx((4 * 100 + 12 * 100 + 20 * 50) / 1000, rel=1e-12)
+    assert info["stations_off_network"] == 0
+    # the catchment is the 100 m buffer of exactly those streets (its 100 m blocks are covered anyway)
+    segs = []
+    for i in range(-3, 4):
+        for j in range(-3, 4):
+            d = 100 * (abs(i) + abs(j))
+            for di, dj in ((0, 1), (1, 0)):
+                d2 = 100 * (abs(i + di) + abs(j + dj))
+                near, far = ((i, j), (i + di, j + dj)) if d <= d2 else ((i + di, j + dj), (i, j))
+                dn = min(d, d2)
+                reach = min(100.0, max(0.0, 250 - dn) + max(0.0, 250 - (dn + 100)))
+                if reach > 0:
+                    p = np.array([X0 + 1000 + near[1] * 100, Y0 + 1000 + near[0] * 100])
+                    q = np.array([X0 + 1000 + far[1] * 100, Y0 + 1000 + far[0] * 100])
+                    segs.append(shapely.LineString([p, p + (q - p) * reach / 100]))
+    expected = shapely.union_all(shapely.buffer(np.array(segs), 100, quad_segs=4))
+    assert area.area == pytest.approx(expected.area, rel=1e-9)
+    assert shapely.symmetric_difference(area, expected).area < 1e-3
+
+
+def test_network_coverage_population_and_attrs():
+    g = grid_graph()
+    values = np.full((40, 40), 2.0)  # 100 m cells over 4 km x 4 km
+    pop = PopulationGrid(values=values, transform=Affine(100, 0, X0 - 1000, 0, -100, Y0 + 3000), crs="EPSG:4548",
+                         source="uniform", year=2020)
+    area = gpd.GeoDataFrame({"name_zh": ["区"]}, geometry=[shapely.box(X0 - 1000, Y0 - 1000, X0 + 3000, Y0 + 3000)],
+                            crs="EPSG:4548")
+    st = gpd.GeoDataFrame({"kind": ["metro"], "status": ["open"]}, geometry=[shapely.Point(X0 + 1000, Y0 + 1000)],
+                          crs="EPSG:4548")
+    res = tj.coverage(st, pop, area, distance=250, method="network", graph=g)
+    net_area = res.attrs["catchments"].geometry.iloc[0].area
+    assert res["pop_covered"].iloc[0] == pytest.approx(2.0 * net_area / 1e4, rel=1e-9)
+    assert res["area_covered_km2"].iloc[0] == pytest.approx(net_area / 1e6, rel=1e-12)
+    assert res.attrs["method"] == "network" and res.attrs["walk_buffer_m"] == 100
+    # the walk catchment is smaller than the 250 m + 100 m circle would be, larger than the 250 m diamond
+    assert 2 * 250 ** 2 < net_area < np.pi * 350 ** 2
+    # a WalkNetwork built once gives the same answer
+    res2 = tj.coverage(st, pop, area, distance=250, method="network", graph=WalkNetwork.from_graph(g))
+    assert res2["pop_covered"].iloc[0] == res["pop_covered"].iloc[0]
+
+
+def test_network_without_graph_is_a_clear_error():
+    st = gpd.GeoDataFrame({"kind": ["metro"]}, geometry=[shapely.Point(X0, Y0)], crs="EPSG:4548")
+    area = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 10, Y0 - 10, X0 + 10, Y0 + 10)], crs="EPSG:4548")
+    pop = PopulationGrid(values=np.ones((2, 2)), transform=Affine(100, 0, X0 - 100, 0, -100, Y0 + 100),
+                         crs="EPSG:4548", source="t")
+    with pytest.raises(ValueError, match="street graph"):
+        tj.coverage(st, pop, area, method="network")
+
+
+def test_large_holes_are_kept_and_small_ones_filled():
+    ring = shapely.box(0, 0, 1000, 1000).difference(shapely.box(100, 100, 900, 900))
+    small_hole = shapely.box(0, 0, 300, 300).difference(shapely.box(100, 100, 200, 200))
+    assert fill_holes(ring, 20_000).area == ring.area             # 64 ha hole kept
+    assert fill_holes(small_hole, 20_000).area == 300 * 300       # 1 ha hole filled
+
+
+def test_street_block_larger_than_buffer_leaves_a_hole_when_big():
+    # a 1 km square block walked all round: its 800 x 800 m inner hole (64 ha) is not filled
+    g = nx.MultiDiGraph(crs="EPSG:4548")
+    corners = [(0, 0), (1000, 0), (1000, 1000), (0, 1000)]
+    for k, (x, y) in enumerate(corners):
+        g.add_node(k, x=X0 + x, y=Y0 + y)
+    for k in range(4):
+        g.add_edge(k, (k + 1) % 4, length=1000.0)
+    area, info = walk_catchment(np.array([shapely.Point(X0, Y0)], dtype=object), g, 5000.0)
+    assert info["walked_km"] == pytest.approx(4.0)
+    assert area.area == pytest.approx(shapely.buffer(shapely.box(X0, Y0, X0 + 1000, Y0 + 1000).exterior, 100,
+                                                     quad_segs=4).area, rel=1e-9)
