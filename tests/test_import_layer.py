@@ -98,7 +98,13 @@ def test_wgs84_file_is_not_converted(truth, built_gpkg, tmp_path):
     truth.to_file(path, driver="GeoJSON")
     res = check_import("wetlands", path, gpkg=built_gpkg)
     assert not res.record["gcj02_check"]["probable"]
-    assert max_vertex_shift_m(res.data, truth) < 1e-3
+    assert max_vertex_shift_m(res.data, truth) < 1e-3 and res.warnings == []
+    # a lon/lat file unlike the current layer is taken as WGS84, with a hint about --crs gcj02
+    moved = truth.set_geometry(truth.translate(0.02, 0.0))
+    moved.to_file(path, driver="GeoJSON")
+    res = check_import("wetlands", path, gpkg=built_gpkg)
+    assert not res.record["gcj02_check"]["probable"]
+    assert any("--crs gcj02" in w for w in res.warnings)
 
 
 def _bowtie(truth):

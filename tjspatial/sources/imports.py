@@ -197,6 +197,10 @@ def _to_wgs84(gdf: gpd.GeoDataFrame, crs: str, layer: Layer, path: Path,
                        conversion="gcj02 → wgs84 (detected by tjspatial.crs.check_gcj02 against the current layer)")
         elif chk is not None and not np.isfinite(chk.offset_m):
             notes.append("GCJ-02 detection was not possible; the file is taken as WGS84")
+        elif chk is not None and chk.offset_m > 150:
+            notes.append(f"the file lies {chk.offset_m:.0f} m (median) from the current layer and reading it as "
+                         f"GCJ-02 does not bring it closer ({chk.offset_if_gcj_m:.0f} m), so it is taken as WGS84; "
+                         "if it comes from a Chinese web map, import it with --crs gcj02 (or bd09)")
     return out, rec, chk, notes
 
 
