@@ -16,7 +16,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from qgis.core import (QgsApplication, QgsMapRendererSequentialJob, QgsMapSettings, QgsProject,  # noqa: E402
-                       QgsVectorLayer)
+                       QgsVectorLayer, QgsWkbTypes)
 from qgis.PyQt.QtCore import QSize  # noqa: E402
 from qgis.PyQt.QtGui import QColor  # noqa: E402
 
@@ -75,6 +75,7 @@ def layer_info(layer):
         "valid": layer.isValid(),
         "features": layer.featureCount(),
         "crs": layer.crs().authid(),
+        "wkb_type": QgsWkbTypes.displayString(layer.wkbType()),
         "renderer": renderer_info(layer),
         "label_field": labeling.settings().fieldName if labeling is not None else None,
         "label_font": labeling.settings().format().font().family() if labeling is not None else None,
@@ -134,7 +135,8 @@ def main():
 
     out["shp_layers"] = {}
     for shp in sorted((export_dir / "shp").glob("*.shp")):
-        lay = QgsVectorLayer(str(shp), shp.stem, "ogr")
+        lay = QgsVectorLayer(str(shp), shp.stem, "ogr")  # loads <stem>.qml as the default style
+        lay.loadDefaultMetadata()  # <stem>.qmd, as QGIS desktop does when a layer is added
         out["shp_layers"][shp.stem] = layer_info(lay)
 
     settings = QgsMapSettings()
