@@ -128,8 +128,8 @@ def build(source: str = "bundled", out: str | Path | None = None, *, layers: Ite
     for n, layer in enumerate(todo, 1):
         t = time.perf_counter()
         ctx.layer = layer
+        warn_before = len(ctx.warnings)  # before resolving: a source may warn there (e.g. OSM --offline)
         func, label = _resolve_builder(layer, ctx)
-        warn_before = len(ctx.warnings)
         try:
             raw = func(ctx)
         except BuildError:

@@ -219,24 +219,33 @@ def _natural_key(label: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", label)]
 
 
+_ROUTE_KIND = {"subway": "metro", "light_rail": "metro", "monorail": "metro", "tram": "tram", "train": "rail"}
+"""Which station kind a route's stops are matched to by name."""
+
+
 def _station_lines(stations: gpd.GeoDataFrame, doc: "OsmDoc") -> np.ndarray:
-    """';'-joined line labels of every station (route membership or a same-named stop within 1 km)."""
+    """';'-joined line labels of every station: the station is a member of the route, or a stop of the route
+    has the station's name, a matching mode (subway/light_rail → metro, tram → tram, train → rail) and lies
+    within 1 km."""
     routes = doc.routes()
     empty = np.full(len(stations), "", dtype=object)
     if routes.relations.empty:
         return empty
     label = pd.Series(_line_label(routes.relations).to_numpy(), index=routes.relations["rel_id"])
+    mode = pd.Series(tag(routes.relations, "route").map(_ROUTE_KIND).fillna("").to_numpy(),
+                     index=routes.relations["rel_id"])
     m = routes.members
-    m = m.assign(label=m["rel_id"].map(label))
+    m = m.assign(label=m["rel_id"].map(label), kind=m["rel_id"].map(mode))
     key = stations["_element"].str[0] + stations["_id"].astype(str)
     direct = m.assign(key=m["type"].str[0] + m["ref"].astype(str)).merge(
         pd.DataFrame({"key": key.to_numpy(), "row": np.arange(len(stations))}), on="key")[["row", "label"]]
     # same-named stop member within 1 km
     stops = m[(m["type"] == "node") & m["ref"].isin(routes.nodes.index)]
-    stops = stops.assign(stop_name=_station_name(stops["ref"].map(routes.nodes["name"]).fillna("")))
+    stops = stops.assign(stop_name=stops["ref"].map(routes.nodes["name"]).fillna(""))
     by_name = stops[stops["stop_name"] != ""].merge(
-        pd.DataFrame({"stop_name": stations["name_zh"].to_numpy(), "row": np.arange(len(stations))}),
-        on="stop_name")
+        pd.DataFrame({"stop_name": stations["_name"].to_numpy(), "kind": stations["kind"].to_numpy(),
+                      "row": np.arange(len(stations))}),
+        on=["stop_name", "kind"])
     if len(by_name):
         a = to_metric(gpd.GeoDataFrame(geometry=routes.nodes.geometry.loc[by_name["ref"]].values, crs=STORAGE_CRS))
         b = to_metric(gpd.GeoDataFrame(geometry=stations.geometry.iloc[by_name["row"]].values, crs=STORAGE_CRS))
