@@ -15,6 +15,8 @@ A style file (``styles/<id>.json``) holds::
       "color_field": "colour",            # optional: take the colour from this attribute (hex values)
       "categories": {"field": "zone", "values": {"中心城区": {"color": "#..", "label": "中心城区 / Central"}}},
       "label_field": "name_zh",           # optional text label
+      "ramp": {"field": "pop_share", "colors": ["#f7fbff", "#08306b"], "min": 0, "max": 1,
+               "unit": "", "label": "覆盖人口比例 / share covered"},   # optional continuous colour ramp
       "z": 30                              # draw order: higher is drawn on top
     }
 
@@ -58,6 +60,7 @@ class Style:
     color_field: str | None = None
     categories: dict[str, Any] | None = None
     label_field: str | None = None
+    ramp: dict[str, Any] | None = None
     z: int = 0
 
     def category_colors(self) -> dict[str, str]:
@@ -101,6 +104,15 @@ def _check(raw: dict, path: Path) -> Style:
         for value, spec in cats["values"].items():
             if not _HEX.match(spec.get("color", "")):
                 raise StyleError(f"{where}: category {value!r} has no #rrggbb 'color'")
+    ramp = raw.get("ramp")
+    if ramp is not None:
+        if "field" not in ramp or len(ramp.get("colors", [])) < 2:
+            raise StyleError(f"{where}: 'ramp' needs 'field' and at least two 'colors'")
+        bad = [c for c in ramp["colors"] if not _HEX.match(str(c))]
+        if bad:
+            raise StyleError(f"{where}: ramp colour(s) {bad} are not #rrggbb")
+        if not float(ramp.get("min", 0)) < float(ramp.get("max", 1)):
+            raise StyleError(f"{where}: ramp 'min' must be below 'max'")
     return Style(**raw)
 
 

@@ -329,6 +329,16 @@ class WebMap:
     warnings: list[str] = field(default_factory=list)
     offline: bool = False
 
+    def frames(self) -> list[tuple[dict, gpd.GeoDataFrame]]:
+        """Each overlay's configuration with its display data as a GeoDataFrame (EPSG:4326 label)."""
+        out = []
+        for cfg in self.config["layers"]:
+            fc = json.loads(cfg["data"])
+            gdf = (gpd.GeoDataFrame.from_features(fc["features"], crs=STORAGE_CRS) if fc["features"]
+                   else gpd.GeoDataFrame(geometry=[], crs=STORAGE_CRS))
+            out.append((cfg, gdf))
+        return out
+
     def render(self) -> str:
         """The complete HTML page (Leaflet and plugins inlined when ``offline``)."""
         page = self.map.get_root().render()

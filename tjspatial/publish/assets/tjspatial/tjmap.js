@@ -1,7 +1,7 @@
 /* tjspatial web-map runtime (MIT, part of tjspatial). Builds the overlays, layer control, legend, tooltips,
  * popups, search, minimap, measure, full screen and scale bar from one configuration object written by
  * tjspatial/publish/webmap.py. Every text that comes from data is put into the page with textContent (or
- * escaped with tj.esc where Leaflet wants HTML), so a feature named "<img src=x onerror=alert(1)>" shows as
+ * escaped with tj.esc where Leaflet wants HTML), so a feature named like an HTML image tag with an onerror handler shows as
  * text and runs nothing. */
 (function () {
   'use strict';
@@ -194,12 +194,12 @@
     if (meta.schematic) { head.appendChild(el('span', 'tj-badge tj-badge-schematic', meta.accuracy_label)); }
     box.appendChild(head);
     if (meta.ramp) {
+      box.appendChild(el('div', 'tj-lg-ramplabel', meta.ramp.label));
       var bar = el('div', 'tj-lg-ramp');
       bar.style.background = 'linear-gradient(to right,' + meta.ramp.colors.join(',') + ')';
       box.appendChild(bar);
       var ticks = el('div', 'tj-lg-ticks');
       ticks.appendChild(el('span', null, fmt(meta.ramp.min) + ' ' + (meta.ramp.unit || '')));
-      ticks.appendChild(el('span', null, meta.ramp.label));
       ticks.appendChild(el('span', null, fmt(meta.ramp.max) + ' ' + (meta.ramp.unit || '')));
       box.appendChild(ticks);
       return box;

@@ -1,0 +1,197 @@
+"""Web maps without a browser: map declarations, display data, styles, escaping, offline inlining, site."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+
+from tjspatial import get_catalog, load, load_style, to_metric, wgs84_to_gcj02
+from tjspatial.catalog import THEMES
+from tjspatial.publish.map_specs import MapSpec, load_display_settings, load_map_specs, map_layer_ids
+from tjspatial.publish.offline_assets import (ASSETS_DIR, AssetError, asset_for_url, external_references,
+                                              inline_assets, vendored_assets)
+from tjspatial.publish.site import gallery_html, write_site
+from tjspatial.publish.webmap import MapWarning, display_layer, embed_json, make_map
+
+XSS = "<img src=x onerror=alert(1)>"
+BREAKOUT = "</script><script>alert(2)</script>"
+
+
+@pytest.fixture(scope="module")
+def xss_gpkg(built_gpkg, tmp_path_factory) -> Path:
+    """The session GeoPackage with two hostile station names (a private copy)."""
+    dst = tmp_path_factory.mktemp("xss") / "tianjin.gpkg"
+    shutil.copy(built_gpkg, dst)
+    st = pyogrio.read_dataframe(dst, layer="rail_stations")
+    st.loc[st.index[0], "name_zh"] = XSS
+    st.loc[st.index[1], "name_en"] = BREAKOUT
+    pyogrio.write_dataframe(st, dst, layer="rail_stations")
+    return dst
+
+
+def test_map_declarations_are_data_and_complete():
+    specs = load_map_specs()
+    assert [s.id for s in specs] == ["dual_city", "ecology", "port", "rail", "coverage", "indicators"]
+    assert {s.kind for s in specs} == {"layers", "coverage", "indicators"}
+    cat = get_catalog()
+    for spec in specs:
+        ids, missing = map_layer_ids(spec, cat)
+        assert set(ids) <= set(cat.ids)
+        assert set(missing) == {lid for lid in spec.layers if lid not in cat}
+        for theme in spec.themes:  # every layer of a listed theme is on the map
+            assert {lay.id for lay in cat if lay.theme == theme} <= set(ids)
+        assert set(spec.hidden) <= set(spec.layers) and set(spec.search) <= set(spec.layers)
+
+
+def test_display_tolerances_are_metres_per_layer():
+    d = load_display_settings()
+    assert d.tolerance("water", "Polygon") == 25.0
+    assert d.tolerance("rail_stations", "Point") == 0.0
+    assert d.tolerance("planned_rail", "LineString") == 15.0
+
+
+def test_undeclared_and_unbuilt_layers_are_skipped_with_a_warning(tmp_path):
+    from tjspatial import build
+    small = build(out=tmp_path / "small.gpkg", layers=["boundary", "districts"], quiet=True)
+    spec = MapSpec(id="t", title_zh="测试", title_en="Test", summary_zh="", summary_en="",
+                   layers=("boundary", "districts", "nodes", "no_such_layer"))
+    with pytest.warns(MapWarning) as rec:
+        wm = make_map(spec, small)
+    msgs = " | ".join(str(w.message) for w in rec)
+    assert "'no_such_layer' is not in the catalog" in msgs
+    assert "'nodes'" in msgs and "not in small.gpkg" in msgs
+    assert [c["id"] for c in wm.config["layers"]] == ["boundary", "districts"]
+    assert "no_such_layer" in wm.render() and "nodes" in wm.warnings[1]
+
+
+def test_display_layer_simplifies_in_metres_and_keeps_area(built_gpkg):
+    cat = get_catalog()
+    water = load("water", built_gpkg)
+    layer = cat["water"]
+    disp = display_layer(water, layer, load_style(layer.style), 25.0)
+    before = shapely.get_num_coordinates(np.asarray(water.geometry.values)).sum()
+    after = shapely.get_num_coordinates(np.asarray(disp.geometry.values)).sum()
+    assert after < 0.9 * before  # 28 924 -> ~25 000 vertices: most water polygons are a few 30 m pixels
+    a0 = to_metric(water).geometry.area.sum()
+    a1 = to_metric(disp).geometry.area.sum()
+    assert abs(a1 - a0) / a0 < 0.002
+    coast = load("coastline", built_gpkg)
+    cdisp = display_layer(coast, cat["coastline"], load_style("coastline"), 30.0)
+    n0 = shapely.get_num_coordinates(np.asarray(coast.geometry.values)).sum()
+    n1 = shapely.get_num_coordinates(np.asarray(cdisp.geometry.values)).sum()
+    assert n1 < 0.75 * n0
+    assert to_metric(cdisp).length.sum() == pytest.approx(to_metric(coast).length.sum(), rel=0.005)
+    coords = shapely.get_coordinates(np.asarray(disp.geometry.values))
+    assert np.allclose(coords, np.round(coords, 5), atol=1e-12, rtol=0)
+    stations = load("rail_stations", built_gpkg)
+    sdisp = display_layer(stations, cat["rail_stations"], load_style("rail_stations"), 0.0)
+    assert len(sdisp) == len(stations)
+    assert np.abs(shapely.get_coordinates(np.asarray(sdisp.geometry.values))
+                  - shapely.get_coordinates(np.asarray(stations.geometry.values))).max() <= 5e-6 + 1e-12
+
+
+def test_styles_legend_and_accuracy_come_from_styles_and_catalog(built_gpkg):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MapWarning)
+        wm = make_map("rail", built_gpkg)
+    cfgs = {c["id"]: c for c in wm.config["layers"]}
+    cat = get_catalog()
+    st = load_style("rail_stations")
+    assert cfgs["rail_stations"]["style"]["stroke"] == st.stroke
+    assert [e["color"] for e in cfgs["rail_stations"]["legend"]] == list(st.category_colors().values())
+    feats = json.loads(cfgs["rail_stations"]["data"])["features"]
+    kinds = [f["properties"]["kind"] for f in feats]
+    assert [f["properties"]["_c"] for f in feats] == [st.category_colors()[k] for k in kinds]
+    # metro lines take their colour from the data's colour field, as the style says
+    metro = json.loads(cfgs["metro_lines"]["data"])["features"]
+    assert {f["properties"]["_c"] for f in metro} == set(load("metro_lines", built_gpkg)["colour"])
+    # schematic layers are dashed and say so; groups are the catalog themes, in order
+    for c in wm.config["layers"]:
+        if c["id"] in cat and cat[c["id"]].is_schematic:
+            assert c["style"]["dash"] and c["accuracy_label"] == "示意 / schematic"
+    labels = [g["label"] for g in wm.config["groups"]]
+    order = [f"{zh} / {en}" for zh, en in THEMES.values()]
+    assert labels == [lab for lab in order if lab in labels]
+    # the 800 m catchment is measured in EPSG:4548
+    catch = json.loads(cfgs["station_catchments"]["data"])["features"][0]["properties"]
+    assert catch["stations"] == int(((load("rail_stations", built_gpkg)["kind"].isin(["metro", "rail"]))
+                                     & (load("rail_stations", built_gpkg)["name_zh"] != "")).sum())
+    assert 100 < catch["area_km2"] < 2000
+    # every source of the map's layers is attributed
+    for lid in ("rail_stations", "metro_lines", "intercity_rail"):
+        for src in cat.layer_sources(lid):
+            assert src.attribution in wm.config["sources"].values()
+
+
+def test_hostile_names_are_escaped_in_the_page(xss_gpkg):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MapWarning)
+        page = make_map("rail", xss_gpkg, offline=True).render()
+    assert XSS not in page and "<img src=x" not in page
+    assert BREAKOUT not in page and "alert(2)</script>" not in page
+    assert "\\u003cimg src=x onerror=alert(1)\\u003e" in page
+    assert embed_json({"a": "</script>&\u2028"}) == '{"a":"\\u003c/script\\u003e\\u0026\\u2028"}'
+
+
+def test_offline_page_has_no_external_script_or_stylesheet(built_gpkg):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MapWarning)
+        wm = make_map("ecology", built_gpkg, offline=True)
+        online = make_map("ecology", built_gpkg, offline=False).render()
+    page = wm.render()
+    assert external_references(page) == []
+    styles = "".join(re.findall(r"<style>(.*?)</style>", page, re.S))
+    assert "leaflet-control-layers-toggle" in styles  # the vendored CSS is inlined
+    assert not re.search(r"url\(\s*(?![\"']?(?:data:|#))", styles)  # its images too, as data: URIs
+    refs = external_references(online)
+    assert len(refs) == 12  # leaflet js+css, 5 plugins x (js + css)
+    assert {asset_for_url(u).package for u in refs} == {a.package for a in vendored_assets()}
+    assert wm.config["basemaps"][0]["id"] == "none" and wm.config["basemaps"][0]["default"]
+    assert "离线模式" in page and "offline" in page
+
+
+def test_vendored_assets_have_licences_and_unknown_urls_fail():
+    manifest = json.loads((ASSETS_DIR / "MANIFEST.json").read_text())
+    for pkg in manifest["packages"]:
+        assert (ASSETS_DIR / pkg["licence_file"]).is_file()
+        assert pkg["version"] and pkg["licence"] in ("MIT", "BSD-2-Clause")
+    with pytest.raises(AssetError, match="https://example.org/evil.js"):
+        inline_assets('<script src="https://example.org/evil.js"></script>')
+
+
+def test_gaode_variant_shifts_overlays_to_gcj02_for_display_only(built_gpkg):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MapWarning)
+        wgs = make_map("dual_city", built_gpkg)
+        gcj = make_map("dual_city", built_gpkg, basemap="gaode")
+    assert [b["id"] for b in gcj.config["basemaps"]] == ["gaode"]
+    assert "gaode" not in [b["id"] for b in wgs.config["basemaps"]]
+    a = json.loads(next(c for c in wgs.config["layers"] if c["id"] == "nodes")["data"])["features"]
+    b = json.loads(next(c for c in gcj.config["layers"] if c["id"] == "nodes")["data"])["features"]
+    lon, lat = a[0]["geometry"]["coordinates"]
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    assert b[0]["geometry"]["coordinates"] == pytest.approx([float(glon), float(glat)], abs=1.1e-5)
+    assert 0.003 < b[0]["geometry"]["coordinates"][0] - lon < 0.009  # ~500 m east near Tianjin
+    assert load("nodes", built_gpkg).geometry.x.iloc[0] == pytest.approx(lon, abs=1e-5)  # data unchanged
+
+
+def test_site_gallery_thumbnails_and_sizes(built_gpkg, tmp_path):
+    res = write_site(tmp_path / "site", built_gpkg, offline=True, maps=["dual_city", "indicators"])
+    index = res.index.read_text(encoding="utf-8")
+    for spec in load_map_specs():
+        if spec.id in ("dual_city", "indicators"):
+            assert f'href="{spec.filename}"' in index and spec.title_zh in index and spec.title_en in index
+    assert set(res.thumbnails) == {"dual_city"}
+    assert res.thumbnails["dual_city"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert all(size < 5_000_000 for size in res.sizes.values())
+    assert not list((tmp_path / "site").glob(".*.tmp"))  # temp files renamed
+    page = gallery_html([MapSpec(id="x", title_zh=XSS, title_en="t", summary_zh="s", summary_en="s")],
+                        thumbnails={}, date="2026", offline=True, schematic={})
+    assert XSS not in page and "&lt;img src=x" in page

@@ -1,0 +1,434 @@
+"""The published site under ``maps/``: every declared map, the coverage and indicator pages, the gallery.
+
+:func:`write_site` writes ``maps/<id>.html`` for each ``[[map]]`` of the catalog, a thumbnail per map
+(``maps/thumbs/<id>.png``, drawn with matplotlib from the same display data and styles; skipped when matplotlib
+is not installed) and ``maps/index.html``. :func:`publish` is the one-shot job: build the GeoPackage if
+needed, run the analysis if this version has it, write the site, and export for QGIS if this version has the
+exporter. Analysis and export are imported when called, so the site works before (or without) them; a page
+whose analysis is missing says so instead of failing.
+"""
+from __future__ import annotations
+
+import html
+import importlib
+import inspect
+import json
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from ..catalog import Catalog, Layer, get_catalog
+from ..io import load
+from ..paths import default_gpkg, maps_dir, project_root
+from ..styles import load_style
+from .map_specs import MapSpec, load_map_specs
+from .webmap import MapWarning, WebMap, build_date, display_layer, layer_config, make_map, write_text_atomic
+
+__all__ = ["SiteResult", "write_site", "publish", "coverage_table", "coverage_map", "indicators_page",
+           "gallery_html", "write_thumbnail"]
+
+e = html.escape
+
+
+@dataclass
+class SiteResult:
+    """What :func:`write_site` / :func:`publish` wrote: pages, thumbnails, sizes (bytes) and warnings."""
+
+    out_dir: Path
+    pages: dict[str, Path] = field(default_factory=dict)
+    thumbnails: dict[str, Path] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    gpkg: Path | None = None
+    analysis: Any = None
+    exported: list[Path] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def index(self) -> Path:
+        return self.out_dir / "index.html"
+
+
+def _optional(module: str, name: str) -> Callable | None:
+    """``module.name`` if this version of tjspatial has it, else None."""
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except ModuleNotFoundError:
+        return None
+
+
+# ------------------------------------------------------------------------------------------------ coverage
+def coverage_table(gpkg: str | Path, *, distance_m: float = 800.0) -> tuple[pd.DataFrame | None, list[str]]:
+    """Rail coverage by district, existing network vs the 2025 plan, from the analysis module if present.
+
+    Returns
+    -------
+    (table, notes) : ``table`` has one row per district with ``name_zh, name_en, area, pop_total,
+        pop_share_pct`` (existing, percent) and, when a plan scenario is available, ``pop_share_2025_pct`` and
+        ``delta_pp`` (percentage points), ``stations``; ``table.attrs`` carries the analysis attrs. ``None``
+        with explanatory notes when this version has no coverage analysis.
+    """
+    cov = _optional("tjspatial.analysis.coverage", "coverage")
+    if cov is None:
+        cov = _optional("tjspatial", "coverage")
+    if cov is None:
+        return None, ["覆盖分析尚不可用：此版本没有 tj.coverage / coverage analysis not available: "
+                      "this version of tjspatial has no tj.coverage"]
+    existing = cov(areas="districts", distance=distance_m, path=gpkg)
+    table = existing[[c for c in ("area", "name_zh", "name_en", "pop_total", "stations") if c in existing]].copy()
+    table["pop_share_pct"] = existing["pop_share"].to_numpy() * 100
+    notes: list[str] = []
+    scenario_stations = (_optional("tjspatial.analysis.coverage", "plan_stations")
+                         or _optional("tjspatial", "plan_stations"))
+    delta = _optional("tjspatial.analysis.coverage", "coverage_delta")
+    if scenario_stations is not None and delta is not None:
+        scenario = cov(stations=scenario_stations(path=gpkg), areas="districts", distance=distance_m, path=gpkg)
+        d = delta(existing, scenario)
+        table["pop_share_2025_pct"] = d["pop_share_scenario"].to_numpy() * 100
+        table["delta_pp"] = d["pop_share_delta"].to_numpy() * 100
+        table["stations_2025"] = d["stations_scenario"].to_numpy()
+    else:
+        notes.append("2025 规划情景尚不可用，仅显示现状 / the 2025 plan scenario is not available in this "
+                     "version; existing network only")
+    table.attrs = {k: v for k, v in existing.attrs.items() if k != "catchments"}
+    return table, notes
+
+
+def _coverage_panel(table: pd.DataFrame) -> str:
+    has_plan = "pop_share_2025_pct" in table
+    head = "<tr><th>区 / district</th><th>现状 existing %</th>" + \
+        ("<th>2025 规划 plan %</th><th>Δ 百分点 pp</th>" if has_plan else "") + "<th>车站 stations</th></tr>"
+    rows = []
+    for r in table.sort_values("pop_share_pct", ascending=False).itertuples():
+        cells = [f"<td>{e(str(r.name_zh))} <span class='tj-en'>{e(str(getattr(r, 'name_en', '')))}</span></td>",
+                 f"<td>{r.pop_share_pct:.1f}</td>"]
+        if has_plan:
+            cells += [f"<td>{r.pop_share_2025_pct:.1f}</td>", f"<td>{r.delta_pp:+.1f}</td>"]
+        cells.append(f"<td>{int(r.stations) if pd.notna(r.stations) else '—'}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    a = table.attrs
+    method = (f"方法 / method: {e(str(a.get('method', '?')))}, {e(str(a.get('distance_m', '?')))} m; "
+              f"人口 / population: {e(str(a.get('population_source', a.get('source', '?'))))} "
+              f"{e(str(a.get('population_year', a.get('year', ''))))}")
+    return (f"<details open><summary>各区轨道覆盖 / Rail coverage by district</summary>"
+            f"<table id='tj-coverage-table'>{head}{''.join(rows)}</table>"
+            f"<div class='tj-pop-lim'>{method}. 人口为模型估算 / population is modelled.</div></details>")
+
+
+def coverage_map(spec: MapSpec, gpkg: str | Path, *, offline: bool = False, basemap: str = "osm",
+                 catalog: Catalog | None = None) -> WebMap:
+    """The coverage map: districts coloured by the share of population near a station, with a table.
+
+    Degrades to the base layers and a clear note when the coverage analysis is not available.
+    """
+    cat = catalog or get_catalog()
+    table, notes = coverage_table(gpkg)
+    extra: list[dict] = []
+    panel = ""
+    if table is not None:
+        districts = load("districts", gpkg)
+        key = "name_zh"
+        joined = districts[[key, "name_en", "accuracy", "source", "pop_2020", "geometry"]].merge(
+            table.drop(columns=[c for c in ("name_en", "area") if c in table]), on=key, how="left")
+        style = load_style("coverage_share")
+        base = cat["districts"]
+        variants = [("coverage_existing", "pop_share_pct", "轨道覆盖（现状）", "Rail coverage (existing)", True)]
+        if "pop_share_2025_pct" in joined:
+            variants.append(("coverage_2025", "pop_share_2025_pct", "轨道覆盖（2025 规划）",
+                             "Rail coverage (2025 plan)", False))
+        for lid, col, zh, en, show in variants:
+            fields = {"pop_2020": "int", col: "float", "stations": "int"}
+            if col == "pop_share_2025_pct":
+                fields.update({"delta_pp": "float", "stations_2025": "int"})
+            layer = Layer(id=lid, title_zh=zh, title_en=en, theme="analysis", geometry_type="Polygon",
+                          accuracy="modelled", sources=base.sources, builder="", style=style.id,
+                          description="Share of district population within the station catchments.",
+                          limitations="Population is a modelled grid; straight-line catchments.", fields=fields)
+            gdf = joined[[c for c in ["name_zh", "name_en", "accuracy", "source", *fields, "geometry"]
+                          if c in joined]].copy()
+            gdf["accuracy"] = "modelled"
+            disp = display_layer(gpd.GeoDataFrame(gdf, crs=districts.crs), layer, style, 60.0,
+                                 gcj02=basemap == "gaode")
+            ramp = {**style.ramp, "field": col}
+            extra.append(layer_config(disp, layer, style, cat, show=show, ramp=ramp))
+        panel = _coverage_panel(table)
+        notes = notes + ["人口为模型估算（示意级精度）/ population is modelled, not counted"]
+    return make_map(spec, gpkg, offline=offline, basemap=basemap, catalog=cat, extra_layers=extra, notes=notes,
+                    panel_html=panel)
+
+
+# ------------------------------------------------------------------------------------------------ indicators
+_PAGE_CSS = """body{font-family:"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;margin:24px auto;
+max-width:1100px;padding:0 16px;color:#222}h1{font-size:24px;margin:0}.en{color:#555;font-weight:normal}
+table{border-collapse:collapse;width:100%;font-size:13px;margin-top:12px}th,td{border-bottom:1px solid #ddd;
+padding:4px 6px;text-align:left;vertical-align:top}th{background:#f4f4f4}.note{color:#8a4b00;margin:8px 0}
+.meta{color:#555;font-size:12px}a{color:#0b5394}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:16px;margin-top:16px}
+.card{border:1px solid #ddd;border-radius:8px;overflow:hidden;background:#fff}.card img{width:100%;display:block;
+background:#eef0f2;aspect-ratio:4/3;object-fit:cover}.card .ph{aspect-ratio:4/3;background:#eef0f2;display:flex;
+align-items:center;justify-content:center;font-size:40px;color:#888}.card h2{font-size:17px;margin:8px 10px 2px}
+.card p{margin:2px 10px 10px;font-size:13px}.badge{font-size:11px;background:#fff3cd;color:#8a4b00;
+border:1px dashed #8a4b00;border-radius:3px;padding:0 4px}"""
+
+
+def _page(title: str, body: str) -> str:
+    return (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"/>'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"/><title>{e(title)}</title>'
+            f'<meta name="generator" content="tjspatial"/><style>{_PAGE_CSS}</style></head><body>{body}</body></html>')
+
+
+def indicators_page(spec: MapSpec, gpkg: str | Path) -> tuple[str, list[str]]:
+    """The plan indicators as a readable page (``tj.indicators``), or a page saying they are not available."""
+    fn = _optional("tjspatial", "indicators") or _optional("tjspatial.analysis.indicators", "indicators")
+    notes: list[str] = []
+    head = (f'<p><a href="index.html">← 地图目录 / Gallery</a></p><h1>{e(spec.title_zh)} '
+            f'<span class="en">{e(spec.title_en)}</span></h1><p class="meta">数据日期 / data date: 构建 built '
+            f'{e(build_date(gpkg) or "unknown")}</p>')
+    if fn is None:
+        notes.append("规划指标尚不可用：此版本没有 tj.indicators / plan indicators not available: this version "
+                     "of tjspatial has no tj.indicators")
+        body = head + "".join(f'<p class="note" id="tj-unavailable">{e(n)}</p>' for n in notes)
+        return _page(f"{spec.title_zh} {spec.title_en}", body), notes
+    df = _call_with_gpkg(fn, gpkg)
+    table = df.to_html(index=False, escape=True, na_rep="—", border=0, table_id="tj-indicators",
+                       float_format=lambda v: f"{v:,.4g}")
+    meta = "; ".join(f"{e(str(k))}: {e(str(v))}" for k, v in df.attrs.items() if isinstance(v, (str, int, float)))
+    body = head + f'<p class="meta">{meta}</p>' + table
+    return _page(f"{spec.title_zh} {spec.title_en}", body), notes
+
+
+def _call_with_gpkg(fn: Callable, gpkg: str | Path):
+    """Call an optional API function, passing the GeoPackage under the name it accepts (path, gpkg)."""
+    params = inspect.signature(fn).parameters
+    for name in ("path", "gpkg"):
+        if name in params:
+            return fn(**{name: gpkg})
+    return fn()
+
+
+# ------------------------------------------------------------------------------------------------ thumbnails
+def _colour_arg(colours: pd.Series):
+    """One colour when all features share it (much faster to draw), else the per-feature list."""
+    uniq = colours.unique()
+    return uniq[0] if len(uniq) == 1 else colours.tolist()
+
+
+def write_thumbnail(webmap: WebMap, path: str | Path, *, width_px: int = 400, height_px: int = 300) -> Path | None:
+    """Draw a small PNG of a map's visible overlays with their styles (matplotlib); None without matplotlib."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    dpi = 100
+    fig = Figure(figsize=(width_px / dpi, height_px / dpi), dpi=dpi)
+    ax = fig.add_subplot()
+    fig.patch.set_facecolor("#eef0f2")
+    ax.set_facecolor("#eef0f2")
+    for cfg, gdf in sorted(webmap.frames(), key=lambda cg: cg[0]["style"]["z"]):
+        if not len(gdf) or not cfg["show"]:
+            continue
+        s = cfg["style"]
+        colours = gdf["_c"] if "_c" in gdf else pd.Series(None, index=gdf.index)
+        if cfg.get("ramp"):
+            r = cfg["ramp"]
+            v = pd.to_numeric(gdf[r["field"]], errors="coerce").to_numpy()
+            t = np.clip((v - r["min"]) / (r["max"] - r["min"]), 0, 1)
+            import matplotlib.colors as mcolors
+            cmap = mcolors.LinearSegmentedColormap.from_list("ramp", r["colors"])
+            colours = pd.Series([mcolors.to_hex(c) for c in cmap(np.nan_to_num(t))], index=gdf.index)
+        ls = "--" if (s["dash"] or cfg["schematic"]) else "-"
+        if cfg["geometry"] == "Polygon":
+            if cfg.get("ramp") or s["fill"] or colours.notna().any():
+                fill = colours.where(colours.notna(), s["fill"] or s["stroke"])
+                gdf.plot(ax=ax, color=_colour_arg(fill), alpha=max(float(s["fill_opacity"]), 0.2), edgecolor="none",
+                         zorder=s["z"])
+            gdf.boundary.plot(ax=ax, color=s["stroke"], linewidth=s["stroke_width"] * 0.4, linestyle=ls,
+                              zorder=s["z"])
+        elif cfg["geometry"] == "LineString":
+            gdf.plot(ax=ax, color=_colour_arg(colours.where(colours.notna(), s["stroke"])),
+                     linewidth=s["stroke_width"] * 0.5, linestyle=ls, zorder=s["z"])
+        else:
+            radius = (s.get("marker") or {}).get("radius", 4)
+            gdf.plot(ax=ax, color=_colour_arg(colours.where(colours.notna(), s["fill"] or s["stroke"])),
+                     markersize=radius ** 2 * 0.6, edgecolor=s["stroke"], linewidth=0.3, zorder=s["z"])
+    b = webmap.config.get("bounds")
+    if b:
+        ax.set_xlim(b[0], b[2])
+        ax.set_ylim(b[1], b[3])
+        ax.set_aspect(1 / np.cos(np.radians((b[1] + b[3]) / 2)))
+    ax.set_axis_off()
+    fig.subplots_adjust(0, 0, 1, 1)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=dpi, facecolor=fig.get_facecolor())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ gallery
+def gallery_html(specs: list[MapSpec], *, thumbnails: dict[str, str], date: str, offline: bool,
+                 schematic: dict[str, bool], gaode: bool = False) -> str:
+    """The gallery page: a card per map with thumbnail, zh/en title and one line (all text escaped)."""
+    cards = []
+    for s in specs:
+        thumb = (f'<img src="{e(thumbnails[s.id])}" alt="{e(s.title_zh)} {e(s.title_en)}"/>' if s.id in thumbnails
+                 else '<div class="ph">▦</div>')
+        badge = ' <span class="badge">含示意图层 / includes schematic layers</span>' if schematic.get(s.id) else ""
+        alt = (f' · <a href="{e(s.id)}.gaode.html">高德底图版 / GaoDe version</a>'
+               if gaode and s.kind != "indicators" else "")
+        cards.append(f'<div class="card" data-map="{e(s.id)}"><a href="{e(s.filename)}">{thumb}</a>'
+                     f'<h2><a href="{e(s.filename)}">{e(s.title_zh)}</a> <span class="en">{e(s.title_en)}</span></h2>'
+                     f'<p>{e(s.summary_zh)} / {e(s.summary_en)}{badge}{alt}</p></div>')
+    mode = ("离线版：地图脚本已内嵌，底图瓦片需联网 / offline edition: map scripts are inlined; basemap tiles need a "
+            "network" if offline else "在线版：地图脚本与底图来自网络 / online edition: scripts and basemaps load "
+            "from the network")
+    body = (f"<h1>天津“十四五”规划空间格局 <span class='en'>Tianjin 14th Five-Year Plan: spatial structure</span></h1>"
+            f"<p class='meta'>数据日期 / data date: 构建 built {e(date or 'unknown')} · {e(mode)}</p>"
+            "<p class='note'>虚线与“示意 / schematic”标记的图层为示意位置，非测绘数据 / layers marked “示意 / "
+            "schematic” (dashed) are approximate positions, not surveyed data.</p>"
+            f"<div class='cards'>{''.join(cards)}</div>"
+            "<p class='meta'>Maps: Leaflet (BSD-2-Clause) and plugins leaflet.fullscreen, leaflet-minimap, "
+            "leaflet-measure, leaflet-search, leaflet-groupedlayercontrol (MIT / BSD-2-Clause); data sources and "
+            "licences are listed on each map. Made with tjspatial.</p>")
+    return _page("天津“十四五”规划空间格局 · tjspatial", body)
+
+
+# ------------------------------------------------------------------------------------------------ site
+def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None, *, offline: bool = False,
+               gaode: bool = False, maps: list[str] | None = None, thumbnails: bool = True,
+               catalog: Catalog | None = None) -> SiteResult:
+    """Write every declared map, the coverage and indicator pages, thumbnails and ``index.html``.
+
+    Parameters
+    ----------
+    out_dir : target folder (default ``maps/``); each file is written to a temporary file there and renamed.
+    gpkg : the built GeoPackage (default ``layers/tianjin.gpkg``, built if missing).
+    offline : inline Leaflet and the plugins (vendored copies); no external script or stylesheet.
+    gaode : also write ``<id>.gaode.html`` with the GaoDe basemap and overlays shifted to GCJ-02.
+    maps : only these map ids (default: all).
+    thumbnails : draw ``thumbs/<id>.png`` (needs matplotlib).
+    """
+    out = Path(out_dir) if out_dir else maps_dir()
+    cat = catalog or get_catalog()
+    if gpkg is None:
+        gpkg = default_gpkg()
+        if not gpkg.exists():
+            from ..build import build
+            build(out=gpkg)
+    gpkg = Path(gpkg)
+    specs = load_map_specs()
+    if maps:
+        unknown = set(maps) - {s.id for s in specs}
+        if unknown:
+            raise KeyError(f"unknown map(s) {sorted(unknown)}; known: {', '.join(s.id for s in specs)}")
+        specs = [s for s in specs if s.id in maps]
+    res = SiteResult(out_dir=out, gpkg=gpkg)
+    thumbs: dict[str, str] = {}
+    schematic: dict[str, bool] = {}
+    for spec in specs:
+        t0 = time.perf_counter()
+        variants = [("osm", spec.filename)] + ([("gaode", f"{spec.id}.gaode.html")] if gaode else [])
+        if spec.kind == "indicators":
+            page, notes = indicators_page(spec, gpkg)
+            res.pages[spec.id] = write_text_atomic(out / spec.filename, page)
+            res.warnings += [f"map {spec.id!r}: {n}" for n in notes]
+            res.sizes[spec.id] = res.pages[spec.id].stat().st_size
+            continue
+        for basemap, filename in variants:
+            with warnings.catch_warnings(record=True):
+                warnings.simplefilter("always", MapWarning)
+                if spec.kind == "coverage":
+                    wm = coverage_map(spec, gpkg, offline=offline, basemap=basemap, catalog=cat)
+                else:
+                    wm = make_map(spec, gpkg, offline=offline, basemap=basemap, catalog=cat)
+            key = spec.id if basemap == "osm" else f"{spec.id}.gaode"
+            res.pages[key] = write_text_atomic(out / filename, wm.render())
+            res.sizes[key] = res.pages[key].stat().st_size
+            if basemap == "osm":
+                res.warnings += wm.warnings
+                schematic[spec.id] = any(c["schematic"] for c in wm.config["layers"])
+                if thumbnails:
+                    p = write_thumbnail(wm, out / "thumbs" / f"{spec.id}.png")
+                    if p is not None:
+                        res.thumbnails[spec.id] = p
+                        thumbs[spec.id] = f"thumbs/{spec.id}.png"
+        res.seconds[spec.id] = round(time.perf_counter() - t0, 2)
+    res.pages["index"] = write_text_atomic(out / "index.html", gallery_html(
+        load_map_specs() if not maps else specs, thumbnails=thumbs, date=build_date(gpkg), offline=offline,
+        schematic=schematic, gaode=gaode))
+    return res
+
+
+def _needs_build(gpkg: Path, cat: Catalog) -> bool:
+    if not gpkg.exists():
+        return True
+    import pyogrio
+    present = {name for name, _ in pyogrio.list_layers(gpkg)}
+    return any(layer.id not in present for layer in cat)
+
+
+def publish(out_dir: str | Path | None = None, gpkg: str | Path | None = None, *, offline: bool = False,
+            gaode: bool = False, rebuild: bool = False, analyse: bool = True, export: bool = True,
+            export_dir: str | Path | None = None, say: Callable[[str], None] | None = None) -> SiteResult:
+    """Build (if needed), analyse (if available), write the maps and gallery, and export (if available).
+
+    Parameters
+    ----------
+    out_dir : the site folder (default ``maps/``).
+    gpkg : the GeoPackage (default ``layers/tianjin.gpkg``); built from the bundled sources when missing,
+        when it lacks a catalog layer, or with ``rebuild``.
+    offline, gaode : see :func:`write_site`.
+    analyse : run ``tj.analyse`` when this version has it.
+    export : run ``tjspatial.publish.export.export`` (styled GeoPackage, QGIS project, shapefiles) into
+        ``export_dir`` (default ``export/`` beside ``maps/``) when this version has it.
+    say : progress callback (e.g. ``print``).
+    """
+    say = say or (lambda _msg: None)
+    cat = get_catalog()
+    gpkg = Path(gpkg) if gpkg else default_gpkg()
+    times: dict[str, float] = {}
+    t = time.perf_counter()
+    if rebuild or _needs_build(gpkg, cat):
+        from ..build import build
+        say(f"building {gpkg} ...")
+        build(out=gpkg)
+    times["build"] = round(time.perf_counter() - t, 2)
+    analysis = None
+    fn = _optional("tjspatial", "analyse") if analyse else None
+    t = time.perf_counter()
+    if fn is not None:
+        say("analysing (tj.analyse) ...")
+        analysis = _call_with_gpkg(fn, gpkg)
+    elif analyse:
+        say("analysis: this version has no tj.analyse; skipped")
+    times["analyse"] = round(time.perf_counter() - t, 2)
+    t = time.perf_counter()
+    say("writing maps ...")
+    res = write_site(out_dir, gpkg, offline=offline, gaode=gaode)
+    times["maps"] = round(time.perf_counter() - t, 2)
+    res.analysis = analysis
+    exp = _optional("tjspatial.publish.export", "export") if export else None
+    t = time.perf_counter()
+    if exp is not None:
+        target = Path(export_dir) if export_dir else (res.out_dir.parent / "export")
+        say(f"exporting to {target} ...")
+        res.exported = list(exp(fmt="all", out_dir=target, gpkg=gpkg))
+    elif export:
+        say("export: this version has no tjspatial.publish.export; skipped")
+    times["export"] = round(time.perf_counter() - t, 2)
+    res.seconds.update({f"step_{k}": v for k, v in times.items()})
+    return res
