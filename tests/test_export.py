@@ -336,3 +336,16 @@ def test_cli_export_subset(built_gpkg, tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "geojson").iterdir()) == ["districts.geojson", "nodes.geojson"]
     assert len(gpd.read_file(tmp_path / "geojson" / "districts.geojson")) == 16
     assert "wrote" in capsys.readouterr().out
+
+
+def test_shapefile_qml_uses_short_field_names():
+    from tjspatial.styles import Style
+    layer = CATALOG["districts"]
+    style = Style(id="districts", geometry="polygon", fill="#f2efe9", label_field="pop_2020_status",
+                  categories={"field": "area_km2_official", "values": {"1": {"color": "#e34a33"}}})
+    names = shapefile_field_names(layer)
+    root = ET.fromstring(style_qml(layer, style, names).split("\n", 1)[1])
+    assert root.find("renderer-v2").get("attr") == "area_km2_o"
+    assert root.find("labeling/settings/text-style").get("fieldName") == "pop_2020_s"
+    with pytest.raises(ValueError, match="label_field 'nope' is not a field of the layer"):
+        style_qml(layer, Style(id="districts", geometry="polygon", label_field="nope"))

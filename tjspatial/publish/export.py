@@ -173,6 +173,8 @@ def write_geojson(gdf: gpd.GeoDataFrame, layer: Layer, path: str | Path, *, cata
 def read_geojson(path: str | Path, layer: Layer) -> gpd.GeoDataFrame:
     """Read a GeoJSON written by :func:`write_geojson` with the catalog field order and types of ``layer``."""
     raw = pyogrio.read_dataframe(path, DATE_AS_STRING="YES")  # dates are text in the catalog
+    if len(raw) == 0:  # GeoJSON has no schema without features
+        raw = raw.assign(**{f: pd.Series([], dtype=object) for f in layer.all_fields if f not in raw.columns})
     missing = [f for f in layer.all_fields if f not in raw.columns]
     if missing:
         raise ExportError(f"{path}: layer {layer.id!r} lacks catalog field(s) {missing}")

@@ -105,8 +105,8 @@ def _split_column(layer: Layer, name: str, values: pd.Series, long_values: str, 
     where = ", ".join(f"{i} ({names[i]!r}, {int(nbytes[i])} bytes)" for i in too_long[:5])
     if long_values == "refuse":
         raise ExportError(f"layer {layer.id!r}, field {name!r}: {too_long.size} value(s) longer than the "
-                          f"{DBF_MAX_BYTES} bytes a DBF field holds, features {where}; export with "
-                          f"long_values='split' or use the GeoPackage")
+                          f"{DBF_MAX_BYTES} bytes a DBF field holds, features {where}; split them (long_values='split', "
+                          f"the CLI default) or use the GeoPackage")
     pieces = {i: split_utf8(values.iat[i]) for i in too_long}
     n_parts = max(len(p) for p in pieces.values())
     warnings.warn(f"layer {layer.id!r}, field {name!r}: {too_long.size} value(s) longer than {DBF_MAX_BYTES} "
