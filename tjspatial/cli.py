@@ -211,9 +211,14 @@ def _add_export(sub) -> None:
 
 
 def _run_export(args) -> int:
+    import warnings
     from .publish.export import export
-    paths = export(args.fmt, args.out, gpkg=args.gpkg, layers=args.layers.split(",") if args.layers else None,
-                   long_values="refuse" if args.refuse_long_values else "split")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        paths = export(args.fmt, args.out, gpkg=args.gpkg, layers=args.layers.split(",") if args.layers else None,
+                       long_values="refuse" if args.refuse_long_values else "split")
+    for w in caught:
+        print(f"tjspatial export: warning: {w.message}", file=sys.stderr)
     print(f"wrote {len(paths)} files to {args.out}")
     return 0
 
