@@ -14,6 +14,7 @@ from .build import build
 from .catalog import catalog, get_catalog
 from .crs import (METRIC_CRS, STORAGE_CRS, bd09_to_gcj02, buffer_m, check_gcj02, convert_gdf, gcj02_to_bd09,
                   gcj02_to_wgs84, to_metric, wgs84_to_gcj02)
+from .diff import diff_gpkg, diff_layer
 from .errors import BuildError, ImportLayerError, TjSpatialError, ValidationError
 from .io import load
 from .publish.export import export
@@ -31,4 +32,5 @@ __all__ = [
     "STORAGE_CRS", "METRIC_CRS",
     "TjSpatialError", "BuildError", "ValidationError", "ImportLayerError",
     "import_layer",
+    "diff_gpkg", "diff_layer",
 ]

@@ -67,8 +67,11 @@ def diff_layer(old_path: str | Path, new_path: str | Path, layer_id: str, *, tol
     """
     cat = catalog or get_catalog()
     fields = list(cat[layer_id].all_fields) if layer_id in cat else []
-    old = load(layer_id, old_path)
-    new = load(layer_id, new_path)
+    return _diff_frames(load(layer_id, old_path), load(layer_id, new_path), layer_id, fields, tolerance_deg)
+
+
+def _diff_frames(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, layer_id: str, fields: list[str],
+                 tolerance_deg: float) -> gpd.GeoDataFrame:
     fields = fields or [c for c in new.columns if c != "geometry"]
     ka, kb, how = match_key(old, new, fields)
     old = old.assign(_key=ka.to_numpy())
@@ -148,7 +151,7 @@ def diff_gpkg(old_path: str | Path, new_path: str | Path, *, layers: list[str] |
         len_n, area_n = _measure(new, gtype)
         n_o, n_n = (len(old) if old is not None else 0), (len(new) if new is not None else 0)
         if old is not None and new is not None:
-            d = diff_layer(old_path, new_path, lid, tolerance_deg=tolerance_deg, catalog=cat)
+            d = _diff_frames(old, new, lid, list(cat[lid].all_fields), tolerance_deg)
             counts = d["change"].value_counts()
             added, removed, changed = (int(counts.get(k, 0)) for k in ("added", "removed", "changed"))
             unchanged, key = d.attrs["unchanged"], d.attrs["key"]
