@@ -93,6 +93,16 @@ def test_gcj02_geojson_is_detected_and_lands_within_1_m(truth, gpkg_copy, tmp_pa
     assert max_vertex_shift_m(res.data, truth) < 1.0
 
 
+def test_bd09_file_is_detected_and_converted(built_gpkg, tmp_path):
+    ports = tj.load("port_districts", built_gpkg)
+    path = tmp_path / "ports_bd09.geojson"
+    convert_gdf(ports, "wgs84", "bd09").to_file(path, driver="GeoJSON")
+    for crs, detected in (("auto", "bd09 (detected)"), ("bd09", "bd09")):
+        res = check_import("port_districts", path, crs=crs, gpkg=built_gpkg)
+        assert res.record["crs_detected"] == detected
+        assert max_vertex_shift_m(res.data, ports) < 1.0  # the closed-form BD-09 inverse is good to ~0.2 m
+
+
 def test_wgs84_file_is_not_converted(truth, built_gpkg, tmp_path):
     path = tmp_path / "wetlands.geojson"
     truth.to_file(path, driver="GeoJSON")

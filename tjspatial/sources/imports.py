@@ -191,16 +191,25 @@ def _to_wgs84(gdf: gpd.GeoDataFrame, crs: str, layer: Layer, path: Path,
             chk = check_gcj02(out, reference)
         except Exception as exc:  # detection is advisory; never fail an import because of it
             notes.append(f"GCJ-02 detection failed ({exc}); the file is taken as WGS84")
+        bd = None
+        if chk is not None and not chk.probable and np.isfinite(chk.offset_m) and chk.offset_m > 150:
+            # BD-09 is GCJ-02 plus a further offset: undo that offset and test the result for GCJ-02
+            bd = check_gcj02(convert_gdf(out, "bd09", "gcj02"), reference)
         if chk is not None and chk.probable:
             out = convert_gdf(out, "gcj02", "wgs84")
             rec.update(crs_detected="gcj02 (detected)",
                        conversion="gcj02 → wgs84 (detected by tjspatial.crs.check_gcj02 against the current layer)")
+        elif bd is not None and bd.probable:
+            out = convert_gdf(out, "bd09", "wgs84")
+            chk = GcjCheck(True, chk.offset_m, bd.offset_if_gcj_m, bd.n, bd.method)
+            rec.update(crs_detected="bd09 (detected)",
+                       conversion="bd09 → wgs84 (detected: read as BD-09 the file matches the current layer)")
         elif chk is not None and not np.isfinite(chk.offset_m):
             notes.append("GCJ-02 detection was not possible; the file is taken as WGS84")
         elif chk is not None and chk.offset_m > 150:
             notes.append(f"the file lies {chk.offset_m:.0f} m (median) from the current layer and reading it as "
-                         f"GCJ-02 does not bring it closer ({chk.offset_if_gcj_m:.0f} m), so it is taken as WGS84; "
-                         "if it comes from a Chinese web map, import it with --crs gcj02 (or bd09)")
+                         f"GCJ-02 or BD-09 does not bring it closer ({chk.offset_if_gcj_m:.0f} m as GCJ-02), so it "
+                         "is taken as WGS84; if it comes from a Chinese web map, import it with --crs gcj02 or bd09")
     return out, rec, chk, notes
 
 
@@ -325,8 +334,8 @@ def check_import(layer_id: str, file: str | Path, *, crs: str = "auto", field_ma
     ----------
     layer_id : a catalog layer id.
     file : any vector file GDAL reads (shapefile, GeoJSON, GeoPackage, KML, …).
-    crs : ``auto`` (the file's own CRS; lon/lat files are checked for the GCJ-02 offset against the current
-        layer), ``gcj02``, ``bd09`` (lon/lat with a Chinese web offset), or an EPSG code (for files without
+    crs : ``auto`` (the file's own CRS; lon/lat files are checked for the GCJ-02 and BD-09 offsets against
+        the current layer), ``gcj02``, ``bd09`` (lon/lat with a Chinese web offset), or an EPSG code (for files without
         a CRS; it must agree with the file's CRS when there is one).
     field_map : ``{catalog_field: file_column}`` or ``"a=b,c=d"``.
     accuracy : the accuracy class the user declares for the data (default ``official``).
