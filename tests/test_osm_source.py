@@ -175,6 +175,36 @@ def test_coastline_and_water(osm_gpkg):
     assert len(shapely.get_interior_ring(w.loc["北大港水库"].geometry, 0).coords) == 7
 
 
+def _ring(cx, cy, rx, ry, n):
+    a = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return shapely.Polygon(np.round(np.c_[cx + rx * np.cos(a), cy + ry * np.sin(a)], 7))
+
+
+def _km2(geom) -> float:
+    return gpd.GeoSeries([geom], crs=4326).to_crs(METRIC_CRS).area.iloc[0] / 1e6
+
+
+def test_plan_areas_get_osm_outlines_where_osm_has_them(osm_gpkg):
+    plan_osm = [lid for lid in osm_layer_ids() if tj.get_catalog()[lid].osm["normalise"] == "plan_areas"]
+    assert set(plan_osm) >= {"airport", "wetlands", "port_districts"}
+    airport = tj.load("airport", osm_gpkg).iloc[0]
+    box = shapely.box(117.33, 39.11, 117.37, 39.14)
+    assert airport["accuracy"] == "osm" and airport["iata"] == "TSN"  # schematic attributes are kept
+    assert shapely.equals_exact(shapely.normalize(airport.geometry), shapely.normalize(box), tolerance=1e-7)
+    assert airport["area_km2"] == pytest.approx(_km2(box), abs=0.001)
+    w = tj.load("wetlands", osm_gpkg).set_index("reserve_id")
+    assert w.loc["wetland_qilihai", "accuracy"] == "osm"
+    reserve = _ring(117.555, 39.285, 0.07, 0.045, 10)  # the protected area holds the wetland: union = reserve
+    assert w.loc["wetland_qilihai", "area_km2"] == pytest.approx(_km2(reserve), abs=0.001)
+    assert "union of 2 area(s)" in w.loc["wetland_qilihai", "construction"]
+    assert (w.drop(index="wetland_qilihai")["accuracy"] == "schematic").all()
+    p = tj.load("port_districts", osm_gpkg).set_index("port_area")
+    assert p.loc["beijiang", "accuracy"] == "osm" and "天津港" in p.loc["beijiang", "construction"]
+    assert (p.drop(index="beijiang")["accuracy"] == "schematic").all()
+    prov = read_table(osm_gpkg, "provenance").set_index("layer")
+    assert "大黄堡湿地自然保护区" in prov.loc["wetlands", "warnings"] and "kept schematic" in prov.loc["wetlands", "warnings"]
+
+
 # ------------------------------------------------------------------------------------------------ PBF
 
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .osm import OsmDoc
 
 __all__ = ["pinyin_name", "names", "status", "districts", "rail_stations", "metro_lines", "intercity_rail",
-           "coastline", "water", "areas"]
+           "coastline", "water", "plan_areas"]
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -434,22 +434,47 @@ def water(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     return _finish(out, doc)
 
 
-def areas(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
-    """Generic polygon layer (wetlands, reserves, port areas, airports …): OSM areas clipped to Tianjin with
-    names; every other declared field is filled from the OSM tag of the same name where there is one
-    ('' / missing otherwise), and ``area_km2`` is measured when declared."""
-    f = _polygons(doc, ctx, "matching area")
-    name_zh, name_en, _ = names(f)
-    out = gpd.GeoDataFrame({"name_zh": name_zh.to_numpy(), "name_en": name_en.to_numpy()},
-                           geometry=gpd.GeoSeries(f.geometry.values, crs=STORAGE_CRS), crs=STORAGE_CRS)
+def plan_areas(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
+    """Real outlines for a schematic polygon layer (wetland reserves, port areas, the airport).
+
+    The layer's own (schematic) builder runs first and gives the features, their ids and attributes. Each
+    OSM area the layer's selectors pick is assigned to the schematic feature it overlaps most (intersection
+    area in EPSG:4548); a feature with at least one OSM area gets their union as its geometry,
+    ``accuracy = "osm"``, the OSM ``source``, a re-measured ``area_km2`` and, where the layer has a
+    ``construction`` field, a note naming the OSM areas. Features OSM does not cover keep their schematic
+    geometry and ``accuracy = "schematic"`` (a warning names them), so the layer stays honest feature by
+    feature and downstream code finds the same ids.
+    """
     layer = ctx.catalog[ctx.layer_id]
-    for field, ftype in layer.fields.items():
-        if field == "area_km2":
-            out[field] = np.round(to_metric(out).area.to_numpy() / 1e6, 3)
-        elif ftype in ("str", "date"):
-            out[field] = tag(f, field).to_numpy()
-        elif ftype == "bool":
-            out[field] = (tag(f, field) == "yes").to_numpy()
-        else:
-            out[field] = pd.to_numeric(tag(f, field), errors="coerce").to_numpy()
-    return _finish(out, doc)
+    base = layer.builder_func()(ctx)
+    base = gpd.GeoDataFrame(base, geometry="geometry", crs=STORAGE_CRS).reset_index(drop=True)
+    if "accuracy" not in base.columns:
+        base["accuracy"] = layer.accuracy
+    f = _polygons(doc, ctx, "matching area").reset_index()
+    if f.empty:
+        ctx.warn("no OSM area matches; every feature keeps its schematic geometry")
+        return base
+    fm = np.asarray(to_metric(f).geometry.values)
+    bm = np.asarray(to_metric(base).geometry.values)
+    osm_i, base_i = shapely.STRtree(bm).query(fm, predicate="intersects")
+    overlap = shapely.area(shapely.intersection(fm[osm_i], bm[base_i]))
+    pairs = pd.DataFrame({"osm": osm_i, "base": base_i, "overlap": overlap})
+    pairs = pairs[pairs["overlap"] > 0].sort_values("overlap", ascending=False).drop_duplicates("osm")
+    name_zh, _, _ = names(f)
+    out = base.copy()
+    for b, grp in pairs.groupby("base"):  # one iteration per schematic feature (a handful)
+        geom = shapely.union_all(np.asarray(f.geometry.values)[grp["osm"].to_numpy()])
+        out.loc[b, "geometry"] = geom
+        out.loc[b, "accuracy"] = "osm"
+        out.loc[b, "source"] = doc.label
+        if "construction" in out.columns:
+            labels = [n or f"{e}/{i}" for n, e, i in zip(name_zh.iloc[grp["osm"]], f["element"].iloc[grp["osm"]],
+                                                          f["id"].iloc[grp["osm"]])]
+            out.loc[b, "construction"] = (f"OpenStreetMap: union of {len(grp)} area(s) overlapping the schematic "
+                                          f"shape ({', '.join(labels)})")
+    if "area_km2" in layer.fields:
+        out["area_km2"] = np.round(to_metric(out).area.to_numpy() / 1e6, 3)
+    missing = out.loc[out["accuracy"] != "osm", "name_zh"].tolist()
+    if missing:
+        ctx.warn(f"OSM has no area for {', '.join(map(str, missing))}; kept schematic")
+    return out
