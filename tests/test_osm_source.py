@@ -6,7 +6,6 @@ so that no request leaves the machine.
 """
 from __future__ import annotations
 
-import io
 import xml.etree.ElementTree as ET
 from pathlib import Path
 

@@ -31,7 +31,6 @@ from typing import Callable
 import geopandas as gpd
 import networkx as nx
 import numpy as np
-import pandas as pd
 import shapely
 
 from ..build_context import BuildContext
@@ -41,7 +40,7 @@ from ..errors import BuildError
 from ..paths import layers_dir, sources_dir as default_sources_dir
 from . import osm_layers
 from .osm_extract import Routes, clip_filter_pbf, is_pbf, is_xml, read_routes, xml_timestamp
-from .osm_fetch import DEFAULT_OVERPASS_URL, FetchSettings, OfflineMiss, cache_path, fetch_osm_xml
+from .osm_fetch import DEFAULT_OVERPASS_URL, FetchSettings, cache_path, fetch_osm_xml
 from .osm_query import Selector, osm_keys, overpass_ql, parse_selectors, selector_mask
 
 __all__ = ["OsmDoc", "resolve_builder", "query_polygon", "fetch_settings", "default_cache_dir",
