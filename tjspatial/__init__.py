@@ -9,7 +9,7 @@ Geometry is stored in EPSG:4326 and measured in EPSG:4548 (``tj.to_metric``).
 """
 from __future__ import annotations
 
-from .analysis import coverage, coverage_delta, population
+from .analysis import analyse, coverage, coverage_delta, indicators, population, rail_graph
 from .build import build
 from .catalog import catalog, get_catalog
 from .crs import (METRIC_CRS, STORAGE_CRS, bd09_to_gcj02, buffer_m, check_gcj02, convert_gdf, gcj02_to_bd09,
@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "catalog", "get_catalog", "load", "build", "load_style",
-    "population", "coverage", "coverage_delta",
+    "population", "coverage", "coverage_delta", "indicators", "analyse", "rail_graph",
     "export",
     "to_metric", "buffer_m", "convert_gdf", "check_gcj02",
     "wgs84_to_gcj02", "gcj02_to_wgs84", "gcj02_to_bd09", "bd09_to_gcj02",

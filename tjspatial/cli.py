@@ -223,6 +223,49 @@ def _run_export(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------ indicators
+def _add_indicators(sub) -> None:
+    p = sub.add_parser("indicators", help="the plan's spatial targets: value from the layers, target, status",
+                       description="Every quantitative spatial target of the plan with the value the layers give, "
+                                   "the target and a status (met / not met / not measurable, with the reason).")
+    p.add_argument("--gpkg", type=Path, help="GeoPackage to read (default layers/tianjin.gpkg)")
+    p.add_argument("--landcover", type=Path, help="land-cover GeoTIFF (IGBP classes) for forest cover")
+    p.add_argument("--csv", action="store_true", help="print CSV (UTF-8) instead of a table")
+
+
+def _run_indicators(args) -> int:
+    from .analysis.indicators import indicators
+    df = indicators(args.gpkg, landcover=args.landcover)
+    if args.csv:
+        df.to_csv(sys.stdout, index=False)
+        return 0
+    for row in df.itertuples():
+        value = "—" if row.value is None or row.value != row.value else f"{row.value:,.2f}"
+        print(f"{row.status:<15} {row.name_zh} / {row.name_en}: {value} {row.unit} (target {row.target})")
+        print(f"{'':<15} {row.note}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ analyse
+def _add_analyse(sub) -> None:
+    p = sub.add_parser("analyse", help="run the standard analyses; write CSV tables and GeoTIFF surfaces",
+                       description="Coverage (buffer, 500/800/1000 m), the plan-scenario delta, indicators, rail "
+                                   "times, travel-time and distance surfaces (100 m, EPSG:4548), isochrones, "
+                                   "rings and conflicts around the ecological zones. Files are written atomically.")
+    p.add_argument("--gpkg", type=Path, help="GeoPackage to read (default layers/tianjin.gpkg)")
+    p.add_argument("--out", type=Path, help="output folder (default out/analysis)")
+    p.add_argument("--population", help="population GeoTIFF or polygon layer id (default: the modelled grid)")
+    p.add_argument("--landcover", type=Path, help="land-cover GeoTIFF for the forest-cover indicator")
+
+
+def _run_analyse(args) -> int:
+    from .analysis.run import analyse
+    written = analyse(args.gpkg, args.out, population=args.population, landcover=args.landcover, quiet=False)
+    for key, path in written.items():
+        print(f"{key:<22} {path}")
+    return 0
+
+
 COMMANDS = {
     "build": (_add_build, _run_build),
     "catalog": (_add_catalog, _run_catalog),
@@ -231,6 +274,8 @@ COMMANDS = {
     "diff": (_add_diff, _run_diff),
     "walk-network": (_add_walk_network, _run_walk_network),
     "export": (_add_export, _run_export),
+    "indicators": (_add_indicators, _run_indicators),
+    "analyse": (_add_analyse, _run_analyse),
 }
 
 

@@ -35,7 +35,7 @@ from ..catalog import get_catalog
 from ..crs import METRIC_CRS, to_metric
 from ..io import load
 
-__all__ = ["coverage", "coverage_delta", "select_stations", "resolve_areas", "buffer_catchment",
+__all__ = ["coverage", "coverage_delta", "plan_stations", "PLAN_STATION_SPACING_M", "select_stations", "resolve_areas", "buffer_catchment",
            "DEFAULT_DISTANCES", "STATION_KINDS"]
 
 DEFAULT_DISTANCES = (500, 800, 1000)
@@ -258,4 +258,48 @@ def coverage_delta(existing: pd.DataFrame, scenario: pd.DataFrame) -> pd.DataFra
     out["pop_total"] = existing["pop_total"].to_numpy()
     out.attrs = {k: v for k, v in existing.attrs.items() if k != "catchments"}
     out.attrs["scenario_station_count"] = scenario.attrs.get("station_count")
+    return out
+
+
+PLAN_STATION_SPACING_M = {"metro": 1500.0}
+"""Spacing of the schematic stations placed along planned lines, by mode (metres); other modes: waypoints only."""
+
+
+def plan_stations(path: str | Path | None = None, *, spacing_m: dict | None = None,
+                  include_open: bool = True) -> gpd.GeoDataFrame:
+    """Stations of the 2025 plan network: the open ``rail_stations`` plus schematic stations on the lines of the
+    ``planned_rail`` layer that are not open yet (EPSG:4326).
+
+    The planned lines are schematic chords whose stations are not known: a station is placed at every waypoint
+    and, for modes in ``spacing_m`` (default: metro every 1.5 km), evenly along each chord. Those points carry
+    ``accuracy = schematic``, ``status`` of their line and ``kind`` metro (metro lines) or rail.
+    """
+    cat = get_catalog()
+    if "planned_rail" not in cat:
+        raise KeyError("the catalog has no 'planned_rail' layer: the plan scenario needs it")
+    spacing = {**PLAN_STATION_SPACING_M, **(spacing_m or {})}
+    plan = to_metric(load("planned_rail", path))
+    plan = plan[plan["status"] != "open"]
+    pts, rows = [], []
+    for geom, mode, status, name, line_id in zip(plan.geometry.values, plan["mode"], plan["status"],
+                                                 plan["name_zh"], plan["line_id"]):
+        coords = shapely.get_coordinates(geom)
+        step = spacing.get(mode)
+        if step:
+            length = shapely.length(geom)
+            n = max(int(np.ceil(length / step)), 1)
+            extra = shapely.get_coordinates(shapely.line_interpolate_point(geom, np.linspace(0, length, n + 1)))
+            coords = np.unique(np.round(np.vstack([coords, extra]), 3), axis=0)
+        pts.append(coords)
+        rows += [{"name_zh": f"{name}（规划站点≈）", "name_en": "", "line_id": line_id, "status": status,
+                  "kind": "metro" if mode == "metro" else "rail", "accuracy": "schematic",
+                  "source": "planned_rail (schematic station positions)"}] * len(coords)
+    xy = np.vstack(pts) if pts else np.empty((0, 2))
+    new = gpd.GeoDataFrame(rows, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=METRIC_CRS).to_crs("EPSG:4326")
+    if not include_open:
+        return new
+    base = load("rail_stations", path)
+    out = pd.concat([base, new], ignore_index=True)
+    out = gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
+    out.attrs = {"layer": "rail_stations + planned_rail (2025 plan scenario)"}
     return out

@@ -1,0 +1,80 @@
+"""Plan indicators: values from the layers, honest statuses; tj.analyse writes its tables and rasters."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+
+import tjspatial as tj
+from tjspatial.analysis.indicators import COLUMNS, STATUSES, forest_cover
+
+MODIS = Path(__file__).resolve().parents[1] / "layers" / "sources" / "landcover_modis_2019_igbp.tif"
+
+
+@pytest.fixture(scope="module")
+def table(built_gpkg):
+    return tj.indicators(built_gpkg, landcover=MODIS).set_index("key")
+
+
+def test_columns_and_statuses(table):
+    assert list(table.reset_index().columns) == COLUMNS
+    assert set(table["status"]) <= set(STATUSES)
+    assert (table["note"].str.len() > 20).all() and (table["plan_ref"] != "").all()
+
+
+def test_values_come_from_the_layers(table, built_gpkg):
+    barrier = tj.to_metric(tj.load("green_barrier", built_gpkg))
+    assert table.loc["barrier_area", "value"] == pytest.approx(barrier.area.sum() / 1e6, abs=0.01)
+    metro = tj.load("metro_lines", built_gpkg)
+    assert table.loc["metro_km_vs_2020", "value"] == pytest.approx(metro["length_km"].sum(), abs=0.01)
+    assert table.loc["metro_km_vs_2020", "status"] == "met"
+
+
+def test_no_status_is_guessed(table):
+    # schematic layers, chord lengths, missing layers and a 5 km raster never decide a target
+    for key in ("hsr_km_2025", "expressway_km_2025", "barrier_area", "natural_coastline_km",
+                "public_shoreline_km", "metro_coverage_key_areas", "barrier_level1_forest_cover"):
+        assert table.loc[key, "status"] == "not measurable", key
+    assert "too coarse" in table.loc["barrier_level1_forest_cover", "note"]
+    assert table.loc["hsr_km_2025", "value"] < 470
+    # 20-minute link: the named line Z2 is not open, and the modelled time is above 20 minutes
+    assert table.loc["dual_city_rail_minutes", "status"] == "not met"
+    assert table.loc["dual_city_rail_minutes", "value"] > 20
+
+
+def test_forest_cover_weights_partial_cells(tmp_path):
+    # 2 x 2 cells of 1 km: forest (1) in the left column, cropland (12) on the right
+    arr = np.array([[1, 12], [1, 12]], dtype="uint8")
+    path = tmp_path / "lc.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=2, width=2, count=1, dtype="uint8", crs="EPSG:4548",
+                       transform=Affine(1000, 0, 500_000, 0, -1000, 4_302_000)) as dst:
+        dst.write(arr, 1)
+    zone = gpd.GeoDataFrame(geometry=[shapely.box(500_250, 4_300_000, 501_750, 4_302_000)], crs="EPSG:4548")
+    share, cell = forest_cover(path, zone)
+    assert share == pytest.approx(750 / 1500) and cell == 1000
+    zone2 = gpd.GeoDataFrame(geometry=[shapely.box(500_500, 4_300_000, 501_000, 4_301_000)], crs="EPSG:4548")
+    assert forest_cover(path, zone2)[0] == pytest.approx(1.0)
+
+
+def test_analyse_writes_tables_and_rasters(built_gpkg, tmp_path):
+    pop = tj.population(path=built_gpkg)
+    written = tj.analyse(built_gpkg, tmp_path, population=pop, distances=(800,))
+    for key in ("coverage", "coverage_delta", "indicators", "rail_times", "dual_city", "distance_to_station",
+                "travel_time_tianjin", "isochrones", "wetland_rings", "rail_in_zones", "near_wetlands"):
+        assert written[key].is_file() and written[key].parent == tmp_path, key
+    assert not list(tmp_path.glob("*.tmp-*")) and not list(tmp_path.glob(".*tmp-*"))
+    cov = pd.read_csv(written["coverage"], encoding="utf-8")
+    d = cov[(cov["areas"] == "districts") & (cov["kind"] == "all")]
+    assert len(d) == 16 and (d["distance_m"] == 800).all()
+    assert d["pop_total"].sum() == pytest.approx(pop.total, rel=5e-3)
+    assert set(cov["population_accuracy"]) == {"modelled"}
+    delta = pd.read_csv(written["coverage_delta"], encoding="utf-8")
+    assert (delta["pop_covered_delta"] >= -1e-6).all() and delta["stations_delta"].sum() > 0
+    with rasterio.open(written["distance_to_station"]) as src:
+        assert src.crs.to_epsg() == 4548 and src.res == (100.0, 100.0)

@@ -1,0 +1,66 @@
+"""Rail graph: edge times from chord length, speed and dwell; transfers; hubs; surfaces."""
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import shapely
+
+import tjspatial as tj
+from tjspatial.analysis.rail_graph import RailGraph, dual_city_time, rail_graph
+from tjspatial.analysis.surfaces import NODATA, distance_surface, isochrones, travel_time_surface
+
+
+def test_constructed_graph_times_and_transfers():
+    nodes = gpd.GeoDataFrame({"node": [0, 1, 2, 3], "name_zh": ["A", "B", "B", "C"], "line_id": ["1", "1", "2", "2"],
+                              "mode": "metro", "status": "open", "accuracy": "osm"},
+                             geometry=shapely.points([[0, 0], [1000, 0], [1000, 50], [3000, 50]]), crs="EPSG:4548")
+    edges = pd.DataFrame({"a": [0, 2, 1], "b": [1, 3, 2], "minutes": [2.0, 4.0, 5.5], "kind": ["ride", "ride", "transfer"],
+                          "km": [1, 2, 0.05], "line_id": ["1", "2", ""]})
+    g = RailGraph(nodes, edges)
+    assert g.travel_time("A", "C") == pytest.approx(2.0 + 5.5 + 4.0)
+    assert g.travel_time("A", "B") == pytest.approx(2.0)          # either node of B counts
+    st = g.station_times("A").set_index("name_zh")["minutes"]
+    assert st.to_dict() == pytest.approx({"A": 0.0, "B": 2.0, "C": 11.5})
+
+
+def test_bundled_intercity_edges_follow_the_formula(built_gpkg):
+    # hsr as slow as intercity, so that no change onto 津秦高铁 (天津–军粮城北) pays off
+    g = rail_graph(built_gpkg, speeds={"intercity": 120.0, "hsr": 120.0}, dwell_min={"intercity": 2.0}, detour=1.0)
+    st = tj.to_metric(tj.load("rail_stations", built_gpkg))
+    rail = st[(st["kind"] == "rail")].drop_duplicates("name_zh").set_index("name_zh").geometry
+    names = ["天津", "军粮城北", "塘沽", "滨海"]
+    expected = sum(shapely.distance(rail[a], rail[b]) / 1000 / 120 * 60 + 2.0 for a, b in zip(names, names[1:]))
+    # 京津城际 天津 → 滨海 (nothing else reaches 滨海 faster at these speeds)
+    assert g.travel_time("天津", "滨海") == pytest.approx(expected, rel=1e-9)
+    assert g.params["speeds_kmh"]["intercity"] == 120.0
+    # the 津城 ↔ 滨城 time is between the two hubs (天津站 metro + 天津 rail, 滨海 rail)
+    assert dual_city_time(g) == pytest.approx(expected, rel=1e-9)
+    # metro transfer at 西站 (lines 1, 4, 6 share one station)
+    lines_at_xizhan = set(g.nodes.loc[g.nodes["name_zh"] == "西站", "line_id"])
+    assert {"1", "6"} <= lines_at_xizhan
+    assert len(g.edges[g.edges["kind"] == "transfer"]) > 20
+
+
+def test_surfaces_and_isochrones(built_gpkg, tmp_path):
+    g = rail_graph(built_gpkg)
+    stations = tj.load("rail_stations", built_gpkg)
+    ds = distance_surface(stations, path=built_gpkg)
+    v = ds.values[ds.valid()]
+    assert ds.transform.a == 100 and v.min() >= 0 and v.min() < 71  # a cell centre within 100/√2 m of a station
+    # the cell holding 天津站 is at most half a diagonal from it
+    p = tj.to_metric(stations[stations["name_zh"] == "天津站"]).geometry.iloc[0]
+    col, row = ~ds.transform * (p.x, p.y)
+    assert ds.values[int(row), int(col)] <= 100 / np.sqrt(2) + 1e-6
+    tt = travel_time_surface(g, "天津站", path=built_gpkg)
+    assert tt.values[int(row), int(col)] < 2.0  # walk < 71 m at 4.8 km/h
+    assert (tt.values[ds.valid()] >= 0).all() and (tt.values[~ds.valid()] == NODATA).all()
+    out = tt.to_geotiff(tmp_path / "tt.tif")
+    with rasterio.open(out) as src:
+        assert src.crs.to_epsg() == 4548 and src.res == (100.0, 100.0) and src.nodata == NODATA
+        assert np.array_equal(src.read(1), tt.values)
+    iso = isochrones(tt, (15, 30))
+    assert iso["area_km2"].is_monotonic_increasing
+    assert iso["area_km2"].iloc[0] == pytest.approx(((tt.values >= 0) & (tt.values <= 15)).sum() * 0.01, rel=1e-9)

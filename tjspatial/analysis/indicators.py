@@ -1,0 +1,245 @@
+"""The plan's quantitative spatial targets, measured from the layers: value, target, and an honest status.
+
+Every row of ``layers/sources/reference_figures.csv`` with ``kind = plan_target`` (and the barrier area the
+plan text fixes) becomes one indicator. ``status`` is
+
+* ``met`` / ``not met`` — only when the loaded layers measure the quantity well enough to decide;
+* ``not measurable`` — otherwise, with the reason in ``note`` (no layer holds the quantity; the layer is
+  schematic, so its value is drawn, not measured; chord geometry only bounds a length from below; a
+  land-cover raster is missing or too coarse ...). Official figures that bear on a target are quoted in the
+  note, never turned into a status.
+
+Lengths and areas are measured in EPSG:4548 inside the ``boundary`` layer.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+import shapely
+from pyproj import CRS
+
+from ..catalog import get_catalog
+from ..crs import to_metric
+from ..io import list_layers, load
+from ..paths import sources_dir
+from .grid import cell_fractions
+
+__all__ = ["indicators", "forest_cover", "STATUSES", "FOREST_CLASSES_IGBP", "MAX_LANDCOVER_CELL_M"]
+
+STATUSES = ("met", "not met", "not measurable")
+FOREST_CLASSES_IGBP = (1, 2, 3, 4, 5)
+"""IGBP forest classes (evergreen/deciduous needle/broadleaf, mixed)."""
+MAX_LANDCOVER_CELL_M = 100.0
+"""A land-cover raster coarser than this cannot measure forest cover of a zone a few km wide."""
+
+COLUMNS = ["key", "name_zh", "name_en", "value", "unit", "target", "status", "note", "plan_ref"]
+
+
+def _refs() -> pd.DataFrame:
+    src = get_catalog().sources["reference_figures"]
+    return pd.read_csv(sources_dir() / src.file, encoding="utf-8", dtype=str).set_index("key")
+
+
+def _has(layer_id: str, path) -> bool:
+    if layer_id not in get_catalog():
+        return False
+    try:
+        return layer_id in list_layers(path)
+    except Exception:
+        return True  # load() builds the default GeoPackage on first use
+
+
+def _length_inside(gdf: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame) -> float:
+    m = to_metric(gdf)
+    b = shapely.union_all(np.asarray(to_metric(boundary).geometry.values))
+    return float(shapely.length(shapely.intersection(np.asarray(m.geometry.values), b)).sum() / 1000)
+
+
+def forest_cover(landcover: str | Path, zone: gpd.GeoDataFrame, *,
+                 classes=FOREST_CLASSES_IGBP) -> tuple[float, float]:
+    """Share of ``zone`` covered by the forest ``classes`` of a land-cover raster, and the raster's cell size.
+
+    Cells are weighted by the share of their area inside the zone (in the raster's CRS); nodata cells are left
+    out of both numerator and denominator.
+
+    Returns
+    -------
+    (share in [0, 1], approximate cell size in metres)
+    """
+    with rasterio.open(landcover) as src:
+        if src.crs is None:
+            raise ValueError(f"land-cover raster {landcover} has no CRS")
+        arr = src.read(1)
+        nodata = src.nodata
+        transform, crs = src.transform, src.crs
+    geom = shapely.union_all(np.asarray(zone.to_crs(crs).geometry.values))
+    r, c, w = cell_fractions(geom, transform, arr.shape)
+    vals = arr[r, c]
+    ok = np.ones(len(vals), bool) if nodata is None else vals != nodata
+    share = float((w * np.isin(vals, classes))[ok].sum() / w[ok].sum()) if w[ok].sum() > 0 else float("nan")
+    cell = abs(transform.a)
+    if CRS.from_user_input(crs).is_geographic:
+        lat = shapely.centroid(geom).y
+        cell = cell * 111_320 * np.cos(np.radians(lat))
+    return share, float(cell)
+
+
+def indicators(path: str | Path | None = None, *, landcover: str | Path | None = None,
+               population=None, forest_classes=FOREST_CLASSES_IGBP,
+               max_landcover_cell_m: float = MAX_LANDCOVER_CELL_M) -> pd.DataFrame:
+    """The plan's spatial targets with the value the layers give and a status (module docstring).
+
+    Parameters
+    ----------
+    path : GeoPackage the layers are read from.
+    landcover : a land-cover GeoTIFF (IGBP classes by default) for the barrier's level-1 forest cover.
+    population : population for the metro-coverage row (default: the bundled modelled grid).
+    forest_classes : raster values counted as forest (绿化).
+    max_landcover_cell_m : coarser rasters give a value but no status.
+
+    Returns
+    -------
+    DataFrame with columns ``key, name_zh, name_en, value, unit, target, status, note, plan_ref``.
+    """
+    refs = _refs()
+    rows: list[dict] = []
+
+    def ref(key: str) -> tuple[str, str]:
+        if key not in refs.index:
+            return "", ""
+        r = refs.loc[key]
+        return str(r["value"]), str(r["source"])
+
+    def add(key, name_zh, name_en, value, unit, target, status, note, ref_key):
+        assert status in STATUSES, status
+        rows.append({"key": key, "name_zh": name_zh, "name_en": name_en,
+                     "value": None if value is None else round(float(value), 2), "unit": unit,
+                     "target": target, "status": status, "note": note, "plan_ref": ref(ref_key)[1]})
+
+    boundary = load("boundary", path)
+
+    # 1. high-speed / intercity rail km
+    if _has("intercity_rail", path):
+        ic = load("intercity_rail", path)
+        fast = ic[ic["category"].isin(["hsr", "intercity"]) & (ic["status"] == "open")]
+        km = _length_inside(fast, boundary)
+        official = ref("hsr_intercity_km_end2025")[0]
+        status = "met" if km >= 470 else "not measurable"
+        note = (f"sum of open hsr + intercity chords inside Tianjin ({len(fast)} features); chords between stations "
+                f"bound the track length from below, so only a value ≥ 470 km could decide. Official figure: "
+                f"{official} km at end 2025 (reference_figures, secondary) — below the target.")
+        add("hsr_km_2025", "高速（城际）铁路总里程", "High-speed / intercity rail length", km, "km", "470",
+            status, note, "plan_hsr_km_2025")
+
+    # 2. expressways
+    if _has("expressways", path):
+        km = _length_inside(load("expressways", path), boundary)
+        add("expressway_km_2025", "高速公路通车里程", "Expressway length", km, "km", "> 1350",
+            "met" if km > 1350 else "not met", "length of the expressways layer inside Tianjin",
+            "plan_expressway_km_2025")
+    else:
+        add("expressway_km_2025", "高速公路通车里程", "Expressway length", None, "km", "> 1350", "not measurable",
+            f"no expressway layer in the catalog. Official figure: {ref('expressway_km_end2025')[0]} km at end 2025 "
+            "(reference_figures, secondary).", "plan_expressway_km_2025")
+
+    # 3. barrier area, 4. level-1 forest cover
+    if _has("green_barrier", path):
+        gb = load("green_barrier", path)
+        area = float(to_metric(gb).area.sum() / 1e6)
+        schematic = (gb["accuracy"] == "schematic").any()
+        add("barrier_area", "双城间绿色生态屏障面积", "Green barrier area", area, "km2", "736",
+            "not measurable" if schematic else ("met" if area >= 736 * 0.99 else "not met"),
+            "the green_barrier layer is schematic (示意): drawn to the official areas, so its area cannot confirm "
+            "them" if schematic else "area of the green_barrier layer (EPSG:4548)", "plan_barrier_area")
+        lvl1 = gb[gb["level"] == 1] if "level" in gb.columns else gb.iloc[0:0]
+        if landcover is None:
+            add("barrier_level1_forest_cover", "一级管控区森林（绿化）覆盖率", "Forest cover, barrier level-1 zone",
+                None, "percent", "25", "not measurable",
+                "needs a land-cover raster: tj.indicators(landcover='file.tif') (IGBP classes, ≤ "
+                f"{max_landcover_cell_m:g} m cells)", "plan_barrier_level1_forest_cover")
+        elif lvl1.empty:
+            add("barrier_level1_forest_cover", "一级管控区森林（绿化）覆盖率", "Forest cover, barrier level-1 zone",
+                None, "percent", "25", "not measurable", "the green_barrier layer has no level-1 zone",
+                "plan_barrier_level1_forest_cover")
+        else:
+            share, cell_m = forest_cover(landcover, lvl1, classes=forest_classes)
+            reasons = []
+            if cell_m > max_landcover_cell_m:
+                reasons.append(f"the raster's cells (~{cell_m:,.0f} m) are far too coarse for a zone a few km wide")
+            if (lvl1["accuracy"] == "schematic").any():
+                reasons.append("the level-1 zone is schematic (示意)")
+            status = "not measurable" if reasons else ("met" if share * 100 >= 25 else "not met")
+            add("barrier_level1_forest_cover", "一级管控区森林（绿化）覆盖率", "Forest cover, barrier level-1 zone",
+                share * 100, "percent", "25", status,
+                f"share of IGBP classes {list(forest_classes)} in {Path(landcover).name}, cells weighted by covered "
+                "area" + ("; " + "; ".join(reasons) if reasons else ""), "plan_barrier_level1_forest_cover")
+
+    # 5. natural coastline
+    add("natural_coastline_km", "自然岸线保有量", "Natural coastline retained", None, "km", "≥ 18", "not measurable",
+        "the coastline layer does not tell natural from artificial shoreline. Official figure: "
+        f"{ref('natural_shoreline_redline')[0]} km in the 2018 ecological red line (reference_figures, secondary).",
+        "plan_natural_coastline_min")
+
+    # 6. public shoreline
+    if _has("tourism", path):
+        t = load("tourism", path)
+        sh = t[t["component"] == "shoreline"] if "component" in t.columns else t.iloc[0:0]
+        km = float(to_metric(sh).length.sum() / 1000) if len(sh) else None
+        add("public_shoreline_km", "公共亲海亲水休闲岸线", "Public seaside / waterside shoreline", km, "km", "≈ 45",
+            "not measurable", "the tourism layer's shoreline is schematic (示意), drawn to the plan's ~45 km; it "
+            "cannot show what is built", "plan_public_shoreline")
+    else:
+        add("public_shoreline_km", "公共亲海亲水休闲岸线", "Public seaside / waterside shoreline", None, "km", "≈ 45",
+            "not measurable", "no shoreline layer", "plan_public_shoreline")
+
+    # 7. 20-minute dual-city link
+    from .rail_graph import DUAL_CITY_HUBS, dual_city_time, rail_graph
+    g = rail_graph(path)
+    minutes = dual_city_time(g)
+    z2_open = False
+    if _has("planned_rail", path):
+        pr = load("planned_rail", path)
+        z2_open = bool((pr["line_id"].str.startswith("Z2") & (pr["status"] == "open")).any())
+    hubs = " ↔ ".join("/".join(v) for v in DUAL_CITY_HUBS.values())
+    add("dual_city_rail_minutes", "津城—滨城直达轨道时间", "Jincheng–Bincheng rail time", minutes, "min",
+        "20 (Z2 line)", "met" if (z2_open and minutes <= 20) else "not met",
+        f"modelled fastest rail time {hubs} on the open network (assumed speeds {g.params['speeds_kmh']}, "
+        f"dwell and {g.params['transfer_min']:g} min transfers); the target's direct line Z2 is "
+        f"{'open' if z2_open else 'not open'} in the planned_rail layer", "plan_dual_city_rail_link")
+
+    # 8. metro coverage of key areas
+    from .coverage import coverage
+    cov = coverage(None, population, "zones", distance=800, kind="metro", path=path)
+    key = cov[cov["area"].isin(["中心城区", "滨海新区", "环城四区"])]
+    share = float(key["pop_covered"].sum() / key["pop_total"].sum()) if len(key) else None
+    add("metro_coverage_key_areas", "中心城区、滨海新区及环城四区地铁覆盖", "Metro coverage of the key areas",
+        None if share is None else share * 100, "percent of residents within 800 m", "key areas fully covered",
+        "not measurable", "the plan does not delimit its 重点区域 (key areas); value = residents of 中心城区, 滨海新区 "
+        f"and 环城四区 within 800 m (straight line) of a metro station, {cov.attrs['population_source']} "
+        f"({cov.attrs['population_accuracy']})", "plan_metro_coverage_2025")
+
+    # 9. metro length vs the 2020 figure
+    if _has("metro_lines", path):
+        ml = load("metro_lines", path)
+        km = float(ml["length_km"].sum())
+        add("metro_km_vs_2020", "地铁运营里程（2020年232公里）", "Metro length (232 km at end 2020)", km, "km",
+            "232 (end-2020 status)", "met" if km >= 232 else "not met",
+            f"sum of the official line lengths (metro_lines.length_km, {len(ml)} lines with geometry); "
+            "the plan text records 232 km as the end-2020 status, not a 2025 target",
+            "plan_metro_km_2020_baseline")
+
+    # 10. non-spatial or out-of-area targets in the same list
+    add("port_teu_2025", "天津港集装箱吞吐量", "Port container throughput", None, "M TEU", "22", "not measurable",
+        "not a spatial quantity; no layer holds throughput. Official figure: "
+        f"{ref('port_throughput_2025')[0]} Mt / 24 M TEU in 2025 (reference_figures, secondary).", "plan_port_teu_2025")
+    add("jjx_commute_min", "京津雄半小时通勤圈", "Beijing–Tianjin–Xiong'an half-hour commute", None, "min", "30",
+        "not measurable", "the rail graph ends at the first station outside Tianjin (approximate positions)",
+        "plan_jjx_commute")
+
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df.attrs = {"method": "tjspatial indicators", "landcover": str(landcover) if landcover else None}
+    return df

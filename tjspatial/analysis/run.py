@@ -1,0 +1,197 @@
+"""``tj.analyse()``: run the standard analyses on the built layers and write their tables and rasters.
+
+Outputs (in ``out_dir``, default ``out/analysis``; each written to a temporary file and renamed when complete):
+
+========================== =========================================================================
+``coverage.csv``            buffer coverage, long form: areas (districts, zones, dual_city, boundary) x
+                            station kind (all, metro) x distance (500, 800, 1000 m)
+``coverage_delta.csv``      open network vs the 2025 plan network (schematic planned stations), 800 m,
+                            all kinds, per district
+``coverage_catchments.gpkg`` catchment polygons (800 m, all / metro) per district, EPSG:4326
+``indicators.csv``          :func:`tjspatial.analysis.indicators.indicators`
+``rail_times.csv``          modelled minutes from each hub to every station (open and plan networks)
+``dual_city.csv``           津城 ↔ 滨城 modelled time, open and plan networks
+``wetland_rings.csv``       1 / 3 / 5 km ring areas around each wetland and the barrier zones
+``rail_in_zones.csv``       km of each rail line inside each ecological zone
+``near_wetlands.csv``       stations and port districts within 5 km of a wetland
+``clusters_in_barrier.csv`` urban clusters inside / within 1 km of the green barrier
+``isochrones.csv``          area reached within 15 / 30 / 45 / 60 min of each hub
+``population_grid.tif``     the population used (250 m modelled grid unless a raster was given)
+``distance_to_station.tif`` metres to the nearest rail/metro station (100 m cells, EPSG:4548)
+``travel_time_<hub>.tif``   minutes to each hub, walk + rail (100 m cells, EPSG:4548)
+========================== =========================================================================
+
+CSV files are UTF-8 with a header; every table carries the method, distance and population source it was
+computed with as columns. Analyses that need a layer the catalog or GeoPackage lacks are skipped with a note in
+the returned ``skipped`` entry.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from ..build import write_gpkg_atomic
+from ..catalog import get_catalog
+from ..io import list_layers
+from ..paths import project_root
+from .coverage import DEFAULT_DISTANCES, coverage, coverage_delta, plan_stations
+from .indicators import indicators
+from .population import PopulationGrid, population as make_population
+from .rail_graph import DUAL_CITY_HUBS, dual_city_time, rail_graph
+from .surfaces import distance_surface, isochrones, travel_time_surface
+
+__all__ = ["analyse", "HUBS", "write_csv_atomic", "default_out_dir"]
+
+HUBS = {"tianjin": "天津站", "tianjinxi": "西站", "binhai": "滨海"}
+"""Hubs of the travel-time surfaces: file key → station name (天津站, 天津西站 (metro 西站), 滨海站)."""
+
+COVERAGE_AREAS = ("districts", "zones", "dual_city", "boundary")
+
+
+def default_out_dir() -> Path:
+    return project_root() / "out" / "analysis"
+
+
+def write_csv_atomic(df: pd.DataFrame, path: Path) -> Path:
+    """Write ``df`` as UTF-8 CSV to a temporary file beside ``path``, then rename it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    try:
+        df.to_csv(tmp, index=False, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists():
+            tmp.unlink()
+        raise
+    return path
+
+
+def _meta(df: pd.DataFrame) -> dict:
+    a = df.attrs
+    return {"method": a.get("method"), "distance_m": a.get("distance_m"), "kind": a.get("kind"),
+            "population_source": a.get("population_source"), "population_year": a.get("population_year"),
+            "population_accuracy": a.get("population_accuracy")}
+
+
+def analyse(path: str | Path | None = None, out_dir: str | Path | None = None, *, population=None,
+            landcover: str | Path | None = None, distances=DEFAULT_DISTANCES, quiet: bool = True) -> dict[str, Path]:
+    """Run the standard analyses on the layers in ``path`` and write tables and rasters to ``out_dir``.
+
+    Parameters
+    ----------
+    path : GeoPackage (default ``layers/tianjin.gpkg``).
+    out_dir : output folder (default ``out/analysis``).
+    population : population source (default: the bundled modelled grid); see ``tj.population``.
+    landcover : land-cover raster for the forest-cover indicator.
+    distances : coverage distances, metres.
+
+    Returns
+    -------
+    dict output name → written path (see the module docstring); ``skipped`` lists analyses not run, if any.
+    """
+    say = (lambda m: None) if quiet else (lambda m: print(m, flush=True))
+    out = Path(out_dir) if out_dir else default_out_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    cat = get_catalog()
+    try:
+        have = set(list_layers(path))
+    except Exception:
+        have = set(cat.ids)
+    pop = make_population(population, path=path) if not hasattr(population, "zonal_sum") else population
+    written: dict[str, Path] = {}
+    skipped: list[str] = []
+
+    # coverage tables
+    tables, catch = [], []
+    for areas in COVERAGE_AREAS:
+        if areas not in have:
+            skipped.append(f"coverage by {areas}: layer missing")
+            continue
+        for kind in ("all", "metro"):
+            for d in distances:
+                res = coverage(None, pop, areas, distance=d, kind=kind, path=path)
+                tables.append(res.assign(areas=areas, **_meta(res)))
+                if areas == "districts" and d == 800:
+                    c = res.attrs["catchments"].assign(kind=kind, distance_m=d)
+                    catch.append(c)
+    if tables:
+        cov = pd.concat(tables, ignore_index=True)
+        lead = ["areas", "area", "name_zh", "name_en", "kind", "distance_m", "method"]
+        cov = cov[lead + [c for c in cov.columns if c not in lead]]
+        written["coverage"] = write_csv_atomic(cov, out / "coverage.csv")
+        say(f"coverage: {len(cov)} rows")
+    if catch:
+        gdf = gpd.GeoDataFrame(pd.concat(catch, ignore_index=True), geometry="geometry", crs=catch[0].crs)
+        written["coverage_catchments"] = write_gpkg_atomic(out / "coverage_catchments.gpkg",
+                                                           {"catchments": gdf.to_crs("EPSG:4326")})
+
+    # plan scenario
+    if "planned_rail" in cat and "planned_rail" in have and "districts" in have:
+        existing = coverage(None, pop, "districts", distance=800, path=path)
+        scenario = coverage(plan_stations(path), pop, "districts", distance=800, path=path)
+        delta = coverage_delta(existing, scenario).assign(**_meta(existing), scenario="open + planned_rail")
+        written["coverage_delta"] = write_csv_atomic(delta, out / "coverage_delta.csv")
+    else:
+        skipped.append("coverage_delta: no planned_rail layer")
+
+    written["indicators"] = write_csv_atomic(indicators(path, landcover=landcover, population=pop),
+                                             out / "indicators.csv")
+
+    # rail graph, times, surfaces
+    graphs = {"open": rail_graph(path)}
+    if "planned_rail" in have:
+        graphs["plan"] = rail_graph(path, scenario="plan")
+    rows, dual = [], []
+    for scen, g in graphs.items():
+        dual.append({"scenario": scen, "from": "/".join(list(DUAL_CITY_HUBS.values())[0]),
+                     "to": "/".join(list(DUAL_CITY_HUBS.values())[1]), "minutes": dual_city_time(g),
+                     "target_minutes": 20, "method": "rail graph model (assumed speeds, dwell, transfers)",
+                     "params": str(g.params)})
+        for key, hub in HUBS.items():
+            st = g.station_times(hub).assign(hub=hub, hub_key=key, scenario=scen)
+            rows.append(st)
+    written["rail_times"] = write_csv_atomic(pd.concat(rows, ignore_index=True), out / "rail_times.csv")
+    written["dual_city"] = write_csv_atomic(pd.DataFrame(dual), out / "dual_city.csv")
+
+    if isinstance(pop, PopulationGrid):
+        written["population_grid"] = pop.to_geotiff(out / "population_grid.tif")
+    stations = __import__("tjspatial").load("rail_stations", path)
+    written["distance_to_station"] = distance_surface(stations, path=path).to_geotiff(out / "distance_to_station.tif")
+    iso_rows = []
+    for key, hub in HUBS.items():
+        surf = travel_time_surface(graphs["open"], hub, path=path)
+        written[f"travel_time_{key}"] = surf.to_geotiff(out / f"travel_time_{key}.tif")
+        iso = isochrones(surf)
+        iso_rows.append(pd.DataFrame({"hub": hub, "hub_key": key, "minutes": iso["minutes"],
+                                      "area_km2": iso["area_km2"], "method": surf.description}))
+    written["isochrones"] = write_csv_atomic(pd.concat(iso_rows, ignore_index=True), out / "isochrones.csv")
+    say("rail graph, surfaces and isochrones written")
+
+    # buffers and conflicts
+    from . import zones as z
+    if "wetlands" in have:
+        rg = [z.rings("wetlands", path=path)]
+        if "green_barrier" in have:
+            rg.append(z.rings("green_barrier", path=path))
+        ring_tab = pd.DataFrame(pd.concat(rg, ignore_index=True).drop(columns="geometry"))
+        written["wetland_rings"] = write_csv_atomic(ring_tab, out / "wetland_rings.csv")
+        near = [z.features_near("rail_stations", "wetlands", 5.0, path=path)]
+        if "port_districts" in have:
+            near.append(z.features_near("port_districts", "wetlands", 5.0, path=path))
+        written["near_wetlands"] = write_csv_atomic(pd.concat(near, ignore_index=True), out / "near_wetlands.csv")
+    else:
+        skipped.append("wetland rings: no wetlands layer")
+    if z.eco_layers(path):
+        written["rail_in_zones"] = write_csv_atomic(z.rail_in_zones(path=path), out / "rail_in_zones.csv")
+    if "green_barrier" in have and "urban_clusters" in have:
+        written["clusters_in_barrier"] = write_csv_atomic(z.clusters_in_barrier(path=path),
+                                                          out / "clusters_in_barrier.csv")
+    if skipped:
+        note = out / "skipped.txt"
+        note.write_text("\n".join(skipped) + "\n", encoding="utf-8")
+        written["skipped"] = note
+    return written
