@@ -92,15 +92,16 @@ def _clip(gdf: gpd.GeoDataFrame, polygon) -> gpd.GeoDataFrame:
 
 def _only(geoms: np.ndarray, family: str) -> np.ndarray:
     """Keep only the ``family`` parts (``"line"`` or ``"polygon"``) of each geometry (clipping may leave
-    points or lines in a collection)."""
+    points or lines in a collection); lines are merged. ``None`` where nothing of the family is left."""
     ids = {"line": (1, 5), "polygon": (3, 6)}[family]
-    out = np.empty(len(geoms), dtype=object)
-    for i, g in enumerate(geoms):  # per geometry: pick parts of a collection (clip results are few)
-        parts = shapely.get_parts(g)
-        parts = parts[np.isin(shapely.get_type_id(parts), ids)]
-        out[i] = shapely.union_all(parts) if len(parts) else None
-        if family == "line" and out[i] is not None:
-            out[i] = shapely.line_merge(out[i])
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    keep = np.isin(shapely.get_type_id(parts), ids)
+    grouped = gpd.GeoSeries(parts[keep]).groupby(owner[keep]).agg(lambda s: shapely.union_all(s.to_numpy()))
+    out = np.full(len(geoms), None, dtype=object)
+    out[grouped.index.to_numpy()] = grouped.to_numpy()
+    if family == "line":
+        has = ~pd.isna(out)
+        out[has] = shapely.line_merge(out[has].astype(object))
     return out
 
 
@@ -200,7 +201,7 @@ def rail_stations(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     out = gpd.GeoDataFrame({
         "name_zh": np.where(kind == "rail", _station_name(name_zh), name_zh),
         "name_en": name_en.to_numpy(),
-        "station_id": [f"osm_{e[0]}{i}" for e, i in zip(elements, ids)],
+        "station_id": ("osm_" + elements.str[0] + ids.astype(str)).to_numpy(),
         "kind": kind,
         "status": status(f).to_numpy(),
         "name_source": name_src.to_numpy(),
