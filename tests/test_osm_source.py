@@ -390,3 +390,16 @@ def test_walk_graph_from_extract(tmp_path):
     assert min(xs) == pytest.approx(117.2) and max(xs) == pytest.approx(117.206)
     with pytest.raises(FileNotFoundError, match="tjspatial walk-network"):
         osm.load_walk_graph(tmp_path / "none.graphml")
+
+
+def test_cli_forwards_the_osm_options(monkeypatch, capsys):
+    import tjspatial.build as build_module
+    from tjspatial.cli import main
+    seen = {}
+    monkeypatch.setattr(build_module, "build", lambda **kw: seen.update(kw) or Path("new.gpkg"))
+    assert main(["build", "--source", "osm", "--retries", "0", "--timeout", "30", "--osm-date", "2025-12-31",
+                 "--offline", "--cache-dir", "c", "--overpass-url", "http://o/api/interpreter", "--quiet"]) == 0
+    assert seen["source"] == "osm"
+    assert seen["options"] == {"retries": 0, "timeout": 30.0, "osm_date": "2025-12-31", "offline": True,
+                               "cache_dir": Path("c"), "overpass_url": "http://o/api/interpreter"}
+    assert capsys.readouterr().out.strip() == "new.gpkg"

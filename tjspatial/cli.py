@@ -45,7 +45,7 @@ def _run_build(args) -> int:
             raise SystemExit("tjspatial build --source extract needs the extract FILE")
         options["extract"] = Path(args.extract)
     for key in ("osm_date", "overpass_url", "cache_dir", "offline", "timeout", "retries"):
-        if getattr(args, key, None) not in (None, False):
+        if getattr(args, key, None) is not None and getattr(args, key) is not False:  # keep --retries 0
             options[key] = getattr(args, key)
     layers = args.layers.split(",") if args.layers else None
     out = build(source=args.source, out=args.out, layers=layers, quiet=args.quiet, options=options)
@@ -134,7 +134,7 @@ def _add_walk_network(sub) -> None:
 def _run_walk_network(args) -> int:
     from .sources.osm import build_walk_graph, load_walk_graph
     options = {k: getattr(args, k) for k in ("osm_date", "overpass_url", "cache_dir", "offline", "timeout",
-                                             "retries") if getattr(args, k) not in (None, False)}
+                                             "retries") if getattr(args, k) is not None and getattr(args, k) is not False}
     out = build_walk_graph(source="extract" if args.extract else "osm", extract=args.extract, out=args.out,
                            options=options)
     g = load_walk_graph(out)
