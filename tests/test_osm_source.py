@@ -393,8 +393,9 @@ def test_walk_graph_from_extract(tmp_path):
 
 
 def test_cli_forwards_the_osm_options(monkeypatch, capsys):
-    import tjspatial.build as build_module
+    import sys
     from tjspatial.cli import main
+    build_module = sys.modules["tjspatial.build"]  # the module (tjspatial.build is the function)
     seen = {}
     monkeypatch.setattr(build_module, "build", lambda **kw: seen.update(kw) or Path("new.gpkg"))
     assert main(["build", "--source", "osm", "--retries", "0", "--timeout", "30", "--osm-date", "2025-12-31",
