@@ -102,3 +102,30 @@ def test_bundled_metro_coverage_by_district(built_gpkg):
     assert res.attrs["population_accuracy"] == "modelled"
     city = tj.coverage(None, pop, "boundary", distance=800, kind="metro", path=built_gpkg)
     assert city["pop_covered"].iloc[0] == pytest.approx(res["pop_covered"].sum(), rel=1e-3)
+
+
+# ------------------------------------------------------------------------------------------- buffers and conflicts
+def test_rings_partition_the_5km_buffer(built_gpkg):
+    from tjspatial.analysis.zones import rings
+    r = rings("wetlands", path=built_gpkg)
+    wet = tj.to_metric(tj.load("wetlands", built_gpkg))
+    assert len(r) == 3 * len(wet) and set(r["accuracy"]) == {"schematic"}
+    for name, geom in zip(wet["name_zh"], wet.geometry):
+        mine = r[r["name_zh"] == name]
+        outer = shapely.buffer(geom, 5000, quad_segs=16)
+        assert mine["area_km2"].sum() == pytest.approx((outer.area - geom.area) / 1e6, rel=1e-9)
+        assert list(mine["to_km"]) == [1.0, 3.0, 5.0]
+
+
+def test_rail_inside_zones_and_features_near(built_gpkg):
+    from tjspatial.analysis.zones import features_near, rail_in_zones
+    tab = rail_in_zones(path=built_gpkg, zones=["green_barrier"], lines=["intercity_rail"])
+    ic = tj.to_metric(tj.load("intercity_rail", built_gpkg))
+    gb = shapely.union_all(tj.to_metric(tj.load("green_barrier", built_gpkg)).geometry.values)
+    expected = shapely.length(shapely.intersection(ic.geometry.values, gb)).sum() / 1000
+    assert tab["km_inside"].sum() == pytest.approx(expected, rel=1e-9)  # barrier levels do not overlap
+    near = features_near("rail_stations", "wetlands", 5.0, path=built_gpkg)
+    st = tj.to_metric(tj.load("rail_stations", built_gpkg))
+    wet = shapely.union_all(tj.to_metric(tj.load("wetlands", built_gpkg)).geometry.values)
+    assert near["distance_km"].max() <= 5.0
+    assert (near["distance_km"] == 0).sum() == int(shapely.intersects(st.geometry.values, wet).sum())
