@@ -240,26 +240,28 @@
 
   function buildSearch(cfg, map, overlays) {
     if (!L.Control.Search) { return; }
-    var records = {}, targets = {};
+    var records = [], targets = {};
     overlays.forEach(function (o) {
       if (cfg.search.indexOf(o.tjMeta.id) < 0) { return; }
       o.tjGeoJSON.eachLayer(function (l) {
         var p = l.feature.properties, key = p._q;
         if (!key) { return; }
         var ll = l.getLatLng ? l.getLatLng() : l.getBounds().getCenter();
-        records[key] = ll;
-        targets[key] = {overlay: o, layer: l};
+        var where = ll.lat.toFixed(6) + ',' + ll.lng.toFixed(6);
+        if (!targets[where]) { records.push({title: key, loc: [ll.lat, ll.lng]}); }
+        targets[where] = targets[where] || {overlay: o, layer: l};
       });
     });
-    if (!Object.keys(records).length) { return; }
+    if (!records.length) { return; }
     var search = new L.Control.Search({
       position: 'topleft', initial: false, marker: false, zoom: 14, casesensitive: false, autoCollapse: true,
+      propertyName: 'title', propertyLoc: 'loc',
       textPlaceholder: cfg.search_placeholder, textErr: '未找到 / not found', textCancel: '取消 / cancel',
       sourceData: function (text, callResponse) { callResponse(records); return {abort: function () {}}; },
       buildTip: function (text) { var li = el('li', null, text); return li; }
     });
     search.on('search:locationfound', function (e) {
-      var t = targets[e.text];
+      var t = targets[e.latlng.lat.toFixed(6) + ',' + e.latlng.lng.toFixed(6)];  // e.text is cleared on collapse
       if (!t) { return; }
       if (!map.hasLayer(t.overlay)) { map.addLayer(t.overlay); }
       t.layer.openPopup();
@@ -292,7 +294,12 @@
       overlays.push(o);
       byId[meta.id] = o;
       groups[meta.group_label][overlayName(cfg, meta)] = o;
-      if (meta.show) { o.addTo(map); }
+    });
+    // draw order follows the styles' z (higher on top), also after a layer is switched off and on again
+    var stack = overlays.slice().sort(function (a, b) { return a.tjMeta.style.z - b.tjMeta.style.z; });
+    stack.forEach(function (o) { if (o.tjMeta.show) { o.addTo(map); } });
+    map.on('overlayadd', function () {
+      stack.forEach(function (o) { if (map.hasLayer(o)) { o.bringToFront(); } });
     });
     var ctl = L.control.groupedLayers(bases, groups, {collapsed: window.innerWidth < 900, position: 'topright'});
     ctl.addTo(map);
