@@ -103,7 +103,7 @@ def test_districts_from_admin_level_6_with_census(osm_gpkg):
 def test_rail_stations_feature_by_feature(osm_gpkg):
     s = tj.load("rail_stations", osm_gpkg)
     # 235 named stations of the fixture + 东丽湖 (construction) + an unnamed halt + a tram stop, less 永乐
-    # (outside Tianjin + 500 m: dropped by the polygon)
+    # (outside Tianjin + 1 km: dropped by the polygon)
     assert len(s) == 237
     assert s["kind"].value_counts().to_dict() == {"metro": 207, "rail": 29, "tram": 1}
     assert "永乐" not in set(s["name_zh"])
@@ -144,7 +144,7 @@ def test_intercity_rail_ids_categories_and_clip(osm_gpkg):
     assert r.loc["jingjin_intercity", "name_en"] == "Beijing–Tianjin Intercity Railway (with extension)"
     assert r.loc["jingjin_intercity", "opened"] == "2008-08-01"
     assert (r["geometry_quality"] == "osm_track").all()
-    # clipped to Tianjin + 500 m: nothing reaches 廊坊 (116.69E, 39.505N), outside the municipality
+    # clipped to Tianjin + 1 km: nothing reaches 廊坊 (116.69E, 39.505N), outside the municipality
     poly = osm.query_polygon(tj.load("boundary", osm_gpkg).geometry.iloc[0])
     assert shapely.difference(r.geometry.union_all(), poly).length < 1e-9
     assert not shapely.intersects(r.geometry.union_all(), shapely.Point(116.69, 39.505).buffer(0.02))
@@ -158,8 +158,10 @@ def test_coastline_and_water(osm_gpkg):
     assert c.loc["osm", "accuracy"] == "osm" and c.loc["tianditu_derived", "accuracy"] == "derived"
     measured = gpd.GeoSeries([c.loc["osm"].geometry], crs=4326).to_crs(METRIC_CRS).length.iloc[0] / 1e3
     assert c.loc["osm", "length_km"] == pytest.approx(measured, abs=0.001)
-    # the two ways share a node and are merged; the clip to Tianjin + 500 m cuts the line where it leaves
-    assert 0 < c.loc["osm", "length_km"] < 67.2
+    # the two ways share a node and are merged; the clip to Tianjin + 1 km cuts the line where it leaves
+    full = shapely.LineString([(117.56, 39.26), (117.64, 39.15), (117.70, 39.06), (117.735, 38.93), (117.56, 38.62)])
+    full_km = gpd.GeoSeries([full], crs=4326).to_crs(METRIC_CRS).length.iloc[0] / 1e3
+    assert 0.5 * full_km < c.loc["osm", "length_km"] < full_km
     w = tj.load("water", osm_gpkg).set_index("name_zh")
     assert set(w.index) == {"北大港水库", "水上公园湖", "海河"}
     assert w.loc["海河", "water_class"] == "haihe_channel" and w.loc["海河", "name_en"] == "Hai River"

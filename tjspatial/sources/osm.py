@@ -8,10 +8,11 @@ provenance table's ``built_from`` says which source built each layer (``osm``, `
 Where the data comes from
 -------------------------
 * ``osm``: one Overpass query per layer (its selectors, inside the Tianjin polygon from the bundled
-  ``boundary`` source buffered by 500 m in EPSG:4548 — no geocoder call), answered in OSM XML and cached in
-  ``cache_dir`` (default ``layers/osm_cache``). Options: ``osm_date`` (attic query, ``YYYY-MM-DD``),
-  ``overpass_url``, ``timeout`` (s), ``retries``, ``backoff`` (s, doubled per retry), ``offline`` (cache
-  only: layers whose answer is not cached keep their bundled builder and a warning names them).
+  ``boundary`` source buffered by 1 km and simplified at 500 m in EPSG:4548, ~250 vertices — no geocoder
+  call), answered in OSM XML and cached in ``cache_dir`` (default ``layers/osm_cache``). Options:
+  ``osm_date`` (attic query, ``YYYY-MM-DD``), ``overpass_url``, ``timeout`` (s), ``retries``, ``backoff``
+  (s, doubled per retry), ``offline`` (cache only: layers whose answer is not cached keep their bundled
+  builder and a warning names them).
 * ``extract``: ``.osm``, ``.osm.gz``, ``.osm.bz2`` are read directly with osmnx's XML reader; ``.osm.pbf`` is
   first clipped to the Tianjin bounding box and filtered to the tag keys the catalog's queries use
   (pyosmium), into an XML file in the cache folder.
@@ -47,7 +48,7 @@ __all__ = ["OsmDoc", "resolve_builder", "query_polygon", "fetch_settings", "defa
            "WALK_SELECTOR", "build_walk_graph", "load_walk_graph", "default_walk_graph_path",
            "DEFAULT_OVERPASS_URL"]
 
-QUERY_MARGIN_M = 500.0
+QUERY_MARGIN_M = 1000.0
 """The Tianjin polygon is buffered by this many metres (EPSG:4548) for queries, so border features are kept."""
 
 WALK_SELECTOR = ('way["highway"]["area"!~"yes"]["access"!~"private"]'
@@ -92,7 +93,7 @@ def tianjin_boundary(ctx: BuildContext) -> shapely.Geometry:
 
 
 def query_polygon(boundary: shapely.Geometry, margin_m: float = QUERY_MARGIN_M,
-                  tolerance_m: float = 200.0) -> shapely.Geometry:
+                  tolerance_m: float = 500.0) -> shapely.Geometry:
     """``boundary`` (EPSG:4326) buffered by ``margin_m`` and simplified by ``tolerance_m`` metres in EPSG:4548,
     holes dropped, back in EPSG:4326: the polygon every OSM query and clip uses."""
     g = to_metric(gpd.GeoDataFrame(geometry=[boundary], crs=STORAGE_CRS))
@@ -115,7 +116,7 @@ class OsmDoc:
     ----------
     path : OSM XML file (Overpass answer, extract, or clipped PBF).
     layer : the catalog layer.
-    polygon : Tianjin + 500 m (EPSG:4326); features outside are dropped.
+    polygon : Tianjin + 1 km (EPSG:4326); features outside are dropped.
     boundary : the Tianjin outline (EPSG:4326).
     label : text for the ``source`` column, naming OpenStreetMap and the data date.
     date : data date (YYYY-MM-DD) or ''.
@@ -260,7 +261,7 @@ def build_walk_graph(*, source: str = "osm", extract: str | Path | None = None, 
     source : ``"osm"`` (Overpass, with the same cache/offline/date/endpoint options as the build) or
         ``"extract"`` (``extract`` = .osm / .osm.gz / .osm.bz2 / .osm.pbf, clipped and filtered with pyosmium).
     out : GraphML path; default :func:`default_walk_graph_path` (``layers/osm_cache/walk_network.graphml``).
-    polygon : area to cover; default the Tianjin boundary + 500 m.
+    polygon : area to cover; default the Tianjin boundary + 1 km.
 
     Returns
     -------

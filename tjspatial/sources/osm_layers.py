@@ -332,7 +332,7 @@ def _base_name(name: pd.Series) -> pd.Series:
 
 
 def intercity_rail(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
-    """One feature per railway line relation (``route=railway``), clipped to Tianjin (+500 m). Category hsr
+    """One feature per railway line relation (``route=railway``), clipped to Tianjin (+1 km). Category hsr
     (``highspeed=yes`` or 高速 in the name), intercity (城际), else conventional. ``length_chord_km`` holds the
     measured track length (``geometry_quality = osm_track``); stations are the rail stations within 300 m."""
     routes = doc.routes()
@@ -387,7 +387,7 @@ def intercity_rail(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
 
 
 def coastline(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
-    """``natural=coastline`` ways merged into one line (variant ``osm``), clipped to Tianjin (+500 m); the
+    """``natural=coastline`` ways merged into one line (variant ``osm``), clipped to Tianjin (+1 km); the
     two non-OSM variants of the bundled layer (Tianditu-derived, Landsat port edge) are kept beside it."""
     f = doc.features()
     if f.empty:
