@@ -105,3 +105,14 @@ def test_street_block_larger_than_buffer_leaves_a_hole_when_big():
     assert info["walked_km"] == pytest.approx(4.0)
     assert area.area == pytest.approx(shapely.buffer(shapely.box(X0, Y0, X0 + 1000, Y0 + 1000).exterior, 100,
                                                      quad_segs=4).area, rel=1e-9)
+
+
+def test_streets_crossing_without_a_node_still_give_the_exact_buffer():
+    # a 3 x 3 grid of 100 m blocks plus a diagonal "bridge" from corner to corner crossing streets without nodes
+    g = grid_graph(n=4)
+    g.add_edge((0, 3), (3, 0), length=430.0)
+    area, info = walk_catchment(np.array([shapely.Point(X0, Y0)], dtype=object), g, 5000.0)
+    net = WalkNetwork.from_graph(g)
+    lines = shapely.linestrings(np.stack([net.xy[net.u], net.xy[net.v]], axis=1))
+    expected = fill_holes(shapely.union_all(shapely.buffer(lines, 100, quad_segs=4)), 20_000)
+    assert area.area == pytest.approx(expected.area, rel=1e-9)

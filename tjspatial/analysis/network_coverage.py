@@ -216,8 +216,10 @@ def walk_catchment(points, graph, distance: float, *, walk_buffer: float = DEFAU
     return fill_holes(area, max_hole_m2), info
 
 
-def _small_faces(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float) -> tuple[np.ndarray, np.ndarray]:
+def _small_faces(xy: np.ndarray, a: np.ndarray, b: np.ndarray,
+                 max_area: float) -> tuple[np.ndarray, np.ndarray, float]:
     """For undirected planar edges a–b: is the face left of a→b, and left of b→a, bounded and < ``max_area``?
+    Also returns the total area of those small faces (m²), which the caller checks against the core polygon.
 
     Faces are traced on the half-edge structure (at each node, outgoing half-edges sorted by angle; the next
     half-edge of a face is the one before the twin in counter-clockwise order) and their areas summed with
@@ -225,7 +227,7 @@ def _small_faces(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float) 
     """
     m = len(a)
     if m == 0:
-        return np.zeros(0, bool), np.zeros(0, bool)
+        return np.zeros(0, bool), np.zeros(0, bool), 0.0
     org = np.concatenate([a, b])
     dst = np.concatenate([b, a])
     d = xy[dst] - xy[org]
@@ -246,7 +248,7 @@ def _small_faces(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float) 
     area = 0.5 * np.bincount(face, weights=cross)
     small = (area > 0) & (area < max_area)
     left = small[face]
-    return left[:m], left[m:]
+    return left[:m], left[m:], float(area[small].sum())
 
 
 def _buffer_walk(net: WalkNetwork, dist: np.ndarray, distance: float, segs: np.ndarray, walk_buffer: float,
@@ -266,7 +268,7 @@ def _buffer_walk(net: WalkNetwork, dist: np.ndarray, distance: float, segs: np.n
     parts = []
     other = segs
     if max_hole_m2 > 0 and len(wa):
-        left, right = _small_faces(net.xy, wa, wb, max_hole_m2)
+        left, right, small_area = _small_faces(net.xy, wa, wb, max_hole_m2)
         rim = left ^ right
         if rim.any():
             rim_lines = shapely.linestrings(np.stack([net.xy[wa[rim]], net.xy[wb[rim]]], axis=1))
@@ -281,6 +283,10 @@ def _buffer_walk(net: WalkNetwork, dist: np.ndarray, distance: float, segs: np.n
                 probe = (pa + pb) / 2 + nrm * side * np.minimum(1e-3 * np.hypot(*dvec.T), 0.01)[:, None]
                 _, fi = shapely.STRtree(faces).query(shapely.points(probe), predicate="within")
                 core = faces[np.unique(fi)]
+                # planar graph: the core is exactly the union of the small faces. Streets crossing without a
+                # node (bridges) break the face structure; then fall back to buffering every segment.
+                if len(core) and abs(shapely.area(core).sum() - small_area) > 1e-6 * max(small_area, 1.0):
+                    core = core[:0]
                 if len(core):
                     parts.append(shapely.buffer(shapely.union_all(core), walk_buffer, quad_segs=4))
                     # segments on or inside the core are covered by buffer(core)
