@@ -116,3 +116,20 @@ def test_streets_crossing_without_a_node_still_give_the_exact_buffer():
     lines = shapely.linestrings(np.stack([net.xy[net.u], net.xy[net.v]], axis=1))
     expected = fill_holes(shapely.union_all(shapely.buffer(lines, 100, quad_segs=4)), 20_000)
     assert area.area == pytest.approx(expected.area, rel=1e-9)
+
+
+def test_osm_walk_graph_from_the_fixture_extract(tmp_path):
+    """An osmnx-convention graph (int ids, EPSG:4326 x/y, great-circle lengths) from the OSM source."""
+    from pathlib import Path
+
+    from tjspatial.sources import osm
+    fixture = Path(__file__).parent / "fixtures" / "osm" / "tianjin_fixture.osm"
+    out = osm.build_walk_graph(source="extract", extract=fixture, out=tmp_path / "walk.graphml",
+                               options={"cache_dir": tmp_path / "cache"})
+    g = osm.load_walk_graph(out)
+    st = gpd.GeoDataFrame({"kind": ["metro"]}, geometry=[shapely.Point(117.2000, 39.1330)], crs="EPSG:4326")
+    pts = tj.to_metric(st).geometry.values
+    area, info = walk_catchment(pts, g, 1000.0)
+    total = sum(d["length"] for _, _, d in g.edges(data=True)) / 2   # every street, both directions stored
+    assert info["walked_km"] * 1000 == pytest.approx(total, rel=2e-3)  # straight EPSG:4548 chords vs great circle
+    assert info["stations_off_network"] == 0 and area.area > 0
