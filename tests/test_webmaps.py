@@ -195,3 +195,18 @@ def test_site_gallery_thumbnails_and_sizes(built_gpkg, tmp_path):
     page = gallery_html([MapSpec(id="x", title_zh=XSS, title_en="t", summary_zh="s", summary_en="s")],
                         thumbnails={}, date="2026", offline=True, schematic={})
     assert XSS not in page and "&lt;img src=x" in page
+
+
+def test_cli_maps_and_publish(built_gpkg, tmp_path, capsys):
+    from tjspatial.cli import main
+    out = tmp_path / "site"
+    assert main(["maps", "--out", str(out), "--gpkg", str(built_gpkg), "--maps", "port", "--offline",
+                 "--no-thumbnails"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "port.html"]
+    assert external_references((out / "port.html").read_text(encoding="utf-8")) == []
+    gpkg = tmp_path / "fresh.gpkg"  # missing: publish builds it first
+    assert main(["publish", "--out", str(tmp_path / "pub"), "--gpkg", str(gpkg), "--no-analyse", "--no-export"]) == 0
+    assert gpkg.exists()
+    names = {p.name for p in (tmp_path / "pub").glob("*.html")}
+    assert names == {"index.html"} | {s.filename for s in load_map_specs()}
+    assert "steps (s): build" in capsys.readouterr().out

@@ -18,6 +18,9 @@ from .diff import diff_gpkg, diff_layer
 from .errors import BuildError, ImportLayerError, TjSpatialError, ValidationError
 from .io import load
 from .publish.export import export
+from .publish.site import publish as publish_site
+from .publish.site import write_site
+from .publish.webmap import make_map
 from .sources.imports import import_layer
 from .styles import load_style
 
@@ -26,7 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "catalog", "get_catalog", "load", "build", "load_style",
     "population", "coverage", "coverage_delta", "indicators", "analyse", "rail_graph",
-    "export",
+    "export", "make_map", "write_site", "publish_site",
     "to_metric", "buffer_m", "convert_gdf", "check_gcj02",
     "wgs84_to_gcj02", "gcj02_to_wgs84", "gcj02_to_bd09", "bd09_to_gcj02",
     "STORAGE_CRS", "METRIC_CRS",

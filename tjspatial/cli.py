@@ -266,6 +266,72 @@ def _run_analyse(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------------ maps
+def _add_map_options(p) -> None:
+    p.add_argument("--out", type=Path, help="site folder (default maps/)")
+    p.add_argument("--gpkg", type=Path, help="GeoPackage to read (default layers/tianjin.gpkg)")
+    p.add_argument("--offline", action="store_true",
+                   help="inline Leaflet and the plugins (vendored copies): the maps open with no network")
+    p.add_argument("--gaode", action="store_true",
+                   help="also write <map>.gaode.html: GaoDe basemap, overlays shifted to GCJ-02 for display")
+
+
+def _print_site(res) -> None:
+    for key, path in res.pages.items():
+        size = path.stat().st_size
+        print(f"{path}  {size / 1e6:6.2f} MB")
+    for w in res.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(f"open {res.index}")
+
+
+def _add_maps(sub) -> None:
+    p = sub.add_parser("maps", help="write the web maps and the gallery (maps/index.html)",
+                       description="Write every map declared in layers/catalog/90_maps.toml, the coverage and "
+                                   "indicator pages, thumbnails and the gallery maps/index.html.")
+    _add_map_options(p)
+    p.add_argument("--maps", help="comma-separated map ids (default: all)")
+    p.add_argument("--no-thumbnails", dest="thumbnails", action="store_false", help="skip the PNG thumbnails")
+
+
+def _run_maps(args) -> int:
+    import warnings as _warnings
+    from .publish.site import write_site
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        res = write_site(args.out, args.gpkg, offline=args.offline, gaode=args.gaode,
+                         maps=args.maps.split(",") if args.maps else None, thumbnails=args.thumbnails)
+    _print_site(res)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ publish
+def _add_publish(sub) -> None:
+    p = sub.add_parser("publish", help="build (if needed), analyse, write the maps and export, in one go",
+                       description="The whole job: build layers/tianjin.gpkg when missing or incomplete, run "
+                                   "tj.analyse, write the web maps and gallery, and export the styled "
+                                   "GeoPackage, QGIS project and shapefiles.")
+    _add_map_options(p)
+    p.add_argument("--rebuild", action="store_true", help="rebuild the GeoPackage even if it is complete")
+    p.add_argument("--no-analyse", dest="analyse", action="store_false", help="skip tj.analyse")
+    p.add_argument("--no-export", dest="export", action="store_false", help="skip the QGIS / file export")
+    p.add_argument("--export-dir", type=Path, help="export folder (default export/ beside maps/)")
+
+
+def _run_publish(args) -> int:
+    import warnings as _warnings
+    from .publish.site import publish
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        res = publish(args.out, args.gpkg, offline=args.offline, gaode=args.gaode, rebuild=args.rebuild,
+                      analyse=args.analyse, export=args.export, export_dir=args.export_dir, say=print)
+    _print_site(res)
+    if res.exported:
+        print(f"exported {len(res.exported)} files")
+    print("steps (s): " + ", ".join(f"{k[5:]} {v}" for k, v in res.seconds.items() if k.startswith("step_")))
+    return 0
+
+
 COMMANDS = {
     "build": (_add_build, _run_build),
     "catalog": (_add_catalog, _run_catalog),
@@ -276,6 +342,8 @@ COMMANDS = {
     "export": (_add_export, _run_export),
     "indicators": (_add_indicators, _run_indicators),
     "analyse": (_add_analyse, _run_analyse),
+    "maps": (_add_maps, _run_maps),
+    "publish": (_add_publish, _run_publish),
 }
 
 

@@ -124,13 +124,16 @@ def _coverage_panel(table: pd.DataFrame) -> str:
 
 
 def coverage_map(spec: MapSpec, gpkg: str | Path, *, offline: bool = False, basemap: str = "osm",
-                 catalog: Catalog | None = None) -> WebMap:
+                 catalog: Catalog | None = None,
+                 table_notes: tuple[pd.DataFrame | None, list[str]] | None = None) -> WebMap:
     """The coverage map: districts coloured by the share of population near a station, with a table.
 
-    Degrades to the base layers and a clear note when the coverage analysis is not available.
+    ``table_notes`` is a result of :func:`coverage_table` to reuse (computed when None). Degrades to the base
+    layers and a clear note when the coverage analysis is not available.
     """
     cat = catalog or get_catalog()
-    table, notes = coverage_table(gpkg)
+    table, notes = table_notes if table_notes is not None else coverage_table(gpkg)
+    notes = list(notes)
     extra: list[dict] = []
     panel = ""
     if table is not None:
@@ -176,7 +179,8 @@ padding:4px 6px;text-align:left;vertical-align:top}th{background:#f4f4f4}.note{c
 background:#eef0f2;aspect-ratio:4/3;object-fit:cover}.card .ph{aspect-ratio:4/3;background:#eef0f2;display:flex;
 align-items:center;justify-content:center;font-size:40px;color:#888}.card h2{font-size:17px;margin:8px 10px 2px}
 .card p{margin:2px 10px 10px;font-size:13px}.badge{font-size:11px;background:#fff3cd;color:#8a4b00;
-border:1px dashed #8a4b00;border-radius:3px;padding:0 4px}"""
+border:1px dashed #8a4b00;border-radius:3px;padding:0 4px}.st{display:inline-block;padding:1px 5px;border-radius:3px;
+font-size:12px;white-space:nowrap}.st-ok{background:#d9f0d3}.st-bad{background:#fddbc7}.st-na{background:#eee}"""
 
 
 def _page(title: str, body: str) -> str:
@@ -198,11 +202,41 @@ def indicators_page(spec: MapSpec, gpkg: str | Path) -> tuple[str, list[str]]:
         body = head + "".join(f'<p class="note" id="tj-unavailable">{e(n)}</p>' for n in notes)
         return _page(f"{spec.title_zh} {spec.title_en}", body), notes
     df = _call_with_gpkg(fn, gpkg)
-    table = df.to_html(index=False, escape=True, na_rep="—", border=0, table_id="tj-indicators",
-                       float_format=lambda v: f"{v:,.4g}")
+    table = _indicators_table(df)
     meta = "; ".join(f"{e(str(k))}: {e(str(v))}" for k, v in df.attrs.items() if isinstance(v, (str, int, float)))
     body = head + f'<p class="meta">{meta}</p>' + table
     return _page(f"{spec.title_zh} {spec.title_en}", body), notes
+
+
+_STATUS = {"met": ("已达到", "met", "ok"), "not met": ("未达到", "not met", "bad"),
+           "not measurable": ("无法由图层判断", "not measurable", "na")}
+
+
+def _fmt_value(v, unit: str) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "—"
+    text = f"{v:,.4g}" if isinstance(v, (int, float, np.number)) else str(v)
+    return f"{text} {unit}".strip()
+
+
+def _indicators_table(df: pd.DataFrame) -> str:
+    """The indicator rows as an escaped HTML table: indicator, target, value, status, note, plan reference."""
+    needed = {"name_zh", "name_en", "value", "unit", "target", "status", "note"}
+    if not needed <= set(df.columns):  # another shape: show every column, escaped
+        return df.to_html(index=False, escape=True, na_rep="—", border=0, table_id="tj-indicators")
+    rows = []
+    for r in df.itertuples(index=False):
+        unit = "" if pd.isna(r.unit) else str(r.unit)
+        zh, en, cls = _STATUS.get(str(r.status), (str(r.status), "", "na"))
+        ref = getattr(r, "plan_ref", "")
+        rows.append(
+            f"<tr><td><b>{e(str(r.name_zh))}</b><br/><span class='en'>{e(str(r.name_en))}</span></td>"
+            f"<td>{e(str(r.target))} {e(unit)}</td><td>{e(_fmt_value(r.value, unit))}</td>"
+            f"<td><span class='st st-{cls}'>{e(zh)}<br/>{e(en)}</span></td>"
+            f"<td>{e(str(r.note))}<div class='meta'>{e('' if pd.isna(ref) else str(ref))}</div></td></tr>")
+    head = ("<tr><th>指标 / indicator</th><th>目标 / target</th><th>图层给出的值 / value from the layers</th>"
+            "<th>状态 / status</th><th>说明与出处 / note and plan reference</th></tr>")
+    return f"<table id='tj-indicators'>{head}{''.join(rows)}</table>"
 
 
 def _call_with_gpkg(fn: Callable, gpkg: str | Path):
@@ -339,6 +373,7 @@ def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None
     res = SiteResult(out_dir=out, gpkg=gpkg)
     thumbs: dict[str, str] = {}
     schematic: dict[str, bool] = {}
+    cov: tuple | None = None
     for spec in specs:
         t0 = time.perf_counter()
         variants = [("osm", spec.filename)] + ([("gaode", f"{spec.id}.gaode.html")] if gaode else [])
@@ -352,7 +387,8 @@ def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None
             with warnings.catch_warnings(record=True):
                 warnings.simplefilter("always", MapWarning)
                 if spec.kind == "coverage":
-                    wm = coverage_map(spec, gpkg, offline=offline, basemap=basemap, catalog=cat)
+                    cov = cov or coverage_table(gpkg)
+                    wm = coverage_map(spec, gpkg, offline=offline, basemap=basemap, catalog=cat, table_notes=cov)
                 else:
                     wm = make_map(spec, gpkg, offline=offline, basemap=basemap, catalog=cat)
             key = spec.id if basemap == "osm" else f"{spec.id}.gaode"
