@@ -206,6 +206,20 @@ def test_plan_areas_get_osm_outlines_where_osm_has_them(osm_gpkg):
     assert "大黄堡湿地自然保护区" in prov.loc["wetlands", "warnings"] and "kept schematic" in prov.loc["wetlands", "warnings"]
 
 
+@pytest.mark.parametrize("suffix, opener", [(".osm.gz", "gzip"), (".osm.bz2", "bz2")])
+def test_compressed_xml_extracts(osm_gpkg, tmp_path, suffix, opener):
+    import importlib
+    src = tmp_path / f"tianjin{suffix}"
+    with importlib.import_module(opener).open(src, "wb") as fh:
+        fh.write(FIXTURE.read_bytes())
+    out = build(source="extract", out=tmp_path / "z.gpkg", layers=with_deps(["metro_lines", "water"]),
+                options={"extract": src, "cache_dir": tmp_path / "cache"})
+    for lid in ("metro_lines", "water"):
+        a, b = tj.load(lid, osm_gpkg), tj.load(lid, out)
+        assert a.drop(columns=["geometry", "source"]).equals(b.drop(columns=["geometry", "source"])), lid
+        assert b["source"].str.contains(f"tianjin{suffix} (2025-12-31)", regex=False).all()
+
+
 # ------------------------------------------------------------------------------------------------ PBF
 
 
