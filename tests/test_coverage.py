@@ -129,3 +129,12 @@ def test_rail_inside_zones_and_features_near(built_gpkg):
     wet = shapely.union_all(tj.to_metric(tj.load("wetlands", built_gpkg)).geometry.values)
     assert near["distance_km"].max() <= 5.0
     assert (near["distance_km"] == 0).sum() == int(shapely.intersects(st.geometry.values, wet).sum())
+
+
+def test_dissolved_rings_around_the_barrier(built_gpkg):
+    from tjspatial.analysis.zones import rings
+    r = rings("green_barrier", path=built_gpkg, dissolve=True)
+    gb = shapely.union_all(tj.to_metric(tj.load("green_barrier", built_gpkg)).geometry.values)
+    assert len(r) == 3
+    assert r["area_km2"].sum() == pytest.approx((shapely.buffer(gb, 5000, quad_segs=16).area - gb.area) / 1e6,
+                                                rel=1e-9)

@@ -176,7 +176,7 @@ def analyse(path: str | Path | None = None, out_dir: str | Path | None = None, *
     if "wetlands" in have:
         rg = [z.rings("wetlands", path=path)]
         if "green_barrier" in have:
-            rg.append(z.rings("green_barrier", path=path))
+            rg.append(z.rings("green_barrier", path=path, dissolve=True))
         ring_tab = pd.DataFrame(pd.concat(rg, ignore_index=True).drop(columns="geometry"))
         written["wetland_rings"] = write_csv_atomic(ring_tab, out / "wetland_rings.csv")
         near = [z.features_near("rail_stations", "wetlands", 5.0, path=path)]

@@ -52,13 +52,21 @@ def line_layers(path=None) -> list[str]:
             and lay.id in have]
 
 
-def rings(layer: str = "wetlands", distances_km=RING_DISTANCES_KM, *, path=None) -> gpd.GeoDataFrame:
+def rings(layer: str = "wetlands", distances_km=RING_DISTANCES_KM, *, path=None,
+          dissolve: bool = False) -> gpd.GeoDataFrame:
     """Rings around every feature of a polygon layer: 0–1, 1–3, 3–5 km outside it (EPSG:4548).
+
+    ``dissolve=True`` rings the union of the layer's features instead (e.g. the three levels of the green
+    barrier, which touch each other), named after the layer's title.
 
     Returns a GeoDataFrame ``layer, name_zh, ring, from_km, to_km, area_km2, accuracy`` (the ring excludes the
     feature itself and nearer rings).
     """
     src = to_metric(load(layer, path))
+    if dissolve:
+        lay = get_catalog()[layer]
+        src = gpd.GeoDataFrame({"name_zh": [lay.title_zh], "accuracy": [_worst(*src["accuracy"])]},
+                               geometry=[shapely.union_all(np.asarray(src.geometry.values))], crs=METRIC_CRS)
     d = np.asarray(sorted(distances_km), dtype=float)
     geoms = np.asarray(src.geometry.values, dtype=object)
     out = []
