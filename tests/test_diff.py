@@ -114,3 +114,17 @@ def test_diff_cli(built_gpkg, changed_gpkg, capsys):
     assert csv.loc["districts", "removed"] == 1
     assert main(["diff", str(built_gpkg), "/nonexistent.gpkg"]) == 1
     assert "no GeoPackage at /nonexistent.gpkg" in capsys.readouterr().err
+
+
+def test_ids_of_different_sources_fall_back_to_names():
+    from tjspatial.diff import match_key
+    pts = gpd.GeoSeries(shapely.points([(117.2, 39.1), (117.3, 39.2), (117.4, 39.3)]), crs=4326)
+    old = gpd.GeoDataFrame({"name_zh": ["天津", "天津西", ""], "station_id": ["osm_st_0001", "osm_st_0002", "osm_st_0003"]},
+                           geometry=pts)
+    new = gpd.GeoDataFrame({"name_zh": ["天津", "天津西", ""], "station_id": ["osm_n1", "osm_n2", "osm_n3"]},
+                           geometry=pts)
+    a, b, how = match_key(old, new, ["name_zh", "station_id"])
+    assert how.startswith("name_zh")
+    assert a.tolist() == ["天津", "天津西", "@117.4000,39.3000"] and a.tolist() == b.tolist()
+    same_ids = new.assign(station_id=old["station_id"])
+    assert match_key(old, same_ids, ["name_zh", "station_id"])[2] == "station_id"

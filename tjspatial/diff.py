@@ -5,7 +5,8 @@ feature count, total length (km, line layers) and total area (km², polygon laye
 :func:`diff_layer` lists the features themselves.
 
 Features are matched by a key chosen per layer: the first declared identifier field (``*_id``, ``adcode``,
-``variant``, ``city``, ``zone``) whose values are unique and non-empty in both files; else ``name_zh`` where
+``variant``, ``city``, ``zone``) whose values are unique and non-empty in both files and shared by at least
+half of the features (ids of different sources, e.g. bundled vs OSM station ids, are not); else ``name_zh`` where
 it is unique and non-empty, and for the other features the name plus the position of a point on the feature
 rounded to 1e-4° (~10 m). A matched feature is *changed* when its geometry differs by more than
 ``tolerance_deg`` or any attribute other than ``source`` differs.
@@ -41,7 +42,9 @@ def match_key(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, fields: list[str]) -
     for f in [f for f in fields if f.endswith("_id")] + [f for f in _ID_FIELDS if f in fields]:
         if f in old.columns and f in new.columns:
             a, b = old[f].astype(str), new[f].astype(str)
-            if a.is_unique and b.is_unique and (a != "").all() and (b != "").all():
+            shared = len(set(a) & set(b))
+            if a.is_unique and b.is_unique and (a != "").all() and (b != "").all() \
+                    and shared >= 0.5 * min(len(a), len(b)):
                 return a, b, f
     return _name_key(old), _name_key(new), "name_zh (+ position where not unique)"
 
