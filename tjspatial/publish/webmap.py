@@ -227,7 +227,7 @@ def _legend_entries(gdf: gpd.GeoDataFrame, layer: Layer, style: Style) -> list[d
     else:
         entries.append({"color": None, "label": layer.title_zh, "dash": schematic})
     if not schematic and "accuracy" in gdf and (gdf["accuracy"] == "schematic").any():
-        entries.append({"color": None, "label": "示意段 / schematic part", "dash": True})
+        entries.append({"color": None, "label": "示意要素（虚线）/ schematic features (dashed)", "dash": True})
     return entries
 
 
@@ -391,7 +391,7 @@ def _catchment_config(stations: gpd.GeoDataFrame, stations_layer: Layer, catalog
                   limitations="Straight-line distance, not walking distance; stations missing from OSM are absent.",
                   fields={"stations": "int", "area_km2": "float"})
     cat_style = Style(id=style.id, geometry="polygon", stroke=colour, stroke_width=1, fill=colour,
-                      fill_opacity=0.12, z=5)
+                      fill_opacity=0.2, z=5)
     return layer_config(gdf, layer, cat_style, catalog, show=True)
 
 
