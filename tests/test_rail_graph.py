@@ -52,7 +52,7 @@ def test_surfaces_and_isochrones(built_gpkg, tmp_path):
     assert ds.transform.a == 100 and v.min() >= 0 and v.min() < 71  # a cell centre within 100/√2 m of a station
     # the cell holding 天津站 is at most half a diagonal from it
     p = tj.to_metric(stations[stations["name_zh"] == "天津站"]).geometry.iloc[0]
-    col, row = ~ds.transform * (p.x, p.y)
+    col, row = ~ds.transform @ (p.x, p.y)
     assert ds.values[int(row), int(col)] <= 100 / np.sqrt(2) + 1e-6
     tt = travel_time_surface(g, "天津站", path=built_gpkg)
     assert tt.values[int(row), int(col)] < 2.0  # walk < 71 m at 4.8 km/h

@@ -259,7 +259,9 @@ def _buffer_walk(net: WalkNetwork, dist: np.ndarray, distance: float, segs: np.n
     (the *core*) belongs to the catchment; ``buffer(core)`` then also covers the buffers of every edge inside
     or on the edge of the core, and only the remaining segments (cut ends, tree-like streets, edges between
     large faces) are buffered one by one. The result equals the buffer of all walked segments with small
-    holes filled (street graphs are taken as planar; crossings without a node are not faces).
+    holes filled. Faces are those of a planar graph: when streets cross without a node (bridges) the small
+    faces' total area no longer matches the polygonised core, and every segment is buffered instead (exact,
+    but as slow as the straightforward way).
     """
     du, dv = dist[net.u], dist[net.v]
     whole = (np.isfinite(du) & np.isfinite(dv)
