@@ -72,6 +72,7 @@ class Page:
         self.blocked: list[str] = []
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url[:100]}"))
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
         self.page.route("**/*", self._route)
         self.page.goto(path.as_uri())
@@ -188,3 +189,21 @@ def test_gallery_and_indicators_pages(site, browser):
     assert "规划指标" in text and ("tj.indicators" in text or q.page.locator("table").count() == 1)
     assert q.errors == [] and q.blocked == []
     q.page.close()
+
+
+def test_measure_tool_works_offline(site, browser):
+    p = _open_map(browser, site.pages["dual_city"])
+    page = p.page
+    page.locator(".leaflet-control-measure-toggle").hover(force=True)
+    page.click(".leaflet-control-measure .js-start")
+    a = page.evaluate("tj.map.latLngToContainerPoint([39.1, 117.0])")
+    b = page.evaluate("tj.map.latLngToContainerPoint([39.1, 117.5])")
+    page.mouse.click(a["x"], a["y"])
+    page.mouse.click(b["x"], b["y"])
+    text = page.inner_text(".leaflet-control-measure")
+    km = float(text.split("Path distance")[1].split("Kilometers")[0].replace(",", ""))
+    assert km == pytest.approx(43.15, abs=0.3)  # 0.5° of longitude at 39.1°N on a 6371 km sphere: 43.15 km
+    page.click(".leaflet-control-measure .js-finish")
+    page.wait_for_timeout(300)
+    assert p.errors == [] and p.blocked == []
+    page.close()

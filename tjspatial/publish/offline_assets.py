@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import TjSpatialError
 
 __all__ = ["AssetError", "VendoredAsset", "ASSETS_DIR", "vendored_assets", "asset_for_url", "inline_assets",
-           "external_references"]
+           "external_references", "leaflet_icon_data_uris"]
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 """Folder of the vendored JavaScript/CSS (with ``MANIFEST.json`` and each package's licence file)."""
@@ -145,6 +145,17 @@ def inline_assets(html: str) -> str:
                 f"{_inline_css(asset.path)}\n</style>")
 
     return _SCRIPT_RE.sub(script, _LINK_RE.sub(link, html))
+
+
+def leaflet_icon_data_uris() -> dict[str, str]:
+    """Leaflet's default marker images as ``data:`` URIs (``L.Icon.Default`` options for offline pages).
+
+    Plugins such as leaflet-measure place default markers; Leaflet would look for the images beside the page.
+    """
+    images = ASSETS_DIR / "leaflet" / "dist" / "images"
+    return {"iconUrl": _data_uri(images / "marker-icon.png"),
+            "iconRetinaUrl": _data_uri(images / "marker-icon-2x.png"),
+            "shadowUrl": _data_uri(images / "marker-shadow.png")}
 
 
 def external_references(html: str) -> list[str]:

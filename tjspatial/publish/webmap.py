@@ -41,7 +41,7 @@ from ..io import load
 from ..paths import default_gpkg
 from ..styles import SCHEMATIC_DASH, Style, load_style
 from .map_specs import DisplaySettings, MapSpec, load_display_settings, load_map_specs, map_layer_ids
-from .offline_assets import ASSETS_DIR, inline_assets
+from .offline_assets import ASSETS_DIR, inline_assets, leaflet_icon_data_uris
 
 __all__ = ["MapWarning", "Basemap", "BASEMAPS", "WebMap", "display_layer", "layer_config", "make_map",
            "render_map", "write_map", "write_text_atomic", "get_map_spec", "build_date", "embed_json"]
@@ -507,6 +507,7 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
         "search_placeholder": "搜索车站、地点 / Search stations, places",
         "bounds": bounds,
         "minimap_url": None if offline else next((b["url"] for b in bases if b.get("url")), None),
+        "default_icon": leaflet_icon_data_uris() if offline else None,
         "minimap_outline": "@@OUTLINE@@" if outline else None,
         "minimap_style": {"color": cat_style_stroke("boundary", cat), "weight": 1, "fill": False},
     }

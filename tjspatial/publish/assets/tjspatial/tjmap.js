@@ -284,6 +284,10 @@
   }
 
   tj.init = function (map, cfg) {
+    if (cfg.default_icon) {  // offline: default marker images inlined (plugins such as measure place markers)
+      L.Icon.Default.imagePath = '';
+      L.Icon.Default.mergeOptions(cfg.default_icon);
+    }
     map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a> · tjspatial');
     if (cfg.attribution_html) { map.attributionControl.addAttribution(cfg.attribution_html); }
     var bases = basemaps(cfg, map);
@@ -309,6 +313,14 @@
       L.control.fullscreen({position: 'topleft', title: '全屏 / Full screen', titleCancel: '退出全屏 / Exit full screen'}).addTo(map);
     }
     if (L.control.measure) {
+      // leaflet-measure 2.x with Leaflet >= 1.8: its invisible capture marker gets focus and the map pans to it
+      // on every click (ljagis/leaflet-measure#171); keep the marker from auto-panning.
+      L.Control.Measure.include({
+        _setCaptureMarkerIcon: function () {
+          this._captureMarker.options.autoPanOnFocus = false;
+          this._captureMarker.setIcon(L.divIcon({iconSize: this._map.getSize().multiplyBy(2)}));
+        }
+      });
       L.control.measure({position: 'topleft', primaryLengthUnit: 'kilometers', secondaryLengthUnit: 'meters',
                          primaryAreaUnit: 'hectares', secondaryAreaUnit: 'sqmeters'}).addTo(map);
     }
