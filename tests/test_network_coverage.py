@@ -108,10 +108,12 @@ def test_street_block_larger_than_buffer_leaves_a_hole_when_big():
 
 
 def test_streets_crossing_without_a_node_still_give_the_exact_buffer():
-    # a 3 x 3 grid of 100 m blocks plus a diagonal "bridge" from corner to corner crossing streets without nodes
-    g = grid_graph(n=4)
+    # a 7 x 7 grid of 100 m blocks plus a diagonal "bridge" across one corner, crossing streets without nodes
+    g = grid_graph(n=8)
     g.add_edge((0, 3), (3, 0), length=430.0)
     area, info = walk_catchment(np.array([shapely.Point(X0, Y0)], dtype=object), g, 5000.0)
+    # the blocks away from the bridge are still filled whole (the fast path), those around it are not
+    assert 0.3 < info["small_faces_km2"] < 0.49
     net = WalkNetwork.from_graph(g)
     lines = shapely.linestrings(np.stack([net.xy[net.u], net.xy[net.v]], axis=1))
     expected = fill_holes(shapely.union_all(shapely.buffer(lines, 100, quad_segs=4)), 20_000)

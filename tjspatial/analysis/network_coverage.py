@@ -197,7 +197,8 @@ def walk_catchment(points, graph, distance: float, *, walk_buffer: float = DEFAU
     Returns
     -------
     (polygon in EPSG:4548, dict of diagnostics: ``walk_buffer_m``, ``max_hole_m2``, ``stations_off_network``
-    (snapped farther than ``distance``), ``walked_km``)
+    (snapped farther than ``distance``), ``walked_km``, ``small_faces_km2`` (area of the street blocks filled
+    whole, the shortcut that makes this fast))
     """
     if graph is None:
         raise ValueError("walk catchments need a street graph (tjspatial.sources.osm.load_walk_graph)")
@@ -212,22 +213,25 @@ def walk_catchment(points, graph, distance: float, *, walk_buffer: float = DEFAU
             "walked_km": float(np.hypot(*(segs[:, 1] - segs[:, 0]).T).sum() / 1000)}
     if not len(segs):
         return shapely.Polygon(), info
-    area = _buffer_walk(net, dist, distance, segs, walk_buffer, max_hole_m2)
+    area, core_area = _buffer_walk(net, dist, distance, segs, walk_buffer, max_hole_m2)
+    info["small_faces_km2"] = core_area / 1e6
     return fill_holes(area, max_hole_m2), info
 
 
-def _small_faces(xy: np.ndarray, a: np.ndarray, b: np.ndarray,
-                 max_area: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """For undirected planar edges a–b: is the face left of a→b, and left of b→a, bounded and < ``max_area``?
-    Also returns the total area of those small faces (m²), which the caller checks against the core polygon.
+def _faces(xy: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Faces of the undirected edges a–b taken as a plane graph.
 
-    Faces are traced on the half-edge structure (at each node, outgoing half-edges sorted by angle; the next
-    half-edge of a face is the one before the twin in counter-clockwise order) and their areas summed with
-    the shoelace formula, all in numpy; face cycles are the connected components of the successor map.
+    Half-edge ``h < m`` is a→b and ``h + m`` is b→a. At each node the outgoing half-edges are sorted by angle;
+    the successor of a half-edge along its left face is the half-edge just before its twin in counter-clockwise
+    order. Face cycles are the connected components of the successor map, and their signed areas come from
+    the shoelace formula (bounded faces are positive). All numpy / scipy.
+
+    Returns
+    -------
+    face : (2m,) face id of the face left of each half-edge.
+    area : (n_faces,) signed area of each face, m².
     """
     m = len(a)
-    if m == 0:
-        return np.zeros(0, bool), np.zeros(0, bool), 0.0
     org = np.concatenate([a, b])
     dst = np.concatenate([b, a])
     d = xy[dst] - xy[org]
@@ -245,23 +249,75 @@ def _small_faces(xy: np.ndarray, a: np.ndarray, b: np.ndarray,
     graph = sparse.csr_matrix((np.ones(2 * m), (np.arange(2 * m), nxt)), shape=(2 * m, 2 * m))
     _, face = connected_components(graph, directed=True, connection="weak")
     cross = xy[org, 0] * xy[dst, 1] - xy[dst, 0] * xy[org, 1]
-    area = 0.5 * np.bincount(face, weights=cross)
+    return face, 0.5 * np.bincount(face, weights=cross)
+
+
+def _left_probe(pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
+    """A point just left of the middle of each segment pa→pb (at most 1 cm away)."""
+    dvec = pb - pa
+    length = np.hypot(dvec[:, 0], dvec[:, 1])
+    nrm = np.column_stack([-dvec[:, 1], dvec[:, 0]]) / np.maximum(length, 1e-12)[:, None]
+    return (pa + pb) / 2 + nrm * np.minimum(1e-3 * length, 0.01)[:, None]
+
+
+def _core(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float) -> tuple[np.ndarray, np.ndarray]:
+    """The small faces (< ``max_area``) of the walked edges a–b as polygons, and which edges they cover.
+
+    Small faces that share an edge form pieces; each region bounded by edges with a small face on one side only
+    is polygonised and kept if the pieces whose interior points fall in it add up to its area — true wherever
+    the streets form a plane graph, false around streets that cross without a node (bridges), whose edges are
+    then left to the ordinary buffer.
+
+    Returns
+    -------
+    core : polygons (EPSG:4548) made of small faces.
+    covered : (m,) bool, edges with a kept small face on either side (their buffer lies in ``buffer(core)``).
+    """
+    m = len(a)
+    face, area = _faces(xy, a, b)
     small = (area > 0) & (area < max_area)
-    left = small[face]
-    return left[:m], left[m:], float(area[small].sum())
+    hs = small[face]
+    left, right = hs[:m], hs[m:]
+    rim = left ^ right
+    none = (np.empty(0, dtype=object), np.zeros(m, dtype=bool))
+    if not rim.any():
+        return none
+    regions = shapely.get_parts(shapely.polygonize(shapely.linestrings(np.stack([xy[a[rim]], xy[b[rim]]], axis=1))))
+    if not len(regions):
+        return none
+    # small faces sharing an edge form the connected pieces of the core; one interior point per piece, just
+    # left of one of its rim half-edges, tells which polygonised region it is
+    nf = len(area)
+    inner = left & right
+    fl, fr = face[:m][inner], face[m:][inner]
+    adj = sparse.csr_matrix((np.ones(len(fl)), (fl, fr)), shape=(nf, nf))
+    _, comp = connected_components(adj, directed=False)
+    comp_area = np.bincount(comp, weights=np.where(small, area, 0.0))
+    half_rim = np.flatnonzero(hs & ~np.concatenate([hs[m:], hs[:m]]))   # small face on the left only
+    cid, first = np.unique(comp[face[half_rim]], return_index=True)
+    h = half_rim[first]
+    org = np.concatenate([a, b])[h]
+    dst = np.concatenate([b, a])[h]
+    ip, ir = shapely.STRtree(regions).query(shapely.points(_left_probe(xy[org], xy[dst])), predicate="within")
+    assigned = np.bincount(ir, weights=comp_area[cid[ip]], minlength=len(regions))
+    reg_area = shapely.area(regions)
+    valid = (assigned > 0) & (np.abs(assigned - reg_area) <= 1e-6 * np.maximum(reg_area, 1.0))
+    comp_ok = np.zeros(comp.max() + 1, dtype=bool)
+    comp_ok[cid[ip[valid[ir]]]] = True
+    ok = comp_ok[comp[face]] & hs
+    covered = (left & ok[:m]) | (right & ok[m:])
+    return regions[valid], covered
 
 
 def _buffer_walk(net: WalkNetwork, dist: np.ndarray, distance: float, segs: np.ndarray, walk_buffer: float,
-                 max_hole_m2: float) -> shapely.Geometry:
-    """``buffer(walked segments, walk_buffer)``, computed without buffering every segment.
+                 max_hole_m2: float) -> tuple[shapely.Geometry, float]:
+    """``buffer(walked segments, walk_buffer)`` with small holes filled, without buffering every segment.
 
     Faces of the walked network smaller than ``max_hole_m2`` would be filled as holes anyway, so their union
-    (the *core*) belongs to the catchment; ``buffer(core)`` then also covers the buffers of every edge inside
-    or on the edge of the core, and only the remaining segments (cut ends, tree-like streets, edges between
-    large faces) are buffered one by one. The result equals the buffer of all walked segments with small
-    holes filled. Faces are those of a planar graph: when streets cross without a node (bridges) the small
-    faces' total area no longer matches the polygonised core, and every segment is buffered instead (exact,
-    but as slow as the straightforward way).
+    (the *core*, :func:`_core`) belongs to the catchment; ``buffer(core)`` then also covers the buffers of every
+    edge inside or on the edge of the core, and only the remaining segments (cut ends, tree-like streets,
+    edges between large faces, streets around a crossing without a node) are buffered one by one. The result
+    equals the buffer of all walked segments with small holes filled. Returns it and the core area (m²).
     """
     du, dv = dist[net.u], dist[net.v]
     whole = (np.isfinite(du) & np.isfinite(dv)
@@ -269,38 +325,20 @@ def _buffer_walk(net: WalkNetwork, dist: np.ndarray, distance: float, segs: np.n
     wa, wb = net.u[whole], net.v[whole]
     parts = []
     other = segs
+    core_area = 0.0
     if max_hole_m2 > 0 and len(wa):
-        left, right, small_area = _small_faces(net.xy, wa, wb, max_hole_m2)
-        rim = left ^ right
-        if rim.any():
-            rim_lines = shapely.linestrings(np.stack([net.xy[wa[rim]], net.xy[wb[rim]]], axis=1))
-            faces = shapely.get_parts(shapely.polygonize(rim_lines))
-            if len(faces):
-                # a point just inside the small face of every rim edge marks the polygonised faces of the core
-                pa, pb = net.xy[wa[rim]], net.xy[wb[rim]]
-                dvec = pb - pa
-                nrm = np.column_stack([-dvec[:, 1], dvec[:, 0]])
-                nrm /= np.maximum(np.hypot(nrm[:, 0], nrm[:, 1]), 1e-12)[:, None]
-                side = np.where(left[rim], 1.0, -1.0)[:, None]
-                probe = (pa + pb) / 2 + nrm * side * np.minimum(1e-3 * np.hypot(*dvec.T), 0.01)[:, None]
-                _, fi = shapely.STRtree(faces).query(shapely.points(probe), predicate="within")
-                core = faces[np.unique(fi)]
-                # planar graph: the core is exactly the union of the small faces. Streets crossing without a
-                # node (bridges) break the face structure; then fall back to buffering every segment.
-                if len(core) and abs(shapely.area(core).sum() - small_area) > 1e-6 * max(small_area, 1.0):
-                    core = core[:0]
-                if len(core):
-                    parts.append(shapely.buffer(shapely.union_all(core), walk_buffer, quad_segs=4))
-                    # segments on or inside the core are covered by buffer(core)
-                    keep = ~(left | right)
-                    inner = np.zeros(len(net.u), dtype=bool)
-                    inner[np.flatnonzero(whole)[~keep]] = True
-                    other = _segments_excluding(net, dist, distance, inner)
+        core, covered = _core(net.xy, wa, wb, max_hole_m2)
+        if len(core):
+            core_area = float(shapely.area(core).sum())
+            parts.append(shapely.buffer(shapely.union_all(core), walk_buffer, quad_segs=4))
+            skip = np.zeros(len(net.u), dtype=bool)
+            skip[np.flatnonzero(whole)[covered]] = True
+            other = _segments_excluding(net, dist, distance, skip)
     if len(other):
         parts.extend(shapely.buffer(shapely.linestrings(other), walk_buffer, quad_segs=4))
     if not parts:
-        return shapely.Polygon()
-    return shapely.union_all(np.asarray(parts, dtype=object))
+        return shapely.Polygon(), core_area
+    return shapely.union_all(np.asarray(parts, dtype=object)), core_area
 
 
 def _segments_excluding(net: WalkNetwork, dist: np.ndarray, distance: float, skip: np.ndarray) -> np.ndarray:
