@@ -114,13 +114,13 @@
       if (v == null || v === '') { return; }
       var tr = el('tr');
       tr.appendChild(el('th', null, f));
-      tr.appendChild(el('td', null, fmt(v)));
+      tr.appendChild(el('td', null, /code|_id$|year/.test(f) ? String(v) : fmt(v)));  // codes without separators
       tbl.appendChild(tr);
     });
-    var src = p.source || '';
+    var src = String(p.source || '').split(/;\s*/).filter(Boolean).map(function (s) { return cfg.sources[s] || s; });
     var tr = el('tr');
     tr.appendChild(el('th', null, '来源 / source'));
-    tr.appendChild(el('td', null, cfg.sources[src] ? cfg.sources[src] : src));
+    tr.appendChild(el('td', null, src.join('; ')));
     tbl.appendChild(tr);
     box.appendChild(tbl);
     if (meta.limitations) { box.appendChild(el('div', 'tj-pop-lim', '局限 / limitations: ' + meta.limitations)); }
