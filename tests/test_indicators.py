@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
+import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
@@ -64,16 +65,32 @@ def test_forest_cover_weights_partial_cells(tmp_path):
 
 def test_analyse_writes_tables_and_rasters(built_gpkg, tmp_path):
     pop = tj.population(path=built_gpkg)
-    written = tj.analyse(built_gpkg, tmp_path, population=pop, distances=(800,))
+    # a 2 km x 2 km street grid (100 m blocks) centred on 天津站, as an osmnx-style graph in EPSG:4548
+    st = tj.to_metric(tj.load("rail_stations", built_gpkg))
+    c = st[st["name_zh"] == "天津站"].geometry.iloc[0]
+    g = nx.MultiDiGraph(crs="EPSG:4548")
+    for i in range(21):
+        for j in range(21):
+            g.add_node((i, j), x=c.x - 1000 + 100 * j, y=c.y - 1000 + 100 * i)
+            for di, dj in ((0, 1), (1, 0)):
+                if i + di < 21 and j + dj < 21:
+                    g.add_edge((i, j), (i + di, j + dj), length=100.0)
+    written = tj.analyse(built_gpkg, tmp_path, population=pop, distances=(800,), graph=g)
     for key in ("coverage", "coverage_delta", "indicators", "rail_times", "dual_city", "distance_to_station",
                 "travel_time_tianjin", "isochrones", "wetland_rings", "rail_in_zones", "near_wetlands"):
         assert written[key].is_file() and written[key].parent == tmp_path, key
     assert not list(tmp_path.glob("*.tmp-*")) and not list(tmp_path.glob(".*tmp-*"))
     cov = pd.read_csv(written["coverage"], encoding="utf-8")
-    d = cov[(cov["areas"] == "districts") & (cov["kind"] == "all")]
+    d = cov[(cov["areas"] == "districts") & (cov["kind"] == "all") & (cov["method"] == "buffer")]
     assert len(d) == 16 and (d["distance_m"] == 800).all()
     assert d["pop_total"].sum() == pytest.approx(pop.total, rel=5e-3)
     assert set(cov["population_accuracy"]) == {"modelled"}
+    net = cov[cov["method"] == "network"]
+    assert len(net) == 32 and net["pop_covered"].sum() > 0
+    # the walk catchment never exceeds the 800 m circles of the same stations
+    circ = cov[(cov["method"] == "buffer") & (cov["areas"] == "districts")].set_index(["area", "kind"])
+    assert (net.set_index(["area", "kind"])["pop_covered"] <= circ["pop_covered"] + 1e-6).all()
+    assert written["isochrones_gpkg"].is_file()
     delta = pd.read_csv(written["coverage_delta"], encoding="utf-8")
     assert (delta["pop_covered_delta"] >= -1e-6).all() and delta["stations_delta"].sum() > 0
     with rasterio.open(written["distance_to_station"]) as src:

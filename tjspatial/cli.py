@@ -256,11 +256,14 @@ def _add_analyse(sub) -> None:
     p.add_argument("--out", type=Path, help="output folder (default out/analysis)")
     p.add_argument("--population", help="population GeoTIFF or polygon layer id (default: the modelled grid)")
     p.add_argument("--landcover", type=Path, help="land-cover GeoTIFF for the forest-cover indicator")
+    p.add_argument("--walk-graph", type=Path, help="GraphML walk network (tjspatial walk-network) for ITDP "
+                                                   "network coverage by district")
 
 
 def _run_analyse(args) -> int:
     from .analysis.run import analyse
-    written = analyse(args.gpkg, args.out, population=args.population, landcover=args.landcover, quiet=False)
+    written = analyse(args.gpkg, args.out, population=args.population, landcover=args.landcover,
+                      graph=args.walk_graph, quiet=False)
     for key, path in written.items():
         print(f"{key:<22} {path}")
     return 0

@@ -4,7 +4,8 @@ Outputs (in ``out_dir``, default ``out/analysis``; each written to a temporary f
 
 ========================== =========================================================================
 ``coverage.csv``            buffer coverage, long form: areas (districts, zones, dual_city, boundary) x
-                            station kind (all, metro) x distance (500, 800, 1000 m)
+                            station kind (all, metro) x distance (500, 800, 1000 m); plus ``network`` rows
+                            per district when a street graph is given
 ``coverage_delta.csv``      open network vs the 2025 plan network (schematic planned stations), 800 m,
                             all kinds, per district
 ``coverage_catchments.gpkg`` catchment polygons (800 m, all / metro) per district, EPSG:4326
@@ -15,7 +16,7 @@ Outputs (in ``out_dir``, default ``out/analysis``; each written to a temporary f
 ``rail_in_zones.csv``       km of each rail line inside each ecological zone
 ``near_wetlands.csv``       stations and port districts within 5 km of a wetland
 ``clusters_in_barrier.csv`` urban clusters inside / within 1 km of the green barrier
-``isochrones.csv``          area reached within 15 / 30 / 45 / 60 min of each hub
+``isochrones.csv`` / ``.gpkg`` area (and polygons, EPSG:4326) reached within 15 / 30 / 45 / 60 min of each hub
 ``population_grid.tif``     the population used (250 m modelled grid unless a raster was given)
 ``distance_to_station.tif`` metres to the nearest rail/metro station (100 m cells, EPSG:4548)
 ``travel_time_<hub>.tif``   minutes to each hub, walk + rail (100 m cells, EPSG:4548)
@@ -78,7 +79,8 @@ def _meta(df: pd.DataFrame) -> dict:
 
 
 def analyse(path: str | Path | None = None, out_dir: str | Path | None = None, *, population=None,
-            landcover: str | Path | None = None, distances=DEFAULT_DISTANCES, quiet: bool = True) -> dict[str, Path]:
+            landcover: str | Path | None = None, distances=DEFAULT_DISTANCES, graph=None,
+            quiet: bool = True) -> dict[str, Path]:
     """Run the standard analyses on the layers in ``path`` and write tables and rasters to ``out_dir``.
 
     Parameters
@@ -88,6 +90,9 @@ def analyse(path: str | Path | None = None, out_dir: str | Path | None = None, *
     population : population source (default: the bundled modelled grid); see ``tj.population``.
     landcover : land-cover raster for the forest-cover indicator.
     distances : coverage distances, metres.
+    graph : a street graph (networkx, osmnx conventions, or a GraphML path for
+        ``tjspatial.sources.osm.load_walk_graph``); when given, ``coverage.csv`` also holds ``network`` rows
+        (ITDP walk catchments) for the districts.
 
     Returns
     -------
@@ -118,6 +123,17 @@ def analyse(path: str | Path | None = None, out_dir: str | Path | None = None, *
                 if areas == "districts" and d == 800:
                     c = res.attrs["catchments"].assign(kind=kind, distance_m=d)
                     catch.append(c)
+    if graph is not None and "districts" in have:
+        from .network_coverage import WalkNetwork
+        if isinstance(graph, (str, Path)):
+            from ..sources.osm import load_walk_graph
+            graph = load_walk_graph(graph)
+        net = graph if isinstance(graph, WalkNetwork) else WalkNetwork.from_graph(graph)
+        for kind in ("all", "metro"):
+            for d in distances:
+                res = coverage(None, pop, "districts", distance=d, method="network", graph=net, kind=kind, path=path)
+                tables.append(res.assign(areas="districts", **_meta(res)))
+        say("network coverage done")
     if tables:
         cov = pd.concat(tables, ignore_index=True)
         lead = ["areas", "area", "name_zh", "name_en", "kind", "distance_m", "method"]
@@ -166,9 +182,10 @@ def analyse(path: str | Path | None = None, out_dir: str | Path | None = None, *
         surf = travel_time_surface(graphs["open"], hub, path=path)
         written[f"travel_time_{key}"] = surf.to_geotiff(out / f"travel_time_{key}.tif")
         iso = isochrones(surf)
-        iso_rows.append(pd.DataFrame({"hub": hub, "hub_key": key, "minutes": iso["minutes"],
-                                      "area_km2": iso["area_km2"], "method": surf.description}))
-    written["isochrones"] = write_csv_atomic(pd.concat(iso_rows, ignore_index=True), out / "isochrones.csv")
+        iso_rows.append(iso.assign(hub=hub, hub_key=key, method=surf.description))
+    iso_all = gpd.GeoDataFrame(pd.concat(iso_rows, ignore_index=True), geometry="geometry", crs=iso_rows[0].crs)
+    written["isochrones"] = write_csv_atomic(pd.DataFrame(iso_all.drop(columns="geometry")), out / "isochrones.csv")
+    written["isochrones_gpkg"] = write_gpkg_atomic(out / "isochrones.gpkg", {"isochrones": iso_all.to_crs("EPSG:4326")})
     say("rail graph, surfaces and isochrones written")
 
     # buffers and conflicts
