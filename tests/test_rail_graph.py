@@ -64,3 +64,10 @@ def test_surfaces_and_isochrones(built_gpkg, tmp_path):
     iso = isochrones(tt, (15, 30))
     assert iso["area_km2"].is_monotonic_increasing
     assert iso["area_km2"].iloc[0] == pytest.approx(((tt.values >= 0) & (tt.values <= 15)).sum() * 0.01, rel=1e-9)
+
+
+def test_bad_parameters_are_refused(built_gpkg):
+    with pytest.raises(ValueError, match="speeds must be > 0"):
+        rail_graph(built_gpkg, speeds={"metro": 0})
+    with pytest.raises(ValueError, match="scenario"):
+        rail_graph(built_gpkg, scenario="2035")

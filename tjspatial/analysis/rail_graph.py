@@ -166,6 +166,11 @@ def rail_graph(path: str | Path | None = None, *, scenario: str = "open", speeds
         raise ValueError(f"scenario must be 'open' or 'plan', not {scenario!r}")
     sp = {**DEFAULT_SPEEDS_KMH, **(speeds or {})}
     dw = {**DEFAULT_DWELL_MIN, **(dwell_min or {})}
+    bad = {k: v for k, v in sp.items() if not v > 0} | {f"dwell {k}": v for k, v in dw.items() if v < 0}
+    if bad or transfer_min < 0 or not walk_kmh > 0 or detour < 1:
+        raise ValueError(f"rail_graph: speeds must be > 0 km/h, dwell and transfer >= 0 min, walk > 0 km/h and "
+                         f"detour >= 1 (got {bad or ''} transfer_min={transfer_min}, walk_kmh={walk_kmh}, "
+                         f"detour={detour})")
     stations = to_metric(load("rail_stations", path))
     ext = _source_csv("external_stations")
     ext_pts = gpd.GeoSeries(gpd.points_from_xy(ext["lon"], ext["lat"]), crs="EPSG:4326").to_crs(METRIC_CRS)

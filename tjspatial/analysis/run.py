@@ -149,7 +149,7 @@ def analyse(path: str | Path | None = None, out_dir: str | Path | None = None, *
     if "planned_rail" in cat and "planned_rail" in have and "districts" in have:
         existing = coverage(None, pop, "districts", distance=800, path=path)
         scenario = coverage(plan_stations(path), pop, "districts", distance=800, path=path)
-        delta = coverage_delta(existing, scenario).assign(**_meta(existing), scenario="open + planned_rail")
+        delta = coverage_delta(existing, scenario).assign(**_meta(existing), scenario="open + planned_rail (示意 / schematic station positions)")
         written["coverage_delta"] = write_csv_atomic(delta, out / "coverage_delta.csv")
     else:
         skipped.append("coverage_delta: no planned_rail layer")
