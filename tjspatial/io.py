@@ -24,15 +24,19 @@ def load(layer_id: str, path: str | Path | None = None) -> gpd.GeoDataFrame:
     """
     cat = get_catalog()
     layer = cat[layer_id]  # KeyError naming the known layers
-    if path is None:
-        path = default_gpkg()
-        if not path.exists():
-            from .build import build
-            build(out=path)
-    path = Path(path)
+    default = path is None
+    path = Path(default_gpkg() if default else path)
+    if default and not path.exists():
+        from .build import build
+        build(out=path)
     if not path.exists():
         raise FileNotFoundError(f"no GeoPackage at {path}; build one with `tjspatial build --out {path}`")
     present = {name for name, _ in pyogrio.list_layers(path)}
+    if default and layer_id not in present:
+        # the catalog gained a layer since the default GeoPackage was built: rebuild it (atomically)
+        from .build import build
+        build(out=path)
+        present = {name for name, _ in pyogrio.list_layers(path)}
     if layer_id not in present:
         raise KeyError(f"layer {layer_id!r} is not in {path} (it holds {sorted(present)}); rebuild it")
     gdf = pyogrio.read_dataframe(path, layer=layer_id)
