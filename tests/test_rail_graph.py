@@ -9,7 +9,7 @@ import rasterio
 import shapely
 
 import tjspatial as tj
-from tjspatial.analysis.rail_graph import RailGraph, dual_city_time, rail_graph
+from tjspatial.analysis.rail_network import RailGraph, dual_city_time, rail_graph
 from tjspatial.analysis.surfaces import NODATA, distance_surface, isochrones, travel_time_surface
 
 

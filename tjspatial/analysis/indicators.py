@@ -197,7 +197,7 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
             "not measurable", "no shoreline layer", "plan_public_shoreline")
 
     # 7. 20-minute dual-city link
-    from .rail_graph import DUAL_CITY_HUBS, dual_city_time, rail_graph
+    from .rail_network import DUAL_CITY_HUBS, dual_city_time, rail_graph
     g = rail_graph(path)
     minutes = dual_city_time(g)
     z2_open = False

@@ -80,7 +80,7 @@ def travel_time_surface(graph, hub, *, path=None, cell: float = SURFACE_CELL_M, 
 
     Parameters
     ----------
-    graph : a :class:`~tjspatial.analysis.rail_graph.RailGraph`.
+    graph : a :class:`~tjspatial.analysis.rail_network.RailGraph`.
     hub : station name (or names) or a (lon, lat) point.
     walk_kmh : walking speed, km/h (straight-line distance; no street network).
     k : stations considered per cell (the best of them is kept).

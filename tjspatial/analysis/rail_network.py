@@ -20,6 +20,8 @@ every time here is a model estimate.
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,11 +97,16 @@ class RailGraph:
 
     def nodes_of(self, place) -> np.ndarray:
         """Node indices standing for ``place``: a station name or a tuple of names (all their nodes, on every
-        line), or a shapely point / (lon, lat) in EPSG:4326 (the nearest node)."""
+        line), or a shapely point / (lon, lat) in EPSG:4326 (the nearest node).
+
+        Names match with or without a final 站, so "天津站" stands for both the metro station 天津站 and the
+        railway station 天津 (one hub)."""
         if isinstance(place, str):
             place = (place,)
         if isinstance(place, tuple) and place and all(isinstance(p, str) for p in place):
-            hit = np.flatnonzero(np.isin(self.nodes["name_zh"].to_numpy(), list(place)))
+            names = self.nodes["name_zh"].astype(str).str.replace(r"(?<=.)站$", "", regex=True).to_numpy()
+            wanted = [re.sub(r"(?<=.)站$", "", p) for p in place]
+            hit = np.flatnonzero(np.isin(names, wanted))
             if not len(hit):
                 raise KeyError(f"no station named {' / '.join(place)} in the rail graph")
             return hit
