@@ -1,8 +1,6 @@
 import json
-import shutil
 
 import geopandas as gpd
-import numpy as np
 import pyogrio
 import pytest
 import shapely
@@ -109,7 +107,7 @@ def test_corrupted_source_is_rejected_and_previous_gpkg_survives(gpkg_copy, sour
     msg = str(exc.value)
     assert "districts" in msg and "tianjin_districts.geojson" in msg
     assert _snapshot(gpkg_copy) == before
-    assert not list(gpkg_copy.parent.glob("*.tmp-*"))
+    assert not list(gpkg_copy.parent.glob("*tmp-*")) and not list(gpkg_copy.parent.glob(".*tmp-*"))
 
 
 def test_gcj_shifted_stations_are_rejected(gpkg_copy, sources_copy):

@@ -22,7 +22,7 @@ from tjspatial.cli import main
 from tjspatial.publish.export import GPKG_NAME, QGZ_NAME, export, read_geojson
 from tjspatial.publish.qgis_project import display_title, draw_order
 from tjspatial.publish.qml import layer_style, qgis_color, style_qml
-from tjspatial.publish.shapefile import (DBF_MAX_BYTES, ExportError, LongValueWarning, read_shapefile,
+from tjspatial.publish.shapefile import (ExportError, LongValueWarning, read_shapefile,
                                          shapefile_field_names, split_utf8, write_shapefile)
 
 CATALOG = tj.get_catalog()

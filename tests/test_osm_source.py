@@ -361,7 +361,7 @@ def test_no_network_fails_clearly_and_keeps_the_gpkg(monkeypatch, gpkg_copy, tmp
     assert "cannot connect" in msg and "--offline" in msg and "overpass-api.de" in msg
     assert len(fake.requests) == 2
     assert gpkg_copy.read_bytes() == before
-    assert not list(gpkg_copy.parent.glob("*.tmp-*"))
+    assert not list(gpkg_copy.parent.glob("*tmp-*")) and not list(gpkg_copy.parent.glob(".*tmp-*"))
 
 
 def test_offline_without_cache_keeps_bundled_and_names_the_layers(monkeypatch, tmp_path):

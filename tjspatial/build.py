@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -20,6 +19,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
+from .atomic import atomic_path
 from .build_context import BuildContext, finish_layer
 from .catalog import Catalog, Layer, get_catalog
 from .errors import BuildError
@@ -56,25 +56,16 @@ def write_gpkg_atomic(out: Path, layers: dict[str, gpd.GeoDataFrame],
                       tables: dict[str, pd.DataFrame] | None = None) -> Path:
     """Write ``layers`` (and attribute ``tables``) to a new GeoPackage at ``out``, atomically.
 
-    Everything is written to ``<out>.tmp-<pid>.gpkg`` in the same folder, which is renamed over ``out`` only
-    when complete; on any error the temporary file is removed and ``out`` is left as it was.
+    Everything is written to a temporary GeoPackage in the same folder (:func:`tjspatial.atomic.atomic_path`),
+    renamed over ``out`` only when complete; on any error it is removed and ``out`` is left as it was.
     """
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.stem}.tmp-{os.getpid()}.gpkg")
-    try:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(out, ".gpkg") as tmp:
         for name, gdf in layers.items():
             pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG", promote_to_multi=None,
                                     layer_options={"SPATIAL_INDEX": "YES"})
         for name, df in (tables or {}).items():
             pyogrio.write_dataframe(pd.DataFrame(df), tmp, layer=name, driver="GPKG")
-        os.replace(tmp, out)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
     return out
 
 

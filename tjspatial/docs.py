@@ -4,9 +4,9 @@
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from .atomic import atomic_path
 from .catalog import ACCURACY_CLASSES, COMMON_FIELDS, THEMES, Catalog, get_catalog
 from .paths import layers_dir
 
@@ -64,9 +64,8 @@ def data_dictionary(catalog: Catalog | None = None) -> str:
 def write_data_dictionary(path: str | Path | None = None) -> Path:
     """Write the data dictionary (default ``layers/README.md``) atomically and return its path."""
     path = Path(path) if path else layers_dir() / "README.md"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(data_dictionary(), encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(data_dictionary(), encoding="utf-8")
     return path
 
 

@@ -11,7 +11,6 @@ cut into pieces of at most 256 vertices (:func:`subdivide`) so that each cell me
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,8 @@ import rasterio
 import rasterio.features
 import shapely
 from affine import Affine
+
+from ..atomic import atomic_path
 
 __all__ = ["polygonal", "subdivide", "cell_fractions", "grid_for_bounds", "cell_centres", "write_geotiff_atomic"]
 
@@ -177,23 +178,15 @@ def write_geotiff_atomic(path: str | Path, array: np.ndarray, transform: Affine,
     ``tags`` are written as GDAL metadata (e.g. units, method, accuracy).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     profile = {"driver": "GTiff", "height": array.shape[0], "width": array.shape[1], "count": 1,
                "dtype": array.dtype, "crs": crs, "transform": transform, "compress": "deflate",
                "tiled": True, "blockxsize": 256, "blockysize": 256}
     if nodata is not None:
         profile["nodata"] = nodata
-    try:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(array, 1)
-            if tags:
-                dst.update_tags(**{k: str(v) for k, v in tags.items()})
-            if band_description:
-                dst.set_band_description(1, band_description)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
+    with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:
+        dst.write(array, 1)
+        if tags:
+            dst.update_tags(**{k: str(v) for k, v in tags.items()})
+        if band_description:
+            dst.set_band_description(1, band_description)
     return path

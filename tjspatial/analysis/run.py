@@ -28,12 +28,12 @@ the returned ``skipped`` entry.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 
+from ..atomic import atomic_path
 from ..build import write_gpkg_atomic
 from ..catalog import get_catalog
 from ..io import list_layers
@@ -41,7 +41,7 @@ from ..paths import project_root
 from .coverage import DEFAULT_DISTANCES, coverage, coverage_delta, plan_stations
 from .indicators import indicators
 from .population import PopulationGrid, population as make_population
-from .rail_graph import DUAL_CITY_HUBS, dual_city_time, rail_graph
+from .rail_network import DUAL_CITY_HUBS, dual_city_time, rail_graph
 from .surfaces import distance_surface, isochrones, travel_time_surface
 
 __all__ = ["analyse", "HUBS", "write_csv_atomic", "default_out_dir"]
@@ -59,15 +59,8 @@ def default_out_dir() -> Path:
 def write_csv_atomic(df: pd.DataFrame, path: Path) -> Path:
     """Write ``df`` as UTF-8 CSV to a temporary file beside ``path``, then rename it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
+    with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
     return path
 
 

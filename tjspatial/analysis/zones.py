@@ -8,7 +8,6 @@ layers are **schematic** (示意): every table carries the accuracy of the layer
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 import geopandas as gpd
 import numpy as np

@@ -19,7 +19,6 @@ renamed when complete.
 """
 from __future__ import annotations
 
-import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +35,7 @@ from ..paths import default_gpkg
 from .qgis_project import display_title, layer_abstract, metadata_qmd, write_qgz
 from .qml import style_qml
 from .shapefile import ExportError, LongValueWarning, read_shapefile, restore_types, write_shapefile
+from ..atomic import atomic_path
 
 __all__ = ["export", "write_styled_gpkg", "write_geojson", "read_geojson", "read_shapefile", "FORMATS",
            "GPKG_NAME", "QGZ_NAME", "ExportError", "LongValueWarning"]
@@ -45,15 +45,6 @@ GPKG_NAME = "tianjin.gpkg"
 QGZ_NAME = "tianjin.qgz"
 _QGIS_MD_URI = "http://mrcc.com/qgis.dtd"
 _METADATA_EXT = "http://www.geopackage.org/spec120/#extension_metadata"
-
-
-def _tmp_name(path: Path, suffix: str = "") -> Path:
-    return path.with_name(f".{path.stem}.tmp-{os.getpid()}{suffix or path.suffix}")
-
-
-def _replace_atomically(tmp: Path, path: Path) -> Path:
-    os.replace(tmp, path)
-    return path
 
 
 def _summary(layer: Layer, catalog: Catalog) -> str:
@@ -116,12 +107,8 @@ def write_styled_gpkg(path: str | Path, data: Mapping[str, gpd.GeoDataFrame], *,
     """
     catalog = catalog or get_catalog()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path, ".gpkg")
     provenance = dict(provenance or {})
-    try:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path, ".gpkg") as tmp:
         for n, (lid, gdf) in enumerate(data.items()):
             layer = catalog[lid]
             pyogrio.write_dataframe(
@@ -142,10 +129,7 @@ def write_styled_gpkg(path: str | Path, data: Mapping[str, gpd.GeoDataFrame], *,
         } for lid in data])
         pyogrio.write_dataframe(styles, tmp, layer="layer_styles", driver="GPKG", layer_options={"FID": "id"})
         _add_qgis_metadata(tmp, {lid: metadata_qmd(catalog[lid], catalog, provenance.get(lid)) for lid in data})
-        return _replace_atomically(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    return path
 
 
 def write_geojson(gdf: gpd.GeoDataFrame, layer: Layer, path: str | Path, *, catalog: Catalog | None = None) -> Path:
@@ -156,18 +140,11 @@ def write_geojson(gdf: gpd.GeoDataFrame, layer: Layer, path: str | Path, *, cata
     """
     catalog = catalog or get_catalog()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    try:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp:
         pyogrio.write_dataframe(gdf.to_crs("EPSG:4326"), tmp, driver="GeoJSON", layer=layer.id,
                                 layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": "17",
                                                "WRITE_NAME": "YES", "DESCRIPTION": _summary(layer, catalog)})
-        return _replace_atomically(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    return path
 
 
 def read_geojson(path: str | Path, layer: Layer) -> gpd.GeoDataFrame:
@@ -191,13 +168,9 @@ def _write_index(path: Path, layers: Sequence[Layer], data: Mapping[str, gpd.Geo
         "licence": catalog.licence(lay.id), "attribution": catalog.attribution(lay.id),
         "description": lay.description, "limitations": lay.limitations, "files": " ".join(files.get(lay.id, [])),
     } for lay in layers]
-    tmp = _tmp_name(path)
-    try:
+    with atomic_path(path) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False, encoding="utf-8")
-        return _replace_atomically(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    return path
 
 
 def export(fmt: str = "all", out_dir: str | Path = "export", gpkg: str | Path | None = None,

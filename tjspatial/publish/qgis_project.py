@@ -16,7 +16,6 @@ moved together.
 """
 from __future__ import annotations
 
-import os
 import warnings
 import zipfile
 import xml.etree.ElementTree as ET
@@ -29,6 +28,7 @@ from pyproj import CRS, Transformer
 from ..catalog import ACCURACY_CLASSES, THEMES, Catalog, Layer, get_catalog
 from ..crs import METRIC_CRS, STORAGE_CRS
 from .qml import GEOMETRY_QGIS, layer_style, style_elements
+from ..atomic import atomic_path
 
 __all__ = ["display_title", "layer_abstract", "metadata_element", "metadata_qmd", "draw_order",
            "project_xml", "write_qgz", "SCHEMATIC_NOTE", "PROJECT_TITLE"]
@@ -294,14 +294,7 @@ def write_qgz(path: str | Path, layers: Sequence[Layer], gpkg_name: str = "tianj
     path = Path(path)
     if path.suffix.lower() != ".qgz":
         raise ValueError(f"{path}: a QGIS project archive must end in .qgz")
-    path.parent.mkdir(parents=True, exist_ok=True)
     xml = project_xml(layers, gpkg_name, **kwargs)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(f"{path.stem}.qgs", xml.encode("utf-8"))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"{path.stem}.qgs", xml.encode("utf-8"))
     return path

@@ -12,9 +12,6 @@ from __future__ import annotations
 import html
 import importlib
 import inspect
-import json
-import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -27,10 +24,11 @@ import pandas as pd
 
 from ..catalog import Catalog, Layer, get_catalog
 from ..io import load
-from ..paths import default_gpkg, maps_dir, project_root
+from ..paths import default_gpkg, maps_dir
 from ..styles import load_style
 from .map_specs import MapSpec, load_map_specs
 from .webmap import MapWarning, WebMap, build_date, display_layer, layer_config, make_map, write_text_atomic
+from ..atomic import atomic_path
 
 __all__ = ["SiteResult", "write_site", "publish", "coverage_table", "coverage_map", "indicators_page",
            "gallery_html", "write_thumbnail"]
@@ -301,15 +299,8 @@ def write_thumbnail(webmap: WebMap, path: str | Path, *, width_px: int = 400, he
     ax.set_axis_off()
     fig.subplots_adjust(0, 0, 1, 1)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, facecolor=fig.get_facecolor())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return path
 
 

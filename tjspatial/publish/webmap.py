@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +40,7 @@ from ..paths import default_gpkg
 from ..styles import SCHEMATIC_DASH, Style, load_style
 from .map_specs import DisplaySettings, MapSpec, load_display_settings, load_map_specs, map_layer_ids
 from .offline_assets import ASSETS_DIR, inline_assets, leaflet_icon_data_uris
+from ..atomic import atomic_path
 
 __all__ = ["MapWarning", "Basemap", "BASEMAPS", "WebMap", "display_layer", "layer_config", "make_map",
            "render_map", "write_map", "write_text_atomic", "get_map_spec", "build_date", "embed_json"]
@@ -99,16 +98,8 @@ _PLUGIN_CSS = [
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to a temporary file beside ``path`` and rename it into place when complete."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return path
 
 

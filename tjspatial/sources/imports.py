@@ -38,6 +38,7 @@ from ..crs import METRIC_CRS, STORAGE_CRS, GcjCheck, check_gcj02, convert_gdf, r
 from ..errors import ImportLayerError, ValidationError
 from ..paths import default_gpkg, layers_dir
 from ..validate import layer_problems
+from ..atomic import atomic_path
 
 __all__ = ["ImportResult", "import_layer", "check_import", "remove_import", "recorded_imports",
            "recorded_overrides", "build_from_import", "imports_dir", "parse_field_map", "CRS_CHOICES",
@@ -304,22 +305,13 @@ def recorded_overrides(directory: str | Path | None = None,
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _write_gpkg_atomic(path: Path, gdf: gpd.GeoDataFrame, layer_id: str) -> None:
-    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}.gpkg")
-    try:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path, ".gpkg") as tmp:
         pyogrio.write_dataframe(gdf, tmp, layer=layer_id, driver="GPKG", promote_to_multi=None)
-        os.replace(tmp, path)
-    except BaseException:
-        if tmp.exists():
-            tmp.unlink()
-        raise
 
 
 # ------------------------------------------------------------------------------------------------ API

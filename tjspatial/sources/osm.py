@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -43,6 +42,7 @@ from . import osm_layers
 from .osm_extract import Routes, clip_filter_pbf, is_pbf, is_xml, read_routes, xml_timestamp
 from .osm_fetch import DEFAULT_OVERPASS_URL, FetchSettings, cache_path, fetch_osm_xml
 from .osm_query import Selector, osm_keys, overpass_ql, parse_selectors, selector_mask
+from ..atomic import atomic_path
 
 __all__ = ["OsmDoc", "resolve_builder", "query_polygon", "fetch_settings", "default_cache_dir",
            "WALK_SELECTOR", "build_walk_graph", "load_walk_graph", "default_walk_graph_path",
@@ -295,14 +295,8 @@ def build_walk_graph(*, source: str = "osm", extract: str | Path | None = None, 
         raise BuildError(f"cannot build the walk network ({type(exc).__name__}: {exc})", layer="walk_network",
                          file=str(xml)) from exc
     g = ox.truncate.truncate_graph_polygon(g, polygon, truncate_by_edge=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.stem}.tmp-{os.getpid()}.graphml")
-    try:
+    with atomic_path(out, ".graphml") as tmp:
         ox.save_graphml(g, tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return out
 
 

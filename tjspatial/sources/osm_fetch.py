@@ -7,7 +7,6 @@ like any extract. Nothing is written to the cache unless the whole answer arrive
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import requests
 
 from ..errors import BuildError
+from ..atomic import atomic_path
 
 __all__ = ["DEFAULT_OVERPASS_URL", "FetchSettings", "OfflineMiss", "cache_path", "fetch_osm_xml"]
 
@@ -121,11 +121,5 @@ def fetch_osm_xml(query: str, settings: FetchSettings, *, label: str, layer_id: 
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
