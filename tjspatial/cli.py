@@ -37,16 +37,22 @@ def _add_build(sub) -> None:
                                                "errors, with doubling backoff (default 3)")
 
 
+_OSM_OPTIONS = ("osm_date", "overpass_url", "cache_dir", "offline", "timeout", "retries")
+
+
+def _osm_options(args) -> dict:
+    """The OSM options given on the command line (unset ones left out; ``--retries 0`` kept)."""
+    return {k: getattr(args, k) for k in _OSM_OPTIONS
+            if getattr(args, k, None) is not None and getattr(args, k) is not False}
+
+
 def _run_build(args) -> int:
     from .build import build
-    options = {}
+    options = _osm_options(args)
     if args.source == "extract":
         if not args.extract:
             raise SystemExit("tjspatial build --source extract needs the extract FILE")
         options["extract"] = Path(args.extract)
-    for key in ("osm_date", "overpass_url", "cache_dir", "offline", "timeout", "retries"):
-        if getattr(args, key, None) is not None and getattr(args, key) is not False:  # keep --retries 0
-            options[key] = getattr(args, key)
     layers = args.layers.split(",") if args.layers else None
     out = build(source=args.source, out=args.out, layers=layers, quiet=args.quiet, options=options)
     if args.quiet:
@@ -133,8 +139,7 @@ def _add_walk_network(sub) -> None:
 
 def _run_walk_network(args) -> int:
     from .sources.osm import build_walk_graph, load_walk_graph
-    options = {k: getattr(args, k) for k in ("osm_date", "overpass_url", "cache_dir", "offline", "timeout",
-                                             "retries") if getattr(args, k) is not None and getattr(args, k) is not False}
+    options = _osm_options(args)
     out = build_walk_graph(source="extract" if args.extract else "osm", extract=args.extract, out=args.out,
                            options=options)
     g = load_walk_graph(out)

@@ -10,7 +10,19 @@ from .catalog import get_catalog
 from .crs import STORAGE_CRS
 from .paths import default_gpkg
 
-__all__ = ["load", "list_layers"]
+__all__ = ["load", "list_layers", "ensure_gpkg"]
+
+
+def ensure_gpkg(path: str | Path | None = None) -> Path:
+    """``path`` as a Path; ``None`` means the default ``layers/tianjin.gpkg``, built from the bundled sources
+    first if it does not exist yet."""
+    if path is not None:
+        return Path(path)
+    path = default_gpkg()
+    if not path.exists():
+        from .build import build
+        build(out=path)
+    return path
 
 
 def load(layer_id: str, path: str | Path | None = None) -> gpd.GeoDataFrame:
@@ -25,10 +37,7 @@ def load(layer_id: str, path: str | Path | None = None) -> gpd.GeoDataFrame:
     cat = get_catalog()
     layer = cat[layer_id]  # KeyError naming the known layers
     default = path is None
-    path = Path(default_gpkg() if default else path)
-    if default and not path.exists():
-        from .build import build
-        build(out=path)
+    path = ensure_gpkg(path)
     if not path.exists():
         raise FileNotFoundError(f"no GeoPackage at {path}; build one with `tjspatial build --out {path}`")
     present = {name for name, _ in pyogrio.list_layers(path)}

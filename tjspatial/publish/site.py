@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..catalog import Catalog, Layer, get_catalog
-from ..io import load
+from ..io import ensure_gpkg, load
 from ..paths import default_gpkg, maps_dir
 from ..styles import load_style
 from .map_specs import MapSpec, load_map_specs
@@ -349,12 +349,7 @@ def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None
     """
     out = Path(out_dir) if out_dir else maps_dir()
     cat = catalog or get_catalog()
-    if gpkg is None:
-        gpkg = default_gpkg()
-        if not gpkg.exists():
-            from ..build import build
-            build(out=gpkg)
-    gpkg = Path(gpkg)
+    gpkg = ensure_gpkg(gpkg)
     specs = load_map_specs()
     if maps:
         unknown = set(maps) - {s.id for s in specs}

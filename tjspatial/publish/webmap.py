@@ -35,8 +35,7 @@ from jinja2 import Template
 
 from ..catalog import ACCURACY_CLASSES, THEMES, Catalog, Layer, get_catalog
 from ..crs import METRIC_CRS, STORAGE_CRS, buffer_m, convert_gdf, to_metric
-from ..io import load
-from ..paths import default_gpkg
+from ..io import ensure_gpkg, load
 from ..styles import SCHEMATIC_DASH, Style, load_style
 from .map_specs import DisplaySettings, MapSpec, load_display_settings, load_map_specs, map_layer_ids
 from .offline_assets import ASSETS_DIR, inline_assets, leaflet_icon_data_uris
@@ -438,12 +437,7 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
     spec = get_map_spec(spec)
     cat = catalog or get_catalog()
     display = display or load_display_settings()
-    if gpkg is None:
-        gpkg = default_gpkg()
-        if not gpkg.exists():
-            from ..build import build
-            build(out=gpkg)
-    gpkg = Path(gpkg)
+    gpkg = ensure_gpkg(gpkg)
     present = _gpkg_layers(gpkg)
     gcj02 = basemap == "gaode"
     ids, undeclared = map_layer_ids(spec, cat)
