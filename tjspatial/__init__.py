@@ -6,25 +6,39 @@
     tj.build(out="my.gpkg")           # rebuild from the bundled sources
 
 Geometry is stored in EPSG:4326 and measured in EPSG:4548 (``tj.to_metric``).
+
+The public names below are imported on first use (PEP 562), so ``import tjspatial`` and the ``tjspatial``
+command start quickly; ``tj.analyse`` loads the analysis modules (rasterio, scipy) only when called for.
 """
 from __future__ import annotations
 
-from .analysis import analyse, coverage, coverage_delta, indicators, population, rail_graph
-from .build import build
-from .catalog import catalog, get_catalog
-from .crs import (METRIC_CRS, STORAGE_CRS, bd09_to_gcj02, buffer_m, check_gcj02, convert_gdf, gcj02_to_bd09,
-                  gcj02_to_wgs84, to_metric, wgs84_to_gcj02)
-from .diff import diff_gpkg, diff_layer
-from .errors import BuildError, ImportLayerError, TjSpatialError, ValidationError
-from .io import load
-from .publish.export import export
-from .publish.site import publish as publish_site
-from .publish.site import write_site
-from .publish.webmap import make_map
-from .sources.imports import import_layer
-from .styles import load_style
+import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    # name: module that defines it (relative to this package)
+    "analyse": ".analysis.run", "coverage": ".analysis.coverage", "coverage_delta": ".analysis.coverage",
+    "indicators": ".analysis.indicators", "population": ".analysis.population",
+    "rail_graph": ".analysis.rail_network",
+    "build": ".build",
+    "catalog": ".catalog", "get_catalog": ".catalog",
+    "METRIC_CRS": ".crs", "STORAGE_CRS": ".crs", "bd09_to_gcj02": ".crs", "buffer_m": ".crs",
+    "check_gcj02": ".crs", "convert_gdf": ".crs", "gcj02_to_bd09": ".crs", "gcj02_to_wgs84": ".crs",
+    "to_metric": ".crs", "wgs84_to_gcj02": ".crs",
+    "diff_gpkg": ".diff", "diff_layer": ".diff",
+    "BuildError": ".errors", "ImportLayerError": ".errors", "TjSpatialError": ".errors",
+    "ValidationError": ".errors",
+    "load": ".io",
+    "export": ".publish.export",
+    "write_site": ".publish.site",
+    "make_map": ".publish.webmap",
+    "import_layer": ".sources.imports",
+    "load_style": ".styles",
+}
+_RENAMED = {"publish_site": (".publish.site", "publish")}
 
 __all__ = [
     "catalog", "get_catalog", "load", "build", "load_style",
@@ -37,3 +51,34 @@ __all__ = [
     "import_layer",
     "diff_gpkg", "diff_layer",
 ]
+
+
+def __getattr__(name: str):
+    """Import a public name on first use and keep it (PEP 562)."""
+    if name in _LAZY:
+        module, attr = _LAZY[name], name
+    elif name in _RENAMED:
+        module, attr = _RENAMED[name]
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """``tjspatial.build`` and ``tjspatial.catalog`` are the public functions, as they were with eager imports:
+    importing the submodules of the same name must not rebind them to the modules."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if (name in _LAZY and isinstance(value, types.ModuleType)
+                and value.__name__ == f"{__name__}.{name}"):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
