@@ -15,8 +15,8 @@ from tjspatial.build import read_table
 from tjspatial.cli import main
 from tjspatial.crs import METRIC_CRS, convert_gdf
 from tjspatial.errors import ImportLayerError
-from tjspatial.sources.imports import (check_import, import_layer, parse_field_map, recorded_imports,
-                                       recorded_overrides, remove_import)
+from tjspatial.importer import (check_import, import_layer, parse_field_map, recorded_imports, recorded_overrides,
+                                remove_import)
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore:.*(truncated|laundered).*")

@@ -35,7 +35,7 @@ _LAZY: dict[str, str] = {
     "export": ".publish.export",
     "write_site": ".publish.site",
     "make_map": ".publish.webmap",
-    "import_layer": ".sources.imports",
+    "import_layer": ".importer",
     "load_style": ".styles",
 }
 _RENAMED = {"publish_site": (".publish.site", "publish")}

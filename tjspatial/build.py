@@ -24,6 +24,7 @@ from .build_context import BuildContext, finish_layer
 from .catalog import Catalog, Layer, get_catalog
 from .errors import BuildError
 from .paths import default_gpkg, sources_dir as default_sources_dir
+from .sources.imported import build_from_import, recorded_overrides
 from .validate import validate_layer
 
 __all__ = ["build", "write_gpkg_atomic", "read_table", "SOURCES"]
@@ -41,8 +42,7 @@ def _progress(quiet: bool) -> Callable[[str], None]:
 def _resolve_builder(layer: Layer, ctx: BuildContext) -> tuple[Callable, str]:
     """The function that builds ``layer`` for this build, and a label of where the data came from."""
     if layer.id in ctx.overrides:
-        mod = importlib.import_module("tjspatial.sources.imports")
-        return mod.build_from_import, f"import:{ctx.overrides[layer.id]}"
+        return build_from_import, f"import:{ctx.overrides[layer.id]}"
     source = ctx.options.get("source", "bundled")
     if source != "bundled":
         mod = importlib.import_module("tjspatial.sources.osm")
@@ -102,10 +102,7 @@ def build(source: str = "bundled", out: str | Path | None = None, *, layers: Ite
     out = Path(out) if out else default_gpkg()
     say = _progress(quiet)
     if overrides is None:
-        try:
-            overrides = importlib.import_module("tjspatial.sources.imports").recorded_overrides()
-        except ModuleNotFoundError:
-            overrides = {}
+        overrides = recorded_overrides(catalog=cat)
     ctx = BuildContext(catalog=cat, sources_dir=Path(sources_dir) if sources_dir else default_sources_dir(),
                        overrides=dict(overrides), options={"source": source, **(options or {})})
     wanted = list(layers) if layers is not None else cat.ids

@@ -172,7 +172,7 @@ def _add_import_layer(sub) -> None:
 
 
 def _run_import_layer(args) -> int:
-    from .sources.imports import check_import, import_layer, remove_import
+    from .importer import check_import, import_layer, remove_import
     if args.remove:
         out = remove_import(args.layer, imports_dir=args.imports_dir, out=args.out, quiet=args.quiet)
         print(f"removed the import of {args.layer}; rebuilt {out}")

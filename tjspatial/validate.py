@@ -15,7 +15,7 @@ from .catalog import ACCURACY_CLASSES, Layer
 from .crs import STORAGE_CRS, check_gcj02
 from .errors import ValidationError
 
-__all__ = ["TIANJIN_ENVELOPE", "RULES", "layer_problems", "validate_layer"]
+__all__ = ["TIANJIN_ENVELOPE", "RULES", "geometry_problems", "layer_problems", "validate_layer"]
 
 TIANJIN_ENVELOPE = (116.40, 38.25, 118.40, 40.55)
 """(min lon, min lat, max lon, max lat): Tianjin's extent (116.70–118.06E, 38.55–40.25N) plus ~25 km."""
@@ -52,6 +52,40 @@ def _type_ok(series: pd.Series, ftype: str) -> bool:
     return False
 
 
+_TYPE_NAMES = {0: "Point", 1: "LineString", 2: "LinearRing", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString",
+               6: "MultiPolygon", 7: "GeometryCollection"}
+
+
+def geometry_problems(gdf: gpd.GeoDataFrame, layer: Layer) -> list[ValidationError]:
+    """The geometry rules (``geometry_present``, ``geometry_type``, ``geometry_valid``) ``gdf`` breaks, in any CRS.
+
+    Used by :func:`layer_problems` and, before any conversion, by the import workflow
+    (:mod:`tjspatial.importer`). When a geometry is missing or empty, the other two rules are not checked.
+    """
+    lid = layer.id
+    problems: list[ValidationError] = []
+    geoms = np.asarray(gdf.geometry.values)
+    bad = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if len(bad):
+        problems.append(ValidationError(f"{len(bad)} feature(s) have a missing or empty geometry", layer=lid,
+                                        feature=_feature(gdf, bad[0]), rule="geometry_present"))
+        return problems
+    types = shapely.get_type_id(geoms)
+    bad = np.flatnonzero(~np.isin(types, list(_FAMILY[layer.geometry_type])))
+    if len(bad):
+        got = int(types[bad[0]])
+        problems.append(ValidationError(f"{len(bad)} feature(s) are {_TYPE_NAMES.get(got, got)}, the catalog "
+                                        f"declares {layer.geometry_type}", layer=lid, feature=_feature(gdf, bad[0]),
+                                        rule="geometry_type"))
+    invalid = np.flatnonzero(~shapely.is_valid(geoms))
+    if len(invalid):
+        reason = shapely.is_valid_reason(geoms[invalid[0]])
+        problems.append(ValidationError(f"{len(invalid)} invalid geometr{'y' if len(invalid) == 1 else 'ies'}: "
+                                        f"{reason}", layer=lid, feature=_feature(gdf, invalid[0]),
+                                        rule="geometry_valid"))
+    return problems
+
+
 def layer_problems(gdf: gpd.GeoDataFrame, layer: Layer, *, check_gcj: bool = True,
                    envelope: tuple[float, float, float, float] = TIANJIN_ENVELOPE) -> list[ValidationError]:
     """Every rule ``gdf`` breaks as declared by ``layer``, as a list of :class:`ValidationError` (empty = valid)."""
@@ -67,24 +101,10 @@ def layer_problems(gdf: gpd.GeoDataFrame, layer: Layer, *, check_gcj: bool = Tru
     if len(gdf) == 0:
         err("the layer has no features", "not_empty")
         return problems
-    geoms = np.asarray(gdf.geometry.values)
-    bad = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    if len(bad):
-        err(f"{len(bad)} feature(s) have no geometry", "geometry_present", feature=_feature(gdf, bad[0]))
+    problems += geometry_problems(gdf, layer)
+    if any(p.rule == "geometry_present" for p in problems):
         return problems
-    types = shapely.get_type_id(geoms)
-    bad = np.flatnonzero(~np.isin(types, list(_FAMILY[layer.geometry_type])))
-    if len(bad):
-        got = shapely.get_type_id(geoms[bad[0]])
-        names = {0: "Point", 1: "LineString", 2: "LinearRing", 3: "Polygon", 4: "MultiPoint",
-                 5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection"}
-        err(f"{len(bad)} feature(s) are {names.get(int(got), got)}, the catalog declares "
-            f"{layer.geometry_type}", "geometry_type", feature=_feature(gdf, bad[0]))
-    invalid = np.flatnonzero(~shapely.is_valid(geoms))
-    if len(invalid):
-        reason = shapely.is_valid_reason(geoms[invalid[0]])
-        err(f"{len(invalid)} invalid geometr{'y' if len(invalid) == 1 else 'ies'}: {reason}", "geometry_valid",
-            feature=_feature(gdf, invalid[0]))
+    geoms = np.asarray(gdf.geometry.values)
     for name, ftype in layer.all_fields.items():
         if name not in gdf.columns:
             err(f"declared field is missing (type {ftype})", "fields", field=name)

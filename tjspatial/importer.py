@@ -13,9 +13,12 @@ An accepted import is recorded in the imports folder (default ``layers/imports/`
 - ``imports.json``: provenance per layer: original file and its sha256, CRS given / detected, the
   conversion applied, the field map, the declared accuracy, the GCJ-02 check, the time of import.
 
-Every later ``tjspatial build`` uses the recorded file instead of the layer's builder
-(:func:`recorded_overrides`, :func:`build_from_import`); the provenance table of the GeoPackage says
-``import:<path>``. :func:`remove_import` goes back to the builder.
+Every later ``tjspatial build`` uses the recorded file instead of the layer's builder (the build source
+:mod:`tjspatial.sources.imported`); the provenance table of the GeoPackage says ``import:<path>``.
+:func:`remove_import` goes back to the builder.
+
+This module sits above :mod:`tjspatial.build` (it rebuilds); ``build`` only knows the build source. (It is
+not called ``import_layer.py`` so that the module never hides the function ``tjspatial.import_layer``.)
 """
 from __future__ import annotations
 
@@ -32,30 +35,25 @@ import pyogrio
 import shapely
 from pyproj import CRS
 
-from ..build_context import BuildContext, file_sha256, finish_layer, read_vector_file
-from ..catalog import ACCURACY_CLASSES, Catalog, Layer, get_catalog
-from ..crs import METRIC_CRS, STORAGE_CRS, GcjCheck, check_gcj02, convert_gdf, reference_points
-from ..errors import ImportLayerError, ValidationError
-from ..paths import default_gpkg, layers_dir
-from ..validate import layer_problems
-from ..atomic import atomic_path
+from .atomic import atomic_path
+from .build import build
+from .build_context import file_sha256, finish_layer
+from .catalog import ACCURACY_CLASSES, Catalog, Layer, get_catalog
+from .crs import METRIC_CRS, STORAGE_CRS, GcjCheck, check_gcj02, convert_gdf, reference_points
+from .errors import ImportLayerError, ValidationError
+from .paths import default_gpkg
+from .sources.imported import RECORD_FILE, imports_dir, recorded_imports, recorded_overrides, stored_path
+from .validate import geometry_problems, layer_problems
 
 __all__ = ["ImportResult", "import_layer", "check_import", "remove_import", "recorded_imports",
-           "recorded_overrides", "build_from_import", "imports_dir", "parse_field_map", "CRS_CHOICES",
-           "TIANJIN_MARGIN_M"]
+           "recorded_overrides", "imports_dir", "parse_field_map", "CRS_CHOICES", "TIANJIN_MARGIN_M"]
 
 CRS_CHOICES = ("auto", "gcj02", "bd09", "EPSG:<code>")
 """Values of ``crs``: read the file's CRS (and detect GCJ-02), the two Chinese web offsets, or an EPSG code."""
 TIANJIN_MARGIN_M = 2_000.0
 """A feature must come within this distance (m) of the municipal boundary to count as inside Tianjin."""
-RECORD_FILE = "imports.json"
 COMPUTED_FIELDS = {"area_km2": "area", "length_km": "length"}
 """Declared float fields the importer measures itself (EPSG:4548) when the file lacks them."""
-
-
-def imports_dir(directory: str | Path | None = None) -> Path:
-    """The imports folder: ``directory`` if given, else ``layers/imports`` (under ``$TJSPATIAL_HOME`` if set)."""
-    return Path(directory) if directory else layers_dir() / "imports"
 
 
 _imports_path = imports_dir  # the API's ``imports_dir`` arguments shadow the function's name
@@ -124,23 +122,12 @@ def _feature(gdf: gpd.GeoDataFrame, i: int) -> str:
 
 
 def _check_geometry(gdf: gpd.GeoDataFrame, layer: Layer, path: Path) -> None:
-    """Refuse missing/empty, invalid and wrongly typed geometries (before any conversion)."""
-    geoms = np.asarray(gdf.geometry.values)
-    bad = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    if len(bad):
-        raise _refuse(f"{len(bad)} feature(s) have a missing or empty geometry", layer.id, path,
-                      feature=_feature(gdf, bad[0]), rule="geometry_present")
-    invalid = np.flatnonzero(~shapely.is_valid(geoms))
-    if len(invalid):
-        raise _refuse(f"{len(invalid)} invalid geometr{'y' if len(invalid) == 1 else 'ies'}: "
-                      f"{shapely.is_valid_reason(geoms[invalid[0]])}; repair it (e.g. QGIS 'Fix geometries') "
-                      "and import again", layer.id, path, feature=_feature(gdf, invalid[0]), rule="geometry_valid")
-    family = {"Point": {0, 4}, "LineString": {1, 5}, "Polygon": {3, 6}}[layer.geometry_type]
-    wrong = np.flatnonzero(~np.isin(shapely.get_type_id(geoms), list(family)))
-    if len(wrong):
-        raise _refuse(f"{len(wrong)} feature(s) are {geoms[wrong[0]].geom_type}, the catalog declares "
-                      f"{layer.geometry_type}", layer.id, path,
-                      feature=_feature(gdf, wrong[0]), rule="geometry_type")
+    """Refuse missing/empty, wrongly typed and invalid geometries before any conversion (``validate.py``'s rules)."""
+    problems = geometry_problems(gdf, layer)
+    if problems:
+        p = problems[0]
+        hint = ("; repair it (e.g. QGIS 'Fix geometries') and import again" if p.rule == "geometry_valid" else "")
+        raise _refuse(p.message + hint, layer.id, path, feature=p.feature, rule=p.rule)
 
 
 # ------------------------------------------------------------------------------------------------ CRS
@@ -280,30 +267,6 @@ def _complete_fields(gdf: gpd.GeoDataFrame, layer: Layer, path: Path, accuracy: 
 # ------------------------------------------------------------------------------------------------ records
 
 
-def recorded_imports(directory: str | Path | None = None) -> dict[str, dict]:
-    """The provenance entries of ``imports.json`` by layer id (empty when nothing was imported)."""
-    path = imports_dir(directory) / RECORD_FILE
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ImportLayerError(f"the import record is not valid JSON: {exc}", file=str(path)) from exc
-
-
-def recorded_overrides(directory: str | Path | None = None,
-                       catalog: Catalog | None = None) -> dict[str, Path]:
-    """Layer id → recorded file of every import whose layer is still in the catalog (used by ``build``)."""
-    base = imports_dir(directory)
-    cat = catalog or get_catalog()
-    out = {}
-    for lid, rec in recorded_imports(directory).items():
-        stored = base / rec["stored"]
-        if lid in cat and stored.is_file():
-            out[lid] = stored
-    return out
-
-
 def _write_json_atomic(path: Path, data: dict) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -413,7 +376,6 @@ def import_layer(layer_id: str, file: str | Path, *, crs: str = "auto", field_ma
         _write_gpkg_atomic(stored, result.data, layer_id)
         _write_json_atomic(base / RECORD_FILE, {**records_before, layer_id: result.record})
         if rebuild:
-            from ..build import build
             result.gpkg = build(out=out_path, quiet=quiet, overrides=recorded_overrides(base, catalog), catalog=catalog)
     except BaseException:
         if stored.exists():
@@ -435,28 +397,10 @@ def remove_import(layer_id: str, *, imports_dir: str | Path | None = None, out: 
     records = recorded_imports(base)
     if layer_id not in records:
         raise KeyError(f"no recorded import for layer {layer_id!r} in {base} (imported: {sorted(records) or 'none'})")
-    stored = base / records.pop(layer_id)["stored"]
+    stored = stored_path(layer_id, records.pop(layer_id), base)
     _write_json_atomic(base / RECORD_FILE, records)
     if stored.exists():
         stored.unlink()
     if rebuild:
-        from ..build import build
         return build(out=Path(out) if out else None, quiet=quiet, overrides=recorded_overrides(base))
     return None
-
-
-def build_from_import(ctx: BuildContext) -> gpd.GeoDataFrame:
-    """Builder used by ``build`` for a layer in ``ctx.overrides``: read the imported file (EPSG:4326).
-
-    A recorded import (``layers/imports/<layer>.gpkg``) is already converted and complete; a raw file
-    passed directly as an override must carry a CRS and every declared field.
-    """
-    path = ctx.file(Path(ctx.overrides[ctx.layer_id]))
-    layers = [n for n, _ in pyogrio.list_layers(path)] if path.suffix.lower() == ".gpkg" else []
-    kwargs = {"layer": ctx.layer_id} if ctx.layer_id in layers else {}
-    gdf = read_vector_file(path, layer_id=ctx.layer_id, **kwargs)
-    if "source" not in gdf.columns:
-        gdf["source"] = f"import:{path.name}"
-    if "accuracy" in gdf.columns:
-        gdf["accuracy"] = gdf["accuracy"].replace("", pd.NA)
-    return gdf
