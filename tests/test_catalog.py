@@ -46,3 +46,26 @@ def test_style_checks(tmp_path):
     (tmp_path / "bad.json").write_text('{"id": "bad", "geometry": "line", "stroke": "red"}', "utf-8")
     with pytest.raises(ValueError, match="not a #rrggbb"):
         load_style("bad", tmp_path)
+
+
+def test_cartography_rule_status_owns_dash_accuracy_owns_casing(tmp_path):
+    from tjspatial.styles import StyleError, load_cartography
+    carto = load_cartography()
+    assert carto.status_field == "status" and carto.default_status == "open"
+    assert list(carto.statuses) == ["open", "under_construction", "planned"]
+    assert carto.dash("open") is None and carto.dash(None) is None and carto.dash("") is None
+    assert carto.dash("under_construction") == "10 4" and carto.dash("planned") == "3 4"
+    assert carto.is_approximate("schematic") and not carto.is_approximate("derived")
+    assert carto.casing_px == 6 and carto.casing_opacity == 0.3
+    assert "示意" in carto.accuracy_label and carto.label_suffix == "（示意）"
+    # no style file sets a dash: a dash would mean "planned" whatever the status
+    assert all(s.dash is None for s in all_styles().values())
+    (tmp_path / "dashed.json").write_text('{"id": "dashed", "geometry": "line", "dash": "6 4"}', "utf-8")
+    with pytest.raises(StyleError, match="dashed.json: 'dash' is not set per style"):
+        load_style("dashed", tmp_path)
+    (tmp_path / "cartography.json").write_text(
+        '{"status": {"field": "status", "default": "planned", "values": {"planned": {"dash": "3 4", "label": "x"}}},'
+        ' "accuracy": {"field": "accuracy", "approximate": ["schematic"], "casing_px": 6, "casing_opacity": 0.3,'
+        ' "label": "示意", "label_suffix": "（示意）"}}', "utf-8")
+    with pytest.raises(StyleError, match="default status 'planned' must be solid"):
+        load_cartography(tmp_path)

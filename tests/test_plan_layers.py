@@ -33,7 +33,7 @@ def test_plan_layers_are_declared_schematic_with_styles():
         layer = tj.get_catalog()[lid]
         assert layer.is_schematic and layer.accuracy_label == "示意 / schematic"
         assert "schematic" in layer.limitations
-        assert styles[layer.style].with_schematic(True).dash
+        assert styles[layer.style].dash is None  # dashes mean planned: status picks them (styles/cartography.json)
 
 
 def test_every_feature_is_schematic_and_quotes_the_plan(built_gpkg, plan_text):

@@ -17,11 +17,28 @@ A style file (``styles/<id>.json``) holds::
       "label_field": "name_zh",           # optional text label
       "ramp": {"field": "pop_share", "colors": ["#f7fbff", "#08306b"], "min": 0, "max": 1,
                "unit": "", "label": "覆盖人口比例 / share covered"},   # optional continuous colour ramp
+      "label_max_scale": 100000,          # optional: labels only at scales larger than 1:N (zoomed in)
+      "drawn_elsewhere": {"field": "base_layer", "label": "..."},   # optional: features with a non-empty
+                                          # value here are drawn by another layer and not drawn again
       "z": 30                              # draw order: higher is drawn on top
     }
 
-Schematic layers additionally get a dashed outline in every renderer (``dash`` defaults to "6 4" when the
-layer's accuracy is ``schematic``), so that approximations never look surveyed.
+Status vs accuracy: one rule for every renderer
+-----------------------------------------------
+A style file never sets a dash. ``styles/cartography.json`` (:func:`load_cartography`) holds the one rule
+that the web maps and QGIS both apply to every layer:
+
+- **status owns the dash pattern.** A feature's ``status`` field (``open`` / ``under_construction`` /
+  ``planned``; layers without the field count as ``open``, i.e. existing) picks the dash:
+  :meth:`Cartography.dash` — open is solid, under construction long dashes, planned short dashes.
+- **accuracy owns a second channel.** A feature whose ``accuracy`` is approximate (``schematic``) gets a
+  translucent casing in its own colour (``casing_px`` wider than the stroke, or than the marker for points,
+  at ``casing_opacity``), and "示意" in the legend (:attr:`Cartography.accuracy_label`) and after its label
+  (:attr:`Cartography.label_suffix`). Accuracy never changes the dash.
+- Legends show both channels, one entry per combination that is drawn, with the symbol actually drawn.
+
+``Style.dash`` stays for code that builds a :class:`Style` in Python; :meth:`Style.with_schematic` is kept for
+old callers but new renderers use :func:`load_cartography` instead.
 """
 from __future__ import annotations
 
@@ -34,9 +51,12 @@ from typing import Any
 
 from .paths import styles_dir
 
-__all__ = ["Style", "StyleError", "load_style", "all_styles", "SCHEMATIC_DASH"]
+__all__ = ["Style", "StyleError", "Cartography", "StatusClass", "load_style", "all_styles", "load_cartography",
+           "SCHEMATIC_DASH", "CARTOGRAPHY_FILE"]
 
 SCHEMATIC_DASH = "6 4"
+CARTOGRAPHY_FILE = "cartography.json"
+"""The rule file in ``styles/``; not a layer style (skipped by :func:`all_styles`)."""
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 _GEOMS = ("point", "line", "polygon")
 _SHAPES = ("circle", "square", "triangle", "star")
@@ -61,6 +81,8 @@ class Style:
     categories: dict[str, Any] | None = None
     label_field: str | None = None
     ramp: dict[str, Any] | None = None
+    label_max_scale: float | None = None
+    drawn_elsewhere: dict[str, str] | None = None
     z: int = 0
 
     def category_colors(self) -> dict[str, str]:
@@ -70,7 +92,9 @@ class Style:
         return {k: v["color"] for k, v in self.categories["values"].items()}
 
     def with_schematic(self, schematic: bool) -> "Style":
-        """This style, dashed if ``schematic`` and no dash is set."""
+        """This style, dashed if ``schematic`` and no dash is set.
+
+        Deprecated: dashes mean planned (:func:`load_cartography`); schematic features get a casing instead."""
         if schematic and not self.dash:
             return Style(**{**self.__dict__, "dash": SCHEMATIC_DASH})
         return self
@@ -84,6 +108,15 @@ def _check(raw: dict, path: Path) -> Style:
         raise StyleError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
     if raw.get("id") != path.stem:
         raise StyleError(f"{where}: 'id' is {raw.get('id')!r}, must equal the file name {path.stem!r}")
+    if raw.get("dash") is not None:
+        raise StyleError(f"{where}: 'dash' is not set per style: the feature's status picks the dash "
+                         f"(styles/{CARTOGRAPHY_FILE})")
+    lms = raw.get("label_max_scale")
+    if lms is not None and not float(lms) > 0:
+        raise StyleError(f"{where}: 'label_max_scale' must be a scale denominator > 0, not {lms!r}")
+    de = raw.get("drawn_elsewhere")
+    if de is not None and (not isinstance(de, dict) or "field" not in de):
+        raise StyleError(f"{where}: 'drawn_elsewhere' needs a 'field'")
     if raw.get("geometry") not in _GEOMS:
         raise StyleError(f"{where}: 'geometry' must be one of {_GEOMS}")
     for key in ("stroke", "fill"):
@@ -130,9 +163,88 @@ def load_style(style_id: str, directory: str | Path | None = None) -> Style:
 
 @lru_cache(maxsize=4)
 def _all(directory: str) -> dict[str, Style]:
-    return {p.stem: load_style(p.stem, directory) for p in sorted(Path(directory).glob("*.json"))}
+    return {p.stem: load_style(p.stem, directory) for p in sorted(Path(directory).glob("*.json"))
+            if p.name != CARTOGRAPHY_FILE}
 
 
 def all_styles(directory: str | Path | None = None) -> dict[str, Style]:
     """Every style in ``styles/``, by id."""
     return _all(str(directory or styles_dir()))
+
+
+@dataclass(frozen=True)
+class StatusClass:
+    """One status value: its dash (``None`` = solid; else "on off" pixels) and legend label."""
+
+    value: str
+    dash: str | None
+    label: str
+
+
+@dataclass(frozen=True)
+class Cartography:
+    """The status-vs-accuracy rule of ``styles/cartography.json`` (see the module docstring).
+
+    Attributes
+    ----------
+    status_field : attribute holding the status (``"status"``).
+    default_status : status of features without the field or with an empty value (``"open"``).
+    statuses : status value → :class:`StatusClass`, in legend order.
+    accuracy_field : attribute holding the accuracy class (``"accuracy"``).
+    approximate : accuracy classes drawn with the casing (``("schematic",)``).
+    casing_px : how much wider than the stroke (lines, outlines) or the marker (points) the casing is, pixels.
+    casing_opacity : opacity of the casing (0–1), in the feature's own colour.
+    accuracy_label : legend text of the casing ("示意 …").
+    label_suffix : appended to the labels of approximate features ("（示意）").
+    """
+
+    status_field: str
+    default_status: str
+    statuses: dict[str, StatusClass]
+    accuracy_field: str
+    approximate: tuple[str, ...]
+    casing_px: float
+    casing_opacity: float
+    accuracy_label: str
+    label_suffix: str
+
+    def dash(self, status: str | None) -> str | None:
+        """The dash pattern ("on off" pixels, ``None`` = solid) of a status; unknown or empty → the default's."""
+        cls = self.statuses.get(status or self.default_status) or self.statuses[self.default_status]
+        return cls.dash
+
+    def is_approximate(self, accuracy: str | None) -> bool:
+        """Whether features of this accuracy class get the casing."""
+        return accuracy in self.approximate
+
+
+def load_cartography(directory: str | Path | None = None) -> Cartography:
+    """Read and check the status-vs-accuracy rule, ``styles/cartography.json``."""
+    path = Path(directory or styles_dir()) / CARTOGRAPHY_FILE
+    where = path.name
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise StyleError(f"no cartography rule file {path}") from exc
+    except json.JSONDecodeError as exc:
+        raise StyleError(f"{where}: not valid JSON: {exc}") from exc
+    try:
+        st, acc = raw["status"], raw["accuracy"]
+        statuses = {v: StatusClass(v, spec.get("dash"), spec["label"]) for v, spec in st["values"].items()}
+        carto = Cartography(
+            status_field=st["field"], default_status=st["default"], statuses=statuses,
+            accuracy_field=acc["field"], approximate=tuple(acc["approximate"]),
+            casing_px=float(acc["casing_px"]), casing_opacity=float(acc["casing_opacity"]),
+            accuracy_label=acc["label"], label_suffix=acc["label_suffix"])
+    except KeyError as exc:
+        raise StyleError(f"{where}: missing key {exc}") from exc
+    if carto.default_status not in statuses:
+        raise StyleError(f"{where}: status 'default' {carto.default_status!r} is not one of {list(statuses)}")
+    if statuses[carto.default_status].dash is not None:
+        raise StyleError(f"{where}: the default status {carto.default_status!r} must be solid (dash null)")
+    for cls in statuses.values():
+        if cls.dash is not None and not re.fullmatch(r"\d+(\.\d+)?( \d+(\.\d+)?)+", cls.dash):
+            raise StyleError(f"{where}: status {cls.value!r}: dash {cls.dash!r} is not 'on off' pixels")
+    if not 0 < carto.casing_opacity <= 1 or carto.casing_px <= 0:
+        raise StyleError(f"{where}: accuracy casing_px must be > 0 and casing_opacity in (0, 1]")
+    return carto

@@ -254,7 +254,8 @@ def layer_config(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, catalog: Cat
             "dash": style.dash, "fill": style.fill, "fill_opacity": style.fill_opacity,
             "marker": style.marker or {"shape": "circle", "radius": 4}, "z": style.z,
         },
-        "label_field": style.label_field if "_lx" in gdf else None,
+        # scale-dependent labels (label_max_scale) are not drawn on the web maps until they honour the scale
+        "label_field": style.label_field if "_lx" in gdf and not style.label_max_scale else None,
         "fields": [f for f in layer.fields if f in gdf.columns],
         "legend": _legend_entries(gdf, layer, style),
         "ramp": ramp,
