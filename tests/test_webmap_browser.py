@@ -22,6 +22,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 XSS = "<img src=x onerror=alert(1)>"
+QUIRKY = "@@OUTLINE@@\u2028@@DATA_0@@\u2029站\u0085"
 
 pytestmark = pytest.mark.browser
 
@@ -47,6 +48,8 @@ def site(built_gpkg, tmp_path_factory):
     named_metro = ((st["kind"] == "metro") & (st["name_zh"] != "")).to_numpy()
     i = st.index[np.argmax(np.where(named_metro, nearest, -1))]  # the most isolated metro station
     st.loc[i, "name_zh"] = XSS
+    j = st.index[np.argmin(np.where(named_metro, nearest, np.inf))]
+    st.loc[j, "name_zh"] = QUIRKY  # issue #14: line separators and page-assembly markers are just text
     pyogrio.write_dataframe(st, gpkg, layer="rail_stations")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -135,6 +138,9 @@ def test_map_opens_offline_lists_layers_toggles_and_draws(site, browser, map_id,
     grey = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert grey.std() > 20
     assert p.errors == [] and p.dialogs == [] and p.blocked == []
+    if "rail_stations" in expected:
+        names = page.evaluate("() => tj.layers.rail_stations.tjMeta.data.features.map(f => f.properties.name_zh)")
+        assert QUIRKY in names and XSS in names
     page.close()
 
 

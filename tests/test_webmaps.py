@@ -202,7 +202,7 @@ def test_cli_maps_and_publish(built_gpkg, tmp_path, capsys):
     out = tmp_path / "site"
     assert main(["maps", "--out", str(out), "--gpkg", str(built_gpkg), "--maps", "port", "--offline",
                  "--no-thumbnails"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["index.html", "port.html"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["index.html", "port.html"]
     assert external_references((out / "port.html").read_text(encoding="utf-8")) == []
     gpkg = tmp_path / "fresh.gpkg"  # missing: publish builds it first
     assert main(["publish", "--out", str(tmp_path / "pub"), "--gpkg", str(gpkg), "--no-analyse", "--no-export"]) == 0
@@ -210,3 +210,100 @@ def test_cli_maps_and_publish(built_gpkg, tmp_path, capsys):
     names = {p.name for p in (tmp_path / "pub").glob("*.html")}
     assert names == {"index.html"} | {s.filename for s in load_map_specs()}
     assert "steps (s): build" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------------ #14: data is data
+def page_blocks(page: str) -> dict[str, object]:
+    """The JSON script blocks of a page, parsed as a browser's JSON.parse would (id → value)."""
+    blocks = re.findall(r'<script type="application/json" id="([^"]+)">(.*?)</script>', page, re.S)
+    return {bid: json.loads(text) for bid, text in blocks}
+
+
+LINE_SEPARATORS = "北\u2028辰\u2029区\u0085站"
+
+
+@pytest.fixture(scope="module")
+def quirky_gpkg(built_gpkg, tmp_path_factory) -> Path:
+    """The session GeoPackage with line separators and page-assembly markers in names and fields."""
+    dst = tmp_path_factory.mktemp("quirky") / "tianjin.gpkg"
+    shutil.copy(built_gpkg, dst)
+    st = pyogrio.read_dataframe(dst, layer="rail_stations")
+    st.loc[st.index[0], "name_zh"] = LINE_SEPARATORS
+    st.loc[st.index[1], "name_zh"] = "@@OUTLINE@@"
+    st.loc[st.index[2], "name_zh"] = "@@DATA_0@@"
+    st.loc[st.index[3], "lines"] = '"@@DATA_1@@" \u2028'
+    pyogrio.write_dataframe(st, dst, layer="rail_stations")
+    d = pyogrio.read_dataframe(dst, layer="districts")
+    d.loc[d.index[0], "name_en"] = "Heping\u2029\u0085"
+    pyogrio.write_dataframe(d, dst, layer="districts")
+    return dst
+
+
+def test_line_separators_and_markers_in_data_survive_as_text(quirky_gpkg):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MapWarning)
+        wm = make_map("rail", quirky_gpkg, offline=True)
+    page = wm.render()
+    blocks = page_blocks(page)  # every block is valid JSON (U+2028/2029/0085 no longer split records)
+    cfg = blocks["tj-config"]
+    by_id = {c["id"]: c for c in cfg["layers"]}
+    assert all("data" not in c for c in cfg["layers"])  # the configuration holds no data, only block ids
+    stations = blocks[by_id["rail_stations"]["data_id"]]["features"]
+    names = [f["properties"]["name_zh"] for f in stations]
+    assert names[:3] == [LINE_SEPARATORS, "@@OUTLINE@@", "@@DATA_0@@"]
+    assert stations[3]["properties"]["lines"] == '"@@DATA_1@@" \u2028'
+    assert len(stations) == len(load("rail_stations", quirky_gpkg))
+    districts = blocks[by_id["districts"]["data_id"]]["features"]
+    assert districts[0]["properties"]["name_en"] == "Heping\u2029\u0085" and len(districts) == 16
+    # each layer's block is its own FeatureCollection, of its own geometry type
+    for c in cfg["layers"]:
+        feats = blocks[c["data_id"]]["features"]
+        assert len(feats) == c["count"]
+        kinds = {f["geometry"]["type"].replace("Multi", "") for f in feats}
+        assert kinds <= {c["geometry"]}, c["id"]
+    assert cfg["minimap_outline_layer"] == "boundary"
+    # the raw separators never reach the page (escaped once), nor does a marker get replaced
+    assert "\u2028" not in page and "\u2029" not in page
+    assert page.count('"name_zh":"@@OUTLINE@@"') == 1 and page.count('"name_zh":"@@DATA_0@@"') == 1
+
+
+def test_a_value_that_is_not_json_names_layer_feature_and_field(built_gpkg):
+    from tjspatial.publish.webmap import MapDataError, _features_json
+    gdf = load("nodes", built_gpkg).head(3).copy()
+    gdf["plan_ref"] = gdf["plan_ref"].astype(object)
+    gdf.loc[gdf.index[1], "plan_ref"] = b"\xff\xfe"
+    with pytest.raises(MapDataError) as exc:
+        _features_json(gdf, "nodes")
+    msg = str(exc.value)
+    assert "layer 'nodes'" in msg and "field 'plan_ref'" in msg and f"feature {gdf.index[1]!r}" in msg
+    assert gdf["name_zh"].iloc[1] in msg
+
+
+def test_a_failed_site_run_leaves_the_previous_site_intact(built_gpkg, tmp_path, monkeypatch):
+    from tjspatial.publish import site as site_mod
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "screenshot.png").write_bytes(b"not ours")  # a file tjspatial did not write is kept
+    write_site(out, built_gpkg, offline=True, maps=["dual_city", "port"], thumbnails=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert {"dual_city.html", "port.html", "index.html", "screenshot.png"} <= set(before)
+    real = site_mod.make_map
+
+    def failing(spec, *a, **k):
+        if getattr(spec, "id", spec) == "port":
+            raise site_mod.MapDataError("layer 'port_districts', feature 3, field 'port_area': boom")
+        return real(spec, *a, **k)
+
+    monkeypatch.setattr(site_mod, "make_map", failing)
+    with pytest.raises(site_mod.MapDataError, match="layer 'port_districts'.*field 'port_area'"):
+        write_site(out, built_gpkg, offline=True, maps=["dual_city", "port"], thumbnails=False)
+    after = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert after == before  # nothing half-written: the first map's new page never replaced the old one
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]  # no staging folder left behind
+    # a later full run drops its own stale outputs but keeps foreign files
+    monkeypatch.setattr(site_mod, "make_map", real)
+    (out / "old_map.html").write_text("stale")
+    res = write_site(out, built_gpkg, offline=True, maps=["port"], thumbnails=False)
+    assert (out / "dual_city.html").read_bytes() == before["dual_city.html"]  # partial run: carried over
+    assert res.pages["port"] == out / "port.html" and res.pages["port"].is_file()
+    assert (out / "screenshot.png").read_bytes() == b"not ours" and (out / "old_map.html").exists()

@@ -12,11 +12,15 @@ from __future__ import annotations
 import html
 import importlib
 import inspect
+import json
+import os
+import shutil
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import geopandas as gpd
 import numpy as np
@@ -27,10 +31,11 @@ from ..io import ensure_gpkg, load
 from ..paths import default_gpkg, maps_dir
 from ..styles import load_style
 from .map_specs import MapSpec, load_map_specs
-from .webmap import MapWarning, WebMap, build_date, display_layer, layer_config, make_map, write_text_atomic
+from .webmap import (MapDataError, MapWarning, WebMap, build_date, display_layer, layer_config, make_map,
+                     write_text_atomic)
 from ..atomic import atomic_path
 
-__all__ = ["SiteResult", "write_site", "publish", "coverage_table", "coverage_map", "indicators_page",
+__all__ = ["SiteResult", "write_site", "staged_folder", "publish", "coverage_table", "coverage_map", "indicators_page",
            "gallery_html", "write_thumbnail"]
 
 e = html.escape
@@ -333,6 +338,77 @@ def gallery_html(specs: list[MapSpec], *, thumbnails: dict[str, str], date: str,
 
 
 # ------------------------------------------------------------------------------------------------ site
+MANIFEST = ".tjspatial-site.json"
+"""The list of files a site run wrote (in the site folder), so that the next run knows which files are its own."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_stale(out: Path) -> None:
+    """Remove staging/old folders left beside ``out`` by runs that were killed (their process is gone)."""
+    for p in out.parent.glob(f".{out.name}.*-*"):
+        kind, _, pid = p.name.rpartition("-")
+        if p.is_dir() and kind.endswith((".staging", ".old")) and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+@contextmanager
+def staged_folder(out: str | Path, *, partial: bool = False) -> Iterator[Path]:
+    """Yield a staging folder beside ``out``; swap it in for ``out`` when the block ends without error.
+
+    On success, files of the previous ``out`` that this run did not write are carried over: files tjspatial
+    did not write (not in the previous :data:`MANIFEST`, e.g. a screenshot) always, and its own earlier files
+    too when ``partial`` (only some maps were written). Then ``out`` is renamed aside, the staging folder
+    renamed to ``out`` and the old folder removed. On any error the staging folder is removed and ``out`` is
+    untouched. Staging folders of killed runs are swept first.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_stale(out)
+    pid = os.getpid()
+    stage = out.parent / f".{out.name}.staging-{pid}"
+    old = out.parent / f".{out.name}.old-{pid}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        yield stage
+        written = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if p.is_file())
+        ours: set[str] = set()
+        if out.is_dir():
+            try:
+                ours = set(json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("files", []))
+            except (OSError, ValueError):
+                ours = set()
+            for f in out.rglob("*"):
+                rel = str(f.relative_to(out))
+                if not f.is_file() or f.name == MANIFEST or (stage / rel).exists() or f.name.startswith(".tmp"):
+                    continue
+                if rel in ours and not partial:
+                    continue  # an earlier output of ours that this run no longer writes: stale
+                (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(f, stage / rel)
+                if rel in ours:
+                    written.append(rel)
+        (stage / MANIFEST).write_text(json.dumps({"files": sorted(set(written))}, indent=1), encoding="utf-8")
+        if out.exists():
+            os.replace(out, old)
+        os.replace(stage, out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if old.exists() and not out.exists():
+            os.replace(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None, *, offline: bool = False,
                gaode: bool = False, maps: list[str] | None = None, thumbnails: bool = True,
                catalog: Catalog | None = None) -> SiteResult:
@@ -340,7 +416,9 @@ def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None
 
     Parameters
     ----------
-    out_dir : target folder (default ``maps/``); each file is written to a temporary file there and renamed.
+    out_dir : target folder (default ``maps/``). The whole site is written into a staging folder beside it
+        and swapped in only when every page succeeded (:func:`staged_folder`): a failure leaves the previous
+        site as it was.
     gpkg : the built GeoPackage (default ``layers/tianjin.gpkg``, built if missing).
     offline : inline Leaflet and the plugins (vendored copies); no external script or stylesheet.
     gaode : also write ``<id>.gaode.html`` with the GaoDe basemap and overlays shifted to GCJ-02.
@@ -357,6 +435,17 @@ def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None
             raise KeyError(f"unknown map(s) {sorted(unknown)}; known: {', '.join(s.id for s in specs)}")
         specs = [s for s in specs if s.id in maps]
     res = SiteResult(out_dir=out, gpkg=gpkg)
+    with staged_folder(out, partial=bool(maps)) as stage:
+        _write_pages(res, stage, specs, gpkg, cat, offline=offline, gaode=gaode, thumbnails=thumbnails,
+                     maps=maps)
+    res.pages = {k: out / p.relative_to(stage) for k, p in res.pages.items()}
+    res.thumbnails = {k: out / p.relative_to(stage) for k, p in res.thumbnails.items()}
+    return res
+
+
+def _write_pages(res: SiteResult, out: Path, specs: list[MapSpec], gpkg: Path, cat: Catalog, *, offline: bool,
+                 gaode: bool, thumbnails: bool, maps: list[str] | None) -> None:
+    """Write the pages into ``out`` (the staging folder), recording them in ``res``."""
     thumbs: dict[str, str] = {}
     schematic: dict[str, bool] = {}
     cov: tuple | None = None
@@ -392,7 +481,6 @@ def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None
     res.pages["index"] = write_text_atomic(out / "index.html", gallery_html(
         load_map_specs() if not maps else specs, thumbnails=thumbs, date=build_date(gpkg), offline=offline,
         schematic=schematic, gaode=gaode))
-    return res
 
 
 def _needs_build(gpkg: Path, cat: Catalog) -> bool:

@@ -33,6 +33,7 @@ import shapely
 from branca.element import Element, MacroElement
 from jinja2 import Template
 
+from ..errors import TjSpatialError
 from ..catalog import ACCURACY_CLASSES, THEMES, Catalog, Layer, get_catalog
 from ..crs import METRIC_CRS, STORAGE_CRS, buffer_m, convert_gdf, to_metric
 from ..io import ensure_gpkg, load
@@ -41,7 +42,7 @@ from .map_specs import DisplaySettings, MapSpec, load_display_settings, load_map
 from .offline_assets import ASSETS_DIR, inline_assets, leaflet_icon_data_uris
 from ..atomic import atomic_path
 
-__all__ = ["MapWarning", "Basemap", "BASEMAPS", "WebMap", "display_layer", "layer_config", "make_map",
+__all__ = ["MapWarning", "MapDataError", "Basemap", "BASEMAPS", "WebMap", "display_layer", "layer_config", "make_map",
            "render_map", "write_map", "write_text_atomic", "get_map_spec", "build_date", "embed_json"]
 
 COORD_DECIMALS = 5
@@ -107,6 +108,11 @@ def embed_json(obj: Any) -> str:
     text = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _json_block(block_id: str, json_text: str) -> str:
+    """A ``<script type="application/json">`` block holding ``json_text`` (escaped by :func:`embed_json`)."""
+    return f'<script type="application/json" id="{block_id}">{embed_json(json_text)}</script>'
 
 
 def get_map_spec(map_id: str | MapSpec) -> MapSpec:
@@ -187,18 +193,81 @@ def display_layer(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, tolerance_m
     return out
 
 
-def _features_json(gdf: gpd.GeoDataFrame) -> str:
-    """A GeoJSON FeatureCollection string, properties via pandas and geometry via shapely (both vectorised)."""
+class MapDataError(TjSpatialError):
+    """A layer's data cannot be put on a web map; the message names the layer, feature and field."""
+
+
+def _json_value(v: Any) -> Any:
+    """A property value as a JSON-ready Python object (NaN/NaT → None, numpy scalars → Python, dates → ISO)."""
+    if v is None:
+        return None
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return None if not np.isfinite(v) else float(v)
+    if isinstance(v, (pd.Timestamp,)):
+        return None if pd.isna(v) else v.isoformat()
+    if v is pd.NaT or v is pd.NA:
+        return None
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return v
+
+
+def _features_json(gdf: gpd.GeoDataFrame, layer_id: str = "?") -> str:
+    """A GeoJSON FeatureCollection string written with a real JSON encoder (one record at a time).
+
+    Every text is data: any character (U+2028, U+2029, U+0085, quotes, ``@@…@@``) survives as itself.
+
+    Raises
+    ------
+    MapDataError
+        Naming the layer, the feature (index and name) and the field of a value that is not JSON
+        (e.g. bytes) or a geometry with non-finite coordinates.
+    """
     if not len(gdf):
         return '{"type":"FeatureCollection","features":[]}'
     props = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
     for col in props.columns:
         if pd.api.types.is_float_dtype(props[col]):
             props[col] = props[col].round(3)
-    lines = props.to_json(orient="records", lines=True, force_ascii=False, date_format="iso").splitlines()
-    geoms = shapely.to_geojson(np.asarray(gdf.geometry.values))
-    feats = ",".join(f'{{"type":"Feature","properties":{p},"geometry":{g}}}' for p, g in zip(lines, geoms))
-    return '{"type":"FeatureCollection","features":[' + feats + "]}"
+    cols = list(props.columns)
+    columns = [props[c].to_numpy(dtype=object) for c in cols]
+    geoms = np.asarray(gdf.geometry.values)
+    bad = ~np.isfinite(shapely.get_coordinates(geoms)).all(axis=1) if len(geoms) else np.array([], bool)
+    if bad.any():
+        counts = shapely.get_num_coordinates(geoms)
+        row = int(np.searchsorted(np.cumsum(counts), int(np.argmax(bad)), side="right"))
+        raise MapDataError(_where(layer_id, gdf, row, None) + "geometry has non-finite (NaN/inf) coordinates")
+    gjson = shapely.to_geojson(geoms)
+    dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+    feats = []
+    for i in range(len(gdf)):
+        rec = {c: _json_value(col[i]) for c, col in zip(cols, columns)}
+        try:
+            p = dumps(rec)
+        except (TypeError, ValueError) as exc:
+            field_name = next((c for c in cols if not _encodes(dumps, rec[c])), None)
+            raise MapDataError(_where(layer_id, gdf, i, field_name)
+                               + f"value {rec.get(field_name)!r:.80} cannot be written as JSON ({exc})") from exc
+        feats.append('{"type":"Feature","properties":' + p + ',"geometry":' + gjson[i] + "}")
+    return '{"type":"FeatureCollection","features":[' + ",".join(feats) + "]}"
+
+
+def _encodes(dumps, value) -> bool:
+    try:
+        dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _where(layer_id: str, gdf: gpd.GeoDataFrame, row: int, field_name: str | None) -> str:
+    name = str(gdf["name_zh"].iloc[row]) if "name_zh" in gdf else ""
+    feature = f"feature {gdf.index[row]!r}" + (f" ({name[:40]!r})" if name else "")
+    return f"layer {layer_id!r}, {feature}" + (f", field {field_name!r}" if field_name else "") + ": "
 
 
 def _legend_entries(gdf: gpd.GeoDataFrame, layer: Layer, style: Style) -> list[dict]:
@@ -263,7 +332,7 @@ def layer_config(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, catalog: Cat
         "source_ids": list(layer.sources),
         "show": show,
         "count": int(len(gdf)),
-        "data": _features_json(gdf),
+        "data": _features_json(gdf, layer.id),
     }
 
 
@@ -295,14 +364,13 @@ class _TjRuntime(MacroElement):
         <script>{{ this.js }}</script>
         {% endmacro %}
         {% macro script(this, kwargs) %}
-        tj.init({{ this._parent.get_name() }}, {{ this.config }});
+        tj.init({{ this._parent.get_name() }}, tj.readConfig());
         {% endmacro %}
     """)
 
-    def __init__(self, config_json: str):
+    def __init__(self):
         super().__init__()
         self._name = "TjRuntime"
-        self.config = config_json
         self.plugin_js = _PLUGIN_JS
         self.plugin_css = _PLUGIN_CSS
         self.css = (ASSETS_DIR / "tjspatial" / "tjmap.css").read_text(encoding="utf-8")
@@ -475,7 +543,7 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
     elif frames:
         tb = pd.concat([f.geometry for f in frames.values()]).total_bounds
         bounds = [round(float(v), 4) for v in tb] if np.isfinite(tb).all() else None
-    outline = next((c["data"] for c in configs if c["id"] == "boundary"), None)
+    outline = any(c["id"] == "boundary" for c in configs)
 
     srcs = {s: cat.sources[s] for c in configs for s in c.pop("source_ids") if s in cat.sources}
     dates = sorted(s.date for s in srcs.values() if s.date)
@@ -494,20 +562,9 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
         "bounds": bounds,
         "minimap_url": None if offline else next((b["url"] for b in bases if b.get("url")), None),
         "default_icon": leaflet_icon_data_uris() if offline else None,
-        "minimap_outline": "@@OUTLINE@@" if outline else None,
+        "minimap_outline_layer": "boundary" if outline else None,
         "minimap_style": {"color": cat_style_stroke("boundary", cat), "weight": 1, "fill": False},
     }
-    data = {f"@@DATA_{i}@@": c.pop("data") for i, c in enumerate(configs)}
-    for i, c in enumerate(configs):
-        c["data"] = f"@@DATA_{i}@@"
-    text = json.dumps(cfg, ensure_ascii=False, separators=(",", ":"))
-    for key, value in data.items():
-        text = text.replace(f'"{key}"', value, 1)
-    if outline:
-        text = text.replace('"@@OUTLINE@@"', outline, 1)
-    for i, c in enumerate(configs):  # restore the data for callers that inspect the configuration
-        c["data"] = data[f"@@DATA_{i}@@"]
-
     center = [39.2, 117.3] if bounds is None else [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2]
     m = folium.Map(location=center, zoom_start=8, tiles=None, control_scale=False, zoom_snap=0.25, zoom_delta=0.5)
     m.default_js = list(_LEAFLET_JS)
@@ -521,7 +578,15 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
                                              source_dates=source_dates)), name="tj_header")
     if panel_html:
         root.html.add_child(Element(f'<div class="tj-panel" id="tj-panel">{panel_html}</div>'), name="tj_panel")
-    m.add_child(_TjRuntime(embed_json(text)), name="tj_runtime")
+    # data is data: the configuration and each layer's features go into their own JSON script blocks, written by
+    # a JSON encoder and escaped in one pass; the runtime parses them. Nothing is substituted into a template.
+    for i, c in enumerate(configs):
+        c["data_id"] = f"tj-data-{i}"
+    public = {**cfg, "layers": [{k: v for k, v in c.items() if k != "data"} for c in configs]}
+    blocks = [_json_block("tj-config", json.dumps(public, ensure_ascii=False, separators=(",", ":")))]
+    blocks += [_json_block(c["data_id"], c["data"]) for c in configs]
+    root.html.add_child(Element("\n".join(blocks)), name="tj_data")
+    m.add_child(_TjRuntime(), name="tj_runtime")
     return WebMap(spec=spec, map=m, config=cfg, warnings=messages, offline=offline)
 
 

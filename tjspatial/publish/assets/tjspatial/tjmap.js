@@ -19,6 +19,22 @@
     return e;
   }
   tj.esc = esc;
+
+  // The configuration and each layer's data are JSON script blocks written by tjspatial (never templates).
+  function readJSON(id) {
+    var node = document.getElementById(id);
+    if (!node) { throw new Error('tjspatial: data block #' + id + ' is missing from the page'); }
+    return JSON.parse(node.textContent);
+  }
+  tj.readConfig = function () {
+    var cfg = readJSON('tj-config');
+    cfg.layers.forEach(function (meta) {
+      try { meta.data = readJSON(meta.data_id); } catch (err) {
+        throw new Error('tjspatial: layer ' + meta.id + ': ' + err.message);
+      }
+    });
+    return cfg;
+  };
   tj.el = el;
 
   function accLabel(cfg, code) {
@@ -327,7 +343,7 @@
     if (L.Control.MiniMap) {
       var mini = cfg.minimap_url
         ? L.tileLayer(cfg.minimap_url, {attribution: ''})
-        : L.geoJSON(cfg.minimap_outline, {style: function () { return cfg.minimap_style; }, interactive: false});
+        : L.geoJSON(cfg.minimap_outline_layer ? byId[cfg.minimap_outline_layer].tjMeta.data : null, {style: function () { return cfg.minimap_style; }, interactive: false});
       new L.Control.MiniMap(mini, {toggleDisplay: true, position: 'bottomright', width: 140, height: 140,
                                    zoomLevelOffset: -4, strings: {hideText: '隐藏 / hide', showText: '鹰眼 / overview'}}).addTo(map);
     }
