@@ -32,12 +32,30 @@ def _add_build(sub) -> None:
                    help="folder of cached Overpass answers and clipped extracts (default layers/osm_cache)")
     o.add_argument("--offline", action="store_true",
                    help="no network: use cached answers only; layers without one keep their bundled source")
-    o.add_argument("--timeout", type=float, help="seconds per Overpass request (default 180)")
+    o.add_argument("--timeout", type=_positive_seconds,
+                   help="seconds one Overpass request may take in all, answer included (default 180)")
+    o.add_argument("--deadline", type=_positive_seconds,
+                   help="seconds all Overpass requests of the build may take, waits included (default 3600)")
     o.add_argument("--retries", type=int, help="retries after HTTP 429/502/503/504, timeouts, connection "
                                                "errors, with doubling backoff (default 3)")
+    o.add_argument("--strict", action="store_true",
+                   help="fail instead of falling back: a layer or district the OSM data does not cover, or a "
+                        "failed plausibility rule, is an error")
 
 
-_OSM_OPTIONS = ("osm_date", "overpass_url", "cache_dir", "offline", "timeout", "retries")
+def _positive_seconds(text: str) -> float:
+    """argparse type: a positive, finite number of seconds (``0``, ``-5``, ``inf``, ``nan`` refused)."""
+    import math
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
+    return value
+
+
+_OSM_OPTIONS = ("osm_date", "overpass_url", "cache_dir", "offline", "timeout", "deadline", "retries", "strict")
 
 
 def _osm_options(args) -> dict:
@@ -133,7 +151,8 @@ def _add_walk_network(sub) -> None:
     p.add_argument("--overpass-url", dest="overpass_url")
     p.add_argument("--cache-dir", dest="cache_dir", type=Path)
     p.add_argument("--offline", action="store_true")
-    p.add_argument("--timeout", type=float)
+    p.add_argument("--timeout", type=_positive_seconds)
+    p.add_argument("--deadline", type=_positive_seconds)
     p.add_argument("--retries", type=int)
 
 

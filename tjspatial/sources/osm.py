@@ -40,7 +40,8 @@ from ..errors import BuildError
 from ..paths import layers_dir, sources_dir as default_sources_dir
 from . import osm_layers
 from .osm_extract import Routes, clip_filter_pbf, is_pbf, is_xml, read_routes, xml_timestamp
-from .osm_fetch import DEFAULT_OVERPASS_URL, FetchSettings, cache_path, fetch_osm_xml
+from .osm_fetch import (DEFAULT_DEADLINE, DEFAULT_OVERPASS_URL, DEFAULT_TIMEOUT, FetchSettings, cache_path,
+                        fetch_osm_xml)
 from .osm_query import Selector, osm_keys, overpass_ql, parse_selectors, selector_mask
 from ..atomic import atomic_path
 
@@ -69,14 +70,46 @@ def default_walk_graph_path(cache_dir: str | Path | None = None) -> Path:
 
 
 def fetch_settings(options: dict) -> FetchSettings:
-    """Overpass settings from build options (``overpass_url, cache_dir, timeout, retries, backoff, offline``)."""
+    """Overpass settings from build options (``overpass_url, cache_dir, timeout, retries, backoff, offline,
+    deadline``). ``deadline`` (s, default :data:`~tjspatial.sources.osm_fetch.DEFAULT_DEADLINE`) bounds all the
+    Overpass requests of one build: it is counted from the first call with the same ``options`` dict.
+
+    Raises
+    ------
+    BuildError
+        ``timeout`` or ``deadline`` is not a positive finite number (``--timeout 0`` is refused, not replaced
+        by the default), or ``retries`` is not an integer from 0 to 100.
+    """
+    import math
+    import time
+
+    def positive(key: str, default: float) -> float:
+        value = options.get(key)
+        if value is None:
+            return default
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise BuildError(f"--{key} must be a positive number of seconds, not {options.get(key)!r}",
+                             field=key)
+        return value
+
+    timeout = positive("timeout", DEFAULT_TIMEOUT)
+    budget = positive("deadline", DEFAULT_DEADLINE)
+    started = options.setdefault("_overpass_started", time.monotonic())
+    retries = options.get("retries")
+    if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int)):
+        raise BuildError(f"--retries must be an integer, not {retries!r}", field="retries")
     return FetchSettings(
         url=options.get("overpass_url") or DEFAULT_OVERPASS_URL,
         cache_dir=Path(options.get("cache_dir") or default_cache_dir()),
-        timeout=float(options.get("timeout") or 180),
-        retries=int(options["retries"]) if options.get("retries") is not None else 3,
+        timeout=timeout,
+        retries=int(retries) if retries is not None else 3,
         backoff=float(options["backoff"]) if options.get("backoff") is not None else 5.0,
         offline=bool(options.get("offline")),
+        deadline=started + budget,
     )
 
 
