@@ -69,3 +69,46 @@ def test_cartography_rule_status_owns_dash_accuracy_owns_casing(tmp_path):
         ' "label": "示意", "label_suffix": "（示意）"}}', "utf-8")
     with pytest.raises(StyleError, match="default status 'planned' must be solid"):
         load_cartography(tmp_path)
+
+
+def test_every_field_has_zh_en_labels_declared_once_in_the_catalog():
+    cat = tj.get_catalog()
+    for layer in cat:
+        for name in layer.all_fields:
+            fl = layer.field_label(name)
+            assert fl.zh != name and fl.en != name, f"{layer.id}.{name}: no display label in [layer.field_labels]"
+        if layer.limitations:
+            assert layer.limitations_zh, f"{layer.id}: limitations only in English"
+    d = cat["districts"]
+    assert d.field_label("pop_2020").format_value(855_000) == "855,000 人"
+    assert d.field_label("pop_2020_status").hidden and not d.field_label("pop_2020").hidden
+    assert d.field_label("adcode").format_value(120101) == "120101"  # a code: no thousands separator
+    assert d.field_label("area_km2").format_value(2270.04) == "2,270.0 km²"
+    assert d.field_label("zone").format_value("中心城区") == "中心城区 / central city"
+    assert d.field_label("area_km2_official").format_value(float("nan")) == ""
+    st = cat["rail_stations"]
+    assert st.field_label("kind").format_value("rail") == "铁路站 / railway station"
+    assert st.field_label("accuracy").format_value("schematic") == "示意 / schematic"
+    assert st.field_label("osm_station_tag").hidden and st.field_label("station_id").hidden
+    assert cat["metro_lines"].field_label("geometry_quality").format_value("station_chords") == \
+        "示意：站间直连 / schematic: station-to-station chords"
+    assert cat["wetlands"].field_label("reserve_id").hidden
+    assert d.field_label("pop_2020").alias == "常住人口（2020 年普查） Resident population (2020 census) (人)"
+    assert d.limitations_text.startswith("计算面积") and "Computed areas" in d.limitations_text
+
+
+@pytest.mark.parametrize("labels, message", [
+    ('a = { zh = "甲", en = "A", colour = "red" }', "field_labels.a: unknown key(s) ['colour']"),
+    ('b = { zh = "乙", en = "B" }', "field_labels for undeclared field(s) ['b']"),
+    ('a = { zh = "甲", en = "A", format = "money" }', "field_labels.a: format 'money' is not one of"),
+    ('a = { zh = "甲", en = "A", values = { x = 3 } }', "value 'x' must be"),
+])
+def test_malformed_field_labels_name_file_layer_and_field(tmp_path, labels, message):
+    (tmp_path / "00.toml").write_text('[source.a]\ntitle="t"\nlicence="l"\nattribution="x"\n', "utf-8")
+    (tmp_path / "10.toml").write_text(
+        '[[layer]]\nid="x"\ntitle_zh="甲"\ntitle_en="X"\ntheme="admin"\ngeometry_type="Point"\n'
+        'accuracy="official"\nsources=["a"]\nbuilder="m:f"\nstyle="s"\ndescription="d"\n'
+        f'[layer.fields]\na = "int"\n[layer.field_labels]\n{labels}\n', "utf-8")
+    with pytest.raises(CatalogError) as exc:
+        load_catalog(tmp_path)
+    assert "10.toml, layer 'x'" in str(exc.value) and message in str(exc.value)

@@ -6,7 +6,20 @@ which is also the build order (a layer may depend on layers declared before it).
 
 A declaration holds: ``id``, ``title_zh``, ``title_en``, ``theme``, ``geometry_type``, ``fields``
 (name → type), ``sources`` (source ids), ``accuracy`` (class), ``builder`` (``module:function``), ``style``,
-``description``, and optionally ``depends``, ``limitations`` and ``osm`` (the OSM query for the layer).
+``description``, and optionally ``depends``, ``limitations`` (English), ``limitations_zh``, ``osm`` (the OSM
+query for the layer) and ``field_labels``: how each field is shown to people, declared once and used by the web
+maps (popups), the QGIS export (field aliases) and the data dictionary::
+
+    [layer.field_labels]
+    pop_2020 = { zh = "常住人口（2020 年普查）", en = "Resident population (2020 census)", unit = "人 persons",
+                 format = "int" }
+    pop_2020_status = { zh = "人口数据状态", en = "Population status", hidden = true }
+    kind = { zh = "类型", en = "Type", values = { metro = "地铁站 / metro station" } }
+
+Keys of a field label: ``zh``, ``en`` (display labels), ``unit`` (shown after the value), ``format`` (one of
+:data:`FIELD_FORMATS`), ``decimals`` (for ``float``/``percent``), ``hidden`` (an internal field: kept in the data
+and exports, not shown in popups), ``values`` (code → ``"中文 / English"`` words shown instead of the code).
+A field without a declaration is shown under its own name, formatted by its type (:meth:`Layer.field_label`).
 """
 from __future__ import annotations
 
@@ -28,6 +41,9 @@ __all__ = [
     "GEOMETRY_TYPES",
     "THEMES",
     "CatalogError",
+    "COMMON_FIELD_LABELS",
+    "FIELD_FORMATS",
+    "FieldLabel",
     "Layer",
     "Source",
     "Catalog",
@@ -67,6 +83,132 @@ COMMON_FIELDS: dict[str, str] = {"name_zh": "str", "name_en": "str", "accuracy":
 """Fields every layer carries, first in every table."""
 
 
+FIELD_FORMATS = ("text", "int", "code", "float", "percent", "date", "bool", "url")
+"""How a value is written: ``text`` as is; ``int`` with thousands separators; ``code`` digits without separators
+(codes, years); ``float`` with ``decimals`` (default 1) and separators; ``percent`` a value already in percent
+with ``decimals``; ``date`` ISO text; ``bool`` 是/否 yes/no; ``url`` a link."""
+
+_DEFAULT_FORMAT = {"str": "text", "int": "int", "float": "float", "bool": "bool", "date": "date"}
+
+
+@dataclass(frozen=True)
+class FieldLabel:
+    """How one field is shown to people: zh/en label, unit, format, hidden or not, words for codes."""
+
+    name: str
+    zh: str
+    en: str
+    unit: str = ""
+    format: str = "text"
+    decimals: int | None = None
+    hidden: bool = False
+    values: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``"中文 / English"`` (just the name once when both are the field name)."""
+        return self.zh if self.zh == self.en else f"{self.zh} / {self.en}"
+
+    @property
+    def alias(self) -> str:
+        """A short alias for GIS attribute tables: ``"中文 English (unit)"``."""
+        text = self.zh if self.zh == self.en else f"{self.zh} {self.en}"
+        return f"{text} ({self.unit})" if self.unit else text
+
+    def word(self, value: Any) -> str | None:
+        """The ``"中文 / English"`` words for a code value, or None when the value has none declared."""
+        pair = self.values.get(str(value))
+        return None if pair is None else (pair[0] if pair[0] == pair[1] else f"{pair[0]} / {pair[1]}")
+
+    def format_value(self, value: Any) -> str:
+        """The value as text for people: code words, number format and unit ('' for a missing value)."""
+        if value is None or (isinstance(value, float) and value != value) or value is pd.NA or value is pd.NaT:
+            return ""
+        if isinstance(value, str) and value == "":
+            return ""
+        word = self.word(value)
+        if word is not None:
+            return word
+        fmt = self.format
+        try:
+            if fmt == "int":
+                text = f"{int(round(float(value))):,}"
+            elif fmt == "code":
+                text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+            elif fmt in ("float", "percent"):
+                d = 1 if self.decimals is None else self.decimals
+                text = f"{float(value):,.{d}f}" + (" %" if fmt == "percent" else "")
+            elif fmt == "bool":
+                text = "是 / yes" if (value is True or str(value).lower() in ("true", "1", "yes")) else "否 / no"
+            else:
+                text = str(value)
+        except (TypeError, ValueError):
+            text = str(value)
+        return f"{text} {self.unit}" if self.unit and fmt not in ("bool",) else text
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (web maps)."""
+        return {"name": self.name, "zh": self.zh, "en": self.en, "label": self.label, "unit": self.unit,
+                "format": self.format, "decimals": self.decimals, "hidden": self.hidden,
+                "values": {k: (v[0] if v[0] == v[1] else f"{v[0]} / {v[1]}") for k, v in self.values.items()}}
+
+
+COMMON_FIELD_LABELS: dict[str, FieldLabel] = {
+    "name_zh": FieldLabel("name_zh", "名称", "Name (Chinese)"),
+    "name_en": FieldLabel("name_en", "英文名称", "Name (English)"),
+    "accuracy": FieldLabel("accuracy", "精度", "Accuracy",
+                           values={k: v for k, v in ACCURACY_CLASSES.items()}),
+    "source": FieldLabel("source", "来源", "Source"),
+}
+"""Display labels of the common fields (every layer); the accuracy codes are shown as their class words."""
+
+_LABEL_KEYS = {"zh", "en", "unit", "format", "decimals", "hidden", "values"}
+
+
+def _parse_field_labels(raw: dict, fields: dict[str, str], where: str) -> dict[str, FieldLabel]:
+    """Every field of a layer (common + declared) with its :class:`FieldLabel` (declared or default)."""
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}: field_labels must be a table of field = {{ zh, en, ... }}")
+    all_fields = {**COMMON_FIELDS, **fields}
+    out: dict[str, FieldLabel] = {}
+    for name, ftype in all_fields.items():
+        spec = raw.get(name)
+        base = COMMON_FIELD_LABELS.get(name) or FieldLabel(name, name, name, format=_DEFAULT_FORMAT[ftype])
+        if spec is None:
+            out[name] = base
+            continue
+        fwhere = f"{where}, field_labels.{name}"
+        if not isinstance(spec, dict):
+            raise CatalogError(f"{fwhere}: must be a table {{ zh = ..., en = ... }}, not {spec!r}")
+        unknown = set(spec) - _LABEL_KEYS
+        if unknown:
+            raise CatalogError(f"{fwhere}: unknown key(s) {sorted(unknown)}; known: {sorted(_LABEL_KEYS)}")
+        fmt = spec.get("format", base.format)
+        if fmt not in FIELD_FORMATS:
+            raise CatalogError(f"{fwhere}: format {fmt!r} is not one of {FIELD_FORMATS}")
+        values: dict[str, tuple[str, str]] = dict(base.values)
+        for code, words in spec.get("values", {}).items():
+            if isinstance(words, str):
+                zh, _, en = words.partition(" / ")
+                pair = (zh.strip(), (en or zh).strip())
+            elif isinstance(words, list) and len(words) == 2 and all(isinstance(w, str) for w in words):
+                pair = (words[0], words[1])
+            else:
+                raise CatalogError(f"{fwhere}: value {code!r} must be \"中文 / English\" or [zh, en], not {words!r}")
+            values[str(code)] = pair
+        decimals = spec.get("decimals", base.decimals)
+        if decimals is not None and (not isinstance(decimals, int) or not 0 <= decimals <= 8):
+            raise CatalogError(f"{fwhere}: decimals must be an integer 0-8, not {decimals!r}")
+        out[name] = FieldLabel(name, spec.get("zh", base.zh), spec.get("en", base.en),
+                               unit=spec.get("unit", base.unit), format=fmt, decimals=decimals,
+                               hidden=bool(spec.get("hidden", base.hidden)), values=values)
+    extra = set(raw) - set(all_fields)
+    if extra:
+        raise CatalogError(f"{where}: field_labels for undeclared field(s) {sorted(extra)}; "
+                           f"declared: {sorted(all_fields)}")
+    return out
+
+
 class CatalogError(ValueError):
     """A catalog declaration is malformed; the message names the file and the layer."""
 
@@ -104,6 +246,21 @@ class Layer:
     osm: dict[str, Any] | None = None
     catalog_file: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    limitations_zh: str = ""
+    field_labels: dict[str, FieldLabel] = field(default_factory=dict)
+
+    def field_label(self, name: str) -> FieldLabel:
+        """The display declaration of a field (declared in ``[layer.field_labels]``, else a default)."""
+        if name in self.field_labels:
+            return self.field_labels[name]
+        if name in COMMON_FIELD_LABELS:
+            return COMMON_FIELD_LABELS[name]
+        return FieldLabel(name, name, name, format=_DEFAULT_FORMAT.get(self.fields.get(name, "str"), "text"))
+
+    @property
+    def limitations_text(self) -> str:
+        """Limitations in Chinese and English (``"中文 / English"``), or whichever is declared."""
+        return " / ".join(t for t in (self.limitations_zh, self.limitations) if t)
 
     @property
     def all_fields(self) -> dict[str, str]:
@@ -190,7 +347,7 @@ class Catalog:
 
 
 _LAYER_KEYS = {"id", "title_zh", "title_en", "theme", "geometry_type", "accuracy", "sources", "builder",
-               "style", "description", "fields", "depends", "limitations", "osm"}
+               "style", "description", "fields", "depends", "limitations", "osm", "limitations_zh", "field_labels"}
 _REQUIRED = ("id", "title_zh", "title_en", "theme", "geometry_type", "accuracy", "sources", "builder",
              "style", "description")
 
@@ -227,7 +384,8 @@ def _parse_layer(raw: dict, path: Path, sources: dict[str, Source], seen: list[s
         geometry_type=raw["geometry_type"], accuracy=raw["accuracy"], sources=tuple(raw["sources"]),
         builder=raw["builder"], style=raw["style"], description=raw["description"], fields=fields,
         depends=tuple(raw.get("depends", ())), limitations=raw.get("limitations", ""), osm=raw.get("osm"),
-        catalog_file=path.name, extra=extra,
+        catalog_file=path.name, extra=extra, limitations_zh=raw.get("limitations_zh", ""),
+        field_labels=_parse_field_labels(raw.get("field_labels", {}), fields, where),
     )
 
 

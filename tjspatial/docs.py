@@ -31,6 +31,8 @@ def data_dictionary(catalog: Catalog | None = None) -> str:
            "Generated from the layer catalog (`layers/catalog/*.toml`) by `tjspatial dictionary`; do not edit by hand.",
            "", "Geometry is stored in EPSG:4326 and measured in EPSG:4548. Accuracy classes: "
            + "; ".join(f"`{k}` {zh} / {en}" for k, (zh, en) in ACCURACY_CLASSES.items()) + ".",
+           "", "Field labels, units, formats, hidden (internal) fields and the words shown for codes are declared once in "
+           "`[layer.field_labels]` of the catalog; web-map popups, QGIS field aliases and this dictionary use them.",
            "", "Every layer carries the common fields "
            + ", ".join(f"`{k}` ({_COMMON_DOC[k]})" for k in COMMON_FIELDS) + ".", "",
            "## Layers", "", "| id | title | theme | geometry | accuracy |", "|---|---|---|---|---|"]
@@ -42,6 +44,8 @@ def data_dictionary(catalog: Catalog | None = None) -> str:
         out += ["", f"### {layer.id}", "", f"**{layer.title_zh} / {layer.title_en}** — "
                 f"{layer.accuracy_label}{' — 示意图层，非实测数据 / schematic layer, not surveyed data' if layer.is_schematic else ''}",
                 "", layer.description, ""]
+        if layer.limitations_zh:
+            out += [f"*局限：* {layer.limitations_zh}", ""]
         if layer.limitations:
             out += [f"*Limitations:* {layer.limitations}", ""]
         out += [f"- theme: {THEMES[layer.theme][0]} / {THEMES[layer.theme][1]}; geometry: {layer.geometry_type}; "
@@ -52,8 +56,14 @@ def data_dictionary(catalog: Catalog | None = None) -> str:
             out.append(f"- built from layers: {', '.join(f'`{d}`' for d in layer.depends)}")
         if layer.osm:
             out.append("- OpenStreetMap query: yes (`tjspatial build --source osm`)")
-        out += ["", "| field | type |", "|---|---|"]
-        out += [f"| `{name}` | {ftype} |" for name, ftype in layer.all_fields.items()]
+        out += ["", "| field | type | label 中文 / English | unit | format | shown in popups | values |",
+                "|---|---|---|---|---|---|---|"]
+        for name, ftype in layer.all_fields.items():
+            fl = layer.field_label(name)
+            words = "; ".join(f"`{k}` {fl.word(k)}" for k in fl.values) if name != "accuracy" else "accuracy classes"
+            out.append(f"| `{name}` | {ftype} | {_cell(fl.label)} | {_cell(fl.unit)} | {fl.format}"
+                       f"{'' if fl.decimals is None else f' ({fl.decimals} dp)'} | {'no (internal)' if fl.hidden else 'yes'}"
+                       f" | {_cell(words)} |")
     out += ["", "## Sources", "", "| id | title | file | licence | attribution | date |", "|---|---|---|---|---|---|"]
     for sid, src in cat.sources.items():
         out.append(f"| `{sid}` | {_cell(src.title)} | {_cell(src.file or '')} | {_cell(src.licence)} | "
