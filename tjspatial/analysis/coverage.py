@@ -18,8 +18,8 @@ Methods
 
 Population within a catchment is a zonal sum of the population (:mod:`tjspatial.analysis.population`): for a
 grid, cells the catchment boundary crosses count with the share of their area covered. ``pop_total`` of an
-area is summed the same way, so shares are consistent; with the 250 m bundled grid an area's ``pop_total``
-differs from its census figure by the cells its boundary splits (up to ~2 % for the smallest district).
+area is summed the same way, so shares are consistent; with the bundled model an area's ``pop_total`` of districts,
+zones, the dual city or the city is its census total (split cells are kept as per-district pieces).
 """
 from __future__ import annotations
 

@@ -14,19 +14,34 @@
 
 The bundled model (``source=None``)
 -----------------------------------
-A 250 m grid in EPSG:4548 over the municipality. Each cell belongs to the district holding its centre; the
-2020 census population of each district (``districts.pop_2020``) is spread over that district's cells in
-proportion to
+A 250 m grid in EPSG:4548 over the municipality, labelled ``modelled``: it knows the 2020 census total of each
+district (``districts.pop_2020``), four published 2020 township counts, and where settlements, urban cores and
+uninhabited land are — nothing finer. Each district's total is spread over its land in proportion to
 
-``weight = land_share * (1 + 20 * Σ_settlements exp(-d² / 2σs²) + 50 * Σ_seats exp(-d² / 2σn²))``
+``weight = habitable * area_share * (1 + Σ_settlements 20·g(1.5 km) + Σ_seats 50·g(3 km)
++ Σ_cores peak / (1 + (d / r)^6) + ring fringe 30·exp(-d_core_city / 3 km))``
 
-with σs = 1.5 km around every GeoNames settlement point (``settlements`` layer), σn = 3 km around the district
-seats of the five regional nodes (``nodes`` layer), kernels cut at 3σ, and ``land_share`` = 1 − the share of
-the cell covered by the ``water`` layer. Counts are then rounded to whole persons by largest remainder, so the
-cells of every district sum **exactly** to its census total. This is a modelled surface (accuracy
-``modelled``): it knows nothing finer than district totals and the positions of settlements. Replace it with a
-real raster (``tj.population("worldpop.tif")``) for anything that depends on where people live inside a
-district.
+* ``g(σ)`` is a Gaussian kernel cut at 3σ around every GeoNames settlement (``settlements``; the bundled
+  GeoNames points carry no population, so all rank as villages/towns) and around the seats of the five regional
+  nodes (``nodes``);
+* the urban cores of ``layers/sources/population_centres.csv`` (滨海新区: 塘沽, TEDA, 于家堡, 胡家园, 大沽, 北塘,
+  生态城, 汉沽, 茶淀, 大港, 大港油田) add a flat-topped kernel of radius ``r`` and a peak by size (cut at 2r);
+* cells of the four ring districts (环城四区) get a boost decaying with distance from the central city (中心城区),
+  whose built-up area runs into them;
+* **every kernel stays inside its own district** (宁河's seat 芦台 lends nobody to 滨海);
+* ``habitable`` = 1 − water share (``water`` layer: rivers, reservoirs, salt pans and ponds seen by NDWI), times
+  1 − 0.98 × the share covered by port land (``port_districts``) or the airport (``airport``) and
+  1 − 0.8 × the share covered by wetland reserves (``wetlands``);
+* the published township counts of the centres table (大港街道(含胜利、迎宾) 166,134; 大沽 97,854; 北塘 70,356;
+  茶淀 69,844) are held exactly inside each centre's constraint zone (cells of the district within its radius,
+  nearest centre first); the rest of the district gets the remainder.
+
+Cells a district boundary or the coast crosses are split into pieces (cell ∩ district) that keep their own
+persons (:class:`Pieces`), so a zonal sum over a district polygon — and every coverage ``pop_total`` of districts,
+zones, the dual city and the city — returns the census total to the person. Persons are whole numbers
+(largest remainder within each district and constraint zone). :data:`MODEL_VARIANTS` are the alternatives the
+coverage ranges are taken over (``tj.population_variants``). Replace the model with a real raster
+(``tj.population("worldpop.tif")``) for anything that depends on where people live inside a district.
 """
 from __future__ import annotations
 
@@ -44,12 +59,15 @@ from affine import Affine
 from pyproj import CRS
 from scipy.spatial import cKDTree
 
+from ..catalog import get_catalog
 from ..crs import METRIC_CRS, to_metric
-from ..io import load
-from .grid import cell_centres, cell_fractions, grid_for_bounds, write_geotiff_atomic
+from ..io import list_layers, load
+from ..paths import sources_dir
+from .grid import cell_centres, cell_fractions, grid_for_bounds, polygonal, write_geotiff_atomic
 
-__all__ = ["PopulationGrid", "PopulationPolygons", "population", "model_population", "BUNDLED_CELL_M",
-           "POPULATION_COLUMNS"]
+__all__ = ["PopulationGrid", "PopulationPolygons", "Pieces", "population", "model_population",
+           "population_variants", "population_centres", "BUNDLED_CELL_M", "POPULATION_COLUMNS", "MODEL_PARAMS",
+           "MODEL_VARIANTS", "UNINHABITED_FACTORS"]
 
 BUNDLED_CELL_M = 250.0
 """Cell size of the bundled modelled grid, metres (EPSG:4548)."""
@@ -57,8 +75,26 @@ BUNDLED_CELL_M = 250.0
 POPULATION_COLUMNS = ("population", "pop", "pop_2020", "count", "persons")
 """Columns tried, in order, when a polygon layer is passed without ``column=``."""
 
-SETTLEMENT_SIGMA_M, SETTLEMENT_PEAK = 1500.0, 20.0
-SEAT_SIGMA_M, SEAT_PEAK = 3000.0, 50.0
+MODEL_PARAMS = {"settlement_sigma_m": 1500.0, "settlement_peak": 20.0, "seat_sigma_m": 3000.0, "seat_peak": 50.0,
+                "core_scale": 1.0, "core_radius_scale": 1.0, "fringe_peak": 30.0, "fringe_scale_m": 3000.0,
+                "modis_peak": 0.0, "constraints": True, "uninhabited": True}
+"""Parameters of the bundled model (module docstring): kernel widths (m) and peaks (relative weight per cell)."""
+
+MODEL_VARIANTS = {
+    "model": {},
+    "settlements_only": {"core_scale": 0.0, "fringe_peak": 0.0},
+    "cores_wide": {"core_radius_scale": 1.5, "fringe_scale_m": 4500.0},
+    "cores_tight": {"core_radius_scale": 0.7, "fringe_scale_m": 2000.0},
+    "modis_urban": {"modis_peak": 30.0},
+}
+"""The default surface (``model``) and the variants coverage ranges are taken over: ``settlements_only`` is the
+earlier rule (settlement and seat kernels on land; no urban cores, fringe, township counts or down-weighting);
+``cores_wide`` / ``cores_tight`` stretch / shrink the urban cores and the ring-district fringe; ``modis_urban``
+adds the bundled MODIS 2019 urban class (0.05° cells) as a weight."""
+
+UNINHABITED_FACTORS = {"port_districts": 0.02, "airport": 0.02, "wetlands": 0.2}
+"""Weight multiplier on the share of a cell covered by each layer: port land and the airport hold almost nobody,
+wetland reserves few (villages in their experimental zones)."""
 
 
 def _as_geoms(polygons, crs) -> tuple[np.ndarray, Any]:
@@ -74,6 +110,44 @@ def _as_geoms(polygons, crs) -> tuple[np.ndarray, Any]:
 
 
 @dataclass(frozen=True)
+class Pieces:
+    """Parts of grid cells (cell ∩ district) with their persons: the cells a district boundary or the coast
+    crosses, kept whole-district so that zonal sums over district polygons return the census totals.
+
+    Attributes
+    ----------
+    rows, cols : int arrays, the cell of each piece.
+    geoms : shapely polygons (grid CRS).
+    persons : float64 persons per piece.
+    district : int array, index into the grid's ``district_names``.
+    """
+
+    rows: np.ndarray
+    cols: np.ndarray
+    geoms: np.ndarray
+    persons: np.ndarray
+    district: np.ndarray
+    _tree: Any = field(default=None, repr=False, compare=False)
+
+    def zonal_sum(self, geoms: np.ndarray) -> np.ndarray:
+        """Persons of the pieces inside each polygon (grid CRS), areal weighting within a piece."""
+        tree = self._tree
+        if tree is None:
+            tree = shapely.STRtree(self.geoms)
+            object.__setattr__(self, "_tree", tree)
+        iz, ip = tree.query(geoms, predicate="intersects")
+        frac = np.ones(len(iz))
+        if len(iz):
+            shapely.prepare(geoms)
+            inside = shapely.contains(geoms[iz], self.geoms[ip])
+            part = np.flatnonzero(~inside)
+            if len(part):
+                inter = shapely.intersection(self.geoms[ip[part]], geoms[iz[part]])
+                frac[part] = shapely.area(inter) / shapely.area(self.geoms[ip[part]])
+        return np.bincount(iz, weights=self.persons[ip] * frac, minlength=len(geoms))
+
+
+@dataclass(frozen=True)
 class PopulationGrid:
     """A population raster: persons per cell.
 
@@ -85,8 +159,11 @@ class PopulationGrid:
     source : where the numbers come from (shown in every result's ``attrs``).
     year : reference year of the counts.
     accuracy : ``modelled`` for the bundled grid; ``official`` / ``derived`` ... for a user's raster.
-    district : optional int array (rows, cols): index into ``district_names`` of the district each cell was
-        allocated to (-1 outside), for the bundled model.
+    district : optional int array (rows, cols): index into ``district_names`` of the district holding each
+        cell's centre (-1 outside), for the bundled model.
+    pieces : for the bundled model, the persons of the cells a district boundary or the coast crosses, kept
+        per district piece (``values`` holds their per-cell totals too).
+    variant, params : the model variant and its parameters (bundled model).
     """
 
     values: np.ndarray
@@ -98,6 +175,9 @@ class PopulationGrid:
     district: np.ndarray | None = None
     district_names: tuple[str, ...] = ()
     description: str = ""
+    pieces: Pieces | None = None
+    variant: str = ""
+    params: dict = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -114,8 +194,11 @@ class PopulationGrid:
 
     @property
     def attrs(self) -> dict:
-        return {"population_source": self.source, "population_year": self.year,
-                "population_accuracy": self.accuracy, "population_kind": "grid"}
+        out = {"population_source": self.source, "population_year": self.year,
+               "population_accuracy": self.accuracy, "population_kind": "grid"}
+        if self.variant:
+            out["population_variant"] = self.variant
+        return out
 
     def zonal_sum(self, polygons, crs=None) -> np.ndarray:
         """Persons inside each polygon, partial cells weighted by covered area.
@@ -128,18 +211,30 @@ class PopulationGrid:
         geoms, gcrs = _as_geoms(polygons, crs)
         if not CRS.from_user_input(gcrs).equals(CRS.from_user_input(self.crs)):
             geoms = np.asarray(gpd.GeoSeries(geoms, crs=gcrs).to_crs(self.crs).values, dtype=object)
+        values = self.values
+        if self.pieces is not None:  # split cells are summed from their pieces
+            values = values.copy()
+            values[self.pieces.rows, self.pieces.cols] = 0.0
         out = np.zeros(len(geoms))
         for i, g in enumerate(geoms):  # one rasterisation per zone; the cells are vectorised
             r, c, w = cell_fractions(g, self.transform, self.shape)
-            out[i] = self.values[r, c] @ w
+            out[i] = values[r, c] @ w
+        if self.pieces is not None:
+            out += self.pieces.zonal_sum(np.asarray([polygonal(g) for g in geoms], dtype=object))
         return out
 
     def district_totals(self) -> pd.Series:
-        """Persons per allocated district (bundled model only): equals the census totals exactly."""
+        """Persons per district (bundled model only): equals the census totals exactly."""
         if self.district is None:
             raise ValueError("this grid has no district allocation (only the bundled model has one)")
+        values, n = self.values, len(self.district_names)
+        if self.pieces is not None:
+            values = values.copy()
+            values[self.pieces.rows, self.pieces.cols] = 0.0
         inside = self.district >= 0
-        sums = np.bincount(self.district[inside], weights=self.values[inside], minlength=len(self.district_names))
+        sums = np.bincount(self.district[inside], weights=values[inside], minlength=n)
+        if self.pieces is not None:
+            sums += np.bincount(self.pieces.district, weights=self.pieces.persons, minlength=n)
         return pd.Series(sums, index=list(self.district_names), name="population")
 
     def to_points(self) -> gpd.GeoDataFrame:
@@ -282,81 +377,260 @@ def population(source=None, *, path: str | Path | None = None, column: str | Non
                     f"not {type(source).__name__}")
 
 
-def _kernel(weight: np.ndarray, tree: cKDTree, xy: np.ndarray, pts: np.ndarray, sigma: float,
-            peak: float) -> None:
-    """Add ``peak * exp(-d²/2σ²)`` around every point of ``pts`` to ``weight`` (cut at 3σ), vectorised."""
+def _points_district(pts: np.ndarray, dgeoms: np.ndarray) -> np.ndarray:
+    """Index of the district polygon holding each point (-1 outside every district)."""
+    out = np.full(len(pts), -1, dtype=np.intp)
+    if not len(pts):
+        return out
+    ip, idist = shapely.STRtree(dgeoms).query(shapely.points(pts), predicate="intersects")
+    out[ip] = idist
+    return out
+
+
+def _add_kernel(weight: np.ndarray, tree: cKDTree, uxy: np.ndarray, udist: np.ndarray, pts: np.ndarray,
+                pdist: np.ndarray, reach: np.ndarray, value) -> None:
+    """Add ``value(d, k)`` (d: metres to point ``k``) to the units within ``reach[k]`` of each point, only to
+    units of the point's own district (a kernel never crosses a district boundary), vectorised."""
+    ok = pdist >= 0
+    pts, pdist, reach, ks = pts[ok], pdist[ok], reach[ok], np.flatnonzero(ok)
     if not len(pts):
         return
-    hits = tree.query_ball_point(pts, r=3 * sigma)
+    hits = [tree.query_ball_point(p, r=r) for p, r in zip(pts, reach)]
     lens = np.fromiter((len(h) for h in hits), dtype=np.intp, count=len(hits))
     if not lens.sum():
         return
     cells = np.concatenate([np.asarray(h, dtype=np.intp) for h in hits])
     src = np.repeat(np.arange(len(pts)), lens)
-    d2 = ((xy[cells] - pts[src]) ** 2).sum(axis=1)
-    np.add.at(weight, cells, peak * np.exp(-d2 / (2 * sigma * sigma)))
+    same = udist[cells] == pdist[src]
+    cells, src = cells[same], src[same]
+    d = np.sqrt(((uxy[cells] - pts[src]) ** 2).sum(axis=1))
+    np.add.at(weight, cells, value(d, ks[src]))
 
 
-def model_population(*, path: str | Path | None = None, cell: float = BUNDLED_CELL_M) -> PopulationGrid:
+def population_centres() -> pd.DataFrame:
+    """The urban centres of ``layers/sources/population_centres.csv`` (Binhai's urban cores with the published
+    2020 township counts where there is one), with ``x, y`` in EPSG:4548."""
+    src = get_catalog().sources["population_centres"]
+    df = pd.read_csv(sources_dir() / src.file, encoding="utf-8", dtype={"census_2020": "Int64"})
+    xy = gpd.GeoSeries(gpd.points_from_xy(df["lon"], df["lat"]), crs="EPSG:4326").to_crs(METRIC_CRS)
+    return df.assign(x=xy.x.to_numpy(), y=xy.y.to_numpy())
+
+
+def _units(districts: gpd.GeoDataFrame, transform: Affine, shape: tuple[int, int], cell: float):
+    """Allocation units: whole cells inside one district, and pieces (cell ∩ district) of the cells a district
+    boundary or the coast crosses. Returns (idx, rows, cols, district, area_fraction, piece geometries or None)."""
+    dgeoms = np.asarray(districts.geometry.values, dtype=object)
+    idx = rasterio.features.rasterize([(g, i) for i, g in enumerate(dgeoms)], out_shape=shape,
+                                      transform=transform, fill=-1, all_touched=False, dtype="int32")
+    edge = rasterio.features.rasterize([(shapely.boundary(g), 1) for g in dgeoms], out_shape=shape,
+                                       transform=transform, fill=0, all_touched=True, dtype="uint8").astype(bool)
+    pr, pc = np.nonzero(~edge & (idx >= 0))
+    sr, sc = np.nonzero(edge)
+    boxes = _cell_boxes(transform, sr, sc)
+    ib, idist = shapely.STRtree(dgeoms).query(boxes, predicate="intersects")
+    pieces = shapely.intersection(boxes[ib], dgeoms[idist])
+    pieces = np.asarray([g if shapely.get_type_id(g) in (3, 6) else polygonal(g) for g in pieces], dtype=object)
+    frac = shapely.area(pieces) / (cell * cell)
+    keep = frac > 1e-9
+    rows = np.concatenate([pr, sr[ib][keep]])
+    cols = np.concatenate([pc, sc[ib][keep]])
+    dist = np.concatenate([idx[pr, pc], idist[keep]]).astype(np.intp)
+    afrac = np.concatenate([np.ones(len(pr)), frac[keep]])
+    # every district is tiled by its whole cells and pieces: a cell missed by the boundary rasterisation
+    # would lose or double-count people, so check the areas
+    got = np.bincount(dist, weights=afrac * cell * cell, minlength=len(dgeoms))
+    want = shapely.area(dgeoms)
+    if not np.allclose(got, want, rtol=1e-6):
+        bad = list(districts["name_zh"].to_numpy()[~np.isclose(got, want, rtol=1e-6)])
+        raise RuntimeError(f"population model: cells and pieces do not tile district(s) {bad}")
+    return idx, rows, cols, dist, afrac, pieces[keep], len(pr)
+
+
+def _cell_boxes(transform: Affine, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    x0 = transform.c + cols * transform.a
+    y1 = transform.f + rows * transform.e
+    return shapely.box(x0, y1 + transform.e, x0 + transform.a, y1)
+
+
+def _layer_fraction(layer: str, path, transform: Affine, shape: tuple[int, int]) -> np.ndarray | None:
+    """Share of every cell covered by the polygons of ``layer`` (None if the layer is not available)."""
+    try:
+        if layer not in get_catalog() or layer not in list_layers(path):
+            return None
+    except Exception:  # a GeoPackage still to be built by load()
+        pass
+    gdf = to_metric(load(layer, path))
+    gdf = gdf[gdf.geom_type.isin(["Polygon", "MultiPolygon"])]
+    out = np.zeros(shape)
+    if len(gdf):
+        r, c, w = cell_fractions(shapely.union_all(np.asarray(gdf.geometry.values)), transform, shape)
+        out[r, c] = w
+    return out
+
+
+def _largest_remainder(group: np.ndarray, totals: np.ndarray, weight: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Whole persons per unit: ``totals[g]`` spread over the units of group ``g`` in proportion to ``weight``
+    (by area where a group's weights are all 0), rounded by largest remainder so each group sums exactly."""
+    n = len(totals)
+    wsum = np.bincount(group, weights=weight, minlength=n)
+    weight = np.where(wsum[group] > 0, weight, area)
+    wsum = np.bincount(group, weights=weight, minlength=n)
+    exact = totals[group] * weight / wsum[group]
+    persons = np.floor(exact)
+    short = totals - np.bincount(group, weights=persons, minlength=n).round().astype(np.int64)
+    order = np.lexsort((-(exact - persons), group))
+    first = np.searchsorted(group[order], np.arange(n))
+    rank = np.arange(len(order)) - first[group[order]]
+    persons[order[rank < short[group[order]]]] += 1.0
+    return persons
+
+
+def model_population(*, path: str | Path | None = None, cell: float = BUNDLED_CELL_M,
+                     variant: str = "model", **params) -> PopulationGrid:
     """Build the bundled modelled population grid (see the module docstring for the rule).
 
-    Reads the ``districts`` (``pop_2020``), ``water``, ``settlements`` and ``nodes`` layers from ``path``.
-    Takes about a second; the result sums exactly to each district's census total.
+    Parameters
+    ----------
+    path : GeoPackage the layers are read from (``districts`` with ``pop_2020``, ``water``, ``settlements``,
+        ``nodes``; ``port_districts``, ``airport``, ``wetlands`` when present).
+    cell : cell size, metres (EPSG:4548).
+    variant : a key of :data:`MODEL_VARIANTS` (``model`` is the default surface; the others are the variants
+        the coverage ranges are taken over).
+    **params : override single parameters of :data:`MODEL_PARAMS`.
+
+    Returns
+    -------
+    PopulationGrid
+        Whole persons; every district sums exactly to its census total, every published township count is
+        met exactly inside its constraint zone, and :meth:`PopulationGrid.zonal_sum` of a district polygon
+        returns the census total (cells the boundary or coast splits are kept as pieces).
     """
+    if variant not in MODEL_VARIANTS:
+        raise ValueError(f"unknown population model variant {variant!r}; use one of {list(MODEL_VARIANTS)}")
+    unknown = set(params) - set(MODEL_PARAMS)
+    if unknown:
+        raise TypeError(f"model_population: unknown parameter(s) {sorted(unknown)}; known: {list(MODEL_PARAMS)}")
+    p = {**MODEL_PARAMS, **MODEL_VARIANTS[variant], **params}
     districts = to_metric(load("districts", path))
     bad = districts["pop_2020"].isna() | (districts["pop_2020"] < 0)
     if bad.any():
         raise ValueError(f"layer 'districts', field 'pop_2020': missing for {list(districts.loc[bad, 'name_zh'])}")
+    dnames = districts["name_zh"].to_numpy()
+    dgeoms = np.asarray(districts.geometry.values, dtype=object)
     transform, shape = grid_for_bounds(districts.total_bounds, cell)
-    idx = rasterio.features.rasterize(
-        [(g, i) for i, g in enumerate(districts.geometry.values)], out_shape=shape, transform=transform,
-        fill=-1, all_touched=False, dtype="int32")
+    idx, rows, cols, udist, afrac, pieces, n_whole = _units(districts, transform, shape, cell)
     x, y = cell_centres(transform, shape)
-    flat = idx.ravel()
-    inside = np.flatnonzero(flat >= 0)
-    xy = np.column_stack([x.ravel()[inside], y.ravel()[inside]])
-
-    land = np.ones(len(inside))
-    water = to_metric(load("water", path))
-    if len(water):
-        wfrac = np.zeros(shape)
-        r, c, w = cell_fractions(shapely.union_all(np.asarray(water.geometry.values)), transform, shape)
-        wfrac[r, c] = w
-        land = 1.0 - wfrac.ravel()[inside]
-
-    weight = np.ones(len(inside))
-    tree = cKDTree(xy)
-    sett = to_metric(load("settlements", path))
-    _kernel(weight, tree, xy, shapely.get_coordinates(sett.geometry.values), SETTLEMENT_SIGMA_M, SETTLEMENT_PEAK)
-    nodes = to_metric(load("nodes", path))
-    _kernel(weight, tree, xy, shapely.get_coordinates(nodes.geometry.values), SEAT_SIGMA_M, SEAT_PEAK)
-    weight *= land
-
-    d = flat[inside]
+    uxy = np.column_stack([x[rows, cols], y[rows, cols]])
     n = len(districts)
-    wsum = np.bincount(d, weights=weight, minlength=n)
-    ncell = np.bincount(d, minlength=n)
+    ncell = np.bincount(udist, weights=afrac, minlength=n)
     if (ncell == 0).any():
-        raise ValueError(f"layer 'districts': no {cell:g} m cell centre falls inside "
+        raise ValueError(f"layer 'districts': no {cell:g} m cell falls inside "
                          f"{list(districts.loc[ncell == 0, 'name_zh'])}; use a smaller cell")
-    # a district that is all water (never in practice) falls back to uniform weights
-    weight = np.where(wsum[d] > 0, weight, 1.0)
-    wsum = np.bincount(d, weights=weight, minlength=n)
-    census = districts["pop_2020"].to_numpy(dtype=np.int64)
-    exact = census[d] * weight / wsum[d]
-    persons = np.floor(exact)
-    short = census - np.bincount(d, weights=persons, minlength=n).round().astype(np.int64)
-    # largest remainder within each district: sort by district, then by remainder descending
-    order = np.lexsort((-(exact - persons), d))
-    first = np.searchsorted(d[order], np.arange(n))
-    rank = np.arange(len(order)) - first[d[order]]
-    persons[order[rank < short[d[order]]]] += 1.0
 
-    values = np.zeros(shape[0] * shape[1])
-    values[inside] = persons
+    # habitable share of each unit: land (not water), and land no one lives on down-weighted
+    habit = np.ones(len(rows))
+    notes = []
+    water = _layer_fraction("water", path, transform, shape)
+    if water is not None:
+        habit *= 1.0 - water[rows, cols]
+    if p["uninhabited"]:
+        for layer, factor in UNINHABITED_FACTORS.items():
+            f = _layer_fraction(layer, path, transform, shape)
+            if f is None:
+                notes.append(f"{layer} not available")
+                continue
+            habit *= 1.0 - (1.0 - factor) * f[rows, cols]
+
+    weight = np.ones(len(rows))
+    tree = cKDTree(uxy)
+    sett = to_metric(load("settlements", path))
+    spts = shapely.get_coordinates(sett.geometry.values)
+    gauss = (lambda peak, sigma: lambda d, k: peak * np.exp(-d * d / (2 * sigma * sigma)))
+    _add_kernel(weight, tree, uxy, udist, spts, _points_district(spts, dgeoms),
+                np.full(len(spts), 3 * p["settlement_sigma_m"]), gauss(p["settlement_peak"], p["settlement_sigma_m"]))
+    nodes = to_metric(load("nodes", path))
+    npts = shapely.get_coordinates(nodes.geometry.values)
+    _add_kernel(weight, tree, uxy, udist, npts, _points_district(npts, dgeoms),
+                np.full(len(npts), 3 * p["seat_sigma_m"]), gauss(p["seat_peak"], p["seat_sigma_m"]))
+    centres = population_centres()
+    cpts = centres[["x", "y"]].to_numpy()
+    cdist = np.asarray([np.flatnonzero(dnames == d)[0] if (dnames == d).any() else -1
+                        for d in centres["district_zh"]], dtype=np.intp)
+    if p["core_scale"] > 0:
+        radius = centres["radius_km"].to_numpy(float) * 1000 * p["core_radius_scale"]
+        peak = centres["peak"].to_numpy(float) * p["core_scale"]
+        _add_kernel(weight, tree, uxy, udist, cpts, cdist, 2 * radius,
+                    lambda d, k: peak[k] / (1 + (d / radius[k]) ** 6))
+    if p["fringe_peak"] > 0 and "zone" in districts.columns:
+        core_city = districts["zone"].to_numpy() == "中心城区"
+        ring = np.isin(udist, np.flatnonzero(districts["zone"].to_numpy() == "环城四区"))
+        if core_city.any() and ring.any():
+            cc = shapely.union_all(dgeoms[core_city])
+            shapely.prepare(cc)
+            dd = shapely.distance(shapely.points(uxy[ring]), cc)
+            weight[ring] += p["fringe_peak"] * np.exp(-dd / p["fringe_scale_m"])
+    if p["modis_peak"] > 0:
+        weight += p["modis_peak"] * _modis_urban(uxy)
+    weight *= habit * afrac
+
+    # groups: a constraint zone per published township count, the rest of each district
+    group = udist.copy()
+    totals = list(districts["pop_2020"].to_numpy(dtype=np.int64))
+    constrained = centres[centres["census_2020"].notna() & (cdist >= 0)] if p["constraints"] else centres.iloc[0:0]
+    if len(constrained):
+        k_idx = constrained.index.to_numpy()
+        ctree = cKDTree(cpts[k_idx])
+        dmin, near = ctree.query(uxy)
+        kr = constrained["radius_km"].to_numpy(float)[near] * 1000
+        member = (dmin <= kr) & (udist == cdist[k_idx][near])
+        for j, k in enumerate(k_idx):
+            sel = member & (near == j)
+            if not sel.any():
+                raise ValueError(f"population_centres: no cell of {centres.at[k, 'district_zh']} within "
+                                 f"{centres.at[k, 'radius_km']} km of {centres.at[k, 'name_zh']}")
+            group[sel] = len(totals)
+            totals.append(int(centres.at[k, "census_2020"]))
+            totals[cdist[k]] -= int(centres.at[k, "census_2020"])
+        if min(totals) < 0:
+            raise ValueError("population_centres: township counts exceed their district's census total")
+    persons = _largest_remainder(group, np.asarray(totals, dtype=np.int64), weight, afrac)
+
+    values = np.zeros(shape)
+    np.add.at(values, (rows, cols), persons)
+    pc = Pieces(rows=rows[n_whole:], cols=cols[n_whole:], geoms=pieces, persons=persons[n_whole:],
+                district=udist[n_whole:])
+    desc = (f"{cell:g} m modelled grid, EPSG:4548, variant {variant!r}: 2020 census district totals spread over "
+            f"land (water excluded; port land, airport, wetland reserves down-weighted) by settlements "
+            f"(σ {p['settlement_sigma_m'] / 1000:g} km), district seats (σ {p['seat_sigma_m'] / 1000:g} km), urban "
+            f"cores (population_centres.csv, radius ×{p['core_radius_scale']:g}), the central-city fringe of the "
+            f"ring districts (scale {p['fringe_scale_m'] / 1000:g} km)"
+            + (f", MODIS urban" if p["modis_peak"] > 0 else "")
+            + (f"; {len(constrained)} published township counts held exactly" if len(constrained) else "")
+            + "; kernels stay inside their district; sums to the census totals by district"
+            + (f" ({'; '.join(notes)})" if notes else ""))
     return PopulationGrid(
-        values=values.reshape(shape), transform=transform, crs=METRIC_CRS,
-        source="tjspatial modelled grid: 2020 census district totals spread by settlements, seats and land",
-        year=2020, accuracy="modelled", district=idx, district_names=tuple(districts["name_zh"]),
-        description=f"{cell:g} m modelled grid, EPSG:4548; weights: settlements (σ 1.5 km), node seats (σ 3 km), "
-                    "water excluded; sums exactly to the 2020 census district totals")
+        values=values, transform=transform, crs=METRIC_CRS,
+        source=f"tjspatial modelled grid ({variant}): 2020 census district totals spread by settlements, "
+               "urban cores and land",
+        year=2020, accuracy="modelled", district=idx, district_names=tuple(dnames), description=desc,
+        pieces=pc, variant=variant, params=p)
+
+
+def _modis_urban(uxy: np.ndarray) -> np.ndarray:
+    """1 where the bundled MODIS 2019 land cover (0.05°) is urban (IGBP 13), else 0, at EPSG:4548 points."""
+    f = sources_dir() / "landcover_modis_2019_igbp.tif"
+    ll = gpd.GeoSeries(shapely.points(uxy), crs=METRIC_CRS).to_crs("EPSG:4326")
+    with rasterio.open(f) as src:
+        arr = src.read(1)
+        r, c = rasterio.transform.rowcol(src.transform, ll.x.to_numpy(), ll.y.to_numpy())
+    r, c = np.asarray(r), np.asarray(c)
+    ok = (r >= 0) & (r < arr.shape[0]) & (c >= 0) & (c < arr.shape[1])
+    out = np.zeros(len(uxy))
+    out[ok] = arr[r[ok], c[ok]] == 13
+    return out
+
+
+def population_variants(path: str | Path | None = None, *, cell: float = BUNDLED_CELL_M,
+                        variants=None) -> dict[str, PopulationGrid]:
+    """The default model and its variants (:data:`MODEL_VARIANTS`), for coverage ranges."""
+    return {v: model_population(path=path, cell=cell, variant=v) for v in (variants or MODEL_VARIANTS)}
