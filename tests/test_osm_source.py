@@ -65,8 +65,15 @@ def test_provenance_says_which_source_built_each_layer(osm_gpkg):
     prov = read_table(osm_gpkg, "provenance").set_index("layer")
     from_osm = set(osm_layer_ids())
     assert from_osm >= {"districts", "rail_stations", "metro_lines", "intercity_rail", "coastline", "water"}
+    partial = {"wetlands", "port_districts"}  # OSM areas for some features, schematic for the others
     for lid, row in prov.iterrows():
-        assert row["built_from"] == ("extract" if lid in from_osm else "bundled"), lid
+        expected = "bundled" if lid not in from_osm else ("extract+bundled" if lid in partial else "extract")
+        assert row["built_from"] == expected, lid
+    assert prov.loc["wetlands", "osm_features"] == 1 and prov.loc["wetlands", "fallback_features"] == 3
+    assert "kept schematic" in prov.loc["wetlands", "fallback"]
+    assert prov.loc["districts", "osm_features"] == 16 and prov.loc["districts", "fallback_features"] == 0
+    assert prov.loc["zones", "osm_inputs"] == "districts" and prov.loc["settlements", "osm_inputs"] == ""
+    assert prov.loc["green_barrier", "osm_inputs"] == "airport, districts, wetlands"
     assert "8号线" in prov.loc["metro_lines", "warnings"]  # under construction: left out, and said so
     for lid in from_osm:
         g = tj.load(lid, osm_gpkg)
@@ -111,7 +118,7 @@ def test_rail_stations_feature_by_feature(osm_gpkg):
     tianjin = by[("rail", "天津")]  # OSM name 天津站, written as the bundled layer writes it
     assert tianjin.name_en == "Tianjin Railway Station" and tianjin.name_source == "osm:name"
     assert tianjin.osm_station_tag == "train" and tianjin.inside_tianjin and tianjin.district_zh == "河东区"
-    assert by[("rail", "天津西")].name_en == "Tianjinxizhan"  # pinyin fallback
+    assert by[("rail", "天津西")].name_en == "Tianjin Xi"  # place-name pinyin fallback (not Tianjinxizhan)
     assert by[("metro", "天津站")].lines == "2号线;3号线;9号线"  # 2号线 by stop name, 3/9 by membership
     assert by[("metro", "营口道")].lines == "1号线;3号线"
     assert by[("metro", "东丽湖")].status == "construction"

@@ -27,7 +27,7 @@ from .paths import default_gpkg, sources_dir as default_sources_dir
 from .sources.imported import build_from_import, recorded_overrides
 from .validate import validate_layer
 
-__all__ = ["build", "write_gpkg_atomic", "read_table", "SOURCES"]
+__all__ = ["build", "write_gpkg_atomic", "read_table", "format_summary", "SOURCES"]
 
 SOURCES = ("bundled", "osm", "extract")
 """Where ``build`` takes layers from: bundled files, OSM via Overpass, or a local OSM extract file."""
@@ -50,6 +50,33 @@ def _resolve_builder(layer: Layer, ctx: BuildContext) -> tuple[Callable, str]:
         if func is not None:
             return func, source
     return layer.builder_func(), "bundled"
+
+
+def _all_depends(cat: Catalog, layer: Layer) -> set[str]:
+    """Every layer ``layer`` depends on, directly or through other layers."""
+    seen, todo = set(), list(layer.depends)
+    while todo:
+        lid = todo.pop()
+        if lid not in seen and lid in cat:
+            seen.add(lid)
+            todo += list(cat[lid].depends)
+    return seen
+
+
+def format_summary(prov: pd.DataFrame) -> str:
+    """The per-layer outcome of a build as a text table: where each layer came from, how many features
+    came from OSM and how many fell back to the bundled source (and why), and the OSM inputs of derived
+    layers."""
+    lines = ["build summary (layer, built from, OSM features, fallback features, why / OSM inputs):"]
+    for r in prov.itertuples():
+        why = r.fallback if r.fallback else (f"from OSM inputs: {r.osm_inputs}" if r.osm_inputs else "")
+        if len(why) > 160:
+            why = why[:157] + "…"
+        lines.append(f"  {r.layer:<16} {r.built_from:<16} {r.osm_features:>6} {r.fallback_features:>6}  {why}")
+    n_fb = int((prov["fallback"] != "").sum())
+    lines.append(f"  {n_fb} layer(s) with a fallback" + (" (see the provenance table's 'fallback' column)"
+                                                          if n_fb else ""))
+    return "\n".join(lines)
 
 
 def write_gpkg_atomic(out: Path, layers: dict[str, gpd.GeoDataFrame],
@@ -112,14 +139,30 @@ def build(source: str = "bundled", out: str | Path | None = None, *, layers: Ite
     todo = [lay for lay in cat.layers if lay.id in wanted]
     built_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     prov_rows = []
+    osm_built: dict[str, bool] = {}
+    if not quiet:
+        ctx.options.setdefault("_progress", say)
     t0 = time.perf_counter()
     for n, layer in enumerate(todo, 1):
         t = time.perf_counter()
         ctx.layer = layer
         warn_before = len(ctx.warnings)  # before resolving: a source may warn there (e.g. OSM --offline)
         func, label = _resolve_builder(layer, ctx)
+        fell_back = ""
         try:
-            raw = func(ctx)
+            try:
+                raw = func(ctx)
+            except BuildError as exc:
+                if not getattr(exc, "fallback", False):
+                    raise
+                if ctx.options.get("strict"):
+                    raise BuildError(f"--strict: {exc.message} (without --strict the layer would keep its "
+                                     f"bundled source)", layer=layer.id, file=exc.file, rule="strict") from exc
+                fell_back = exc.message
+                ctx.warn(f"{fell_back}; the whole layer kept its bundled source")
+                func, label = layer.builder_func(), "bundled"
+                ctx.fallbacks.pop(layer.id, None)
+                raw = func(ctx)
         except BuildError:
             raise
         except Exception as exc:
@@ -128,6 +171,13 @@ def build(source: str = "bundled", out: str | Path | None = None, *, layers: Ite
         validate_layer(gdf, layer)
         ctx.layers[layer.id] = gdf
         warnings = ctx.warnings[warn_before:]
+        from_osm = label in ("osm", "extract")
+        partial = sum(n for n, _ in ctx.fallbacks.get(layer.id, []))
+        n_osm = int(gdf["source"].astype(str).str.startswith("OpenStreetMap").sum()) if from_osm else 0
+        if from_osm and partial:
+            label = f"{label}+bundled"
+        osm_built[layer.id] = from_osm
+        osm_inputs = sorted(d for d in _all_depends(cat, layer) if osm_built.get(d))
         prov_rows.append({
             "layer": layer.id, "title_zh": layer.title_zh, "title_en": layer.title_en, "built_from": label,
             "sources": ", ".join(layer.sources), "licence": cat.licence(layer.id),
@@ -137,12 +187,20 @@ def build(source: str = "bundled", out: str | Path | None = None, *, layers: Ite
             "feature_count": len(gdf), "inputs_sha256": json.dumps(ctx.inputs.get(layer.id, {}), sort_keys=True,
                                                                     ensure_ascii=False),
             "build_time": built_at, "warnings": " | ".join(warnings),
+            "osm_features": n_osm,
+            "fallback_features": len(gdf) if fell_back else partial,
+            "fallback": fell_back or " | ".join(r for _, r in ctx.fallbacks.get(layer.id, [])),
+            "osm_inputs": ", ".join(osm_inputs),
+            "plausibility": " | ".join(ctx.shared.get("plausibility", {}).get(layer.id, [])),
         })
         say(f"[{n}/{len(todo)}] {layer.id:<16} {len(gdf):>6} features  {time.perf_counter() - t:5.2f} s"
             + (f"  ({len(warnings)} warning(s))" if warnings else ""))
         for w in warnings:
             say(f"        warning: {w}")
-    tables = {"provenance": pd.DataFrame(prov_rows), "catalog": cat.to_frame()}
+    prov = pd.DataFrame(prov_rows)
+    tables = {"provenance": prov, "catalog": cat.to_frame()}
     write_gpkg_atomic(out, {lid: ctx.layers[lid] for lid in wanted}, tables)
+    if source != "bundled":
+        say(format_summary(prov))
     say(f"wrote {out} ({len(todo)} layers) in {time.perf_counter() - t0:.1f} s")
     return out

@@ -44,6 +44,9 @@ class BuildContext:
     options : free-form build options (e.g. OSM settings) that a source module may read.
     warnings : messages collected during the build (shown and written to the provenance table).
     inputs : layer id → {file name: sha256} of every file its builder read.
+    fallbacks : layer id → [(number of features, reason)] a source could not supply and took from the
+        layer's bundled source instead (see :meth:`fallback`).
+    shared : per-build cache a source module may keep data in (e.g. an OSM extract parsed once).
     """
 
     catalog: Catalog
@@ -54,6 +57,8 @@ class BuildContext:
     options: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     inputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    fallbacks: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    shared: dict = field(default_factory=dict)
 
     @property
     def layer_id(self) -> str:
@@ -61,6 +66,20 @@ class BuildContext:
 
     def warn(self, message: str) -> None:
         self.warnings.append(f"{self.layer_id}: {message}")
+
+    def fallback(self, count: int, reason: str) -> None:
+        """Record that ``count`` features of the current layer fell back to its bundled source, and why.
+
+        Raises
+        ------
+        BuildError
+            The build runs with ``strict`` (``--strict``): a fallback is an error.
+        """
+        if self.options.get("strict"):
+            raise BuildError(f"--strict: {reason} (without --strict {count} feature(s) would keep the bundled "
+                             f"source)", layer=self.layer_id, rule="strict")
+        self.fallbacks.setdefault(self.layer_id, []).append((int(count), reason))
+        self.warn(f"{reason}; {count} feature(s) kept from the bundled source")
 
     def path(self, source_id: str) -> Path:
         """Path of a declared source's file; :class:`BuildError` if it is not there."""

@@ -56,6 +56,10 @@ def data_dictionary(catalog: Catalog | None = None) -> str:
             out.append(f"- built from layers: {', '.join(f'`{d}`' for d in layer.depends)}")
         if layer.osm:
             out.append("- OpenStreetMap query: yes (`tjspatial build --source osm`)")
+            rules = layer.osm.get("plausible") or {}
+            if rules:
+                out.append("- OSM plausibility rules (a warning, an error with `--strict`): "
+                           + ", ".join(f"`{k} = {v}`" for k, v in rules.items()))
         out += ["", "| field | type | label 中文 / English | unit | format | shown in popups | values |",
                 "|---|---|---|---|---|---|---|"]
         for name, ftype in layer.all_fields.items():

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -31,6 +32,7 @@ from typing import Callable
 import geopandas as gpd
 import networkx as nx
 import numpy as np
+import pandas as pd
 import shapely
 
 from ..build_context import BuildContext
@@ -39,10 +41,11 @@ from ..crs import STORAGE_CRS, to_metric, to_storage
 from ..errors import BuildError
 from ..paths import layers_dir, sources_dir as default_sources_dir
 from . import osm_layers
-from .osm_extract import Routes, clip_filter_pbf, is_pbf, is_xml, read_routes, xml_timestamp
+from .osm_data import OsmData, Routes, read_osm_xml
+from .osm_extract import clip_extract, clip_filter_pbf, file_extent, is_pbf, is_xml
 from .osm_fetch import (DEFAULT_DEADLINE, DEFAULT_OVERPASS_URL, DEFAULT_TIMEOUT, FetchSettings, cache_path,
                         fetch_osm_xml)
-from .osm_query import Selector, osm_keys, overpass_ql, parse_selectors, selector_mask
+from .osm_query import Selector, osm_keys, overpass_ql, parse_selectors
 from ..atomic import atomic_path
 
 __all__ = ["OsmDoc", "resolve_builder", "query_polygon", "fetch_settings", "default_cache_dir",
@@ -143,16 +146,17 @@ def query_polygon(boundary: shapely.Geometry, margin_m: float = QUERY_MARGIN_M,
 
 @dataclass
 class OsmDoc:
-    """The OSM data of one layer: an OSM XML file, the layer's selectors, and the query polygon.
+    """The OSM data of one layer: the parsed OSM file, the layer's selectors, and the query polygon.
 
     Attributes
     ----------
-    path : OSM XML file (Overpass answer, extract, or clipped PBF).
+    path : OSM XML file (Overpass answer, extract, or clipped extract).
     layer : the catalog layer.
     polygon : Tianjin + 1 km (EPSG:4326); features outside are dropped.
     boundary : the Tianjin outline (EPSG:4326).
     label : text for the ``source`` column, naming OpenStreetMap and the data date.
     date : data date (YYYY-MM-DD) or ''.
+    data : the file parsed once (shared by every layer built from the same file).
     """
 
     path: Path
@@ -161,6 +165,7 @@ class OsmDoc:
     boundary: shapely.Geometry
     label: str
     date: str = ""
+    data: OsmData | None = None
     _routes: Routes | None = field(default=None, repr=False)
 
     @property
@@ -171,27 +176,22 @@ class OsmDoc:
     def route_selectors(self) -> list[Selector]:
         return parse_selectors(self.layer.osm.get("routes"), self.layer.id)
 
-    def features(self) -> gpd.GeoDataFrame:
-        """The features the layer's ``select`` picks inside the polygon (osmnx ``features_from_xml``): index
-        ``(element, id)``, one column per tag, geometry in EPSG:4326. Empty if none."""
-        import osmnx as ox
-        from osmnx._errors import InsufficientResponseError
-        sels = self.select
-        tags = {k: True for k in sorted(osm_keys(sels))}
-        try:
-            f = ox.features_from_xml(self.path, polygon=self.polygon, tags=tags)
-        except InsufficientResponseError:
-            return gpd.GeoDataFrame({"geometry": []}, geometry="geometry", crs=STORAGE_CRS)
-        except Exception as exc:
-            raise BuildError(f"osmnx cannot read the OSM XML ({type(exc).__name__}: {exc})", layer=self.layer.id,
-                             file=str(self.path)) from exc
-        f = f[selector_mask(f, sels)]
-        return f.set_crs(STORAGE_CRS, allow_override=True)
+    def _data(self) -> OsmData:
+        if self.data is None:
+            self.data = read_osm_xml(self.path, layer_id=self.layer.id)
+        return self.data
+
+    def features(self, *, repair: bool = True) -> gpd.GeoDataFrame:
+        """The features the layer's ``select`` picks inside the polygon: index ``(element, id)``, one column
+        per tag, ``problems`` / ``repairs`` texts (see :mod:`tjspatial.sources.osm_data`), geometry in
+        EPSG:4326 (``None`` for a relation that could not be assembled). Empty if none."""
+        return self._data().features(self.select, polygon=self.polygon,
+                                     areas=self.layer.geometry_type != "LineString", repair=repair)
 
     def routes(self) -> Routes:
         """The route relations the layer's ``routes`` selectors pick (read once)."""
         if self._routes is None:
-            self._routes = read_routes(self.path, self.route_selectors, self.layer.id)
+            self._routes = self._data().routes(self.route_selectors)
         return self._routes
 
 
@@ -201,33 +201,136 @@ def _all_selectors(catalog: Catalog) -> list[Selector]:
                                      layer.id)]
 
 
-def _extract_xml(ctx: BuildContext, src: Path, polygon) -> Path:
-    """The XML to read for extract ``src``: itself if XML, else its clipped-and-filtered copy (cached by the
-    file's path, size and mtime, the box and the keys)."""
+DIRECT_XML_BYTES = 20_000_000
+"""OSM XML files up to this size are parsed whole; larger ones (and every PBF) are clipped first."""
+
+
+def _fmt_box(box) -> str:
+    x0, y0, x1, y1 = box
+    return f"{x0:.2f}–{x1:.2f}°E, {y0:.2f}–{y1:.2f}°N"
+
+
+def extract_data(ctx: BuildContext, src: Path, polygon) -> OsmData:
+    """The extract ``src`` clipped to ``polygon``'s box and the catalog's tag keys (cached in the cache folder
+    by the file's path, size and mtime, the box and the keys) and parsed once per build.
+
+    Raises
+    ------
+    BuildError
+        The file is missing or of unknown format, or holds nothing inside Tianjin (the message gives the
+        file's extent against Tianjin's; the build stops and the previous GeoPackage is kept).
+    """
+    key = ("extract", str(src))
+    if key in ctx.shared:
+        return ctx.shared[key]
     if not src.is_file():
         raise BuildError(f"OSM extract not found: {src}", layer=ctx.layer_id, file=str(src))
-    if is_xml(src):
-        return src
-    if not is_pbf(src):
+    if not (is_xml(src) or is_pbf(src)):
         raise BuildError("unknown extract format; use .osm, .osm.gz, .osm.bz2 or .osm.pbf", layer=ctx.layer_id,
                          file=str(src))
-    keys = sorted(osm_keys(_all_selectors(ctx.catalog)))
-    bbox = tuple(np.round(shapely.bounds(polygon), 6))
-    st = src.stat()
-    digest = hashlib.sha256(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{bbox}|{keys}".encode()).hexdigest()
-    out = fetch_settings(ctx.options).cache_dir / f"extract-{src.name.split('.')[0]}-{digest[:16]}.osm"
-    if not out.is_file():
-        clip_filter_pbf(src, out, bbox, set(keys))
-    return out
+    say = ctx.options.get("_progress") or (lambda msg: None)
+    t0 = time.perf_counter()
+    clipped = not (is_xml(src) and src.stat().st_size <= DIRECT_XML_BYTES)
+    if clipped:
+        keys = sorted(osm_keys(_all_selectors(ctx.catalog)))
+        bbox = tuple(np.round(shapely.bounds(polygon), 6))
+        st = src.stat()
+        digest = hashlib.sha256(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{bbox}|{keys}".encode()).hexdigest()
+        out = fetch_settings(ctx.options).cache_dir / f"extract-{src.name.split('.')[0]}-{digest[:16]}.osm"
+        if not out.is_file():
+            say(f"        clipping {src.name} ({src.stat().st_size / 1e6:,.1f} MB) to Tianjin's box "
+                f"{_fmt_box(bbox)} and {len(keys)} tag keys …")
+            clip_extract(src, out, polygon, set(keys), progress=say)
+        path = out
+    else:
+        path = src
+    data = read_osm_xml(path, layer_id=ctx.layer_id)
+    c = data.counts
+    say(f"        read {path.name}: {c['nodes']:,} nodes, {c['ways']:,} ways, {c['relations']:,} relations "
+        f"({time.perf_counter() - t0:.1f} s)")
+    if data.nodes_inside(polygon) == 0:
+        box = data.extent() if not clipped else file_extent(src)
+        where = f"the file spans {_fmt_box(box)}" if box else "the file holds no node at all"
+        raise BuildError(f"the OSM extract holds nothing inside Tianjin: {where}; Tianjin (+1 km) spans "
+                         f"{_fmt_box(shapely.bounds(polygon))}. Use an extract that covers Tianjin (e.g. "
+                         f"Geofabrik's china-latest.osm.pbf or a BBBike cut of Tianjin); nothing was written",
+                         layer=ctx.layer_id, file=str(src))
+    ctx.shared[key] = data
+    return data
 
 
-def _build_from_doc(ctx: BuildContext, *, layer: Layer, normalise: Callable, path_of: Callable[[], Path],
-                    polygon, boundary, label_of: Callable[[Path], tuple[str, str]]) -> gpd.GeoDataFrame:
-    path = path_of()
-    ctx.file(path)
-    label, date = label_of(path)
-    doc = OsmDoc(path=path, layer=layer, polygon=polygon, boundary=boundary, label=label, date=date)
-    return normalise(doc, ctx)
+def _overpass_data(ctx: BuildContext, path: Path) -> OsmData:
+    key = ("overpass", str(path))
+    if key not in ctx.shared:
+        ctx.shared[key] = read_osm_xml(path, layer_id=ctx.layer_id)
+    return ctx.shared[key]
+
+
+def _build_from_doc(ctx: BuildContext, *, layer: Layer, normalise: Callable, data_of: Callable[[], OsmData],
+                    polygon, boundary, label_of: Callable[[OsmData], tuple[str, str]]) -> gpd.GeoDataFrame:
+    data = data_of()
+    ctx.file(data.path)
+    label, date = label_of(data)
+    doc = OsmDoc(path=data.path, layer=layer, polygon=polygon, boundary=boundary, label=label, date=date, data=data)
+    gdf = normalise(doc, ctx)
+    covered = data.coverage()
+    bundled = None
+    if layer.osm.get("keep_bundled_outside"):
+        bundled = layer.builder_func()(ctx)
+        g = np.asarray(bundled.geometry.values)
+        outside = shapely.intersects(g, polygon) & ~shapely.intersects(g, covered)
+        if outside.any():
+            ctx.fallback(int(outside.sum()), "outside the area the OSM data covers (its nodes' hull)")
+            extra = bundled[outside]
+            gdf = gpd.GeoDataFrame(pd.concat([gdf, extra[[c for c in extra.columns if c in gdf.columns]]],
+                                             ignore_index=True), geometry="geometry", crs=STORAGE_CRS)
+    check_plausible(layer, gdf, ctx, covered, bundled)
+    return gdf
+
+
+PLAUSIBLE_RULES = {
+    "min_features": "at least this many features come from OSM",
+    "max_features": "at most this many features",
+    "features": "exactly this many features (OSM and fallback together)",
+    "min_share_of_bundled": "OSM features ≥ this share of the bundled layer's features inside the area the OSM "
+                            "data covers",
+}
+"""Plausibility rules a layer may declare in ``[layer.osm.plausible]``."""
+
+
+def check_plausible(layer: Layer, gdf: gpd.GeoDataFrame, ctx: BuildContext, covered,
+                    bundled: gpd.GeoDataFrame | None = None) -> list[str]:
+    """Check ``gdf`` (built from OSM) against the layer's ``[layer.osm.plausible]`` rules. A failed rule is a
+    warning naming the rule and the numbers (recorded for the provenance table's ``plausibility`` column),
+    or a :class:`BuildError` with ``--strict``. Returns the failures."""
+    rules = layer.osm.get("plausible") or {}
+    unknown = set(rules) - set(PLAUSIBLE_RULES)
+    if unknown:
+        raise BuildError(f"unknown plausibility rule(s) {sorted(unknown)}; known: {sorted(PLAUSIBLE_RULES)}",
+                         layer=layer.id, field="osm.plausible")
+    n_osm = int(gdf["source"].astype(str).str.startswith("OpenStreetMap").sum()) if "source" in gdf else len(gdf)
+    fails = []
+    if "min_features" in rules and n_osm < rules["min_features"]:
+        fails.append(f"min_features = {rules['min_features']}: {n_osm} feature(s) from OSM")
+    if "features" in rules and len(gdf) != rules["features"]:
+        fails.append(f"features = {rules['features']}: {len(gdf)} features")
+    if "max_features" in rules and len(gdf) > rules["max_features"]:
+        fails.append(f"max_features = {rules['max_features']}: {len(gdf)} features")
+    if "min_share_of_bundled" in rules:
+        if bundled is None:
+            bundled = layer.builder_func()(ctx)
+        g = np.asarray(bundled.geometry.values)
+        n_ref = int((shapely.intersects(g, covered)).sum())
+        need = rules["min_share_of_bundled"] * n_ref
+        if n_ref and n_osm < need:
+            fails.append(f"min_share_of_bundled = {rules['min_share_of_bundled']:g}: {n_osm} feature(s) from OSM, "
+                         f"{n_osm / n_ref:.0%} of the {n_ref} bundled ones inside the area the OSM data covers")
+    for msg in fails:
+        if ctx.options.get("strict"):
+            raise BuildError(f"--strict: plausibility rule {msg}", layer=layer.id, rule="plausible")
+        ctx.warn(f"plausibility rule {msg}")
+    ctx.shared.setdefault("plausibility", {})[layer.id] = fails
+    return fails
 
 
 def resolve_builder(layer: Layer, ctx: BuildContext) -> Callable[[BuildContext], gpd.GeoDataFrame] | None:
@@ -258,10 +361,10 @@ def resolve_builder(layer: Layer, ctx: BuildContext) -> Callable[[BuildContext],
         src = Path(ctx.options.get("extract") or "")
         if not str(src) or str(src) == ".":
             raise BuildError("--source extract needs the extract FILE", layer=layer.id)
-        path_of = functools.partial(_extract_xml, ctx, src, polygon)
+        data_of = functools.partial(extract_data, ctx, src, polygon)
 
-        def label_of(path: Path) -> tuple[str, str]:
-            date = xml_timestamp(path) if is_xml(path) else ""
+        def label_of(data: OsmData) -> tuple[str, str]:
+            date = data.timestamp
             return (f"OpenStreetMap extract {src.name}" + (f" ({date})" if date else ""), date)
     else:
         settings = fetch_settings(ctx.options)
@@ -271,13 +374,15 @@ def resolve_builder(layer: Layer, ctx: BuildContext) -> Callable[[BuildContext],
             ctx.warn(f"--offline: no cached Overpass answer for this layer in {settings.cache_dir}; "
                      f"built from its bundled source instead")
             return None
-        path_of = functools.partial(fetch_osm_xml, query, settings, label=layer.id, layer_id=layer.id)
+
+        def data_of() -> OsmData:
+            return _overpass_data(ctx, fetch_osm_xml(query, settings, label=layer.id, layer_id=layer.id))
         pinned = ctx.options.get("osm_date")
 
-        def label_of(path: Path) -> tuple[str, str]:
-            date = pinned or xml_timestamp(path)
+        def label_of(data: OsmData) -> tuple[str, str]:
+            date = pinned or data.timestamp
             return (f"OpenStreetMap via Overpass ({date})" if date else "OpenStreetMap via Overpass", date or "")
-    return functools.partial(_build_from_doc, layer=layer, normalise=normalise, path_of=path_of,
+    return functools.partial(_build_from_doc, layer=layer, normalise=normalise, data_of=data_of,
                              polygon=polygon, boundary=boundary, label_of=label_of)
 
 

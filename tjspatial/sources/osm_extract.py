@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import json
 import os
+import re
+import shutil
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -26,8 +31,8 @@ from ..crs import STORAGE_CRS
 from ..errors import BuildError
 from .osm_query import Selector
 
-__all__ = ["XML_SUFFIXES", "Routes", "open_osm_xml", "read_routes", "xml_timestamp", "clip_filter_pbf",
-           "is_pbf", "is_xml"]
+__all__ = ["XML_SUFFIXES", "open_osm_xml", "xml_timestamp", "clip_extract", "clip_filter_pbf", "file_extent",
+           "filter_expressions", "tool_path", "is_pbf", "is_xml"]
 
 XML_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2", ".xml")
 
@@ -69,87 +74,119 @@ def xml_timestamp(path: Path) -> str:
     return newest[:10]
 
 
-@dataclass
-class Routes:
-    """Route relations read from an OSM file.
-
-    Attributes
-    ----------
-    relations : one row per relation: ``rel_id`` and one column per tag key.
-    members : one row per member, in relation order: ``rel_id, seq, type, ref, role``.
-    ways : member way geometries (LineString, EPSG:4326), indexed by way id.
-    nodes : member node positions and names (Point, EPSG:4326), indexed by node id; column ``name``.
-    """
-
-    relations: pd.DataFrame
-    members: pd.DataFrame
-    ways: gpd.GeoSeries
-    nodes: gpd.GeoDataFrame
+def tool_path() -> str | None:
+    """The osmium-tool program (Debian ``osmium-tool``), or ``None`` when absent or disabled with the
+    environment variable ``TJSPATIAL_NO_OSMIUM_TOOL=1`` (then pyosmium clips)."""
+    if os.environ.get("TJSPATIAL_NO_OSMIUM_TOOL"):
+        return None
+    return shutil.which("osmium")
 
 
-def read_routes(path: Path, selectors: list[Selector], layer_id: str = "<none>") -> Routes:
-    """Read the relations of ``path`` (OSM XML, optionally .gz/.bz2) that ``selectors`` pick.
+def filter_expressions(selectors: list[Selector]) -> list[str]:
+    """osmium ``tags-filter`` expressions that keep at least what ``selectors`` pick: per selector its most
+    specific positive condition (``key=value``; ``key~"^(a|b)$"`` → ``key=a,b``; else ``key``), on the
+    selector's element types (``n``, ``w``, ``r``)."""
+    out = []
+    for sel in selectors:
+        conds = [(k, op, v) for k, op, v in sel.conditions if op in (None, "=", "~")]
+        if not conds:
+            continue
 
-    Raises :class:`BuildError` naming the layer and the file if the XML cannot be parsed.
-    """
-    node_ids, node_xy, node_names = [], [], {}
-    way_refs: dict[int, list[int]] = {}
-    rels, members = [], []
+        def rank(c):
+            k, op, v = c
+            return (k == "type", op is None, op == "~" and _alternatives(v) is None)
+        key, op, value = sorted(conds, key=rank)[0]
+        kinds = "".join(e[0] for e in sel.elements)
+        if op == "=":
+            out.append(f"{kinds}/{key}={value}")
+        elif op == "~" and _alternatives(value):
+            out.append(f"{kinds}/{key}={','.join(_alternatives(value))}")
+        else:
+            out.append(f"{kinds}/{key}")
+    return sorted(set(out))
+
+
+def _alternatives(regex: str) -> list[str] | None:
+    m = re.fullmatch(r"\^\(?([\w:|-]+?)\)?\$", regex or "")
+    return m.group(1).split("|") if m else None
+
+
+def _run(cmd: list[str], what: str, src: Path) -> None:
     try:
-        with open_osm_xml(path) as fh:
-            for _, elem in ET.iterparse(fh, events=("end",)):
-                tag = elem.tag
-                if tag == "node":
-                    nid = int(elem.get("id"))
-                    node_ids.append(nid)
-                    node_xy.append((float(elem.get("lon")), float(elem.get("lat"))))
-                    tags = {t.get("k"): t.get("v") for t in elem.iter("tag")}
-                    name = tags.get("name:zh") or tags.get("name")
-                    if name:
-                        node_names[nid] = name
-                    elem.clear()
-                elif tag == "way":
-                    way_refs[int(elem.get("id"))] = [int(nd.get("ref")) for nd in elem.iter("nd")]
-                    elem.clear()
-                elif tag == "relation":
-                    tags = {t.get("k"): t.get("v") for t in elem.iter("tag")}
-                    if any(s.matches("relation", tags) for s in selectors):
-                        rid = int(elem.get("id"))
-                        rels.append({"rel_id": rid, **tags})
-                        for i, m in enumerate(elem.iter("member")):
-                            members.append((rid, i, m.get("type"), int(m.get("ref")), m.get("role") or ""))
-                    elem.clear()
-    except (ET.ParseError, OSError, EOFError) as exc:
-        raise BuildError(f"cannot read OSM XML ({type(exc).__name__}: {exc})", layer=layer_id,
-                         file=str(path)) from exc
-    members_df = pd.DataFrame(members, columns=["rel_id", "seq", "type", "ref", "role"])
-    xy = np.asarray(node_xy, dtype="float64").reshape(-1, 2)
-    pos = pd.Series(np.arange(len(node_ids)), index=pd.Index(node_ids, dtype="int64"))
-    pos = pos[~pos.index.duplicated()]
-    # member ways → LineStrings, built in one vectorised call
-    wanted_ways = members_df.loc[members_df["type"] == "way", "ref"].unique()
-    wanted_ways = [w for w in wanted_ways if w in way_refs]
-    refs = [way_refs[w] for w in wanted_ways]
-    flat = np.fromiter((r for rs in refs for r in rs), dtype="int64", count=sum(map(len, refs)))
-    owner = np.repeat(np.arange(len(refs)), [len(r) for r in refs])
-    known = np.isin(flat, pos.index.to_numpy())
-    flat, owner = flat[known], owner[known]
-    counts = np.bincount(owner, minlength=len(refs))
-    ok = counts >= 2
-    keep = ok[owner]
-    geoms = np.full(len(refs), None, dtype=object)
-    if keep.any():
-        lines = shapely.linestrings(xy[pos.loc[flat[keep]].to_numpy()], indices=owner[keep])
-        geoms[np.flatnonzero(ok)] = lines
-    ways = gpd.GeoSeries(geoms, index=pd.Index(wanted_ways, dtype="int64"), crs=STORAGE_CRS).dropna()
-    wanted_nodes = members_df.loc[members_df["type"] == "node", "ref"].unique()
-    wanted_nodes = np.asarray([n for n in wanted_nodes if n in pos.index], dtype="int64")
-    nodes = gpd.GeoDataFrame(
-        {"name": [node_names.get(int(n), "") for n in wanted_nodes]},
-        geometry=shapely.points(xy[pos.loc[wanted_nodes].to_numpy()]) if len(wanted_nodes) else [],
-        index=pd.Index(wanted_nodes, dtype="int64"), crs=STORAGE_CRS)
-    return Routes(pd.DataFrame(rels) if rels else pd.DataFrame({"rel_id": pd.Series(dtype="int64")}),
-                  members_df, ways, nodes)
+        r = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as exc:
+        raise BuildError(f"cannot run osmium-tool for {what} ({exc})", file=str(src)) from exc
+    if r.returncode != 0:
+        raise BuildError(f"osmium-tool failed to {what}: {r.stderr.strip()[-400:]}", file=str(src))
+
+
+def clip_extract(src: Path, out: Path, polygon, keys: set[str], *, selectors: list[Selector] | None = None,
+                 progress=None) -> Path:
+    """Write to ``out`` (OSM XML) the objects of ``src`` (``.osm.pbf``, ``.osm``, ``.osm.bz2``, ``.osm.gz``)
+    that a build needs inside ``polygon`` (EPSG:4326), with everything they reference.
+
+    With osmium-tool (C++): ``osmium tags-filter`` keeps the objects the catalog's selectors (or
+    ``selectors``) can pick plus their referenced ways and nodes, then ``osmium extract --strategy smart``
+    cuts that to the polygon keeping ways whole and multipolygon, boundary and route relations complete.
+    Without it, :func:`clip_filter_pbf` does the same with pyosmium on the polygon's bounding box. The file is
+    written to a temporary name in ``out``'s folder and renamed when complete.
+
+    Raises
+    ------
+    BuildError
+        The file cannot be read or clipped (naming the file and what failed).
+    """
+    import tempfile
+    tool = tool_path()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if tool is None:
+        from .osm_query import parse_selector
+        sels = selectors
+        return clip_filter_pbf(src, out, tuple(shapely.bounds(polygon)), keys, selectors=sels)
+    from .osm_query import parse_selectors
+    sels = selectors or parse_selectors([f'nwr["{k}"]' for k in sorted(keys)])
+    exprs = filter_expressions(sels)
+    say = progress or (lambda msg: None)
+    bar = ["--progress"] if progress is not None and sys.stderr.isatty() else ["--no-progress"]
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".clip-") as tmpdir:
+        tmp = Path(tmpdir)
+        poly = tmp / "tianjin.geojson"
+        poly.write_text(json.dumps({"type": "Feature", "properties": {},
+                                    "geometry": shapely.geometry.mapping(polygon)}), encoding="utf-8")
+        t = time.perf_counter()
+        filtered = tmp / "filtered.osm.pbf"
+        _run([tool, "tags-filter", str(src), *exprs, "-o", str(filtered), "-O", *bar], "filter the tags", src)
+        say(f"        osmium tags-filter: {filtered.stat().st_size / 1e6:,.1f} MB kept "
+            f"({time.perf_counter() - t:.1f} s)")
+        t = time.perf_counter()
+        part = tmp / "clipped.osm"
+        _run([tool, "extract", "-p", str(poly), "--strategy", "smart", "-S",
+              "types=multipolygon,boundary,route", str(filtered), "-o", str(part), "-f", "osm", "-O", *bar],
+             "clip to the Tianjin polygon", src)
+        say(f"        osmium extract --strategy smart: {part.stat().st_size / 1e6:,.1f} MB "
+            f"({time.perf_counter() - t:.1f} s)")
+        os.replace(part, out)
+    return out
+
+
+def file_extent(src: Path) -> tuple[float, float, float, float] | None:
+    """(min lon, min lat, max lon, max lat) of every node of an OSM file (osmium-tool ``fileinfo -e``, else
+    the file header's box, else a pyosmium pass); ``None`` if it has no node."""
+    tool = tool_path()
+    if tool:
+        r = subprocess.run([tool, "fileinfo", "-e", "-g", "data.bbox", str(src)], capture_output=True, text=True)
+        nums = re.findall(r"-?\d+(?:\.\d+)?", r.stdout)
+        if r.returncode == 0 and len(nums) == 4:
+            return tuple(float(v) for v in nums)
+    import osmium
+    x0 = y0 = np.inf
+    x1 = y1 = -np.inf
+    for obj in osmium.FileProcessor(str(src), osmium.osm.NODE):
+        loc = obj.location
+        if loc.valid():
+            x0, y0, x1, y1 = min(x0, loc.lon), min(y0, loc.lat), max(x1, loc.lon), max(y1, loc.lat)
+    return None if x0 == np.inf else (x0, y0, x1, y1)
 
 
 def clip_filter_pbf(src: Path, out: Path, bbox: tuple[float, float, float, float], keys: set[str],

@@ -27,13 +27,38 @@ from ..errors import BuildError
 if TYPE_CHECKING:  # pragma: no cover
     from .osm import OsmDoc
 
-__all__ = ["pinyin_name", "names", "status", "districts", "rail_stations", "metro_lines", "intercity_rail",
+__all__ = ["NotCovered", "usable", "FORMER_NAMES", "pinyin_name", "names", "status", "districts", "rail_stations", "metro_lines", "intercity_rail",
            "coastline", "water", "plan_areas"]
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+
+
+class NotCovered(BuildError):
+    """The OSM data does not cover this layer: the build keeps the layer's bundled source (and says so), or
+    stops with ``--strict``."""
+
+    fallback = True
+
+
+def usable(f: gpd.GeoDataFrame, ctx: BuildContext) -> gpd.GeoDataFrame:
+    """``f`` without the features whose geometry could not be built, after warning about each repair made
+    and each feature dropped, naming its OSM element and id."""
+    if not len(f):
+        return f
+    reps = [r for r in f["repairs"] if r] if "repairs" in f.columns else []
+    if reps:
+        ctx.warn(f"repaired {len(reps)} OSM geometr{'y' if len(reps) == 1 else 'ies'}: {'; '.join(reps)}")
+    geoms = np.asarray(f.geometry.values)
+    bad = pd.isna(geoms) | shapely.is_empty(geoms)
+    if bad.any():
+        nm = names(f)[0]
+        dropped = [f"{e} {i} {nm.iloc[k] or ''}".strip() + f" ({f['problems'].iloc[k] or 'no geometry'})"
+                   for k, (e, i) in enumerate(f.index) if bad[k]]
+        ctx.warn(f"dropped {len(dropped)} OSM feature(s) without a usable geometry: {'; '.join(dropped)}")
+    return f[~bad]
 
 
 def tag(f: pd.DataFrame, key: str) -> pd.Series:
@@ -44,23 +69,54 @@ def tag(f: pd.DataFrame, key: str) -> pd.Series:
     return col.astype(object).where(col.notna(), "").astype(str)
 
 
+_GENERIC = ("火车站", "大街", "公园", "新区", "广场", "大道", "站", "道", "路", "街", "桥", "东", "西", "南", "北",
+            "湖", "港", "口", "庄", "村", "镇", "园", "城", "区", "县", "河", "里", "角", "门", "线")
+"""Generic endings written as a separate word in place-name pinyin (天津西 → Tianjin Xi)."""
+
+
 def pinyin_name(text: str) -> str:
-    """Toneless pinyin of the Chinese characters in ``text``, capitalised (``"天津西站"`` → ``"Tianjinxizhan"``);
-    other characters are kept. ``''`` stays ``''``."""
+    """Toneless pinyin of ``text`` written as place names are: the specific part as one capitalised word, a
+    generic ending (站, 道, 路, 东, 西 … see ``_GENERIC``) as another (``"天津西"`` → ``"Tianjin Xi"``,
+    ``"营口道"`` → ``"Yingkou Dao"``, ``"天津西站"`` → ``"Tianjin Xi Zhan"``); ü as ``ü``; other characters
+    kept. ``''`` stays ``''``."""
     if not text or not _CJK.search(text):
         return text
-    from pypinyin import lazy_pinyin
-    out = "".join(lazy_pinyin(text))
-    return out[:1].upper() + out[1:]
+    from pypinyin import Style, lazy_pinyin
+
+    def py(chars: str) -> str:
+        out = "".join(lazy_pinyin(chars, style=Style.NORMAL, v_to_u=True))
+        return out[:1].upper() + out[1:]
+    words, rest = [], text.strip()
+    for station_word in ("火车站", "站"):  # the station word, then at most one more generic ending
+        if rest.endswith(station_word) and len(rest) > len(station_word):
+            words.insert(0, py(station_word))
+            rest = rest[: -len(station_word)]
+            break
+    end = next((g for g in _GENERIC if rest.endswith(g) and len(rest) > len(g) and g not in ("站", "火车站")), None)
+    if end is not None and len(rest) >= 2:
+        words.insert(0, py(end))
+        rest = rest[: -len(end)]
+    if rest:
+        words.insert(0, py(rest))
+    return re.sub(r"\s+", " ", " ".join(words)).strip()
+
+
+def _is_english(text: pd.Series) -> pd.Series:
+    return text.str.contains(r"[A-Za-z]", regex=True) & ~text.str.contains(_CJK.pattern, regex=True)
 
 
 def names(f: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """``(name_zh, name_en, name_source)`` from ``name:zh`` / ``name`` / ``name:en`` (pinyin fallback)."""
-    zh_tag, name, en_tag = tag(f, "name:zh"), tag(f, "name"), tag(f, "name:en")
+    """``(name_zh, name_en, name_source)``: ``name_zh`` from ``name:zh``, ``name:zh-Hans``, then ``name``;
+    ``name_en`` from ``name:en``, else an English ``name`` (Latin letters, no Chinese), else the place-name
+    pinyin of ``name_zh`` (:func:`pinyin_name`)."""
+    zh_tag = tag(f, "name:zh").where(tag(f, "name:zh") != "", tag(f, "name:zh-Hans"))
+    name, en_tag = tag(f, "name"), tag(f, "name:en")
+    english_name = _is_english(name) & (zh_tag != "")
     name_zh = zh_tag.where(zh_tag != "", name)
-    source = pd.Series(np.where(zh_tag != "", "osm:name:zh", np.where(name != "", "osm:name", "none")),
+    source = pd.Series(np.where(tag(f, "name:zh") != "", "osm:name:zh",
+                                np.where(zh_tag != "", "osm:name:zh-Hans", np.where(name != "", "osm:name", "none"))),
                        index=f.index)
-    name_en = en_tag.where(en_tag != "", name_zh.map(pinyin_name))
+    name_en = en_tag.where(en_tag != "", name.where(english_name, name_zh.map(pinyin_name)))
     return name_zh, name_en, source
 
 
@@ -120,61 +176,198 @@ def _district_of(points: gpd.GeoDataFrame, ctx: BuildContext) -> pd.Series:
 # ------------------------------------------------------------------------------------------------ admin
 
 
+FORMER_NAMES = {"蓟县": "蓟州区", "静海县": "静海区", "宁河县": "宁河区", "宝坻县": "宝坻区", "武清县": "武清区"}
+"""Former names of Tianjin districts still found on OSM boundaries (county → district renamings)."""
+DISTRICT_CODE_TAGS = ("division_code", "adcode", "ref", "ref:adcode", "cn:adcode")
+"""Tags that may carry a district's 6-digit administrative division code (first 6 digits used)."""
+DISTRICT_NAME_TAGS = ("name:zh", "name:zh-Hans", "name:zh-CN", "name", "official_name", "official_name:zh",
+                      "old_name", "old_name:zh", "name:en")
+"""Tags whose values are tried, in order, as district names."""
+
+
+def _district_code(f: pd.DataFrame) -> pd.Series:
+    code = pd.Series(np.nan, index=f.index, dtype="float64")
+    for key in DISTRICT_CODE_TAGS:
+        v = tag(f, key).str.extract(r"^\s*(\d{6})(?:\d{3}|\d{6})?\s*$")[0]
+        code = code.fillna(pd.to_numeric(v, errors="coerce"))
+    return code
+
+
+def _district_by_name(f: pd.DataFrame, lookup: dict[str, int]) -> pd.Series:
+    """Census adcode of each feature by its name tags (exact, former name, or without 区/县/新区)."""
+    def base(n: str) -> str:
+        return re.sub(r"(新区|区|县)$", "", n.strip())
+    by_base = {base(k): v for k, v in lookup.items() if not k.isascii()}
+    out = pd.Series(np.nan, index=f.index, dtype="float64")
+    for key in DISTRICT_NAME_TAGS:
+        names_ = tag(f, key)
+        exact = names_.map(lambda n: lookup.get(n.strip()) or lookup.get(FORMER_NAMES.get(n.strip(), "")) or
+                           (by_base.get(base(n)) if n and not n.isascii() else None) or
+                           lookup.get(n.strip().lower()))
+        out = out.fillna(pd.to_numeric(exact, errors="coerce"))
+    return out
+
+
 def districts(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
-    """``admin_level=6`` boundaries inside Tianjin, joined to the 2020 census (by name, then adcode) and
-    to the bundled district attributes (zone, official area)."""
-    f = doc.features()
-    f = f.assign(geometry=shapely.make_valid(np.asarray(f.geometry.values)))
-    f = f[np.isin(shapely.get_type_id(np.asarray(f.geometry.values)), (3, 6))]
-    inside = shapely.within(shapely.point_on_surface(np.asarray(f.geometry.values)), doc.boundary)
-    f = f[inside].copy()
-    if f.empty:
-        raise BuildError("no admin_level=6 boundary lies inside Tianjin", layer=ctx.layer_id, file=str(doc.path))
-    f["name_zh"], f["name_en"], _ = names(f)
+    """The 16 districts: ``admin_level=6`` boundaries matched to the 2020 census, district by district.
+
+    Matching: by division code first (``division_code`` / ``adcode`` / ``ref``, first 6 digits), then by
+    name (``name:zh``, ``name:zh-Hans``, ``name``, official and old names, known former names such as
+    蓟县 → 蓟州区, the name without 区/县, ``name:en`` against the bundled English names). Boundaries inside
+    Tianjin that match no census district (e.g. a development zone) are ignored with a warning naming them.
+    A district whose boundary is missing, broken (member way missing, ring not closed: relation and way ids
+    in the message) or implausible (area outside 0.5–2 × the bundled polygon's) keeps its bundled polygon;
+    :meth:`BuildContext.fallback` records it (an error with ``--strict``). The result always has exactly the
+    census districts and the census total.
+    """
     census = ctx.read_csv("census_2020")
-    attrs = ctx.read_vector("tianditu_districts").drop(columns="geometry")
-    by_name = census.set_index("name_zh")["adcode"]
-    adcode = f["name_zh"].map(by_name)
-    ref = pd.to_numeric(tag(f, "ref").where(tag(f, "ref").str.fullmatch(r"\d{6}"), None), errors="coerce")
-    f["adcode"] = adcode.fillna(ref)
-    missing = f.loc[f["adcode"].isna() | ~f["adcode"].isin(census["adcode"]), "name_zh"].tolist()
-    if missing:
-        raise BuildError(f"OSM district(s) {', '.join(missing)} match no row of the 2020 census (by name or "
-                         f"adcode)", layer=ctx.layer_id, file=str(ctx.path("census_2020")), field="name_zh")
-    f["adcode"] = f["adcode"].astype("int64")
-    dup = f.loc[f["adcode"].duplicated(), "name_zh"].tolist()
-    if dup:
-        raise BuildError(f"OSM has more than one boundary for {', '.join(dup)}", layer=ctx.layer_id,
+    attrs = ctx.read_vector("tianditu_districts")
+    bundled = ctx.catalog[ctx.layer_id].builder_func()(ctx).reset_index(drop=True)
+    lookup = {n: int(c) for n, c in zip(census["name_zh"], census["adcode"])}
+    lookup.update({str(n).lower(): int(c) for n, c in zip(attrs["name_en"], attrs["adcode"]) if isinstance(n, str)})
+    f = doc.features(repair=False)
+    if len(f):
+        f = f.assign(_code=_district_code(f))
+        f["_code"] = f["_code"].where(f["_code"].isin(census["adcode"]), _district_by_name(f, lookup))
+    else:
+        f = f.assign(_code=pd.Series(dtype="float64"))
+    geoms = np.asarray(f.geometry.values)
+    has_geom = ~pd.isna(geoms)
+    inside = np.zeros(len(f), dtype=bool)
+    if has_geom.any():
+        inside[has_geom] = shapely.within(shapely.point_on_surface(geoms[has_geom].astype(object)), doc.boundary)
+    label = [f"{n or '(no name)'} ({e} {i})" for n, (e, i) in zip(names(f)[0], f.index)] if len(f) else []
+    extra = [label[i] for i in range(len(f)) if pd.isna(f["_code"].iloc[i]) and inside[i]]
+    if extra:
+        ctx.warn(f"ignored {len(extra)} admin_level=6 area(s) inside Tianjin that match no census district: "
+                 f"{', '.join(extra)}")
+    matched = f[f["_code"].notna()].copy()
+    if matched.empty:
+        raise NotCovered("the OSM data holds no admin_level=6 boundary of a Tianjin district", layer=ctx.layer_id,
                          file=str(doc.path))
+    matched["_code"] = matched["_code"].astype("int64")
+    gm = np.asarray(matched.geometry.values)
+    matched["_area"] = np.where(pd.isna(gm), 0.0, _geod_area_km2(gm))
+    ref_area = dict(zip(bundled["adcode"], bundled["area_km2"]))
+    reasons: dict[int, str] = {}
+    good = []
+    for code, grp in matched.groupby("_code", sort=True):  # one iteration per census district (16)
+        ok = grp[[not p and g is not None for p, g in zip(grp["problems"], grp.geometry.values)]]
+        if len(ok) == 0:
+            reasons[code] = "; ".join(p for p in grp["problems"] if p) or "no geometry"
+            continue
+        best = ok.sort_values("_area", ascending=False).iloc[[0]]
+        if len(ok) > 1:
+            ctx.warn(f"{len(ok)} OSM boundaries match {lookup_name(census, code)}; kept the largest "
+                     f"({best.index[0][0]} {best.index[0][1]})")
+        ratio = best["_area"].iloc[0] / ref_area.get(code, np.nan)
+        if not (0.5 <= ratio <= 2.0):
+            reasons[code] = (f"{best.index[0][0]} {best.index[0][1]} has {ratio:.2f} × the area of the bundled "
+                             f"polygon (implausible)")
+            continue
+        good.append(best)
+    osm_rows = pd.concat(good) if good else matched.iloc[:0]
+    missing = [c for c in census["adcode"] if c not in set(osm_rows["_code"])]
+    if not len(osm_rows):
+        raise NotCovered("no district boundary in the OSM data is usable: " +
+                         "; ".join(f"{lookup_name(census, c)}: {reasons.get(c, 'not in the data')}" for c in missing),
+                         layer=ctx.layer_id, file=str(doc.path))
+    f = osm_rows.assign(adcode=osm_rows["_code"].to_numpy())
+    name_zh, name_en, _ = names(f)
     c = census.set_index("adcode")
-    a = attrs.set_index("adcode")
+    a = attrs.drop(columns="geometry").set_index("adcode")
+    f["name_zh"] = f["adcode"].map(c["name_zh"])
     f["pop_2020"] = f["adcode"].map(c["pop_2020"])
     f["pop_2020_status"] = f["adcode"].map(c["status"])
     f["zone"] = f["adcode"].map(a["zone"]).fillna("")
     f["area_km2_official"] = f["adcode"].map(a["area_km2_official"])
     en = f["adcode"].map(a["name_en"])
-    f["name_en"] = tag(f, "name:en").where(tag(f, "name:en") != "", en.fillna(f["name_en"]))
-    lost = sorted(set(census["name_zh"]) - set(f["name_zh"]))
-    if lost:
-        ctx.warn(f"OSM lacks the district boundary of {', '.join(lost)}")
+    f["name_en"] = tag(f, "name:en").where(tag(f, "name:en") != "", en.fillna(name_en))
+    renamed = [f"{n} → {z}" for n, z in zip(name_zh, f["name_zh"]) if n and n != z and not n.isascii()]
+    if renamed:
+        ctx.warn(f"OSM names matched to census districts: {', '.join(renamed)}")
     gdf = gpd.GeoDataFrame(f, geometry="geometry", crs=STORAGE_CRS)
     gdf["area_km2"] = np.round(to_metric(gdf).area.to_numpy() / 1e6, 3)
     out = _finish(gdf, doc)
     out["source"] = doc.label + "; census_2020"
+    if missing:
+        why = [f"{lookup_name(census, code)} ({reasons.get(code, 'no boundary in the OSM data')})" for code in missing]
+        ctx.fallback(len(missing), f"district boundary not usable from OSM for {', '.join(why)}")
+        out = pd.concat([out, bundled[bundled["adcode"].isin(missing)]], ignore_index=True)
+    out = gpd.GeoDataFrame(out, geometry="geometry", crs=STORAGE_CRS)
     return out.sort_values("adcode").reset_index(drop=True)
+
+
+def lookup_name(census: pd.DataFrame, code: int) -> str:
+    hit = census.loc[census["adcode"] == code, "name_zh"]
+    return str(hit.iloc[0]) if len(hit) else str(code)
+
+
+def _geod_area_km2(geoms: np.ndarray) -> np.ndarray:
+    s = gpd.GeoSeries(geoms, crs=STORAGE_CRS)
+    return to_metric(gpd.GeoDataFrame(geometry=s)).area.fillna(0).to_numpy() / 1e6
 
 
 # ------------------------------------------------------------------------------------------------ transport
 
 
-def _line_label(routes: pd.DataFrame) -> pd.Series:
-    """``"1号线"`` for metro routes with a ref, else the route name without its direction suffix."""
+def canonical_metro_id(ref: str, name: str = "") -> str:
+    """The catalog's metro line id for an OSM ``ref`` / ``name``: ``3``, ``M3``, ``3号线``, ``Line 3``,
+    ``天津地铁3号线`` → ``3``; ``6-II``, ``6号线二期`` → ``6-II``; ``JJ``, ``津静线`` → ``JJ``; ``Z4``, ``Z4线``
+    → ``Z4``. ``''`` when neither says which line."""
+    for text in (ref or "", name or ""):
+        t = text.strip().upper().replace("（", "(").replace("）", ")")
+        if not t:
+            continue
+        if "津静" in t or t in ("JJ", "JJX"):
+            return "JJ"
+        m = re.search(r"Z\s*(\d+)", t)
+        if m:
+            return f"Z{m.group(1)}"
+        m = re.search(r"(?:^|M|LINE\s*|地铁|^\D*?)(\d+)\s*(?:号线)?\s*(-\s*(?:II|2)\b|二期|PHASE\s*(?:II|2))?", t)
+        if m:
+            return m.group(1) + ("-II" if m.group(2) else "")
+    return ""
+
+
+def _line_label(routes: pd.DataFrame, names_by_id: dict[str, str] | None = None) -> pd.Series:
+    """The line a route belongs to: metro routes → the catalog's line name (``3号线``, ``津静线``, ``6号线二期``)
+    when ``names_by_id`` knows the canonical id, else ``<id>号线``; other routes → the route name without its
+    direction suffix."""
     ref = tag(routes, "ref")
     route = tag(routes, "route")
     name_zh = tag(routes, "name:zh").where(tag(routes, "name:zh") != "", tag(routes, "name"))
     base = name_zh.str.replace(r"\s*[:：(（].*$", "", regex=True)
-    metro = route.isin(["subway", "light_rail", "monorail"]) & (ref != "")
-    return base.where(~metro, ref.str.replace(r"号线$", "", regex=True) + "号线")
+    ids = pd.Series([canonical_metro_id(r, n) for r, n in zip(ref, name_zh)], index=routes.index, dtype=object)
+    metro = route.isin(["subway", "light_rail", "monorail"]) & (ids != "")
+    names_by_id = names_by_id or {}
+    label = ids.map(lambda i: names_by_id.get(i) or (f"{i}号线" if i else ""))
+    return base.where(~metro, label)
+
+
+def _metro_names(ctx: BuildContext, column: str = "name_zh") -> dict[str, str]:
+    """Canonical metro line names by id from the bundled metadata (parenthesised notes removed)."""
+    try:
+        meta = ctx.read_csv("metro_lines_meta", dtype={"line_id": str})
+    except BuildError:
+        return {}
+    return {str(i): re.sub(r"\s*[（(].*$", "", str(n)).strip() for i, n in zip(meta["line_id"], meta[column])}
+
+
+def hex_colour(value: str) -> str:
+    """An OSM ``colour`` as ``#rrggbb`` (``#E1E000``, ``e1e000``, ``#fc0``, ``red``); ``''`` if unreadable."""
+    v = (value or "").strip().lower()
+    if not v:
+        return ""
+    if re.fullmatch(r"#?[0-9a-f]{6}", v):
+        return "#" + v.lstrip("#")
+    if re.fullmatch(r"#?[0-9a-f]{3}", v):
+        return "#" + "".join(c * 2 for c in v.lstrip("#"))
+    try:
+        from matplotlib.colors import to_hex
+        return to_hex(v)
+    except (ImportError, ValueError):
+        return ""
 
 
 def _station_name(name: pd.Series) -> pd.Series:
@@ -185,9 +378,9 @@ def _station_name(name: pd.Series) -> pd.Series:
 def rail_stations(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     """Station nodes (and station areas, as points on surface); kind metro / rail / tram; lines from route
     relations (the station is a member, or a stop of the route has its name within 1 km)."""
-    f = doc.features()
+    f = usable(doc.features(), ctx)
     if f.empty:
-        raise BuildError("the OSM data holds no station", layer=ctx.layer_id, file=str(doc.path))
+        raise NotCovered("the OSM data holds no station", layer=ctx.layer_id, file=str(doc.path))
     geoms = np.asarray(f.geometry.values)
     f = f.assign(geometry=np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms)))
     name_zh, name_en, name_src = names(f)
@@ -198,8 +391,11 @@ def rail_stations(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
                              "rail"))
     elements = f.index.get_level_values(0).astype(str)
     ids = f.index.get_level_values(1).astype("int64")
+    short = pd.Series(np.where(kind == "rail", _station_name(name_zh), name_zh), index=f.index)
+    pinyin_used = name_en == name_zh.map(pinyin_name)
+    name_en = name_en.where(~pinyin_used, short.map(pinyin_name))  # 天津西站 → 天津西 → Tianjin Xi
     out = gpd.GeoDataFrame({
-        "name_zh": np.where(kind == "rail", _station_name(name_zh), name_zh),
+        "name_zh": short.to_numpy(),
         "name_en": name_en.to_numpy(),
         "station_id": ("osm_" + elements.str[0] + ids.astype(str)).to_numpy(),
         "kind": kind,
@@ -209,11 +405,64 @@ def rail_stations(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
                                                                       tag(f, "public_transport"))).to_numpy(),
         "_element": elements, "_id": ids, "_name": name_zh.to_numpy(),
     }, geometry=gpd.GeoSeries(f.geometry.values, crs=STORAGE_CRS), crs=STORAGE_CRS)
-    out["lines"] = _station_lines(out, doc)
+    out["lines"] = _station_lines(out, doc, _metro_names(ctx))
+    out["_stop"] = tag(f, "public_transport").isin(["stop_position", "platform"]).to_numpy() | \
+        (railway == "platform").to_numpy()
+    out["_area"] = (elements != "node")
+    out = _merge_stations(out, ctx)
     out["district_zh"] = _district_of(out, ctx).to_numpy()
     out["inside_tianjin"] = shapely.within(np.asarray(out.geometry.values), doc.boundary)
-    out = out.drop(columns=["_element", "_id", "_name"])
+    out = out.drop(columns=["_element", "_id", "_name", "_stop", "_area"])
     return _finish(out, doc)
+
+
+STATION_MERGE_M = 600.0
+"""Station features of the same kind and name within this distance (m) are one station."""
+
+
+def _merge_stations(st: gpd.GeoDataFrame, ctx: BuildContext) -> gpd.GeoDataFrame:
+    """One feature per real station: nodes, station areas, interchange nodes and stop positions / platforms of
+    the same kind and name within :data:`STATION_MERGE_M` collapse to one (a node, not an area or a stop,
+    is kept; ``lines`` lists every line of the group). Stop positions and platforms never count as stations
+    on their own: those without a station are dropped. Unnamed features are kept as they are."""
+    st = st.reset_index(drop=True)
+    xy = shapely.get_coordinates(np.asarray(to_metric(st).geometry.values))
+    named = st["name_zh"] != ""
+    group = np.arange(len(st))
+    for (kind, name), idx in st[named].groupby(["kind", "name_zh"]).groups.items():  # names seen twice or more
+        idx = np.asarray(idx)
+        if len(idx) < 2:
+            continue
+        d = np.hypot(*(xy[idx][:, None, :] - xy[idx][None, :, :]).transpose(2, 0, 1))
+        label = np.arange(len(idx))
+        for _ in range(len(idx)):  # single-linkage clusters by repeated relaxation (groups are tiny)
+            near = d <= STATION_MERGE_M
+            new = np.where(near, label[None, :], len(idx)).min(axis=1)
+            if (new == label).all():
+                break
+            label = new
+        group[idx] = idx[label]
+    st = st.assign(_group=group)
+    rank = st["_stop"].astype(int) * 2 + st["_area"].astype(int)
+    st = st.assign(_rank=rank.to_numpy()).sort_values(["_group", "_rank"], kind="stable")
+    lines = st.groupby("_group")["lines"].agg(
+        lambda s: ";".join(sorted({x for v in s for x in v.split(";") if x}, key=_natural_key)))
+    only_stops = st.groupby("_group")["_stop"].all()
+    size = st.groupby("_group").size()
+    keep = st.drop_duplicates("_group").set_index("_group")
+    keep["lines"] = lines
+    merged = size[size > 1]
+    dropped = keep[only_stops & (size >= 1)]
+    if len(merged):
+        ex = ", ".join(f"{keep.loc[g, 'name_zh']} ×{n}" for g, n in merged.sort_values(ascending=False).items())
+        ctx.warn(f"merged {int(merged.sum())} OSM station features into {len(merged)} station(s): "
+                 f"{ex if len(ex) < 300 else ex[:297] + '…'}")
+    if len(dropped):
+        ctx.warn(f"dropped {len(dropped)} stop position(s)/platform(s) with no station of the same name nearby: "
+                 f"{', '.join(map(str, dropped['name_zh'].head(10)))}")
+    keep = keep[~(only_stops.reindex(keep.index).to_numpy())]
+    return gpd.GeoDataFrame(keep.reset_index(drop=True).drop(columns=["_rank"]), geometry="geometry",
+                            crs=STORAGE_CRS)
 
 
 def _natural_key(label: str):
@@ -224,7 +473,7 @@ _ROUTE_KIND = {"subway": "metro", "light_rail": "metro", "monorail": "metro", "t
 """Which station kind a route's stops are matched to by name."""
 
 
-def _station_lines(stations: gpd.GeoDataFrame, doc: "OsmDoc") -> np.ndarray:
+def _station_lines(stations: gpd.GeoDataFrame, doc: "OsmDoc", names_by_id: dict | None = None) -> np.ndarray:
     """';'-joined line labels of every station: the station is a member of the route, or a stop of the route
     has the station's name, a matching mode (subway/light_rail → metro, tram → tram, train → rail) and lies
     within 1 km."""
@@ -232,7 +481,7 @@ def _station_lines(stations: gpd.GeoDataFrame, doc: "OsmDoc") -> np.ndarray:
     empty = np.full(len(stations), "", dtype=object)
     if routes.relations.empty:
         return empty
-    label = pd.Series(_line_label(routes.relations).to_numpy(), index=routes.relations["rel_id"])
+    label = pd.Series(_line_label(routes.relations, names_by_id).to_numpy(), index=routes.relations["rel_id"])
     mode = pd.Series(tag(routes.relations, "route").map(_ROUTE_KIND).fillna("").to_numpy(),
                      index=routes.relations["rel_id"])
     m = routes.members
@@ -294,8 +543,25 @@ def metro_lines(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     routes = doc.routes()
     rel = routes.relations
     if rel.empty:
-        raise BuildError("the OSM data holds no metro route relation", layer=ctx.layer_id, file=str(doc.path))
-    rel = rel.assign(_label=_line_label(rel).to_numpy(), _status=status(rel).to_numpy())
+        raise NotCovered("the OSM data holds no metro route relation", layer=ctx.layer_id, file=str(doc.path))
+    canon = _metro_names(ctx)
+    masters = rel[tag(rel, "type") == "route_master"]
+    rel = rel[tag(rel, "type") != "route_master"]
+    # a route without ref/name of its own takes its route_master's
+    m = routes.members
+    master_of = m[m["rel_id"].isin(masters["rel_id"]) & (m["type"] == "relation")].set_index("ref")["rel_id"]
+    master_of = master_of[~master_of.index.duplicated()]
+    mref = pd.Series(tag(masters, "ref").to_numpy(), index=masters["rel_id"].to_numpy())
+    mname = pd.Series(tag(masters, "name").to_numpy(), index=masters["rel_id"].to_numpy())
+    own_id = pd.Series([canonical_metro_id(r, n) for r, n in zip(tag(rel, "ref"), tag(rel, "name"))],
+                       index=rel.index, dtype=object)
+    via_master = rel["rel_id"].map(master_of)
+    from_master = pd.Series([canonical_metro_id(mref.get(x, ""), mname.get(x, "")) if pd.notna(x) else ""
+                             for x in via_master], index=rel.index, dtype=object)
+    line_id = own_id.where(own_id != "", from_master)
+    label = line_id.map(lambda i: canon.get(i) or (f"{i}号线" if i else ""))
+    label = label.where(label != "", _line_label(rel, canon))
+    rel = rel.assign(_label=label.to_numpy(), _id=line_id.to_numpy(), _status=status(rel).to_numpy())
     track, chord, n_stops, n_located = _route_geometries(routes, rel["rel_id"].to_numpy())
     geom = np.where(pd.isna(track), chord, track)
     rel = rel.assign(_geom=geom, _chord=chord, _stops=n_stops, _located=n_located,
@@ -306,16 +572,29 @@ def metro_lines(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     if len(closed):
         ctx.warn(f"left out {closed['_label'].nunique()} line(s) not open: {', '.join(sorted(set(closed['_label'])))}")
     rel = rel[rel["_status"] == "open"]
+    if rel.empty:
+        raise NotCovered("the OSM data holds no open metro route", layer=ctx.layer_id, file=str(doc.path))
+    n_rel = rel.groupby("_label").size()
+    multi = n_rel[n_rel > 1]
+    if len(multi):
+        ctx.warn(f"one feature per line from {int(multi.sum())} route relations (directions, variants): "
+                 + ", ".join(f"{k} ×{v}" for k, v in multi.items()))
+    odd = rel.loc[(rel["_id"] != "") & ~rel["_id"].isin(list(canon)), "_label"].unique().tolist()
+    if odd and canon:
+        ctx.warn(f"line(s) not in the catalog's metro list: {', '.join(map(str, odd))}")
+    # colour and opening date: from any route of the line that has them
+    colour_any = rel.assign(_c=tag(rel, "colour").map(hex_colour)).query("_c != ''").groupby("_label")["_c"].first()
     best = rel.sort_values("_len", ascending=False).drop_duplicates("_label")
-    line_id = tag(best, "ref").str.replace(r"号线$", "", regex=True)
-    line_id = line_id.where(line_id != "", "osm_r" + best["rel_id"].astype(str))
+    line_id = best["_id"].where(best["_id"] != "", "osm_r" + best["rel_id"].astype(str))
     en = tag(best, "name:en").str.replace(r"\s*[:：(].*$", "", regex=True)
-    colour = tag(best, "colour").str.lower()
+    colour = best["_label"].map(colour_any).fillna("")
     opened = tag(best, "start_date").where(tag(best, "start_date") != "", tag(best, "opening_date"))
     gdf = gpd.GeoDataFrame({
         "name_zh": best["_label"].to_numpy(),
-        "name_en": np.where(en != "", en, np.where(tag(best, "ref") != "", "Line " + line_id,
-                                                    best["_label"].map(pinyin_name))),
+        "name_en": np.where(en != "", en, np.where(best["_id"].map(_metro_names(ctx, "name_en")).notna(),
+                                                    best["_id"].map(_metro_names(ctx, "name_en")),
+                                                    np.where(best["_id"] != "", "Line " + line_id,
+                                                             best["_label"].map(pinyin_name)))),
         "line_id": line_id.to_numpy(), "colour": colour.to_numpy(), "status": "open",
         "length_km": best["_len"].to_numpy(), "length_chord_km": _length_km(best["_chord"].to_numpy()),
         "opened": opened.to_numpy(), "stations_total": best["_stops"].to_numpy(),
@@ -338,7 +617,7 @@ def intercity_rail(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     routes = doc.routes()
     rel = routes.relations
     if rel.empty:
-        raise BuildError("the OSM data holds no railway line relation", layer=ctx.layer_id, file=str(doc.path))
+        raise NotCovered("the OSM data holds no railway line relation", layer=ctx.layer_id, file=str(doc.path))
     track, _, _, _ = _route_geometries(routes, rel["rel_id"].to_numpy())
     rel = rel.assign(_geom=track)
     rel = rel[~pd.isna(rel["_geom"])]
@@ -389,9 +668,9 @@ def intercity_rail(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
 def coastline(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     """``natural=coastline`` ways merged into one line (variant ``osm``), clipped to Tianjin (+1 km); the
     two non-OSM variants of the bundled layer (Tianditu-derived, Landsat port edge) are kept beside it."""
-    f = doc.features()
+    f = usable(doc.features(), ctx)
     if f.empty:
-        raise BuildError("the OSM data holds no coastline", layer=ctx.layer_id, file=str(doc.path))
+        raise NotCovered("the OSM data holds no coastline", layer=ctx.layer_id, file=str(doc.path))
     f = _clip(gpd.GeoDataFrame(f, geometry="geometry", crs=STORAGE_CRS), doc.polygon)
     merged = shapely.line_merge(shapely.union_all(_only(np.asarray(f.geometry.values), "line")))
     date = doc.date or "undated"
@@ -409,14 +688,17 @@ def coastline(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
 
 
 def _polygons(doc: "OsmDoc", ctx: BuildContext, what: str) -> gpd.GeoDataFrame:
-    f = doc.features()
+    f = usable(doc.features(), ctx)
     if f.empty:
-        raise BuildError(f"the OSM data holds no {what}", layer=ctx.layer_id, file=str(doc.path))
+        raise NotCovered(f"the OSM data holds no {what}", layer=ctx.layer_id, file=str(doc.path))
     f = gpd.GeoDataFrame(f, geometry="geometry", crs=STORAGE_CRS)
     f = f[np.isin(shapely.get_type_id(np.asarray(f.geometry.values)), (3, 6))]
     f = _clip(f, doc.polygon)
     f["geometry"] = _only(np.asarray(f.geometry.values), "polygon")
-    return f[f.geometry.notna()]
+    f = f[f.geometry.notna()]
+    if f.empty:
+        raise NotCovered(f"the OSM data holds no {what} inside Tianjin", layer=ctx.layer_id, file=str(doc.path))
+    return f
 
 
 def water(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
@@ -477,5 +759,5 @@ def plan_areas(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
         out["area_km2"] = np.round(to_metric(out).area.to_numpy() / 1e6, 3)
     missing = out.loc[out["accuracy"] != "osm", "name_zh"].tolist()
     if missing:
-        ctx.warn(f"OSM has no area for {', '.join(map(str, missing))}; kept schematic")
+        ctx.fallback(len(missing), f"OSM has no area for {', '.join(map(str, missing))}; kept schematic")
     return out
