@@ -5,21 +5,32 @@ outside Tianjin at the approximate points of ``external_stations``). Line sequen
 sources ``metro_lines_csv`` and ``intercity_rail_csv``; a station without a point is skipped and the edge
 spans it (its dwell is still counted). Edges:
 
-* **ride** between consecutive located stations: ``chord_km * detour / speed(mode) * 60 + dwell(mode) * stops``
-  minutes, where ``stops`` counts the stations the edge ends at or passes (chords are straight lines, so
-  ``detour`` (default 1.1) stretches them towards track length);
-* **transfer** between nodes of different lines that share a station name or lie within
-  ``transfer_radius_m`` of each other: ``transfer_min + walk distance / walk speed``.
+* **ride** between consecutive located stations: ``chord_km * detour(line) / speed(line) * 60 + dwell(mode) *
+  stops`` minutes, where ``stops`` counts the stations the edge ends at or passes. Chords are straight lines:
+  for a metro line with an official length (``metro_lines_meta.csv``) ``detour(line)`` = official length / sum
+  of its chords, otherwise ``detour`` (default 1.1). ``speed(line)`` is the line's running speed from
+  :data:`LINE_SPEEDS_KMH` when it has one (Line 9 and Z4 are fast suburban lines; the intercity lines are set
+  from published journey times), else the mode's speed from :data:`DEFAULT_SPEEDS_KMH`;
+* **transfer** between nodes of different lines only where one can change: a declared interchange
+  (``transfer_to`` of ``metro_lines.csv``), or two stations within a walk of ``transfer_radius_m`` (default
+  500 m: 天津站 metro ↔ 天津 railway station 136 m, 西站 ↔ 天津西 278 m). Sharing a name is not enough (the 9号线
+  塘沽 and the railway station 塘沽 are 1.76 km apart). Time: ``transfer_min + walk distance × walk_detour /
+  walk speed``.
 
-Modes: ``metro`` (metro lines), ``hsr``, ``intercity`` and ``conventional`` (the ``category`` of the
-``intercity_rail`` layer). With ``scenario="plan"`` the ``planned_rail`` lines that are not open yet are
-added through their waypoints (schematic chords; they connect to the network by the transfer rule).
+Metro stations without an OSM point fall back to the approximate points of ``layers/plan/plan_points.csv``
+(寨上, 北塘 for Z4; accuracy ``schematic``). Modes: ``metro`` (metro lines), ``hsr``, ``intercity`` and
+``conventional`` (the ``category`` of the ``intercity_rail`` layer). With ``scenario="plan"`` the
+``planned_rail`` lines that are not open yet are added through their waypoints (schematic chords; they connect
+to the network by the transfer rule).
 
-All speeds, dwells and penalties are parameters; the defaults are round assumptions, not timetables, so
-every time here is a model estimate.
+The model is calibrated against ``layers/sources/rail_calibration.csv`` (timed trips with their sources; a
+test keeps every modelled trip within ±15 % of its published time) — see :func:`calibration`. Every time is
+still a model estimate: :func:`dual_city_sensitivity` shows how the 20-minute verdict moves with the
+assumptions.
 """
 from __future__ import annotations
 
+import json
 import re
 
 from dataclasses import dataclass, field
@@ -38,14 +49,24 @@ from ..crs import METRIC_CRS, to_metric
 from ..io import load
 from ..paths import sources_dir
 
-__all__ = ["RailGraph", "rail_graph", "DEFAULT_SPEEDS_KMH", "DEFAULT_DWELL_MIN", "DUAL_CITY_HUBS",
-           "dual_city_time"]
+__all__ = ["RailGraph", "rail_graph", "DEFAULT_SPEEDS_KMH", "DEFAULT_DWELL_MIN", "LINE_SPEEDS_KMH", "DUAL_CITY_HUBS",
+           "dual_city_time", "dual_city_sensitivity", "calibration", "RAIL_METHOD"]
 
-DEFAULT_SPEEDS_KMH = {"metro": 35.0, "hsr": 250.0, "intercity": 160.0, "conventional": 70.0}
-"""Running speeds between stops (km/h) by mode: assumptions, not timetables."""
+DEFAULT_SPEEDS_KMH = {"metro": 45.0, "hsr": 200.0, "intercity": 150.0, "conventional": 70.0}
+"""Running speeds between stops (km/h) by mode (metro: ~35 km/h commercial with the dwell, the usual figure for
+Tianjin's urban lines); lines with their own speed are in :data:`LINE_SPEEDS_KMH`."""
 
-DEFAULT_DWELL_MIN = {"metro": 0.5, "hsr": 2.0, "intercity": 1.5, "conventional": 3.0}
+LINE_SPEEDS_KMH = {"9": 68.0, "Z4": 62.0, "jingjin_intercity": 160.0, "jinqin_hsr": 170.0}
+"""Running speeds (km/h) of single lines, set from published journey times (``rail_calibration.csv``): Line 9
+(津滨轻轨, 52.8 km in about an hour: ≈ 55 km/h commercial), Z4 (23.8 km in under 30 min), 京津城际延伸线
+(天津 → 滨海 23 min with two stops), 津秦高铁 (天津 → 滨海西 ≈ 20 min)."""
+
+DEFAULT_DWELL_MIN = {"metro": 0.5, "hsr": 2.0, "intercity": 2.0, "conventional": 3.0}
 """Dwell per stop (minutes) by mode."""
+
+RAIL_METHOD = ("rail graph model: station chords × per-line detour at per-line running speeds plus dwell per stop; "
+               "transfers only at declared interchanges or within a walk; calibrated to rail_calibration.csv")
+"""One line saying how every modelled rail time was computed (written next to the times)."""
 
 DUAL_CITY_HUBS = {"津城": ("天津站", "天津"), "滨城": ("滨海",)}
 """Station names (any of) standing for each of the two cities' cores: 天津站 and 滨海站 (former 于家堡)."""
@@ -126,12 +147,17 @@ class RailGraph:
         return float(t[self.nodes_of(b)].min())
 
     def station_times(self, place) -> pd.DataFrame:
-        """Every station's fastest time from ``place`` (one row per station name, minutes)."""
+        """Every station's fastest time from ``place`` (one row per station name, minutes), with the ``method``
+        and the ``params`` (JSON) the times were computed with."""
         t = self.times_from(place)
         df = pd.DataFrame({"name_zh": self.nodes["name_zh"].to_numpy(), "minutes": t,
                            "line_id": self.nodes["line_id"].to_numpy()})
         df = df[np.isfinite(df["minutes"])].sort_values("minutes").drop_duplicates("name_zh")
-        return df.reset_index(drop=True)
+        return df.reset_index(drop=True).assign(method=RAIL_METHOD, params=self.params_json())
+
+    def params_json(self) -> str:
+        """The parameters as one JSON string (for a CSV column)."""
+        return json.dumps(self.params, ensure_ascii=False, sort_keys=True)
 
 
 def _locate(names: pd.Series, stations: gpd.GeoDataFrame, kind: str, line_label: str | None,
@@ -153,9 +179,45 @@ def _locate(names: pd.Series, stations: gpd.GeoDataFrame, kind: str, line_label:
     return out
 
 
+def _approx_points() -> dict:
+    """Approximate station points of ``layers/plan/plan_points.csv`` (``approx_station``), by the name before
+    the bracket, in EPSG:4548."""
+    from ..paths import plan_dir
+    f = plan_dir() / "plan_points.csv"
+    if not f.is_file():
+        return {}
+    df = pd.read_csv(f, encoding="utf-8")
+    df = df[df["kind"] == "approx_station"]
+    pts = gpd.GeoSeries(gpd.points_from_xy(df["lon"], df["lat"]), crs="EPSG:4326").to_crs(METRIC_CRS)
+    return {re.split(r"[（(]", n)[0]: g for n, g in zip(df["name_zh"], pts.values)}
+
+
+def _line_detours(seq: pd.DataFrame, stations: gpd.GeoDataFrame, approx: dict, default: float) -> dict:
+    """Official length / sum of station chords, per metro line (lines without a length keep ``default``)."""
+    try:
+        meta = _source_csv("metro_lines_meta", dtype={"line_id": str})
+    except (KeyError, FileNotFoundError):
+        return {}
+    length = dict(zip(meta["line_id"], meta["length_km"]))
+    out = {}
+    for line_id, part in seq.groupby("line_id", sort=False):
+        if line_id not in length or not np.isfinite(length[line_id]):
+            continue
+        chords = 0.0
+        for _, seg in part.groupby("segment", sort=False):
+            seg = seg.sort_values("seq")
+            pts = [g for g, _ in _locate(seg["station_zh"], stations, "metro", seg["line_name_zh"].iloc[0], approx)
+                   if g is not None]
+            chords += sum(shapely.distance(a, b) for a, b in zip(pts, pts[1:])) / 1000
+        if chords > 0:
+            out[line_id] = float(np.clip(length[line_id] / chords, 1.0, 1.6))
+    return out
+
+
 def rail_graph(path: str | Path | None = None, *, scenario: str = "open", speeds: dict | None = None,
-               dwell_min: dict | None = None, transfer_min: float = 5.0, walk_kmh: float = 4.8,
-               transfer_radius_m: float = 300.0, detour: float = 1.1) -> RailGraph:
+               dwell_min: dict | None = None, transfer_min: float = 3.0, walk_kmh: float = 4.8,
+               transfer_radius_m: float = 500.0, detour: float = 1.1, line_speeds: dict | None = None,
+               walk_detour: float = 1.3) -> RailGraph:
     """Build the rail graph from the line sequences and the station layer.
 
     Parameters
@@ -166,14 +228,19 @@ def rail_graph(path: str | Path | None = None, *, scenario: str = "open", speeds
     speeds, dwell_min : per-mode running speed (km/h) and dwell per stop (min), merged over the defaults.
     transfer_min : penalty of a change of line, minutes (plus the walk).
     walk_kmh : walking speed for transfers, km/h.
-    transfer_radius_m : nodes of different lines closer than this are connected by a transfer, metres.
-    detour : track length / chord length.
+    transfer_radius_m : walking cap: nodes of different lines closer than this are connected by a transfer,
+        metres (declared interchanges are connected whatever the distance between their points).
+    detour : track length / chord length for lines without an official length.
+    line_speeds : per-line running speeds (km/h), merged over :data:`LINE_SPEEDS_KMH`.
+    walk_detour : walked distance / straight distance of a transfer.
     """
     if scenario not in ("open", "plan"):
         raise ValueError(f"scenario must be 'open' or 'plan', not {scenario!r}")
     sp = {**DEFAULT_SPEEDS_KMH, **(speeds or {})}
+    lsp = {**LINE_SPEEDS_KMH, **(line_speeds or {})}
     dw = {**DEFAULT_DWELL_MIN, **(dwell_min or {})}
-    bad = {k: v for k, v in sp.items() if not v > 0} | {f"dwell {k}": v for k, v in dw.items() if v < 0}
+    bad = ({k: v for k, v in sp.items() if not v > 0} | {f"dwell {k}": v for k, v in dw.items() if v < 0}
+           | {f"line {k}": v for k, v in lsp.items() if not v > 0})
     if bad or transfer_min < 0 or not walk_kmh > 0 or detour < 1:
         raise ValueError(f"rail_graph: speeds must be > 0 km/h, dwell and transfer >= 0 min, walk > 0 km/h and "
                          f"detour >= 1 (got {bad or ''} transfer_min={transfer_min}, walk_kmh={walk_kmh}, "
@@ -183,10 +250,16 @@ def rail_graph(path: str | Path | None = None, *, scenario: str = "open", speeds
     ext_pts = gpd.GeoSeries(gpd.points_from_xy(ext["lon"], ext["lat"]), crs="EPSG:4326").to_crs(METRIC_CRS)
     external = dict(zip(ext["station_zh"], ext_pts.values))
 
+    approx = _approx_points()
     node_rows: list[dict] = []
     edges: list[dict] = []
+    seq = _source_csv("metro_lines_csv", dtype={"line_id": str, "segment": str})
+    seq["segment"] = seq["segment"].fillna("")
+    line_detour = _line_detours(seq, stations, approx, detour)
 
     def add_line(line_id: str, mode: str, names: list[str], located: list, statuses: list[str] | None = None):
+        speed = lsp.get(line_id, sp[mode])
+        stretch = line_detour.get(line_id, detour)
         prev = None
         stops = 0
         for i, (name, (geom, acc)) in enumerate(zip(names, located)):
@@ -198,18 +271,20 @@ def rail_graph(path: str | Path | None = None, *, scenario: str = "open", speeds
                               "status": "open" if statuses is None else statuses[i], "accuracy": acc,
                               "geometry": geom})
             if prev is not None:
-                km = shapely.distance(node_rows[prev]["geometry"], geom) / 1000 * detour
+                km = shapely.distance(node_rows[prev]["geometry"], geom) / 1000 * stretch
                 if statuses is None or scenario == "plan" or statuses[i] == "open":
                     edges.append({"a": prev, "b": idx, "km": km, "line_id": line_id, "kind": "ride",
-                                  "minutes": km / sp[mode] * 60 + dw[mode] * stops})
+                                  "minutes": km / speed * 60 + dw[mode] * stops})
             prev, stops = idx, 0
 
-    seq = _source_csv("metro_lines_csv", dtype={"line_id": str, "segment": str})
-    seq["segment"] = seq["segment"].fillna("")
+    interchange = set()
     for (line_id, _), part in seq.groupby(["line_id", "segment"], sort=False):
         part = part.sort_values("seq")
         label = part["line_name_zh"].iloc[0]
-        add_line(line_id, "metro", list(part["station_zh"]), _locate(part["station_zh"], stations, "metro", label, {}))
+        add_line(line_id, "metro", list(part["station_zh"]), _locate(part["station_zh"], stations, "metro", label,
+                                                                     approx))
+        for name, to in zip(part["station_zh"], part["transfer_to"].fillna("").astype(str)):
+            interchange |= {(name, line_id, t) for t in to.split(";") if t}
 
     ic = _source_csv("intercity_rail_csv", dtype={"opened": str})
     cats = {}
@@ -222,7 +297,8 @@ def rail_graph(path: str | Path | None = None, *, scenario: str = "open", speeds
         mode = cats.get(line_id, "intercity")
         if mode not in sp:
             mode = "intercity"
-        add_line(line_id, mode, list(part["station_zh"]), _locate(part["station_zh"], stations, "rail", None, external),
+        add_line(line_id, mode, list(part["station_zh"]),
+                 _locate(part["station_zh"], stations, "rail", None, {**approx, **external}),
                  statuses=list(part["status"]))
 
     if scenario == "plan" and "planned_rail" in cat:
@@ -237,22 +313,25 @@ def rail_graph(path: str | Path | None = None, *, scenario: str = "open", speeds
             add_line(row.line_id, mode, labels, [(shapely.Point(c), "schematic") for c in coords])
 
     nodes = gpd.GeoDataFrame(node_rows, geometry="geometry", crs=METRIC_CRS)
-    # transfers: same name on another line, or within the radius
+    # transfers: declared metro interchanges, and any two stations of different lines within a walk
     xy = shapely.get_coordinates(nodes.geometry.values)
-    pairs = cKDTree(xy).query_pairs(transfer_radius_m, output_type="ndarray")
+    pairs = cKDTree(xy).query_pairs(transfer_radius_m, output_type="ndarray").reshape(-1, 2)
     names = nodes["name_zh"].to_numpy()
-    same = pd.DataFrame({"a": nodes.index, "name": names}).merge(pd.DataFrame({"b": nodes.index, "name": names}),
-                                                                  on="name")
-    same = same[same["a"] < same["b"]][["a", "b"]].to_numpy()
-    allp = np.unique(np.concatenate([pairs.reshape(-1, 2), same.reshape(-1, 2)]), axis=0) if len(xy) else pairs
     lines = nodes["line_id"].to_numpy()
+    key = {(n, ln): i for i, (n, ln) in enumerate(zip(names, lines))}
+    declared = [(key[(n, a)], key[(n, b)]) for n, a, b in interchange if (n, a) in key and (n, b) in key]
+    declared = np.asarray(declared, dtype=np.intp).reshape(-1, 2)
+    allp = np.concatenate([pairs, declared])
+    allp = np.unique(np.sort(allp, axis=1), axis=0) if len(allp) else allp
     allp = allp[lines[allp[:, 0]] != lines[allp[:, 1]]]
-    walk_m = np.hypot(*(xy[allp[:, 0]] - xy[allp[:, 1]]).T)
+    walk_m = np.hypot(*(xy[allp[:, 0]] - xy[allp[:, 1]]).T) * walk_detour
     tr = pd.DataFrame({"a": allp[:, 0], "b": allp[:, 1], "km": walk_m / 1000, "line_id": "",
                        "kind": "transfer", "minutes": transfer_min + walk_m / 1000 / walk_kmh * 60})
     e = pd.concat([pd.DataFrame(edges), tr], ignore_index=True)
-    params = {"scenario": scenario, "speeds_kmh": sp, "dwell_min": dw, "transfer_min": transfer_min,
-              "walk_kmh": walk_kmh, "transfer_radius_m": transfer_radius_m, "detour": detour}
+    params = {"scenario": scenario, "speeds_kmh": sp, "line_speeds_kmh": lsp, "dwell_min": dw,
+              "transfer_min": transfer_min, "walk_kmh": walk_kmh, "walk_detour": walk_detour,
+              "transfer_radius_m": transfer_radius_m, "detour": detour,
+              "line_detour": {k: round(v, 3) for k, v in line_detour.items()}}
     return RailGraph(nodes=nodes, edges=e, params=params)
 
 
@@ -261,3 +340,54 @@ def dual_city_time(graph: RailGraph, hubs: dict | None = None) -> float:
     hubs = hubs or DUAL_CITY_HUBS
     a, b = list(hubs.values())[:2]
     return graph.travel_time(tuple(a), tuple(b))
+
+
+def calibration(path: str | Path | None = None, graph: RailGraph | None = None) -> pd.DataFrame:
+    """Modelled minutes of every timed trip of ``layers/sources/rail_calibration.csv`` next to its published time.
+
+    Returns the table's columns plus ``model_min`` and ``error`` (model / published − 1).
+    """
+    g = graph if graph is not None else rail_graph(path)
+    cal = _source_csv("rail_calibration", dtype={"line": str})
+    m = g._minimal()
+    lines = g.nodes["line_id"].astype(str).to_numpy()
+    model = []
+    for a, b, line in zip(cal["from_zh"], cal["to_zh"], cal["line"]):
+        ia, ib = g.nodes_of(a), g.nodes_of(b)
+        on_a, on_b = ia[lines[ia] == line], ib[lines[ib] == line]  # the trip starts and ends on its line
+        ia, ib = (on_a if len(on_a) else ia), (on_b if len(on_b) else ib)
+        model.append(float(dijkstra(m, directed=False, indices=ia, min_only=True)[ib].min()))
+    out = cal.assign(model_min=np.round(model, 1))
+    out["error"] = out["model_min"] / out["published_min"] - 1
+    return out
+
+
+SENSITIVITY_CASES = {
+    "model": {},
+    "intercity/hsr −15 %": {"speed_factor": 0.85},
+    "intercity/hsr +15 %": {"speed_factor": 1.15},
+    "dwell +1 min (rail)": {"dwell_add": 1.0},
+    "transfer 6 min": {"transfer_min": 6.0},
+}
+"""Assumptions the 20-minute verdict is tested against (:func:`dual_city_sensitivity`)."""
+
+
+def dual_city_sensitivity(path: str | Path | None = None, *, target: float = 20.0, scenario: str = "open",
+                          cases: dict | None = None) -> pd.DataFrame:
+    """The 津城 ↔ 滨城 time under the model and each changed assumption, and whether it is within ``target``.
+
+    Returns ``case, minutes, within_target, params`` (one row per case; ``within_target`` is a plain
+    comparison of a modelled time, not a verdict on the plan's Z2 target).
+    """
+    rows = []
+    for name, c in (cases or SENSITIVITY_CASES).items():
+        f = c.get("speed_factor", 1.0)
+        speeds = {m: DEFAULT_SPEEDS_KMH[m] * f for m in ("hsr", "intercity")}
+        lines = {k: v * f for k, v in LINE_SPEEDS_KMH.items() if k not in ("9", "Z4")}
+        dwell = {m: DEFAULT_DWELL_MIN[m] + c.get("dwell_add", 0.0) for m in ("hsr", "intercity", "conventional")}
+        g = rail_graph(path, scenario=scenario, speeds=speeds, line_speeds=lines, dwell_min=dwell,
+                       transfer_min=c.get("transfer_min", 3.0))
+        m = dual_city_time(g)
+        rows.append({"case": name, "minutes": round(m, 1), "within_target": bool(m <= target),
+                     "target_minutes": target, "method": RAIL_METHOD, "params": g.params_json()})
+    return pd.DataFrame(rows)
