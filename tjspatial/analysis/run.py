@@ -10,8 +10,8 @@ Outputs (in ``out_dir``, default ``out/analysis``; each written to a temporary f
                             all kinds, per district
 ``coverage_catchments.gpkg`` catchment polygons (800 m, all / metro) per district, EPSG:4326
 ``indicators.csv``          :func:`tjspatial.analysis.indicators.indicators`
-``rail_times.csv``          modelled minutes from each hub to every station (open and plan networks)
-``dual_city.csv``           津城 ↔ 滨城 modelled time, open and plan networks
+``rail_times.csv``          modelled minutes from each hub to every station (open and plan networks), with method and params
+``dual_city.csv``           津城 ↔ 滨城 modelled time, open and plan networks, and the open time under changed assumptions (``case``)
 ``wetland_rings.csv``       1 / 3 / 5 km ring areas around each wetland and the barrier zones
 ``rail_in_zones.csv``       km of each rail line inside each ecological zone
 ``near_wetlands.csv``       stations and port districts within 5 km of a wetland
@@ -41,7 +41,7 @@ from ..paths import project_root
 from .coverage import DEFAULT_DISTANCES, coverage, coverage_delta, plan_stations
 from .indicators import indicators
 from .population import PopulationGrid, population as make_population
-from .rail_network import DUAL_CITY_HUBS, dual_city_time, rail_graph
+from .rail_network import DUAL_CITY_HUBS, RAIL_METHOD, dual_city_sensitivity, dual_city_time, rail_graph
 from .surfaces import distance_surface, isochrones, travel_time_surface
 
 __all__ = ["analyse", "HUBS", "write_csv_atomic", "default_out_dir"]
@@ -156,10 +156,13 @@ def analyse(path: str | Path | None = None, out_dir: str | Path | None = None, *
         graphs["plan"] = rail_graph(path, scenario="plan")
     rows, dual = [], []
     for scen, g in graphs.items():
-        dual.append({"scenario": scen, "from": "/".join(list(DUAL_CITY_HUBS.values())[0]),
+        dual.append({"scenario": scen, "case": "model", "from": "/".join(list(DUAL_CITY_HUBS.values())[0]),
                      "to": "/".join(list(DUAL_CITY_HUBS.values())[1]), "minutes": dual_city_time(g),
-                     "target_minutes": 20, "method": "rail graph model (assumed speeds, dwell, transfers)",
-                     "params": str(g.params)})
+                     "target_minutes": 20, "method": RAIL_METHOD, "params": g.params_json()})
+        if scen == "open":  # how the 20-minute verdict moves with the assumptions (#13)
+            sens = dual_city_sensitivity(path)
+            for r in sens[sens["case"] != "model"].itertuples():
+                dual.append({**dual[-1], "case": r.case, "minutes": r.minutes, "params": r.params})
         for key, hub in HUBS.items():
             st = g.station_times(hub).assign(hub=hub, hub_key=key, scenario=scen)
             rows.append(st)
