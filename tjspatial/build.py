@@ -22,7 +22,7 @@ import pyogrio
 from .atomic import atomic_path
 from .build_context import BuildContext, finish_layer
 from .catalog import Catalog, Layer, get_catalog
-from .errors import BuildError
+from .errors import BuildError, InputError, UnknownNameError
 from .paths import default_gpkg, sources_dir as default_sources_dir
 from .sources.imported import build_from_import, recorded_overrides
 from .validate import validate_layer
@@ -124,7 +124,7 @@ def build(source: str = "bundled", out: str | Path | None = None, *, layers: Ite
         Naming the layer, file, feature, field and rule at fault. The previous GeoPackage is kept.
     """
     if source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}; use one of {SOURCES}")
+        raise InputError(f"unknown source {source!r}; use one of {SOURCES}")
     cat = catalog or get_catalog()
     out = Path(out) if out else default_gpkg()
     say = _progress(quiet)
@@ -135,7 +135,7 @@ def build(source: str = "bundled", out: str | Path | None = None, *, layers: Ite
     wanted = list(layers) if layers is not None else cat.ids
     unknown = [w for w in wanted if w not in cat]
     if unknown:
-        raise KeyError(f"unknown layer(s) {unknown}; known layers: {', '.join(cat.ids)}")
+        raise UnknownNameError(f"unknown layer(s) {unknown}; known layers: {', '.join(cat.ids)}")
     todo = [lay for lay in cat.layers if lay.id in wanted]
     built_at = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
     prov_rows = []

@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from .errors import TjSpatialError, UnknownNameError
 from .paths import catalog_dir
 
 __all__ = [
@@ -209,7 +210,7 @@ def _parse_field_labels(raw: dict, fields: dict[str, str], where: str) -> dict[s
     return out
 
 
-class CatalogError(ValueError):
+class CatalogError(TjSpatialError, ValueError):
     """A catalog declaration is malformed; the message names the file and the layer."""
 
 
@@ -306,7 +307,7 @@ class Catalog:
         for layer in self.layers:
             if layer.id == layer_id:
                 return layer
-        raise KeyError(f"no layer {layer_id!r} in the catalog; known layers: {', '.join(self.ids)}")
+        raise UnknownNameError(f"no layer {layer_id!r} in the catalog; known layers: {', '.join(self.ids)}")
 
     @property
     def ids(self) -> list[str]:

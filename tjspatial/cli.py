@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import TjSpatialError
+from .errors import TjSpatialError, UsageError
 
 
 # ------------------------------------------------------------------------------------------------ build
@@ -69,7 +69,7 @@ def _run_build(args) -> int:
     options = _osm_options(args)
     if args.source == "extract":
         if not args.extract:
-            raise SystemExit("tjspatial build --source extract needs the extract FILE")
+            raise UsageError("--source extract needs the extract FILE (tjspatial build --source extract FILE)")
         options["extract"] = Path(args.extract)
     layers = args.layers.split(",") if args.layers else None
     out = build(source=args.source, out=args.out, layers=layers, quiet=args.quiet, options=options)
@@ -197,7 +197,7 @@ def _run_import_layer(args) -> int:
         print(f"removed the import of {args.layer}; rebuilt {out}")
         return 0
     if args.file is None:
-        raise SystemExit("tjspatial import-layer needs FILE (or --remove)")
+        raise UsageError("import-layer needs FILE (or --remove)")
     kw = dict(crs=args.crs, field_map=args.map_fields, accuracy=args.accuracy, inherit=not args.no_inherit)
     if args.check:
         res = check_import(args.layer, args.file, gpkg=args.out, **kw)
@@ -376,22 +376,94 @@ COMMANDS = {
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tjspatial", description="Tianjin 14th Five-Year Plan spatial layers: "
-                                                                  "build, analyse, publish.")
+                                                                  "build, analyse, publish.",
+                                     epilog="Bad input (a missing or unreadable file, an unknown layer, a full "
+                                            "disk...) is reported in one line with exit code 2; --debug shows "
+                                            "the traceback.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of every error")
     sub = parser.add_subparsers(dest="command", required=True)
     for add, _ in COMMANDS.values():
         add(sub)
+    for p in sub.choices.values():  # --debug also after the sub-command
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
+# ------------------------------------------------------------------------------------------------ errors
+_PARSE_ERRORS = (("json", "JSONDecodeError"), ("tomllib", "TOMLDecodeError"), ("pandas.errors", "ParserError"),
+                 ("pandas.errors", "EmptyDataError"), ("csv", "Error"), ("xml.etree.ElementTree", "ParseError"))
+"""Errors that mean a file given by the user could not be parsed (looked up only if their module is loaded)."""
+_GDAL_ERRORS = (("pyogrio.errors", "DataSourceError"), ("pyogrio.errors", "DataLayerError"),
+                ("rasterio.errors", "RasterioError"), ("rasterio.errors", "RasterioIOError"),
+                ("pyproj.exceptions", "CRSError"))
+"""GDAL / PROJ errors: a file that is not what it claims, or cannot be opened or written."""
+
+
+def _loaded(names) -> tuple[type, ...]:
+    found = []
+    for module, name in names:
+        mod = sys.modules.get(module)
+        cls = getattr(mod, name, None) if mod is not None else None
+        if isinstance(cls, type):
+            found.append(cls)
+    return tuple(found)
+
+
+def _where(name) -> str:
+    """A file name for messages; a temporary ``.<stem>.tmp-<pid>`` file is reported as its folder."""
+    p = Path(str(name))
+    return f"{p.parent}/" if p.name.startswith(".") and ".tmp-" in p.name else str(p)
+
+
+def user_error_message(exc: BaseException) -> str | None:
+    """The one-line message for an error caused by the user's input or machine, or ``None`` for a bug.
+
+    User errors: every :class:`~tjspatial.errors.TjSpatialError`, file-system errors (``OSError``: missing,
+    unreadable, read-only, full disk, a file where a folder is expected...), GDAL / PROJ errors (pyogrio,
+    rasterio, pyproj) and parse errors of user files (JSON, TOML, CSV, XML, text encodings).
+    """
+    import errno
+    if isinstance(exc, TjSpatialError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        what = exc.strerror or str(exc)
+        target = exc.filename2 if exc.filename2 is not None else exc.filename
+        if exc.errno == errno.ENOSPC:
+            what = "no space left on device"
+        elif isinstance(exc, (FileExistsError, NotADirectoryError)) and target is not None:
+            what = "is a file, not a folder"
+        elif isinstance(exc, IsADirectoryError) and target is not None:
+            what = "is a folder, not a file"
+        elif exc.errno == errno.EROFS:
+            what = "read-only file system"
+        return f"{_where(target)}: {what}" if target is not None else what
+    if isinstance(exc, _loaded(_GDAL_ERRORS)):
+        msg = str(exc).split("; It might help")[0].rstrip(". ")
+        if "Failed to commit transaction" in msg:
+            msg += " (is the disk full?)"
+        return msg
+    if isinstance(exc, UnicodeDecodeError):
+        return f"cannot decode text as {exc.encoding} ({exc.reason} at byte {exc.start}); check the file's encoding"
+    if isinstance(exc, _loaded(_PARSE_ERRORS)):
+        return f"cannot parse input: {exc}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``tjspatial`` command; returns the exit code (0 ok, 2 bad input; a bug raises)."""
     args = make_parser().parse_args(argv)
     _, run = COMMANDS[args.command]
     try:
         return run(args)
-    except (TjSpatialError, KeyError, FileNotFoundError, ValueError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+    except KeyboardInterrupt:
+        print(f"tjspatial {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        msg = user_error_message(exc)
+        if msg is None or args.debug:
+            raise  # a bug (or --debug): keep the traceback
         print(f"tjspatial {args.command}: error: {msg}", file=sys.stderr)
-        return 1
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,6 +20,8 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
+from .errors import TjSpatialError
+
 __all__ = [
     "STORAGE_CRS",
     "METRIC_CRS",
@@ -56,7 +58,7 @@ REFERENCE_POINTS: dict[str, tuple[float, float]] = {
 }
 
 
-class CRSError(ValueError):
+class CRSError(TjSpatialError, ValueError):
     """Raised when geometry is in a CRS that the operation must not be done in."""
 
 

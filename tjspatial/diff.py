@@ -21,6 +21,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from .errors import UnknownNameError
 from .catalog import Catalog, get_catalog
 from .crs import to_metric
 from .io import load
@@ -143,7 +144,7 @@ def diff_gpkg(old_path: str | Path, new_path: str | Path, *, layers: list[str] |
     if layers is not None:
         unknown = [lid for lid in layers if lid not in ids]
         if unknown:
-            raise KeyError(f"layer(s) {unknown} are in neither GeoPackage; they hold {sorted(in_old | in_new)}")
+            raise UnknownNameError(f"layer(s) {unknown} are in neither GeoPackage; they hold {sorted(in_old | in_new)}")
         ids = [lid for lid in ids if lid in layers]
     rows = []
     for lid in ids:

@@ -40,7 +40,7 @@ from .build import build
 from .build_context import file_sha256, finish_layer
 from .catalog import ACCURACY_CLASSES, Catalog, Layer, get_catalog
 from .crs import METRIC_CRS, STORAGE_CRS, GcjCheck, check_gcj02, convert_gdf, reference_points
-from .errors import ImportLayerError, ValidationError
+from .errors import ImportLayerError, InputError, UnknownNameError, ValidationError
 from .paths import default_gpkg
 from .sources.imported import RECORD_FILE, imports_dir, recorded_imports, recorded_overrides, stored_path
 from .validate import geometry_problems, layer_problems
@@ -68,7 +68,7 @@ def parse_field_map(text: str | None) -> dict[str, str]:
     for item in filter(None, (p.strip() for p in (text or "").split(","))):
         target, sep, src = item.partition("=")
         if not sep or not target.strip() or not src.strip():
-            raise ValueError(f"--map-fields item {item!r} is not CATALOG_FIELD=FILE_FIELD")
+            raise InputError(f"--map-fields item {item!r} is not CATALOG_FIELD=FILE_FIELD")
         out[target.strip()] = src.strip()
     return out
 
@@ -396,7 +396,7 @@ def remove_import(layer_id: str, *, imports_dir: str | Path | None = None, out: 
     base = _imports_path(imports_dir)
     records = recorded_imports(base)
     if layer_id not in records:
-        raise KeyError(f"no recorded import for layer {layer_id!r} in {base} (imported: {sorted(records) or 'none'})")
+        raise UnknownNameError(f"no recorded import for layer {layer_id!r} in {base} (imported: {sorted(records) or 'none'})")
     stored = stored_path(layer_id, records.pop(layer_id), base)
     _write_json_atomic(base / RECORD_FILE, records)
     if stored.exists():

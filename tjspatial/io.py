@@ -6,6 +6,7 @@ from pathlib import Path
 import geopandas as gpd
 import pyogrio
 
+from .errors import UnknownNameError
 from .catalog import get_catalog
 from .crs import STORAGE_CRS
 from .paths import default_gpkg
@@ -47,7 +48,7 @@ def load(layer_id: str, path: str | Path | None = None) -> gpd.GeoDataFrame:
         build(out=path)
         present = {name for name, _ in pyogrio.list_layers(path)}
     if layer_id not in present:
-        raise KeyError(f"layer {layer_id!r} is not in {path} (it holds {sorted(present)}); rebuild it")
+        raise UnknownNameError(f"layer {layer_id!r} is not in {path} (it holds {sorted(present)}); rebuild it")
     gdf = pyogrio.read_dataframe(path, layer=layer_id)
     gdf = gdf.to_crs(STORAGE_CRS) if gdf.crs is not None else gdf.set_crs(STORAGE_CRS)
     for name, ftype in layer.all_fields.items():

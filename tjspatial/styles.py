@@ -49,6 +49,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .errors import TjSpatialError
 from .paths import styles_dir
 
 __all__ = ["Style", "StyleError", "Cartography", "StatusClass", "load_style", "all_styles", "load_cartography",
@@ -62,7 +63,7 @@ _GEOMS = ("point", "line", "polygon")
 _SHAPES = ("circle", "square", "triangle", "star")
 
 
-class StyleError(ValueError):
+class StyleError(TjSpatialError, ValueError):
     """A style file is missing or malformed; the message names the file and the key."""
 
 

@@ -22,6 +22,7 @@ import rasterio
 import shapely
 from pyproj import CRS
 
+from ..errors import InputError
 from ..catalog import get_catalog
 from ..crs import to_metric
 from ..io import list_layers, load
@@ -72,7 +73,7 @@ def forest_cover(landcover: str | Path, zone: gpd.GeoDataFrame, *,
     """
     with rasterio.open(landcover) as src:
         if src.crs is None:
-            raise ValueError(f"land-cover raster {landcover} has no CRS")
+            raise InputError(f"land-cover raster {landcover} has no CRS")
         arr = src.read(1)
         nodata = src.nodata
         transform, crs = src.transform, src.crs

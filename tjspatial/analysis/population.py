@@ -60,6 +60,7 @@ from pyproj import CRS
 from scipy.spatial import cKDTree
 
 from ..catalog import get_catalog
+from ..errors import InputError, UnknownNameError
 from ..crs import METRIC_CRS, to_metric
 from ..io import list_layers, load
 from ..paths import sources_dir
@@ -294,9 +295,9 @@ def _grid_from_tif(path: Path, year: int | None, accuracy: str) -> PopulationGri
     try:
         with rasterio.open(path) as src:
             if src.crs is None:
-                raise ValueError(f"population raster {path} has no CRS")
+                raise InputError(f"population raster {path} has no CRS")
             if src.transform.b != 0 or src.transform.d != 0:
-                raise ValueError(f"population raster {path} is rotated; warp it north-up first")
+                raise InputError(f"population raster {path} is rotated; warp it north-up first")
             arr = src.read(1, masked=True).astype("float64")
             transform, crs = src.transform, src.crs
             tags = src.tags()
@@ -327,14 +328,14 @@ def _polygons(gdf: gpd.GeoDataFrame, column: str | None, year: int | None, accur
     if column is None:
         column = next((c for c in POPULATION_COLUMNS if c in gdf.columns), None)
         if column is None:
-            raise ValueError(f"population polygons {source}: no count column; pass column= (columns: "
+            raise InputError(f"population polygons {source}: no count column; pass column= (columns: "
                              f"{[c for c in gdf.columns if c != gdf.geometry.name]})")
     if column not in gdf.columns:
-        raise KeyError(f"population polygons {source}: no column {column!r}")
+        raise UnknownNameError(f"population polygons {source}: no column {column!r}")
     vals = pd.to_numeric(gdf[column], errors="coerce")
     if vals.isna().any():
         bad = list(gdf.index[vals.isna()][:5])
-        raise ValueError(f"population polygons {source}: column {column!r} has missing / non-numeric values "
+        raise InputError(f"population polygons {source}: column {column!r} has missing / non-numeric values "
                          f"(rows {bad})")
     m = to_metric(gdf[[gdf.geometry.name]].assign(**{column: vals.to_numpy(float)}))
     if year is None and column.endswith(("_2020", "2020")):

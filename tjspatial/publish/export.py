@@ -28,6 +28,7 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 
+from ..errors import InputError, UnknownNameError
 from ..build import read_table
 from ..catalog import Catalog, Layer, get_catalog
 from ..io import load
@@ -190,14 +191,14 @@ def export(fmt: str = "all", out_dir: str | Path = "export", gpkg: str | Path | 
     Coordinates stay in EPSG:4326 in every file; the QGIS project displays them in EPSG:4548.
     """
     if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; use one of {FORMATS}")
+        raise InputError(f"unknown export format {fmt!r}; use one of {FORMATS}")
     catalog = get_catalog()
     ids = list(layers) if layers is not None else catalog.ids
     unknown = [i for i in ids if i not in catalog]
     if unknown:
-        raise KeyError(f"unknown layer(s) {unknown}; known layers: {', '.join(catalog.ids)}")
+        raise UnknownNameError(f"unknown layer(s) {unknown}; known layers: {', '.join(catalog.ids)}")
     if not ids:
-        raise ValueError("no layers to export")
+        raise InputError("no layers to export")
     chosen = [lay for lay in catalog.layers if lay.id in ids]
     data = {lay.id: load(lay.id, gpkg) for lay in chosen}
     source = Path(gpkg) if gpkg is not None else default_gpkg()

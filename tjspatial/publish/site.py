@@ -26,6 +26,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from ..errors import UnknownNameError
 from ..catalog import Catalog, Layer, get_catalog
 from ..io import ensure_gpkg, load
 from ..paths import default_gpkg, maps_dir
@@ -432,7 +433,7 @@ def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None
     if maps:
         unknown = set(maps) - {s.id for s in specs}
         if unknown:
-            raise KeyError(f"unknown map(s) {sorted(unknown)}; known: {', '.join(s.id for s in specs)}")
+            raise UnknownNameError(f"unknown map(s) {sorted(unknown)}; known: {', '.join(s.id for s in specs)}")
         specs = [s for s in specs if s.id in maps]
     res = SiteResult(out_dir=out, gpkg=gpkg)
     with staged_folder(out, partial=bool(maps)) as stage:

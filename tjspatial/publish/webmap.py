@@ -33,7 +33,7 @@ import shapely
 from branca.element import Element, MacroElement
 from jinja2 import Template
 
-from ..errors import TjSpatialError
+from ..errors import TjSpatialError, UnknownNameError
 from ..catalog import ACCURACY_CLASSES, THEMES, Catalog, Layer, get_catalog
 from ..crs import METRIC_CRS, STORAGE_CRS, buffer_m, convert_gdf, to_metric
 from ..io import ensure_gpkg, load
@@ -123,7 +123,7 @@ def get_map_spec(map_id: str | MapSpec) -> MapSpec:
     for spec in specs:
         if spec.id == map_id:
             return spec
-    raise KeyError(f"no map {map_id!r} in the catalog's [[map]] tables; known maps: "
+    raise UnknownNameError(f"no map {map_id!r} in the catalog's [[map]] tables; known maps: "
                    f"{', '.join(s.id for s in specs)}")
 
 
