@@ -112,7 +112,7 @@ def test_diff_cli(built_gpkg, changed_gpkg, capsys):
     assert main(["diff", str(built_gpkg), str(changed_gpkg), "--csv"]) == 0
     csv = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out)).set_index("layer")
     assert csv.loc["districts", "removed"] == 1
-    assert main(["diff", str(built_gpkg), "/nonexistent.gpkg"]) == 1
+    assert main(["diff", str(built_gpkg), "/nonexistent.gpkg"]) == 2
     assert "no GeoPackage at /nonexistent.gpkg" in capsys.readouterr().err
 
 

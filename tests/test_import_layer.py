@@ -193,7 +193,7 @@ def test_cli_imports_and_refuses(truth, gpkg_copy, tmp_path, capsys):
     assert tj.load("airport", gpkg_copy)["accuracy"].item() == "surveyed"
     airport.set_geometry(airport.representative_point()).to_file(bad, driver="GeoJSON")
     rc = main(["import-layer", "airport", str(bad), "--imports-dir", str(imports), "--out", str(gpkg_copy)])
-    assert rc == 1 and "are Point, the catalog declares Polygon" in capsys.readouterr().err
+    assert rc == 2 and "are Point, the catalog declares Polygon" in capsys.readouterr().err
     assert recorded_imports(imports)["airport"]["accuracy"] == "surveyed"  # the good import is kept
 
 

@@ -63,7 +63,7 @@ def test_forest_cover_weights_partial_cells(tmp_path):
     assert forest_cover(path, zone2)[0] == pytest.approx(1.0)
 
 
-def test_analyse_writes_tables_and_rasters(built_gpkg, tmp_path):
+def test_analyse_writes_tables_and_rasters(built_gpkg, tmp_path, monkeypatch):
     pop = tj.population(path=built_gpkg)
     # a 2 km x 2 km street grid (100 m blocks) centred on 天津站, as an osmnx-style graph in EPSG:4548
     st = tj.to_metric(tj.load("rail_stations", built_gpkg))
@@ -75,7 +75,19 @@ def test_analyse_writes_tables_and_rasters(built_gpkg, tmp_path):
             for di, dj in ((0, 1), (1, 0)):
                 if i + di < 21 and j + dj < 21:
                     g.add_edge((i, j), (i + di, j + dj), length=100.0)
+    # one read per layer, one listing, one rail graph per scenario (#12)
+    import pyogrio
+    from tjspatial.analysis import rail_network
+    reads, lists, graphs = [], [], []
+    real_read, real_list, real_graph = pyogrio.read_dataframe, pyogrio.list_layers, rail_network.rail_graph
+    monkeypatch.setattr(pyogrio, "read_dataframe", lambda p, layer=None, **kw: reads.append(layer) or
+                        real_read(p, layer=layer, **kw))
+    monkeypatch.setattr(pyogrio, "list_layers", lambda p, *a, **kw: lists.append(p) or real_list(p, *a, **kw))
+    monkeypatch.setattr("tjspatial.analysis.run.rail_graph", lambda *a, **kw: graphs.append(kw) or
+                        real_graph(*a, **kw))
     written = tj.analyse(built_gpkg, tmp_path, population=pop, distances=(800,), graph=g)
+    assert sorted(reads) == sorted(set(reads)) and "rail_stations" in reads and len(lists) == 1
+    assert graphs == [{}, {"scenario": "plan"}]
     for key in ("coverage", "coverage_delta", "indicators", "rail_times", "dual_city", "distance_to_station",
                 "travel_time_tianjin", "isochrones", "wetland_rings", "rail_in_zones", "near_wetlands"):
         assert written[key].is_file() and written[key].parent == tmp_path, key

@@ -15,14 +15,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-import geopandas as gpd
 import pandas as pd
-import pyogrio
 
-from .atomic import atomic_path
 from .build_context import BuildContext, finish_layer
 from .catalog import Catalog, Layer, get_catalog
 from .errors import BuildError, InputError, UnknownNameError
+from .gpkg import read_table, write_gpkg_atomic  # noqa: F401 - also public here (earlier home)
 from .paths import default_gpkg, sources_dir as default_sources_dir
 from .sources.imported import build_from_import, recorded_overrides
 from .validate import validate_layer
@@ -77,28 +75,6 @@ def format_summary(prov: pd.DataFrame) -> str:
     lines.append(f"  {n_fb} layer(s) with a fallback" + (" (see the provenance table's 'fallback' column)"
                                                           if n_fb else ""))
     return "\n".join(lines)
-
-
-def write_gpkg_atomic(out: Path, layers: dict[str, gpd.GeoDataFrame],
-                      tables: dict[str, pd.DataFrame] | None = None) -> Path:
-    """Write ``layers`` (and attribute ``tables``) to a new GeoPackage at ``out``, atomically.
-
-    Everything is written to a temporary GeoPackage in the same folder (:func:`tjspatial.atomic.atomic_path`),
-    renamed over ``out`` only when complete; on any error it is removed and ``out`` is left as it was.
-    """
-    out = Path(out)
-    with atomic_path(out, ".gpkg") as tmp:
-        for name, gdf in layers.items():
-            pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG", promote_to_multi=None,
-                                    layer_options={"SPATIAL_INDEX": "YES"})
-        for name, df in (tables or {}).items():
-            pyogrio.write_dataframe(pd.DataFrame(df), tmp, layer=name, driver="GPKG")
-    return out
-
-
-def read_table(path: str | Path, name: str) -> pd.DataFrame:
-    """Read an attribute table (``provenance``, ``catalog``) from a GeoPackage."""
-    return pyogrio.read_dataframe(path, layer=name, read_geometry=False)
 
 
 def build(source: str = "bundled", out: str | Path | None = None, *, layers: Iterable[str] | None = None,

@@ -18,10 +18,10 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 
 from .errors import UnknownNameError
+from .gpkg import GeoPackage
 from .catalog import Catalog, get_catalog
 from .crs import to_metric
 from .io import load
@@ -33,9 +33,7 @@ _IGNORED = {"source"}
 
 
 def _layers_in(path: Path) -> set[str]:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"no GeoPackage at {path}")
-    return {name for name, geom in pyogrio.list_layers(path) if geom}
+    return set(GeoPackage(path).layers)  # GeoPackageError if missing or not a GeoPackage
 
 
 def match_key(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, fields: list[str]) -> tuple[pd.Series, pd.Series, str]:

@@ -41,6 +41,7 @@ from .build_context import file_sha256, finish_layer
 from .catalog import ACCURACY_CLASSES, Catalog, Layer, get_catalog
 from .crs import METRIC_CRS, STORAGE_CRS, GcjCheck, check_gcj02, convert_gdf, reference_points
 from .errors import ImportLayerError, InputError, UnknownNameError, ValidationError
+from .gpkg import as_geopackage, write_gpkg_atomic
 from .paths import default_gpkg
 from .sources.imported import RECORD_FILE, imports_dir, recorded_imports, recorded_overrides, stored_path
 from .validate import geometry_problems, layer_problems
@@ -137,9 +138,8 @@ def _current_layer(layer_id: str, gpkg: Path | None) -> gpd.GeoDataFrame | None:
     """The layer as currently built (WGS84), if the GeoPackage holds it; used for GCJ-02 detection."""
     if gpkg is None or not Path(gpkg).is_file():
         return None
-    if layer_id not in {n for n, _ in pyogrio.list_layers(gpkg)}:
-        return None
-    return pyogrio.read_dataframe(gpkg, layer=layer_id).to_crs(STORAGE_CRS)
+    gp = as_geopackage(gpkg)
+    return gp.read(layer_id).to_crs(STORAGE_CRS) if layer_id in gp else None
 
 
 def _to_wgs84(gdf: gpd.GeoDataFrame, crs: str, layer: Layer, path: Path,
@@ -273,8 +273,7 @@ def _write_json_atomic(path: Path, data: dict) -> None:
 
 
 def _write_gpkg_atomic(path: Path, gdf: gpd.GeoDataFrame, layer_id: str) -> None:
-    with atomic_path(path, ".gpkg") as tmp:
-        pyogrio.write_dataframe(gdf, tmp, layer=layer_id, driver="GPKG", promote_to_multi=None)
+    write_gpkg_atomic(path, {layer_id: gdf})
 
 
 # ------------------------------------------------------------------------------------------------ API

@@ -91,7 +91,7 @@ def forest_cover(landcover: str | Path, zone: gpd.GeoDataFrame, *,
 
 def indicators(path: str | Path | None = None, *, landcover: str | Path | None = None,
                population=None, forest_classes=FOREST_CLASSES_IGBP,
-               max_landcover_cell_m: float = MAX_LANDCOVER_CELL_M) -> pd.DataFrame:
+               max_landcover_cell_m: float = MAX_LANDCOVER_CELL_M, graph=None) -> pd.DataFrame:
     """The plan's spatial targets with the value the layers give and a status (module docstring).
 
     Parameters
@@ -101,6 +101,7 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
     population : population for the metro-coverage row (default: the bundled modelled grid).
     forest_classes : raster values counted as forest (绿化).
     max_landcover_cell_m : coarser rasters give a value but no status.
+    graph : the open-network ``tj.rail_graph(path)`` if already built (built here otherwise).
 
     Returns
     -------
@@ -199,7 +200,7 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
 
     # 7. 20-minute dual-city link
     from .rail_network import DUAL_CITY_HUBS, dual_city_time, rail_graph
-    g = rail_graph(path)
+    g = graph if graph is not None else rail_graph(path)
     minutes = dual_city_time(g)
     z2_open = False
     if _has("planned_rail", path):

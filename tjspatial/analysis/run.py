@@ -34,9 +34,9 @@ import geopandas as gpd
 import pandas as pd
 
 from ..atomic import atomic_path
-from ..build import write_gpkg_atomic
 from ..catalog import get_catalog
-from ..io import list_layers
+from ..gpkg import GeoPackage, write_gpkg_atomic
+from ..io import load, open_gpkg
 from ..paths import project_root
 from .coverage import DEFAULT_DISTANCES, coverage, coverage_delta, plan_stations
 from .indicators import indicators
@@ -71,14 +71,14 @@ def _meta(df: pd.DataFrame) -> dict:
             "population_accuracy": a.get("population_accuracy")}
 
 
-def analyse(path: str | Path | None = None, out_dir: str | Path | None = None, *, population=None,
+def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | None = None, *, population=None,
             landcover: str | Path | None = None, distances=DEFAULT_DISTANCES, graph=None,
             quiet: bool = True) -> dict[str, Path]:
     """Run the standard analyses on the layers in ``path`` and write tables and rasters to ``out_dir``.
 
     Parameters
     ----------
-    path : GeoPackage (default ``layers/tianjin.gpkg``).
+    path : GeoPackage path or :class:`tjspatial.gpkg.GeoPackage` (default ``layers/tianjin.gpkg``).
     out_dir : output folder (default ``out/analysis``).
     population : population source (default: the bundled modelled grid); see ``tj.population``.
     landcover : land-cover raster for the forest-cover indicator.
@@ -95,11 +95,12 @@ def analyse(path: str | Path | None = None, out_dir: str | Path | None = None, *
     out = Path(out_dir) if out_dir else default_out_dir()
     out.mkdir(parents=True, exist_ok=True)
     cat = get_catalog()
-    try:
-        have = set(list_layers(path))
-    except Exception:
-        have = set(cat.ids)
-    pop = make_population(population, path=path) if not hasattr(population, "zonal_sum") else population
+    gp = open_gpkg(path)  # every layer is read from disk once in this run
+    if path is None and not set(cat.ids) <= set(gp.names):
+        from ..build import build  # the catalog gained a layer since the default GeoPackage was built
+        build(out=gp.path)
+    have = set(gp.names)
+    pop = make_population(population, path=gp) if not hasattr(population, "zonal_sum") else population
     written: dict[str, Path] = {}
     skipped: list[str] = []
 
@@ -111,7 +112,7 @@ def analyse(path: str | Path | None = None, out_dir: str | Path | None = None, *
             continue
         for kind in ("all", "metro"):
             for d in distances:
-                res = coverage(None, pop, areas, distance=d, kind=kind, path=path)
+                res = coverage(None, pop, areas, distance=d, kind=kind, path=gp)
                 tables.append(res.assign(areas=areas, **_meta(res)))
                 if areas == "districts" and d == 800:
                     c = res.attrs["catchments"].assign(kind=kind, distance_m=d)
@@ -124,7 +125,7 @@ def analyse(path: str | Path | None = None, out_dir: str | Path | None = None, *
         net = graph if isinstance(graph, WalkNetwork) else WalkNetwork.from_graph(graph)
         for kind in ("all", "metro"):
             for d in distances:
-                res = coverage(None, pop, "districts", distance=d, method="network", graph=net, kind=kind, path=path)
+                res = coverage(None, pop, "districts", distance=d, method="network", graph=net, kind=kind, path=gp)
                 tables.append(res.assign(areas="districts", **_meta(res)))
         say("network coverage done")
     if tables:
@@ -140,20 +141,19 @@ def analyse(path: str | Path | None = None, out_dir: str | Path | None = None, *
 
     # plan scenario
     if "planned_rail" in cat and "planned_rail" in have and "districts" in have:
-        existing = coverage(None, pop, "districts", distance=800, path=path)
-        scenario = coverage(plan_stations(path), pop, "districts", distance=800, path=path)
+        existing = coverage(None, pop, "districts", distance=800, path=gp)
+        scenario = coverage(plan_stations(gp), pop, "districts", distance=800, path=gp)
         delta = coverage_delta(existing, scenario).assign(**_meta(existing), scenario="open + planned_rail (示意 / schematic station positions)")
         written["coverage_delta"] = write_csv_atomic(delta, out / "coverage_delta.csv")
     else:
         skipped.append("coverage_delta: no planned_rail layer")
 
-    written["indicators"] = write_csv_atomic(indicators(path, landcover=landcover, population=pop),
-                                             out / "indicators.csv")
-
-    # rail graph, times, surfaces
-    graphs = {"open": rail_graph(path)}
+    # rail graph (built once per scenario), indicators, times, surfaces
+    graphs = {"open": rail_graph(gp)}
     if "planned_rail" in have:
-        graphs["plan"] = rail_graph(path, scenario="plan")
+        graphs["plan"] = rail_graph(gp, scenario="plan")
+    written["indicators"] = write_csv_atomic(indicators(gp, landcover=landcover, population=pop,
+                                                        graph=graphs["open"]), out / "indicators.csv")
     rows, dual = [], []
     for scen, g in graphs.items():
         dual.append({"scenario": scen, "case": "model", "from": "/".join(list(DUAL_CITY_HUBS.values())[0]),
@@ -171,11 +171,11 @@ def analyse(path: str | Path | None = None, out_dir: str | Path | None = None, *
 
     if isinstance(pop, PopulationGrid):
         written["population_grid"] = pop.to_geotiff(out / "population_grid.tif")
-    stations = __import__("tjspatial").load("rail_stations", path)
-    written["distance_to_station"] = distance_surface(stations, path=path).to_geotiff(out / "distance_to_station.tif")
+    stations = load("rail_stations", gp)
+    written["distance_to_station"] = distance_surface(stations, path=gp).to_geotiff(out / "distance_to_station.tif")
     iso_rows = []
     for key, hub in HUBS.items():
-        surf = travel_time_surface(graphs["open"], hub, path=path)
+        surf = travel_time_surface(graphs["open"], hub, path=gp)
         written[f"travel_time_{key}"] = surf.to_geotiff(out / f"travel_time_{key}.tif")
         iso = isochrones(surf)
         iso_rows.append(iso.assign(hub=hub, hub_key=key, method=surf.description))
@@ -187,21 +187,21 @@ def analyse(path: str | Path | None = None, out_dir: str | Path | None = None, *
     # buffers and conflicts
     from . import zones as z
     if "wetlands" in have:
-        rg = [z.rings("wetlands", path=path)]
+        rg = [z.rings("wetlands", path=gp)]
         if "green_barrier" in have:
-            rg.append(z.rings("green_barrier", path=path, dissolve=True))
+            rg.append(z.rings("green_barrier", path=gp, dissolve=True))
         ring_tab = pd.DataFrame(pd.concat(rg, ignore_index=True).drop(columns="geometry"))
         written["wetland_rings"] = write_csv_atomic(ring_tab, out / "wetland_rings.csv")
-        near = [z.features_near("rail_stations", "wetlands", 5.0, path=path)]
+        near = [z.features_near("rail_stations", "wetlands", 5.0, path=gp)]
         if "port_districts" in have:
-            near.append(z.features_near("port_districts", "wetlands", 5.0, path=path))
+            near.append(z.features_near("port_districts", "wetlands", 5.0, path=gp))
         written["near_wetlands"] = write_csv_atomic(pd.concat(near, ignore_index=True), out / "near_wetlands.csv")
     else:
         skipped.append("wetland rings: no wetlands layer")
-    if z.eco_layers(path):
-        written["rail_in_zones"] = write_csv_atomic(z.rail_in_zones(path=path), out / "rail_in_zones.csv")
+    if z.eco_layers(gp):
+        written["rail_in_zones"] = write_csv_atomic(z.rail_in_zones(path=gp), out / "rail_in_zones.csv")
     if "green_barrier" in have and "urban_clusters" in have:
-        written["clusters_in_barrier"] = write_csv_atomic(z.clusters_in_barrier(path=path),
+        written["clusters_in_barrier"] = write_csv_atomic(z.clusters_in_barrier(path=gp),
                                                           out / "clusters_in_barrier.csv")
     if skipped:
         note = out / "skipped.txt"

@@ -29,10 +29,8 @@ import pandas as pd
 import pyogrio
 
 from ..errors import InputError, UnknownNameError
-from ..build import read_table
 from ..catalog import Catalog, Layer, get_catalog
-from ..io import load
-from ..paths import default_gpkg
+from ..io import load, open_gpkg
 from .qgis_project import display_title, layer_abstract, metadata_qmd, write_qgz
 from .qml import style_qml
 from .shapefile import ExportError, LongValueWarning, read_shapefile, restore_types, write_shapefile
@@ -200,10 +198,9 @@ def export(fmt: str = "all", out_dir: str | Path = "export", gpkg: str | Path | 
     if not ids:
         raise InputError("no layers to export")
     chosen = [lay for lay in catalog.layers if lay.id in ids]
-    data = {lay.id: load(lay.id, gpkg) for lay in chosen}
-    source = Path(gpkg) if gpkg is not None else default_gpkg()
-    present = {name for name, _ in pyogrio.list_layers(source)}
-    tables = {name: read_table(source, name) for name in ("provenance", "catalog") if name in present}
+    source = open_gpkg(gpkg)  # each layer and table read once
+    data = {lay.id: load(lay.id, source) for lay in chosen}
+    tables = {name: source.table(name) for name in ("provenance", "catalog") if name in source}
     prov = {}
     if "provenance" in tables:
         prov = {r["layer"]: {k: str(v) for k, v in r.items()} for r in tables["provenance"].to_dict("records")}

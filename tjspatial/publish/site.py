@@ -9,6 +9,7 @@ whose analysis is missing says so instead of failing.
 """
 from __future__ import annotations
 
+import errno
 import html
 import importlib
 import inspect
@@ -28,7 +29,8 @@ import pandas as pd
 
 from ..errors import UnknownNameError
 from ..catalog import Catalog, Layer, get_catalog
-from ..io import ensure_gpkg, load
+from ..gpkg import list_layers
+from ..io import load, open_gpkg
 from ..paths import default_gpkg, maps_dir
 from ..styles import load_style
 from .map_specs import MapSpec, load_map_specs
@@ -372,6 +374,8 @@ def staged_folder(out: str | Path, *, partial: bool = False) -> Iterator[Path]:
     untouched. Staging folders of killed runs are swept first.
     """
     out = Path(out)
+    if out.exists() and not out.is_dir():  # never swap a folder in for a user's file
+        raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     _sweep_stale(out)
     pid = os.getpid()
@@ -428,7 +432,7 @@ def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None
     """
     out = Path(out_dir) if out_dir else maps_dir()
     cat = catalog or get_catalog()
-    gpkg = ensure_gpkg(gpkg)
+    gpkg = open_gpkg(gpkg)  # a cached reader: each layer read once for all the maps
     specs = load_map_specs()
     if maps:
         unknown = set(maps) - {s.id for s in specs}
@@ -487,8 +491,7 @@ def _write_pages(res: SiteResult, out: Path, specs: list[MapSpec], gpkg: Path, c
 def _needs_build(gpkg: Path, cat: Catalog) -> bool:
     if not gpkg.exists():
         return True
-    import pyogrio
-    present = {name for name, _ in pyogrio.list_layers(gpkg)}
+    present = set(list_layers(gpkg))
     return any(layer.id not in present for layer in cat)
 
 

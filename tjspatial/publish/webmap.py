@@ -28,7 +28,6 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyogrio
 import shapely
 from branca.element import Element, MacroElement
 from jinja2 import Template
@@ -36,6 +35,7 @@ from jinja2 import Template
 from ..errors import TjSpatialError, UnknownNameError
 from ..catalog import ACCURACY_CLASSES, THEMES, Catalog, Layer, get_catalog
 from ..crs import METRIC_CRS, STORAGE_CRS, buffer_m, convert_gdf, to_metric
+from ..gpkg import list_layers as gpkg_tables, read_table
 from ..io import ensure_gpkg, load
 from ..styles import SCHEMATIC_DASH, Style, load_style
 from .map_specs import DisplaySettings, MapSpec, load_display_settings, load_map_specs, map_layer_ids
@@ -129,16 +129,15 @@ def get_map_spec(map_id: str | MapSpec) -> MapSpec:
 
 def build_date(gpkg: str | Path) -> str:
     """The date (UTC, ``YYYY-MM-DD``) the GeoPackage was built, from its ``provenance`` table ('' if none)."""
-    try:
-        prov = pyogrio.read_dataframe(gpkg, layer="provenance", read_geometry=False)
-    except Exception:  # noqa: BLE001 - a GeoPackage without provenance still maps
+    if "provenance" not in gpkg_tables(gpkg):  # a GeoPackage without provenance still maps
         return ""
+    prov = read_table(gpkg, "provenance")
     times = prov.get("build_time", pd.Series(dtype=str)).dropna().astype(str)
     return times.max()[:10] if len(times) else ""
 
 
 def _gpkg_layers(gpkg: Path) -> set[str]:
-    return {name for name, _ in pyogrio.list_layers(gpkg)}
+    return set(gpkg_tables(gpkg))
 
 
 # ------------------------------------------------------------------------------------------------ layer data
