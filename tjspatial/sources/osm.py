@@ -284,6 +284,16 @@ def _build_from_doc(ctx: BuildContext, *, layer: Layer, normalise: Callable, dat
             extra = bundled[outside]
             gdf = gpd.GeoDataFrame(pd.concat([gdf, extra[[c for c in extra.columns if c in gdf.columns]]],
                                              ignore_index=True), geometry="geometry", crs=STORAGE_CRS)
+    key = layer.osm.get("keep_bundled_missing")
+    if key:
+        bundled = bundled if bundled is not None else layer.builder_func()(ctx)
+        absent = ~bundled[key].astype(str).isin(set(gdf[key].astype(str)))
+        if absent.any():
+            ctx.fallback(int(absent.sum()), f"{key} {', '.join(map(str, bundled.loc[absent, key]))} not in the "
+                                            f"OSM data")
+            extra = bundled[absent]
+            gdf = gpd.GeoDataFrame(pd.concat([gdf, extra[[c for c in extra.columns if c in gdf.columns]]],
+                                             ignore_index=True), geometry="geometry", crs=STORAGE_CRS)
     check_plausible(layer, gdf, ctx, covered, bundled)
     return gdf
 
@@ -319,6 +329,8 @@ def check_plausible(layer: Layer, gdf: gpd.GeoDataFrame, ctx: BuildContext, cove
     if "min_share_of_bundled" in rules:
         if bundled is None:
             bundled = layer.builder_func()(ctx)
+        if "name_zh" in bundled.columns:  # unnamed bundled points (freight nodes …) are no yardstick
+            bundled = bundled[bundled["name_zh"].fillna("").astype(str) != ""]
         g = np.asarray(bundled.geometry.values)
         n_ref = int((shapely.intersects(g, covered)).sum())
         need = rules["min_share_of_bundled"] * n_ref

@@ -50,7 +50,8 @@ def usable(f: gpd.GeoDataFrame, ctx: BuildContext) -> gpd.GeoDataFrame:
         return f
     reps = [r for r in f["repairs"] if r] if "repairs" in f.columns else []
     if reps:
-        ctx.warn(f"repaired {len(reps)} OSM geometr{'y' if len(reps) == 1 else 'ies'}: {'; '.join(reps)}")
+        ctx.warn(f"repaired {len(reps)} OSM geometr{'y' if len(reps) == 1 else 'ies'} (rings closed, dropped or made "
+                 f"valid): {'; '.join(reps)}")
     geoms = np.asarray(f.geometry.values)
     bad = pd.isna(geoms) | shapely.is_empty(geoms)
     if bad.any():
@@ -733,7 +734,7 @@ def plan_areas(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     base = gpd.GeoDataFrame(base, geometry="geometry", crs=STORAGE_CRS).reset_index(drop=True)
     if "accuracy" not in base.columns:
         base["accuracy"] = layer.accuracy
-    f = _polygons(doc, ctx, "matching area").reset_index()
+    f = _polygons(doc, ctx, "area matching " + " or ".join(s.text for s in doc.select)).reset_index()
     if f.empty:
         ctx.warn("no OSM area matches; every feature keeps its schematic geometry")
         return base
