@@ -84,11 +84,11 @@ def test_binhai_only_extract_builds_what_it_holds_and_keeps_the_rest(tmp_path):
     assert "8 layer(s) with a fallback" in r.stderr
 
 
-def test_extract_with_nothing_inside_tianjin_exits_1_and_keeps_the_gpkg(tmp_path, gpkg_copy):
+def test_extract_with_nothing_inside_tianjin_fails_and_keeps_the_gpkg(tmp_path, gpkg_copy):
     before = gpkg_copy.read_bytes()
     src = write_variant("outside_tianjin", tmp_path)
     r = cli("build", "--source", "extract", src, "--out", gpkg_copy, "--cache-dir", tmp_path / "cache")
-    assert r.returncode == 1
+    assert r.returncode == 2  # the CLI's exit code for bad input
     assert ("the OSM extract holds nothing inside Tianjin: the file spans 120.56–122.36°E, 30.40–32.34°N; "
             "Tianjin (+1 km) spans 116.69–118.07°E, 38.55–40.25°N") in r.stderr
     assert "layer 'districts'" in r.stderr
@@ -114,10 +114,37 @@ def test_strict_turns_a_fallback_into_an_error(tmp_path, gpkg_copy):
     src = write_variant("no_aerodrome", tmp_path)
     r = cli("build", "--source", "extract", src, "--strict", "--out", gpkg_copy, "--layers",
             ",".join(with_deps(["airport"])), "--cache-dir", tmp_path / "cache")
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert "layer 'airport'" in r.stderr and "rule strict" in r.stderr
     assert "--strict: the OSM data holds no area matching way[\"aeroway\"=\"aerodrome\"]" in r.stderr
     assert gpkg_copy.read_bytes() == before
+
+
+OSMNX = Path(__file__).parent / "fixtures" / "osm" / "osmnx"
+
+
+@pytest.mark.parametrize("name, extent", [
+    ("West-Oakland.osm.bz2", "122.314–122.291°W, 37.804–37.818°N"),
+    ("planet_10.068,48.135_10.071,48.137.osm", "10.068–10.071°E, 48.135–48.136°N"),
+])
+def test_osmnx_real_extracts_are_refused_by_name(tmp_path, gpkg_copy, name, extent):
+    """osmnx's own test extracts (real OSM data, ODbL; see tests/fixtures/osm/osmnx/README.md): each is read
+    (West Oakland as .osm.bz2) and refused with its extent, and the GeoPackage is kept."""
+    before = gpkg_copy.read_bytes()
+    r = cli("build", "--source", "extract", OSMNX / name, "--out", gpkg_copy, "--cache-dir", tmp_path / "cache")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert f"tjspatial build: error: layer 'districts', file {OSMNX / name}: the OSM extract holds nothing inside " \
+           f"Tianjin: the file spans {extent}; Tianjin (+1 km) spans 116.69–118.07°E, 38.55–40.25°N" in r.stderr
+    assert gpkg_copy.read_bytes() == before
+
+
+def test_osmnx_extract_parses_completely():
+    """The parse-once reader reads osmnx's West Oakland extract whole: every node, way and relation."""
+    from tjspatial.sources.osm_data import read_osm_xml
+    d = read_osm_xml(OSMNX / "West-Oakland.osm.bz2")
+    assert d.counts == {"nodes": 446, "ways": 66, "relations": 23}
+    assert d.timestamp == "2016-07-12"  # the newest element timestamp (the file's header has none)
+    assert d.extent() == pytest.approx((-122.3143312, 37.8040142, -122.290784, 37.8175832))
 
 
 # ------------------------------------------------------------------------------------------------ districts

@@ -206,8 +206,18 @@ DIRECT_XML_BYTES = 20_000_000
 
 
 def _fmt_box(box) -> str:
+    """``"116.69–118.07°E, 38.55–40.25°N"`` (W/S for negative values; 3 decimals for extents under 0.1°)."""
     x0, y0, x1, y1 = box
-    return f"{x0:.2f}–{x1:.2f}°E, {y0:.2f}–{y1:.2f}°N"
+    nd = 3 if min(x1 - x0, y1 - y0) < 0.1 else 2
+
+    def lon(v):
+        return f"{abs(v):.{nd}f}°{'E' if v >= 0 else 'W'}"
+
+    def lat(v):
+        return f"{abs(v):.{nd}f}°{'N' if v >= 0 else 'S'}"
+    xs = f"{lon(x0)[:-2]}–{lon(x1)}" if (x0 >= 0) == (x1 >= 0) else f"{lon(x0)}–{lon(x1)}"
+    ys = f"{lat(y0)[:-2]}–{lat(y1)}" if (y0 >= 0) == (y1 >= 0) else f"{lat(y0)}–{lat(y1)}"
+    return f"{xs}, {ys}"
 
 
 def extract_data(ctx: BuildContext, src: Path, polygon) -> OsmData:
