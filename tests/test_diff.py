@@ -128,3 +128,37 @@ def test_ids_of_different_sources_fall_back_to_names():
     assert a.tolist() == ["天津", "天津西", "@117.4000,39.3000"] and a.tolist() == b.tolist()
     same_ids = new.assign(station_id=old["station_id"])
     assert match_key(old, same_ids, ["name_zh", "station_id"])[2] == "station_id"
+
+
+def test_diff_details_old_new_values_and_geometry_change(built_gpkg, changed_gpkg):
+    d = diff_layer(built_gpkg, changed_gpkg, "districts").set_index("name_zh")
+    assert d.loc["河东区", "details"] == "pop_2020: 858787 → 858788"
+    hexi = d.loc["河西区"]
+    assert hexi["size_ratio"] == pytest.approx(1.21, abs=0.002)  # scaled 1.1 × 1.1 about its centre
+    assert hexi["details"].startswith("geometry moved up to ") and ", area ×1.21" in hexi["details"]
+    old = tj.load("districts", built_gpkg).set_index("name_zh").loc[["河西区"]].to_crs(METRIC_CRS)
+    new = tj.load("districts", changed_gpkg).set_index("name_zh").loc[["河西区"]].to_crs(METRIC_CRS)
+    assert hexi["moved_m"] == pytest.approx(old.geometry.iloc[0].hausdorff_distance(new.geometry.iloc[0]), rel=1e-6)
+    m = diff_layer(built_gpkg, changed_gpkg, "metro_lines").set_index("key")
+    old3 = km(tj.load("metro_lines", built_gpkg).set_index("line_id").loc[["3"]].geometry)
+    new3 = km(tj.load("metro_lines", changed_gpkg).set_index("line_id").loc[["3"]].geometry)
+    assert m.loc["3", "size_ratio"] == pytest.approx(new3 / old3, rel=1e-6) and ", length ×0." in m.loc["3", "details"]
+
+
+def test_diff_cli_lists_are_capped_with_a_count(built_gpkg, tmp_path, capsys):
+    layers = {layer.id: tj.load(layer.id, built_gpkg) for layer in tj.get_catalog()}
+    s = layers["rail_stations"].copy()
+    s["geometry"] = s.geometry.translate(0.001, 0)  # every station moves ~86 m east
+    layers["rail_stations"] = s
+    prov = read_table(built_gpkg, "provenance")
+    prov["fallback"] = ""
+    prov["plausibility"] = ""
+    prov.loc[prov["layer"] == "rail_stations", "plausibility"] = "min_share_of_bundled = 0.5: 2 feature(s) from OSM"
+    out = tmp_path / "moved.gpkg"
+    write_gpkg_atomic(out, layers, {"provenance": prov, "catalog": read_table(built_gpkg, "catalog")})
+    assert main(["diff", str(built_gpkg), str(out), "--layers", "rail_stations", "--features", "--limit", "5"]) == 0
+    text = capsys.readouterr().out
+    listed = [ln for ln in text.splitlines() if ln.startswith("  changed ")]
+    assert len(listed) == 5 and f"  … and {len(s) - 5} more" in text
+    assert "geometry moved up to 86 m" in listed[0]
+    assert "failed plausibility rules in the new file:\n  rail_stations: min_share_of_bundled = 0.5" in text

@@ -119,23 +119,26 @@ def _add_diff(sub) -> None:
     p.add_argument("old", type=Path, help="the GeoPackage before (e.g. the published one)")
     p.add_argument("new", type=Path, help="the GeoPackage after (e.g. a refresh from OSM)")
     p.add_argument("--layers", help="comma-separated layer ids (default: every layer in either file)")
-    p.add_argument("--features", action="store_true", help="also list each added, removed and changed feature")
+    p.add_argument("--features", action="store_true",
+                   help="also list each added, removed and changed feature (changed fields old → new, metres moved, "
+                        "area/length ratio)")
+    p.add_argument("--limit", type=int, default=20,
+                   help="list at most this many features per layer and kind of change (default 20; 0 = all)")
     p.add_argument("--csv", action="store_true", help="print the per-layer table as CSV")
 
 
 def _run_diff(args) -> int:
-    from .diff import diff_gpkg, diff_layer, format_diff
+    from .diff import diff_gpkg, diff_layer, format_diff, format_features
     df = diff_gpkg(args.old, args.new, layers=args.layers.split(",") if args.layers else None)
     if args.csv:
         df.to_csv(sys.stdout, index=False)
     else:
-        print(format_diff(df))
+        print(format_diff(df, limit=args.limit))
     if args.features:
         for row in df[(df["status"] == "changed")].itertuples():
             d = diff_layer(args.old, args.new, row.layer)
             print(f"\n{row.layer} (matched by {d.attrs['key']}):")
-            for f in d.itertuples():
-                print(f"  {f.change:<8} {f.key}" + (f"  [{f.what}]" if f.what else ""))
+            print("\n".join(format_features(d, limit=args.limit)))
     return 0
 
 

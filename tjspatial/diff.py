@@ -26,7 +26,7 @@ from .catalog import Catalog, get_catalog
 from .crs import to_metric
 from .io import load
 
-__all__ = ["diff_gpkg", "diff_layer", "format_diff", "match_key"]
+__all__ = ["diff_gpkg", "diff_layer", "format_diff", "format_features", "cap", "match_key"]
 
 _ID_FIELDS = ("adcode", "variant", "city", "zone")
 _IGNORED = {"source"}
@@ -64,7 +64,9 @@ def diff_layer(old_path: str | Path, new_path: str | Path, layer_id: str, *, tol
     Returns
     -------
     GeoDataFrame (EPSG:4326) with ``key``, ``name_zh``, ``change`` (``added`` / ``removed`` / ``changed``),
-    ``what`` (``geometry`` and/or the changed field names) and the new geometry (old for removed features).
+    ``what`` (``geometry`` and/or the changed field names), ``details`` (each changed field as ``old → new``; for
+    the geometry the largest displacement in metres and the new/old area or length ratio), ``moved_m``,
+    ``size_ratio`` (EPSG:4548) and the new geometry (old for removed features).
     ``.attrs["key"]`` describes the matching key.
     """
     cat = catalog or get_catalog()
@@ -97,20 +99,69 @@ def _diff_frames(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, layer_id: str, fi
         what[i].insert(0, "geometry")
     changed = np.array([bool(w) for w in what], dtype=bool)
     name_col = "name_zh_new" if "name_zh_new" in both.columns else "name_zh"
+    moved, ratio = _geometry_change(both["geometry"].to_numpy(), both["_geom_new"].to_numpy(), old.crs)
+    details = []
+    for i in np.flatnonzero(changed):
+        bits = []
+        for f in what[i]:
+            if f == "geometry":
+                g = f"geometry moved up to {moved[i]:,.0f} m"
+                if np.isfinite(ratio[i]):
+                    g += f", {'area' if _is_area(both['geometry'].iloc[i]) else 'length'} ×{ratio[i]:.3f}"
+                bits.append(g)
+            else:
+                bits.append(f"{f}: {_show(both[f'{f}_old'].iloc[i])} → {_show(both[f'{f}_new'].iloc[i])}")
+        details.append("; ".join(bits))
     parts = [
         gpd.GeoDataFrame({"key": both["_key"][changed].to_numpy(), "name_zh": both[name_col][changed].to_numpy(),
-                          "change": "changed", "what": [", ".join(w) for w, c in zip(what, changed) if c]},
+                          "change": "changed", "what": [", ".join(w) for w, c in zip(what, changed) if c],
+                          "details": details, "moved_m": moved[changed], "size_ratio": ratio[changed]},
                          geometry=gpd.GeoSeries(both["_geom_new"][changed].to_numpy(), crs=new.crs)),
     ]
     added = new[~new["_key"].isin(old["_key"])]
     removed = old[~old["_key"].isin(new["_key"])]
     for g, label in ((added, "added"), (removed, "removed")):
         parts.append(gpd.GeoDataFrame({"key": g["_key"].to_numpy(), "name_zh": g["name_zh"].to_numpy(),
-                                       "change": label, "what": ""},
+                                       "change": label, "what": "", "details": "", "moved_m": np.nan,
+                                       "size_ratio": np.nan},
                                       geometry=gpd.GeoSeries(g.geometry.values, crs=new.crs)))
     out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=new.crs)
     out.attrs.update({"layer": layer_id, "key": how, "unchanged": int((~changed).sum())})
     return out
+
+
+def _is_area(geom) -> bool:
+    return geom is not None and shapely.get_type_id(geom) in (3, 6)
+
+
+def _show(v) -> str:
+    """A value as ``diff`` prints it: text quoted when empty, floats to 6 significant digits, at most 60
+    characters."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "(none)"
+    if isinstance(v, (float, np.floating)):
+        text = f"{v:.6g}"
+    else:
+        text = str(v)
+    if text == "":
+        return "''"
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _geometry_change(old_geoms: np.ndarray, new_geoms: np.ndarray, crs) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair, in EPSG:4548: the largest displacement (Hausdorff distance, m; for points the distance
+    moved) and the size ratio new/old (area for polygons, length for lines, NaN for points)."""
+    if not len(old_geoms):
+        return np.zeros(0), np.zeros(0)
+    a = np.asarray(to_metric(gpd.GeoDataFrame(geometry=gpd.GeoSeries(old_geoms, crs=crs))).geometry.values)
+    b = np.asarray(to_metric(gpd.GeoDataFrame(geometry=gpd.GeoSeries(new_geoms, crs=crs))).geometry.values)
+    moved = shapely.hausdorff_distance(a, b)
+    poly = np.isin(shapely.get_type_id(a), (3, 6))
+    line = np.isin(shapely.get_type_id(a), (1, 2, 5))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(poly, shapely.area(b) / shapely.area(a),
+                         np.where(line, shapely.length(b) / shapely.length(a), np.nan))
+    return np.asarray(moved, dtype=float), np.asarray(ratio, dtype=float)
 
 
 def _measure(g: gpd.GeoDataFrame, geometry_type: str) -> tuple[float, float]:
@@ -167,12 +218,31 @@ def diff_gpkg(old_path: str | Path, new_path: str | Path, *, layers: list[str] |
                      "area_km2_old": area_o, "area_km2_new": area_n, "area_km2_change": area_n - area_o,
                      "key": key})
     out = pd.DataFrame(rows)
+    notes = _provenance_notes(Path(new_path))
+    out["new_fallback"] = out["layer"].map(lambda lid: notes.get(lid, ("", ""))[0])
+    out["new_plausibility"] = out["layer"].map(lambda lid: notes.get(lid, ("", ""))[1])
     out.attrs.update({"old": str(old_path), "new": str(new_path), "measured_in": "EPSG:4548"})
     return out
 
 
-def format_diff(df: pd.DataFrame) -> str:
-    """The diff as a plain-text table (one line per layer; lengths in km, areas in km²)."""
+def _provenance_notes(path: Path) -> dict[str, tuple[str, str]]:
+    """layer → (fallback, failed plausibility rules) from the ``provenance`` table of a GeoPackage (empty
+    when the table or the columns are absent, e.g. a bundled build)."""
+    gpkg = GeoPackage(path)
+    if "provenance" not in gpkg:
+        return {}
+    prov = gpkg.table("provenance")
+    cols = [c for c in ("fallback", "plausibility") if c in prov.columns]
+    if not cols:
+        return {}
+    prov = prov.fillna("")
+    return {r["layer"]: (str(r.get("fallback", "")), str(r.get("plausibility", ""))) for _, r in prov.iterrows()}
+
+
+def format_diff(df: pd.DataFrame, *, limit: int = 10) -> str:
+    """The diff as a plain-text table (one line per layer; lengths in km, areas in km²), followed by the new
+    file's fallbacks and failed plausibility rules (from its provenance table), at most ``limit`` of each
+    with a count of the rest."""
     lines = [f"{'layer':<18} {'status':<8} {'count':>13} {'+add':>5} {'-rem':>5} {'~chg':>5}  "
              f"{'length km (Δ)':>22}  {'area km² (Δ)':>24}"]
     for r in df.itertuples():
@@ -181,4 +251,31 @@ def format_diff(df: pd.DataFrame) -> str:
         area = "" if np.isnan(r.area_km2_old) else f"{r.area_km2_new:,.1f} ({r.area_km2_change:+,.1f})"
         lines.append(f"{r.layer:<18} {r.status:<8} {count:>13} {r.added:>5} {r.removed:>5} {r.changed:>5}  "
                      f"{length:>22}  {area:>24}")
+    for col, title in (("new_plausibility", "failed plausibility rules in the new file"),
+                       ("new_fallback", "fallbacks to the bundled source in the new file")):
+        if col in df.columns and (df[col] != "").any():
+            rows = [f"  {r.layer}: {getattr(r, col)}" for r in df.itertuples() if getattr(r, col)]
+            lines += ["", f"{title}:"] + cap(rows, limit)
     return "\n".join(lines)
+
+
+def cap(rows: list[str], limit: int) -> list[str]:
+    """``rows`` cut to ``limit`` lines, with ``… and N more`` when longer (``limit <= 0``: no cap)."""
+    if limit <= 0 or len(rows) <= limit:
+        return rows
+    return rows[:limit] + [f"  … and {len(rows) - limit} more"]
+
+
+def format_features(d: gpd.GeoDataFrame, *, limit: int = 20) -> list[str]:
+    """One line per added, removed and changed feature of :func:`diff_layer`'s result: key, name, and for a
+    changed feature every changed field as ``old → new`` and how far the geometry moved (m) and its size
+    ratio; at most ``limit`` lines per kind of change, with a count of the rest."""
+    out = []
+    for change in ("added", "removed", "changed"):
+        part = d[d["change"] == change]
+        rows = []
+        for f in part.itertuples():
+            name = f" {f.name_zh}" if f.name_zh and str(f.name_zh) != str(f.key) else ""
+            rows.append(f"  {change:<8} {f.key}{name}" + (f"  [{f.details}]" if f.details else ""))
+        out += cap(rows, limit)
+    return out
