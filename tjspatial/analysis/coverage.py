@@ -20,9 +20,19 @@ Population within a catchment is a zonal sum of the population (:mod:`tjspatial.
 grid, cells the catchment boundary crosses count with the share of their area covered. ``pop_total`` of an
 area is summed the same way, so shares are consistent; with the bundled model an area's ``pop_total`` of districts,
 zones, the dual city or the city is its census total (split cells are kept as per-district pieces).
+
+Speed (#15)
+-----------
+For a grid population both sums are computed from the polygons' boundaries, not cell by cell
+(:mod:`tjspatial.analysis.zonal`: the exact area-weighted sum, equal to the cell-by-cell one to ~1e-12
+relative, at a cost proportional to the number of cells the boundaries cross), and each area's total is
+memoised per population grid, so repeated calls (several distances, kinds, scenarios) only sum their
+catchments. Sparse station sets are buffered as one MultiPoint (:func:`buffer_catchment`). Measured by
+``benchmarks/bench_buffer_coverage.py`` (README, Benchmarks).
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Iterable
 
@@ -30,6 +40,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
 
 from ..catalog import get_catalog
 from ..crs import METRIC_CRS, to_metric
@@ -126,10 +137,28 @@ def resolve_areas(areas="districts", *, path: str | Path | None = None,
 
 
 def buffer_catchment(points: np.ndarray, distance: float, quad_segs: int = 16) -> shapely.Geometry:
-    """Union of circles of ``distance`` metres around ``points`` (EPSG:4548 shapely points)."""
-    if not len(points):
+    """Union of circles of ``distance`` metres around ``points`` (EPSG:4548 shapely points).
+
+    Each circle is the ``4 * quad_segs``-gon GEOS draws. Where the circles overlap little (on average at most
+    :data:`_SPARSE_NEIGHBOURS` other stations within ``2 * distance``), GEOS buffers the points as one
+    MultiPoint, which nodes all circles at once (2-4x faster than unioning them pairwise; the same polygon);
+    denser sets are unioned circle by circle, which is then the faster way.
+    """
+    pts = np.asarray(points, dtype=object)
+    if not len(pts):
         return shapely.Polygon()
-    return shapely.union_all(shapely.buffer(np.asarray(points, dtype=object), distance, quad_segs=quad_segs))
+    if len(pts) > 1:
+        from scipy.spatial import cKDTree
+        xy = shapely.get_coordinates(pts)
+        pairs = cKDTree(xy).query_pairs(2 * distance, output_type="ndarray")
+        if 2 * len(pairs) <= _SPARSE_NEIGHBOURS * len(pts):
+            return shapely.buffer(shapely.multipoints(pts), distance, quad_segs=quad_segs)
+    return shapely.union_all(shapely.buffer(pts, distance, quad_segs=quad_segs))
+
+
+_SPARSE_NEIGHBOURS = 3
+"""Mean number of overlapping neighbours up to which a MultiPoint buffer beats a union of circles (measured:
+2.3x faster at 1.6 neighbours, 1.3x at 4.3, 5x slower at 17)."""
 
 
 def _population(population, path):
@@ -198,8 +227,7 @@ def _summarise(ar: gpd.GeoDataFrame, catch, pop, pts, st, *, method, distance, k
     shapely.prepare(catch)
     covered = shapely.intersection(geoms, catch)
     covered = np.asarray([g if shapely.get_type_id(g) in (3, 6) else _poly(g) for g in covered], dtype=object)
-    pop_total = pop.zonal_sum(geoms, crs=METRIC_CRS)
-    pop_cov = pop.zonal_sum(covered, crs=METRIC_CRS)
+    pop_total, pop_cov = _zonal_sums(pop, geoms, covered)
     area = shapely.area(geoms) / 1e6
     area_cov = shapely.area(covered) / 1e6
     if len(pts):
@@ -224,6 +252,31 @@ def _summarise(ar: gpd.GeoDataFrame, catch, pop, pts, st, *, method, distance, k
                 "station_count": int(len(pts)), "stations_layer": st.attrs.get("layer", "stations"),
                 "areas_layer": ar.attrs.get("layer", "areas"), **pop.attrs, **extra, "catchments": catchments}
     return df
+
+
+def _zonal_sums(pop, geoms: np.ndarray, covered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Population inside each area and inside its covered part (EPSG:4548 polygons).
+
+    For a grid population (``values`` + ``transform``) both are exact area-weighted zonal sums computed from
+    the polygons' boundaries (:mod:`tjspatial.analysis.zonal`), and the areas' totals are memoised per grid
+    (and per set of areas), so that repeated calls over the same surface only sum the catchments. Other
+    populations (polygons with counts) answer through their own ``zonal_sum``.
+    """
+    values, transform = getattr(pop, "values", None), getattr(pop, "transform", None)
+    if values is None or transform is None or transform.b != 0 or transform.d != 0:
+        return pop.zonal_sum(geoms, crs=METRIC_CRS), pop.zonal_sum(covered, crs=METRIC_CRS)
+    from .zonal import integrator_for
+    integ, memo = integrator_for(pop)
+    gcrs = getattr(pop, "crs", None) or METRIC_CRS
+    same = CRS.from_user_input(gcrs).equals(CRS.from_user_input(METRIC_CRS))
+    if not same:
+        geoms = np.asarray(gpd.GeoSeries(geoms, crs=METRIC_CRS).to_crs(gcrs).values, dtype=object)
+        covered = np.asarray(gpd.GeoSeries(covered, crs=METRIC_CRS).to_crs(gcrs).values, dtype=object)
+    key = ("area_totals", hashlib.sha1(b"".join(shapely.to_wkb(geoms))).hexdigest())
+    totals = memo.get(key)
+    if totals is None:
+        totals = memo[key] = integ.sum(geoms)
+    return totals.copy(), integ.sum(covered)
 
 
 def _poly(g):

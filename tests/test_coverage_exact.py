@@ -1,0 +1,127 @@
+"""Buffer/network coverage after the fast rewrite (#15) gives the outputs of the cell-by-cell method it replaced.
+
+``tests/fixtures/coverage/reference.json`` holds the outputs of the previous implementation (per-cell exact
+fractions, ``cell_fractions``) on a deterministic case built by :func:`reference_case`; it was written by
+``tests/fixtures/coverage/capture_reference.py`` run against the code before the change.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from affine import Affine
+
+import tjspatial as tj
+from tjspatial.analysis.population import PopulationGrid
+
+REFERENCE = Path(__file__).parent / "fixtures" / "coverage" / "reference.json"
+X0, Y0 = 500_000.0, 4_300_000.0
+
+
+def reference_case():
+    """A 100 m grid (260 x 240 cells, deterministic uneven values), four areas (one with a hole, one a
+    multipolygon, one reaching off the grid) and 160 stations (clusters, a line, some off the grid)."""
+    rows, cols = 260, 240
+    i, j = np.mgrid[0:rows, 0:cols]
+    values = ((i * 7919 + j * 104729) % 97).astype(float) + 50.0 * np.exp(-((i - 120) ** 2 + (j - 90) ** 2) / 800.0)
+    pop = PopulationGrid(values=values, transform=Affine(100, 0, X0, 0, -100, Y0 + rows * 100), crs="EPSG:4548",
+                         source="reference case", year=2020, accuracy="modelled")
+    a = shapely.Polygon([(X0 + 1_230, Y0 + 2_170), (X0 + 11_870, Y0 + 1_530), (X0 + 13_310, Y0 + 9_990),
+                         (X0 + 6_123, Y0 + 12_777), (X0 + 2_001, Y0 + 8_555)])
+    b = shapely.Polygon(shapely.box(X0 + 13_310, Y0 + 1_000, X0 + 22_950, Y0 + 11_050).exterior.coords,
+                        [shapely.Point(X0 + 18_000, Y0 + 6_000).buffer(2_345, quad_segs=8).exterior.coords[::-1]])
+    c = shapely.MultiPolygon([shapely.box(X0 + 500, Y0 + 14_050, X0 + 9_950, Y0 + 22_020),
+                              shapely.Point(X0 + 16_000, Y0 + 19_000).buffer(3_210, quad_segs=12)])
+    d = shapely.Polygon([(X0 - 3_000, Y0 + 23_000), (X0 + 12_000, Y0 + 23_500), (X0 + 11_000, Y0 + 29_000),
+                         (X0 - 2_000, Y0 + 28_000)])  # partly west of the grid
+    areas = gpd.GeoDataFrame({"name_zh": ["甲", "乙", "丙", "丁"]}, geometry=[a, b, c, d], crs="EPSG:4548")
+    k = np.arange(160)
+    xs = X0 + np.where(k < 60, 9_000 + 2_500 * np.cos(k * 2.399), np.where(k < 100, 1_000 + (k - 60) * 550.0,
+                                                                           (k * 7_717.0) % 26_000 - 1_000))
+    ys = Y0 + np.where(k < 60, 8_000 + 2_500 * np.sin(k * 2.399) * np.sqrt(k / 60), np.where(
+        k < 100, 15_000 + (k - 60) * 123.0, (k * 3_331.0) % 27_000))
+    stations = gpd.GeoDataFrame({"kind": ["metro"] * len(k), "status": ["open"] * len(k)},
+                                geometry=gpd.points_from_xy(xs, ys), crs="EPSG:4548")
+    return pop, areas, stations
+
+
+COLUMNS = ("pop_total", "pop_covered", "pop_share", "area_km2", "area_covered_km2", "stations")
+
+
+def test_buffer_coverage_equals_the_previous_outputs():
+    ref = json.loads(REFERENCE.read_text(encoding="utf-8"))
+    pop, areas, stations = reference_case()
+    for d in (500, 800, 1000):
+        res = tj.coverage(stations, pop, areas, distance=d)
+        exp = ref[f"buffer_{d}"]
+        assert list(res["area"]) == exp["area"]
+        for col in COLUMNS:
+            assert np.asarray(res[col], float) == pytest.approx(np.asarray(exp[col], float), rel=1e-9, abs=1e-9), col
+    # the covered population is far from trivial: every area partly covered, some cells cut
+    assert 0.05 < min(exp["pop_share"]) and max(exp["pop_share"]) < 0.95
+
+
+def test_area_totals_are_computed_once_per_grid():
+    from tjspatial.analysis.zonal import integrator_for
+    pop, areas, stations = reference_case()
+    tj.coverage(stations, pop, areas, distance=800)
+    _, memo = integrator_for(pop)
+    keys = [k for k in memo if k[0] == "area_totals"]
+    assert len(keys) == 1
+    memo[keys[0]][:] = 7.0                       # a poisoned memo shows that the next call reuses it
+    assert list(tj.coverage(stations, pop, areas, distance=500)["pop_total"]) == [7.0] * 4
+    pop.values[0, 0] += 1.0                      # changing the grid in place drops the memo
+    res = tj.coverage(stations, pop, areas, distance=500)
+    assert res["pop_total"].iloc[0] == pytest.approx(pop.zonal_sum(areas)[0], rel=1e-12)
+
+
+def test_integrator_on_constructed_polygons():
+    from tjspatial.analysis.zonal import GridIntegrator
+    values = np.arange(12, dtype=float).reshape(3, 4)   # 3 rows x 4 cols of 10 m cells
+    integ = GridIntegrator.from_grid(values, Affine(10, 0, 0, 0, -10, 30))
+    whole = shapely.box(0, 0, 40, 30)
+    cell_11 = shapely.box(10, 10, 20, 20)                # row 1, col 1 -> value 5
+    half = shapely.box(15, 10, 20, 20)
+    quarter_cw = shapely.Polygon([(30, 0), (30, 5), (35, 5), (35, 0)])  # clockwise, row 2 col 3 -> 11 / 4
+    holed = shapely.Polygon(whole.exterior.coords, [cell_11.exterior.coords])
+    off_grid = shapely.box(-100, 0, 5, 10)               # reaches far west of the grid: half of cell (2, 0)
+    tri = shapely.Polygon([(0, 30), (40, 30), (0, 0)])   # the diagonal cuts cells into exact triangles
+    got = integ.sum([whole, cell_11, half, quarter_cw, holed, off_grid, tri, shapely.Polygon(),
+                     shapely.LineString([(0, 0), (5, 5)]), shapely.MultiPolygon([cell_11, half.buffer(0)])])
+    exp_tri = sum(values[r, c] * _frac_tri(r, c) for r in range(3) for c in range(4))
+    assert got == pytest.approx([66, 5, 2.5, 11 / 4, 61, 8 / 2, exp_tri, 0, 0, 7.5], rel=1e-12)
+    pop = PopulationGrid(values=values, transform=Affine(10, 0, 0, 0, -10, 30), crs="EPSG:4548", source="t")
+    assert got[6] == pytest.approx(pop.zonal_sum([tri], crs="EPSG:4548")[0], rel=1e-12)
+    south_up = GridIntegrator.from_grid(values[::-1], Affine(10, 0, 0, 0, 10, 0))
+    assert south_up.sum([tri, quarter_cw]) == pytest.approx([exp_tri, 11 / 4], rel=1e-12)
+
+
+def _frac_tri(r: int, c: int) -> float:
+    """Share of cell (row r, col c) of the 4 x 3 grid above the line from (0, 0) to (40, 30) (exact)."""
+    cell = shapely.box(c * 10, 30 - (r + 1) * 10, (c + 1) * 10, 30 - r * 10)
+    return shapely.intersection(cell, shapely.Polygon([(0, 30), (40, 30), (0, 0)])).area / 100
+
+
+def test_bundled_coverage_matches_cell_by_cell_sums(built_gpkg):
+    pop = tj.population(path=built_gpkg)
+    res = tj.coverage(None, pop, "districts", distance=800, path=built_gpkg)
+    cat = res.attrs["catchments"]
+    areas = tj.to_metric(tj.load("districts", built_gpkg))
+    assert np.asarray(res["pop_covered"]) == pytest.approx(pop.zonal_sum(cat), rel=1e-9, abs=1e-6)
+    assert np.asarray(res["pop_total"]) == pytest.approx(pop.zonal_sum(areas), rel=1e-9)
+
+
+def test_sparse_and_dense_station_sets_give_the_union_of_circles():
+    from tjspatial.analysis.coverage import buffer_catchment
+    k = np.arange(300)
+    sparse = shapely.points(X0 + (k * 7_717.0) % 60_000, Y0 + (k * 3_331.0) % 50_000)   # ~0.5 neighbours each
+    dense = shapely.points(X0 + (k * 77.0) % 3_000, Y0 + (k * 31.0) % 2_000)            # all overlap
+    for pts in (sparse, dense):
+        got = buffer_catchment(pts, 800)
+        exp = shapely.union_all(shapely.buffer(pts, 800, quad_segs=16))
+        assert got.area == pytest.approx(exp.area, rel=1e-12)
+        assert shapely.symmetric_difference(got, exp).area < 1e-6
