@@ -72,7 +72,7 @@ def test_area_totals_are_computed_once_per_grid():
     _, memo = integrator_for(pop)
     keys = [k for k in memo if k[0] == "area_totals"]
     assert len(keys) == 1
-    memo[keys[0]][:] = 7.0                       # a poisoned memo shows that the next call reuses it
+    memo[keys[0]][0][:] = 7.0                       # a poisoned memo shows that the next call reuses it
     assert list(tj.coverage(stations, pop, areas, distance=500)["pop_total"]) == [7.0] * 4
     pop.values[0, 0] += 1.0                      # changing the grid in place drops the memo
     res = tj.coverage(stations, pop, areas, distance=500)
@@ -107,12 +107,22 @@ def _frac_tri(r: int, c: int) -> float:
 
 
 def test_bundled_coverage_matches_cell_by_cell_sums(built_gpkg):
+    """The bundled model keeps split cells as per-district pieces: areas aligned with the districts, the whole
+    city, and boxes that cut through pieces all give the cell-by-cell sums of PopulationGrid.zonal_sum."""
     pop = tj.population(path=built_gpkg)
-    res = tj.coverage(None, pop, "districts", distance=800, path=built_gpkg)
-    cat = res.attrs["catchments"]
-    areas = tj.to_metric(tj.load("districts", built_gpkg))
-    assert np.asarray(res["pop_covered"]) == pytest.approx(pop.zonal_sum(cat), rel=1e-9, abs=1e-6)
-    assert np.asarray(res["pop_total"]) == pytest.approx(pop.zonal_sum(areas), rel=1e-9)
+    d = tj.to_metric(tj.load("districts", built_gpkg))
+    x0, y0, x1, y1 = d.total_bounds
+    boxes = gpd.GeoDataFrame({"name_zh": ["a", "b", "c"]}, crs="EPSG:4548", geometry=[
+        shapely.box(x0 + 30_000.3, y0 + 60_000.7, x0 + 75_000.1, y0 + 110_000.9),
+        shapely.Point((x0 + x1) / 2, (y0 + y1) / 2).buffer(23_456.7),
+        shapely.box(x1 - 40_000.2, y0, x1, y0 + 80_000.4)])
+    for areas in ("districts", "boundary", boxes):
+        res = tj.coverage(None, pop, areas, distance=800, path=built_gpkg)
+        cat = res.attrs["catchments"]
+        ar = tj.to_metric(tj.load(areas, built_gpkg)) if isinstance(areas, str) else areas
+        assert np.asarray(res["pop_covered"]) == pytest.approx(pop.zonal_sum(cat), rel=1e-9, abs=1e-6)
+        assert np.asarray(res["pop_total"]) == pytest.approx(pop.zonal_sum(ar), rel=1e-9, abs=1e-6)
+        assert res["pop_covered"].sum() > 1e5
 
 
 def test_sparse_and_dense_station_sets_give_the_union_of_circles():

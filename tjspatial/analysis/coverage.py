@@ -210,6 +210,7 @@ def coverage(stations=None, population=None, areas="districts", distance: float 
     extra = {}
     if method == "buffer":
         catch = buffer_catchment(pts, distance)
+        extra = {"_parts": lambda: shapely.buffer(pts, distance, quad_segs=16)}  # the circles, if needed
     else:
         from .network_coverage import DEFAULT_MAX_HOLE_M2, walk_catchment
         if graph is None:
@@ -227,7 +228,7 @@ def _summarise(ar: gpd.GeoDataFrame, catch, pop, pts, st, *, method, distance, k
     shapely.prepare(catch)
     covered = shapely.intersection(geoms, catch)
     covered = np.asarray([g if shapely.get_type_id(g) in (3, 6) else _poly(g) for g in covered], dtype=object)
-    pop_total, pop_cov = _zonal_sums(pop, geoms, covered)
+    pop_total, pop_cov = _zonal_sums(pop, geoms, covered, extra.pop("_parts", None))
     area = shapely.area(geoms) / 1e6
     area_cov = shapely.area(covered) / 1e6
     if len(pts):
@@ -254,29 +255,44 @@ def _summarise(ar: gpd.GeoDataFrame, catch, pop, pts, st, *, method, distance, k
     return df
 
 
-def _zonal_sums(pop, geoms: np.ndarray, covered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Population inside each area and inside its covered part (EPSG:4548 polygons).
+def _zonal_sums(pop, geoms: np.ndarray, covered: np.ndarray, catch_parts=None) -> tuple[np.ndarray, np.ndarray]:
+    """Population inside each area and inside its covered part ``covered = geoms ∩ catchment`` (EPSG:4548);
+    ``catch_parts``, if given, are polygons whose union is the catchment (the station circles).
 
     For a grid population (``values`` + ``transform``) both are exact area-weighted zonal sums computed from
-    the polygons' boundaries (:mod:`tjspatial.analysis.zonal`), and the areas' totals are memoised per grid
-    (and per set of areas), so that repeated calls over the same surface only sum the catchments. Other
-    populations (polygons with counts) answer through their own ``zonal_sum``.
+    the polygons' boundaries (:mod:`tjspatial.analysis.zonal`); the areas' totals (and which split-cell pieces
+    of the bundled model lie in which area) are memoised per grid and set of areas, so that repeated calls over
+    the same surface only sum their catchments. Other populations (polygons with counts, grids in another CRS
+    with pieces) answer through their own ``zonal_sum``.
     """
     values, transform = getattr(pop, "values", None), getattr(pop, "transform", None)
-    if values is None or transform is None or transform.b != 0 or transform.d != 0:
-        return pop.zonal_sum(geoms, crs=METRIC_CRS), pop.zonal_sum(covered, crs=METRIC_CRS)
-    from .zonal import integrator_for
-    integ, memo = integrator_for(pop)
+    pieces = getattr(pop, "pieces", None)
     gcrs = getattr(pop, "crs", None) or METRIC_CRS
     same = CRS.from_user_input(gcrs).equals(CRS.from_user_input(METRIC_CRS))
+    if (values is None or transform is None or transform.b != 0 or transform.d != 0
+            or (pieces is not None and not same)):
+        return pop.zonal_sum(geoms, crs=METRIC_CRS), pop.zonal_sum(covered, crs=METRIC_CRS)
+    from .zonal import integrator_for, pieces_covered, pieces_in_areas
+    integ, memo = integrator_for(pop)
     if not same:
         geoms = np.asarray(gpd.GeoSeries(geoms, crs=METRIC_CRS).to_crs(gcrs).values, dtype=object)
         covered = np.asarray(gpd.GeoSeries(covered, crs=METRIC_CRS).to_crs(gcrs).values, dtype=object)
     key = ("area_totals", hashlib.sha1(b"".join(shapely.to_wkb(geoms))).hexdigest())
-    totals = memo.get(key)
-    if totals is None:
-        totals = memo[key] = integ.sum(geoms)
-    return totals.copy(), integ.sum(covered)
+    hit = memo.get(key)
+    if hit is None:
+        totals = integ.sum(geoms)
+        pairs = None
+        if pieces is not None:
+            pairs = pieces_in_areas(integ, pieces, geoms)
+            totals = totals + np.bincount(pairs[0], weights=np.asarray(pieces.persons, float)[pairs[1]] * pairs[2],
+                                          minlength=len(geoms))
+        hit = memo[key] = (totals, pairs)
+    totals, pairs = hit
+    bp = integ.boundary_pieces(covered)
+    cov = integ.sum(covered, bp=bp)
+    if pairs is not None:
+        cov = cov + pieces_covered(integ, pieces, pairs, covered, bp, catch_parts if same else None)
+    return totals.copy(), cov
 
 
 def _poly(g):
