@@ -253,7 +253,14 @@ def _fixture_pbf(path: Path) -> Path:
     return path
 
 
-def test_pbf_is_clipped_filtered_and_builds_the_same(osm_gpkg, tmp_path):
+@pytest.mark.parametrize("clipper", ["osmium-tool", "pyosmium"])
+def test_pbf_is_clipped_filtered_and_builds_the_same(osm_gpkg, tmp_path, monkeypatch, clipper):
+    from tjspatial.sources.osm_extract import tool_path
+    if clipper == "pyosmium":
+        monkeypatch.setenv("TJSPATIAL_NO_OSMIUM_TOOL", "1")
+        assert tool_path() is None
+    elif tool_path() is None:
+        pytest.skip("osmium-tool is not installed (apt-get install osmium-tool; .ci/run installs it)")
     pbf = _fixture_pbf(tmp_path / "china-latest.osm.pbf")
     ids = with_deps(["districts", "rail_stations", "metro_lines", "coastline"])
     out = build(source="extract", out=tmp_path / "pbf.gpkg", layers=ids,

@@ -254,7 +254,9 @@ def extract_data(ctx: BuildContext, src: Path, polygon) -> OsmData:
         path = out
     else:
         path = src
-    data = read_osm_xml(path, layer_id=ctx.layer_id)
+    t1 = time.perf_counter()
+    data = read_osm_xml(path, layer_id=ctx.layer_id, progress=lambda n: say(
+        f"        parsing {path.name}: {n:,} objects ({n / (time.perf_counter() - t1):,.0f} objects/s)"))
     c = data.counts
     say(f"        read {path.name}: {c['nodes']:,} nodes, {c['ways']:,} ways, {c['relations']:,} relations "
         f"({time.perf_counter() - t0:.1f} s)")

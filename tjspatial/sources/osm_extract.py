@@ -143,7 +143,7 @@ def clip_extract(src: Path, out: Path, polygon, keys: set[str], *, selectors: li
     if tool is None:
         from .osm_query import parse_selector
         sels = selectors
-        return clip_filter_pbf(src, out, tuple(shapely.bounds(polygon)), keys, selectors=sels)
+        return clip_filter_pbf(src, out, tuple(shapely.bounds(polygon)), keys, selectors=sels, progress=progress)
     from .osm_query import parse_selectors
     sels = selectors or parse_selectors([f'nwr["{k}"]' for k in sorted(keys)])
     exprs = filter_expressions(sels)
@@ -190,7 +190,7 @@ def file_extent(src: Path) -> tuple[float, float, float, float] | None:
 
 
 def clip_filter_pbf(src: Path, out: Path, bbox: tuple[float, float, float, float], keys: set[str],
-                    selectors: list[Selector] | None = None) -> Path:
+                    selectors: list[Selector] | None = None, progress=None) -> Path:
     """Write to ``out`` (OSM XML) the objects of ``src`` (``.osm.pbf``) that carry one of ``keys`` and lie in
     ``bbox`` (min lon, min lat, max lon, max lat, EPSG:4326), plus everything they reference.
 
@@ -249,7 +249,12 @@ def clip_filter_pbf(src: Path, out: Path, bbox: tuple[float, float, float, float
             member_nodes = {ref for _, ms in rels for t, ref in ms if t == "n"}
             inside_w, inside_n = set(), set()
             if member_ways or member_nodes:
+                t0, seen = time.perf_counter(), 0
                 for obj in osmium.FileProcessor(str(src), osmium.osm.NODE | osmium.osm.WAY).with_locations():
+                    seen += 1
+                    if progress is not None and seen % 1_000_000 == 0:
+                        progress(f"        pyosmium pass over {src.name}: {seen:,} objects "
+                                 f"({seen / (time.perf_counter() - t0):,.0f} objects/s)")
                     if obj.is_node():
                         if obj.id in member_nodes:
                             loc = obj.location
