@@ -163,10 +163,11 @@ class RailGraph:
 def _locate(names: pd.Series, stations: gpd.GeoDataFrame, kind: str, line_label: str | None,
             external: dict) -> list:
     cand = stations[(stations["kind"] == kind) & (stations["name_zh"] != "")]
-    by_name = {n: g for n, g in cand.groupby("name_zh")}
+    by_name = cand.groupby("name_zh").indices  # name -> row positions (a frame per name only when looked up)
     out = []
     for name in names:
-        hits = by_name.get(name)
+        rows = by_name.get(name)
+        hits = cand.iloc[rows] if rows is not None else None
         if hits is not None and len(hits):
             if line_label and len(hits) > 1:
                 on = hits[hits["lines"].str.split(";").map(lambda ls: line_label in ls)]

@@ -160,7 +160,7 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
                      "to": "/".join(list(DUAL_CITY_HUBS.values())[1]), "minutes": dual_city_time(g),
                      "target_minutes": 20, "method": RAIL_METHOD, "params": g.params_json()})
         if scen == "open":  # how the 20-minute verdict moves with the assumptions (#13)
-            sens = dual_city_sensitivity(path)
+            sens = dual_city_sensitivity(gp)
             for r in sens[sens["case"] != "model"].itertuples():
                 dual.append({**dual[-1], "case": r.case, "minutes": r.minutes, "params": r.params})
         for key, hub in HUBS.items():
