@@ -51,7 +51,7 @@ print(json.dumps({"wall": time.perf_counter() - w, "cpu": time.process_time() - 
 
 
 def _run(tree: Path, *args: str) -> dict | None:
-    env = {**os.environ, "PYTHONPATH": str(tree), "TJSPATIAL_HOME": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(tree), "TJSPATIAL_HOME": str(tree)}
     proc = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True,
                           check=True, cwd=tree)
     lines = proc.stdout.strip().splitlines()
@@ -79,7 +79,7 @@ def main() -> None:
         tmp = Path(tmp)
         base = tmp / "baseline"
         base.mkdir()
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline, "tjspatial"],
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline, "tjspatial", "layers", "styles"],
                                  capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
         sides = {"baseline": base, "this tree": ROOT}

@@ -25,7 +25,7 @@ from .paths import default_gpkg, sources_dir as default_sources_dir
 from .sources.imported import build_from_import, recorded_overrides
 from .validate import validate_layer
 
-__all__ = ["build", "write_gpkg_atomic", "read_table", "format_summary", "SOURCES"]
+__all__ = ["build", "write_gpkg_atomic", "read_table", "reference_tables", "format_summary", "SOURCES"]
 
 SOURCES = ("bundled", "osm", "extract")
 """Where ``build`` takes layers from: bundled files, OSM via Overpass, or a local OSM extract file."""
@@ -75,6 +75,34 @@ def format_summary(prov: pd.DataFrame) -> str:
     lines.append(f"  {n_fb} layer(s) with a fallback" + (" (see the provenance table's 'fallback' column)"
                                                           if n_fb else ""))
     return "\n".join(lines)
+
+
+def reference_tables(cat: Catalog, sources_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, Path]]:
+    """The sources the catalog declares a ``table`` for, to be copied into the GeoPackage so that it stands
+    alone: CSV files as text tables (parsed by :func:`tjspatial.io.read_source_table` as ``pandas.read_csv``
+    parses the file), rasters as raster tables.
+
+    Raises
+    ------
+    BuildError
+        Naming the source and file when a file is missing or not readable as UTF-8 CSV.
+    """
+    tables: dict[str, pd.DataFrame] = {}
+    rasters: dict[str, Path] = {}
+    for src in cat.sources.values():
+        if not (src.table and src.file):
+            continue
+        f = Path(sources_dir) / src.file
+        if not f.is_file():
+            raise BuildError(f"source {src.id!r} (table {src.table!r}) is missing", file=str(f))
+        if f.suffix.lower() in (".tif", ".tiff"):
+            rasters[src.table] = f
+            continue
+        try:
+            tables[src.table] = pd.read_csv(f, dtype=str, keep_default_na=False, encoding="utf-8")
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise BuildError(f"source {src.id!r}: cannot read CSV: {exc}", file=str(f)) from exc
+    return tables, rasters
 
 
 def build(source: str = "bundled", out: str | Path | None = None, *, layers: Iterable[str] | None = None,
@@ -175,7 +203,8 @@ def build(source: str = "bundled", out: str | Path | None = None, *, layers: Ite
             say(f"        warning: {w}")
     prov = pd.DataFrame(prov_rows)
     tables = {"provenance": prov, "catalog": cat.to_frame()}
-    write_gpkg_atomic(out, {lid: ctx.layers[lid] for lid in wanted}, tables)
+    refs, rasters = reference_tables(cat, ctx.sources_dir)
+    write_gpkg_atomic(out, {lid: ctx.layers[lid] for lid in wanted}, {**tables, **refs}, rasters)
     if source != "bundled":
         say(format_summary(prov))
     say(f"wrote {out} ({len(todo)} layers) in {time.perf_counter() - t0:.1f} s")

@@ -216,7 +216,13 @@ class CatalogError(TjSpatialError, ValueError):
 
 @dataclass(frozen=True)
 class Source:
-    """A source file or service that layers are built from."""
+    """A source file or service that layers are built from.
+
+    ``file`` is relative to ``layers/sources``. ``table`` names the GeoPackage table the build copies the file
+    into (a CSV as an attribute table, a GeoTIFF as a raster table) for code that reads it after the build,
+    so a built GeoPackage stands alone: analyses read ``tjspatial.io.read_source_table`` /
+    ``source_raster``, never ``layers/sources``.
+    """
 
     id: str
     title: str
@@ -225,6 +231,7 @@ class Source:
     file: str | None = None
     date: str | None = None
     url: str | None = None
+    table: str | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Mapping
 
@@ -87,6 +88,7 @@ class GeoPackage(os.PathLike):
         self._sig = _signature(self.path)
         self._names: dict[str, str | None] | None = None
         self._frames: dict[tuple[str, bool], pd.DataFrame] = {}
+        self._rasters: list[str] | None = None
         self.reads = 0
         """Number of layer / table reads from disk (for tests and benchmarks)."""
 
@@ -110,7 +112,7 @@ class GeoPackage(os.PathLike):
         except OSError as exc:
             raise GeoPackageError(f"GeoPackage {self.path} is gone: {exc.strerror or exc}", path=self.path) from exc
         if sig != self._sig:
-            self._sig, self._names, self._frames = sig, None, {}
+            self._sig, self._names, self._frames, self._rasters = sig, None, {}, None
 
     def _listing(self) -> dict[str, str | None]:
         self._fresh()
@@ -133,6 +135,24 @@ class GeoPackage(os.PathLike):
 
     def __contains__(self, name: object) -> bool:
         return name in self._listing()
+
+    @property
+    def rasters(self) -> list[str]:
+        """Names of the raster (tile) tables, e.g. a land-cover grid copied in by the build."""
+        self._fresh()
+        if self._rasters is None:
+            with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as con:
+                rows = con.execute("SELECT table_name FROM gpkg_contents WHERE data_type IN "
+                                   "('tiles', '2d-gridded-coverage') ORDER BY table_name").fetchall()
+            self._rasters = [r[0] for r in rows]
+        return self._rasters
+
+    def raster(self, name: str) -> str:
+        """The GDAL name of the raster table ``name`` (open it with ``rasterio.open``)."""
+        if name not in self.rasters:
+            raise GeoPackageError(f"no raster {name!r} in {self.path} (rasters: {self.rasters or 'none'}); "
+                                  "rebuild it", path=self.path, layer=name)
+        return f"GPKG:{self.path}:{name}"
 
     def _read(self, name: str, geometry: bool) -> pd.DataFrame:
         if name not in self._listing():
@@ -179,7 +199,8 @@ def read_table(path: str | os.PathLike | GeoPackage, name: str) -> pd.DataFrame:
 
 
 def write_gpkg_atomic(out: str | os.PathLike, layers: Mapping[str, gpd.GeoDataFrame],
-                      tables: Mapping[str, pd.DataFrame] | None = None) -> Path:
+                      tables: Mapping[str, pd.DataFrame] | None = None,
+                      rasters: Mapping[str, str | os.PathLike] | None = None) -> Path:
     """Write ``layers`` (and attribute ``tables``) to a new GeoPackage at ``out``, atomically.
 
     Parameters
@@ -190,6 +211,8 @@ def write_gpkg_atomic(out: str | os.PathLike, layers: Mapping[str, gpd.GeoDataFr
         Layer name → features (written with a spatial index, geometry types kept as given).
     tables : mapping of str to DataFrame, optional
         Attribute tables without geometry (e.g. ``provenance``).
+    rasters : mapping of str to path, optional
+        Raster table name → a single-band raster file (GeoTIFF) copied in losslessly (PNG tiles, same grid).
 
     Returns
     -------
@@ -211,10 +234,29 @@ def write_gpkg_atomic(out: str | os.PathLike, layers: Mapping[str, gpd.GeoDataFr
                                         layer_options={"SPATIAL_INDEX": "YES"})
             for name, df in (tables or {}).items():
                 pyogrio.write_dataframe(pd.DataFrame(df), tmp, layer=name, driver="GPKG")
-        except (DataSourceError, DataLayerError) as exc:
+            for name, src in (rasters or {}).items():
+                _append_raster(tmp, name, src)
+        except (DataSourceError, DataLayerError, _rasterio_error()) as exc:
             free = shutil.disk_usage(out.parent).free
             if free < FULL_DISK_BYTES:
                 raise GeoPackageError(f"cannot write {out}: the disk is full ({free // 1024} kB free in "
                                       f"{out.parent}); the previous file is kept", path=out) from exc
             raise GeoPackageError(f"cannot write {out}: {exc}; the previous file is kept", path=out) from exc
     return out
+
+
+def _rasterio_error() -> type[Exception]:
+    import sys
+    errors = sys.modules.get("rasterio.errors")
+    return errors.RasterioIOError if errors is not None else DataSourceError
+
+
+def _append_raster(gpkg: Path, name: str, src_path: str | os.PathLike) -> None:
+    """Copy a single-band raster file into ``gpkg`` as the tile table ``name`` (same grid, PNG tiles)."""
+    import rasterio
+    with rasterio.open(src_path) as src:
+        arr = src.read(1)
+        profile = dict(driver="GPKG", width=src.width, height=src.height, count=1, dtype=arr.dtype, crs=src.crs,
+                       transform=src.transform, nodata=src.nodata)
+    with rasterio.open(gpkg, "w", RASTER_TABLE=name, APPEND_SUBDATASET="YES", TILE_FORMAT="PNG", **profile) as dst:
+        dst.write(arr, 1)

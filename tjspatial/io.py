@@ -5,18 +5,20 @@ File access itself lives in :mod:`tjspatial.gpkg`; pass a :class:`tjspatial.gpkg
 """
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 
 from .catalog import get_catalog
 from .crs import STORAGE_CRS
-from .errors import UnknownNameError
+from .errors import GeoPackageError, UnknownNameError
 from .gpkg import GeoPackage, as_geopackage
 from .paths import default_gpkg
 
-__all__ = ["load", "list_layers", "ensure_gpkg", "open_gpkg"]
+__all__ = ["load", "list_layers", "ensure_gpkg", "open_gpkg", "read_source_table", "source_raster"]
 
 
 def ensure_gpkg(path: str | os.PathLike | GeoPackage | None = None) -> Path | GeoPackage:
@@ -97,3 +99,71 @@ def load(layer_id: str, path: str | os.PathLike | GeoPackage | None = None) -> g
 def list_layers(path: str | os.PathLike | GeoPackage | None = None) -> list[str]:
     """Names of the tables in a GeoPackage (layers and attribute tables); default ``layers/tianjin.gpkg``."""
     return as_geopackage(path if path is not None else default_gpkg()).names
+
+
+def _source_table(source_id: str, path, raster: bool) -> tuple[GeoPackage, str]:
+    """The GeoPackage holding the table of source ``source_id`` and the table's name."""
+    cat = get_catalog()
+    if source_id not in cat.sources:
+        raise UnknownNameError(f"no source {source_id!r} in the catalog; known sources: {', '.join(cat.sources)}")
+    table = cat.sources[source_id].table
+    if not table:
+        with_table = [s.id for s in cat.sources.values() if s.table]
+        raise UnknownNameError(f"source {source_id!r} is not copied into the GeoPackage (no `table` in the "
+                               f"catalog); sources with a table: {', '.join(with_table)}")
+    default = path is None
+    gp = open_gpkg(path)
+
+    def present() -> bool:
+        return table in (gp.rasters if raster else gp.names)
+    if default and not present():
+        from .build import build  # the default GeoPackage predates this table: rebuild it (atomically)
+        build(out=gp.path)
+    if not present():
+        raise GeoPackageError(f"{gp.path} has no table {table!r} (source {source_id!r}): it was built by an "
+                              f"earlier tjspatial; rebuild it with `tjspatial build --out {gp.path}`",
+                              path=gp.path, layer=table)
+    return gp, table
+
+
+def read_source_table(source_id: str, path: str | os.PathLike | GeoPackage | None = None,
+                      **read_csv_kwargs) -> pd.DataFrame:
+    """A reference table (a CSV source) as the build copied it into the GeoPackage.
+
+    The build stores the CSV's text unchanged; it is parsed here as ``pandas.read_csv`` parses the file, so
+    the result is the same as reading ``layers/sources/<file>`` directly, but a GeoPackage built elsewhere
+    (or from other sources) answers with its own copy.
+
+    Parameters
+    ----------
+    source_id : str
+        A catalog source with a ``table`` (e.g. ``"reference_figures"``, ``"metro_lines_csv"``).
+    path : str, path-like or GeoPackage, optional
+        The GeoPackage (default ``layers/tianjin.gpkg``, rebuilt when it predates the table).
+    **read_csv_kwargs
+        Passed to :func:`pandas.read_csv` (e.g. ``dtype={"line_id": str}``).
+
+    Raises
+    ------
+    UnknownNameError
+        If the source is unknown or has no table.
+    GeoPackageError
+        If the GeoPackage lacks the table (built by an earlier version: rebuild it).
+    """
+    gp, table = _source_table(source_id, path, raster=False)
+    text = gp.table(table).to_csv(index=False)
+    return pd.read_csv(io.StringIO(text), **read_csv_kwargs)
+
+
+def source_raster(source_id: str, path: str | os.PathLike | GeoPackage | None = None) -> str:
+    """The GDAL name of a raster source copied into the GeoPackage (open it with ``rasterio.open``).
+
+    Parameters
+    ----------
+    source_id : str
+        A catalog source with a ``table`` whose file is a raster (e.g. ``"landcover_modis"``).
+    path : str, path-like or GeoPackage, optional
+        The GeoPackage (default ``layers/tianjin.gpkg``, rebuilt when it predates the table).
+    """
+    gp, table = _source_table(source_id, path, raster=True)
+    return gp.raster(table)

@@ -25,8 +25,7 @@ from pyproj import CRS
 from ..errors import InputError
 from ..catalog import get_catalog
 from ..crs import to_metric
-from ..io import list_layers, load
-from ..paths import sources_dir
+from ..io import list_layers, load, read_source_table
 from .grid import cell_fractions
 
 __all__ = ["indicators", "forest_cover", "STATUSES", "FOREST_CLASSES_IGBP", "MAX_LANDCOVER_CELL_M"]
@@ -40,9 +39,8 @@ MAX_LANDCOVER_CELL_M = 100.0
 COLUMNS = ["key", "name_zh", "name_en", "value", "unit", "target", "status", "note", "plan_ref"]
 
 
-def _refs() -> pd.DataFrame:
-    src = get_catalog().sources["reference_figures"]
-    return pd.read_csv(sources_dir() / src.file, encoding="utf-8", dtype=str).set_index("key")
+def _refs(path) -> pd.DataFrame:
+    return read_source_table("reference_figures", path, dtype=str).set_index("key")
 
 
 def _has(layer_id: str, path) -> bool:
@@ -107,7 +105,7 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
     -------
     DataFrame with columns ``key, name_zh, name_en, value, unit, target, status, note, plan_ref``.
     """
-    refs = _refs()
+    refs = _refs(path)
     rows: list[dict] = []
 
     def ref(key: str) -> tuple[str, str]:

@@ -62,8 +62,7 @@ from scipy.spatial import cKDTree
 from ..catalog import get_catalog
 from ..errors import InputError, UnknownNameError
 from ..crs import METRIC_CRS, to_metric
-from ..io import list_layers, load
-from ..paths import sources_dir
+from ..io import list_layers, load, read_source_table, source_raster
 from .grid import cell_centres, cell_fractions, grid_for_bounds, polygonal, write_geotiff_atomic
 
 __all__ = ["PopulationGrid", "PopulationPolygons", "Pieces", "population", "model_population",
@@ -408,11 +407,11 @@ def _add_kernel(weight: np.ndarray, tree: cKDTree, uxy: np.ndarray, udist: np.nd
     np.add.at(weight, cells, value(d, ks[src]))
 
 
-def population_centres() -> pd.DataFrame:
+def population_centres(path: str | Path | None = None) -> pd.DataFrame:
     """The urban centres of ``layers/sources/population_centres.csv`` (Binhai's urban cores with the published
-    2020 township counts where there is one), with ``x, y`` in EPSG:4548."""
-    src = get_catalog().sources["population_centres"]
-    df = pd.read_csv(sources_dir() / src.file, encoding="utf-8", dtype={"census_2020": "Int64"})
+    2020 township counts where there is one), with ``x, y`` in EPSG:4548; read from the GeoPackage ``path``
+    (its ``population_centres`` table, default ``layers/tianjin.gpkg``)."""
+    df = read_source_table("population_centres", path, dtype={"census_2020": "Int64"})
     xy = gpd.GeoSeries(gpd.points_from_xy(df["lon"], df["lat"]), crs="EPSG:4326").to_crs(METRIC_CRS)
     return df.assign(x=xy.x.to_numpy(), y=xy.y.to_numpy())
 
@@ -553,7 +552,7 @@ def model_population(*, path: str | Path | None = None, cell: float = BUNDLED_CE
     npts = shapely.get_coordinates(nodes.geometry.values)
     _add_kernel(weight, tree, uxy, udist, npts, _points_district(npts, dgeoms),
                 np.full(len(npts), 3 * p["seat_sigma_m"]), gauss(p["seat_peak"], p["seat_sigma_m"]))
-    centres = population_centres()
+    centres = population_centres(path)
     cpts = centres[["x", "y"]].to_numpy()
     cdist = np.asarray([np.flatnonzero(dnames == d)[0] if (dnames == d).any() else -1
                         for d in centres["district_zh"]], dtype=np.intp)
@@ -571,7 +570,7 @@ def model_population(*, path: str | Path | None = None, cell: float = BUNDLED_CE
             dd = shapely.distance(shapely.points(uxy[ring]), cc)
             weight[ring] += p["fringe_peak"] * np.exp(-dd / p["fringe_scale_m"])
     if p["modis_peak"] > 0:
-        weight += p["modis_peak"] * _modis_urban(uxy)
+        weight += p["modis_peak"] * _modis_urban(uxy, path)
     weight *= habit * afrac
 
     # groups: a constraint zone per published township count, the rest of each district
@@ -617,9 +616,9 @@ def model_population(*, path: str | Path | None = None, cell: float = BUNDLED_CE
         pieces=pc, variant=variant, params=p)
 
 
-def _modis_urban(uxy: np.ndarray) -> np.ndarray:
+def _modis_urban(uxy: np.ndarray, path) -> np.ndarray:
     """1 where the bundled MODIS 2019 land cover (0.05°) is urban (IGBP 13), else 0, at EPSG:4548 points."""
-    f = sources_dir() / "landcover_modis_2019_igbp.tif"
+    f = source_raster("landcover_modis", path)  # the bundled GeoTIFF, copied into the GeoPackage
     ll = gpd.GeoSeries(shapely.points(uxy), crs=METRIC_CRS).to_crs("EPSG:4326")
     with rasterio.open(f) as src:
         arr = src.read(1)

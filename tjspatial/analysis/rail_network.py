@@ -46,8 +46,7 @@ from scipy.spatial import cKDTree
 
 from ..catalog import get_catalog
 from ..crs import METRIC_CRS, to_metric
-from ..io import load
-from ..paths import sources_dir
+from ..io import load, read_source_table
 
 __all__ = ["RailGraph", "rail_graph", "DEFAULT_SPEEDS_KMH", "DEFAULT_DWELL_MIN", "LINE_SPEEDS_KMH", "DUAL_CITY_HUBS",
            "dual_city_time", "dual_city_sensitivity", "calibration", "RAIL_METHOD"]
@@ -72,12 +71,9 @@ DUAL_CITY_HUBS = {"津城": ("天津站", "天津"), "滨城": ("滨海",)}
 """Station names (any of) standing for each of the two cities' cores: 天津站 and 滨海站 (former 于家堡)."""
 
 
-def _source_csv(source_id: str, **kwargs) -> pd.DataFrame:
-    src = get_catalog().sources[source_id]
-    path = sources_dir() / src.file
-    if not path.is_file():
-        raise FileNotFoundError(f"source {source_id!r}: file {path} is missing")
-    return pd.read_csv(path, encoding="utf-8", **kwargs)
+def _source_csv(source_id: str, path, **kwargs) -> pd.DataFrame:
+    """A reference table from the GeoPackage (the build copies it there; the GeoPackage stands alone)."""
+    return read_source_table(source_id, path, **kwargs)
 
 
 @dataclass
@@ -180,23 +176,19 @@ def _locate(names: pd.Series, stations: gpd.GeoDataFrame, kind: str, line_label:
     return out
 
 
-def _approx_points() -> dict:
-    """Approximate station points of ``layers/plan/plan_points.csv`` (``approx_station``), by the name before
-    the bracket, in EPSG:4548."""
-    from ..paths import plan_dir
-    f = plan_dir() / "plan_points.csv"
-    if not f.is_file():
-        return {}
-    df = pd.read_csv(f, encoding="utf-8")
+def _approx_points(path) -> dict:
+    """Approximate station points of ``layers/plan/plan_points.csv`` (``approx_station``; the GeoPackage's
+    ``plan_points`` table), by the name before the bracket, in EPSG:4548."""
+    df = _source_csv("plan_points", path)
     df = df[df["kind"] == "approx_station"]
     pts = gpd.GeoSeries(gpd.points_from_xy(df["lon"], df["lat"]), crs="EPSG:4326").to_crs(METRIC_CRS)
     return {re.split(r"[（(]", n)[0]: g for n, g in zip(df["name_zh"], pts.values)}
 
 
-def _line_detours(seq: pd.DataFrame, stations: gpd.GeoDataFrame, approx: dict, default: float) -> dict:
+def _line_detours(seq: pd.DataFrame, stations: gpd.GeoDataFrame, approx: dict, default: float, path) -> dict:
     """Official length / sum of station chords, per metro line (lines without a length keep ``default``)."""
     try:
-        meta = _source_csv("metro_lines_meta", dtype={"line_id": str})
+        meta = _source_csv("metro_lines_meta", path, dtype={"line_id": str})
     except (KeyError, FileNotFoundError):
         return {}
     length = dict(zip(meta["line_id"], meta["length_km"]))
@@ -247,16 +239,16 @@ def rail_graph(path: str | Path | None = None, *, scenario: str = "open", speeds
                          f"detour >= 1 (got {bad or ''} transfer_min={transfer_min}, walk_kmh={walk_kmh}, "
                          f"detour={detour})")
     stations = to_metric(load("rail_stations", path))
-    ext = _source_csv("external_stations")
+    ext = _source_csv("external_stations", path)
     ext_pts = gpd.GeoSeries(gpd.points_from_xy(ext["lon"], ext["lat"]), crs="EPSG:4326").to_crs(METRIC_CRS)
     external = dict(zip(ext["station_zh"], ext_pts.values))
 
-    approx = _approx_points()
+    approx = _approx_points(path)
     node_rows: list[dict] = []
     edges: list[dict] = []
-    seq = _source_csv("metro_lines_csv", dtype={"line_id": str, "segment": str})
+    seq = _source_csv("metro_lines_csv", path, dtype={"line_id": str, "segment": str})
     seq["segment"] = seq["segment"].fillna("")
-    line_detour = _line_detours(seq, stations, approx, detour)
+    line_detour = _line_detours(seq, stations, approx, detour, path)
 
     def add_line(line_id: str, mode: str, names: list[str], located: list, statuses: list[str] | None = None):
         speed = lsp.get(line_id, sp[mode])
@@ -287,7 +279,7 @@ def rail_graph(path: str | Path | None = None, *, scenario: str = "open", speeds
         for name, to in zip(part["station_zh"], part["transfer_to"].fillna("").astype(str)):
             interchange |= {(name, line_id, t) for t in to.split(";") if t}
 
-    ic = _source_csv("intercity_rail_csv", dtype={"opened": str})
+    ic = _source_csv("intercity_rail_csv", path, dtype={"opened": str})
     cats = {}
     cat = get_catalog()
     if "intercity_rail" in cat:
@@ -349,7 +341,7 @@ def calibration(path: str | Path | None = None, graph: RailGraph | None = None) 
     Returns the table's columns plus ``model_min`` and ``error`` (model / published − 1).
     """
     g = graph if graph is not None else rail_graph(path)
-    cal = _source_csv("rail_calibration", dtype={"line": str})
+    cal = _source_csv("rail_calibration", path, dtype={"line": str})
     m = g._minimal()
     lines = g.nodes["line_id"].astype(str).to_numpy()
     model = []
