@@ -223,13 +223,21 @@ def _run_import_layer(args) -> int:
 
 # ------------------------------------------------------------------------------------------------ export
 def _add_export(sub) -> None:
-    p = sub.add_parser("export", help="export layers for QGIS: styled GeoPackage + .qgz, shapefiles, GeoJSON",
+    p = sub.add_parser("export", help="export layers for QGIS and CAD: styled GeoPackage + .qgz, shapefiles, "
+                                      "GeoJSON, DXF, KML",
                        description="Write the catalog layers to DIR: tianjin.gpkg (each layer with its QGIS style "
-                                   "as default and its metadata) and tianjin.qgz (project in EPSG:4548, grouped "
-                                   "by theme), shp/ (UTF-8 shapefiles with .qml, .qmd and a field map CSV), "
-                                   "geojson/ (RFC 7946), and layers.csv. Files are written atomically.")
-    p.add_argument("--format", dest="fmt", choices=["gpkg", "shp", "geojson", "all"], default="all",
-                   help="what to write (default: all)")
+                                   "as default and its metadata) and tianjin.qgz (project in EPSG:4548 with map "
+                                   "themes, bookmarks and A3 print layouts), shp/ (UTF-8 shapefiles with .qml, "
+                                   ".qmd and a field map CSV), geojson/ (RFC 7946), dxf/ (CAD, metres, GBK), kml/, "
+                                   "layers.csv (UTF-8 with BOM) and export-manifest.json (sha256 of every file). "
+                                   "The folder is written whole through a staging folder; --layers into an "
+                                   "existing export updates those layers and keeps the others.")
+    p.add_argument("--format", dest="fmt", default="all",
+                   help="gpkg, shp, geojson, dxf, kml or all (= gpkg,shp,geojson); several comma-separated "
+                        "(default: all)")
+    p.add_argument("--crs", default=None,
+                   help="CRS of the coordinates in GeoPackage, shapefiles and DXF, e.g. EPSG:4548 (CGCS2000 "
+                        "metres); default EPSG:4326 (DXF: EPSG:4548). GeoJSON and KML stay WGS 84")
     p.add_argument("--out", type=Path, required=True, help="target folder (created if needed)")
     p.add_argument("--gpkg", type=Path, help="GeoPackage to read (default layers/tianjin.gpkg)")
     p.add_argument("--layers", help="comma-separated layer ids (default: every catalog layer)")
@@ -243,7 +251,7 @@ def _run_export(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         paths = export(args.fmt, args.out, gpkg=args.gpkg, layers=args.layers.split(",") if args.layers else None,
-                       long_values="refuse" if args.refuse_long_values else "split")
+                       long_values="refuse" if args.refuse_long_values else "split", crs=args.crs)
     for w in caught:
         print(f"tjspatial export: warning: {w.message}", file=sys.stderr)
     print(f"wrote {len(paths)} files to {args.out}")

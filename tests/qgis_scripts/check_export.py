@@ -15,8 +15,8 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from qgis.core import (QgsApplication, QgsMapRendererSequentialJob, QgsMapSettings, QgsProject,  # noqa: E402
-                       QgsVectorLayer, QgsWkbTypes)
+from qgis.core import (QgsApplication, QgsExpressionContextUtils, QgsLayoutExporter,  # noqa: E402
+                       QgsMapRendererSequentialJob, QgsMapSettings, QgsProject, QgsRenderContext, QgsVectorLayer, QgsWkbTypes)
 from qgis.PyQt.QtCore import QSize  # noqa: E402
 from qgis.PyQt.QtGui import QColor  # noqa: E402
 
@@ -51,11 +51,45 @@ def symbol_info(symbol):
     return {"type": symbol.type(), "layers": layers}
 
 
+def _main_line(sym_info):
+    lines = [sl for sl in sym_info["layers"] if sl["class"] == "SimpleLine"]
+    main = lines[-1] if lines else sym_info["layers"][-1]
+    return main
+
+
+def features_vs_legend(layer, key_field):
+    """For every feature: the legend items it is drawn with, and whether the drawn symbol equals the legend's."""
+    r = layer.renderer()
+    ctx = QgsRenderContext()
+    ctx.expressionContext().appendScopes(QgsExpressionContextUtils.globalProjectLayerScopes(layer))
+    legend = {item.ruleKey(): item for item in r.legendSymbolItems()}
+    r.startRender(ctx, layer.fields())
+    out = []
+    for f in layer.getFeatures():
+        ctx.expressionContext().setFeature(f)
+        keys = sorted(k for k in r.legendKeysForFeature(f, ctx) if k in legend)
+        drawn = [symbol_info(s) for s in r.symbolsForFeature(f, ctx)]
+        shown = [symbol_info(legend[k].symbol()) for k in keys if k in legend]
+        out.append({"key": _plain(f[key_field]), "status": _plain(f["status"]) if "status" in f.fields().names()
+                    else None, "accuracy": _plain(f["accuracy"]), "legend": [legend[k].label() for k in keys],
+                    "drawn_dash": [_main_line(d)["use_custom_dash"] for d in drawn],
+                    "drawn_layers": [len(d["layers"]) for d in drawn],
+                    "legend_matches": drawn == shown})
+    r.stopRender(ctx)
+    return out
+
+
 def renderer_info(layer):
     r = layer.renderer()
     info = {"type": r.type() if r else None}
     if r is None:
         return info
+    if r.type() == "RuleRenderer":
+        info["rules"] = [{"label": rule.label(), "filter": rule.filterExpression(),
+                          "symbol": symbol_info(rule.symbol()) if rule.symbol() else None}
+                         for rule in r.rootRule().children()]
+        info["legend"] = [{"label": it.label(), "symbol": symbol_info(it.symbol())}
+                          for it in r.legendSymbolItems()]
     if r.type() == "categorizedSymbol":
         info["attr"] = r.classAttribute()
         info["categories"] = [{"value": c.value() if c.value() is not None else None, "label": c.label(),
@@ -85,6 +119,10 @@ def layer_info(layer):
         "rights": list(md.rights()),
         "keywords": {k: list(v) for k, v in md.keywords().items()},
         "first_name_zh": next(layer.getFeatures()).attribute("name_zh") if layer.featureCount() else None,
+        "aliases": {fld.name(): layer.attributeAlias(i) for i, fld in enumerate(layer.fields())},
+        "label_expression": labeling.settings().isExpression if labeling is not None else None,
+        "label_scale": ([labeling.settings().scaleVisibility, labeling.settings().minimumScale]
+                        if labeling is not None else None),
     }
 
 
@@ -123,6 +161,42 @@ def main():
                      if g.nodeType() == 0]
     out["has_custom_order"] = root.hasCustomLayerOrder()
     out["draw_order"] = [lay.name() for lay in root.layerOrder()]
+    out["tree_order"] = [n.name() for n in root.findLayers()]
+    out["themes"] = {name: [lay.name() for lay in project.mapThemeCollection().mapThemeVisibleLayers(name)]
+                     for name in project.mapThemeCollection().mapThemes()}
+    out["bookmarks"] = [{"name": b.name(), "group": b.group(), "crs": b.extent().crs().authid(),
+                         "extent": [b.extent().xMinimum(), b.extent().yMinimum(), b.extent().xMaximum(),
+                                    b.extent().yMaximum()]} for b in project.bookmarkManager().bookmarks()]
+    out["layouts"] = {}
+    for i, layout in enumerate(project.layoutManager().printLayouts()):
+        page = layout.pageCollection().page(0)
+        items = [type(it).__name__ for it in layout.items() if hasattr(it, "uuid")]
+        maps = [it for it in layout.items() if type(it).__name__ == "QgsLayoutItemMap"]
+        labels = [it.currentText() for it in layout.items() if type(it).__name__ == "QgsLayoutItemLabel"]
+        pdf = png.parent / f"layout_{i}.pdf"
+        exporter = QgsLayoutExporter(layout)
+        settings = QgsLayoutExporter.PdfExportSettings()
+        settings.dpi = 96
+        result = exporter.exportToPdf(str(pdf), settings)
+        info = {"page_mm": [page.pageSize().width(), page.pageSize().height()], "items": sorted(items),
+                "pdf_result": int(result), "pdf_bytes": pdf.stat().st_size if pdf.exists() else 0,
+                "pdf_head": pdf.read_bytes()[:5].decode("ascii", "replace") if pdf.exists() else "",
+                "map_theme": maps[0].followVisibilityPresetName() if maps else None,
+                "map_follows": maps[0].followVisibilityPreset() if maps else None,
+                "map_scale": maps[0].scale() if maps else None, "labels": labels}
+        if i == 0:
+            img_path = png.parent / "layout_0.png"
+            img_settings = QgsLayoutExporter.ImageExportSettings()
+            img_settings.dpi = 40
+            info["png_result"] = int(exporter.exportToImage(str(img_path), img_settings))
+            info["png_stats"] = image_stats(img_path)
+        out["layouts"][layout.name()] = info
+    lines = {}
+    for lay in project.mapLayers().values():
+        sid = lay.source().split("layername=")[-1]
+        if sid in ("intercity_rail", "metro_lines", "planned_rail"):
+            lines[sid] = features_vs_legend(lay, "line_id")
+    out["line_features"] = lines
     out["project_layers"] = {}
     for lay in project.mapLayers().values():
         source_id = lay.source().split("layername=")[-1]

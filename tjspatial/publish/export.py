@@ -1,4 +1,5 @@
-"""Export the catalog layers for desktop GIS: a styled GeoPackage with a QGIS project, shapefiles, GeoJSON.
+"""Export the catalog layers for desktop GIS and CAD: a styled GeoPackage with a QGIS project, shapefiles,
+GeoJSON, DXF and KML.
 
 ``export(fmt, out_dir)`` reads the layers from a built GeoPackage (``tj.load``) and writes, in ``out_dir``:
 
@@ -10,15 +11,33 @@
                    :mod:`tjspatial.publish.shapefile`).
 ``geojson``        ``geojson/<id>.geojson``: RFC 7946 (WGS 84 lon/lat, counter-clockwise outer rings), full
                    coordinate precision, with a ``description`` member giving title, accuracy and licence.
-``all``            all of the above.
+``dxf``            ``dxf/tianjin.dxf``: one CAD layer per catalog layer (:mod:`tjspatial.publish.dxf`), in
+                   metres (EPSG:4548 unless ``crs`` says otherwise), with text entities for labels.
+``kml``            ``kml/<id>.kml``: placemarks named by ``name_zh`` with a description (WGS 84).
+``all``            gpkg, shp and geojson.
 =================  ==========================================================================================
 
-and always ``layers.csv``: one row per exported layer with title, accuracy (schematic or not), licence,
-attribution, description and limitations. Every file is written to a temporary name in its target folder and
-renamed when complete.
+Formats can be combined (``"gpkg,dxf"``). Always written: ``layers.csv`` (one row per layer: title, accuracy,
+licence, attribution, description, limitations, files; UTF-8 **with BOM**, so Excel opens the Chinese text)
+and ``export-manifest.json`` (layers, formats, CRS, and every file with its size and sha256).
+
+Whole-folder atomicity: everything is written into a staging folder beside ``out_dir`` and swapped in only
+when complete, so a failure leaves the previous export as it was; files of an earlier export that this one
+does not write again are removed (no stale shapefiles). Exporting some layers into an existing export
+(``layers=[...]``) updates those layers inside the full package: the other layers' files are kept, the
+GeoPackage and project still hold every layer, ``layers.csv`` and the manifest list all of them. A folder
+that holds other files and no manifest is refused (tjspatial never replaces a folder it did not write).
+
+Coordinates: ``crs`` (default EPSG:4326, the storage CRS) for the GeoPackage, shapefiles and DXF (DXF
+defaults to EPSG:4548 metres); GeoJSON (RFC 7946) and KML are always WGS 84. The QGIS project displays in
+EPSG:4548.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,25 +50,32 @@ import pyogrio
 from ..errors import InputError, UnknownNameError
 from ..catalog import Catalog, Layer, get_catalog
 from ..io import load, open_gpkg
-from .qgis_project import display_title, layer_abstract, metadata_qmd, write_qgz
+from ..crs import STORAGE_CRS
+from .qgis_layouts import bookmarks
+from .qgis_project import display_title, layer_abstract, layer_licences, metadata_qmd, short_name, write_qgz
 from .qml import style_qml
 from .shapefile import ExportError, LongValueWarning, read_shapefile, restore_types, write_shapefile
 from ..atomic import atomic_path
 
-__all__ = ["export", "write_styled_gpkg", "write_geojson", "read_geojson", "read_shapefile", "FORMATS",
-           "GPKG_NAME", "QGZ_NAME", "ExportError", "LongValueWarning"]
+__all__ = ["export", "write_styled_gpkg", "write_geojson", "read_geojson", "read_shapefile", "read_index",
+           "read_manifest", "verify_export", "sha256_file", "FORMATS", "GPKG_NAME", "QGZ_NAME", "MANIFEST_NAME",
+           "INDEX_NAME", "DXF_NAME", "ExportError", "LongValueWarning"]
 
-FORMATS = ("gpkg", "shp", "geojson", "all")
+FORMATS = ("gpkg", "shp", "geojson", "dxf", "kml", "all")
 GPKG_NAME = "tianjin.gpkg"
 QGZ_NAME = "tianjin.qgz"
+MANIFEST_NAME = "export-manifest.json"
+INDEX_NAME = "layers.csv"
+DXF_NAME = "tianjin.dxf"
+_KNOWN = {GPKG_NAME, QGZ_NAME, MANIFEST_NAME, INDEX_NAME, "shp", "geojson", "dxf", "kml"}
 _QGIS_MD_URI = "http://mrcc.com/qgis.dtd"
 _METADATA_EXT = "http://www.geopackage.org/spec120/#extension_metadata"
 
 
 def _summary(layer: Layer, catalog: Catalog) -> str:
     text = f"{display_title(layer)}. 精度 / accuracy: {layer.accuracy_label}."
-    return (f"{text} Licence: {catalog.licence(layer.id)}. Attribution: {catalog.attribution(layer.id)}. "
-            f"{layer_abstract(layer)}")
+    return (f"{text} Licence: {' | '.join(layer_licences(layer, catalog))}. "
+            f"Attribution: {catalog.attribution(layer.id)}. {layer_abstract(layer)}")
 
 
 def _geometry_columns(path: Path) -> dict[str, str]:
@@ -89,16 +115,18 @@ def _add_qgis_metadata(path: Path, docs: Mapping[str, str]) -> None:
 
 def write_styled_gpkg(path: str | Path, data: Mapping[str, gpd.GeoDataFrame], *, catalog: Catalog | None = None,
                       tables: Mapping[str, pd.DataFrame] | None = None,
-                      provenance: Mapping[str, Mapping[str, str]] | None = None) -> Path:
+                      provenance: Mapping[str, Mapping[str, str]] | None = None,
+                      crs: str = STORAGE_CRS) -> Path:
     """Write layers to a GeoPackage whose layers open styled in QGIS; atomically; returns ``path``.
 
     Parameters
     ----------
     path : target ``.gpkg``.
-    data : layer id → GeoDataFrame (catalog schema, EPSG:4326), written in this order.
+    data : layer id → GeoDataFrame (catalog schema), written in this order, reprojected to ``crs``.
     catalog : the catalog; default ``tj.get_catalog()``.
     tables : extra attribute tables (e.g. ``provenance``, ``catalog``) copied as they are.
     provenance : layer id → provenance row, for the metadata history.
+    crs : CRS of the stored coordinates (default EPSG:4326).
 
     Each layer gets: its QML as the default style in ``layer_styles`` (``useAsDefault`` = 1, so QGIS applies
     it when the layer is added), its QGIS metadata in ``gpkg_metadata``, and the title and abstract in
@@ -111,7 +139,7 @@ def write_styled_gpkg(path: str | Path, data: Mapping[str, gpd.GeoDataFrame], *,
         for n, (lid, gdf) in enumerate(data.items()):
             layer = catalog[lid]
             pyogrio.write_dataframe(
-                gdf, tmp, layer=lid, driver="GPKG", promote_to_multi=None,
+                gdf.to_crs(crs), tmp, layer=lid, driver="GPKG", promote_to_multi=None,
                 dataset_options={"VERSION": "1.2"} if n == 0 else None,
                 layer_options={"SPATIAL_INDEX": "YES", "IDENTIFIER": display_title(layer),
                                "DESCRIPTION": layer_abstract(layer)})
@@ -122,12 +150,14 @@ def write_styled_gpkg(path: str | Path, data: Mapping[str, gpd.GeoDataFrame], *,
         styles = pd.DataFrame([{
             "f_table_catalog": "", "f_table_schema": "", "f_table_name": lid,
             "f_geometry_column": geom_cols[lid], "styleName": f"tjspatial {catalog[lid].style}",
-            "styleQML": style_qml(catalog[lid]), "styleSLD": "", "useAsDefault": True,
+            "styleQML": style_qml(catalog[lid], data=data[lid]), "styleSLD": "", "useAsDefault": True,
             "description": f"{display_title(catalog[lid])}: style styles/{catalog[lid].style}.json (tjspatial)",
             "owner": "tjspatial", "ui": "", "update_time": now,
         } for lid in data])
         pyogrio.write_dataframe(styles, tmp, layer="layer_styles", driver="GPKG", layer_options={"FID": "id"})
-        _add_qgis_metadata(tmp, {lid: metadata_qmd(catalog[lid], catalog, provenance.get(lid)) for lid in data})
+        _add_qgis_metadata(tmp, {lid: metadata_qmd(catalog[lid], catalog, provenance.get(lid),
+                                                    tuple(gdf.to_crs(STORAGE_CRS).total_bounds) if len(gdf) else None)
+                                 for lid, gdf in data.items()})
     return path
 
 
@@ -160,36 +190,174 @@ def read_geojson(path: str | Path, layer: Layer) -> gpd.GeoDataFrame:
 
 def _write_index(path: Path, layers: Sequence[Layer], data: Mapping[str, gpd.GeoDataFrame], catalog: Catalog,
                  files: Mapping[str, list[str]]) -> Path:
+    """``layers.csv``: one row per layer, UTF-8 with BOM (Excel on Chinese Windows reads it as UTF-8)."""
     rows = [{
-        "id": lay.id, "title": display_title(lay), "title_zh": lay.title_zh, "title_en": lay.title_en,
-        "theme": lay.theme, "geometry_type": lay.geometry_type, "features": len(data[lay.id]),
+        "id": lay.id, "name": short_name(lay), "title": display_title(lay), "title_zh": lay.title_zh,
+        "title_en": lay.title_en, "theme": lay.theme, "geometry_type": lay.geometry_type,
+        "features": len(data[lay.id]),
         "accuracy": lay.accuracy, "accuracy_label": lay.accuracy_label, "schematic": lay.is_schematic,
-        "licence": catalog.licence(lay.id), "attribution": catalog.attribution(lay.id),
+        "licence": " | ".join(layer_licences(lay, catalog)), "attribution": catalog.attribution(lay.id),
         "description": lay.description, "limitations": lay.limitations, "files": " ".join(files.get(lay.id, [])),
     } for lay in layers]
     with atomic_path(path) as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False, encoding="utf-8")
+        pd.DataFrame(rows).to_csv(tmp, index=False, encoding="utf-8-sig")
     return path
 
 
+def read_index(path: str | Path) -> pd.DataFrame:
+    """Read an export's ``layers.csv`` (UTF-8 with BOM)."""
+    return pd.read_csv(path, encoding="utf-8-sig")
+
+
+def sha256_file(path: str | Path) -> str:
+    """The sha256 hex digest of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_manifest(out_dir: str | Path) -> dict | None:
+    """The manifest of an export folder (``export-manifest.json``), or None when there is none."""
+    path = Path(out_dir) / MANIFEST_NAME
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ExportError(f"{path}: unreadable export manifest ({exc}); remove it or export into a new folder") \
+            from exc
+
+
+def verify_export(out_dir: str | Path) -> list[str]:
+    """Check an export folder against its manifest; returns the problems (empty when every file matches)."""
+    out_dir = Path(out_dir)
+    man = read_manifest(out_dir)
+    if man is None:
+        return [f"{out_dir}: no {MANIFEST_NAME}"]
+    problems = []
+    for rel, info in man["files"].items():
+        p = out_dir / rel
+        if not p.is_file():
+            problems.append(f"{rel}: missing")
+        elif sha256_file(p) != info["sha256"]:
+            problems.append(f"{rel}: sha256 differs from the manifest")
+    listed = set(man["files"]) | {MANIFEST_NAME}
+    for p in out_dir.rglob("*"):
+        if p.is_file() and str(p.relative_to(out_dir)) not in listed:
+            problems.append(f"{p.relative_to(out_dir)}: not in the manifest")
+    return problems
+
+
+def _parse_formats(fmt: str) -> list[str]:
+    parts = [f.strip() for f in str(fmt).split(",") if f.strip()]
+    bad = [f for f in parts if f not in FORMATS]
+    if bad or not parts:
+        raise InputError(f"unknown export format {fmt!r}; use one of {FORMATS} (or several, comma-separated)")
+    out: list[str] = []
+    for f in parts:
+        for g in (("gpkg", "shp", "geojson") if f == "all" else (f,)):
+            if g not in out:
+                out.append(g)
+    return out
+
+
+def _normalise_crs(crs: str | None, default: str) -> str:
+    from pyproj import CRS
+    if crs is None:
+        return default
+    try:
+        c = CRS.from_user_input(crs)
+    except Exception as exc:  # pyproj.exceptions.CRSError
+        raise InputError(f"export crs {crs!r} is not a CRS pyproj knows (e.g. EPSG:4548): {exc}") from exc
+    auth = c.to_authority()
+    if not auth:
+        raise InputError(f"export crs {crs!r} has no EPSG code; give one as 'EPSG:<code>'")
+    return f"{auth[0]}:{auth[1]}"
+
+
+def _check_target(out_dir: Path) -> dict | None:
+    """The previous manifest of ``out_dir``; refuses a non-empty folder tjspatial did not write."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"{out_dir}: is a file, not a folder (export target)")
+    if not out_dir.is_dir():
+        return None
+    man = read_manifest(out_dir)
+    if man is None:
+        foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in _KNOWN and not p.name.startswith("."))
+        if foreign:
+            raise ExportError(f"export target {out_dir} already holds files that tjspatial did not write "
+                              f"({', '.join(foreign[:5])}{' …' if len(foreign) > 5 else ''}) and no {MANIFEST_NAME}; "
+                              f"export into an empty or new folder")
+    return man
+
+
+def _sweep(out_dir: Path) -> None:
+    """Remove staging/old folders left by killed exports into ``out_dir``."""
+    for p in out_dir.parent.glob(f".{out_dir.name}.staging-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+    for p in out_dir.parent.glob(f".{out_dir.name}.old-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)) and out_dir.exists():
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _swap_in(stage: Path, out_dir: Path) -> None:
+    old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
+    shutil.rmtree(old, ignore_errors=True)
+    if out_dir.exists():
+        os.replace(out_dir, old)
+    try:
+        os.replace(stage, out_dir)
+    except BaseException:
+        if old.exists() and not out_dir.exists():
+            os.replace(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def export(fmt: str = "all", out_dir: str | Path = "export", gpkg: str | Path | None = None,
-           layers: Iterable[str] | None = None, *, long_values: str = "split") -> list[Path]:
-    """Export catalog layers for QGIS and other desktop GIS; returns the paths written.
+           layers: Iterable[str] | None = None, *, long_values: str = "split", crs: str | None = None) -> list[Path]:
+    """Export catalog layers for QGIS, other desktop GIS and CAD; returns the paths written (in ``out_dir``).
 
     Parameters
     ----------
-    fmt : ``"gpkg"`` (styled GeoPackage + ``.qgz`` project), ``"shp"``, ``"geojson"`` or ``"all"``.
-    out_dir : target folder (created if needed). Layout: see the module docstring.
+    fmt : ``"gpkg"`` (styled GeoPackage + ``.qgz`` project), ``"shp"``, ``"geojson"``, ``"dxf"``, ``"kml"``,
+        ``"all"`` (gpkg, shp, geojson), or several comma-separated.
+    out_dir : target folder (created if needed). Layout: see the module docstring. Written whole through a
+        staging folder; an existing tjspatial export there is updated (see ``layers``), other files refused.
     gpkg : GeoPackage built by ``tj.build`` to read from; default ``layers/tianjin.gpkg`` (built from the
         bundled sources if missing).
-    layers : layer ids to export, default every catalog layer (in catalog order).
+    layers : layer ids to export, default every catalog layer (in catalog order). Into an existing export
+        these layers are updated and the others kept, in every format the export already has; the CRS must
+        match the existing export's.
     long_values : shapefiles only: ``"split"`` text over 254 bytes into continuation fields (with a
         :class:`LongValueWarning`) or ``"refuse"`` it (:class:`ExportError`).
+    crs : CRS of the coordinates in the GeoPackage, shapefiles and DXF, e.g. ``"EPSG:4548"`` (CGCS2000 /
+        3° Gauss-Krüger CM 117E, metres). Default: EPSG:4326 (DXF: EPSG:4548). GeoJSON and KML are always
+        WGS 84. The QGIS project always displays in EPSG:4548.
 
-    Coordinates stay in EPSG:4326 in every file; the QGIS project displays them in EPSG:4548.
+    Raises
+    ------
+    ExportError
+        The target holds foreign files, or an existing export there has another CRS; nothing is changed.
     """
-    if fmt not in FORMATS:
-        raise InputError(f"unknown export format {fmt!r}; use one of {FORMATS}")
+    formats = _parse_formats(fmt)
     catalog = get_catalog()
     ids = list(layers) if layers is not None else catalog.ids
     unknown = [i for i in ids if i not in catalog]
@@ -197,35 +365,123 @@ def export(fmt: str = "all", out_dir: str | Path = "export", gpkg: str | Path | 
         raise UnknownNameError(f"unknown layer(s) {unknown}; known layers: {', '.join(catalog.ids)}")
     if not ids:
         raise InputError("no layers to export")
+    data_crs = _normalise_crs(crs, STORAGE_CRS)
+    dxf_crs = _normalise_crs(crs, "EPSG:4548")
+    out_dir = Path(out_dir)
+    previous = _check_target(out_dir)
+    if out_dir.parent.exists():
+        _sweep(out_dir)
+    keep: list[str] = []
+    if previous is not None:
+        prev_crs = previous.get("crs", STORAGE_CRS)
+        prev_layers = [lid for lid in previous.get("layers", []) if lid in catalog]
+        keep = [lid for lid in prev_layers if lid not in ids]
+        if keep and prev_crs != data_crs:
+            raise ExportError(f"{out_dir} holds an export in {prev_crs}; exporting {', '.join(ids)} in {data_crs} "
+                              f"would mix CRSs in one package. Use crs={prev_crs!r} (--crs {prev_crs}) or "
+                              f"export into a new folder")
+        if keep:
+            formats += [f for f in previous.get("formats", []) if f not in formats and f in FORMATS]
     chosen = [lay for lay in catalog.layers if lay.id in ids]
+    every = [lay for lay in catalog.layers if lay.id in ids or lay.id in keep]
     source = open_gpkg(gpkg)  # each layer and table read once
     data = {lay.id: load(lay.id, source) for lay in chosen}
     tables = {name: source.table(name) for name in ("provenance", "catalog") if name in source}
     prov = {}
     if "provenance" in tables:
         prov = {r["layer"]: {k: str(v) for k, v in r.items()} for r in tables["provenance"].to_dict("records")}
+    old_gpkg = out_dir / GPKG_NAME
+    if keep:
+        # the kept layers as they are in the existing export (its GeoPackage), for the package and project
+        if old_gpkg.is_file():
+            kept_present = {name for name, _ in pyogrio.list_layers(old_gpkg)}
+            missing = [lid for lid in keep if lid not in kept_present]
+            if missing:
+                raise ExportError(f"{old_gpkg}: the existing export lacks layer(s) {missing} that its manifest "
+                                  f"lists; export every layer again (no layers=...) or into a new folder")
+            for lid in keep:
+                data[lid] = load(lid, old_gpkg).to_crs(STORAGE_CRS)
+        else:
+            for lid in keep:
+                data[lid] = load(lid, gpkg)
+    data = {lay.id: data[lay.id] for lay in every}
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    files: dict[str, list[str]] = {lay.id: [] for lay in chosen}
-    if fmt in ("gpkg", "all"):
-        gpkg_out = write_styled_gpkg(out_dir / GPKG_NAME, data, catalog=catalog, tables=tables, provenance=prov)
-        bounds = {lid: tuple(gdf.total_bounds) for lid, gdf in data.items() if len(gdf)}
-        qgz = write_qgz(out_dir / QGZ_NAME, chosen, GPKG_NAME, catalog=catalog, bounds=bounds, provenance=prov)
-        written += [gpkg_out, qgz]
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    stage = out_dir.parent / f".{out_dir.name}.staging-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        files = _write_all(stage, out_dir, formats, every, chosen, keep, data, catalog, tables, prov, previous,
+                           data_crs=data_crs, dxf_crs=dxf_crs, long_values=long_values)
+        _write_index(stage / INDEX_NAME, every, data, catalog, files)
+        manifest = {
+            "tjspatial_export": 1,
+            "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "crs": data_crs, "dxf_crs": dxf_crs if "dxf" in formats else None,
+            "formats": formats, "layers": [lay.id for lay in every],
+            "updated_layers": [lay.id for lay in chosen],
+            "files": {str(p.relative_to(stage)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+                      for p in sorted(stage.rglob("*")) if p.is_file()},
+        }
+        (stage / MANIFEST_NAME).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+        written = sorted(stage.rglob("*"))
+        _swap_in(stage, out_dir)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return [out_dir / p.relative_to(stage) for p in written if not p.is_dir()]
+
+
+def _copy_kept(previous: dict | None, out_dir: Path, stage: Path, prefix: str, keep: Sequence[str]) -> list[Path]:
+    """Copy the files of kept layers under ``prefix`` (e.g. ``shp/``) from the old export into the stage."""
+    if not previous or not keep:
+        return []
+    out = []
+    for rel in previous.get("files", {}):
+        parts = Path(rel).parts
+        if len(parts) == 2 and parts[0] == prefix.rstrip("/"):
+            stem = parts[1].split(".", 1)[0]
+            if stem in keep and (out_dir / rel).is_file():
+                (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(out_dir / rel, stage / rel)
+                out.append(stage / rel)
+    return out
+
+
+def _write_all(stage: Path, out_dir: Path, formats: Sequence[str], every: Sequence[Layer], chosen: Sequence[Layer],
+               keep: Sequence[str], data: Mapping[str, gpd.GeoDataFrame], catalog: Catalog, tables, prov,
+               previous: dict | None, *, data_crs: str, dxf_crs: str, long_values: str) -> dict[str, list[str]]:
+    files: dict[str, list[str]] = {lay.id: [] for lay in every}
+    if "gpkg" in formats:
+        write_styled_gpkg(stage / GPKG_NAME, data, catalog=catalog, tables=tables, provenance=prov, crs=data_crs)
+        bounds = {lid: tuple(gdf.to_crs(data_crs).total_bounds) for lid, gdf in data.items() if len(gdf)}
+        write_qgz(stage / QGZ_NAME, list(every), GPKG_NAME, catalog=catalog, bounds=bounds, provenance=prov,
+                  data=data, data_crs=data_crs, marks=bookmarks(data, "EPSG:4548"))
         for lid in files:
             files[lid] += [f"{GPKG_NAME}|layername={lid}"]
-    if fmt in ("shp", "all"):
+    if "shp" in formats:
         for lay in chosen:
-            out = write_shapefile(data[lay.id], lay, out_dir / "shp", catalog=catalog, provenance=prov.get(lay.id),
-                                  long_values=long_values)
-            written += out
-            files[lay.id] += [f"shp/{lay.id}.shp"]
-    if fmt in ("geojson", "all"):
+            write_shapefile(data[lay.id], lay, stage / "shp", catalog=catalog, provenance=prov.get(lay.id),
+                            long_values=long_values, crs=data_crs)
+        _copy_kept(previous, out_dir, stage, "shp", keep)
+        for lid in files:
+            files[lid] += [f"shp/{lid}.shp"]
+    if "geojson" in formats:
         for lay in chosen:
-            written.append(write_geojson(data[lay.id], lay, out_dir / "geojson" / f"{lay.id}.geojson",
-                                         catalog=catalog))
-            files[lay.id] += [f"geojson/{lay.id}.geojson"]
-    written.append(_write_index(out_dir / "layers.csv", chosen, data, catalog, files))
-    return written
+            write_geojson(data[lay.id], lay, stage / "geojson" / f"{lay.id}.geojson", catalog=catalog)
+        _copy_kept(previous, out_dir, stage, "geojson", keep)
+        for lid in files:
+            files[lid] += [f"geojson/{lid}.geojson"]
+    if "kml" in formats:
+        from .dxf import write_kml
+        for lay in chosen:
+            write_kml(data[lay.id], lay, stage / "kml" / f"{lay.id}.kml", catalog=catalog)
+        _copy_kept(previous, out_dir, stage, "kml", keep)
+        for lid in files:
+            files[lid] += [f"kml/{lid}.kml"]
+    if "dxf" in formats:
+        from .dxf import write_dxf
+        write_dxf(stage / "dxf" / DXF_NAME, {lay.id: data[lay.id] for lay in every}, catalog=catalog, crs=dxf_crs)
+        for lid in files:
+            files[lid] += [f"dxf/{DXF_NAME}"]
+    return files

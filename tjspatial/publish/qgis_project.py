@@ -2,13 +2,16 @@
 
 No QGIS is needed: the project XML (``.qgs``) is generated here and zipped. It holds
 
-- the layer tree grouped by catalog theme (:data:`tjspatial.catalog.THEMES` labels "zh / en", in the
-  themes' display order), each group's layers in draw order;
-- a custom layer order for drawing: points over lines over polygons, and within each geometry by the
-  style's ``z`` (higher on top);
-- every layer's style (:mod:`tjspatial.publish.qml`) and metadata (title, abstract = description +
-  limitations + accuracy, attribution as rights, licence, keywords for accuracy and theme); schematic
-  layers say "示意 / schematic" in their name, title and abstract;
+- the layer tree in drawing order, and **no custom layer order**, so the layers panel controls what is drawn
+  on top: three groups, points over lines over polygons (``点 / Points``, ``线 / Lines``, ``面 / Polygons``),
+  and within each the style's ``z`` (higher on top). A layer the user adds or drags draws where it sits;
+- short layer names (``title_zh``, with "（示意）" for schematic layers); the full zh / en title is the
+  metadata title;
+- every layer's style (:mod:`tjspatial.publish.qml`: rule-based, legend = what is drawn) and field aliases,
+  and its metadata (title; abstract in Chinese and English = description + limitations + accuracy; every
+  licence whole and once; attribution as rights; contact; creation and publication dates; extent; keywords
+  for accuracy and theme); schematic layers say "示意 / schematic" in their name, title and abstract;
+- map themes, bookmarks and one A3 print layout per thematic map (:mod:`tjspatial.publish.qgis_layouts`);
 - the project CRS EPSG:4548 (CGCS2000 / 3° Gauss-Krüger CM 117E) and a start view on the layers' extent.
 
 Layer sources are relative (``./tianjin.gpkg|layername=<id>``), so the project and the GeoPackage can be
@@ -27,11 +30,20 @@ from pyproj import CRS, Transformer
 
 from ..catalog import ACCURACY_CLASSES, THEMES, Catalog, Layer, get_catalog
 from ..crs import METRIC_CRS, STORAGE_CRS
-from .qml import GEOMETRY_QGIS, layer_style, style_elements
+from .qgis_layouts import (bookmarks_element, layouts_element, print_maps, visibility_presets_element,
+                           Bookmark)
+from .qml import GEOMETRY_QGIS, aliases_element, layer_style, style_elements
 from ..atomic import atomic_path
 
-__all__ = ["display_title", "layer_abstract", "metadata_element", "metadata_qmd", "draw_order",
-           "project_xml", "write_qgz", "SCHEMATIC_NOTE", "PROJECT_TITLE"]
+__all__ = ["display_title", "short_name", "layer_abstract", "layer_licences", "metadata_element", "metadata_qmd",
+           "draw_order", "tree_groups", "project_xml", "write_qgz", "SCHEMATIC_NOTE", "PROJECT_TITLE", "CONTACT",
+           "GEOMETRY_GROUPS"]
+
+CONTACT = {"name": "tjspatial maintainers", "organization": "tjspatial (Tianjin 14th Five-Year Plan spatial toolkit)",
+           "role": "distributor", "email": ""}
+"""Contact written into every layer's metadata (the people who publish this export)."""
+GEOMETRY_GROUPS = {"Point": "点 / Points", "LineString": "线 / Lines", "Polygon": "面 / Polygons"}
+"""Layer tree groups, top to bottom: points draw over lines over polygons."""
 
 SCHEMATIC_NOTE = ("示意图层：位置与范围为近似示意，不是测绘或官方数据。"
                   " / Schematic layer: positions and extents are approximate, not surveyed or official data.")
@@ -49,16 +61,36 @@ def display_title(layer: Layer) -> str:
     return f"{zh} / {en}"
 
 
+def short_name(layer: Layer) -> str:
+    """Short layer name for the layers panel and legends: ``title_zh``, with "（示意）" for schematic layers."""
+    zh = layer.title_zh
+    return zh if (not layer.is_schematic or "示意" in zh) else f"{zh}（示意）"
+
+
 def layer_abstract(layer: Layer) -> str:
-    """Description, limitations and accuracy of a layer as one text (the metadata abstract)."""
-    parts = [layer.description.strip()]
+    """The metadata abstract: a Chinese summary, then the description, limitations and accuracy (English)."""
+    zh, en = ACCURACY_CLASSES[layer.accuracy]
+    summary = (f"【中文】{layer.title_zh}。精度：{zh}；每个要素的精度见其 accuracy 字段，示意要素以半透明衬边绘制，"
+               f"虚线仅表示在建或规划。" + ("位置与范围为近似示意，不是测绘或官方数据。" if layer.is_schematic else ""))
+    parts = [summary, f"[English] {layer.title_en}. {layer.description.strip()}"]
     if layer.limitations:
         parts.append(f"局限 / Limitations: {layer.limitations.strip()}")
     parts.append(f"精度 / Accuracy: {layer.accuracy_label}. Each feature's own class is in its 'accuracy' field "
-                 f"(features marked schematic are drawn dashed).")
+                 f"(schematic features are drawn with a translucent casing; dashes mean under construction or "
+                 f"planned).")
     if layer.is_schematic:
         parts.insert(0, SCHEMATIC_NOTE)
     return "\n\n".join(parts)
+
+
+def layer_licences(layer: Layer, catalog: Catalog) -> list[str]:
+    """Every licence of the layer's sources, each whole (never split at "; "), once, in source order."""
+    return list(dict.fromkeys(s.licence for s in catalog.layer_sources(layer.id)))
+
+
+def layer_attributions(layer: Layer, catalog: Catalog) -> list[str]:
+    """Every attribution of the layer's sources, each whole, once, in source order."""
+    return list(dict.fromkeys(s.attribution for s in catalog.layer_sources(layer.id)))
 
 
 @lru_cache(maxsize=8)
@@ -81,7 +113,8 @@ def _spatialrefsys(crs_like: str) -> ET.Element:
 
 
 def _metadata_children(parent: ET.Element, layer: Layer, catalog: Catalog,
-                       provenance: Mapping[str, str] | None) -> ET.Element:
+                       provenance: Mapping[str, str] | None,
+                       bounds: Sequence[float] | None = None) -> ET.Element:
     ET.SubElement(parent, "identifier").text = layer.id
     ET.SubElement(parent, "parentidentifier").text = "tjspatial"
     ET.SubElement(parent, "language").text = "zho; eng"
@@ -93,7 +126,15 @@ def _metadata_children(parent: ET.Element, layer: Layer, catalog: Catalog,
     ET.SubElement(kw, "keyword").text = ACCURACY_CLASSES[layer.accuracy][0]
     kw = ET.SubElement(parent, "keywords", vocabulary="tjspatial:theme")
     ET.SubElement(kw, "keyword").text = " / ".join(THEMES[layer.theme])
+    contact = ET.SubElement(parent, "contact")
+    for key in ("name", "organization", "position", "voice", "fax", "email", "role"):
+        ET.SubElement(contact, key).text = CONTACT.get(key, "")
     ET.SubElement(parent, "links")
+    dates = ET.SubElement(parent, "dates")
+    built = (provenance or {}).get("build_time", "")
+    if built:
+        ET.SubElement(dates, "date", type="Created", value=str(built))
+    ET.SubElement(dates, "date", type="Published", value=_now_iso())
     if provenance:
         ET.SubElement(parent, "history").text = (
             f"Built {provenance.get('build_time', '')} from {provenance.get('built_from', '')} "
@@ -103,19 +144,30 @@ def _metadata_children(parent: ET.Element, layer: Layer, catalog: Catalog,
     ET.SubElement(parent, "fees")
     ET.SubElement(parent, "constraints", type="accuracy").text = (
         SCHEMATIC_NOTE if layer.is_schematic else f"Accuracy class: {layer.accuracy_label}")
-    for attribution in catalog.attribution(layer.id).split("; "):
+    for attribution in layer_attributions(layer, catalog):
         ET.SubElement(parent, "rights").text = attribution
-    for licence in catalog.licence(layer.id).split("; "):
+    for licence in layer_licences(layer, catalog):
         ET.SubElement(parent, "license").text = licence
     ET.SubElement(parent, "encoding").text = "UTF-8"
     crs = ET.SubElement(parent, "crs")
     crs.append(_spatialrefsys(STORAGE_CRS))
-    ET.SubElement(parent, "extent")
+    extent = ET.SubElement(parent, "extent")
+    if bounds is not None and all(v == v for v in bounds):
+        spatial = ET.SubElement(extent, "spatial", attrib={
+            "minx": repr(float(bounds[0])), "miny": repr(float(bounds[1])), "maxx": repr(float(bounds[2])),
+            "maxy": repr(float(bounds[3])), "minz": "0", "maxz": "0", "dimensions": "2"})
+        spatial.append(_spatialrefsys(STORAGE_CRS))
     return parent
 
 
+def _now_iso() -> str:
+    from datetime import datetime, timezone
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def metadata_element(layer: Layer, catalog: Catalog | None = None,
-                     provenance: Mapping[str, str] | None = None) -> ET.Element:
+                     provenance: Mapping[str, str] | None = None,
+                     bounds: Sequence[float] | None = None) -> ET.Element:
     """The QGIS ``<resourceMetadata>`` of a layer (for a project's ``<maplayer>``).
 
     Parameters
@@ -123,13 +175,16 @@ def metadata_element(layer: Layer, catalog: Catalog | None = None,
     layer : catalog layer.
     catalog : the catalog (for licences and attributions); default ``tj.get_catalog()``.
     provenance : the layer's row of the GeoPackage ``provenance`` table (build time, source, warnings).
+    bounds : the layer's extent (xmin, ymin, xmax, ymax) in EPSG:4326 degrees.
     """
-    return _metadata_children(ET.Element("resourceMetadata"), layer, catalog or get_catalog(), provenance)
+    return _metadata_children(ET.Element("resourceMetadata"), layer, catalog or get_catalog(), provenance, bounds)
 
 
-def metadata_qmd(layer: Layer, catalog: Catalog | None = None, provenance: Mapping[str, str] | None = None) -> str:
+def metadata_qmd(layer: Layer, catalog: Catalog | None = None, provenance: Mapping[str, str] | None = None,
+                 bounds: Sequence[float] | None = None) -> str:
     """A QGIS layer metadata document (``.qmd`` text; also what QGIS keeps in a GeoPackage's ``gpkg_metadata``)."""
-    root = _metadata_children(ET.Element("qgis", version=_QGIS_VERSION), layer, catalog or get_catalog(), provenance)
+    root = _metadata_children(ET.Element("qgis", version=_QGIS_VERSION), layer, catalog or get_catalog(), provenance,
+                              bounds)
     ET.indent(root, space=" ")
     return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(root, encoding="unicode") + "\n"
 
@@ -149,8 +204,16 @@ def _extent(parent: ET.Element, tag: str, bounds: Sequence[float]) -> None:
         ET.SubElement(ext, name).text = repr(float(v))
 
 
+def _to_crs_bounds(b: Sequence[float], src: str, dst: str) -> tuple[float, float, float, float]:
+    if src == dst:
+        return tuple(float(v) for v in b)  # type: ignore[return-value]
+    t = Transformer.from_crs(src, dst, always_xy=True)
+    xs, ys = t.transform([b[0], b[2], b[0], b[2]], [b[1], b[1], b[3], b[3]])
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
 def _maplayer(layer: Layer, gpkg_name: str, catalog: Catalog, bounds: Sequence[float] | None,
-              provenance: Mapping[str, str] | None) -> ET.Element:
+              provenance: Mapping[str, str] | None, data=None, data_crs: str = STORAGE_CRS) -> ET.Element:
     style = layer_style(layer)
     ml = ET.Element("maplayer", attrib={
         "type": "vector", "geometry": GEOMETRY_QGIS[layer.geometry_type][1],
@@ -159,18 +222,20 @@ def _maplayer(layer: Layer, gpkg_name: str, catalog: Catalog, bounds: Sequence[f
         "simplifyDrawingHints": "1", "simplifyDrawingTol": "1", "simplifyLocal": "1", "simplifyAlgorithm": "0",
         "simplifyMaxScale": "1", "autoRefreshEnabled": "0", "autoRefreshTime": "0", "refreshOnNotifyEnabled": "0",
         "refreshOnNotifyMessage": "", "symbologyReferenceScale": "-1"})
+    wgs = None
     if bounds is not None:
+        wgs = _to_crs_bounds(bounds, data_crs, STORAGE_CRS)
         _extent(ml, "extent", bounds)
-        _extent(ml, "wgs84extent", bounds)
+        _extent(ml, "wgs84extent", wgs)
     ET.SubElement(ml, "id").text = _layer_ref(layer)
     ET.SubElement(ml, "datasource").text = f"./{gpkg_name}|layername={layer.id}"
     kw = ET.SubElement(ml, "keywordList")
     for word in (layer.accuracy, layer.theme, "tjspatial"):
         ET.SubElement(kw, "value").text = word
-    ET.SubElement(ml, "layername").text = display_title(layer)
+    ET.SubElement(ml, "layername").text = short_name(layer)
     srs = ET.SubElement(ml, "srs")
-    srs.append(_spatialrefsys(STORAGE_CRS))
-    ml.append(metadata_element(layer, catalog, provenance))
+    srs.append(_spatialrefsys(data_crs))
+    ml.append(metadata_element(layer, catalog, provenance, wgs))
     ET.SubElement(ml, "provider", encoding="UTF-8").text = "ogr"
     ET.SubElement(ml, "vectorjoins")
     ET.SubElement(ml, "layerDependencies")
@@ -181,7 +246,8 @@ def _maplayer(layer: Layer, gpkg_name: str, catalog: Catalog, bounds: Sequence[f
     flags = ET.SubElement(ml, "flags")
     for name, value in (("Identifiable", "1"), ("Removable", "1"), ("Searchable", "1"), ("Private", "0")):
         ET.SubElement(flags, name).text = value
-    ml.extend(style_elements(layer, style))
+    ml.extend(style_elements(layer, style, data=data))
+    ml.append(aliases_element(layer))
     ET.SubElement(ml, "blendMode").text = "0"
     ET.SubElement(ml, "featureBlendMode").text = "0"
     ET.SubElement(ml, "layerOpacity").text = "1"
@@ -197,22 +263,37 @@ def _union_bounds(bounds: Mapping[str, Sequence[float]]) -> tuple[float, float, 
     return (min(b[0] for b in vals), min(b[1] for b in vals), max(b[2] for b in vals), max(b[3] for b in vals))
 
 
+def tree_groups(layers: Sequence[Layer]) -> list[tuple[str, list[Layer]]]:
+    """The layer tree, top to bottom: (group name, layers) for points, lines, polygons, in drawing order."""
+    ordered = draw_order(layers)
+    return [(name, [lay for lay in ordered if lay.geometry_type == geom]) for geom, name in GEOMETRY_GROUPS.items()
+            if any(lay.geometry_type == geom for lay in ordered)]
+
+
 def project_xml(layers: Sequence[Layer], gpkg_name: str = "tianjin.gpkg", *, catalog: Catalog | None = None,
                 bounds: Mapping[str, Sequence[float]] | None = None,
-                provenance: Mapping[str, Mapping[str, str]] | None = None) -> str:
+                provenance: Mapping[str, Mapping[str, str]] | None = None,
+                data: Mapping[str, object] | None = None, data_crs: str = STORAGE_CRS,
+                marks: Sequence[Bookmark] | None = None, export_date: str | None = None) -> str:
     """The ``.qgs`` XML of a QGIS project showing ``layers`` from the GeoPackage ``gpkg_name`` beside it.
 
     Parameters
     ----------
-    layers : catalog layers to include (any order; the tree and draw order are computed).
+    layers : catalog layers to include (any order; the tree order is computed: points, lines, polygons).
     gpkg_name : file name of the GeoPackage, relative to the project file.
     catalog : for licences and attributions; default ``tj.get_catalog()``.
-    bounds : layer id → (xmin, ymin, xmax, ymax) in EPSG:4326 degrees; sets layer extents and the start view.
+    bounds : layer id → (xmin, ymin, xmax, ymax) in ``data_crs``; sets layer extents, metadata extents, the
+        start view and the print layouts' map extents.
     provenance : layer id → its row of the GeoPackage ``provenance`` table (written to the metadata history).
+    data : layer id → GeoDataFrame; when given each legend lists only the classes drawn.
+    data_crs : CRS of the layers in the GeoPackage (default EPSG:4326).
+    marks : spatial bookmarks (:func:`tjspatial.publish.qgis_layouts.bookmarks`).
+    export_date : ISO date printed on the layouts (default today).
     """
     catalog = catalog or get_catalog()
     bounds = dict(bounds or {})
     provenance = dict(provenance or {})
+    data = dict(data or {})
     ordered = draw_order(layers)
     root = ET.Element("qgis", attrib={"projectname": PROJECT_TITLE, "version": _QGIS_VERSION})
     ET.SubElement(root, "homePath", path="")
@@ -224,25 +305,24 @@ def project_xml(layers: Sequence[Layer], gpkg_name: str = "tianjin.gpkg", *, cat
 
     tree = ET.SubElement(root, "layer-tree-group")
     ET.SubElement(tree, "customproperties")
-    for theme, (zh, en) in THEMES.items():
-        members = [lay for lay in ordered if lay.theme == theme]
-        if not members:
-            continue
-        group = ET.SubElement(tree, "layer-tree-group", name=f"{zh} / {en}", checked="Qt::Checked", expanded="1")
+    for name, members in tree_groups(ordered):
+        group = ET.SubElement(tree, "layer-tree-group", name=name, checked="Qt::Checked", expanded="1")
         ET.SubElement(group, "customproperties")
         for lay in members:
             node = ET.SubElement(group, "layer-tree-layer", attrib={
-                "id": _layer_ref(lay), "name": display_title(lay), "providerKey": "ogr",
+                "id": _layer_ref(lay), "name": short_name(lay), "providerKey": "ogr",
                 "source": f"./{gpkg_name}|layername={lay.id}", "checked": "Qt::Checked", "expanded": "0",
                 "legend_exp": ""})
             ET.SubElement(node, "customproperties")
-    order = ET.SubElement(tree, "custom-order", enabled="1")
+    # no custom order: the panel (tree) order is the drawing order
+    order = ET.SubElement(tree, "custom-order", enabled="0")
     for lay in ordered:
         ET.SubElement(order, "item").text = _layer_ref(lay)
 
     projectlayers = ET.SubElement(root, "projectlayers")
     for lay in ordered:
-        projectlayers.append(_maplayer(lay, gpkg_name, catalog, bounds.get(lay.id), provenance.get(lay.id)))
+        projectlayers.append(_maplayer(lay, gpkg_name, catalog, bounds.get(lay.id), provenance.get(lay.id),
+                                       data.get(lay.id), data_crs))
     layerorder = ET.SubElement(root, "layerorder")
     for lay in ordered:
         ET.SubElement(layerorder, "layer", id=_layer_ref(lay))
@@ -258,28 +338,42 @@ def project_xml(layers: Sequence[Layer], gpkg_name: str = "tianjin.gpkg", *, cat
     ET.SubElement(units, "DistanceUnits", type="QString").text = "meters"
     ET.SubElement(units, "AreaUnits", type="QString").text = "km2"
 
-    full = _union_bounds(bounds)
+    metric = {lid: _to_crs_bounds(b, data_crs, METRIC_CRS) for lid, b in bounds.items()
+              if b is not None and all(v == v for v in b)}
+    full = _union_bounds(metric)
     if full is not None:
-        t = Transformer.from_crs(STORAGE_CRS, METRIC_CRS, always_xy=True)
-        xs, ys = t.transform([full[0], full[2], full[0], full[2]], [full[1], full[1], full[3], full[3]])
         canvas = ET.SubElement(root, "mapcanvas", name="theMapCanvas", annotationsVisible="1")
         ET.SubElement(canvas, "units").text = "meters"
-        _extent(canvas, "extent", (min(xs), min(ys), max(xs), max(ys)))
+        _extent(canvas, "extent", full)
         ET.SubElement(canvas, "rotation").text = "0"
         ET.SubElement(canvas, "destinationsrs").append(_spatialrefsys(METRIC_CRS))
         ET.SubElement(canvas, "rendermaptile").text = "0"
+
+    maps = print_maps(catalog, [lay.id for lay in ordered])
+    root.append(visibility_presets_element(maps, lambda lid: f"{lid}_tjspatial"))
+    root.append(bookmarks_element(list(marks or []), _spatialrefsys))
+    root.append(layouts_element(maps, catalog, metric, project_title=PROJECT_TITLE, schematic_note=SCHEMATIC_NOTE,
+                                export_date=export_date))
 
     meta = ET.SubElement(root, "projectMetadata")
     ET.SubElement(meta, "identifier").text = "tjspatial"
     ET.SubElement(meta, "title").text = PROJECT_TITLE
     schematic = [display_title(lay) for lay in ordered if lay.is_schematic]
-    abstract = ("Layers of the spatial structure of Tianjin's 14th Five-Year Plan, exported by tjspatial. "
-                "Stored in EPSG:4326; the project CRS is EPSG:4548 (CGCS2000 / 3-degree Gauss-Kruger CM 117E). "
-                "Every feature carries 'accuracy' and 'source'.")
+    abstract = ("天津市“十四五”规划空间结构图层，由 tjspatial 导出。每个要素带有 accuracy（精度）与 source（来源）字段。"
+                "实线为现状/已开通，虚线为在建或规划；半透明衬边表示示意（位置近似）。\n\n"
+                "Layers of the spatial structure of Tianjin's 14th Five-Year Plan, exported by tjspatial. "
+                f"Stored in {data_crs}; the project CRS is EPSG:4548 (CGCS2000 / 3-degree Gauss-Kruger CM 117E). "
+                "Every feature carries 'accuracy' and 'source'. Solid lines are open, dashes under construction or "
+                "planned; a translucent casing marks schematic (approximate) features.")
     if schematic:
         abstract += f"\n\n{SCHEMATIC_NOTE}\n示意图层 / schematic layers: " + "; ".join(schematic)
     ET.SubElement(meta, "abstract").text = abstract
+    contact = ET.SubElement(meta, "contact")
+    for key in ("name", "organization", "position", "voice", "fax", "email", "role"):
+        ET.SubElement(contact, key).text = CONTACT.get(key, "")
     ET.SubElement(meta, "links")
+    ET.SubElement(meta, "author").text = CONTACT["organization"]
+    ET.SubElement(meta, "creation").text = _now_iso()
     ET.indent(root, space=" ")
     return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(root, encoding="unicode") + "\n"
 
