@@ -567,6 +567,17 @@ def test_cli_export_subset(built_gpkg, tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_cli_export_dxf_in_cgcs2000(built_gpkg, tmp_path, capsys):
+    rc = main(["export", "--format", "dxf,kml", "--crs", "EPSG:4548", "--out", str(tmp_path / "cad"),
+               "--gpkg", str(built_gpkg), "--layers", "wetlands"])
+    assert rc == 0
+    df = pyogrio.read_dataframe(tmp_path / "cad" / "dxf" / "tianjin.dxf")
+    assert set(df["Layer"]) == {"四大湿地自然保护区（示意）"}
+    assert "七里海湿地（天津古海岸与湿地国家级自然保护区）（示意）" in set(df["Text"].dropna())
+    assert 400_000 < df.total_bounds[0] < 650_000
+    assert sorted(p.name for p in (tmp_path / "cad").iterdir()) == ["dxf", MANIFEST_NAME, "kml", "layers.csv"]
+
+
 def test_shapefile_qml_uses_short_field_names():
     from tjspatial.styles import Style
     layer = CATALOG["districts"]
