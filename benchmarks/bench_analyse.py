@@ -7,7 +7,7 @@ from the bundled sources with its own code, then runs ``tj.analyse`` in a fresh 
 layer reads (``pyogrio.read_dataframe`` calls) and GeoPackage listings, the ratio baseline / this tree, and
 whether every CSV output is identical.
 
-Run: python benchmarks/bench_analyse.py [--repeat 3] [--baseline REV]
+Run: python benchmarks/bench_analyse.py [--repeat 3] [--baseline REV] [--tree FOLDER]
 """
 from __future__ import annotations
 
@@ -74,6 +74,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--baseline", default=BASELINE, help="git revision to compare with")
+    ap.add_argument("--tree", type=Path, default=ROOT, help="project folder to time (default: this one)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -82,7 +83,7 @@ def main() -> None:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline, "tjspatial", "layers", "styles"],
                                  capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
-        sides = {"baseline": base, "this tree": ROOT}
+        sides = {"baseline": base, "this tree": args.tree.resolve()}
         for name, tree in sides.items():
             _run(tree, str(tmp / f"{name}.gpkg"), "", "build")
         results: dict[str, list[dict]] = {n: [] for n in sides}

@@ -38,7 +38,7 @@ _LAZY: dict[str, str] = {
     "import_layer": ".importer",
     "load_style": ".styles",
 }
-_RENAMED = {"publish_site": (".publish.site", "publish")}
+_RENAMED = {"publish_site": (".pipeline", "publish")}
 
 __all__ = [
     "catalog", "get_catalog", "load", "build", "load_style",

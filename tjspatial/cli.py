@@ -358,7 +358,7 @@ def _add_publish(sub) -> None:
 
 def _run_publish(args) -> int:
     import warnings as _warnings
-    from .publish.site import publish
+    from .pipeline import publish
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore")
         res = publish(args.out, args.gpkg, offline=args.offline, gaode=args.gaode, rebuild=args.rebuild,

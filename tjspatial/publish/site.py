@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import errno
 import html
-import importlib
-import inspect
 import json
 import os
 import shutil
@@ -21,7 +19,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import geopandas as gpd
 import numpy as np
@@ -29,16 +27,15 @@ import pandas as pd
 
 from ..errors import UnknownNameError
 from ..catalog import Catalog, Layer, get_catalog
-from ..gpkg import list_layers
 from ..io import load, open_gpkg
-from ..paths import default_gpkg, maps_dir
+from ..paths import maps_dir
 from ..styles import load_style
 from .map_specs import MapSpec, load_map_specs
 from .webmap import (MapDataError, MapWarning, WebMap, build_date, display_layer, layer_config, make_map,
                      write_text_atomic)
 from ..atomic import atomic_path
 
-__all__ = ["SiteResult", "write_site", "staged_folder", "publish", "coverage_table", "coverage_map", "indicators_page",
+__all__ = ["SiteResult", "write_site", "staged_folder", "coverage_table", "coverage_map", "indicators_page",
            "gallery_html", "write_thumbnail"]
 
 e = html.escape
@@ -63,40 +60,24 @@ class SiteResult:
         return self.out_dir / "index.html"
 
 
-def _optional(module: str, name: str) -> Callable | None:
-    """``module.name`` if this version of tjspatial has it, else None."""
-    try:
-        return getattr(importlib.import_module(module), name, None)
-    except ModuleNotFoundError:
-        return None
-
-
 # ------------------------------------------------------------------------------------------------ coverage
 def coverage_table(gpkg: str | Path, *, distance_m: float = 800.0) -> tuple[pd.DataFrame | None, list[str]]:
-    """Rail coverage by district, existing network vs the 2025 plan, from the analysis module if present.
+    """Rail coverage by district, existing network vs the 2025 plan (``tj.coverage``, ``tj.coverage_delta``).
 
     Returns
     -------
     (table, notes) : ``table`` has one row per district with ``name_zh, name_en, area, pop_total,
         pop_share_pct`` (existing, percent) and, when a plan scenario is available, ``pop_share_2025_pct`` and
-        ``delta_pp`` (percentage points), ``stations``; ``table.attrs`` carries the analysis attrs. ``None``
-        with explanatory notes when this version has no coverage analysis.
+        ``delta_pp`` (percentage points), ``stations``; ``table.attrs`` carries the analysis attrs; ``notes``
+        says when the catalog has no plan scenario.
     """
-    cov = _optional("tjspatial.analysis.coverage", "coverage")
-    if cov is None:
-        cov = _optional("tjspatial", "coverage")
-    if cov is None:
-        return None, ["覆盖分析尚不可用：此版本没有 tj.coverage / coverage analysis not available: "
-                      "this version of tjspatial has no tj.coverage"]
+    from ..analysis.coverage import coverage as cov, coverage_delta as delta, plan_stations
     existing = cov(areas="districts", distance=distance_m, path=gpkg)
     table = existing[[c for c in ("area", "name_zh", "name_en", "pop_total", "stations") if c in existing]].copy()
     table["pop_share_pct"] = existing["pop_share"].to_numpy() * 100
     notes: list[str] = []
-    scenario_stations = (_optional("tjspatial.analysis.coverage", "plan_stations")
-                         or _optional("tjspatial", "plan_stations"))
-    delta = _optional("tjspatial.analysis.coverage", "coverage_delta")
-    if scenario_stations is not None and delta is not None:
-        scenario = cov(stations=scenario_stations(path=gpkg), areas="districts", distance=distance_m, path=gpkg)
+    if "planned_rail" in get_catalog():
+        scenario = cov(stations=plan_stations(path=gpkg), areas="districts", distance=distance_m, path=gpkg)
         d = delta(existing, scenario)
         table["pop_share_2025_pct"] = d["pop_share_scenario"].to_numpy() * 100
         table["delta_pp"] = d["pop_share_delta"].to_numpy() * 100
@@ -197,17 +178,12 @@ def _page(title: str, body: str) -> str:
 
 def indicators_page(spec: MapSpec, gpkg: str | Path) -> tuple[str, list[str]]:
     """The plan indicators as a readable page (``tj.indicators``), or a page saying they are not available."""
-    fn = _optional("tjspatial", "indicators") or _optional("tjspatial.analysis.indicators", "indicators")
+    from ..analysis.indicators import indicators
     notes: list[str] = []
     head = (f'<p><a href="index.html">← 地图目录 / Gallery</a></p><h1>{e(spec.title_zh)} '
             f'<span class="en">{e(spec.title_en)}</span></h1><p class="meta">数据日期 / data date: 构建 built '
             f'{e(build_date(gpkg) or "unknown")}</p>')
-    if fn is None:
-        notes.append("规划指标尚不可用：此版本没有 tj.indicators / plan indicators not available: this version "
-                     "of tjspatial has no tj.indicators")
-        body = head + "".join(f'<p class="note" id="tj-unavailable">{e(n)}</p>' for n in notes)
-        return _page(f"{spec.title_zh} {spec.title_en}", body), notes
-    df = _call_with_gpkg(fn, gpkg)
+    df = indicators(gpkg)
     table = _indicators_table(df)
     meta = "; ".join(f"{e(str(k))}: {e(str(v))}" for k, v in df.attrs.items() if isinstance(v, (str, int, float)))
     body = head + f'<p class="meta">{meta}</p>' + table
@@ -243,15 +219,6 @@ def _indicators_table(df: pd.DataFrame) -> str:
     head = ("<tr><th>指标 / indicator</th><th>目标 / target</th><th>图层给出的值 / value from the layers</th>"
             "<th>状态 / status</th><th>说明与出处 / note and plan reference</th></tr>")
     return f"<table id='tj-indicators'>{head}{''.join(rows)}</table>"
-
-
-def _call_with_gpkg(fn: Callable, gpkg: str | Path):
-    """Call an optional API function, passing the GeoPackage under the name it accepts (path, gpkg)."""
-    params = inspect.signature(fn).parameters
-    for name in ("path", "gpkg"):
-        if name in params:
-            return fn(**{name: gpkg})
-    return fn()
 
 
 # ------------------------------------------------------------------------------------------------ thumbnails
@@ -486,63 +453,3 @@ def _write_pages(res: SiteResult, out: Path, specs: list[MapSpec], gpkg: Path, c
     res.pages["index"] = write_text_atomic(out / "index.html", gallery_html(
         load_map_specs() if not maps else specs, thumbnails=thumbs, date=build_date(gpkg), offline=offline,
         schematic=schematic, gaode=gaode))
-
-
-def _needs_build(gpkg: Path, cat: Catalog) -> bool:
-    if not gpkg.exists():
-        return True
-    present = set(list_layers(gpkg))
-    return any(layer.id not in present for layer in cat)
-
-
-def publish(out_dir: str | Path | None = None, gpkg: str | Path | None = None, *, offline: bool = False,
-            gaode: bool = False, rebuild: bool = False, analyse: bool = True, export: bool = True,
-            export_dir: str | Path | None = None, say: Callable[[str], None] | None = None) -> SiteResult:
-    """Build (if needed), analyse (if available), write the maps and gallery, and export (if available).
-
-    Parameters
-    ----------
-    out_dir : the site folder (default ``maps/``).
-    gpkg : the GeoPackage (default ``layers/tianjin.gpkg``); built from the bundled sources when missing,
-        when it lacks a catalog layer, or with ``rebuild``.
-    offline, gaode : see :func:`write_site`.
-    analyse : run ``tj.analyse`` when this version has it.
-    export : run ``tjspatial.publish.export.export`` (styled GeoPackage, QGIS project, shapefiles) into
-        ``export_dir`` (default ``export/`` beside ``maps/``) when this version has it.
-    say : progress callback (e.g. ``print``).
-    """
-    say = say or (lambda _msg: None)
-    cat = get_catalog()
-    gpkg = Path(gpkg) if gpkg else default_gpkg()
-    times: dict[str, float] = {}
-    t = time.perf_counter()
-    if rebuild or _needs_build(gpkg, cat):
-        from ..build import build
-        say(f"building {gpkg} ...")
-        build(out=gpkg)
-    times["build"] = round(time.perf_counter() - t, 2)
-    analysis = None
-    fn = _optional("tjspatial", "analyse") if analyse else None
-    t = time.perf_counter()
-    if fn is not None:
-        say("analysing (tj.analyse) ...")
-        analysis = _call_with_gpkg(fn, gpkg)
-    elif analyse:
-        say("analysis: this version has no tj.analyse; skipped")
-    times["analyse"] = round(time.perf_counter() - t, 2)
-    t = time.perf_counter()
-    say("writing maps ...")
-    res = write_site(out_dir, gpkg, offline=offline, gaode=gaode)
-    times["maps"] = round(time.perf_counter() - t, 2)
-    res.analysis = analysis
-    exp = _optional("tjspatial.publish.export", "export") if export else None
-    t = time.perf_counter()
-    if exp is not None:
-        target = Path(export_dir) if export_dir else (res.out_dir.parent / "export")
-        say(f"exporting to {target} ...")
-        res.exported = list(exp(fmt="all", out_dir=target, gpkg=gpkg))
-    elif export:
-        say("export: this version has no tjspatial.publish.export; skipped")
-    times["export"] = round(time.perf_counter() - t, 2)
-    res.seconds.update({f"step_{k}": v for k, v in times.items()})
-    return res
