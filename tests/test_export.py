@@ -502,6 +502,17 @@ def test_failed_export_leaves_the_previous_one_whole(built_gpkg, tmp_path, monke
     assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # staging removed
 
 
+def test_concurrent_exports_into_one_place_are_serialised(built_gpkg, tmp_path):
+    from tjspatial.publish.export import export_lock
+    out = tmp_path / "exp"
+    with export_lock(out):  # another export is writing here
+        with pytest.raises(ExportError, match=r"another export into .* is still running \(waited 0.3 s\)"):
+            export("geojson", out, gpkg=built_gpkg, layers=["nodes"], lock_timeout=0.3)
+    assert not out.exists()
+    export("geojson", out, gpkg=built_gpkg, layers=["nodes"], lock_timeout=0.3)  # free again
+    assert verify_export(out) == [] and sorted(p.name for p in tmp_path.iterdir()) == ["exp"]  # no lock file
+
+
 def test_200k_character_name_is_cut_with_a_warning(originals, tmp_path):
     gdf = originals["nodes"].copy()
     gdf.loc[2, "name_zh"] = "笑" * 200_000  # e.g. from a billion-laughs test file the build accepted

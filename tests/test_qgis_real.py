@@ -48,7 +48,7 @@ def qgis_report(built_gpkg, tmp_path_factory) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("qgis_export") / "export"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LongValueWarning)
-        export("all", out, gpkg=built_gpkg)
+        export("all,dxf", out, gpkg=built_gpkg)
         # then a re-export of one layer into it: QGIS must still find all 19 layers in package and project
         export("gpkg", out, gpkg=built_gpkg, layers=["wetlands"])
     png = out / "render.png"
@@ -219,6 +219,18 @@ def test_print_layouts_themes_bookmarks(qgis_report):
         assert b["crs"] == "EPSG:4548"
         x0, y0, x1, y1 = b["extent"]
         assert 400_000 < x0 < x1 < 650_000 and 4_200_000 < y0 < y1 < 4_500_000, b["name"]
+
+
+def test_dxf_read_by_qgis_gdal_chinese_layer_names_and_metres(qgis_report):
+    from tjspatial.publish.dxf import dxf_layer_name
+    report, _ = qgis_report
+    dxf = report["dxf"]
+    assert dxf["valid"]
+    assert dxf["layers"] == sorted(dxf_layer_name(lay) for lay in CATALOG)  # all 19 after the re-export
+    assert "四大湿地自然保护区（示意）" in dxf["layers"] and "区级行政区" in dxf["layers"]
+    assert {"和平区", "北大港湿地自然保护区（示意）"} <= set(dxf["texts"])
+    x0, y0, x1, y1 = dxf["extent"]  # EPSG:4548 metres (false easting 500 km, ~4,300 km north)
+    assert 400_000 < x0 < x1 < 650_000 and 4_200_000 < y0 < y1 < 4_500_000
 
 
 def test_project_renders_to_a_non_blank_png(qgis_report):

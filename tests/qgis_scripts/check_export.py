@@ -197,6 +197,15 @@ def main():
         if sid in ("intercity_rail", "metro_lines", "planned_rail"):
             lines[sid] = features_vs_legend(lay, "line_id")
     out["line_features"] = lines
+    dxf = export_dir / "dxf" / "tianjin.dxf"
+    if dxf.exists():  # read by QGIS's own GDAL (Debian's), as a QGIS user adding the DXF would
+        lay = QgsVectorLayer(f"{dxf}|layername=entities", "dxf", "ogr")
+        idx = lay.fields().indexOf("Layer")
+        ext = lay.extent()
+        out["dxf"] = {"valid": lay.isValid(), "crs_units": lay.crs().mapUnits() if lay.crs().isValid() else None,
+                      "layers": sorted(str(v) for v in lay.uniqueValues(idx)),
+                      "texts": sorted({str(f["Text"]) for f in lay.getFeatures() if f["Text"]}),
+                      "extent": [ext.xMinimum(), ext.yMinimum(), ext.xMaximum(), ext.yMaximum()]}
     out["project_layers"] = {}
     for lay in project.mapLayers().values():
         source_id = lay.source().split("layername=")[-1]

@@ -39,9 +39,11 @@ import json
 import os
 import shutil
 import sqlite3
+import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import geopandas as gpd
 import pandas as pd
@@ -317,6 +319,40 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@contextmanager
+def export_lock(out_dir: str | Path, timeout: float = 120.0) -> Iterator[None]:
+    """Hold an exclusive lock on the parent folder of ``out_dir`` while exporting into it (POSIX ``flock``).
+
+    Concurrent exports into the same place wait for each other (up to ``timeout`` seconds, then
+    :class:`ExportError`); no lock file is left behind. Where ``fcntl`` is missing (Windows) no lock is taken.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    parent = Path(out_dir).parent
+    parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(parent, os.O_RDONLY)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ExportError(f"{out_dir}: another export into {parent} is still running (waited "
+                                      f"{timeout:g} s); try again when it has finished") from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 def _swap_in(stage: Path, out_dir: Path) -> None:
     old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
     shutil.rmtree(old, ignore_errors=True)
@@ -332,7 +368,8 @@ def _swap_in(stage: Path, out_dir: Path) -> None:
 
 
 def export(fmt: str = "all", out_dir: str | Path = "export", gpkg: str | Path | None = None,
-           layers: Iterable[str] | None = None, *, long_values: str = "split", crs: str | None = None) -> list[Path]:
+           layers: Iterable[str] | None = None, *, long_values: str = "split", crs: str | None = None,
+           lock_timeout: float = 120.0) -> list[Path]:
     """Export catalog layers for QGIS, other desktop GIS and CAD; returns the paths written (in ``out_dir``).
 
     Parameters
@@ -351,11 +388,14 @@ def export(fmt: str = "all", out_dir: str | Path = "export", gpkg: str | Path | 
     crs : CRS of the coordinates in the GeoPackage, shapefiles and DXF, e.g. ``"EPSG:4548"`` (CGCS2000 /
         3° Gauss-Krüger CM 117E, metres). Default: EPSG:4326 (DXF: EPSG:4548). GeoJSON and KML are always
         WGS 84. The QGIS project always displays in EPSG:4548.
+    lock_timeout : seconds to wait while another export writes into the same parent folder (exports are
+        serialised by a lock on that folder, so two runs never interleave their swaps).
 
     Raises
     ------
     ExportError
-        The target holds foreign files, or an existing export there has another CRS; nothing is changed.
+        The target holds foreign files, an existing export there has another CRS, or another export kept
+        the folder locked for ``lock_timeout`` seconds; nothing is changed.
     """
     formats = _parse_formats(fmt)
     catalog = get_catalog()
@@ -368,6 +408,12 @@ def export(fmt: str = "all", out_dir: str | Path = "export", gpkg: str | Path | 
     data_crs = _normalise_crs(crs, STORAGE_CRS)
     dxf_crs = _normalise_crs(crs, "EPSG:4548")
     out_dir = Path(out_dir)
+    with export_lock(out_dir, timeout=lock_timeout):
+        return _export_locked(formats, out_dir, ids, gpkg, catalog, data_crs, dxf_crs, long_values)
+
+
+def _export_locked(formats: list[str], out_dir: Path, ids: list[str], gpkg, catalog: Catalog, data_crs: str,
+                   dxf_crs: str, long_values: str) -> list[Path]:
     previous = _check_target(out_dir)
     if out_dir.parent.exists():
         _sweep(out_dir)
