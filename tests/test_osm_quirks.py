@@ -282,3 +282,28 @@ def test_unrepairable_multipolygon_is_dropped_and_reported(tmp_path):
     assert set(w["name_zh"]) == {"水上公园湖", "海河"}
     assert ("dropped 1 OSM feature(s) without a usable geometry: relation 3043 北大港水库 (relation 3043: outer ring "
             "not closed (gap 9,924 m))") in prov(out).loc["water", "warnings"]
+
+
+# ------------------------------------------------------------------------------------------------ realistic
+
+
+def test_realistic_tagging_builds_the_same_layers(tmp_path):
+    """Districts as relations of shared ways (one way per common edge), both directions of every metro line
+    under route_masters, platforms and stop positions at every metro station, an area beside every railway
+    station node: the build gives the same 16 districts, 237 stations and 12 lines, with nothing falling back."""
+    out = build_variant("realistic", tmp_path, ["districts", "rail_stations", "metro_lines"])
+    p = prov(out)
+    assert (p.loc[["districts", "rail_stations", "metro_lines"], "built_from"] == "extract").all()
+    assert (p.loc[["districts", "rail_stations", "metro_lines"], "fallback"] == "").all()
+    d = tj.load("districts", out)
+    assert len(d) == 16 and d["pop_2020"].sum() == CENSUS_TOTAL and (d["accuracy"] == "osm").all()
+    bundled = tj.load("districts", build(out=tmp_path / "bundled.gpkg", layers=["boundary", "districts"]))
+    ratio = d.set_index("adcode")["area_km2"] / bundled.set_index("adcode")["area_km2"]
+    assert ratio.between(0.97, 1.03).all(), ratio.to_dict()  # rings assembled from the shared ways
+    s = tj.load("rail_stations", out)
+    assert len(s) == 237 and s["kind"].value_counts().to_dict() == {"metro": 207, "rail": 29, "tram": 1}
+    assert "merged 54 OSM station features into 27 station(s)" in p.loc["rail_stations", "warnings"]
+    m = tj.load("metro_lines", out)
+    assert m["line_id"].tolist() == ["1", "2", "3", "4", "5", "6", "6-II", "7", "9", "10", "11", "JJ"]
+    assert "one feature per line from 25 route relations" in p.loc["metro_lines", "warnings"]
+    assert "Z4" not in p.loc["metro_lines", "warnings"]  # the bundled yardstick's own warnings are not shown

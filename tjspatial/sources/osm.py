@@ -288,7 +288,7 @@ def _build_from_doc(ctx: BuildContext, *, layer: Layer, normalise: Callable, dat
     covered = data.coverage()
     bundled = None
     if layer.osm.get("keep_bundled_outside"):
-        bundled = layer.builder_func()(ctx)
+        bundled = _bundled_quietly(layer, ctx)
         g = np.asarray(bundled.geometry.values)
         outside = shapely.intersects(g, polygon) & ~shapely.intersects(g, covered)
         if outside.any():
@@ -298,7 +298,7 @@ def _build_from_doc(ctx: BuildContext, *, layer: Layer, normalise: Callable, dat
                                              ignore_index=True), geometry="geometry", crs=STORAGE_CRS)
     key = layer.osm.get("keep_bundled_missing")
     if key:
-        bundled = bundled if bundled is not None else layer.builder_func()(ctx)
+        bundled = bundled if bundled is not None else _bundled_quietly(layer, ctx)
         absent = ~bundled[key].astype(str).isin(set(gdf[key].astype(str)))
         if absent.any():
             ctx.fallback(int(absent.sum()), f"{key} {', '.join(map(str, bundled.loc[absent, key]))} not in the "
@@ -308,6 +308,15 @@ def _build_from_doc(ctx: BuildContext, *, layer: Layer, normalise: Callable, dat
                                              ignore_index=True), geometry="geometry", crs=STORAGE_CRS)
     check_plausible(layer, gdf, ctx, covered, bundled)
     return gdf
+
+
+def _bundled_quietly(layer: Layer, ctx: BuildContext) -> gpd.GeoDataFrame:
+    """The layer as its bundled builder makes it, as a yardstick or a source of fallback features; the
+    builder's own warnings (about features it could not draw) are not the OSM build's and are dropped."""
+    n = len(ctx.warnings)
+    out = layer.builder_func()(ctx)
+    del ctx.warnings[n:]
+    return out
 
 
 PLAUSIBLE_RULES = {
@@ -340,7 +349,7 @@ def check_plausible(layer: Layer, gdf: gpd.GeoDataFrame, ctx: BuildContext, cove
         fails.append(f"max_features = {rules['max_features']}: {len(gdf)} features")
     if "min_share_of_bundled" in rules:
         if bundled is None:
-            bundled = layer.builder_func()(ctx)
+            bundled = _bundled_quietly(layer, ctx)
         if "name_zh" in bundled.columns:  # unnamed bundled points (freight nodes …) are no yardstick
             bundled = bundled[bundled["name_zh"].fillna("").astype(str) != ""]
         g = np.asarray(bundled.geometry.values)
