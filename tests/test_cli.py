@@ -154,3 +154,17 @@ def test_full_or_read_only_disk_is_one_line(options, expected, tmp_path, capsys)
         assert list(mnt.iterdir()) == []  # nothing half-written left
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_osm_options_are_declared_once_and_typed():
+    from tjspatial.settings import DEFAULT_TIMEOUT, OSM_OPTIONS, OsmSettings
+    parser = cli.make_parser()
+    build_help = parser._subparsers._group_actions[0].choices["build"].format_help()
+    walk_help = parser._subparsers._group_actions[0].choices["walk-network"].format_help()
+    for spec in OSM_OPTIONS.values():
+        assert spec["flag"] in build_help
+    assert f"(default {DEFAULT_TIMEOUT:g})" in " ".join(walk_help.split()) and "--strict" not in walk_help
+    args = parser.parse_args(["build", "--source", "osm", "--retries", "0", "--timeout", "30", "--offline"])
+    settings = OsmSettings.from_args(args)
+    assert settings.retries == 0 and settings.timeout == 30.0 and settings.offline and settings.osm_date is None
+    assert cli._osm_options(args) == {"retries": 0, "timeout": 30.0, "offline": True}

@@ -9,7 +9,7 @@ import shapely
 from affine import Affine
 
 import tjspatial as tj
-from tjspatial.analysis.network_coverage import WalkNetwork, fill_holes, walk_catchment
+from tjspatial.analysis.network_coverage import WalkNetwork, fill_holes, load_walk_graph, walk_catchment
 from tjspatial.analysis.population import PopulationGrid
 
 X0, Y0 = 500_000.0, 4_300_000.0
@@ -128,7 +128,7 @@ def test_osm_walk_graph_from_the_fixture_extract(tmp_path):
     fixture = Path(__file__).parent / "fixtures" / "osm" / "tianjin_fixture.osm"
     out = osm.build_walk_graph(source="extract", extract=fixture, out=tmp_path / "walk.graphml",
                                options={"cache_dir": tmp_path / "cache"})
-    g = osm.load_walk_graph(out)
+    g = load_walk_graph(out)
     st = gpd.GeoDataFrame({"kind": ["metro"]}, geometry=[shapely.Point(117.2000, 39.1330)], crs="EPSG:4326")
     pts = tj.to_metric(st).geometry.values
     area, info = walk_catchment(pts, g, 1000.0)

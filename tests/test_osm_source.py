@@ -20,6 +20,7 @@ import tjspatial as tj
 from tjspatial.build import build, read_table
 from tjspatial.crs import METRIC_CRS
 from tjspatial.errors import BuildError
+from tjspatial.analysis.network_coverage import load_walk_graph
 from tjspatial.sources import osm
 from tjspatial.sources.osm_fetch import FetchSettings, fetch_osm_xml
 from tjspatial.sources.osm_query import overpass_ql, parse_selector
@@ -407,7 +408,7 @@ def test_selectors_and_query_text():
 def test_walk_graph_from_extract(tmp_path):
     out = osm.build_walk_graph(source="extract", extract=FIXTURE, out=tmp_path / "walk.graphml",
                                options={"cache_dir": tmp_path / "cache"})
-    g = osm.load_walk_graph(out)
+    g = load_walk_graph(out)
     assert g.number_of_nodes() == 4 and g.number_of_edges() == 6  # motorway and cycleway are not walkable
     assert {d["highway"] for _, _, d in g.edges(data=True)} == {"residential", "footway"}
     # lengths in metres (great-circle), node x/y in EPSG:4326
@@ -419,7 +420,7 @@ def test_walk_graph_from_extract(tmp_path):
     xs = [d["x"] for _, d in g.nodes(data=True)]
     assert min(xs) == pytest.approx(117.2) and max(xs) == pytest.approx(117.206)
     with pytest.raises(FileNotFoundError, match="tjspatial walk-network"):
-        osm.load_walk_graph(tmp_path / "none.graphml")
+        load_walk_graph(tmp_path / "none.graphml")
 
 
 def test_cli_forwards_the_osm_options(monkeypatch, capsys):

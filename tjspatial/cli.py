@@ -24,24 +24,19 @@ def _add_build(sub) -> None:
     p.add_argument("--out", type=Path, help="target GeoPackage (default layers/tianjin.gpkg)")
     p.add_argument("--layers", help="comma-separated layer ids to build (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
-    o = p.add_argument_group("OpenStreetMap (--source osm / extract)")
-    o.add_argument("--osm-date", dest="osm_date", help="query OSM as of this date (YYYY-MM-DD, Overpass attic)")
-    o.add_argument("--overpass-url", dest="overpass_url",
-                   help="Overpass interpreter endpoint (default https://overpass-api.de/api/interpreter)")
-    o.add_argument("--cache-dir", dest="cache_dir", type=Path,
-                   help="folder of cached Overpass answers and clipped extracts (default layers/osm_cache)")
-    o.add_argument("--offline", action="store_true",
-                   help="no network: use cached answers only; layers without one keep their bundled source")
-    o.add_argument("--timeout", type=_positive_seconds,
-                   help="seconds one Overpass request may take in all, answer included (default 180)")
-    o.add_argument("--deadline", type=_positive_seconds,
-                   help="seconds all Overpass requests of the build may take, waits included (default 3600)")
-    o.add_argument("--retries", type=int, help="retries after HTTP 429/502/503/504, timeouts, connection "
-                                               "errors, with doubling backoff (default 3)")
-    o.add_argument("--strict", action="store_true",
-                   help="fail instead of falling back: a layer or district the OSM data does not cover, or a "
-                        "failed plausibility rule, is an error")
+    _add_osm_options(p.add_argument_group("OpenStreetMap (--source osm / extract)"))
 
+
+def _add_osm_options(group, only=None) -> None:
+    """Declare the OSM options (:data:`tjspatial.settings.OSM_OPTIONS`, declared once) on ``group``."""
+    from .settings import OSM_OPTIONS
+    for name, spec in OSM_OPTIONS.items():
+        if only is not None and name not in only:
+            continue
+        kw = {k: v for k, v in spec.items() if k != "flag"}
+        if kw.get("type") == "seconds":
+            kw["type"] = _positive_seconds
+        group.add_argument(spec["flag"], dest=name, **kw)
 
 def _positive_seconds(text: str) -> float:
     """argparse type: a positive, finite number of seconds (``0``, ``-5``, ``inf``, ``nan`` refused)."""
@@ -55,13 +50,11 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
-_OSM_OPTIONS = ("osm_date", "overpass_url", "cache_dir", "offline", "timeout", "deadline", "retries", "strict")
-
-
 def _osm_options(args) -> dict:
-    """The OSM options given on the command line (unset ones left out; ``--retries 0`` kept)."""
-    return {k: getattr(args, k) for k in _OSM_OPTIONS
-            if getattr(args, k, None) is not None and getattr(args, k) is not False}
+    """The OSM options given on the command line, as ``tj.build``'s ``options`` (unset ones left out)."""
+    from dataclasses import replace
+    from .settings import OsmSettings
+    return replace(OsmSettings.from_args(args), extract=None).as_options()  # each command places its extract
 
 
 def _run_build(args) -> int:
@@ -150,17 +143,13 @@ def _add_walk_network(sub) -> None:
     p.add_argument("--extract", type=Path, help="OSM extract (.osm, .osm.gz, .osm.bz2, .osm.pbf) instead of "
                                                 "Overpass")
     p.add_argument("--out", type=Path, help="GraphML file (default layers/osm_cache/walk_network.graphml)")
-    p.add_argument("--osm-date", dest="osm_date")
-    p.add_argument("--overpass-url", dest="overpass_url")
-    p.add_argument("--cache-dir", dest="cache_dir", type=Path)
-    p.add_argument("--offline", action="store_true")
-    p.add_argument("--timeout", type=_positive_seconds)
-    p.add_argument("--deadline", type=_positive_seconds)
-    p.add_argument("--retries", type=int)
+    _add_osm_options(p.add_argument_group("OpenStreetMap"),
+                     only=("osm_date", "overpass_url", "cache_dir", "offline", "timeout", "deadline", "retries"))
 
 
 def _run_walk_network(args) -> int:
-    from .sources.osm import build_walk_graph, load_walk_graph
+    from .analysis.network_coverage import load_walk_graph
+    from .sources.osm import build_walk_graph
     options = _osm_options(args)
     out = build_walk_graph(source="extract" if args.extract else "osm", extract=args.extract, out=args.out,
                            options=options)

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 __all__ = ["project_root", "layers_dir", "catalog_dir", "sources_dir", "plan_dir", "styles_dir", "maps_dir",
-           "default_gpkg"]
+           "default_gpkg", "osm_cache_dir"]
 
 
 def project_root() -> Path:
@@ -35,6 +35,11 @@ def plan_dir() -> Path:
 
 def styles_dir() -> Path:
     return project_root() / "styles"
+
+
+def osm_cache_dir() -> Path:
+    """``layers/osm_cache``: cached Overpass answers, clipped extracts and the walk network."""
+    return layers_dir() / "osm_cache"
 
 
 def maps_dir() -> Path:

@@ -215,7 +215,7 @@ def coverage(stations=None, population=None, areas="districts", distance: float 
         from .network_coverage import DEFAULT_MAX_HOLE_M2, walk_catchment
         if graph is None:
             raise ValueError("method='network' needs a street graph: pass graph= (e.g. "
-                             "tjspatial.sources.osm.load_walk_graph(path) or an osmnx walk graph)")
+                             "tjspatial.analysis.network_coverage.load_walk_graph(path) or an osmnx walk graph)")
         holes = DEFAULT_MAX_HOLE_M2 if max_hole_m2 is None else max_hole_m2
         catch, extra = walk_catchment(pts, graph, distance, walk_buffer=walk_buffer, max_hole_m2=holes)
     return _summarise(ar, catch, pop, pts, st, method=method, distance=distance, kind=kind, status=status,

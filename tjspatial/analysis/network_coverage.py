@@ -22,6 +22,8 @@ ignores edge direction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -32,9 +34,14 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
 from ..crs import METRIC_CRS
+from ..errors import BuildError
+from ..paths import osm_cache_dir
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["WalkNetwork", "walk_catchment", "walk_distances", "walked_segments", "fill_holes",
-           "DEFAULT_WALK_BUFFER_M", "DEFAULT_MAX_HOLE_M2"]
+           "DEFAULT_WALK_BUFFER_M", "DEFAULT_MAX_HOLE_M2", "load_walk_graph"]
 
 DEFAULT_WALK_BUFFER_M = 100.0
 """Buffer around walked streets, metres (ITDP)."""
@@ -94,7 +101,7 @@ class WalkNetwork:
     def from_graph(cls, graph) -> "WalkNetwork":
         """Convert a networkx street graph (osmnx conventions, see the module docstring)."""
         if graph is None or graph.number_of_nodes() == 0:
-            raise ValueError("the street graph is empty; load one with tjspatial.sources.osm.load_walk_graph")
+            raise ValueError("the street graph is empty; load one with tjspatial.analysis.network_coverage.load_walk_graph")
         ids = np.fromiter(graph.nodes, dtype=object, count=graph.number_of_nodes())
         try:
             x = np.fromiter((d["x"] for _, d in graph.nodes(data=True)), dtype=float, count=len(ids))
@@ -201,7 +208,7 @@ def walk_catchment(points, graph, distance: float, *, walk_buffer: float = DEFAU
     whole, the shortcut that makes this fast))
     """
     if graph is None:
-        raise ValueError("walk catchments need a street graph (tjspatial.sources.osm.load_walk_graph)")
+        raise ValueError("walk catchments need a street graph (tjspatial.analysis.network_coverage.load_walk_graph)")
     net = _network(graph)
     pts = np.asarray(points)
     if pts.dtype == object:
@@ -346,3 +353,40 @@ def _segments_excluding(net: WalkNetwork, dist: np.ndarray, distance: float, ski
     sub = WalkNetwork(xy=net.xy, u=net.u[~skip], v=net.v[~skip], length=net.length[~skip], matrix=net.matrix,
                       tree=net.tree, node_ids=net.node_ids)
     return walked_segments(sub, dist, distance)
+
+
+def load_walk_graph(path: str | Path | None = None) -> nx.MultiDiGraph:
+    """Read a walk network saved by :func:`tjspatial.sources.osm.build_walk_graph` (``tjspatial walk-network``).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        GraphML file (default ``layers/osm_cache/walk_network.graphml``).
+
+    Returns
+    -------
+    networkx.MultiDiGraph with osmnx conventions: node attributes ``x`` (lon), ``y`` (lat) in EPSG:4326, edge
+    attribute ``length`` in metres, graph attribute ``crs``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path`` (the message says how to build it).
+    BuildError
+        The file is not such a graph (names the file and what is wrong).
+    """
+    import osmnx as ox
+    path = Path(path) if path else osm_cache_dir() / "walk_network.graphml"
+    if not path.is_file():
+        raise FileNotFoundError(f"no walk network at {path}; build it with `tjspatial walk-network` "
+                                f"(Overpass) or `tjspatial walk-network --extract FILE`")
+    try:
+        g = ox.load_graphml(path)
+    except Exception as exc:
+        raise BuildError(f"not a GraphML walk network ({type(exc).__name__}: {exc})", file=str(path)) from exc
+    crs = str(g.graph.get("crs", "")).lower()
+    if crs not in ("epsg:4326", "wgs84"):
+        raise BuildError(f"walk network CRS is {crs!r}, expected EPSG:4326", file=str(path))
+    if g.number_of_edges() and not all("length" in d for _, _, d in g.edges(data=True)):
+        raise BuildError("walk network edges lack 'length' (metres)", file=str(path), field="length")
+    return g

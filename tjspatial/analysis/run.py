@@ -84,7 +84,7 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
     landcover : land-cover raster for the forest-cover indicator.
     distances : coverage distances, metres.
     graph : a street graph (networkx, osmnx conventions, or a GraphML path for
-        ``tjspatial.sources.osm.load_walk_graph``); when given, ``coverage.csv`` also holds ``network`` rows
+        ``tjspatial.analysis.network_coverage.load_walk_graph``); when given, ``coverage.csv`` also holds ``network`` rows
         (ITDP walk catchments) for the districts.
 
     Returns
@@ -120,7 +120,7 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
     if graph is not None and "districts" in have:
         from .network_coverage import WalkNetwork
         if isinstance(graph, (str, Path)):
-            from ..sources.osm import load_walk_graph
+            from .network_coverage import load_walk_graph
             graph = load_walk_graph(graph)
         net = graph if isinstance(graph, WalkNetwork) else WalkNetwork.from_graph(graph)
         for kind in ("all", "metro"):

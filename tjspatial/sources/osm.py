@@ -18,7 +18,7 @@ Where the data comes from
   (pyosmium), into an XML file in the cache folder.
 
 The walkable street network (:func:`build_walk_graph`, ``tjspatial walk-network``) is saved as GraphML
-(default ``layers/osm_cache/walk_network.graphml``) and read back with :func:`load_walk_graph`.
+(default ``layers/osm_cache/walk_network.graphml``) and read back with :func:`tjspatial.analysis.network_coverage.load_walk_graph`.
 """
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Callable
 
 import geopandas as gpd
-import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
@@ -40,6 +39,7 @@ from ..catalog import Catalog, Layer
 from ..crs import STORAGE_CRS, to_metric, to_storage
 from ..errors import BuildError
 from ..paths import layers_dir, sources_dir as default_sources_dir
+from ..settings import DEFAULT_BACKOFF, DEFAULT_RETRIES
 from . import osm_layers
 from .osm_data import OsmData, Routes, read_osm_xml
 from .osm_extract import clip_extract, clip_filter_pbf, file_extent, is_pbf, is_xml
@@ -49,7 +49,7 @@ from .osm_query import Selector, osm_keys, overpass_ql, parse_selectors
 from ..atomic import atomic_path
 
 __all__ = ["OsmDoc", "resolve_builder", "query_polygon", "fetch_settings", "default_cache_dir",
-           "WALK_SELECTOR", "build_walk_graph", "load_walk_graph", "default_walk_graph_path",
+           "WALK_SELECTOR", "build_walk_graph", "default_walk_graph_path",
            "DEFAULT_OVERPASS_URL"]
 
 QUERY_MARGIN_M = 1000.0
@@ -109,8 +109,8 @@ def fetch_settings(options: dict) -> FetchSettings:
         url=options.get("overpass_url") or DEFAULT_OVERPASS_URL,
         cache_dir=Path(options.get("cache_dir") or default_cache_dir()),
         timeout=timeout,
-        retries=int(retries) if retries is not None else 3,
-        backoff=float(options["backoff"]) if options.get("backoff") is not None else 5.0,
+        retries=int(retries) if retries is not None else DEFAULT_RETRIES,
+        backoff=float(options["backoff"]) if options.get("backoff") is not None else DEFAULT_BACKOFF,
         offline=bool(options.get("offline")),
         deadline=started + budget,
     )
@@ -469,35 +469,3 @@ def build_walk_graph(*, source: str = "osm", extract: str | Path | None = None, 
     with atomic_path(out, ".graphml") as tmp:
         ox.save_graphml(g, tmp)
     return out
-
-
-def load_walk_graph(path: str | Path | None = None) -> nx.MultiDiGraph:
-    """Read a walk network saved by :func:`build_walk_graph`.
-
-    Returns
-    -------
-    networkx.MultiDiGraph with osmnx conventions: node attributes ``x`` (lon), ``y`` (lat) in EPSG:4326, edge
-    attribute ``length`` in metres, graph attribute ``crs``.
-
-    Raises
-    ------
-    FileNotFoundError
-        No file at ``path`` (the message says how to build it).
-    BuildError
-        The file is not such a graph (names the file and what is wrong).
-    """
-    import osmnx as ox
-    path = Path(path) if path else default_walk_graph_path()
-    if not path.is_file():
-        raise FileNotFoundError(f"no walk network at {path}; build it with `tjspatial walk-network` "
-                                f"(Overpass) or `tjspatial walk-network --extract FILE`")
-    try:
-        g = ox.load_graphml(path)
-    except Exception as exc:
-        raise BuildError(f"not a GraphML walk network ({type(exc).__name__}: {exc})", file=str(path)) from exc
-    crs = str(g.graph.get("crs", "")).lower()
-    if crs not in ("epsg:4326", "wgs84"):
-        raise BuildError(f"walk network CRS is {crs!r}, expected EPSG:4326", file=str(path))
-    if g.number_of_edges() and not all("length" in d for _, _, d in g.edges(data=True)):
-        raise BuildError("walk network edges lack 'length' (metres)", file=str(path), field="length")
-    return g

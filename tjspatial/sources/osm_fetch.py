@@ -25,19 +25,15 @@ import requests
 
 from ..atomic import atomic_path
 from ..errors import BuildError
+from ..settings import DEFAULT_BACKOFF, DEFAULT_DEADLINE, DEFAULT_OVERPASS_URL, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 
 __all__ = ["DEFAULT_OVERPASS_URL", "FetchSettings", "OfflineMiss", "cache_path", "fetch_osm_xml",
            "is_complete_osm_xml", "parse_retry_after", "MAX_RETRY_AFTER", "DEFAULT_TIMEOUT", "DEFAULT_DEADLINE"]
 
-DEFAULT_OVERPASS_URL = "https://overpass-api.de/api/interpreter"
 RETRY_STATUS = (429, 502, 503, 504)
 """HTTP statuses that mean "busy, try again later" at an Overpass endpoint."""
 MAX_RETRY_AFTER = 300.0
 """Longest wait (s) a ``Retry-After`` header may ask for; a longer one ends the attempts with a clear error."""
-DEFAULT_TIMEOUT = 180.0
-"""Seconds one Overpass request may take in all (also sent as the query's ``[timeout:]``)."""
-DEFAULT_DEADLINE = 3600.0
-"""Seconds all the Overpass requests of one build may take, waits included."""
 _CHUNK = 1 << 16
 
 
@@ -65,8 +61,8 @@ class FetchSettings:
     url: str = DEFAULT_OVERPASS_URL
     cache_dir: Path = Path("layers/osm_cache")
     timeout: float = DEFAULT_TIMEOUT
-    retries: int = 3
-    backoff: float = 5.0
+    retries: int = DEFAULT_RETRIES
+    backoff: float = DEFAULT_BACKOFF
     offline: bool = False
     deadline: float | None = None
 
