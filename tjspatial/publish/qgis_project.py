@@ -204,10 +204,15 @@ def _extent(parent: ET.Element, tag: str, bounds: Sequence[float]) -> None:
         ET.SubElement(ext, name).text = repr(float(v))
 
 
+@lru_cache(maxsize=16)
+def _transformer(src: str, dst: str) -> Transformer:
+    return Transformer.from_crs(src, dst, always_xy=True)
+
+
 def _to_crs_bounds(b: Sequence[float], src: str, dst: str) -> tuple[float, float, float, float]:
     if src == dst:
         return tuple(float(v) for v in b)  # type: ignore[return-value]
-    t = Transformer.from_crs(src, dst, always_xy=True)
+    t = _transformer(src, dst)
     xs, ys = t.transform([b[0], b[2], b[0], b[2]], [b[1], b[1], b[3], b[3]])
     return (min(xs), min(ys), max(xs), max(ys))
 

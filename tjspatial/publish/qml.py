@@ -277,8 +277,12 @@ def legend_classes(layer: Layer, style: Style | None = None, data=None, field_na
     names = {f: f for f in layer.all_fields}
     names.update(field_names or {})
     q = lambda f: _quote_field(names.get(f, f))  # noqa: E731
-    text = (lambda col: data[col].astype(object).where(data[col].notna(), "").map(str).to_numpy()) \
-        if data is not None else None
+    texts: dict[str, np.ndarray] = {}
+
+    def text(col: str) -> np.ndarray:  # a column as text ('' for missing), computed once
+        if col not in texts:
+            texts[col] = data[col].astype(object).where(data[col].notna(), "").map(str).to_numpy()
+        return texts[col]
     keep = None
     base: list[str] = []
     if style.drawn_elsewhere:
