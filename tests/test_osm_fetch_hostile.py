@@ -226,3 +226,23 @@ def test_cli_refuses_timeout_zero(tmp_path):
     assert r.returncode == 2
     assert "argument --timeout: must be a positive number of seconds, not '0'" in r.stderr
     assert not (tmp_path / "x.gpkg").exists()
+
+
+def test_deadline_is_per_build(tmp_path):
+    """All the requests of one build share one deadline, counted from the build's first Overpass request."""
+    options = {"cache_dir": tmp_path, "deadline": 50}
+    t = time.monotonic()
+    first = osm.fetch_settings(options)
+    time.sleep(0.05)
+    second = osm.fetch_settings(options)  # a later layer of the same build
+    assert first.deadline == second.deadline
+    assert t + 49 < first.deadline <= time.monotonic() + 50
+    assert osm.fetch_settings({"cache_dir": tmp_path}).deadline > second.deadline + 3000  # a new build: 3600 s
+
+
+def test_strict_offline_without_cache_is_an_error(tmp_path):
+    from tjspatial.build import build
+    with pytest.raises(BuildError, match=r"layer 'districts'.*--strict: --offline and no cached Overpass answer"):
+        build(source="osm", out=tmp_path / "x.gpkg", layers=["boundary", "districts"],
+              options={"cache_dir": tmp_path / "empty", "offline": True, "strict": True})
+    assert not (tmp_path / "x.gpkg").exists()

@@ -404,6 +404,9 @@ def resolve_builder(layer: Layer, ctx: BuildContext) -> Callable[[BuildContext],
         all_sels = sels + route_sels
         query = overpass_ql(all_sels, polygon, timeout=int(settings.timeout), date=ctx.options.get("osm_date"))
         if settings.offline and not cache_path(settings, query, layer.id).is_file():
+            if ctx.options.get("strict"):
+                raise BuildError(f"--strict: --offline and no cached Overpass answer for this layer in "
+                                 f"{settings.cache_dir}", layer=layer.id, rule="strict")
             ctx.warn(f"--offline: no cached Overpass answer for this layer in {settings.cache_dir}; "
                      f"built from its bundled source instead")
             return None

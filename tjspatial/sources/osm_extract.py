@@ -1,12 +1,10 @@
-"""Reading OSM files: route relations from OSM XML, and clip-and-filter of ``.osm.pbf`` extracts.
+"""Reading and cutting OSM files: opening (de)compressed OSM XML, and clipping extracts to Tianjin.
 
-osmnx reads OSM XML (``.osm``, ``.osm.gz``, ``.osm.bz2``) into features and graphs, but not route relations
-(line membership) and not PBF. This module fills both gaps:
-
-* :func:`read_routes` reads the route relations an XML file holds, with their tags, ordered members, member
-  way geometries and stop names;
-* :func:`clip_filter_pbf` cuts a (possibly national) ``.osm.pbf`` down to a bounding box and the tag keys a
-  build needs, with pyosmium, and writes reference-complete OSM XML that osmnx can read.
+* :func:`clip_extract` cuts a (possibly national) ``.osm.pbf`` / ``.osm`` / ``.osm.bz2`` down to the Tianjin
+  polygon and the tags a build needs — with osmium-tool (``tags-filter`` + ``extract --strategy smart``,
+  C++) when it is installed, else with pyosmium (:func:`clip_filter_pbf`) — and writes reference-complete
+  OSM XML that :func:`tjspatial.sources.osm_data.read_osm_xml` parses once for all layers;
+* :func:`file_extent` gives a file's extent (for the "nothing inside Tianjin" message).
 """
 from __future__ import annotations
 
@@ -19,19 +17,15 @@ import shutil
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 
-from ..crs import STORAGE_CRS
 from ..errors import BuildError
 from .osm_query import Selector
 
-__all__ = ["XML_SUFFIXES", "open_osm_xml", "xml_timestamp", "clip_extract", "clip_filter_pbf", "file_extent",
+__all__ = ["XML_SUFFIXES", "open_osm_xml", "clip_extract", "clip_filter_pbf", "file_extent",
            "filter_expressions", "tool_path", "is_pbf", "is_xml"]
 
 XML_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2", ".xml")
@@ -53,25 +47,6 @@ def open_osm_xml(path: Path):
     if name.endswith(".bz2"):
         return bz2.open(path, "rb")
     return open(path, "rb")
-
-
-def xml_timestamp(path: Path) -> str:
-    """The data date of an OSM XML file: ``osm_base`` of an Overpass answer, the ``<osm timestamp>`` of an
-    extract, or the newest element timestamp; ``''`` if none is recorded. ISO date text (YYYY-MM-DD)."""
-    newest = ""
-    try:
-        with open_osm_xml(path) as fh:
-            for _, elem in ET.iterparse(fh, events=("start",)):
-                if elem.tag == "osm" and elem.get("timestamp"):
-                    return elem.get("timestamp")[:10]
-                if elem.tag == "meta" and elem.get("osm_base"):
-                    return elem.get("osm_base")[:10]
-                ts = elem.get("timestamp")
-                if ts and ts > newest:
-                    newest = ts
-    except (ET.ParseError, OSError, EOFError) as exc:
-        raise BuildError(f"cannot read OSM XML ({type(exc).__name__}: {exc})", file=str(path)) from exc
-    return newest[:10]
 
 
 def tool_path() -> str | None:
@@ -141,7 +116,6 @@ def clip_extract(src: Path, out: Path, polygon, keys: set[str], *, selectors: li
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if tool is None:
-        from .osm_query import parse_selector
         sels = selectors
         return clip_filter_pbf(src, out, tuple(shapely.bounds(polygon)), keys, selectors=sels, progress=progress)
     from .osm_query import parse_selectors

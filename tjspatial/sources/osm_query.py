@@ -9,7 +9,7 @@ A layer's ``[layer.osm]`` table lists its selectors in Overpass QL, e.g.::
 
 ``select`` picks the layer's features; ``routes`` picks route relations used for line membership, names and
 colours. The same selectors are sent to Overpass (:func:`overpass_ql`) and evaluated locally on features read
-from an extract (:func:`selector_mask`, :func:`tags_match`), so both paths select exactly the same elements.
+from an extract (:func:`tags_match`, :meth:`Selector.matches`), so both paths select exactly the same elements.
 
 Supported selector syntax (a subset of Overpass QL): ``node|way|relation|nwr`` followed by any number of
 ``["key"]``, ``["key"="value"]``, ``["key"!="value"]``, ``["key"~"regex"]`` and ``["key"!~"regex"]``
@@ -18,16 +18,13 @@ conditions, all of which must hold.
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
 import shapely
 
 from ..errors import BuildError
 
-__all__ = ["Selector", "parse_selector", "parse_selectors", "selector_mask", "tags_match", "osm_keys",
+__all__ = ["Selector", "parse_selector", "parse_selectors", "tags_match", "osm_keys",
            "overpass_ql", "poly_filters"]
 
 _ELEMENTS = {"node": ("node",), "way": ("way",), "relation": ("relation",), "nwr": ("node", "way", "relation")}
@@ -100,37 +97,6 @@ def parse_selectors(texts, layer_id: str = "<none>") -> list[Selector]:
 def osm_keys(selectors: list[Selector]) -> set[str]:
     """Every tag key a list of selectors tests (used to pre-filter extracts)."""
     return {key for s in selectors for key, op, _ in s.conditions if op in (None, "=", "~")}
-
-
-def selector_mask(features: pd.DataFrame, selectors: list[Selector]) -> np.ndarray:
-    """Boolean mask of the rows of an osmnx features frame (index ``(element, id)``, one column per tag key)
-    that at least one selector picks."""
-    with warnings.catch_warnings():  # pandas warns about groups in a pattern; we only test for a match
-        warnings.filterwarnings("ignore", "This pattern is interpreted as a regular expression")
-        return _selector_mask(features, selectors)
-
-
-def _selector_mask(features: pd.DataFrame, selectors: list[Selector]) -> np.ndarray:
-    element = np.asarray(features.index.get_level_values(0))
-    mask = np.zeros(len(features), dtype=bool)
-    for sel in selectors:
-        m = np.isin(element, sel.elements)
-        for key, op, value in sel.conditions:
-            col = features[key] if key in features.columns else pd.Series(np.nan, index=features.index)
-            present = col.notna().to_numpy()
-            s = col.astype(object).where(col.notna(), "").astype(str)
-            if op is None:
-                m &= present
-            elif op == "=":
-                m &= present & (s == value).to_numpy()
-            elif op == "!=":
-                m &= ~(present & (s == value).to_numpy())
-            elif op == "~":
-                m &= present & s.str.contains(value, regex=True).to_numpy()
-            else:
-                m &= ~(present & s.str.contains(value, regex=True).to_numpy())
-        mask |= m
-    return mask
 
 
 def poly_filters(polygon) -> list[str]:
