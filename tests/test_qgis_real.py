@@ -111,6 +111,7 @@ def test_project_opens_in_epsg4548_panel_order_is_draw_order(qgis_report):
     kinds = [CATALOG[lid].geometry_type for lid in
              [next(lay.id for lay in CATALOG if short_name(lay) == n) for n in report["draw_order"]]]
     assert kinds == sorted(kinds, key=["Point", "LineString", "Polygon"].index)  # points over lines over polygons
+    assert report["user_layer_draws_first"] is True  # a layer added at the top of the panel draws on top
 
 
 def test_every_project_layer_valid_and_styled_after_one_layer_reexport(qgis_report, built_gpkg):

@@ -243,6 +243,12 @@ def main():
     job.renderedImage().save(str(png), "PNG")
     out["render"] = image_stats(png)
     out["render"]["errors"] = [f"{e.layerID}: {e.message}" for e in job.errors()]
+    # a layer the user adds at the top of the panel draws on top (no custom order)
+    user = QgsVectorLayer("Point?crs=EPSG:4326", "user layer", "memory")
+    project.addMapLayer(user, False)
+    root.insertLayer(0, user)
+    out["user_layer_draws_first"] = root.layerOrder()[0].name() == "user layer"
+    out["user_layer_first_in_canvas_order"] = [lay.name() for lay in root.layerOrder()][:2]
     print(json.dumps(out, ensure_ascii=False, default=_plain))
     app.exitQgis()
 
