@@ -84,9 +84,17 @@ def test_binhai_only_extract_builds_what_it_holds_and_keeps_the_rest(tmp_path):
     assert "8 layer(s) with a fallback" in r.stderr
 
 
-def test_extract_with_nothing_inside_tianjin_fails_and_keeps_the_gpkg(tmp_path, gpkg_copy):
+@pytest.mark.parametrize("fmt", ["osm", "pbf"])
+def test_extract_with_nothing_inside_tianjin_fails_and_keeps_the_gpkg(tmp_path, gpkg_copy, fmt):
     before = gpkg_copy.read_bytes()
     src = write_variant("outside_tianjin", tmp_path)
+    if fmt == "pbf":  # a PBF is clipped first; the message then gives the whole file's extent
+        import osmium
+        pbf = tmp_path / "shanghai.osm.pbf"
+        with osmium.SimpleWriter(str(pbf)) as w:
+            for o in osmium.FileProcessor(str(src)):
+                w.add(o)
+        src = pbf
     r = cli("build", "--source", "extract", src, "--out", gpkg_copy, "--cache-dir", tmp_path / "cache")
     assert r.returncode == 2  # the CLI's exit code for bad input
     assert ("the OSM extract holds nothing inside Tianjin: the file spans 120.56–122.36°E, 30.40–32.34°N; "
@@ -307,3 +315,9 @@ def test_realistic_tagging_builds_the_same_layers(tmp_path):
     assert m["line_id"].tolist() == ["1", "2", "3", "4", "5", "6", "6-II", "7", "9", "10", "11", "JJ"]
     assert "one feature per line from 25 route relations" in p.loc["metro_lines", "warnings"]
     assert "Z4" not in p.loc["metro_lines", "warnings"]  # the bundled yardstick's own warnings are not shown
+
+
+def test_long_repair_lists_are_capped():
+    from tjspatial.sources.osm_layers import capped
+    assert capped([f"relation {i}" for i in range(25)], 3) == "relation 0; relation 1; relation 2; … and 22 more"
+    assert capped(["a", "b"]) == "a; b"

@@ -435,3 +435,21 @@ def test_cli_forwards_the_osm_options(monkeypatch, capsys):
     assert seen["options"] == {"retries": 0, "timeout": 30.0, "osm_date": "2025-12-31", "offline": True,
                                "cache_dir": Path("c"), "overpass_url": "http://o/api/interpreter"}
     assert capsys.readouterr().out.strip() == "new.gpkg"
+
+
+def test_overpass_answers_without_data_fall_back_layer_by_layer(monkeypatch, tmp_path):
+    """Overpass answers every query with an empty (but complete) document: each OSM layer keeps its bundled
+    source, says why, and the build succeeds."""
+    empty = (200, b'<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" generator="Overpass API">\n'
+                  b'<meta osm_base="2025-12-31T00:00:00Z"/>\n</osm>\n', {})
+    _mock(monkeypatch, [empty])
+    ids = with_deps(["districts", "rail_stations", "water", "airport"])
+    out = build(source="osm", out=tmp_path / "e.gpkg", layers=ids, options={"cache_dir": tmp_path / "c", "backoff": 0})
+    prov = read_table(out, "provenance").set_index("layer")
+    assert prov.loc["districts", "fallback"] == "the OSM data holds no admin_level=6 boundary of a Tianjin district"
+    assert prov.loc["rail_stations", "fallback"] == "the OSM data holds no station"
+    assert prov.loc["water", "fallback"] == "the OSM data holds no water area"
+    for lid in ("districts", "rail_stations", "water", "airport"):
+        assert prov.loc[lid, "built_from"] == "bundled" and prov.loc[lid, "osm_features"] == 0, lid
+        assert prov.loc[lid, "fallback_features"] == len(tj.load(lid, out)), lid
+    assert tj.load("districts", out)["pop_2020"].sum() == CENSUS_TOTAL

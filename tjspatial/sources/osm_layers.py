@@ -51,15 +51,23 @@ def usable(f: gpd.GeoDataFrame, ctx: BuildContext) -> gpd.GeoDataFrame:
     reps = [r for r in f["repairs"] if r] if "repairs" in f.columns else []
     if reps:
         ctx.warn(f"repaired {len(reps)} OSM geometr{'y' if len(reps) == 1 else 'ies'} (rings closed, dropped or made "
-                 f"valid): {'; '.join(reps)}")
+                 f"valid): {capped(reps)}")
     geoms = np.asarray(f.geometry.values)
     bad = pd.isna(geoms) | shapely.is_empty(geoms)
     if bad.any():
         nm = names(f)[0]
         dropped = [f"{e} {i} {nm.iloc[k] or ''}".strip() + f" ({f['problems'].iloc[k] or 'no geometry'})"
                    for k, (e, i) in enumerate(f.index) if bad[k]]
-        ctx.warn(f"dropped {len(dropped)} OSM feature(s) without a usable geometry: {'; '.join(dropped)}")
+        ctx.warn(f"dropped {len(dropped)} OSM feature(s) without a usable geometry: {capped(dropped)}")
     return f[~bad]
+
+
+def capped(items: list[str], limit: int = 20, sep: str = "; ") -> str:
+    """``items`` joined, at most ``limit`` of them, then ``… and N more`` (warnings stay readable on a
+    country-sized extract)."""
+    items = list(items)
+    text = sep.join(items[:limit])
+    return text + (f"{sep}… and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def tag(f: pd.DataFrame, key: str) -> pd.Series:
