@@ -3,13 +3,19 @@
 Every row of ``layers/sources/reference_figures.csv`` with ``kind = plan_target`` (and the barrier area the
 plan text fixes) becomes one indicator. ``status`` is
 
-* ``met`` / ``not met`` — only when the loaded layers measure the quantity well enough to decide;
+* ``met`` / ``not met`` — only when the plan sets a target and the loaded layers measure the quantity well
+  enough to decide;
+* ``baseline / no target`` — the plan quotes the figure as a status (e.g. 232 km of metro at end 2020) and sets
+  no target for it: the value is reported, never judged;
 * ``not measurable`` — otherwise, with the reason in ``note`` (no layer holds the quantity; the layer is
   schematic, so its value is drawn, not measured; chord geometry only bounds a length from below; a
   land-cover raster is missing or too coarse ...). Official figures that bear on a target are quoted in the
   note, never turned into a status.
 
-Lengths and areas are measured in EPSG:4548 inside the ``boundary`` layer.
+Lengths and areas are measured in EPSG:4548 inside the ``boundary`` layer; every row's ``method`` says how its
+value was obtained. Rail lengths are de-duplicated: chords that two lines share (津保/津兴 天津西–胜芳, 京津城际延伸/
+津秦 天津–军粮城北) count once, and every open line counts, also where a station has only an approximate point
+(京滨城际 north section 宝坻–北辰).
 """
 from __future__ import annotations
 
@@ -30,13 +36,13 @@ from .grid import cell_fractions
 
 __all__ = ["indicators", "forest_cover", "STATUSES", "FOREST_CLASSES_IGBP", "MAX_LANDCOVER_CELL_M"]
 
-STATUSES = ("met", "not met", "not measurable")
+STATUSES = ("met", "not met", "not measurable", "baseline / no target")
 FOREST_CLASSES_IGBP = (1, 2, 3, 4, 5)
 """IGBP forest classes (evergreen/deciduous needle/broadleaf, mixed)."""
 MAX_LANDCOVER_CELL_M = 100.0
 """A land-cover raster coarser than this cannot measure forest cover of a zone a few km wide."""
 
-COLUMNS = ["key", "name_zh", "name_en", "value", "unit", "target", "status", "note", "plan_ref"]
+COLUMNS = ["key", "name_zh", "name_en", "value", "unit", "target", "status", "note", "method", "plan_ref"]
 
 
 def _refs(path) -> pd.DataFrame:
@@ -56,6 +62,30 @@ def _length_inside(gdf: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame) -> float:
     m = to_metric(gdf)
     b = shapely.union_all(np.asarray(to_metric(boundary).geometry.values))
     return float(shapely.length(shapely.intersection(np.asarray(m.geometry.values), b)).sum() / 1000)
+
+
+def rail_km(path=None, *, modes=("hsr", "intercity"), boundary: gpd.GeoDataFrame | None = None,
+            graph=None) -> dict:
+    """Length (km) of the open rail lines of ``modes`` inside Tianjin, shared chords counted once.
+
+    The lines are the ride edges of the open rail graph (:func:`~tjspatial.analysis.rail_network.rail_graph`):
+    straight chords between consecutive located stations (OSM points; approximate points where a station has
+    none). Returns ``km`` (union of the chords inside the boundary), ``km_sum`` (sum per line, shared
+    corridors counted once per line), ``shared_km`` (the difference) and ``lines`` (line ids).
+    """
+    from .rail_network import rail_graph
+    g = graph if graph is not None else rail_graph(path)
+    e = g.edges[g.edges["kind"] == "ride"]
+    mode = g.nodes["mode"].to_numpy()
+    e = e[np.isin(mode[e["a"].to_numpy()], modes)]
+    xy = shapely.get_coordinates(g.nodes.geometry.values)
+    segs = shapely.linestrings(np.stack([xy[e["a"].to_numpy()], xy[e["b"].to_numpy()]], axis=1))
+    b = shapely.union_all(np.asarray(to_metric(load("boundary", path) if boundary is None else boundary).geometry.values))
+    inside = shapely.intersection(segs, b)
+    per_line = pd.Series(shapely.length(inside) / 1000, index=e["line_id"].to_numpy()).groupby(level=0).sum()
+    km = float(shapely.length(shapely.union_all(inside)) / 1000)
+    return {"km": km, "km_sum": float(per_line.sum()), "shared_km": float(per_line.sum() - km),
+            "lines": sorted(per_line.index)}
 
 
 def forest_cover(landcover: str | Path, zone: gpd.GeoDataFrame, *,
@@ -114,33 +144,42 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
         r = refs.loc[key]
         return str(r["value"]), str(r["source"])
 
-    def add(key, name_zh, name_en, value, unit, target, status, note, ref_key):
+    def add(key, name_zh, name_en, value, unit, target, status, note, ref_key, method=""):
         assert status in STATUSES, status
+        if status in ("met", "not met") and not str(target).strip():
+            raise ValueError(f"indicator {key}: a row without a target cannot be {status!r}")
         rows.append({"key": key, "name_zh": name_zh, "name_en": name_en,
                      "value": None if value is None else round(float(value), 2), "unit": unit,
-                     "target": target, "status": status, "note": note, "plan_ref": ref(ref_key)[1]})
+                     "target": target, "status": status, "note": note,
+                     "method": method or ("no measurement: " + note.split(";")[0] if value is None else ""),
+                     "plan_ref": ref(ref_key)[1]})
 
     boundary = load("boundary", path)
+    from .rail_network import rail_graph
+    g = graph if graph is not None else rail_graph(path)
 
-    # 1. high-speed / intercity rail km
+    # 1. high-speed / intercity rail km (shared chords once, every open line)
     if _has("intercity_rail", path):
-        ic = load("intercity_rail", path)
-        fast = ic[ic["category"].isin(["hsr", "intercity"]) & (ic["status"] == "open")]
-        km = _length_inside(fast, boundary)
+        rk = rail_km(path, boundary=boundary, graph=g)
+        km = rk["km"]
         official = ref("hsr_intercity_km_end2025")[0]
         status = "met" if km >= 470 else "not measurable"
-        note = (f"sum of open hsr + intercity chords inside Tianjin ({len(fast)} features); chords between stations "
-                f"bound the track length from below, so only a value ≥ 470 km could decide. Official figure: "
-                f"{official} km at end 2025 (reference_figures, secondary) — below the target.")
+        note = (f"open hsr + intercity lines inside Tianjin ({len(rk['lines'])} lines incl. the open 京滨城际 north "
+                f"section); {rk['shared_km']:.1f} km of chords shared by two lines (津保/津兴, 京津城际延伸/津秦) counted "
+                f"once (sum per line {rk['km_sum']:.1f} km). Chords between stations bound the track length from below, "
+                f"so only a value ≥ 470 km could decide. Official figure: {official} km at end 2025 "
+                "(reference_figures, secondary) — below the target.")
         add("hsr_km_2025", "高速（城际）铁路总里程", "High-speed / intercity rail length", km, "km", "470",
-            status, note, "plan_hsr_km_2025")
+            status, note, "plan_hsr_km_2025",
+            "union of the straight chords between consecutive open stations of the hsr and intercity lines "
+            "(rail graph; approximate points where OSM has none), clipped to the boundary, EPSG:4548")
 
     # 2. expressways
     if _has("expressways", path):
         km = _length_inside(load("expressways", path), boundary)
         add("expressway_km_2025", "高速公路通车里程", "Expressway length", km, "km", "> 1350",
             "met" if km > 1350 else "not met", "length of the expressways layer inside Tianjin",
-            "plan_expressway_km_2025")
+            "plan_expressway_km_2025", "length of the expressways layer clipped to the boundary, EPSG:4548")
     else:
         add("expressway_km_2025", "高速公路通车里程", "Expressway length", None, "km", "> 1350", "not measurable",
             f"no expressway layer in the catalog. Official figure: {ref('expressway_km_end2025')[0]} km at end 2025 "
@@ -154,7 +193,8 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
         add("barrier_area", "双城间绿色生态屏障面积", "Green barrier area", area, "km2", "736",
             "not measurable" if schematic else ("met" if area >= 736 * 0.99 else "not met"),
             "the green_barrier layer is schematic (示意): drawn to the official areas, so its area cannot confirm "
-            "them" if schematic else "area of the green_barrier layer (EPSG:4548)", "plan_barrier_area")
+            "them" if schematic else "area of the green_barrier layer (EPSG:4548)", "plan_barrier_area",
+            "area of the green_barrier polygons, EPSG:4548")
         lvl1 = gb[gb["level"] == 1] if "level" in gb.columns else gb.iloc[0:0]
         if landcover is None:
             add("barrier_level1_forest_cover", "一级管控区森林（绿化）覆盖率", "Forest cover, barrier level-1 zone",
@@ -176,7 +216,9 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
             add("barrier_level1_forest_cover", "一级管控区森林（绿化）覆盖率", "Forest cover, barrier level-1 zone",
                 share * 100, "percent", "25", status,
                 f"share of IGBP classes {list(forest_classes)} in {Path(landcover).name}, cells weighted by covered "
-                "area" + ("; " + "; ".join(reasons) if reasons else ""), "plan_barrier_level1_forest_cover")
+                "area" + ("; " + "; ".join(reasons) if reasons else ""), "plan_barrier_level1_forest_cover",
+                f"share of forest-class cells of {Path(landcover).name} in the level-1 zone, cells weighted by the "
+                "share of their area inside")
 
     # 5. natural coastline
     add("natural_coastline_km", "自然岸线保有量", "Natural coastline retained", None, "km", "≥ 18", "not measurable",
@@ -191,15 +233,17 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
         km = float(to_metric(sh).length.sum() / 1000) if len(sh) else None
         add("public_shoreline_km", "公共亲海亲水休闲岸线", "Public seaside / waterside shoreline", km, "km", "≈ 45",
             "not measurable", "the tourism layer's shoreline is schematic (示意), drawn to the plan's ~45 km; it "
-            "cannot show what is built", "plan_public_shoreline")
+            "cannot show what is built", "plan_public_shoreline",
+            "length of the tourism layer's shoreline features (schematic), EPSG:4548")
     else:
         add("public_shoreline_km", "公共亲海亲水休闲岸线", "Public seaside / waterside shoreline", None, "km", "≈ 45",
             "not measurable", "no shoreline layer", "plan_public_shoreline")
 
     # 7. 20-minute dual-city link
-    from .rail_network import DUAL_CITY_HUBS, dual_city_time, rail_graph
-    g = graph if graph is not None else rail_graph(path)
+    from .rail_network import DUAL_CITY_HUBS, RAIL_METHOD, dual_city_sensitivity, dual_city_time
     minutes = dual_city_time(g)
+    sens = dual_city_sensitivity(path)
+    sens_txt = f"{sens['minutes'].min():.1f}–{sens['minutes'].max():.1f} min"
     z2_open = False
     if _has("planned_rail", path):
         pr = load("planned_rail", path)
@@ -207,9 +251,12 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
     hubs = " ↔ ".join("/".join(v) for v in DUAL_CITY_HUBS.values())
     add("dual_city_rail_minutes", "津城—滨城直达轨道时间", "Jincheng–Bincheng rail time", minutes, "min",
         "20 (Z2 line)", "met" if (z2_open and minutes <= 20) else "not met",
-        f"modelled fastest rail time {hubs} on the open network (assumed speeds {g.params['speeds_kmh']}, "
-        f"dwell and {g.params['transfer_min']:g} min transfers); the target's direct line Z2 is "
-        f"{'open' if z2_open else 'not open'} in the planned_rail layer", "plan_dual_city_rail_link")
+        f"modelled fastest rail time {hubs} on the open network ({minutes:.1f} min; per-line speeds calibrated to "
+        f"published journey times, dwell and {g.params['transfer_min']:g} min transfers); the target's direct line "
+        "Z2 is "
+        f"{'open' if z2_open else 'not open'} in the planned_rail layer; under changed assumptions (intercity/hsr "
+        f"±15 %, +1 min dwell, 6 min transfers) the time stays {sens_txt}", "plan_dual_city_rail_link",
+        RAIL_METHOD + " (rail_calibration.csv: every timed trip within ±15 %)")
 
     # 8. metro coverage of key areas
     from .coverage import coverage
@@ -222,15 +269,25 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
         f"and 环城四区 within 800 m (straight line) of a metro station, {cov.attrs['population_source']} "
         f"({cov.attrs['population_accuracy']})", "plan_metro_coverage_2025")
 
-    # 9. metro length vs the 2020 figure
-    if _has("metro_lines", path):
-        ml = load("metro_lines", path)
-        km = float(ml["length_km"].sum())
+    # 9. metro length: a baseline (232 km at end 2020), not a target
+    meta_src = get_catalog().sources.get("metro_lines_meta")
+    if meta_src is not None and (sources_dir() / meta_src.file).is_file():
+        meta = pd.read_csv(sources_dir() / meta_src.file, encoding="utf-8", dtype={"line_id": str})
+        as_of = str(meta_src.date or "")
+        opened = pd.to_datetime(meta["opened"], errors="coerce")
+        cutoff = pd.to_datetime(as_of, errors="coerce")
+        open_lines = meta[opened.notna() & ((opened <= cutoff) if pd.notna(cutoff) else True)]
+        km = float(open_lines["length_km"].sum())
+        drawn = set(load("metro_lines", path)["line_id"].astype(str)) if _has("metro_lines", path) else set()
+        undrawn = [n for lid, n in zip(open_lines["line_id"], open_lines["name_zh"]) if lid not in drawn]
         add("metro_km_vs_2020", "地铁运营里程（2020年232公里）", "Metro length (232 km at end 2020)", km, "km",
-            "232 (end-2020 status)", "met" if km >= 232 else "not met",
-            f"sum of the official line lengths (metro_lines.length_km, {len(ml)} lines with geometry); "
-            "the plan text records 232 km as the end-2020 status, not a 2025 target",
-            "plan_metro_km_2020_baseline")
+            "232 (end-2020 status)", "baseline / no target",
+            f"{len(open_lines)} lines open by {as_of} (incl. Z4 北段, open since 2026-01-18); the plan records 232 km "
+            "as the end-2020 status and sets no length target for 2025, so no status is given"
+            + (f"; lines without a drawn geometry: {', '.join(undrawn)}" if undrawn else ""),
+            "plan_metro_km_2020_baseline",
+            f"sum of the official line lengths (metro_lines_meta.csv, length_km) of every line opened on or before "
+            f"{as_of}")
 
     # 10. non-spatial or out-of-area targets in the same list
     add("port_teu_2025", "天津港集装箱吞吐量", "Port container throughput", None, "M TEU", "22", "not measurable",

@@ -57,6 +57,7 @@ import rasterio.features
 import shapely
 from affine import Affine
 from pyproj import CRS
+from scipy import sparse
 from scipy.spatial import cKDTree
 
 from ..catalog import get_catalog
@@ -129,8 +130,8 @@ class Pieces:
     district: np.ndarray
     _tree: Any = field(default=None, repr=False, compare=False)
 
-    def zonal_sum(self, geoms: np.ndarray) -> np.ndarray:
-        """Persons of the pieces inside each polygon (grid CRS), areal weighting within a piece."""
+    def weights(self, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(zone index, piece index, share of the piece's area inside the zone) for every overlapping pair."""
         tree = self._tree
         if tree is None:
             tree = shapely.STRtree(self.geoms)
@@ -144,6 +145,11 @@ class Pieces:
             if len(part):
                 inter = shapely.intersection(self.geoms[ip[part]], geoms[iz[part]])
                 frac[part] = shapely.area(inter) / shapely.area(self.geoms[ip[part]])
+        return iz, ip, frac
+
+    def zonal_sum(self, geoms: np.ndarray) -> np.ndarray:
+        """Persons of the pieces inside each polygon (grid CRS), areal weighting within a piece."""
+        iz, ip, frac = self.weights(geoms)
         return np.bincount(iz, weights=self.persons[ip] * frac, minlength=len(geoms))
 
 
@@ -208,20 +214,46 @@ class PopulationGrid:
         polygons : GeoSeries / GeoDataFrame (any CRS; projected to the grid's CRS), or shapely polygons with
             ``crs``.
         """
+        return self.zonal_weights(polygons, crs) @ self.vector()
+
+    def same_layout(self, other) -> bool:
+        """True when ``other`` has the same cells and pieces, so :meth:`zonal_weights` can be reused."""
+        return (isinstance(other, PopulationGrid) and other.shape == self.shape and other.transform == self.transform
+                and CRS.from_user_input(other.crs).equals(CRS.from_user_input(self.crs))
+                and ((self.pieces is None and other.pieces is None) or
+                     (self.pieces is not None and other.pieces is not None
+                      and other.pieces.geoms is self.pieces.geoms)))
+
+    def vector(self) -> np.ndarray:
+        """Persons of every cell (row-major; cells held by pieces are 0) followed by the persons of the pieces."""
+        values = self.values.ravel()
+        if self.pieces is None:
+            return values
+        values = values.copy()
+        values[self.pieces.rows * self.shape[1] + self.pieces.cols] = 0.0
+        return np.concatenate([values, self.pieces.persons])
+
+    def zonal_weights(self, polygons, crs=None) -> sparse.csr_matrix:
+        """Sparse (polygons × (cells + pieces)) matrix of covered shares: ``zonal_weights(p) @ vector()`` is
+        :meth:`zonal_sum`, and the matrix serves every grid of the :meth:`same_layout`."""
         geoms, gcrs = _as_geoms(polygons, crs)
         if not CRS.from_user_input(gcrs).equals(CRS.from_user_input(self.crs)):
             geoms = np.asarray(gpd.GeoSeries(geoms, crs=gcrs).to_crs(self.crs).values, dtype=object)
-        values = self.values
-        if self.pieces is not None:  # split cells are summed from their pieces
-            values = values.copy()
-            values[self.pieces.rows, self.pieces.cols] = 0.0
-        out = np.zeros(len(geoms))
+        ncell = self.values.size
+        npiece = 0 if self.pieces is None else len(self.pieces.persons)
+        zi, cj, ww = [], [], []
         for i, g in enumerate(geoms):  # one rasterisation per zone; the cells are vectorised
             r, c, w = cell_fractions(g, self.transform, self.shape)
-            out[i] = values[r, c] @ w
+            zi.append(np.full(len(r), i))
+            cj.append(r * self.shape[1] + c)
+            ww.append(w)
         if self.pieces is not None:
-            out += self.pieces.zonal_sum(np.asarray([polygonal(g) for g in geoms], dtype=object))
-        return out
+            iz, ip, frac = self.pieces.weights(np.asarray([polygonal(g) for g in geoms], dtype=object))
+            zi.append(iz)
+            cj.append(ncell + ip)
+            ww.append(frac)
+        zi, cj, ww = (np.concatenate(a) if a else np.empty(0) for a in (zi, cj, ww))
+        return sparse.csr_matrix((ww, (zi.astype(np.intp), cj.astype(np.intp))), shape=(len(geoms), ncell + npiece))
 
     def district_totals(self) -> pd.Series:
         """Persons per district (bundled model only): equals the census totals exactly."""
@@ -485,8 +517,78 @@ def _largest_remainder(group: np.ndarray, totals: np.ndarray, weight: np.ndarray
     return persons
 
 
+@dataclass
+class _Prepared:
+    """What every variant of the model shares: the allocation units, land shares and kernel points."""
+
+    districts: gpd.GeoDataFrame
+    transform: Affine
+    shape: tuple
+    idx: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    udist: np.ndarray
+    afrac: np.ndarray
+    pieces: np.ndarray
+    n_whole: int
+    uxy: np.ndarray
+    tree: Any
+    water: np.ndarray
+    uninhabited: dict
+    notes: list
+    kernels: dict
+    centres: pd.DataFrame
+    cdist: np.ndarray
+    ring: np.ndarray
+    ring_dist: np.ndarray | None
+
+
+def _prepare(path, cell: float) -> _Prepared:
+    districts = to_metric(load("districts", path))
+    bad = districts["pop_2020"].isna() | (districts["pop_2020"] < 0)
+    if bad.any():
+        raise ValueError(f"layer 'districts', field 'pop_2020': missing for {list(districts.loc[bad, 'name_zh'])}")
+    dnames = districts["name_zh"].to_numpy()
+    dgeoms = np.asarray(districts.geometry.values, dtype=object)
+    transform, shape = grid_for_bounds(districts.total_bounds, cell)
+    idx, rows, cols, udist, afrac, pieces, n_whole = _units(districts, transform, shape, cell)
+    x, y = cell_centres(transform, shape)
+    uxy = np.column_stack([x[rows, cols], y[rows, cols]])
+    ncell = np.bincount(udist, weights=afrac, minlength=len(districts))
+    if (ncell == 0).any():
+        raise ValueError(f"layer 'districts': no {cell:g} m cell falls inside "
+                         f"{list(districts.loc[ncell == 0, 'name_zh'])}; use a smaller cell")
+    notes = []
+    wf = _layer_fraction("water", path, transform, shape)
+    water = np.zeros(len(rows)) if wf is None else wf[rows, cols]
+    uninhabited = {}
+    for layer in UNINHABITED_FACTORS:
+        f = _layer_fraction(layer, path, transform, shape)
+        if f is None:
+            notes.append(f"{layer} not available")
+        else:
+            uninhabited[layer] = f[rows, cols]
+    kernels = {}
+    for layer in ("settlements", "nodes"):
+        pts = shapely.get_coordinates(to_metric(load(layer, path)).geometry.values)
+        kernels[layer] = (pts, _points_district(pts, dgeoms))
+    centres = population_centres(path)
+    cdist = np.asarray([np.flatnonzero(dnames == d)[0] if (dnames == d).any() else -1
+                        for d in centres["district_zh"]], dtype=np.intp)
+    ring, ring_dist = np.zeros(len(rows), bool), None
+    if "zone" in districts.columns:
+        core_city = districts["zone"].to_numpy() == "中心城区"
+        ring = np.isin(udist, np.flatnonzero(districts["zone"].to_numpy() == "环城四区"))
+        if core_city.any() and ring.any():
+            cc = shapely.union_all(dgeoms[core_city])
+            shapely.prepare(cc)
+            ring_dist = shapely.distance(shapely.points(uxy[ring]), cc)
+    return _Prepared(districts, transform, shape, idx, rows, cols, udist, afrac, pieces, n_whole, uxy, cKDTree(uxy),
+                     water, uninhabited, notes, kernels, centres, cdist, ring, ring_dist)
+
+
 def model_population(*, path: str | Path | None = None, cell: float = BUNDLED_CELL_M,
-                     variant: str = "model", **params) -> PopulationGrid:
+                     variant: str = "model", _prep: _Prepared | None = None, **params) -> PopulationGrid:
     """Build the bundled modelled population grid (see the module docstring for the rule).
 
     Parameters
@@ -511,67 +613,34 @@ def model_population(*, path: str | Path | None = None, cell: float = BUNDLED_CE
     if unknown:
         raise TypeError(f"model_population: unknown parameter(s) {sorted(unknown)}; known: {list(MODEL_PARAMS)}")
     p = {**MODEL_PARAMS, **MODEL_VARIANTS[variant], **params}
-    districts = to_metric(load("districts", path))
-    bad = districts["pop_2020"].isna() | (districts["pop_2020"] < 0)
-    if bad.any():
-        raise ValueError(f"layer 'districts', field 'pop_2020': missing for {list(districts.loc[bad, 'name_zh'])}")
+    q = _prep if _prep is not None else _prepare(path, cell)
+    districts, udist, uxy, tree = q.districts, q.udist, q.uxy, q.tree
     dnames = districts["name_zh"].to_numpy()
-    dgeoms = np.asarray(districts.geometry.values, dtype=object)
-    transform, shape = grid_for_bounds(districts.total_bounds, cell)
-    idx, rows, cols, udist, afrac, pieces, n_whole = _units(districts, transform, shape, cell)
-    x, y = cell_centres(transform, shape)
-    uxy = np.column_stack([x[rows, cols], y[rows, cols]])
-    n = len(districts)
-    ncell = np.bincount(udist, weights=afrac, minlength=n)
-    if (ncell == 0).any():
-        raise ValueError(f"layer 'districts': no {cell:g} m cell falls inside "
-                         f"{list(districts.loc[ncell == 0, 'name_zh'])}; use a smaller cell")
 
     # habitable share of each unit: land (not water), and land no one lives on down-weighted
-    habit = np.ones(len(rows))
-    notes = []
-    water = _layer_fraction("water", path, transform, shape)
-    if water is not None:
-        habit *= 1.0 - water[rows, cols]
+    habit = 1.0 - q.water
     if p["uninhabited"]:
-        for layer, factor in UNINHABITED_FACTORS.items():
-            f = _layer_fraction(layer, path, transform, shape)
-            if f is None:
-                notes.append(f"{layer} not available")
-                continue
-            habit *= 1.0 - (1.0 - factor) * f[rows, cols]
+        for layer, f in q.uninhabited.items():
+            habit = habit * (1.0 - (1.0 - UNINHABITED_FACTORS[layer]) * f)
 
-    weight = np.ones(len(rows))
-    tree = cKDTree(uxy)
-    sett = to_metric(load("settlements", path))
-    spts = shapely.get_coordinates(sett.geometry.values)
+    weight = np.ones(len(q.rows))
     gauss = (lambda peak, sigma: lambda d, k: peak * np.exp(-d * d / (2 * sigma * sigma)))
-    _add_kernel(weight, tree, uxy, udist, spts, _points_district(spts, dgeoms),
-                np.full(len(spts), 3 * p["settlement_sigma_m"]), gauss(p["settlement_peak"], p["settlement_sigma_m"]))
-    nodes = to_metric(load("nodes", path))
-    npts = shapely.get_coordinates(nodes.geometry.values)
-    _add_kernel(weight, tree, uxy, udist, npts, _points_district(npts, dgeoms),
-                np.full(len(npts), 3 * p["seat_sigma_m"]), gauss(p["seat_peak"], p["seat_sigma_m"]))
-    centres = population_centres(path)
+    for layer, key in (("settlements", "settlement"), ("nodes", "seat")):
+        pts, pdist = q.kernels[layer]
+        sigma = p[f"{key}_sigma_m"]
+        _add_kernel(weight, tree, uxy, udist, pts, pdist, np.full(len(pts), 3 * sigma), gauss(p[f"{key}_peak"], sigma))
+    centres, cdist = q.centres, q.cdist
     cpts = centres[["x", "y"]].to_numpy()
-    cdist = np.asarray([np.flatnonzero(dnames == d)[0] if (dnames == d).any() else -1
-                        for d in centres["district_zh"]], dtype=np.intp)
     if p["core_scale"] > 0:
         radius = centres["radius_km"].to_numpy(float) * 1000 * p["core_radius_scale"]
         peak = centres["peak"].to_numpy(float) * p["core_scale"]
         _add_kernel(weight, tree, uxy, udist, cpts, cdist, 2 * radius,
                     lambda d, k: peak[k] / (1 + (d / radius[k]) ** 6))
-    if p["fringe_peak"] > 0 and "zone" in districts.columns:
-        core_city = districts["zone"].to_numpy() == "中心城区"
-        ring = np.isin(udist, np.flatnonzero(districts["zone"].to_numpy() == "环城四区"))
-        if core_city.any() and ring.any():
-            cc = shapely.union_all(dgeoms[core_city])
-            shapely.prepare(cc)
-            dd = shapely.distance(shapely.points(uxy[ring]), cc)
-            weight[ring] += p["fringe_peak"] * np.exp(-dd / p["fringe_scale_m"])
+    if p["fringe_peak"] > 0 and q.ring_dist is not None:
+        weight[q.ring] += p["fringe_peak"] * np.exp(-q.ring_dist / p["fringe_scale_m"])
     if p["modis_peak"] > 0:
         weight += p["modis_peak"] * _modis_urban(uxy, path)
-    weight *= habit * afrac
+    weight *= habit * q.afrac
 
     # groups: a constraint zone per published township count, the rest of each district
     group = udist.copy()
@@ -579,8 +648,7 @@ def model_population(*, path: str | Path | None = None, cell: float = BUNDLED_CE
     constrained = centres[centres["census_2020"].notna() & (cdist >= 0)] if p["constraints"] else centres.iloc[0:0]
     if len(constrained):
         k_idx = constrained.index.to_numpy()
-        ctree = cKDTree(cpts[k_idx])
-        dmin, near = ctree.query(uxy)
+        dmin, near = cKDTree(cpts[k_idx]).query(uxy)
         kr = constrained["radius_km"].to_numpy(float)[near] * 1000
         member = (dmin <= kr) & (udist == cdist[k_idx][near])
         for j, k in enumerate(k_idx):
@@ -593,26 +661,27 @@ def model_population(*, path: str | Path | None = None, cell: float = BUNDLED_CE
             totals[cdist[k]] -= int(centres.at[k, "census_2020"])
         if min(totals) < 0:
             raise ValueError("population_centres: township counts exceed their district's census total")
-    persons = _largest_remainder(group, np.asarray(totals, dtype=np.int64), weight, afrac)
+    persons = _largest_remainder(group, np.asarray(totals, dtype=np.int64), weight, q.afrac)
 
-    values = np.zeros(shape)
-    np.add.at(values, (rows, cols), persons)
-    pc = Pieces(rows=rows[n_whole:], cols=cols[n_whole:], geoms=pieces, persons=persons[n_whole:],
-                district=udist[n_whole:])
+    values = np.zeros(q.shape)
+    np.add.at(values, (q.rows, q.cols), persons)
+    nw = q.n_whole
+    pc = Pieces(rows=q.rows[nw:], cols=q.cols[nw:], geoms=q.pieces, persons=persons[nw:], district=udist[nw:])
+    notes = q.notes if p["uninhabited"] else []
     desc = (f"{cell:g} m modelled grid, EPSG:4548, variant {variant!r}: 2020 census district totals spread over "
             f"land (water excluded; port land, airport, wetland reserves down-weighted) by settlements "
             f"(σ {p['settlement_sigma_m'] / 1000:g} km), district seats (σ {p['seat_sigma_m'] / 1000:g} km), urban "
             f"cores (population_centres.csv, radius ×{p['core_radius_scale']:g}), the central-city fringe of the "
             f"ring districts (scale {p['fringe_scale_m'] / 1000:g} km)"
-            + (f", MODIS urban" if p["modis_peak"] > 0 else "")
+            + (", MODIS urban" if p["modis_peak"] > 0 else "")
             + (f"; {len(constrained)} published township counts held exactly" if len(constrained) else "")
             + "; kernels stay inside their district; sums to the census totals by district"
             + (f" ({'; '.join(notes)})" if notes else ""))
     return PopulationGrid(
-        values=values, transform=transform, crs=METRIC_CRS,
+        values=values, transform=q.transform, crs=METRIC_CRS,
         source=f"tjspatial modelled grid ({variant}): 2020 census district totals spread by settlements, "
                "urban cores and land",
-        year=2020, accuracy="modelled", district=idx, district_names=tuple(dnames), description=desc,
+        year=2020, accuracy="modelled", district=q.idx, district_names=tuple(dnames), description=desc,
         pieces=pc, variant=variant, params=p)
 
 
@@ -633,4 +702,5 @@ def _modis_urban(uxy: np.ndarray, path) -> np.ndarray:
 def population_variants(path: str | Path | None = None, *, cell: float = BUNDLED_CELL_M,
                         variants=None) -> dict[str, PopulationGrid]:
     """The default model and its variants (:data:`MODEL_VARIANTS`), for coverage ranges."""
-    return {v: model_population(path=path, cell=cell, variant=v) for v in (variants or MODEL_VARIANTS)}
+    prep = _prepare(path, cell)  # the units and land shares are built once for all variants
+    return {v: model_population(path=path, cell=cell, variant=v, _prep=prep) for v in (variants or MODEL_VARIANTS)}
