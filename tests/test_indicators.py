@@ -32,9 +32,28 @@ def test_columns_and_statuses(table):
 def test_values_come_from_the_layers(table, built_gpkg):
     barrier = tj.to_metric(tj.load("green_barrier", built_gpkg))
     assert table.loc["barrier_area", "value"] == pytest.approx(barrier.area.sum() / 1e6, abs=0.01)
-    metro = tj.load("metro_lines", built_gpkg)
-    assert table.loc["metro_km_vs_2020", "value"] == pytest.approx(metro["length_km"].sum(), abs=0.01)
-    assert table.loc["metro_km_vs_2020", "status"] == "met"
+    # metro: every open line's official length (Z4 included, 394.0 km), a baseline with no target, never "met"
+    assert table.loc["metro_km_vs_2020", "value"] == pytest.approx(394.0, abs=0.01)
+    assert table.loc["metro_km_vs_2020", "status"] == "baseline / no target"
+    assert "Z4" in table.loc["metro_km_vs_2020", "note"]
+    # rail: shared chords once (津保/津兴, 京津城际延伸/津秦: 43.6 km), 京滨城际 north section included
+    from tjspatial.analysis.indicators import rail_km
+    rk = rail_km(built_gpkg)
+    assert "jingbin_intercity" in rk["lines"] and rk["shared_km"] == pytest.approx(43.6, abs=0.5)
+    assert table.loc["hsr_km_2025", "value"] == pytest.approx(rk["km"], abs=0.01)
+    assert table.loc["hsr_km_2025", "value"] == pytest.approx(rk["km_sum"] - rk["shared_km"], abs=0.01)
+    # every row says how it was measured
+    assert (table["method"].str.len() > 10).all()
+    # the coverage row carries its range over the population variants and the station snapshot date
+    note = table.loc["metro_coverage_key_areas", "note"]
+    assert "range over the population model and its variants" in note and "2025-02" in note
+
+
+def test_a_row_without_a_target_is_never_met(table):
+    for key, row in table.iterrows():
+        if row["status"] in ("met", "not met"):
+            assert str(row["target"]).strip() and "status" not in str(row["target"]), key
+    assert "met" not in set(table["status"])
 
 
 def test_no_status_is_guessed(table):
@@ -97,10 +116,21 @@ def test_analyse_writes_tables_and_rasters(built_gpkg, tmp_path, monkeypatch):
     assert len(d) == 16 and (d["distance_m"] == 800).all()
     assert d["pop_total"].sum() == pytest.approx(pop.total, rel=5e-3)
     assert set(cov["population_accuracy"]) == {"modelled"}
+    # station sets by a declared rule, the snapshot date on every row, the range over the population variants
+    assert set(cov["station_set"]) == {"all", "passenger", "metro"}
+    assert cov["station_snapshot"].str.contains("2025-02").all() and cov["station_rule"].str.len().min() > 10
+    b = cov[(cov["areas"] == "boundary") & (cov["method"] == "buffer")].set_index("kind")
+    assert (b["pop_share_min"] <= b["pop_share"] + 1e-12).all() and (b["pop_share"] <= b["pop_share_max"] + 1e-12).all()
+    assert b.loc["passenger", "stations"] < b.loc["all", "stations"]
+    assert b.loc["all", "pop_share_max"] - b.loc["all", "pop_share_min"] > 0.01   # the model drives the share
+    dual = pd.read_csv(written["dual_city"], encoding="utf-8")
+    assert len(dual) == 6 and dual["method"].str.contains("calibrated").all()
+    assert {"method", "params"} <= set(pd.read_csv(written["rail_times"], encoding="utf-8").columns)
     net = cov[cov["method"] == "network"]
     assert len(net) == 32 and net["pop_covered"].sum() > 0
     # the walk catchment never exceeds the 800 m circles of the same stations
-    circ = cov[(cov["method"] == "buffer") & (cov["areas"] == "districts")].set_index(["area", "kind"])
+    circ = cov[(cov["method"] == "buffer") & (cov["areas"] == "districts") & cov["kind"].isin(["all", "metro"])]
+    circ = circ.set_index(["area", "kind"])
     assert (net.set_index(["area", "kind"])["pop_covered"] <= circ["pop_covered"] + 1e-6).all()
     assert written["isochrones_gpkg"].is_file()
     delta = pd.read_csv(written["coverage_delta"], encoding="utf-8")

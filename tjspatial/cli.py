@@ -251,7 +251,7 @@ def _run_export(args) -> int:
 def _add_indicators(sub) -> None:
     p = sub.add_parser("indicators", help="the plan's spatial targets: value from the layers, target, status",
                        description="Every quantitative spatial target of the plan with the value the layers give, "
-                                   "the target and a status (met / not met / not measurable, with the reason).")
+                                   "the target and a status (met / not met / not measurable / baseline / no target, with the reason).")
     p.add_argument("--gpkg", type=Path, help="GeoPackage to read (default layers/tianjin.gpkg)")
     p.add_argument("--landcover", type=Path, help="land-cover GeoTIFF (IGBP classes) for forest cover")
     p.add_argument("--csv", action="store_true", help="print CSV (UTF-8) instead of a table")

@@ -119,7 +119,8 @@ def forest_cover(landcover: str | Path, zone: gpd.GeoDataFrame, *,
 
 def indicators(path: str | Path | None = None, *, landcover: str | Path | None = None,
                population=None, forest_classes=FOREST_CLASSES_IGBP,
-               max_landcover_cell_m: float = MAX_LANDCOVER_CELL_M, graph=None) -> pd.DataFrame:
+               max_landcover_cell_m: float = MAX_LANDCOVER_CELL_M, graph=None,
+               surfaces: dict | None = None) -> pd.DataFrame:
     """The plan's spatial targets with the value the layers give and a status (module docstring).
 
     Parameters
@@ -130,10 +131,12 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
     forest_classes : raster values counted as forest (绿化).
     max_landcover_cell_m : coarser rasters give a value but no status.
     graph : the open-network ``tj.rail_graph(path)`` if already built (built here otherwise).
+    surfaces : name → population for the range of the coverage row (default: the model and its variants when
+        ``population`` is None; none otherwise).
 
     Returns
     -------
-    DataFrame with columns ``key, name_zh, name_en, value, unit, target, status, note, plan_ref``.
+    DataFrame with columns ``key, name_zh, name_en, value, unit, target, status, note, method, plan_ref``.
     """
     refs = _refs(path)
     rows: list[dict] = []
@@ -258,16 +261,34 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
         f"±15 %, +1 min dwell, 6 min transfers) the time stays {sens_txt}", "plan_dual_city_rail_link",
         RAIL_METHOD + " (rail_calibration.csv: every timed trip within ±15 %)")
 
-    # 8. metro coverage of key areas
+    # 8. metro coverage of key areas, with its range over the population surfaces
     from .coverage import coverage
-    cov = coverage(None, population, "zones", distance=800, kind="metro", path=path)
-    key = cov[cov["area"].isin(["中心城区", "滨海新区", "环城四区"])]
-    share = float(key["pop_covered"].sum() / key["pop_total"].sum()) if len(key) else None
+    from .stations import station_set
+    from .uncertainty import add_range
+    metro = station_set("metro", path)
+    cov = coverage(metro, population, "zones", distance=800, path=path)
+    if surfaces is None and population is None:
+        from .population import population_variants
+        surfaces = population_variants(path)
+    keys = ["中心城区", "滨海新区", "环城四区"]
+    sel = cov["area"].isin(keys).to_numpy()
+    share = float(cov["pop_covered"][sel].sum() / cov["pop_total"][sel].sum()) if sel.any() else None
+    rng = ""
+    if surfaces and share is not None:
+        ranged = add_range(cov, surfaces, areas="zones", path=path)
+        # the key areas together: re-weight each surface's shares by that surface's totals (= census by zone)
+        tot = cov["pop_total"][sel].to_numpy()
+        per = [float((ranged[f"share_{n}"][sel].to_numpy() * tot).sum() / tot.sum())
+               for n in ranged.attrs["range_surfaces"].split(",")]
+        rng = f"; range over the population model and its variants {min(per) * 100:.1f}–{max(per) * 100:.1f} %"
     add("metro_coverage_key_areas", "中心城区、滨海新区及环城四区地铁覆盖", "Metro coverage of the key areas",
         None if share is None else share * 100, "percent of residents within 800 m", "key areas fully covered",
         "not measurable", "the plan does not delimit its 重点区域 (key areas); value = residents of 中心城区, 滨海新区 "
         f"and 环城四区 within 800 m (straight line) of a metro station, {cov.attrs['population_source']} "
-        f"({cov.attrs['population_accuracy']})", "plan_metro_coverage_2025")
+        f"({cov.attrs['population_accuracy']}, {cov.attrs.get('population_year')}){rng}; stations: "
+        f"{metro.attrs['station_snapshot']}", "plan_metro_coverage_2025",
+        f"buffer coverage, 800 m straight line, {len(metro)} metro stations ({metro.attrs['station_snapshot']}), "
+        "zonal sums of the population over the catchments (zones layer)")
 
     # 9. metro length: a baseline (232 km at end 2020), not a target
     meta_src = get_catalog().sources.get("metro_lines_meta")

@@ -4,8 +4,11 @@ Outputs (in ``out_dir``, default ``out/analysis``; each written to a temporary f
 
 ========================== =========================================================================
 ``coverage.csv``            buffer coverage, long form: areas (districts, zones, dual_city, boundary) x
-                            station kind (all, metro) x distance (500, 800, 1000 m); plus ``network`` rows
-                            per district when a street graph is given
+                            station set (all, passenger, metro: ``station_set``, ``station_rule``,
+                            ``station_snapshot``) x distance (500, 800, 1000 m); at 800 m also
+                            ``pop_share_min`` / ``pop_share_max`` (and ``share_<surface>``) over the
+                            population model and its variants; plus ``network`` rows per district when a
+                            street graph is given
 ``coverage_delta.csv``      open network vs the 2025 plan network (schematic planned stations), 800 m,
                             all kinds, per district
 ``coverage_catchments.gpkg`` catchment polygons (800 m, all / metro) per district, EPSG:4326
@@ -42,7 +45,9 @@ from .coverage import DEFAULT_DISTANCES, coverage, coverage_delta, plan_stations
 from .indicators import indicators
 from .population import PopulationGrid, population as make_population
 from .rail_network import DUAL_CITY_HUBS, RAIL_METHOD, dual_city_sensitivity, dual_city_time, rail_graph
+from .stations import STATION_SETS, station_set, station_snapshot
 from .surfaces import distance_surface, isochrones, travel_time_surface
+from .uncertainty import add_range
 
 __all__ = ["analyse", "HUBS", "write_csv_atomic", "default_out_dir"]
 
@@ -62,6 +67,19 @@ def write_csv_atomic(df: pd.DataFrame, path: Path) -> Path:
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False, encoding="utf-8")
     return path
+
+
+STATION_SETS_ANALYSED = ("all", "passenger", "metro")
+"""Station sets of coverage.csv (:data:`tjspatial.analysis.stations.STATION_SETS`)."""
+
+
+def _surfaces(pop, path) -> dict:
+    """The surfaces coverage ranges are taken over: the model and its variants, plus a user's population."""
+    from .population import population_variants
+    variants = population_variants(path)
+    if isinstance(pop, PopulationGrid) and pop.variant == "model":
+        return {**variants, "model": pop}
+    return {"population": pop, **variants}
 
 
 def _meta(df: pd.DataFrame) -> dict:
@@ -104,16 +122,22 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
     written: dict[str, Path] = {}
     skipped: list[str] = []
 
-    # coverage tables
+    # coverage tables: per station set (declared rule, snapshot date), range over the population surfaces at 800 m
+    surfaces = _surfaces(pop, gp) if "districts" in have else {}
+    snapshot = station_snapshot(gp)
+    sets = {kind: (None if kind == "all" else station_set(kind, gp)) for kind in STATION_SETS_ANALYSED}
     tables, catch = [], []
     for areas in COVERAGE_AREAS:
         if areas not in have:
             skipped.append(f"coverage by {areas}: layer missing")
             continue
-        for kind in ("all", "metro"):
+        for kind, st in sets.items():
             for d in distances:
-                res = coverage(None, pop, areas, distance=d, kind=kind, path=gp)
-                tables.append(res.assign(areas=areas, **_meta(res)))
+                res = coverage(st, pop, areas, distance=d, kind="all" if st is not None else kind, path=gp)
+                if d == 800 and surfaces:
+                    res = add_range(res, surfaces, areas=areas, path=gp)
+                tables.append(res.assign(areas=areas, **{**_meta(res), "kind": kind}, station_set=kind,
+                                         station_rule=STATION_SETS[kind], station_snapshot=snapshot))
                 if areas == "districts" and d == 800:
                     c = res.attrs["catchments"].assign(kind=kind, distance_m=d)
                     catch.append(c)
@@ -126,7 +150,8 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
         for kind in ("all", "metro"):
             for d in distances:
                 res = coverage(None, pop, "districts", distance=d, method="network", graph=net, kind=kind, path=gp)
-                tables.append(res.assign(areas="districts", **_meta(res)))
+                tables.append(res.assign(areas="districts", **_meta(res), station_set=kind,
+                                         station_rule=STATION_SETS[kind], station_snapshot=snapshot))
         say("network coverage done")
     if tables:
         cov = pd.concat(tables, ignore_index=True)
@@ -153,7 +178,8 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
     if "planned_rail" in have:
         graphs["plan"] = rail_graph(gp, scenario="plan")
     written["indicators"] = write_csv_atomic(indicators(gp, landcover=landcover, population=pop,
-                                                        graph=graphs["open"]), out / "indicators.csv")
+                                                        graph=graphs["open"], surfaces=surfaces or None),
+                                             out / "indicators.csv")
     rows, dual = [], []
     for scen, g in graphs.items():
         dual.append({"scenario": scen, "case": "model", "from": "/".join(list(DUAL_CITY_HUBS.values())[0]),

@@ -191,7 +191,8 @@ def indicators_page(spec: MapSpec, gpkg: str | Path) -> tuple[str, list[str]]:
 
 
 _STATUS = {"met": ("已达到", "met", "ok"), "not met": ("未达到", "not met", "bad"),
-           "not measurable": ("无法由图层判断", "not measurable", "na")}
+           "not measurable": ("无法由图层判断", "not measurable", "na"),
+           "baseline / no target": ("基线，无目标", "baseline / no target", "na")}
 
 
 def _fmt_value(v, unit: str) -> str:
