@@ -20,7 +20,10 @@ MAX_BYTES = 1_000_000
 # what each executed notebook must print (real values from the bundled data and the library's models)
 EXPECTED = {
     "01_rail_coverage": [r"grid total 13,866,009 persons; every district equal to its census figure: True",
-                         r"800 m, open network: 津城 \d+\.\d %, 滨城 \d+\.\d % of residents"],
+                         r"coverage pop_total equal to the census in every district: True",
+                         r"800 m, open network: 津城 \d+\.\d %, 滨城 \d+\.\d % of residents",
+                         r"800 m, passenger stations: 滨城 \d+\.\d % \(range \d+\.\d–\d+\.\d %\)",
+                         r"stations: OSM extract 2025-02"],
     "02_barrier_wetlands": [r"green barrier, all levels: 73\d\.\d km² measured; plan target 736 km2",
                             r"CRS of the rings: EPSG:4548"],
     "03_ports": [r"expressway indicator: not measurable"],
