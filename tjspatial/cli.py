@@ -278,7 +278,8 @@ def _add_analyse(sub) -> None:
                                    "rings and conflicts around the ecological zones. Files are written atomically.")
     p.add_argument("--gpkg", type=Path, help="GeoPackage to read (default layers/tianjin.gpkg)")
     p.add_argument("--out", type=Path, help="output folder (default out/analysis)")
-    p.add_argument("--population", help="population GeoTIFF or polygon layer id (default: the modelled grid)")
+    p.add_argument("--population", help="population GeoTIFF, polygon layer id, or a fetched grid (worldpop, ghsl, "
+                                        "globpop, aspect: see `tjspatial population fetch`); default: the modelled grid")
     p.add_argument("--landcover", type=Path, help="land-cover GeoTIFF for the forest-cover indicator")
     p.add_argument("--walk-graph", type=Path, help="GraphML walk network (tjspatial walk-network) for ITDP "
                                                    "network coverage by district")
@@ -290,6 +291,27 @@ def _run_analyse(args) -> int:
                       graph=args.walk_graph, quiet=False)
     for key, path in written.items():
         print(f"{key:<22} {path}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ population
+def _add_population(sub) -> None:
+    p = sub.add_parser("population", help="fetch a real population grid (WorldPop, GHSL, GlobPOP, ASPECT)",
+                       description="Download a public population grid once (resumable, SHA-256 checked, cached), "
+                                   "clip it to Tianjin and record its source, licence and year; then "
+                                   "`tjspatial analyse --population <source>` uses it.")
+    p.add_argument("action", choices=["fetch"], help="fetch: download and clip")
+    p.add_argument("--source", required=True, choices=["worldpop", "ghsl", "globpop", "aspect"])
+    p.add_argument("--url", help="download URL (overrides the product's; needed for aspect)")
+    p.add_argument("--sha256", help="expected SHA-256 of the download")
+    p.add_argument("--cache-dir", type=Path, help="cache folder (default out/cache/population)")
+    p.add_argument("--gpkg", type=Path, help="GeoPackage whose boundary the grid is clipped to")
+
+
+def _run_population(args) -> int:
+    from .analysis.population_fetch import fetch_population
+    out = fetch_population(args.source, path=args.gpkg, cache_dir=args.cache_dir, url=args.url, sha256=args.sha256)
+    print(out)
     return 0
 
 
@@ -369,6 +391,7 @@ COMMANDS = {
     "export": (_add_export, _run_export),
     "indicators": (_add_indicators, _run_indicators),
     "analyse": (_add_analyse, _run_analyse),
+    "population": (_add_population, _run_population),
     "maps": (_add_maps, _run_maps),
     "publish": (_add_publish, _run_publish),
 }

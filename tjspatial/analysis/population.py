@@ -45,7 +45,7 @@ coverage ranges are taken over (``tj.population_variants``). Replace the model w
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -381,8 +381,10 @@ def population(source=None, *, path: str | Path | None = None, column: str | Non
     Parameters
     ----------
     source : ``None`` for the bundled modelled grid (module docstring); a path to a GeoTIFF (persons per
-        cell, any CRS); a polygon GeoDataFrame with a count column (areal weighting); or a layer id holding
-        polygons with counts (e.g. ``"districts"``, column ``pop_2020``).
+        cell, any CRS); ``"worldpop"``, ``"ghsl"``, ``"globpop"`` or ``"aspect"`` for a grid fetched with
+        ``tjspatial population fetch`` (:mod:`tjspatial.analysis.population_fetch`); a polygon GeoDataFrame with
+        a count column (areal weighting); or a layer id holding polygons with counts (e.g. ``"districts"``,
+        column ``pop_2020``).
     path : the GeoPackage layers are read from (default ``layers/tianjin.gpkg``).
     column : the count column of polygons (default: the first of :data:`POPULATION_COLUMNS` present).
     year, accuracy : label the result (defaults: 2020 / ``modelled`` for the bundled grid).
@@ -397,6 +399,12 @@ def population(source=None, *, path: str | Path | None = None, column: str | Non
         return model_population(path=path, cell=cell)
     if isinstance(source, gpd.GeoDataFrame):
         return _polygons(source, column, year, accuracy or "derived", source.attrs.get("layer", "polygons"))
+    if isinstance(source, str) and not Path(source).exists():
+        from .population_fetch import PRODUCTS, cached_grid
+        if source in PRODUCTS:  # a grid fetched with `tjspatial population fetch`
+            prod = PRODUCTS[source]
+            g = _grid_from_tif(cached_grid(source), year if year is not None else prod.year, accuracy or "derived")
+            return replace(g, source=f"{prod.title} ({prod.licence}), fetched and clipped to Tianjin")
     if isinstance(source, (str, Path)):
         p = Path(source)
         if p.suffix.lower() in (".tif", ".tiff", ".vrt") or p.is_file():
