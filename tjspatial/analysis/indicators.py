@@ -292,8 +292,8 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
 
     # 9. metro length: a baseline (232 km at end 2020), not a target
     meta_src = get_catalog().sources.get("metro_lines_meta")
-    if meta_src is not None and (sources_dir() / meta_src.file).is_file():
-        meta = pd.read_csv(sources_dir() / meta_src.file, encoding="utf-8", dtype={"line_id": str})
+    if meta_src is not None:
+        meta = read_source_table("metro_lines_meta", path, dtype={"line_id": str})
         as_of = str(meta_src.date or "")
         opened = pd.to_datetime(meta["opened"], errors="coerce")
         cutoff = pd.to_datetime(as_of, errors="coerce")
