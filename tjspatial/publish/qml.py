@@ -407,14 +407,18 @@ def field_aliases(layer: Layer, field_names: Mapping[str, str] | None = None) ->
 
     The alias is the field's display label declared in the catalog (``Layer.field_label(name).alias``:
     "中文 English (unit)"); where a file shortens the name (shapefiles: 10 characters), the full catalog name
-    follows in brackets, e.g. ``面积（官方） Area, official (km²) [area_km2_official]``.
+    follows in brackets, e.g. ``面积（官方） Area, official (km²) [area_km2_official]``. With ``field_names``
+    (a shapefile) boolean fields also give their code: ``(1 = 是 true, 0 = 否 false)``.
     """
     names = dict(field_names or {})
     out = {}
-    for f in layer.all_fields:
+    for f, ftype in layer.all_fields.items():
         short = names.get(f, f)
         alias = layer.field_label(f).alias if hasattr(layer, "field_label") else f
-        out[short] = alias if short == f else f"{alias} [{f}]"
+        alias = alias if short == f else f"{alias} [{f}]"
+        if field_names is not None and ftype == "bool":  # shapefiles store booleans as 1/0
+            alias += " (1 = 是 true, 0 = 否 false)"
+        out[short] = alias
     return out
 
 
