@@ -241,7 +241,7 @@ def test_rail_rules_open_solid_planned_dashed_nothing_hidden(exported, originals
     assert len(drawn) == 10 and len(originals["planned_rail"]) == 16
 
 
-def test_qml_translates_style_values():
+def test_qml_translates_style_values(originals):
     assert qgis_color("#1f78b4", 0.4) == "31,120,180,102"
     assert qgis_color(None) == "0,0,0,0"
     metro = ET.fromstring(style_qml(CATALOG["metro_lines"]).split("\n", 1)[1])
@@ -258,7 +258,7 @@ def test_qml_translates_style_values():
     cols = [{p.get("k"): p.get("v") for p in f.findall("prop")}["color"] for f in fills]
     # without data every class: 4 zones + "other values", each existing or schematic
     assert cols[0] == qgis_color("#e34a33", 0.25) and len(fills) == 10
-    with_data = ET.fromstring(style_qml(CATALOG["zones"], data=tj.load("zones")).split("\n", 1)[1])
+    with_data = ET.fromstring(style_qml(CATALOG["zones"], data=originals["zones"]).split("\n", 1)[1])
     assert len(with_data.findall(".//layer[@class='SimpleFill']")) == 4  # only the classes drawn
     assert all(r.get("label") != "其他 / other values" for r in with_data.iter("rule"))
 

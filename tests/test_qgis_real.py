@@ -185,7 +185,7 @@ def test_shapefiles_open_styled_with_chinese_names_and_aliases(qgis_report, buil
     assert report["shp_layers"]["districts"]["aliases"]["area_km2_o"].endswith("[area_km2_official]")
 
 
-def test_print_layouts_themes_bookmarks(qgis_report):
+def test_print_layouts_themes_bookmarks(qgis_report, built_gpkg):
     report, png = qgis_report
     maps = print_maps(CATALOG)
     assert len(maps) == 6
@@ -214,7 +214,7 @@ def test_print_layouts_themes_bookmarks(qgis_report):
     stats = first["png_stats"]
     assert stats["variance"] > 200 and stats["distinct_colours"] > 100 and stats["non_background_fraction"] > 0.1
     marks = {b["name"]: b for b in report["bookmarks"]}
-    wetlands = tj.load("wetlands")["name_zh"].tolist()
+    wetlands = tj.load("wetlands", built_gpkg)["name_zh"].tolist()
     assert {"津城", "滨城", "天津港 / Port of Tianjin", *wetlands} == set(marks)
     for b in marks.values():
         assert b["crs"] == "EPSG:4548"
