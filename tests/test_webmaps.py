@@ -13,6 +13,7 @@ import pytest
 import shapely
 
 from tjspatial import get_catalog, load, load_style, to_metric, wgs84_to_gcj02
+from tjspatial.styles import load_cartography
 from tjspatial.catalog import THEMES
 from tjspatial.publish.map_specs import MapSpec, load_display_settings, load_map_specs, map_layer_ids
 from tjspatial.publish.offline_assets import (ASSETS_DIR, AssetError, asset_for_url, external_references,
@@ -112,10 +113,20 @@ def test_styles_legend_and_accuracy_come_from_styles_and_catalog(built_gpkg):
     # metro lines take their colour from the data's colour field, as the style says
     metro = json.loads(cfgs["metro_lines"]["data"])["features"]
     assert {f["properties"]["_c"] for f in metro} == set(load("metro_lines", built_gpkg)["colour"])
-    # schematic layers are dashed and say so; groups are the catalog themes, in order
+    # styles/cartography.json: status owns the dash, accuracy a casing (legend entries match what is drawn)
+    carto = load_cartography()
     for c in wm.config["layers"]:
         if c["id"] in cat and cat[c["id"]].is_schematic:
-            assert c["style"]["dash"] and c["accuracy_label"] == "示意 / schematic"
+            assert c["accuracy_label"] == "示意 / schematic" and c["schematic"]
+            assert any(e.get("casing") and e["label"] == carto.accuracy_label for e in c["legend"]), c["id"]
+    planned = cfgs["planned_rail"]
+    statuses = set(load("planned_rail", built_gpkg)["status"])
+    dashes = {e["status"]: e["dash"] for e in planned["legend"] if "status" in e}
+    assert set(dashes) <= statuses and dashes.get("planned") == carto.dash("planned") == "3 4"
+    assert dashes.get("open", None) is None
+    assert not any(e.get("casing") for e in cfgs["metro_lines"]["legend"])  # derived, not schematic
+    assert any("station-to-station chords" in b["text"] for b in cfgs["metro_lines"]["badges"])
+    assert wm.config["cartography"]["casing_px"] == carto.casing_px
     labels = [g["label"] for g in wm.config["groups"]]
     order = [f"{zh} / {en}" for zh, en in THEMES.values()]
     assert labels == [lab for lab in order if lab in labels]
@@ -153,8 +164,8 @@ def test_offline_page_has_no_external_script_or_stylesheet(built_gpkg):
     refs = external_references(online)
     assert len(refs) == 12  # leaflet js+css, 5 plugins x (js + css)
     assert {asset_for_url(u).package for u in refs} == {a.package for a in vendored_assets()}
-    assert wm.config["basemaps"][0]["id"] == "none" and wm.config["basemaps"][0]["default"]
-    assert "离线模式" in page and "offline" in page
+    assert wm.config["basemaps"][0]["id"] == "offline" and wm.config["basemaps"][0]["default"]
+    assert "离线版" in page and "offline edition" in page
 
 
 def test_vendored_assets_have_licences_and_unknown_urls_fail():
@@ -171,7 +182,7 @@ def test_gaode_variant_shifts_overlays_to_gcj02_for_display_only(built_gpkg):
         warnings.simplefilter("ignore", MapWarning)
         wgs = make_map("dual_city", built_gpkg)
         gcj = make_map("dual_city", built_gpkg, basemap="gaode")
-    assert [b["id"] for b in gcj.config["basemaps"]] == ["gaode"]
+    assert [b["id"] for b in gcj.config["basemaps"]] == ["offline", "gaode"]
     assert "gaode" not in [b["id"] for b in wgs.config["basemaps"]]
     a = json.loads(next(c for c in wgs.config["layers"] if c["id"] == "nodes")["data"])["features"]
     b = json.loads(next(c for c in gcj.config["layers"] if c["id"] == "nodes")["data"])["features"]
@@ -307,3 +318,71 @@ def test_a_failed_site_run_leaves_the_previous_site_intact(built_gpkg, tmp_path,
     assert (out / "dual_city.html").read_bytes() == before["dual_city.html"]  # partial run: carried over
     assert res.pages["port"] == out / "port.html" and res.pages["port"].is_file()
     assert (out / "screenshot.png").read_bytes() == b"not ours" and (out / "old_map.html").exists()
+
+
+# ------------------------------------------------------------------------------------------------ #16
+def test_station_english_names_are_spaced_place_name_pinyin():
+    from tjspatial.names import english_station_name, place_name_pinyin
+    assert place_name_pinyin("天津西站") == "Tianjin Xi"
+    assert english_station_name("天津西", "") == "Tianjin Xi"
+    assert english_station_name("天津站", "Tianjinzhan") == "Tianjin"
+    assert english_station_name("招远路", "Zhaoyuanlu") == "Zhaoyuan Lu"
+    assert english_station_name("福安大街", "Fuandajie") == "Fu'an Dajie"
+    assert english_station_name("宜兴埠北", "Yixingfubei") == "Yixingfu Bei"  # keeps the source's reading of 埠
+    assert english_station_name("张贵庄", "Zhangguizhuang") == "Zhangguizhuang"  # 庄 is part of the place name
+    assert english_station_name("天津西站", "Tianjin West Railway Station") == "Tianjin West Railway Station"
+
+
+def test_tianditu_base_maps_need_a_key_and_never_shift(built_gpkg, monkeypatch):
+    from tjspatial.publish.webmap import resolve_tianditu_key
+    monkeypatch.delenv("TIANDITU_KEY", raising=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MapWarning)
+        plain = make_map("dual_city", built_gpkg)
+        monkeypatch.setenv("TIANDITU_KEY", "abcdef0123456789")
+        tdt = make_map("dual_city", built_gpkg)
+        gaode = make_map("dual_city", built_gpkg, basemap="gaode")
+    assert not any(b["id"].startswith("tianditu") for b in plain.config["basemaps"])
+    bases = {b["id"]: b for b in tdt.config["basemaps"]}
+    assert [b for b in bases if b.startswith("tianditu")] == ["tianditu_vec", "tianditu_img"]
+    vec = bases["tianditu_vec"]
+    assert [u.split("LAYER=")[1].split("&")[0] for u in vec["urls"]] == ["vec", "cva"]
+    assert all(u.endswith("&tk=abcdef0123456789") and "TILEMATRIXSET=w" in u for u in vec["urls"])
+    assert "审图号" in vec["attribution_html"] and "天地图" in vec["attribution_html"]
+    assert not any(b["id"].startswith("tianditu") for b in gaode.config["basemaps"])
+    # CGCS2000 tiles: the overlays are the stored WGS84 coordinates, unshifted
+    a = json.loads(next(c for c in tdt.config["layers"] if c["id"] == "nodes")["data"])["features"]
+    assert a[0]["geometry"]["coordinates"] == pytest.approx(
+        [load("nodes", built_gpkg).geometry.x.iloc[0], load("nodes", built_gpkg).geometry.y.iloc[0]], abs=1e-5)
+    with pytest.raises(ValueError, match="天地图 key"):
+        resolve_tianditu_key("bad key\"><script>")
+
+
+def test_a_layer_imported_as_official_loses_its_schematic_marks(built_gpkg, tmp_path):
+    gpkg = tmp_path / "tianjin.gpkg"
+    shutil.copy(built_gpkg, gpkg)
+    wet = pyogrio.read_dataframe(gpkg, layer="wetlands")
+    wet["accuracy"] = "official"
+    pyogrio.write_dataframe(wet, gpkg, layer="wetlands")
+    prov = pyogrio.read_dataframe(gpkg, layer="provenance", read_geometry=False)
+    prov.loc[prov["layer"] == "wetlands", "built_from"] = "import:wetlands_official.gpkg"
+    pyogrio.write_dataframe(prov, gpkg, layer="provenance")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MapWarning)
+        before = {c["id"]: c for c in make_map("ecology", built_gpkg).config["layers"]}["wetlands"]
+        after = {c["id"]: c for c in make_map("ecology", gpkg).config["layers"]}["wetlands"]
+    assert before["schematic"] and any(e.get("casing") for e in before["legend"])
+    assert not after["schematic"] and after["accuracy_label"] == "官方 / official"
+    assert not any(e.get("casing") for e in after["legend"])
+    assert "示意" not in after["limitations"] and "wetlands_official.gpkg" in after["limitations"]
+    assert not any(b["warn"] for b in after["badges"])
+
+
+def test_cdn_edition_is_an_explicit_opt_in(built_gpkg, tmp_path):
+    from tjspatial.cli import main
+    assert main(["maps", "--out", str(tmp_path / "a"), "--gpkg", str(built_gpkg), "--maps", "port",
+                 "--no-thumbnails"]) == 0
+    assert external_references((tmp_path / "a" / "port.html").read_text(encoding="utf-8")) == []
+    assert main(["maps", "--cdn", "--out", str(tmp_path / "b"), "--gpkg", str(built_gpkg), "--maps", "port",
+                 "--no-thumbnails"]) == 0
+    assert len(external_references((tmp_path / "b" / "port.html").read_text(encoding="utf-8"))) == 12

@@ -319,10 +319,17 @@ def _run_population(args) -> int:
 def _add_map_options(p) -> None:
     p.add_argument("--out", type=Path, help="site folder (default maps/)")
     p.add_argument("--gpkg", type=Path, help="GeoPackage to read (default layers/tianjin.gpkg)")
-    p.add_argument("--offline", action="store_true",
-                   help="inline Leaflet and the plugins (vendored copies): the maps open with no network")
+    edition = p.add_mutually_exclusive_group()
+    edition.add_argument("--offline", dest="offline", action="store_true", default=True,
+                         help="the offline edition (default): Leaflet and the plugins inlined, an offline base map "
+                              "drawn from the bundled layers; the maps open with no network")
+    edition.add_argument("--cdn", dest="offline", action="store_false",
+                         help="the CDN edition: Leaflet and the plugins loaded from CDNs (needs a network)")
     p.add_argument("--gaode", action="store_true",
                    help="also write <map>.gaode.html: GaoDe basemap, overlays shifted to GCJ-02 for display")
+    p.add_argument("--tianditu-key", default=None,
+                   help="天地图 key (default: environment variable TIANDITU_KEY): adds 天地图 vector and imagery "
+                        "base maps with their annotation layers")
 
 
 def _print_site(res) -> None:
@@ -349,6 +356,7 @@ def _run_maps(args) -> int:
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore")
         res = write_site(args.out, args.gpkg, offline=args.offline, gaode=args.gaode,
+                         tianditu_key=args.tianditu_key,
                          maps=args.maps.split(",") if args.maps else None, thumbnails=args.thumbnails)
     _print_site(res)
     return 0
@@ -372,7 +380,8 @@ def _run_publish(args) -> int:
     from .pipeline import publish
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore")
-        res = publish(args.out, args.gpkg, offline=args.offline, gaode=args.gaode, rebuild=args.rebuild,
+        res = publish(args.out, args.gpkg, offline=args.offline, gaode=args.gaode,
+                      tianditu_key=args.tianditu_key, rebuild=args.rebuild,
                       analyse=args.analyse, export=args.export, export_dir=args.export_dir, say=print)
     _print_site(res)
     if res.exported:

@@ -29,8 +29,8 @@ def needs_build(gpkg: str | Path, catalog: Catalog | None = None) -> bool:
     return any(layer.id not in present for layer in cat) or not tables <= present
 
 
-def publish(out_dir: str | Path | None = None, gpkg: str | Path | None = None, *, offline: bool = False,
-            gaode: bool = False, rebuild: bool = False, analyse: bool = True, export: bool = True,
+def publish(out_dir: str | Path | None = None, gpkg: str | Path | None = None, *, offline: bool = True,
+            gaode: bool = False, tianditu_key: str | None = None, rebuild: bool = False, analyse: bool = True, export: bool = True,
             export_dir: str | Path | None = None, say: Callable[[str], None] | None = None) -> SiteResult:
     """Build (if needed), analyse, write the maps and gallery, and export.
 
@@ -41,8 +41,8 @@ def publish(out_dir: str | Path | None = None, gpkg: str | Path | None = None, *
     gpkg : str or Path, optional
         The GeoPackage (default ``layers/tianjin.gpkg``); built from the bundled sources when missing, when it
         lacks a catalog layer or reference table, or with ``rebuild``.
-    offline, gaode : bool
-        See :func:`tjspatial.publish.site.write_site`.
+    offline, gaode, tianditu_key
+        See :func:`tjspatial.publish.site.write_site` (the offline edition is the default).
     rebuild : bool
         Rebuild the GeoPackage even if it is complete.
     analyse : bool
@@ -81,7 +81,7 @@ def publish(out_dir: str | Path | None = None, gpkg: str | Path | None = None, *
     times["analyse"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
     say("writing maps ...")
-    res = write_site(out_dir, reader, offline=offline, gaode=gaode)
+    res = write_site(out_dir, reader, offline=offline, gaode=gaode, tianditu_key=tianditu_key)
     times["maps"] = round(time.perf_counter() - t, 2)
     res.analysis = analysis
     t = time.perf_counter()

@@ -110,8 +110,8 @@ def _coverage_panel(table: pd.DataFrame) -> str:
             f"<div class='tj-pop-lim'>{method}. 人口为模型估算 / population is modelled.</div></details>")
 
 
-def coverage_map(spec: MapSpec, gpkg: str | Path, *, offline: bool = False, basemap: str = "osm",
-                 catalog: Catalog | None = None,
+def coverage_map(spec: MapSpec, gpkg: str | Path, *, offline: bool = True, basemap: str = "osm",
+                 catalog: Catalog | None = None, tianditu_key: str | None = None,
                  table_notes: tuple[pd.DataFrame | None, list[str]] | None = None) -> WebMap:
     """The coverage map: districts coloured by the share of population near a station, with a table.
 
@@ -152,6 +152,7 @@ def coverage_map(spec: MapSpec, gpkg: str | Path, *, offline: bool = False, base
         panel = _coverage_panel(table)
         notes = notes + ["人口为模型估算（示意级精度）/ population is modelled, not counted"]
     return make_map(spec, gpkg, offline=offline, basemap=basemap, catalog=cat, extra_layers=extra, notes=notes,
+                    tianditu_key=tianditu_key,
                     panel_html=panel)
 
 
@@ -294,8 +295,8 @@ def gallery_html(specs: list[MapSpec], *, thumbnails: dict[str, str], date: str,
         cards.append(f'<div class="card" data-map="{e(s.id)}"><a href="{e(s.filename)}">{thumb}</a>'
                      f'<h2><a href="{e(s.filename)}">{e(s.title_zh)}</a> <span class="en">{e(s.title_en)}</span></h2>'
                      f'<p>{e(s.summary_zh)} / {e(s.summary_en)}{badge}{alt}</p></div>')
-    mode = ("离线版：地图脚本已内嵌，底图瓦片需联网 / offline edition: map scripts are inlined; basemap tiles need a "
-            "network" if offline else "在线版：地图脚本与底图来自网络 / online edition: scripts and basemaps load "
+    mode = ("离线版：地图脚本与离线底图已内嵌，无需联网 / offline edition: map scripts and an offline base map are "
+            "inlined; no network needed" if offline else "在线版：地图脚本与底图来自网络 / online edition: scripts and basemaps load "
             "from the network")
     body = (f"<h1>天津“十四五”规划空间格局 <span class='en'>Tianjin 14th Five-Year Plan: spatial structure</span></h1>"
             f"<p class='meta'>数据日期 / data date: 构建 built {e(date or 'unknown')} · {e(mode)}</p>"
@@ -382,9 +383,9 @@ def staged_folder(out: str | Path, *, partial: bool = False) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None, *, offline: bool = False,
+def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None, *, offline: bool = True,
                gaode: bool = False, maps: list[str] | None = None, thumbnails: bool = True,
-               catalog: Catalog | None = None) -> SiteResult:
+               catalog: Catalog | None = None, tianditu_key: str | None = None) -> SiteResult:
     """Write every declared map, the coverage and indicator pages, thumbnails and ``index.html``.
 
     Parameters
@@ -393,7 +394,9 @@ def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None
         and swapped in only when every page succeeded (:func:`staged_folder`): a failure leaves the previous
         site as it was.
     gpkg : the built GeoPackage (default ``layers/tianjin.gpkg``, built if missing).
-    offline : inline Leaflet and the plugins (vendored copies); no external script or stylesheet.
+    offline : the offline edition (default): Leaflet and the plugins inlined (vendored copies), no external
+        script or stylesheet, an offline base map drawn from the bundled layers. ``False``: the CDN edition.
+    tianditu_key : 天地图 key (default ``TIANDITU_KEY``) for the 天地图 base maps.
     gaode : also write ``<id>.gaode.html`` with the GaoDe basemap and overlays shifted to GCJ-02.
     maps : only these map ids (default: all).
     thumbnails : draw ``thumbs/<id>.png`` (needs matplotlib).
@@ -410,14 +413,14 @@ def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None
     res = SiteResult(out_dir=out, gpkg=gpkg)
     with staged_folder(out, partial=bool(maps)) as stage:
         _write_pages(res, stage, specs, gpkg, cat, offline=offline, gaode=gaode, thumbnails=thumbnails,
-                     maps=maps)
+                     maps=maps, tianditu_key=tianditu_key)
     res.pages = {k: out / p.relative_to(stage) for k, p in res.pages.items()}
     res.thumbnails = {k: out / p.relative_to(stage) for k, p in res.thumbnails.items()}
     return res
 
 
 def _write_pages(res: SiteResult, out: Path, specs: list[MapSpec], gpkg: Path, cat: Catalog, *, offline: bool,
-                 gaode: bool, thumbnails: bool, maps: list[str] | None) -> None:
+                 gaode: bool, thumbnails: bool, maps: list[str] | None, tianditu_key: str | None = None) -> None:
     """Write the pages into ``out`` (the staging folder), recording them in ``res``."""
     thumbs: dict[str, str] = {}
     schematic: dict[str, bool] = {}
@@ -436,9 +439,11 @@ def _write_pages(res: SiteResult, out: Path, specs: list[MapSpec], gpkg: Path, c
                 warnings.simplefilter("always", MapWarning)
                 if spec.kind == "coverage":
                     cov = cov or coverage_table(gpkg)
-                    wm = coverage_map(spec, gpkg, offline=offline, basemap=basemap, catalog=cat, table_notes=cov)
+                    wm = coverage_map(spec, gpkg, offline=offline, basemap=basemap, catalog=cat, table_notes=cov,
+                                      tianditu_key=tianditu_key)
                 else:
-                    wm = make_map(spec, gpkg, offline=offline, basemap=basemap, catalog=cat)
+                    wm = make_map(spec, gpkg, offline=offline, basemap=basemap, catalog=cat,
+                                  tianditu_key=tianditu_key)
             key = spec.id if basemap == "osm" else f"{spec.id}.gaode"
             res.pages[key] = write_text_atomic(out / filename, wm.render())
             res.sizes[key] = res.pages[key].stat().st_size

@@ -10,17 +10,26 @@ by one small runtime (``assets/tjspatial/tjmap.js``) from that configuration. Te
 with ``textContent``, never as HTML.
 
 The data stays WGS84: with ``basemap="gaode"`` the overlays are shifted to GCJ-02 at display time
-(:func:`tjspatial.crs.convert_gdf`) so that they sit on the GaoDe tiles. With ``offline=True`` Leaflet and
-the plugins are inlined from the copies vendored in ``assets/`` (:mod:`.offline_assets`); basemap tiles then
-need a network, so the map opens on a plain background and says so.
+(:func:`tjspatial.crs.convert_gdf`) so that they sit on the GaoDe tiles. 天地图 (CGCS2000, which equals
+WGS84 to a few centimetres) needs no shift. The offline edition (the default) inlines Leaflet and the plugins
+from the copies vendored in ``assets/`` (:mod:`.offline_assets`) and opens on an offline base map drawn from
+the bundled layers (:func:`offline_base_config`: land, sea, water, district lines, place names by zoom);
+``offline=False`` (the CDN edition) loads them from CDNs. Online tile base maps say so in the map when their
+tiles cannot load.
+
+Page assembly never substitutes text into a template: the configuration and each layer's features are
+JSON script blocks (:func:`embed_json`), parsed by the runtime.
 """
 from __future__ import annotations
 
 import html
 import json
+import math
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +46,8 @@ from ..catalog import ACCURACY_CLASSES, THEMES, Catalog, Layer, get_catalog
 from ..crs import METRIC_CRS, STORAGE_CRS, buffer_m, convert_gdf, to_metric
 from ..gpkg import list_layers as gpkg_tables, read_table
 from ..io import ensure_gpkg, load
-from ..styles import SCHEMATIC_DASH, Style, load_style
+from ..names import english_station_name
+from ..styles import SCHEMATIC_DASH, Cartography, Style, load_cartography, load_style
 from .map_specs import DisplaySettings, MapSpec, load_display_settings, load_map_specs, map_layer_ids
 from .offline_assets import ASSETS_DIR, inline_assets, leaflet_icon_data_uris
 from ..atomic import atomic_path
@@ -72,6 +82,43 @@ BASEMAPS: tuple[Basemap, ...] = (
     Basemap("gaode", "高德地图 / GaoDe (GCJ-02)", "GaoDe.Normal", crs="gcj02"),
 )
 """Basemaps offered on every map; GaoDe only in the ``basemap="gaode"`` variant, whose overlays are GCJ-02."""
+
+TIANDITU_URL = ("https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+                "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}"
+                "&tk={key}")
+"""天地图 WMTS tiles in Web Mercator (the ``_w`` matrix set); CGCS2000 coordinates, equal to WGS84 to a few cm."""
+
+TIANDITU_LAYERS = {"tianditu_vec": ("天地图 矢量 / Tianditu vector", ("vec", "cva")),
+                   "tianditu_img": ("天地图 影像 / Tianditu imagery", ("img", "cia"))}
+"""The 天地图 base maps: each a base layer with its Chinese annotation layer (cva / cia) on top."""
+
+TIANDITU_ATTRIBUTION = ('&copy; <a href="https://www.tianditu.gov.cn/">天地图</a> 国家地理信息公共服务平台 / '
+                        'National Platform for Common GeoSpatial Information Services')
+
+
+def resolve_tianditu_key(key: str | None = None) -> str | None:
+    """The 天地图 key: ``key`` if given, else the environment variable ``TIANDITU_KEY`` (None when neither)."""
+    key = key or os.environ.get("TIANDITU_KEY") or None
+    if key is not None and not re.fullmatch(r"[0-9A-Za-z]{8,64}", key):
+        raise ValueError("the 天地图 key must be 8-64 letters or digits (from console.tianditu.gov.cn); "
+                         "check --tianditu-key / TIANDITU_KEY")
+    return key
+
+
+def tianditu_review_number() -> str:
+    """The 审图号 shown with 天地图 tiles: ``TIANDITU_REVIEW_NO`` or the ``[basemaps] tianditu_review_no`` of the
+    catalog's map file. Check it against www.tianditu.gov.cn before publishing."""
+    env = os.environ.get("TIANDITU_REVIEW_NO")
+    if env:
+        return env
+    import tomllib
+    from ..paths import catalog_dir
+    for path in sorted(catalog_dir().glob("*.toml")):
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        if "tianditu_review_no" in raw.get("basemaps", {}):
+            return str(raw["basemaps"]["tianditu_review_no"])
+    return ""
+
 
 # CDN URLs of Leaflet and the plugins (the same files folium uses); offline pages inline the vendored copies.
 _LEAFLET_JS = [("leaflet", "https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/leaflet.js")]
@@ -157,11 +204,19 @@ def display_layer(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, tolerance_m
     -------
     GeoDataFrame (EPSG:4326 label; GCJ-02 coordinates if ``gcj02``) with the common and declared fields and
     ``_c`` (feature colour from the style's categories or colour field, or None), ``_q`` (search text),
-    ``_lx``/``_ly`` (label position, for styles with a ``label_field``). Empty geometries are dropped.
+    ``_lx``/``_ly`` (label position, for styles with a ``label_field``). Empty geometries are dropped, and so
+    are features the style says are drawn by another layer (``drawn_elsewhere``). Station English names that
+    are run-together pinyin are shown as spaced place-name pinyin (:func:`tjspatial.names.english_station_name`).
     """
     keep = [c for c in layer.all_fields if c in gdf.columns]
     out = gdf[keep + [gdf.geometry.name]].copy()
     out = out[~(out.geometry.isna() | out.geometry.is_empty)]
+    if style.drawn_elsewhere and style.drawn_elsewhere.get("field") in out.columns:
+        elsewhere = out[style.drawn_elsewhere["field"]].fillna("").astype(str).str.strip() != ""
+        out = out[~elsewhere]
+    if layer.id == "rail_stations" and "name_en" in out.columns:
+        out["name_en"] = [english_station_name(z or "", e) for z, e in
+                          zip(out["name_zh"].fillna("").astype(str), out["name_en"].fillna("").astype(str))]
     geoms = out.geometry.values
     if tolerance_m > 0 and layer.geometry_type != "Point" and len(out):
         metric = to_metric(out).geometry.values
@@ -189,6 +244,9 @@ def display_layer(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, tolerance_m
         anchor = shapely.point_on_surface(np.asarray(out.geometry.values))
         out["_lx"] = np.round(shapely.get_x(anchor), COORD_DECIMALS)
         out["_ly"] = np.round(shapely.get_y(anchor), COORD_DECIMALS)
+        if layer.geometry_type == "Polygon" and len(out):  # larger areas are labelled first
+            area = shapely.area(np.asarray(out.geometry.values))
+            out["_lr"] = pd.Series(area, index=out.index).rank(ascending=False, method="first").astype(int)
     return out
 
 
@@ -215,10 +273,68 @@ def _json_value(v: Any) -> Any:
     return v
 
 
-def _features_json(gdf: gpd.GeoDataFrame, layer_id: str = "?") -> str:
+_GEOJSON_TYPES = {0: "Point", 1: "Point", 2: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString",
+                  6: "MultiPolygon"}
+
+
+def _quantised_geometries(geoms: np.ndarray, scale: int) -> list[str]:
+    """Geometries as ``{"type": ..., "q": [...]}`` JSON: coordinates as integers in 1/``scale`` degrees,
+    delta-encoded along each ring or line (the runtime decodes them; ``scale=100000`` keeps 1e-5°, ~1 m).
+
+    Points, lines and polygons of one layer are written with one type each (a layer mixing Polygon and
+    MultiPolygon is written as MultiPolygon).
+    """
+    gtype, coords, offsets = shapely.to_ragged_array(geoms)
+    q = np.round(coords[:, :2] * scale).astype(np.int64)
+    name = _GEOJSON_TYPES[int(gtype)]
+    if name == "Point":
+        return ['{"type":"Point","q":[%d,%d]}' % (x, y) for x, y in q]
+    ring_off = offsets[0]
+    d = q.copy()
+    d[1:] -= q[:-1]
+    starts = ring_off[:-1][np.diff(ring_off) > 0]
+    d[starts] = q[starts]
+    flat = d.ravel()
+    rings = [",".join(map(str, flat[2 * a: 2 * b].tolist())) for a, b in zip(ring_off[:-1], ring_off[1:])]
+    if name in ("LineString", "MultiPoint"):
+        return ['{"type":"%s","q":[%s]}' % (name, r) for r in rings]
+    if name in ("Polygon", "MultiLineString"):
+        g = offsets[1]
+        return ['{"type":"%s","q":[%s]}' % (name, ",".join("[" + rings[k] + "]" for k in range(a, b)))
+                for a, b in zip(g[:-1], g[1:])]
+    parts, g = offsets[1], offsets[2]
+    part_txt = ["[" + ",".join("[" + rings[k] + "]" for k in range(a, b)) + "]" for a, b in zip(parts[:-1], parts[1:])]
+    return ['{"type":"MultiPolygon","q":[%s]}' % ",".join(part_txt[a:b]) for a, b in zip(g[:-1], g[1:])]
+
+
+def dequantise(fc: dict) -> dict:
+    """A FeatureCollection written with ``quantise`` back to plain GeoJSON coordinates (in place)."""
+    scale = fc.pop("quantised", None)
+    if not scale:
+        return fc
+
+    def ring(a):
+        xy = np.cumsum(np.asarray(a, dtype=np.int64).reshape(-1, 2), axis=0) / scale
+        return xy.tolist()
+
+    for f in fc["features"]:
+        g = f["geometry"]
+        q = g.pop("q", None)
+        if q is None:
+            continue
+        t = g["type"]
+        g["coordinates"] = (ring(q)[0] if t == "Point" else ring(q) if t in ("LineString", "MultiPoint")
+                            else [ring(r) for r in q] if t in ("Polygon", "MultiLineString")
+                            else [[ring(r) for r in p] for p in q])
+    return fc
+
+
+def _features_json(gdf: gpd.GeoDataFrame, layer_id: str = "?", *, quantise: int | None = None) -> str:
     """A GeoJSON FeatureCollection string written with a real JSON encoder (one record at a time).
 
     Every text is data: any character (U+2028, U+2029, U+0085, quotes, ``@@…@@``) survives as itself.
+    With ``quantise`` (e.g. 100000) geometries are written as delta-encoded integers (:func:`dequantise`),
+    about a third of the size of decimal coordinates.
 
     Raises
     ------
@@ -240,7 +356,7 @@ def _features_json(gdf: gpd.GeoDataFrame, layer_id: str = "?") -> str:
         counts = shapely.get_num_coordinates(geoms)
         row = int(np.searchsorted(np.cumsum(counts), int(np.argmax(bad)), side="right"))
         raise MapDataError(_where(layer_id, gdf, row, None) + "geometry has non-finite (NaN/inf) coordinates")
-    gjson = shapely.to_geojson(geoms)
+    gjson = _quantised_geometries(geoms, quantise) if quantise else shapely.to_geojson(geoms)
     dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
     feats = []
     for i in range(len(gdf)):
@@ -252,7 +368,8 @@ def _features_json(gdf: gpd.GeoDataFrame, layer_id: str = "?") -> str:
             raise MapDataError(_where(layer_id, gdf, i, field_name)
                                + f"value {rec.get(field_name)!r:.80} cannot be written as JSON ({exc})") from exc
         feats.append('{"type":"Feature","properties":' + p + ',"geometry":' + gjson[i] + "}")
-    return '{"type":"FeatureCollection","features":[' + ",".join(feats) + "]}"
+    head = '{"type":"FeatureCollection",' + (f'"quantised":{int(quantise)},' if quantise else "")
+    return head + '"features":[' + ",".join(feats) + "]}"
 
 
 def _encodes(dumps, value) -> bool:
@@ -269,23 +386,48 @@ def _where(layer_id: str, gdf: gpd.GeoDataFrame, row: int, field_name: str | Non
     return f"layer {layer_id!r}, {feature}" + (f", field {field_name!r}" if field_name else "") + ": "
 
 
-def _legend_entries(gdf: gpd.GeoDataFrame, layer: Layer, style: Style) -> list[dict]:
-    schematic = layer.is_schematic
+LARGE_LAYER_FEATURES = 2500
+"""Layers with more features (or more than 100 000 vertices) are drawn on canvas with quantised coordinates."""
+
+_QUANTISE = 100_000  # 1e-5 degrees, the display rounding
+
+
+def _status_values(gdf: gpd.GeoDataFrame, carto: Cartography) -> list[str]:
+    if carto.status_field not in gdf:
+        return []
+    values = gdf[carto.status_field].fillna("").astype(str).replace("", carto.default_status)
+    present = set(values)
+    return [v for v in carto.statuses if v in present] + sorted(present - set(carto.statuses))
+
+
+def _legend_entries(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, carto: Cartography | None = None) -> list[dict]:
+    """Legend rows that match what is drawn: colours (categories or colour field), then the status dashes
+    present (``styles/cartography.json``), then the accuracy casing when any feature is approximate."""
+    carto = carto or load_cartography()
     entries: list[dict] = []
     if style.categories:
-        present = set(gdf[style.categories["field"]].astype(str)) if style.categories["field"] in gdf else set()
+        field_name = style.categories["field"]
+        present = set(gdf[field_name].astype(str)) if field_name in gdf else set()
         for value, spec in style.categories["values"].items():
             if present and value not in present:
                 continue
-            entries.append({"color": spec["color"], "label": spec.get("label", value), "dash": schematic})
+            entries.append({"color": spec["color"], "label": spec.get("label", value), "dash": None})
     elif style.color_field and "_c" in gdf:
         named = gdf[gdf["_c"].notna()]
         names = named.groupby("_c", sort=False)["name_zh"].agg(lambda s: "、".join(dict.fromkeys(s))[:40])
-        entries = [{"color": c, "label": n, "dash": schematic} for c, n in names.items()]
+        entries = [{"color": c, "label": n, "dash": None} for c, n in names.items()]
     else:
-        entries.append({"color": None, "label": layer.title_zh, "dash": schematic})
-    if not schematic and "accuracy" in gdf and (gdf["accuracy"] == "schematic").any():
-        entries.append({"color": None, "label": "示意要素（虚线）/ schematic features (dashed)", "dash": True})
+        entries.append({"color": None, "label": layer.title_zh, "dash": None})
+    statuses = _status_values(gdf, carto)
+    if layer.geometry_type != "Point" and (len(statuses) > 1 or (statuses and statuses[0] != carto.default_status)):
+        for v in statuses:
+            cls = carto.statuses.get(v)
+            entries.append({"color": None, "label": cls.label if cls else v, "dash": cls.dash if cls else None,
+                            "status": v})
+    if "accuracy" in gdf and gdf["accuracy"].isin(list(carto.approximate)).any():
+        entries.append({"color": None, "label": carto.accuracy_label, "dash": None, "casing": True})
+    if style.drawn_elsewhere and style.drawn_elsewhere.get("label"):
+        entries.append({"color": None, "label": style.drawn_elsewhere["label"], "dash": None, "note": True})
     return entries
 
 
@@ -293,19 +435,60 @@ def _escape_attr(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+def _scale_to_zoom(denominator: float, lat: float = 39.1) -> float:
+    """The web-map zoom at which the scale is 1:``denominator`` (96 dpi screens, Web Mercator at ``lat``)."""
+    metres_per_px = denominator * 0.0254 / 96
+    return math.log2(156543.03392 * math.cos(math.radians(lat)) / metres_per_px)
+
+
+def _chords(gdf: gpd.GeoDataFrame) -> bool:
+    return "geometry_quality" in gdf and (gdf["geometry_quality"] == "station_chords").any()
+
+
 def layer_config(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, catalog: Catalog, *, show: bool = True,
-                 ramp: dict | None = None) -> dict:
-    """The runtime configuration of one overlay (style, legend, labels, attribution, data).
+                 ramp: dict | None = None, imported: str | None = None) -> dict:
+    """The runtime configuration of one overlay (style, legend, labels, fields, attribution, data).
 
     Parameters
     ----------
     gdf : the display frame from :func:`display_layer`.
-    layer, style : the catalog declaration and its style (made dashed when the layer is schematic).
+    layer, style : the catalog declaration and its style. Dashes follow the features' ``status`` and a casing
+        their accuracy (``styles/cartography.json``), the same rule as the QGIS export.
     catalog : for the sources' attribution.
     show : whether the overlay is on when the map opens.
     ramp : a continuous colour ramp ``{"field", "colors", "min", "max", "unit", "label"}`` (choropleths).
+    imported : the file name when the layer was replaced by an import (``tjspatial import-layer``); its
+        accuracy then comes from the data, and a layer imported as official is no longer called 示意.
     """
-    style = style.with_schematic(layer.is_schematic)
+    carto = load_cartography()
+    acc_values = set(gdf["accuracy"].dropna().astype(str)) if "accuracy" in gdf else set()
+    if imported and acc_values:
+        order = list(ACCURACY_CLASSES)
+        accuracy = max(acc_values, key=lambda a: order.index(a) if a in order else -1)  # the least accurate
+    else:
+        accuracy = layer.accuracy
+    schematic = accuracy in carto.approximate
+    zh, en = ACCURACY_CLASSES.get(accuracy, (accuracy, accuracy))
+    accuracy_label = f"{zh} / {en}"
+    badges = [{"text": accuracy_label, "warn": schematic}]
+    if _chords(gdf):
+        badges.append({"text": "示意 · 站间直连 / schematic · station-to-station chords", "warn": True})
+    if imported:
+        badges.append({"text": f"导入 / imported: {imported}", "warn": False})
+        limitations = (f"由用户导入的文件替换 / replaced by an imported file: {imported} ({accuracy_label})"
+                       + ("" if schematic else ""))
+    else:
+        limitations = layer.limitations_text
+    fields = [layer.field_label(f).to_dict() for f in layer.fields
+              if f in gdf.columns and not layer.field_label(f).hidden]
+    n_vertices = int(shapely.get_num_coordinates(np.asarray(gdf.geometry.values)).sum()) if len(gdf) else 0
+    large = len(gdf) > LARGE_LAYER_FEATURES or n_vertices > 100_000
+    unnamed = {}
+    if "kind" in layer.fields and "kind" in gdf:
+        fl = layer.field_label("kind")
+        unnamed = {k: f"{w.split(' / ')[0]}（未命名）/ {w.split(' / ')[-1]} (unnamed)"
+                   for k, w in ((k, fl.word(k) or k) for k in fl.values)}
+    label_field = style.label_field if "_lx" in gdf else None
     return {
         "id": layer.id,
         "title_zh": layer.title_zh,
@@ -313,25 +496,33 @@ def layer_config(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, catalog: Cat
         "theme": layer.theme,
         "group_label": _group_label(layer.theme),
         "geometry": layer.geometry_type,
-        "accuracy": layer.accuracy,
-        "accuracy_label": layer.accuracy_label,
-        "schematic": layer.is_schematic,
+        "accuracy": accuracy,
+        "accuracy_label": accuracy_label,
+        "schematic": schematic,
+        "imported": imported,
+        "badges": badges,
         "schematic_dash": SCHEMATIC_DASH,
+        "has_status": carto.status_field in gdf.columns,
         "style": {
             "stroke": style.stroke, "stroke_width": style.stroke_width, "stroke_opacity": style.stroke_opacity,
-            "dash": style.dash, "fill": style.fill, "fill_opacity": style.fill_opacity,
+            "dash": None, "fill": style.fill, "fill_opacity": style.fill_opacity,
             "marker": style.marker or {"shape": "circle", "radius": 4}, "z": style.z,
         },
-        # scale-dependent labels (label_max_scale) are not drawn on the web maps until they honour the scale
-        "label_field": style.label_field if "_lx" in gdf and not style.label_max_scale else None,
-        "fields": [f for f in layer.fields if f in gdf.columns],
-        "legend": _legend_entries(gdf, layer, style),
+        "label_field": label_field,
+        "label_min_zoom": round(_scale_to_zoom(style.label_max_scale), 2) if style.label_max_scale else 0,
+        "label_priority": int(style.z),
+        "fields": fields,
+        "unnamed_label": "kind" if unnamed else None,
+        "unnamed_labels": unnamed,
+        "unnamed_default": "（未命名）/ unnamed",
+        "legend": _legend_entries(gdf, layer, style, carto),
         "ramp": ramp,
-        "limitations": layer.limitations,
+        "limitations": limitations,
         "source_ids": list(layer.sources),
         "show": show,
         "count": int(len(gdf)),
-        "data": _features_json(gdf, layer.id),
+        "render": "canvas" if large else "svg",
+        "data": _features_json(gdf, layer.id, quantise=_QUANTISE if large else None),
     }
 
 
@@ -391,7 +582,7 @@ class WebMap:
         """Each overlay's configuration with its display data as a GeoDataFrame (EPSG:4326 label)."""
         out = []
         for cfg in self.config["layers"]:
-            fc = json.loads(cfg["data"])
+            fc = dequantise(json.loads(cfg["data"]))
             gdf = (gpd.GeoDataFrame.from_features(fc["features"], crs=STORAGE_CRS) if fc["features"]
                    else gpd.GeoDataFrame(geometry=[], crs=STORAGE_CRS))
             out.append((cfg, gdf))
@@ -403,24 +594,140 @@ class WebMap:
         return inline_assets(page) if self.offline else page
 
 
-def _basemap_configs(basemap: str, offline: bool) -> list[dict]:
+def _basemap_configs(basemap: str, offline: bool, *, tianditu: str | None = None,
+                     has_offline_base: bool = True) -> list[dict]:
+    """The base maps of one map: the offline base map (drawn from the bundled layers) and the online tiles.
+
+    The offline edition opens on the offline base map; the CDN edition on the first online tiles. With a
+    天地图 key, 天地图 vector and imagery (each with its annotation layer) are offered beside OSM (WGS84
+    edition; CGCS2000 tiles need no shift) — never on the GaoDe edition, whose overlays are GCJ-02.
+    """
     import xyzservices.providers as xyz
 
     wanted = [b for b in BASEMAPS if (b.crs == "gcj02") == (basemap == "gaode")]
     out = []
-    if offline:
-        out.append({"id": "none", "name": "无底图（离线）/ No basemap (offline)", "url": None, "default": True})
+    if has_offline_base:
+        out.append({"id": "offline", "kind": "offline", "name": "离线底图（随包图层）/ Offline base map (bundled layers)",
+                    "url": None, "default": offline})
+    else:
+        out.append({"id": "none", "name": "无底图 / No base map", "url": None, "default": offline})
+    needs = "（需联网 / needs network）"
     for i, b in enumerate(wanted):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             provider = xyz.query_name(b.provider)
         url = provider.build_url().replace("http://", "https://")
-        name = b.name + ("（需联网 / needs network）" if offline else "")
-        out.append({"id": b.id, "name": name, "url": url, "max_zoom": provider.get("max_zoom", 19),
-                    "subdomains": provider.get("subdomains", "abc"),
+        out.append({"id": b.id, "kind": "tiles", "name": b.name + needs, "url": url,
+                    "max_zoom": provider.get("max_zoom", 19), "subdomains": provider.get("subdomains", "abc"),
                     "attribution_html": provider.get("html_attribution", provider.get("attribution", "")),
-                    "default": (not offline and i == 0)})
+                    "crs": b.crs, "default": (not offline and i == 0)})
+    if tianditu and basemap != "gaode":
+        review = tianditu_review_number()
+        attribution = TIANDITU_ATTRIBUTION + (f" · 审图号 {html.escape(review)}" if review else "")
+        for tid, (name, layers) in TIANDITU_LAYERS.items():
+            urls = [TIANDITU_URL.replace("{layer}", lay).replace("{key}", tianditu) for lay in layers]
+            out.append({"id": tid, "kind": "tiles", "name": name + needs, "url": urls[0], "urls": urls,
+                        "max_zoom": 18, "subdomains": "01234567", "attribution_html": attribution,
+                        "crs": "cgcs2000", "default": False})
     return out
+
+
+def _sea_polygon(boundary: gpd.GeoDataFrame, coast: gpd.GeoDataFrame | None) -> shapely.Geometry | None:
+    """The sea off the Tianjin coast: the box from the coastline's west edge to 119°E over the coast's
+    latitudes, minus the municipality, keeping only the parts that reach the open sea (the east edge)."""
+    if coast is None or not len(coast):
+        return None
+    lines = coast[coast["variant"] == "tianditu_derived"] if "variant" in coast else coast
+    if not len(lines):
+        lines = coast
+    x0, y0, _x1, y1 = lines.total_bounds
+    box = shapely.box(x0, y0 - 0.02, 119.0, y1 + 0.02)
+    sea = shapely.difference(box, shapely.union_all(np.asarray(boundary.geometry.values)))
+    parts = [g for g in shapely.get_parts(np.asarray([sea])) if g.bounds[2] >= 119.0 - 1e-9]
+    return shapely.union_all(parts) if parts else None
+
+
+def offline_base_config(gpkg: Path, present: set[str], *, gcj02: bool = False) -> tuple[dict | None, list[str]]:
+    """See :func:`_offline_base`; cached per GeoPackage file version (path, size, modification time)."""
+    st = Path(gpkg).stat()
+    cfg, blocks = _offline_base(str(gpkg), st.st_size, st.st_mtime_ns, frozenset(present), gcj02)
+    return (json.loads(json.dumps(cfg)) if cfg is not None else None), list(blocks)
+
+
+@lru_cache(maxsize=4)
+def _offline_base(gpkg_path: str, _size: int, _mtime: int, present: frozenset, gcj02: bool) -> tuple[dict | None, tuple]:
+    cfg, blocks = _offline_base_uncached(Path(gpkg_path), set(present), gcj02=gcj02)
+    return cfg, tuple(blocks)
+
+
+def _offline_base_uncached(gpkg: Path, present: set[str], *, gcj02: bool = False) -> tuple[dict | None, list[str]]:
+    """The offline base map drawn from the bundled layers, with its data blocks.
+
+    Parts (bottom to top, styled by ``styles/basemap_*.json``): sea off the coast (``boundary`` +
+    ``coastline``), Tianjin's land (``boundary``), water bodies (``water``), district lines (``districts``);
+    labels: district names from zoom 7.5, settlement names from zoom 11.
+
+    Returns
+    -------
+    (config, blocks) : the ``offline_base`` configuration (None when the GeoPackage has no ``boundary``) and
+        the JSON data blocks (``<script type="application/json">``) it refers to.
+    """
+    if "boundary" not in present:
+        return None, []
+    boundary = load("boundary", gpkg)
+    coast = load("coastline", gpkg) if "coastline" in present else None
+    frames: list[tuple[str, str, str, gpd.GeoDataFrame, float, str]] = []
+    sea = _sea_polygon(boundary, coast)
+    if sea is not None and not sea.is_empty:
+        frames.append(("sea", "basemap_sea", "Polygon", gpd.GeoDataFrame(geometry=[sea], crs=STORAGE_CRS), 200.0,
+                       "海域（示意，天津岸线以外）/ sea (approximate, off the Tianjin coast)"))
+    frames.append(("land", "basemap_land", "Polygon", boundary[["geometry"]], 60.0, "天津市域 / Tianjin"))
+    if "water" in present:
+        frames.append(("water", "basemap_water", "Polygon", load("water", gpkg)[["geometry"]], 40.0,
+                       "水体（部分）/ water (partial coverage)"))
+    districts = load("districts", gpkg) if "districts" in present else None
+    if districts is not None:
+        lines = gpd.GeoDataFrame(geometry=districts.boundary.values, crs=STORAGE_CRS)
+        frames.append(("district_lines", "basemap_district_lines", "LineString", lines, 60.0, "区界 / district lines"))
+    parts, blocks = [], []
+    for pid, style_id, geom, gdf, tol, legend in frames:
+        style = load_style(style_id)
+        metric = to_metric(gdf).geometry.values
+        simple = gpd.GeoSeries(shapely.simplify(np.asarray(metric), tol, preserve_topology=True),
+                               crs=METRIC_CRS).to_crs(STORAGE_CRS)
+        out = gpd.GeoDataFrame(geometry=simple.values, crs=STORAGE_CRS)
+        out = out[~out.geometry.is_empty]
+        if gcj02:
+            out = convert_gdf(out, "wgs84", "gcj02")
+        block_id = f"tj-base-{pid}"
+        blocks.append(_json_block(block_id, _features_json(out, f"base map {pid}", quantise=_QUANTISE)))
+        parts.append({"id": pid, "data_id": block_id, "geometry": geom, "legend": legend,
+                      "style": {"stroke": style.stroke, "stroke_width": style.stroke_width,
+                                "stroke_opacity": style.stroke_opacity, "fill": style.fill,
+                                "fill_opacity": style.fill_opacity}})
+    labels = []
+
+    def anchors(gdf: gpd.GeoDataFrame, text: pd.Series) -> list[list]:
+        g = convert_gdf(gdf, "wgs84", "gcj02") if gcj02 else gdf
+        pts = shapely.point_on_surface(np.asarray(g.geometry.values))
+        return [[round(float(x), 5), round(float(y), 5), str(t)]
+                for x, y, t in zip(shapely.get_x(pts), shapely.get_y(pts), text) if str(t).strip()]
+
+    if districts is not None:
+        order = districts.assign(_a=districts.to_crs(METRIC_CRS).area).sort_values("_a", ascending=False)
+        labels.append({"id": "districts", "min_zoom": 7.5, "priority": 5,
+                       "items": anchors(order, order["name_zh"].fillna(""))})
+    if "settlements" in present:
+        st = load("settlements", gpkg)
+        text = st["name_zh"].fillna("").astype(str).where(st["name_zh"].fillna("") != "",
+                                                          st["name_en"].fillna("").astype(str))
+        labels.append({"id": "settlements", "min_zoom": 11, "priority": 1, "items": anchors(st, text)})
+    outside = load_style("basemap_outside")
+    config = {"name": "离线底图 / offline base map", "parts": parts, "labels": labels, "background": outside.fill,
+              "background_legend": "天津市域以外 / outside Tianjin",
+              "note": "底图由随包图层绘制（示意）：天津市域、海域、水体、区界与地名 / base map drawn from the bundled "
+                      "layers (approximate): Tianjin, sea, water, district lines and place names"}
+    return config, blocks
 
 
 def _catchment_config(stations: gpd.GeoDataFrame, stations_layer: Layer, catalog: Catalog, distance_m: float,
@@ -454,45 +761,69 @@ def _catchment_config(stations: gpd.GeoDataFrame, stations_layer: Layer, catalog
 
 
 def _header_html(spec: MapSpec, *, date: str, offline: bool, gcj02: bool, schematic: bool, missing: list[str],
-                 notes: list[str], source_dates: str) -> str:
+                 notes: list[str], source_dates: str, chords: bool = False, base_note: str = "") -> str:
+    """The map's title block: title, then the notes in a collapsible block (collapsed on phones)."""
     e = html.escape
     lines = [f'<div class="tj-header" id="tj-header"><h1>{e(spec.title_zh)} '
              f'<span class="tj-en">{e(spec.title_en)}</span></h1>',
+             '<details class="tj-hd-more" open><summary>说明 / notes</summary>',
              f'<div class="tj-note"><a href="index.html">← 地图目录 / Gallery</a> · '
              f'数据日期 / data date: 构建 built {e(date or "unknown")} · 来源 sources {e(source_dates)}</div>']
     if schematic:
-        lines.append('<div class="tj-warn">⚠ 虚线图层为示意位置，非测绘数据 / dashed layers are schematic, '
-                     'not surveyed</div>')
+        lines.append('<div class="tj-warn">⚠ 带半透明外框的要素为示意位置，非测绘数据；虚线表示规划或在建 / '
+                     'features with a translucent casing are schematic (approximate), not surveyed; dashes mean '
+                     'planned or under construction</div>')
+    if chords:
+        lines.append('<div class="tj-warn">轨道线为示意：站间直连折线，非线路走向 / rail lines are schematic: '
+                     'station-to-station chords, not track alignments</div>')
     if offline:
-        lines.append('<div class="tj-warn">离线模式：底图瓦片需联网，显示为空白背景 / offline: basemap tiles '
-                     'need a network, shown as a plain background</div>')
+        lines.append(f'<div class="tj-note">离线版：无需联网；{e(base_note or "底图由随包图层绘制")} / offline '
+                     'edition: no network needed; online base maps are listed but need a network</div>')
     if gcj02:
-        lines.append('<div class="tj-note">叠加图层已在显示时偏移至 GCJ-02 以对齐高德底图；数据本身为 WGS84 / '
-                     'overlays shifted to GCJ-02 for the GaoDe basemap; the data stays WGS84</div>')
+        lines.append('<div class="tj-note">叠加图层已在显示时偏移至 GCJ-02 以对齐高德底图；数据本身为 WGS84；'
+                     '光标坐标与量测为 GCJ-02 / overlays shifted to GCJ-02 for the GaoDe basemap; the data stays '
+                     'WGS84; cursor coordinates and measurements are GCJ-02</div>')
     if missing:
         lines.append(f'<div class="tj-warn">尚未生成，未显示 / not built yet, not shown: {e(", ".join(missing))}</div>')
     for note in notes:
         lines.append(f'<div class="tj-warn">{e(note)}</div>')
+    lines.append("</details>")
+    lines.append(f'<div class="tj-print-only tj-print-note">示意图，非测绘成果 / schematic map, not a survey product · '
+                 f'{e(spec.title_zh)} {e(spec.title_en)} · tjspatial</div>')
     lines.append("</div>")
     return "\n".join(lines)
 
 
-def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bool = False,
+def _imports(gpkg: Path) -> dict[str, str]:
+    """Layers the GeoPackage's provenance says were built from an imported file: layer id → file name."""
+    try:
+        prov = pyogrio.read_dataframe(gpkg, layer="provenance", read_geometry=False)
+    except Exception:  # noqa: BLE001 - no provenance: nothing imported
+        return {}
+    if "built_from" not in prov or "layer" not in prov:
+        return {}
+    rows = prov[prov["built_from"].fillna("").astype(str).str.startswith("import:")]
+    return {str(r.layer): str(r.built_from).split(":", 1)[1] for r in rows.itertuples()}
+
+
+def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bool = True,
              basemap: str = "osm", catalog: Catalog | None = None, display: DisplaySettings | None = None,
              extra_layers: list[dict] | None = None, notes: list[str] | None = None,
-             panel_html: str = "") -> WebMap:
+             panel_html: str = "", tianditu_key: str | None = None) -> WebMap:
     """Make one thematic web map from the built GeoPackage.
 
     Parameters
     ----------
     spec : a map id of the catalog's ``[[map]]`` tables, or a :class:`MapSpec`.
     gpkg : the GeoPackage (default ``layers/tianjin.gpkg``, built if missing).
-    offline : inline Leaflet and the plugins from the vendored copies; the map opens on a plain background.
-    basemap : ``"osm"`` (OpenStreetMap, light, imagery; overlays in WGS84) or ``"gaode"`` (GaoDe tiles;
-        overlays shifted to GCJ-02 for display).
+    offline : the offline edition (default): Leaflet and the plugins inlined from the vendored copies, and the
+        map opens on the offline base map drawn from the bundled layers. ``False`` is the CDN edition.
+    basemap : ``"osm"`` (offline base map, OpenStreetMap, light, imagery, 天地图 with a key; overlays in
+        WGS84) or ``"gaode"`` (GaoDe tiles; overlays shifted to GCJ-02 for display).
     extra_layers : further overlay configurations (from :func:`layer_config`), e.g. analysis choropleths.
     notes : extra lines for the header (e.g. an analysis that is not available).
     panel_html : escaped HTML for a side panel (e.g. a table).
+    tianditu_key : the 天地图 key (default: environment variable ``TIANDITU_KEY``); without one, no 天地图.
 
     Returns
     -------
@@ -507,7 +838,9 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
     display = display or load_display_settings()
     gpkg = ensure_gpkg(gpkg)
     present = _gpkg_layers(gpkg)
+    imported = _imports(gpkg)
     gcj02 = basemap == "gaode"
+    tkey = resolve_tianditu_key(tianditu_key) if basemap != "gaode" else None
     ids, undeclared = map_layer_ids(spec, cat)
     messages = [f"map {spec.id!r}: layer {lid!r} is not in the catalog (yet); skipped" for lid in undeclared]
     missing = list(undeclared)
@@ -524,7 +857,8 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
         gdf = load(lid, gpkg)
         frames[lid] = gdf
         disp = display_layer(gdf, layer, style, display.tolerance(lid, layer.geometry_type), gcj02=gcj02)
-        configs.append(layer_config(disp, layer, style, cat, show=lid not in spec.hidden))
+        configs.append(layer_config(disp, layer, style, cat, show=lid not in spec.hidden,
+                                    imported=imported.get(lid)))
     if spec.catchment_m and "rail_stations" in frames:
         configs.append(_catchment_config(frames["rail_stations"], cat["rail_stations"], cat, spec.catchment_m, gcj02))
     configs.extend(extra_layers or [])
@@ -543,19 +877,34 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
         tb = pd.concat([f.geometry for f in frames.values()]).total_bounds
         bounds = [round(float(v), 4) for v in tb] if np.isfinite(tb).all() else None
     outline = any(c["id"] == "boundary" for c in configs)
+    base_cfg, base_blocks = offline_base_config(gpkg, present, gcj02=gcj02)
 
     srcs = {s: cat.sources[s] for c in configs for s in c.pop("source_ids") if s in cat.sources}
     dates = sorted(s.date for s in srcs.values() if s.date)
     source_dates = f"{dates[0]} – {dates[-1]}" if dates else "—"
-    bases = _basemap_configs(basemap, offline)
+    bases = _basemap_configs(basemap, offline, tianditu=tkey, has_offline_base=base_cfg is not None)
+    carto = load_cartography()
+    gk_note = "GCJ-02（高德显示坐标）/ GCJ-02 (GaoDe display coordinates)" if gcj02 else ""
     cfg = {
         "map_id": spec.id,
+        "title": f"{spec.title_zh} / {spec.title_en}",
+        "edition": "offline" if offline else "cdn",
         "accuracy": {k: list(v) for k, v in ACCURACY_CLASSES.items()},
         "sources": {sid: s.attribution for sid, s in srcs.items()},
         "attribution_html": _sources_html(srcs),
         "groups": groups,
         "layers": configs,
         "basemaps": bases,
+        "has_offline_base": base_cfg is not None,
+        "offline_base": base_cfg,
+        "cartography": {"status_field": carto.status_field, "default_status": carto.default_status,
+                        "statuses": {k: {"dash": v.dash, "label": v.label} for k, v in carto.statuses.items()},
+                        "approximate": list(carto.approximate), "casing_px": carto.casing_px,
+                        "casing_opacity": carto.casing_opacity, "accuracy_label": carto.accuracy_label,
+                        "label_suffix": carto.label_suffix},
+        "gk": {"lon0": 117.0, "false_easting": 500000.0, "label": "CGCS2000 GK 117°E (EPSG:4548)"},
+        "coords": {"crs_label": "GCJ-02" if gcj02 else "WGS84", "note": gk_note,
+                   "hint": "移动光标显示坐标 / move the cursor for coordinates"},
         "search": list(spec.search),
         "search_placeholder": "搜索车站、地点 / Search stations, places",
         "bounds": bounds,
@@ -564,6 +913,9 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
         "minimap_outline_layer": "boundary" if outline else None,
         "minimap_style": {"color": cat_style_stroke("boundary", cat), "weight": 1, "fill": False},
     }
+    if gcj02:  # GCJ-02 coordinates are not GK-projected (the offset would pass for real metres)
+        cfg["gk"]["label"] = "CGCS2000 GK 117°E（由 GCJ-02 计算，偏差约 500 米 / from GCJ-02, ~500 m off）"
+
     center = [39.2, 117.3] if bounds is None else [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2]
     m = folium.Map(location=center, zoom_start=8, tiles=None, control_scale=False, zoom_snap=0.25, zoom_delta=0.5)
     m.default_js = list(_LEAFLET_JS)
@@ -571,10 +923,14 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
     root = m.get_root()
     root.title = f"{spec.title_zh} {spec.title_en} · tjspatial"
     root.header.add_child(Element('<meta name="generator" content="tjspatial"/>'), name="tj_generator")
-    schematic = any(c["schematic"] or any(e.get("dash") for e in c["legend"]) for c in configs)
+    root.header.add_child(Element('<meta name="viewport" content="width=device-width, initial-scale=1"/>'),
+                          name="tj_viewport")
+    schematic = any(c["schematic"] or any(e.get("casing") for e in c["legend"]) for c in configs)
+    chords = any(any("station-to-station" in b["text"] for b in c.get("badges", [])) for c in configs)
     root.html.add_child(Element(_header_html(spec, date=build_date(gpkg), offline=offline, gcj02=gcj02,
                                              schematic=schematic, missing=missing, notes=list(notes or []),
-                                             source_dates=source_dates)), name="tj_header")
+                                             source_dates=source_dates, chords=chords,
+                                             base_note=(base_cfg or {}).get("note", ""))), name="tj_header")
     if panel_html:
         root.html.add_child(Element(f'<div class="tj-panel" id="tj-panel">{panel_html}</div>'), name="tj_panel")
     # data is data: the configuration and each layer's features go into their own JSON script blocks, written by
@@ -584,6 +940,7 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
     public = {**cfg, "layers": [{k: v for k, v in c.items() if k != "data"} for c in configs]}
     blocks = [_json_block("tj-config", json.dumps(public, ensure_ascii=False, separators=(",", ":")))]
     blocks += [_json_block(c["data_id"], c["data"]) for c in configs]
+    blocks += base_blocks
     root.html.add_child(Element("\n".join(blocks)), name="tj_data")
     m.add_child(_TjRuntime(), name="tj_runtime")
     return WebMap(spec=spec, map=m, config=cfg, warnings=messages, offline=offline)
