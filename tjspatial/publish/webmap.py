@@ -796,10 +796,9 @@ def _header_html(spec: MapSpec, *, date: str, offline: bool, gcj02: bool, schema
 
 def _imports(gpkg: Path) -> dict[str, str]:
     """Layers the GeoPackage's provenance says were built from an imported file: layer id → file name."""
-    try:
-        prov = pyogrio.read_dataframe(gpkg, layer="provenance", read_geometry=False)
-    except Exception:  # noqa: BLE001 - no provenance: nothing imported
+    if "provenance" not in gpkg_tables(gpkg):  # no provenance: nothing imported
         return {}
+    prov = read_table(gpkg, "provenance")
     if "built_from" not in prov or "layer" not in prov:
         return {}
     rows = prov[prov["built_from"].fillna("").astype(str).str.startswith("import:")]
