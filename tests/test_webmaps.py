@@ -386,3 +386,19 @@ def test_cdn_edition_is_an_explicit_opt_in(built_gpkg, tmp_path):
     assert main(["maps", "--cdn", "--out", str(tmp_path / "b"), "--gpkg", str(built_gpkg), "--maps", "port",
                  "--no-thumbnails"]) == 0
     assert len(external_references((tmp_path / "b" / "port.html").read_text(encoding="utf-8"))) == 12
+
+
+def test_indicators_page_never_says_met_for_a_baseline_nor_prints_a_dict(built_gpkg):
+    from tjspatial.publish.site import _indicators_table
+    import pandas as pd
+    df = pd.DataFrame([
+        {"key": "metro_km_vs_2020", "name_zh": "地铁运营里程", "name_en": "Metro length", "value": 370.3, "unit": "km",
+         "target": "232 (end-2020 status)", "status": "met", "plan_ref": "p",
+         "note": "the plan text records 232 km as the end-2020 status, not a 2025 target"},
+        {"key": "rail_min", "name_zh": "时间", "name_en": "Time", "value": 24.1, "unit": "min", "target": "20",
+         "status": "not met", "plan_ref": "p", "note": "assumed speeds {'metro': 45.0, 'hsr': 200.0} and dwell"},
+    ])
+    html_ = _indicators_table(df)
+    assert "已达到" not in html_ and ">met<" not in html_ and "基期值（非目标）" in html_
+    assert "{" not in html_ and "assumed speeds metro 45, hsr 200 and dwell" in html_
+    assert "未达到" in html_

@@ -13,6 +13,7 @@ import errno
 import html
 import json
 import os
+import re
 import shutil
 import time
 import warnings
@@ -203,6 +204,23 @@ def _fmt_value(v, unit: str) -> str:
     return f"{text} {unit}".strip()
 
 
+_DICT_RE = re.compile(r"\{(\s*'[^']+'\s*:\s*[-\d.]+\s*,?)+\s*\}")
+
+
+def _tidy_note(text: str) -> str:
+    """A note for people: a Python dict literal such as ``{'metro': 45.0}`` is written as ``metro 45``."""
+    def repl(m: re.Match) -> str:
+        pairs = re.findall(r"'([^']+)'\s*:\s*([-\d.]+)", m.group(0))
+        return ", ".join(f"{k} {float(v):g}" for k, v in pairs)
+    return _DICT_RE.sub(repl, text)
+
+
+def _is_baseline(row) -> bool:
+    """A row whose 'target' is a base-year status (e.g. the end-2020 figure), not a target to meet."""
+    text = f"{getattr(row, 'target', '')} {getattr(row, 'note', '')} {getattr(row, 'key', '')}".lower()
+    return "baseline" in text or "status)" in text or "not a 2025 target" in text or "基期" in text
+
+
 def _indicators_table(df: pd.DataFrame) -> str:
     """The indicator rows as an escaped HTML table: indicator, target, value, status, note, plan reference."""
     needed = {"name_zh", "name_en", "value", "unit", "target", "status", "note"}
@@ -212,12 +230,14 @@ def _indicators_table(df: pd.DataFrame) -> str:
     for r in df.itertuples(index=False):
         unit = "" if pd.isna(r.unit) else str(r.unit)
         zh, en, cls = _STATUS.get(str(r.status), (str(r.status), "", "na"))
+        if _is_baseline(r):  # a base-year figure is context, never "met"
+            zh, en, cls = "基期值（非目标）", "baseline, not a target", "na"
         ref = getattr(r, "plan_ref", "")
         rows.append(
             f"<tr><td><b>{e(str(r.name_zh))}</b><br/><span class='en'>{e(str(r.name_en))}</span></td>"
             f"<td>{e(str(r.target))} {e(unit)}</td><td>{e(_fmt_value(r.value, unit))}</td>"
             f"<td><span class='st st-{cls}'>{e(zh)}<br/>{e(en)}</span></td>"
-            f"<td>{e(str(r.note))}<div class='meta'>{e('' if pd.isna(ref) else str(ref))}</div></td></tr>")
+            f"<td>{e(_tidy_note(str(r.note)))}<div class='meta'>{e('' if pd.isna(ref) else str(ref))}</div></td></tr>")
     head = ("<tr><th>指标 / indicator</th><th>目标 / target</th><th>图层给出的值 / value from the layers</th>"
             "<th>状态 / status</th><th>说明与出处 / note and plan reference</th></tr>")
     return f"<table id='tj-indicators'>{head}{''.join(rows)}</table>"
