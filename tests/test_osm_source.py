@@ -453,3 +453,23 @@ def test_overpass_answers_without_data_fall_back_layer_by_layer(monkeypatch, tmp
         assert prov.loc[lid, "built_from"] == "bundled" and prov.loc[lid, "osm_features"] == 0, lid
         assert prov.loc[lid, "fallback_features"] == len(tj.load(lid, out)), lid
     assert tj.load("districts", out)["pop_2020"].sum() == CENSUS_TOTAL
+
+
+@pytest.mark.parametrize("suffix", [".osm", ".osm.bz2"])
+def test_parse_progress_reports_share_of_the_file(tmp_path, suffix):
+    import bz2
+    from tjspatial.sources.osm_data import read_osm_xml
+    src = FIXTURE if suffix == ".osm" else tmp_path / "t.osm.bz2"
+    if suffix == ".osm.bz2":
+        src.write_bytes(bz2.compress(FIXTURE.read_bytes()))
+    seen = []
+    d = read_osm_xml(src, progress=lambda n, share: seen.append((n, share)), every=100)
+    assert [n for n, _ in seen] == list(range(100, 974 + 1, 100))  # 874 nodes + 57 ways + 43 relations
+    shares = [s for _, s in seen]
+    assert shares == sorted(shares) and 0 < shares[0] and shares[-1] <= 1.0
+    if suffix == ".osm":  # (a 12 kB .bz2 is read from disk in one buffer: 100 % at once)
+        assert shares[0] < 0.2 and shares[-1] > 0.8
+    assert d.counts == {"nodes": 874, "ways": 57, "relations": 43}
+    from tjspatial.sources.osm import _progress_line
+    assert _progress_line("parsing x.osm", 1_500_000, 0.5, 5.0) == \
+        "        parsing x.osm: 1,500,000 objects, 50% (300,000 objects/s, ETA 5 s)"

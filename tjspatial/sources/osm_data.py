@@ -293,8 +293,11 @@ class OsmData:
         return Routes(rel_df, members_df, ways, nodes)
 
 
-def read_osm_xml(path: str | Path, *, layer_id: str = "<none>", progress=None) -> OsmData:
+def read_osm_xml(path: str | Path, *, layer_id: str = "<none>", progress=None, every: int = 500_000) -> OsmData:
     """Parse an OSM XML file (optionally ``.gz`` / ``.bz2``) in one streaming pass.
+
+    ``progress(objects, share)`` is called every ``every`` objects with the share (0–1) of the file on disk
+    read so far (of the compressed file for ``.gz`` / ``.bz2``), from which a rate and an ETA follow.
 
     Raises
     ------
@@ -307,8 +310,10 @@ def read_osm_xml(path: str | Path, *, layer_id: str = "<none>", progress=None) -
     node_tags, way_nodes, way_tags, relations = {}, {}, {}, {}
     root_stamp, newest = "", ""
     n = 0
+    size = max(path.stat().st_size, 1) if path.is_file() else 1
     try:
-        with open_osm_xml(path) as fh:
+        fh, counter = open_osm_xml(path, counting=True)
+        with fh:
             for event, elem in ET.iterparse(fh, events=("start", "end")):
                 tag = elem.tag
                 if event == "start":
@@ -343,8 +348,8 @@ def read_osm_xml(path: str | Path, *, layer_id: str = "<none>", progress=None) -
                     newest = ts
                 elem.clear()
                 n += 1
-                if progress is not None and n % 500_000 == 0:
-                    progress(n)
+                if progress is not None and n % every == 0:
+                    progress(n, min(counter.pos / size, 1.0))
     except (ET.ParseError, OSError, EOFError, ValueError, TypeError) as exc:
         raise BuildError(f"cannot read OSM XML ({type(exc).__name__}: {exc})", layer=layer_id,
                          file=str(path)) from exc

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import json
 import os
 import re
@@ -39,14 +40,39 @@ def is_xml(path: Path) -> bool:
     return str(path).lower().endswith(XML_SUFFIXES)
 
 
-def open_osm_xml(path: Path):
-    """Open an OSM XML file for binary reading, decompressing ``.gz`` / ``.bz2``."""
+class _Counting(io.RawIOBase):
+    """A binary file that counts the bytes read from disk (``pos``), below any decompression."""
+
+    def __init__(self, path: Path):
+        self._fh = open(path, "rb")
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = self._fh.readinto(b)
+        self.pos += n or 0
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
+def open_osm_xml(path: Path, *, counting: bool = False):
+    """Open an OSM XML file for binary reading, decompressing ``.gz`` / ``.bz2``. With ``counting``, returns
+    ``(file, counter)`` where ``counter.pos`` is how many bytes of the file on disk were read so far (for a
+    progress share and ETA)."""
     name = str(path).lower()
+    raw = _Counting(Path(path))
     if name.endswith(".gz"):
-        return gzip.open(path, "rb")
-    if name.endswith(".bz2"):
-        return bz2.open(path, "rb")
-    return open(path, "rb")
+        fh = gzip.GzipFile(fileobj=io.BufferedReader(raw), mode="rb")
+    elif name.endswith(".bz2"):
+        fh = bz2.BZ2File(io.BufferedReader(raw), mode="rb")
+    else:
+        fh = io.BufferedReader(raw)
+    return (fh, raw) if counting else fh
 
 
 def tool_path() -> str | None:
