@@ -405,7 +405,13 @@ def test_selectors_and_query_text():
     assert '(poly:"39.000000 117.100000 39.100000 117.100000 ' in q  # lat lon order
 
 
-def test_walk_graph_from_extract(tmp_path):
+@pytest.mark.parametrize("clipper", ["osmium-tool", "pyosmium"])
+def test_walk_graph_from_extract(tmp_path, monkeypatch, clipper):
+    from tjspatial.sources.osm_extract import tool_path
+    if clipper == "pyosmium":
+        monkeypatch.setenv("TJSPATIAL_NO_OSMIUM_TOOL", "1")
+    elif tool_path() is None:
+        pytest.skip("osmium-tool is not installed")
     out = osm.build_walk_graph(source="extract", extract=FIXTURE, out=tmp_path / "walk.graphml",
                                options={"cache_dir": tmp_path / "cache"})
     g = load_walk_graph(out)

@@ -41,8 +41,8 @@ from ..errors import BuildError
 from ..paths import layers_dir, sources_dir as default_sources_dir
 from ..settings import DEFAULT_BACKOFF, DEFAULT_RETRIES
 from . import osm_layers
-from .osm_data import OsmData, Routes, read_osm_xml
-from .osm_extract import clip_extract, clip_filter_pbf, file_extent, is_pbf, is_xml
+from .osm_data import OsmData, Routes, read_osm_xml, write_selected_ways
+from .osm_extract import clip_extract, clip_filter_pbf, file_extent, is_pbf, is_xml, tool_path
 from .osm_fetch import (DEFAULT_DEADLINE, DEFAULT_OVERPASS_URL, DEFAULT_TIMEOUT, FetchSettings, cache_path,
                         fetch_osm_xml)
 from .osm_query import Selector, osm_keys, overpass_ql, parse_selectors
@@ -467,7 +467,13 @@ def build_walk_graph(*, source: str = "osm", extract: str | Path | None = None, 
             raise BuildError(f"OSM extract not found: {src}", layer="walk_network", file=str(src))
         bbox = tuple(np.round(shapely.bounds(polygon), 6))
         xml = settings.cache_dir / f"walk-{src.name.split('.')[0]}-{hashlib.sha256(str(bbox).encode()).hexdigest()[:12]}.osm"
-        clip_filter_pbf(src, xml, bbox, {"highway"}, selectors=sel)
+        if tool_path():  # osmium-tool: keep highway ways in the polygon, then only the walkable ones
+            clipped = xml.with_name(xml.stem + ".highways.osm")
+            clip_extract(src, clipped, polygon, {"highway"}, selectors=sel)
+            write_selected_ways(read_osm_xml(clipped, layer_id="walk_network"), sel, xml)
+            clipped.unlink(missing_ok=True)
+        else:
+            clip_filter_pbf(src, xml, bbox, {"highway"}, selectors=sel)
     else:
         query = overpass_ql(sel, polygon, timeout=int(settings.timeout), date=options.get("osm_date"))
         xml = fetch_osm_xml(query, settings, label="walk_network", layer_id="walk_network")

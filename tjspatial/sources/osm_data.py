@@ -34,7 +34,7 @@ from ..crs import STORAGE_CRS
 from ..errors import BuildError
 from .osm_query import Selector
 
-__all__ = ["OsmData", "Routes", "read_osm_xml", "REPAIR_GAP_M", "AREA_RELATIONS"]
+__all__ = ["OsmData", "Routes", "read_osm_xml", "write_selected_ways", "REPAIR_GAP_M", "AREA_RELATIONS"]
 
 REPAIR_GAP_M = 500.0
 """An open ring whose ends are at most this far apart (m), or 10 % of its length, is closed when repairing."""
@@ -358,3 +358,25 @@ def read_osm_xml(path: str | Path, *, layer_id: str = "<none>", progress=None, e
     return OsmData(path=path, node_ids=node_ids[order], lon=np.asarray(lons, dtype="float64")[order],
                    lat=np.asarray(lats, dtype="float64")[order], node_tags=node_tags, way_nodes=way_nodes,
                    way_tags=way_tags, relations=relations, timestamp=(root_stamp or newest)[:10])
+
+
+def write_selected_ways(data: OsmData, selectors: list[Selector], out: Path) -> Path:
+    """Write to ``out`` (OSM XML, atomically) the ways of ``data`` that ``selectors`` pick, with their tags,
+    and the nodes they reference (e.g. the walkable ways for osmnx's ``graph_from_xml``)."""
+    from xml.sax.saxutils import quoteattr
+
+    from ..atomic import atomic_path
+    ways = [w for w, tags in data.way_tags.items() if any(s.matches("way", tags) for s in selectors)]
+    refs = np.unique(np.fromiter((r for w in ways for r in data.way_nodes[w]), dtype="int64"))
+    xy, found = data._positions(refs)
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<osm version="0.6" generator="tjspatial">']
+    lines += [f'  <node id="{n}" lat="{y:.7f}" lon="{x:.7f}"/>' for n, (x, y) in zip(refs[found], xy)]
+    for w in ways:
+        nds = "".join(f'<nd ref="{r}"/>' for r in data.way_nodes[w])
+        tags = "".join(f"<tag k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in data.way_tags[w].items())
+        lines.append(f'  <way id="{w}">{nds}{tags}</way>')
+    lines.append("</osm>\n")
+    with atomic_path(Path(out)) as tmp:
+        Path(tmp).write_text("\n".join(lines), encoding="utf-8")
+    return Path(out)
+
