@@ -453,7 +453,11 @@ def test_subset_reexport_updates_layers_inside_the_full_package(exported, built_
     (out / "shp" / "old_layer.shp").write_bytes(b"stale")  # a file of ours that no export writes any more
     before["files"]["shp/old_layer.shp"] = {"bytes": 5, "sha256": sha256_file(out / "shp" / "old_layer.shp")}
     (out / MANIFEST_NAME).write_text(json.dumps(before), encoding="utf-8")
+    (out / "shp" / "我的笔记.txt").write_text("mine", encoding="utf-8")  # the user's: never deleted
     export("gpkg", out, gpkg=built_gpkg, layers=["wetlands"])
+    assert (out / "shp" / "我的笔记.txt").read_text(encoding="utf-8") == "mine"
+    assert verify_export(out) == ["shp/我的笔记.txt: not in the manifest (not written by tjspatial)"]
+    (out / "shp" / "我的笔记.txt").unlink()
     names = {n for n, _ in pyogrio.list_layers(out / GPKG_NAME)}
     assert set(LAYER_IDS) <= names  # the other 18 layers stay in the package
     root = _project(out)

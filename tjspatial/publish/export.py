@@ -23,7 +23,8 @@ and ``export-manifest.json`` (layers, formats, CRS, and every file with its size
 
 Whole-folder atomicity: everything is written into a staging folder beside ``out_dir`` and swapped in only
 when complete, so a failure leaves the previous export as it was; files of an earlier export that this one
-does not write again are removed (no stale shapefiles). Exporting some layers into an existing export
+does not write again are removed (no stale shapefiles), while files tjspatial did not write (not in the
+manifest, e.g. a user's notes or a copy of the project) are kept. Exporting some layers into an existing export
 (``layers=[...]``) updates those layers inside the full package: the other layers' files are kept, the
 GeoPackage and project still hold every layer, ``layers.csv`` and the manifest list all of them. A folder
 that holds other files and no manifest is refused (tjspatial never replaces a folder it did not write).
@@ -248,7 +249,7 @@ def verify_export(out_dir: str | Path) -> list[str]:
     listed = set(man["files"]) | {MANIFEST_NAME}
     for p in out_dir.rglob("*"):
         if p.is_file() and str(p.relative_to(out_dir)) not in listed:
-            problems.append(f"{p.relative_to(out_dir)}: not in the manifest")
+            problems.append(f"{p.relative_to(out_dir)}: not in the manifest (not written by tjspatial)")
     return problems
 
 
@@ -471,11 +472,29 @@ def _export_locked(formats: list[str], out_dir: Path, ids: list[str], gpkg, cata
         }
         (stage / MANIFEST_NAME).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         written = sorted(stage.rglob("*"))
+        _carry_over_foreign(previous, out_dir, stage)
         _swap_in(stage, out_dir)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     return [out_dir / p.relative_to(stage) for p in written if not p.is_dir()]
+
+
+def _carry_over_foreign(previous: dict | None, out_dir: Path, stage: Path) -> list[str]:
+    """Copy files of ``out_dir`` that no tjspatial export wrote (not in its manifest; e.g. a user's notes or
+    an edited copy of the project) into the stage, so the swap never deletes them; returns their paths."""
+    if previous is None or not out_dir.is_dir():
+        return []
+    ours = set(previous.get("files", {})) | {MANIFEST_NAME}
+    carried = []
+    for f in sorted(out_dir.rglob("*")):
+        rel = str(f.relative_to(out_dir))
+        if not f.is_file() or rel in ours or (stage / rel).exists() or ".tmp-" in f.name:
+            continue
+        (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, stage / rel)
+        carried.append(rel)
+    return carried
 
 
 def _copy_kept(previous: dict | None, out_dir: Path, stage: Path, prefix: str, keep: Sequence[str]) -> list[Path]:
