@@ -135,3 +135,54 @@ def test_sparse_and_dense_station_sets_give_the_union_of_circles():
         exp = shapely.union_all(shapely.buffer(pts, 800, quad_segs=16))
         assert got.area == pytest.approx(exp.area, rel=1e-12)
         assert shapely.symmetric_difference(got, exp).area < 1e-6
+
+
+def test_coverage_at_chengdu_measures_in_its_own_zone():
+    """Stations and areas west of Tianjin's zone are measured in theirs (EPSG:4544 at Chengdu): the catchment of
+    one station is a true 800 m circle on the ground (geodesic area), not the 785 m one of a fixed CM 117E."""
+    from pyproj import Geod
+    lon, lat = 104.0657, 30.6595
+    st = gpd.GeoDataFrame({"kind": ["metro"], "status": ["open"]}, geometry=[shapely.Point(lon, lat)], crs=4326)
+    region = gpd.GeoDataFrame({"name_zh": ["成都测试区"]}, geometry=[shapely.box(lon - 0.05, lat - 0.05, lon + 0.05,
+                                                                             lat + 0.05)], crs=4326)
+    c = tj.to_metric(st).geometry.iloc[0]
+    pop = PopulationGrid(values=np.full((100, 100), 5.0), transform=Affine(100, 0, c.x - 5_000, 0, -100, c.y + 5_000),
+                         crs="EPSG:4544", source="uniform", year=2020)
+    res = tj.coverage(st, pop, region, distance=800)
+    cat = res.attrs["catchments"]
+    assert cat.crs.to_epsg() == 4544
+    ground = abs(Geod(ellps="GRS80").geometry_area_perimeter(cat.to_crs(4326).geometry.iloc[0])[0])
+    polygon_share = 64 / (2 * np.pi) * np.sin(2 * np.pi / 64)            # 64-gon / circle
+    assert ground == pytest.approx(np.pi * 800 ** 2 * polygon_share, rel=5e-4)
+    assert res["pop_covered"].iloc[0] == pytest.approx(5.0 * cat.area.iloc[0] / 1e4, rel=1e-9)
+
+
+def test_national_raster_is_read_in_a_float32_window_around_the_study_area(built_gpkg, tmp_path):
+    import rasterio
+    from tjspatial.errors import InputError
+    # a 'national' raster: 0.05 degree cells over 100-125E, 30-45N, persons varying with position
+    rows, cols = 300, 500
+    i, j = np.mgrid[0:rows, 0:cols]
+    values = (1000 + 7 * i + 3 * j).astype("float32")
+    path = tmp_path / "national.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=rows, width=cols, count=1, dtype="float32",
+                       crs="EPSG:4326", transform=Affine(0.05, 0, 100, 0, -0.05, 45), nodata=-1) as dst:
+        dst.write(values, 1)
+    pop = tj.population(path, path=built_gpkg)
+    whole = tj.population(path, path=built_gpkg, window=None)
+    assert pop.values.dtype == np.float32 and whole.values.shape == (rows, cols)
+    assert pop.values.size < 0.01 * whole.values.size and "window: layer 'boundary' + 5 km" in pop.description
+    # the window lies where the whole raster has the same numbers
+    r0, c0 = rasterio.transform.rowcol(whole.transform, pop.transform.c + 0.01, pop.transform.f - 0.01)
+    assert np.array_equal(pop.values, whole.values[r0:r0 + pop.shape[0], c0:c0 + pop.shape[1]])
+    a = tj.coverage(None, pop, "districts", distance=800, path=built_gpkg)
+    b = tj.coverage(None, whole, "districts", distance=800, path=built_gpkg)
+    assert np.asarray(a["pop_covered"]) == pytest.approx(np.asarray(b["pop_covered"]), rel=1e-9)
+    assert np.asarray(a["pop_total"]) == pytest.approx(np.asarray(b["pop_total"]), rel=1e-9)
+    assert a["pop_total"].sum() > 0
+    # areas beyond the window are counted as far as the grid reaches, with a warning
+    far = gpd.GeoDataFrame({"name_zh": ["成都"]}, geometry=[shapely.box(103.9, 30.5, 104.2, 30.8)], crs=4326)
+    with pytest.warns(UserWarning, match="beyond the population grid"):
+        assert tj.coverage(None, pop, far, path=built_gpkg)["pop_total"].iloc[0] == 0
+    with pytest.raises(InputError, match="does not overlap the study area"):
+        tj.population(path, path=built_gpkg, window=(10.0, 50.0, 11.0, 51.0))

@@ -64,8 +64,9 @@ def _as_list(v) -> list | None:
 
 
 def select_stations(stations=None, *, kind: str | Iterable[str] = "all", status=None,
-                    path: str | Path | None = None) -> gpd.GeoDataFrame:
-    """Stations as EPSG:4548 points, filtered by ``kind`` (metro / rail / tram / all) and ``status``.
+                    path: str | Path | None = None, crs=None) -> gpd.GeoDataFrame:
+    """Stations as metric points (``crs``, default the zone that follows the data: EPSG:4548 in Tianjin),
+    filtered by ``kind`` (metro / rail / tram / all) and ``status``.
 
     Parameters
     ----------
@@ -98,14 +99,15 @@ def select_stations(stations=None, *, kind: str | Iterable[str] = "all", status=
         if "status" not in gdf.columns:
             raise KeyError(f"{label}: no 'status' column to filter status={statuses} on")
         gdf = gdf[gdf["status"].isin(statuses)]
-    out = to_metric(gdf)
+    out = to_metric(gdf, crs)
     out.attrs = {**stations.attrs}
     return out
 
 
 def resolve_areas(areas="districts", *, path: str | Path | None = None,
                   label: str | None = None) -> gpd.GeoDataFrame:
-    """Areas as EPSG:4548 polygons with an ``area`` key column (and ``name_zh``/``name_en`` where known).
+    """Areas as metric polygons (the zone that follows the data, :func:`tjspatial.crs.metric_crs_for`: EPSG:4548
+    in Tianjin) with an ``area`` key column (and ``name_zh``/``name_en`` where known).
 
     ``areas`` is a layer id (``districts``, ``zones``, ``dual_city``, ``boundary`` or any polygon layer of
     the catalog) or a polygon GeoDataFrame; ``label`` names its key column (default: ``name_zh``, else the
@@ -128,7 +130,7 @@ def resolve_areas(areas="districts", *, path: str | Path | None = None,
     if label is None:
         label = "name_zh" if "name_zh" in m.columns and (m["name_zh"] != "").all() else None
     keys = m[label].astype(str).to_numpy() if label else m.index.astype(str).to_numpy()
-    out = gpd.GeoDataFrame({"area": keys}, geometry=m.geometry.values, crs=METRIC_CRS)
+    out = gpd.GeoDataFrame({"area": keys}, geometry=m.geometry.values, crs=m.crs)
     for col in ("name_zh", "name_en"):
         if col in m.columns:
             out[col] = m[col].to_numpy()
@@ -203,14 +205,14 @@ def coverage(stations=None, population=None, areas="districts", distance: float 
         raise ValueError(f"method must be 'buffer' or 'network', not {method!r}")
     if not distance > 0:
         raise ValueError(f"distance must be positive metres, got {distance!r}")
-    st = select_stations(stations, kind=kind, status=status, path=path)
     ar = resolve_areas(areas, path=path)
+    st = select_stations(stations, kind=kind, status=status, path=path, crs=ar.crs)  # one metric CRS for both
     pop = _population(population, path)
     pts = np.asarray(st.geometry.values, dtype=object)
     extra = {}
     if method == "buffer":
         catch = buffer_catchment(pts, distance)
-        extra = {"_parts": lambda: shapely.buffer(pts, distance, quad_segs=16)}  # the circles, if needed
+        extra = {"_parts": (pts, distance)}  # the circles, for the few split cells the catchment boundary crosses
     else:
         from .network_coverage import DEFAULT_MAX_HOLE_M2, walk_catchment
         if graph is None:
@@ -228,7 +230,7 @@ def _summarise(ar: gpd.GeoDataFrame, catch, pop, pts, st, *, method, distance, k
     shapely.prepare(catch)
     covered = shapely.intersection(geoms, catch)
     covered = np.asarray([g if shapely.get_type_id(g) in (3, 6) else _poly(g) for g in covered], dtype=object)
-    pop_total, pop_cov = _zonal_sums(pop, geoms, covered, extra.pop("_parts", None))
+    pop_total, pop_cov = _zonal_sums(pop, geoms, covered, extra.pop("_parts", None), crs=ar.crs)
     area = shapely.area(geoms) / 1e6
     area_cov = shapely.area(covered) / 1e6
     if len(pts):
@@ -247,7 +249,7 @@ def _summarise(ar: gpd.GeoDataFrame, catch, pop, pts, st, *, method, distance, k
     df["area_covered_km2"] = area_cov
     df["area_share"] = np.divide(area_cov, area, out=np.full(len(df), np.nan), where=area > 0)
     df["stations"] = n_st.astype(int)
-    catchments = gpd.GeoDataFrame({"area": df["area"].to_numpy()}, geometry=covered, crs=METRIC_CRS)
+    catchments = gpd.GeoDataFrame({"area": df["area"].to_numpy()}, geometry=covered, crs=ar.crs)
     df.attrs = {"method": method, "distance_m": float(distance), "kind": kind if isinstance(kind, str) else
                 ",".join(kind), "status": status if status is None or isinstance(status, str) else ",".join(status),
                 "station_count": int(len(pts)), "stations_layer": st.attrs.get("layer", "stations"),
@@ -255,7 +257,8 @@ def _summarise(ar: gpd.GeoDataFrame, catch, pop, pts, st, *, method, distance, k
     return df
 
 
-def _zonal_sums(pop, geoms: np.ndarray, covered: np.ndarray, catch_parts=None) -> tuple[np.ndarray, np.ndarray]:
+def _zonal_sums(pop, geoms: np.ndarray, covered: np.ndarray, catch_parts=None, *,
+                crs=METRIC_CRS) -> tuple[np.ndarray, np.ndarray]:
     """Population inside each area and inside its covered part ``covered = geoms ∩ catchment`` (EPSG:4548);
     ``catch_parts``, if given, are polygons whose union is the catchment (the station circles).
 
@@ -267,19 +270,20 @@ def _zonal_sums(pop, geoms: np.ndarray, covered: np.ndarray, catch_parts=None) -
     """
     values, transform = getattr(pop, "values", None), getattr(pop, "transform", None)
     pieces = getattr(pop, "pieces", None)
-    gcrs = getattr(pop, "crs", None) or METRIC_CRS
-    same = CRS.from_user_input(gcrs).equals(CRS.from_user_input(METRIC_CRS))
+    gcrs = getattr(pop, "crs", None) or crs
+    same = CRS.from_user_input(gcrs).equals(CRS.from_user_input(crs))
     if (values is None or transform is None or transform.b != 0 or transform.d != 0
             or (pieces is not None and not same)):
-        return pop.zonal_sum(geoms, crs=METRIC_CRS), pop.zonal_sum(covered, crs=METRIC_CRS)
+        return pop.zonal_sum(geoms, crs=crs), pop.zonal_sum(covered, crs=crs)
     from .zonal import integrator_for, pieces_covered, pieces_in_areas
     integ, memo = integrator_for(pop)
     if not same:
-        geoms = np.asarray(gpd.GeoSeries(geoms, crs=METRIC_CRS).to_crs(gcrs).values, dtype=object)
-        covered = np.asarray(gpd.GeoSeries(covered, crs=METRIC_CRS).to_crs(gcrs).values, dtype=object)
+        geoms = np.asarray(gpd.GeoSeries(geoms, crs=crs).to_crs(gcrs).values, dtype=object)
+        covered = np.asarray(gpd.GeoSeries(covered, crs=crs).to_crs(gcrs).values, dtype=object)
     key = ("area_totals", hashlib.sha1(b"".join(shapely.to_wkb(geoms))).hexdigest())
     hit = memo.get(key)
     if hit is None:
+        _warn_outside(pop, geoms, integ)
         totals = integ.sum(geoms)
         pairs = None
         if pieces is not None:
@@ -293,6 +297,22 @@ def _zonal_sums(pop, geoms: np.ndarray, covered: np.ndarray, catch_parts=None) -
     if pairs is not None:
         cov = cov + pieces_covered(integ, pieces, pairs, covered, bp, catch_parts if same else None)
     return totals.copy(), cov
+
+
+def _warn_outside(pop, geoms: np.ndarray, integ) -> None:
+    """Warn when areas reach more than a cell beyond the population grid (a raster read in a window, or one that
+    does not cover the study area): people there are not counted."""
+    t, (rows, cols) = integ.transform, integ.shape
+    xs, ys = sorted((t.c, t.c + cols * t.a)), sorted((t.f, t.f + rows * t.e))
+    b = shapely.bounds(geoms)
+    ok = ~np.isnan(b).any(axis=1)
+    tol = max(abs(t.a), abs(t.e))
+    out = ok & ((b[:, 0] < xs[0] - tol) | (b[:, 2] > xs[1] + tol) | (b[:, 1] < ys[0] - tol) | (b[:, 3] > ys[1] + tol))
+    if out.any():
+        import warnings
+        warnings.warn(f"coverage: {int(out.sum())} area(s) reach beyond the population grid "
+                      f"({getattr(pop, 'description', '') or getattr(pop, 'source', '')}); people outside it are "
+                      f"not counted", stacklevel=4)
 
 
 def _poly(g):

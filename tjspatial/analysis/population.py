@@ -322,26 +322,72 @@ class PopulationPolygons:
         return np.bincount(iz, weights=counts[ip] * share, minlength=len(geoms))
 
 
-def _grid_from_tif(path: Path, year: int | None, accuracy: str) -> PopulationGrid:
+RASTER_WINDOW_MARGIN_M = 5_000.0
+"""Margin around the study area kept when a population raster is read in a window, metres."""
+
+
+def _study_bounds(window, path) -> tuple[tuple[float, float, float, float] | None, str]:
+    """(minx, miny, maxx, maxy) in EPSG:4326 to read a raster in, and a label; ``(None, ...)`` for all of it."""
+    if window is None:
+        return None, "whole raster"
+    if isinstance(window, str):
+        from ..paths import default_gpkg
+        if path is None and not default_gpkg().exists():  # do not build a GeoPackage just to clip a raster
+            return None, f"whole raster (no GeoPackage to read layer {window!r} from)"
+        try:
+            gdf = load(window, path)
+        except Exception as exc:  # noqa: BLE001 - no GeoPackage / layer: read it all, and say so
+            return None, f"whole raster (layer {window!r} unavailable: {exc})"
+        label = f"window: layer {window!r} + {RASTER_WINDOW_MARGIN_M / 1000:g} km"
+    elif isinstance(window, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        gdf, label = window, f"window: given areas + {RASTER_WINDOW_MARGIN_M / 1000:g} km"
+    else:
+        return tuple(float(v) for v in window), "window: given bounds"
+    m = to_metric(gdf)
+    b = np.asarray(m.total_bounds) + np.array([-1, -1, 1, 1]) * RASTER_WINDOW_MARGIN_M
+    from pyproj import Transformer
+    return Transformer.from_crs(m.crs, "EPSG:4326", always_xy=True).transform_bounds(*b), label
+
+
+def _grid_from_tif(path: Path, year: int | None, accuracy: str, window=None,
+                   gpkg: str | Path | None = None) -> PopulationGrid:
+    """Read a population GeoTIFF as float32, only the window covering ``window`` (see :func:`population`)."""
+    bounds, label = _study_bounds(window, gpkg)
     try:
         with rasterio.open(path) as src:
             if src.crs is None:
                 raise InputError(f"population raster {path} has no CRS")
             if src.transform.b != 0 or src.transform.d != 0:
                 raise InputError(f"population raster {path} is rotated; warp it north-up first")
-            arr = src.read(1, masked=True).astype("float64")
-            transform, crs = src.transform, src.crs
+            win = None
+            if bounds is not None:
+                from pyproj import Transformer
+                from rasterio.windows import Window, from_bounds
+                b = Transformer.from_crs("EPSG:4326", src.crs, always_xy=True).transform_bounds(*bounds)
+                w = from_bounds(*b, transform=src.transform)
+                c0, r0 = int(np.floor(w.col_off)), int(np.floor(w.row_off))
+                c1, r1 = int(np.ceil(w.col_off + w.width)), int(np.ceil(w.row_off + w.height))
+                c0, r0, c1, r1 = max(c0, 0), max(r0, 0), min(c1, src.width), min(r1, src.height)
+                if c1 <= c0 or r1 <= r0:
+                    raise InputError(f"population raster {path} does not overlap the study area ({label}); pass "
+                                     f"window=None to read it whole")
+                win = Window(c0, r0, c1 - c0, r1 - r0)
+            arr = src.read(1, masked=True, window=win, out_dtype="float32")
+            transform = src.transform if win is None else src.window_transform(win)
+            crs = src.crs
             tags = src.tags()
+            shape_all = (src.height, src.width)
     except rasterio.errors.RasterioIOError as exc:
         raise FileNotFoundError(f"cannot read population raster {path}: {exc}") from exc
-    values = np.asarray(arr.filled(0.0))
+    values = np.asarray(arr.filled(0.0), dtype=np.float32)
     values[~np.isfinite(values) | (values < 0)] = 0.0
     if transform.e > 0:  # south-up: flip to north-up
         values = values[::-1]
         transform = transform @ Affine.translation(0, values.shape[0]) @ Affine.scale(1, -1)
     return PopulationGrid(values=values, transform=transform, crs=crs, source=f"raster:{path.name}",
                           year=year if year is not None else _year_from(tags), accuracy=accuracy,
-                          description=f"GeoTIFF {path}")
+                          description=f"GeoTIFF {path}, float32, {label}: {values.shape[0]} x {values.shape[1]} of "
+                                      f"{shape_all[0]} x {shape_all[1]} cells")
 
 
 def _year_from(tags: dict) -> int | None:
@@ -375,7 +421,8 @@ def _polygons(gdf: gpd.GeoDataFrame, column: str | None, year: int | None, accur
 
 
 def population(source=None, *, path: str | Path | None = None, column: str | None = None,
-               year: int | None = None, accuracy: str | None = None, cell: float = BUNDLED_CELL_M):
+               year: int | None = None, accuracy: str | None = None, cell: float = BUNDLED_CELL_M,
+               window="boundary"):
     """The population to measure coverage with.
 
     Parameters
@@ -389,6 +436,10 @@ def population(source=None, *, path: str | Path | None = None, column: str | Non
     column : the count column of polygons (default: the first of :data:`POPULATION_COLUMNS` present).
     year, accuracy : label the result (defaults: 2020 / ``modelled`` for the bundled grid).
     cell : cell size of the bundled grid, metres (EPSG:4548).
+    window : GeoTIFFs only: the part of the raster read (float32), so that a national raster costs what the
+        study area needs: ``"boundary"`` (default: the extent of that layer of ``path`` plus 5 km; the whole
+        raster if the layer cannot be read), another layer id, a GeoDataFrame, ``(minx, miny, maxx, maxy)`` in
+        degrees, or ``None`` for the whole raster. Coverage warns when an area reaches beyond the grid read.
 
     Returns
     -------
@@ -410,7 +461,7 @@ def population(source=None, *, path: str | Path | None = None, column: str | Non
         if p.suffix.lower() in (".tif", ".tiff", ".vrt") or p.is_file():
             if not p.is_file():
                 raise FileNotFoundError(f"no population raster at {p}")
-            return _grid_from_tif(p, year, accuracy or "derived")
+            return _grid_from_tif(p, year, accuracy or "derived", window, path)
         gdf = load(str(source), path)
         return _polygons(gdf, column, year, accuracy or gdf.attrs.get("accuracy", "derived"), f"layer:{source}")
     raise TypeError(f"population source must be None, a GeoTIFF path, a layer id or a GeoDataFrame, "

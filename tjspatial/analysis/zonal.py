@@ -276,7 +276,8 @@ def pieces_covered(integ: GridIntegrator, pieces, pairs, covered: np.ndarray, bp
     :meth:`GridIntegrator.boundary_pieces` of ``covered``. A piece whose cell's part in the area the catchment
     covers wholly keeps its share, one whose cell the covered polygon misses counts zero; only pieces in cells
     the catchment boundary crosses are intersected: with ``catch_parts`` (polygons whose union is the
-    catchment, e.g. the station circles, or a function returning them) when given, else with the covered polygon cut into small pieces.
+    catchment; or ``(station points, radius)``: the circles GEOS draws around them, 16 segments a quarter) when
+    given, else with the covered polygon cut into small pieces.
     """
     gi, pi, share, cshare = pairs
     out = np.zeros(len(covered))
@@ -293,9 +294,17 @@ def pieces_covered(integ: GridIntegrator, pieces, pairs, covered: np.ndarray, bp
     whole = share[part] >= 1 - _FULL
     area = np.zeros(len(part))
     if catch_parts is not None and whole.any():
-        if callable(catch_parts):
-            catch_parts = catch_parts()
         w = np.flatnonzero(whole)
+        if isinstance(catch_parts, tuple):  # (station points, radius): buffer only the stations near these pieces
+            pts, radius = catch_parts
+            from scipy.spatial import cKDTree
+            pxy = shapely.get_coordinates(pts)
+            b = shapely.bounds(pg[w])
+            centre = (b[:, :2] + b[:, 2:]) / 2
+            reach = radius + np.hypot(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]).max() / 2 + 1.0
+            near = np.unique(np.concatenate([np.asarray(h, dtype=np.intp) for h in
+                                             cKDTree(pxy).query_ball_point(centre, reach)] + [np.empty(0, np.intp)]))
+            catch_parts = shapely.buffer(np.asarray(pts, dtype=object)[near], radius, quad_segs=16)
         ip, ic = shapely.STRtree(np.asarray(catch_parts, dtype=object)).query(pg[w], predicate="intersects")
         clip = shapely.intersection(pg[w][ip], np.asarray(catch_parts, dtype=object)[ic])
         one = np.bincount(ip, minlength=len(w)) == 1
