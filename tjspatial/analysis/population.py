@@ -309,10 +309,12 @@ class PopulationPolygons:
                 "population_accuracy": self.accuracy, "population_kind": "polygons (areal weighting)"}
 
     def zonal_sum(self, polygons, crs=None) -> np.ndarray:
-        """Persons inside each polygon: Σ count · area(zone ∩ polygon) / area(polygon), areas in EPSG:4548."""
+        """Persons inside each polygon: Σ count · area(zone ∩ polygon) / area(polygon), areas in the polygons'
+        metric CRS (EPSG:4548 in Tianjin)."""
         geoms, gcrs = _as_geoms(polygons, crs)
-        if not CRS.from_user_input(gcrs).equals(CRS.from_user_input(METRIC_CRS)):
-            geoms = np.asarray(gpd.GeoSeries(geoms, crs=gcrs).to_crs(METRIC_CRS).values, dtype=object)
+        own = self.polygons.crs or METRIC_CRS
+        if not CRS.from_user_input(gcrs).equals(CRS.from_user_input(own)):
+            geoms = np.asarray(gpd.GeoSeries(geoms, crs=gcrs).to_crs(own).values, dtype=object)
         src = np.asarray(self.polygons.geometry.values, dtype=object)
         counts = self.polygons[self.column].to_numpy(dtype=float)
         src_area = shapely.area(src)
