@@ -126,7 +126,8 @@ def to_metric(gdf: gpd.GeoDataFrame, crs: str | None = None) -> gpd.GeoDataFrame
     """Return ``gdf`` projected to a metric CRS: ``crs`` if given, else the one that follows the data
     (:func:`metric_crs_for`: EPSG:4548 for anything centred in Tianjin's zone, CM 117°E).
 
-    Data already in that CRS is returned as is.
+    Data already in the target CRS is returned as is; so is data already in :data:`METRIC_CRS` (EPSG:4548) when
+    no ``crs`` is given — it was put there on purpose, and results stay those of earlier versions.
 
     Raises
     ------
@@ -135,6 +136,8 @@ def to_metric(gdf: gpd.GeoDataFrame, crs: str | None = None) -> gpd.GeoDataFrame
     """
     if gdf.crs is None:
         raise CRSError("the GeoDataFrame has no CRS; set it (e.g. gdf.set_crs('EPSG:4326')) before measuring")
+    if crs is None and _same_crs(gdf.crs, METRIC_CRS):
+        return gdf
     target = metric_crs_for(gdf) if crs is None else crs
     if _same_crs(gdf.crs, target):
         return gdf
