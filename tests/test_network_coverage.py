@@ -135,3 +135,39 @@ def test_osm_walk_graph_from_the_fixture_extract(tmp_path):
     total = sum(d["length"] for _, _, d in g.edges(data=True)) / 2   # every street, both directions stored
     assert info["walked_km"] * 1000 == pytest.approx(total, rel=2e-3)  # straight EPSG:4548 chords vs great circle
     assert info["stations_off_network"] == 0 and area.area > 0
+
+
+def test_walk_network_edge_table_round_trip(tmp_path):
+    """The compact store: a GeoPackage with walk_nodes / walk_edges tables, read back without networkx; GDAL sees
+    the tables, and coverage from the file equals coverage from the networkx graph."""
+    import pyogrio
+    g = grid_graph()
+    g.add_edge((0, 0), (0, 1), length=50.0)                  # a shorter parallel edge wins
+    net = WalkNetwork.from_graph(g)
+    out = net.save(tmp_path / "walk.gpkg", source="test grid")
+    back = WalkNetwork.load(out)
+    assert back.crs == "EPSG:4548" and len(back.xy) == 441 and len(back.u) == 2 * 21 * 20
+    assert np.array_equal(back.xy, net.xy) and np.array_equal(back.u, net.u) and np.array_equal(back.v, net.v)
+    assert np.array_equal(back.length, net.length) and back.length.min() == 50.0
+    assert {"walk_nodes", "walk_edges", "walk_meta"} <= set(pyogrio.list_layers(out)[:, 0])
+    assert back.nbytes < 100 * len(back.xy)               # bytes a node, before the CSR matrix and KD-tree
+    _ = back.matrix, back.tree
+    assert back.nbytes < 300 * len(back.xy)
+    values = np.full((40, 40), 2.0)
+    pop = PopulationGrid(values=values, transform=Affine(100, 0, X0 - 1000, 0, -100, Y0 + 3000), crs="EPSG:4548",
+                         source="uniform", year=2020)
+    area = gpd.GeoDataFrame({"name_zh": ["区"]}, geometry=[shapely.box(X0 - 1000, Y0 - 1000, X0 + 3000, Y0 + 3000)],
+                            crs="EPSG:4548")
+    st = gpd.GeoDataFrame({"kind": ["metro"] * 2}, geometry=[shapely.Point(X0 + 1000, Y0 + 1000),
+                                                             shapely.Point(X0 + 330, Y0 + 1770)], crs="EPSG:4548")
+    a = tj.coverage(st, pop, area, distance=420, method="network", graph=g)
+    b = tj.coverage(st, pop, area, distance=420, method="network", graph=str(out))
+    assert b["pop_covered"].iloc[0] == a["pop_covered"].iloc[0] > 0
+    with pytest.raises(ValueError, match="not a walk network"):
+        WalkNetwork.load(_plain_gpkg(tmp_path))
+
+
+def _plain_gpkg(tmp_path):
+    p = tmp_path / "plain.gpkg"
+    gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(0, 0)], crs=4326).to_file(p)
+    return p

@@ -188,8 +188,9 @@ def coverage(stations=None, population=None, areas="districts", distance: float 
     areas : layer id (``districts``, ``zones``, ``dual_city``, ``boundary``) or polygons.
     distance : catchment distance, metres (straight-line radius for ``buffer``, walk for ``network``).
     method : ``"buffer"`` or ``"network"``.
-    graph : street graph for ``network`` (networkx MultiDiGraph with osmnx conventions, or a
-        :class:`~tjspatial.analysis.network_coverage.WalkNetwork`).
+    graph : street graph for ``network``: a :class:`~tjspatial.analysis.network_coverage.WalkNetwork`, the path
+        of one saved with ``WalkNetwork.save`` (GeoPackage edge table; or a ``.graphml`` file, imported), or a
+        networkx MultiDiGraph with osmnx conventions.
     kind, status : station filters (see :func:`select_stations`).
     path : GeoPackage the layers are read from.
     walk_buffer, max_hole_m2 : ``network`` only: buffer around walked streets (m), holes filled below (m²).
@@ -219,9 +220,23 @@ def coverage(stations=None, population=None, areas="districts", distance: float 
             raise ValueError("method='network' needs a street graph: pass graph= (e.g. "
                              "tjspatial.analysis.network_coverage.load_walk_graph(path) or an osmnx walk graph)")
         holes = DEFAULT_MAX_HOLE_M2 if max_hole_m2 is None else max_hole_m2
-        catch, extra = walk_catchment(pts, graph, distance, walk_buffer=walk_buffer, max_hole_m2=holes)
+        net = _walk_network(graph, ar.crs)
+        catch, extra = walk_catchment(pts, net, distance, walk_buffer=walk_buffer, max_hole_m2=holes)
     return _summarise(ar, catch, pop, pts, st, method=method, distance=distance, kind=kind, status=status,
                       extra=extra)
+
+
+def _walk_network(graph, crs):
+    """The street graph as a WalkNetwork in ``crs`` (the areas' metric CRS)."""
+    from .network_coverage import WalkNetwork
+    if isinstance(graph, (str, Path)):
+        graph = WalkNetwork.load(graph)
+    if not isinstance(graph, WalkNetwork):
+        return WalkNetwork.from_graph(graph, crs=crs)
+    if not CRS.from_user_input(graph.crs).equals(CRS.from_user_input(crs)):
+        raise ValueError(f"the walk network is in {graph.crs} but the areas are measured in {crs}; build it with "
+                         f"WalkNetwork.from_graph(graph, crs={str(crs)!r})")
+    return graph
 
 
 def _summarise(ar: gpd.GeoDataFrame, catch, pop, pts, st, *, method, distance, kind, status,

@@ -21,7 +21,9 @@ ignores edge direction.
 """
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,32 +52,58 @@ DEFAULT_MAX_HOLE_M2 = 20_000.0
 """Holes in a catchment smaller than this (2 ha, about a 140 m square block) are filled."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WalkNetwork:
-    """A street graph prepared for walking: arrays in EPSG:4548.
+    """A street graph prepared for walking: flat arrays in a metric CRS (EPSG:4548 in Tianjin), about 150-250
+    bytes a node (networkx holds ~1.2 KB a node in memory and GraphML costs ~18 KB a node to load).
 
     Attributes
     ----------
-    xy : (n, 2) float array, node coordinates in metres (EPSG:4548).
-    u, v, length : undirected edges (u < v, each pair once, shortest parallel edge kept), length in metres.
-    matrix : symmetric CSR matrix of edge lengths (n x n).
-    tree : KD-tree of ``xy``.
-    node_ids : the graph's node ids, in row order.
+    xy : (n, 2) float array, node coordinates in metres (``crs``).
+    u, v, length : undirected edges (u < v, each pair once, shortest parallel edge kept; int32 node rows),
+        walk length in metres.
+    node_ids : the graph's node ids (e.g. OSM ids), in row order.
+    crs : the metric CRS of ``xy``.
+
+    ``matrix`` (symmetric CSR matrix of edge lengths, scipy.sparse) and ``tree`` (KD-tree of ``xy``) are built
+    on first use and kept.
     """
 
     xy: np.ndarray
     u: np.ndarray
     v: np.ndarray
     length: np.ndarray
-    matrix: sparse.csr_matrix
-    tree: cKDTree
     node_ids: np.ndarray
+    crs: str = METRIC_CRS
+
+    @cached_property
+    def matrix(self) -> sparse.csr_matrix:
+        n = len(self.xy)
+        # zero-length edges would vanish from a sparse matrix: give them a tiny positive length
+        wm = np.maximum(self.length, 1e-6)
+        return sparse.csr_matrix((np.concatenate([wm, wm]), (np.concatenate([self.u, self.v]),
+                                                            np.concatenate([self.v, self.u]))), shape=(n, n))
+
+    @cached_property
+    def tree(self) -> cKDTree:
+        return cKDTree(self.xy)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the arrays (and the CSR matrix / KD-tree once built)."""
+        n = self.xy.nbytes + self.u.nbytes + self.v.nbytes + self.length.nbytes + getattr(self.node_ids, "nbytes", 0)
+        if "matrix" in self.__dict__:
+            m = self.__dict__["matrix"]
+            n += m.data.nbytes + m.indices.nbytes + m.indptr.nbytes
+        if "tree" in self.__dict__:
+            n += self.xy.nbytes + self.__dict__["tree"].indices.nbytes + 16 * (len(self.xy) // 8 + 1) * 8
+        return n
 
     @classmethod
     def from_arrays(cls, xy: np.ndarray, u: np.ndarray, v: np.ndarray, length: np.ndarray | None = None,
-                    node_ids: np.ndarray | None = None) -> "WalkNetwork":
-        """Build from node coordinates (EPSG:4548 metres) and edge end indices (lengths default to straight)."""
-        xy = np.asarray(xy, dtype=float)
+                    node_ids: np.ndarray | None = None, crs: str = METRIC_CRS) -> "WalkNetwork":
+        """Build from node coordinates (metres in ``crs``) and edge end indices (lengths default to straight)."""
+        xy = np.ascontiguousarray(xy, dtype=float)
         u, v = np.asarray(u, dtype=np.int64), np.asarray(v, dtype=np.int64)
         if length is None:
             length = np.hypot(*(xy[u] - xy[v]).T)
@@ -85,21 +113,20 @@ class WalkNetwork:
         if (w < 0).any() or not np.isfinite(w).all():
             raise ValueError("street graph: edge lengths must be finite and non-negative metres")
         n = len(xy)
+        if len(a) and (a.min() < 0 or b.max() >= n):
+            raise ValueError(f"street graph: edges refer to nodes outside 0..{n - 1}")
         order = np.lexsort((w, b, a))
         a, b, w = a[order], b[order], w[order]
         first = np.ones(len(a), dtype=bool)
         first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
-        a, b, w = a[first], b[first], w[first]
-        # zero-length edges would vanish from a sparse matrix: give them a tiny positive length
-        wm = np.maximum(w, 1e-6)
-        m = sparse.csr_matrix((np.concatenate([wm, wm]), (np.concatenate([a, b]), np.concatenate([b, a]))),
-                              shape=(n, n))
-        return cls(xy=xy, u=a, v=b, length=w, matrix=m, tree=cKDTree(xy),
-                   node_ids=np.arange(n) if node_ids is None else np.asarray(node_ids))
+        idx = np.int32 if n < 2**31 else np.int64
+        return cls(xy=xy, u=a[first].astype(idx), v=b[first].astype(idx), length=w[first],
+                   node_ids=np.arange(n) if node_ids is None else np.asarray(node_ids), crs=str(crs))
 
     @classmethod
-    def from_graph(cls, graph) -> "WalkNetwork":
-        """Convert a networkx street graph (osmnx conventions, see the module docstring)."""
+    def from_graph(cls, graph, crs: str | None = None) -> "WalkNetwork":
+        """Convert a networkx street graph (osmnx conventions, see the module docstring) — the GraphML import
+        path; ``crs``: the metric CRS (default: the zone that follows the nodes, EPSG:4548 in Tianjin)."""
         if graph is None or graph.number_of_nodes() == 0:
             raise ValueError("the street graph is empty; load one with tjspatial.analysis.network_coverage.load_walk_graph")
         ids = np.fromiter(graph.nodes, dtype=object, count=graph.number_of_nodes())
@@ -108,9 +135,15 @@ class WalkNetwork:
             y = np.fromiter((d["y"] for _, d in graph.nodes(data=True)), dtype=float, count=len(ids))
         except KeyError:
             raise ValueError("street graph: every node needs 'x' and 'y' attributes (osmnx convention)") from None
-        crs = CRS.from_user_input(graph.graph.get("crs", "EPSG:4326"))
-        if not crs.equals(CRS.from_user_input(METRIC_CRS)):
-            x, y = Transformer.from_crs(crs, METRIC_CRS, always_xy=True).transform(x, y)
+        src = CRS.from_user_input(graph.graph.get("crs", "EPSG:4326"))
+        if crs is None:
+            import geopandas as gpd
+            from ..crs import metric_crs_for
+            b = (x.min(), y.min(), x.max(), y.max())
+            crs = metric_crs_for(gpd.GeoSeries(shapely.box(*b), crs=src)) if not src.equals(
+                CRS.from_user_input(METRIC_CRS)) else METRIC_CRS
+        if not src.equals(CRS.from_user_input(crs)):
+            x, y = Transformer.from_crs(src, crs, always_xy=True).transform(x, y)
         edges = list(graph.edges(data="length"))
         if not edges:
             raise ValueError("the street graph has no edges")
@@ -121,7 +154,77 @@ class WalkNetwork:
         xy = np.column_stack([x, y])
         straight = np.hypot(*(xy[eu] - xy[ev]).T)
         lengths = np.where(np.isnan(lengths), straight, lengths)
-        return cls.from_arrays(xy, eu, ev, lengths, node_ids=ids)
+        try:
+            ids = ids.astype(np.int64)
+        except (TypeError, ValueError):
+            pass
+        return cls.from_arrays(xy, eu, ev, lengths, node_ids=ids, crs=crs)
+
+    # ------------------------------------------------------------------------------------------ edge table
+    def save(self, path, *, source: str = "") -> Path:
+        """Write the network as two tables of a GeoPackage (``walk_nodes``: node_id, x, y; ``walk_edges``: u, v,
+        length — node rows, metres) plus ``walk_meta`` (crs, counts, source), atomically (temporary file, then
+        rename). :meth:`load` reads it back in seconds without networkx."""
+        from ..atomic import atomic_path
+        path = Path(path)
+        meta = {"crs": self.crs, "nodes": len(self.xy), "edges": len(self.u), "source": source,
+                "format": "tjspatial walk network 1 (node rows 0..n-1; u < v; length in metres)"}
+        with atomic_path(path) as tmp:
+            import pyogrio
+            # GDAL writes the GeoPackage skeleton (and the small metadata table); the two big tables follow in
+            # bulk through sqlite, registered as attribute tables
+            pyogrio.write_dataframe(pd.DataFrame({"key": list(meta), "value": [str(v) for v in meta.values()]}),
+                                    tmp, layer="walk_meta", driver="GPKG")
+            con = sqlite3.connect(tmp)
+            try:
+                con.execute("CREATE TABLE walk_nodes (fid INTEGER PRIMARY KEY, node_id INTEGER, x REAL NOT NULL, "
+                            "y REAL NOT NULL)")
+                con.execute("CREATE TABLE walk_edges (fid INTEGER PRIMARY KEY, u INTEGER NOT NULL, "
+                            "v INTEGER NOT NULL, length REAL NOT NULL)")
+                ids = np.asarray(self.node_ids)
+                ids = ids.astype(np.int64) if np.issubdtype(ids.dtype, np.integer) else np.arange(len(ids))
+                con.executemany("INSERT INTO walk_nodes VALUES (?, ?, ?, ?)",
+                                zip(range(len(self.xy)), ids.tolist(), self.xy[:, 0].tolist(), self.xy[:, 1].tolist()))
+                con.executemany("INSERT INTO walk_edges VALUES (?, ?, ?, ?)",
+                                zip(range(len(self.u)), self.u.tolist(), self.v.tolist(), self.length.tolist()))
+                for t, d in (("walk_nodes", f"walk network nodes (x, y in {self.crs})"),
+                             ("walk_edges", "walk network edges (u, v: walk_nodes.fid; length: metres)")):
+                    con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
+                                "VALUES (?, 'attributes', ?, ?)", (t, t, d))
+                con.commit()
+            finally:
+                con.close()
+        return path
+
+    @classmethod
+    def load(cls, path) -> "WalkNetwork":
+        """Read a network written by :meth:`save` (a GeoPackage with ``walk_nodes``/``walk_edges``), or import a
+        GraphML file (``.graphml``, through networkx: slow and memory-hungry for a city-wide network)."""
+        path = Path(path)
+        if path.suffix.lower() == ".graphml":
+            return cls.from_graph(load_walk_graph(path))
+        if not path.is_file():
+            raise FileNotFoundError(f"no walk network at {path}")
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not {"walk_nodes", "walk_edges", "walk_meta"} <= tables:
+                raise ValueError(f"{path}: not a walk network GeoPackage (tables walk_nodes, walk_edges, walk_meta "
+                                 f"missing); build one with WalkNetwork.save")
+            meta = dict(con.execute("SELECT key, value FROM walk_meta"))
+            n, m = int(meta["nodes"]), int(meta["edges"])
+            nodes = np.fromiter(con.execute("SELECT node_id, x, y FROM walk_nodes ORDER BY fid"),
+                                dtype=[("id", "i8"), ("x", "f8"), ("y", "f8")], count=n)
+            edges = np.fromiter(con.execute("SELECT u, v, length FROM walk_edges ORDER BY fid"),
+                                dtype=[("u", "i4" if n < 2**31 else "i8"), ("v", "i4" if n < 2**31 else "i8"),
+                                       ("l", "f8")], count=m)
+        finally:
+            con.close()
+        xy = np.column_stack([nodes["x"], nodes["y"]])
+        if m and (edges["u"].min() < 0 or max(edges["u"].max(), edges["v"].max()) >= n):
+            raise ValueError(f"{path}: table walk_edges refers to nodes outside walk_nodes (0..{n - 1})")
+        return cls(xy=xy, u=edges["u"].copy(), v=edges["v"].copy(), length=edges["l"].copy(),
+                   node_ids=nodes["id"].copy(), crs=meta.get("crs", METRIC_CRS))
 
 
 def _network(graph) -> WalkNetwork:
@@ -330,28 +433,34 @@ def _buffer_walk(net: WalkNetwork, dist: np.ndarray, distance: float, segs: np.n
     whole = (np.isfinite(du) & np.isfinite(dv)
              & ((np.clip(distance - du, 0, None) + np.clip(distance - dv, 0, None)) >= net.length))
     wa, wb = net.u[whole], net.v[whole]
-    parts = []
     other = segs
     core_area = 0.0
+    core_buffer = None
     if max_hole_m2 > 0 and len(wa):
         core, covered = _core(net.xy, wa, wb, max_hole_m2)
         if len(core):
             core_area = float(shapely.area(core).sum())
-            parts.append(shapely.buffer(shapely.union_all(core), walk_buffer, quad_segs=4))
+            # the core pieces are faces of a plane graph: they meet at nodes at most, so they form a valid
+            # MultiPolygon as they are and need no union before the buffer
+            core_buffer = shapely.buffer(shapely.multipolygons(core), walk_buffer, quad_segs=4)
             skip = np.zeros(len(net.u), dtype=bool)
             skip[np.flatnonzero(whole)[covered]] = True
             other = _segments_excluding(net, dist, distance, skip)
-    if len(other):
-        parts.extend(shapely.buffer(shapely.linestrings(other), walk_buffer, quad_segs=4))
-    if not parts:
-        return shapely.Polygon(), core_area
-    return shapely.union_all(np.asarray(parts, dtype=object)), core_area
+    rest = shapely.buffer(shapely.linestrings(other), walk_buffer, quad_segs=4) if len(other) else np.empty(0, object)
+    if core_buffer is not None and len(rest):
+        shapely.prepare(core_buffer)
+        rest = rest[~shapely.contains(core_buffer, rest)]   # already inside: no need to merge them
+    # merge the small street buffers among themselves first, then once with the (large) core buffer
+    merged = shapely.union_all(rest) if len(rest) else None
+    if core_buffer is None:
+        return (merged if merged is not None else shapely.Polygon()), core_area
+    return (shapely.union(core_buffer, merged) if merged is not None else core_buffer), core_area
 
 
 def _segments_excluding(net: WalkNetwork, dist: np.ndarray, distance: float, skip: np.ndarray) -> np.ndarray:
     """Walked segments of the edges not flagged in ``skip`` (edge-indexed boolean)."""
-    sub = WalkNetwork(xy=net.xy, u=net.u[~skip], v=net.v[~skip], length=net.length[~skip], matrix=net.matrix,
-                      tree=net.tree, node_ids=net.node_ids)
+    sub = WalkNetwork(xy=net.xy, u=net.u[~skip], v=net.v[~skip], length=net.length[~skip], node_ids=net.node_ids,
+                      crs=net.crs)
     return walked_segments(sub, dist, distance)
 
 
