@@ -134,6 +134,7 @@ def test_analyse_writes_tables_and_rasters(built_gpkg, tmp_path, monkeypatch):
     assert (net.set_index(["area", "kind"])["pop_covered"] <= circ["pop_covered"] + 1e-6).all()
     assert written["isochrones_gpkg"].is_file()
     delta = pd.read_csv(written["coverage_delta"], encoding="utf-8")
+    assert delta["station_snapshot"].str.contains("2025-02").all()
     assert (delta["pop_covered_delta"] >= -1e-6).all() and delta["stations_delta"].sum() > 0
     with rasterio.open(written["distance_to_station"]) as src:
         assert src.crs.to_epsg() == 4548 and src.res == (100.0, 100.0)

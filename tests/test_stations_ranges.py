@@ -45,3 +45,14 @@ def test_coverage_range_over_the_population_variants(built_gpkg):
     bare.attrs = {}
     with pytest.raises(ValueError, match="no attrs"):
         add_range(bare, surfaces)
+
+
+def test_coverage_map_table_shows_the_range_and_the_station_date(built_gpkg):
+    from tjspatial.publish.site import _coverage_panel, coverage_table
+    table, _ = coverage_table(built_gpkg)
+    b = table.set_index("name_zh").loc["滨海新区"]
+    assert b["pop_share_min_pct"] <= b["pop_share_pct"] <= b["pop_share_max_pct"]
+    assert b["pop_share_max_pct"] - b["pop_share_min_pct"] > 3
+    html = _coverage_panel(table)
+    assert "模型区间 range %" in html and "OSM extract 2025-02" in html
+    assert f"{b['pop_share_min_pct']:.1f}–{b['pop_share_max_pct']:.1f}" in html

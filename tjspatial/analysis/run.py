@@ -139,7 +139,7 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
                 tables.append(res.assign(areas=areas, **{**_meta(res), "kind": kind}, station_set=kind,
                                          station_rule=STATION_SETS[kind], station_snapshot=snapshot))
                 if areas == "districts" and d == 800:
-                    c = res.attrs["catchments"].assign(kind=kind, distance_m=d)
+                    c = res.attrs["catchments"].assign(kind=kind, distance_m=d, station_snapshot=snapshot)
                     catch.append(c)
     if graph is not None and "districts" in have:
         from .network_coverage import WalkNetwork
@@ -168,7 +168,8 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
     if "planned_rail" in cat and "planned_rail" in have and "districts" in have:
         existing = coverage(None, pop, "districts", distance=800, path=gp)
         scenario = coverage(plan_stations(gp), pop, "districts", distance=800, path=gp)
-        delta = coverage_delta(existing, scenario).assign(**_meta(existing), scenario="open + planned_rail (示意 / schematic station positions)")
+        delta = coverage_delta(existing, scenario).assign(**_meta(existing), station_snapshot=snapshot,
+                                                          scenario="open + planned_rail (示意 / schematic station positions)")
         written["coverage_delta"] = write_csv_atomic(delta, out / "coverage_delta.csv")
     else:
         skipped.append("coverage_delta: no planned_rail layer")

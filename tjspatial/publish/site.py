@@ -73,9 +73,16 @@ def coverage_table(gpkg: str | Path, *, distance_m: float = 800.0) -> tuple[pd.D
         says when the catalog has no plan scenario.
     """
     from ..analysis.coverage import coverage as cov, coverage_delta as delta, plan_stations
+    from ..analysis.population import population_variants
+    from ..analysis.stations import station_snapshot
+    from ..analysis.uncertainty import add_range
     existing = cov(areas="districts", distance=distance_m, path=gpkg)
     table = existing[[c for c in ("area", "name_zh", "name_en", "pop_total", "stations") if c in existing]].copy()
     table["pop_share_pct"] = existing["pop_share"].to_numpy() * 100
+    # #13: the range over the population model and its variants, and the station snapshot date
+    ranged = add_range(existing, population_variants(gpkg), areas="districts", path=gpkg)
+    table["pop_share_min_pct"] = ranged["pop_share_min"].to_numpy() * 100
+    table["pop_share_max_pct"] = ranged["pop_share_max"].to_numpy() * 100
     notes: list[str] = []
     if "planned_rail" in get_catalog():
         scenario = cov(stations=plan_stations(path=gpkg), areas="districts", distance=distance_m, path=gpkg)
@@ -87,17 +94,22 @@ def coverage_table(gpkg: str | Path, *, distance_m: float = 800.0) -> tuple[pd.D
         notes.append("2025 规划情景尚不可用，仅显示现状 / the 2025 plan scenario is not available in this "
                      "version; existing network only")
     table.attrs = {k: v for k, v in existing.attrs.items() if k != "catchments"}
+    table.attrs["station_snapshot"] = station_snapshot(gpkg)
     return table, notes
 
 
 def _coverage_panel(table: pd.DataFrame) -> str:
     has_plan = "pop_share_2025_pct" in table
+    has_range = "pop_share_min_pct" in table
     head = "<tr><th>区 / district</th><th>现状 existing %</th>" + \
+        ("<th>模型区间 range %</th>" if has_range else "") + \
         ("<th>2025 规划 plan %</th><th>Δ 百分点 pp</th>" if has_plan else "") + "<th>车站 stations</th></tr>"
     rows = []
     for r in table.sort_values("pop_share_pct", ascending=False).itertuples():
         cells = [f"<td>{e(str(r.name_zh))} <span class='tj-en'>{e(str(getattr(r, 'name_en', '')))}</span></td>",
                  f"<td>{r.pop_share_pct:.1f}</td>"]
+        if has_range:
+            cells.append(f"<td>{r.pop_share_min_pct:.1f}–{r.pop_share_max_pct:.1f}</td>")
         if has_plan:
             cells += [f"<td>{r.pop_share_2025_pct:.1f}</td>", f"<td>{r.delta_pp:+.1f}</td>"]
         cells.append(f"<td>{int(r.stations) if pd.notna(r.stations) else '—'}</td>")
@@ -105,7 +117,9 @@ def _coverage_panel(table: pd.DataFrame) -> str:
     a = table.attrs
     method = (f"方法 / method: {e(str(a.get('method', '?')))}, {e(str(a.get('distance_m', '?')))} m; "
               f"人口 / population: {e(str(a.get('population_source', a.get('source', '?'))))} "
-              f"{e(str(a.get('population_year', a.get('year', ''))))}")
+              f"{e(str(a.get('population_year', a.get('year', ''))))}; 车站 / stations: "
+              f"{e(str(a.get('station_snapshot', '?')))}, all {e(str(a.get('station_count', '')))} points; "
+              f"区间 / range: min–max over the population model and its variants")
     return (f"<details open><summary>各区轨道覆盖 / Rail coverage by district</summary>"
             f"<table id='tj-coverage-table'>{head}{''.join(rows)}</table>"
             f"<div class='tj-pop-lim'>{method}. 人口为模型估算 / population is modelled.</div></details>")
