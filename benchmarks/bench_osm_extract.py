@@ -3,8 +3,8 @@
 Writes a synthetic China-like PBF (not committed; in a temporary folder): the Tianjin test fixture
 (tests/fixtures/osm/tianjin_fixture.osm, all layers present) plus ``--nodes`` synthetic nodes in ways of 10
 nodes spread over China (73–135°E, 18–54°N), ``--inside`` of them inside Tianjin's box. Of the synthetic
-ways 90 % are ``highway=residential``, 8 % ``building=yes`` and 2 % closed ``natural=water`` rings, so the
-tag filter has real work and water (a catalog key) survives it.
+ways 2 % are ``building=yes``, ``--water`` (default 2 %) closed ``natural=water`` rings and the rest
+``highway=residential``, so the tag filter has real work and water (a catalog key) survives it.
 
 Then, each in a fresh subprocess (time, and peak memory = max RSS of the process or its children):
 
@@ -34,7 +34,7 @@ TIANJIN_BOX = (116.70, 38.55, 118.06, 40.25)
 OLD_REV = "0d96564"  # main before the #11 work (osmnx per layer, pyosmium clip loop)
 
 
-def write_pbf(path: Path, n_nodes: int, inside: float, seed: int = 7) -> dict:
+def write_pbf(path: Path, n_nodes: int, inside: float, water: float = 0.02, seed: int = 7) -> dict:
     """The synthetic extract (see the module docstring); returns its counts."""
     import osmium
     rng = np.random.default_rng(seed)
@@ -44,7 +44,7 @@ def write_pbf(path: Path, n_nodes: int, inside: float, seed: int = 7) -> dict:
     x0, y0, x1, y1 = TIANJIN_BOX
     centres[:k] = np.c_[rng.uniform(x0, x1, k), rng.uniform(y0, y1, k)]
     rng.shuffle(centres)
-    kind = rng.choice(3, size=n_ways, p=[0.90, 0.08, 0.02])
+    kind = rng.choice(3, size=n_ways, p=[0.98 - water, 0.02, water])
     angle = np.linspace(0, 2 * np.pi, 10, endpoint=False)
     fixture = []  # copies: FileProcessor objects live only during their iteration
     M = osmium.osm.mutable
@@ -105,6 +105,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nodes", type=int, default=3_500_000, help="synthetic nodes (default 3.5 M)")
     ap.add_argument("--inside", type=float, default=0.14, help="share of them inside Tianjin (default 0.14)")
+    ap.add_argument("--water", type=float, default=0.02,
+                    help="share of synthetic ways that are natural=water rings, kept by the tag filter (default 0.02)")
     ap.add_argument("--old-rev", default=OLD_REV, help="git revision of the old code (default %(default)s)")
     ap.add_argument("--skip-old-build", action="store_true", help="only compare the clip for the old code")
     args = ap.parse_args()
@@ -112,9 +114,9 @@ def main() -> None:
         tmp = Path(tmp)
         pbf = tmp / "china-synthetic.osm.pbf"
         t = time.perf_counter()
-        counts = write_pbf(pbf, args.nodes, args.inside)
+        counts = write_pbf(pbf, args.nodes, args.inside, args.water)
         print(f"synthetic PBF: {counts['nodes']:,} nodes ({counts['inside_nodes']:,} in Tianjin's box), "
-              f"{counts['ways']:,} ways, {pbf.stat().st_size / 1e6:.1f} MB, written in {time.perf_counter() - t:.0f} s")
+              f"{counts['ways']:,} ways ({args.water:.0%} water), {pbf.stat().st_size / 1e6:.1f} MB, written in {time.perf_counter() - t:.0f} s")
         old = tmp / "old"
         old.mkdir()
         subprocess.run(f"git -C {ROOT} archive {args.old_rev} | tar -x -C {old}", shell=True, check=True)

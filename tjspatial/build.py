@@ -114,7 +114,11 @@ def build(source: str = "bundled", out: str | Path | None = None, *, layers: Ite
     ----------
     source : ``"bundled"`` (files in ``layers/sources``), ``"osm"`` (Overpass via osmnx) or ``"extract"``
         (a local OSM file given in ``options["extract"]``). Layers a source cannot supply fall back to
-        the bundled builder; the provenance table records which source built each layer.
+        the bundled builder, whole or feature by feature (``options["strict"]``: an error instead); the
+        provenance table records per layer ``built_from`` (``extract``, ``extract+bundled``, ``bundled`` …),
+        ``osm_features``, ``fallback_features``, ``fallback`` (why), ``osm_inputs`` (the layers it depends on
+        that came from OSM) and ``plausibility`` (failed rules), and the build prints this as a summary
+        (:func:`format_summary`) unless ``quiet``.
     out : target GeoPackage; default ``layers/tianjin.gpkg``.
     layers : build only these layer ids (plus nothing else: their ``depends`` must be among them).
     quiet : no progress lines on stderr.

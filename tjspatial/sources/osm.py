@@ -3,22 +3,36 @@
 ``tjspatial build --source osm`` and ``--source extract FILE`` call :func:`resolve_builder` for every catalog
 layer. A layer with an ``[layer.osm]`` table gets a builder that reads its OSM data and normalises it to the
 catalog schema (:mod:`tjspatial.sources.osm_layers`); any other layer keeps its bundled builder, and the
-provenance table's ``built_from`` says which source built each layer (``osm``, ``extract`` or ``bundled``).
+provenance table's ``built_from`` says which source built each layer (``osm``, ``extract``, ``osm+bundled`` /
+``extract+bundled`` when some features fell back, or ``bundled``).
 
 Where the data comes from
 -------------------------
 * ``osm``: one Overpass query per layer (its selectors, inside the Tianjin polygon from the bundled
   ``boundary`` source buffered by 1 km and simplified at 500 m in EPSG:4548, ~250 vertices — no geocoder
   call), answered in OSM XML and cached in ``cache_dir`` (default ``layers/osm_cache``). Options:
-  ``osm_date`` (attic query, ``YYYY-MM-DD``), ``overpass_url``, ``timeout`` (s), ``retries``, ``backoff``
-  (s, doubled per retry), ``offline`` (cache only: layers whose answer is not cached keep their bundled
-  builder and a warning names them).
-* ``extract``: ``.osm``, ``.osm.gz``, ``.osm.bz2`` are read directly with osmnx's XML reader; ``.osm.pbf`` is
-  first clipped to the Tianjin bounding box and filtered to the tag keys the catalog's queries use
-  (pyosmium), into an XML file in the cache folder.
+  ``osm_date`` (attic query, ``YYYY-MM-DD``), ``overpass_url``, ``timeout`` (s per request, all included),
+  ``deadline`` (s for all requests of the build), ``retries``, ``backoff`` (s, doubled per retry),
+  ``offline`` (cache only: layers whose answer is not cached keep their bundled builder and a warning
+  names them).
+* ``extract``: ``.osm.pbf``, ``.osm``, ``.osm.gz``, ``.osm.bz2``. Files over 20 MB (and every PBF) are first
+  clipped to the Tianjin polygon and the tags the catalog's queries use (:func:`extract_data`: osmium-tool,
+  else pyosmium) into an XML file in the cache folder; the result is parsed once
+  (:class:`~tjspatial.sources.osm_data.OsmData`) and shared by every OSM layer of the build. A file with
+  nothing inside Tianjin stops the build with its extent against Tianjin's.
+
+What is not covered falls back
+------------------------------
+A layer whose OSM data holds nothing usable (:class:`~tjspatial.sources.osm_layers.NotCovered`) keeps its
+bundled source (the build records why; ``strict`` makes it an error). Within a layer, the catalog may ask
+to keep bundled features the OSM data does not have: ``keep_bundled_outside = true`` (features outside the
+area the data covers, e.g. stations beyond a Binhai-only cut) and ``keep_bundled_missing = "line_id"``
+(features whose id the data lacks); districts fall back one by one (see ``osm_layers.districts``).
+``[layer.osm] plausible`` declares plausibility rules (:data:`PLAUSIBLE_RULES`), checked after the build
+of the layer (:func:`check_plausible`).
 
 The walkable street network (:func:`build_walk_graph`, ``tjspatial walk-network``) is saved as GraphML
-(default ``layers/osm_cache/walk_network.graphml``) and read back with :func:`tjspatial.analysis.network_coverage.load_walk_graph`.
+(default ``layers/osm_cache/walk_network.graphml``) and read back with :func:`load_walk_graph`.
 """
 from __future__ import annotations
 

@@ -6,9 +6,12 @@ build context, and returns a GeoDataFrame in EPSG:4326 with the layer's declared
 code cannot tell which source built the layer. Every feature gets ``accuracy = "osm"`` and a ``source`` naming
 OpenStreetMap and the data date. Lengths and areas are measured in EPSG:4548.
 
-Tag mapping (common to all layers): ``name_zh`` from ``name:zh`` then ``name``; ``name_en`` from ``name:en``,
-else the toneless pinyin of ``name_zh`` (pypinyin); status ``construction`` / ``proposed`` from the
-``railway``/``construction``/``proposed`` tags, else ``open``.
+Tag mapping (common to all layers): ``name_zh`` from ``name:zh``, ``name:zh-Hans``, then ``name``; ``name_en``
+from ``name:en``, else an English ``name``, else place-name pinyin of ``name_zh`` (:func:`pinyin_name`:
+天津西 → "Tianjin Xi"); status ``construction`` / ``proposed`` from the ``railway``/``construction``/
+``proposed`` tags, else ``open``. A normaliser raises :class:`NotCovered` when the data holds nothing for
+its layer (the build then keeps the bundled source), reports every geometry repair or drop with the OSM id
+(:func:`usable`) and records feature-level fallbacks with ``ctx.fallback``.
 """
 from __future__ import annotations
 
