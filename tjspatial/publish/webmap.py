@@ -647,20 +647,37 @@ def _sea_polygon(boundary: gpd.GeoDataFrame, coast: gpd.GeoDataFrame | None) -> 
     return shapely.union_all(parts) if parts else None
 
 
-def offline_base_config(gpkg: Path, present: set[str], *, gcj02: bool = False) -> tuple[dict | None, list[str]]:
-    """See :func:`_offline_base`; cached per GeoPackage file version (path, size, modification time)."""
-    st = Path(gpkg).stat()
-    cfg, blocks = _offline_base(str(gpkg), st.st_size, st.st_mtime_ns, frozenset(present), gcj02)
+def offline_base_config(gpkg, present: set[str], *, gcj02: bool = False) -> tuple[dict | None, list[str]]:
+    """See :func:`_offline_base_uncached`; cached per GeoPackage file version (path, size, modification time).
+
+    ``gpkg`` may be a path or a :class:`tjspatial.gpkg.GeoPackage` reader (whose cached layers are then used).
+    """
+    cfg, blocks = _offline_base(_GpkgKey(gpkg), frozenset(present), gcj02)
     return (json.loads(json.dumps(cfg)) if cfg is not None else None), list(blocks)
 
 
+class _GpkgKey:
+    """A GeoPackage (path or reader) that hashes as its file version, for :func:`functools.lru_cache`."""
+
+    def __init__(self, gpkg):
+        self.gpkg = gpkg
+        st = Path(gpkg).stat()
+        self.key = (str(Path(gpkg).resolve()), st.st_size, st.st_mtime_ns)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _GpkgKey) and other.key == self.key
+
+
 @lru_cache(maxsize=4)
-def _offline_base(gpkg_path: str, _size: int, _mtime: int, present: frozenset, gcj02: bool) -> tuple[dict | None, tuple]:
-    cfg, blocks = _offline_base_uncached(Path(gpkg_path), set(present), gcj02=gcj02)
+def _offline_base(key: _GpkgKey, present: frozenset, gcj02: bool) -> tuple[dict | None, tuple]:
+    cfg, blocks = _offline_base_uncached(key.gpkg, set(present), gcj02=gcj02)
     return cfg, tuple(blocks)
 
 
-def _offline_base_uncached(gpkg: Path, present: set[str], *, gcj02: bool = False) -> tuple[dict | None, list[str]]:
+def _offline_base_uncached(gpkg, present: set[str], *, gcj02: bool = False) -> tuple[dict | None, list[str]]:
     """The offline base map drawn from the bundled layers, with its data blocks.
 
     Parts (bottom to top, styled by ``styles/basemap_*.json``): sea off the coast (``boundary`` +
