@@ -479,3 +479,18 @@ def test_parse_progress_reports_share_of_the_file(tmp_path, suffix):
     from tjspatial.sources.osm import _progress_line
     assert _progress_line("parsing x.osm", 1_500_000, 0.5, 5.0) == \
         "        parsing x.osm: 1,500,000 objects, 50% (300,000 objects/s, ETA 5 s)"
+
+
+def test_large_xml_extracts_are_clipped_too(osm_gpkg, tmp_path, monkeypatch):
+    """.osm / .osm.bz2 files over DIRECT_XML_BYTES are clipped like a PBF before parsing (here: all)."""
+    import bz2
+    monkeypatch.setattr(osm, "DIRECT_XML_BYTES", 0)
+    src = tmp_path / "big.osm.bz2"
+    src.write_bytes(bz2.compress(FIXTURE.read_bytes()))
+    out = build(source="extract", out=tmp_path / "x.gpkg", layers=with_deps(["districts", "rail_stations"]),
+                options={"extract": src, "cache_dir": tmp_path / "cache"})
+    assert len(list((tmp_path / "cache").glob("extract-big-*.osm"))) == 1
+    for lid in ("districts", "rail_stations"):
+        a, b = tj.load(lid, osm_gpkg), tj.load(lid, out)
+        cols = [c for c in a.columns if c not in ("geometry", "source")]
+        assert a[cols].equals(b[cols]), lid
