@@ -307,7 +307,8 @@ def _build_from_doc(ctx: BuildContext, *, layer: Layer, normalise: Callable, dat
     label, date = label_of(data)
     doc = OsmDoc(path=data.path, layer=layer, polygon=polygon, boundary=boundary, label=label, date=date, data=data)
     gdf = normalise(doc, ctx)
-    covered = data.coverage()
+    # an Overpass answer covers the whole query polygon; an extract covers the hull of its nodes
+    covered = polygon if ctx.options.get("source") == "osm" else data.coverage()
     bundled = None
     if layer.osm.get("keep_bundled_outside"):
         bundled = _bundled_quietly(layer, ctx)
