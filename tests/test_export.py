@@ -563,6 +563,8 @@ def test_export_crs_4548_dxf_and_kml(built_gpkg, tmp_path):
     assert -180 < k.total_bounds[0] < 180
     man = json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
     assert man["crs"] == "EPSG:4548" and man["dxf_crs"] == "EPSG:4548"
+    index = read_index(out / "layers.csv").set_index("id")
+    assert "dxf/tianjin.dxf|layer=区级行政区" in index.loc["districts", "files"].split()
 
 
 def test_export_rejects_bad_arguments(built_gpkg, tmp_path):

@@ -545,8 +545,8 @@ def _write_all(stage: Path, out_dir: Path, formats: Sequence[str], every: Sequen
         for lid in files:
             files[lid] += [f"kml/{lid}.kml"]
     if "dxf" in formats:
-        from .dxf import write_dxf
+        from .dxf import dxf_layer_name, write_dxf
         write_dxf(stage / "dxf" / DXF_NAME, {lay.id: data[lay.id] for lay in every}, catalog=catalog, crs=dxf_crs)
         for lid in files:
-            files[lid] += [f"dxf/{DXF_NAME}"]
+            files[lid] += [f"dxf/{DXF_NAME}|layer={dxf_layer_name(catalog[lid])}"]
     return files
