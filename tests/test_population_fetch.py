@@ -158,3 +158,18 @@ def test_cli_population_fetch_without_url_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="tjspatial population fetch --source ghsl"):
         from tjspatial.analysis.population_fetch import cached_grid
         cached_grid("ghsl", tmp_path)
+
+
+def test_a_fetched_grid_joins_the_coverage_range(built_gpkg, tmp_path):
+    from tjspatial.analysis.stations import station_set
+    from tjspatial.analysis.uncertainty import coverage_range, default_surfaces
+    url = PRODUCTS["globpop"].urls[0]
+    fetch_population("globpop", path=built_gpkg, cache_dir=tmp_path,
+                     opener=MockHTTP({url: _tif_bytes("EPSG:4326", LONLAT, value=3.0)}))
+    surfaces = default_surfaces(built_gpkg, cache_dir=tmp_path)
+    assert list(surfaces)[0] == "model" and "globpop" in surfaces and surfaces["globpop"].year == 2022
+    res = coverage_range(station_set("passenger", built_gpkg), "boundary", 800, surfaces=surfaces, path=built_gpkg)
+    row = res.iloc[0]
+    # a uniform grid: its share is about the covered share of land (clipped to the grid's cells)
+    assert row["share_globpop"] == pytest.approx(row["area_share"], abs=0.02)
+    assert row["pop_share_min"] <= row["share_globpop"] <= row["pop_share_max"]

@@ -74,12 +74,10 @@ STATION_SETS_ANALYSED = ("all", "passenger", "metro")
 
 
 def _surfaces(pop, path) -> dict:
-    """The surfaces coverage ranges are taken over: the model and its variants, plus a user's population."""
-    from .population import population_variants
-    variants = population_variants(path)
-    if isinstance(pop, PopulationGrid) and pop.variant == "model":
-        return {**variants, "model": pop}
-    return {"population": pop, **variants}
+    """The surfaces coverage ranges are taken over: the model and its variants, fetched grids in the cache, and a
+    user's population."""
+    from .uncertainty import default_surfaces
+    return default_surfaces(path, pop)
 
 
 def _meta(df: pd.DataFrame) -> dict:

@@ -2,7 +2,8 @@
 
 The bundled population is a model; where people live inside a district drives every coverage share. A share is
 therefore reported with the range it takes over the model and its variants
-(:data:`tjspatial.analysis.population.MODEL_VARIANTS`) — and over any real grid the user adds — as
+(:data:`tjspatial.analysis.population.MODEL_VARIANTS`) — and over any real grid the user adds or has fetched
+with ``tjspatial population fetch`` (:func:`default_surfaces`) — as
 ``pop_share_min`` / ``pop_share_max`` (the min–max over the surfaces, not a confidence interval).
 """
 from __future__ import annotations
@@ -16,10 +17,30 @@ from ..crs import METRIC_CRS
 from .coverage import coverage, resolve_areas
 from .population import PopulationGrid, population_variants
 
-__all__ = ["add_range", "coverage_range", "RANGE_NOTE"]
+__all__ = ["add_range", "coverage_range", "default_surfaces", "RANGE_NOTE"]
 
 RANGE_NOTE = ("range = min–max of the share over the population model and its variants (settlements only, urban "
               "cores wide / tight, MODIS urban) and any grid added; not a confidence interval")
+
+
+def default_surfaces(path: str | Path | None = None, population=None, *, cache_dir=None) -> dict:
+    """The surfaces ranges are taken over: the model and its variants, every grid fetched with
+    ``tjspatial population fetch`` that is in the cache, and ``population`` when it is not the model.
+
+    Returns name → population (the model first, as ``model``).
+    """
+    from .population_fetch import PRODUCTS, default_cache_dir
+    from .population import population as make_population
+    out = dict(population_variants(path))
+    if isinstance(population, PopulationGrid) and population.variant == "model":
+        out["model"] = population
+    elif population is not None:
+        out = {"population": population, **out}
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    for key in PRODUCTS:
+        if (cache / f"{key}_tianjin.tif").is_file() and key not in out:
+            out[key] = make_population(str(cache / f"{key}_tianjin.tif"), year=PRODUCTS[key].year)
+    return out
 
 
 def add_range(res: pd.DataFrame, surfaces: dict, *, areas="districts", path: str | Path | None = None,
@@ -71,10 +92,10 @@ def coverage_range(stations=None, areas="districts", distance: float = 800, *, s
     Parameters
     ----------
     stations, areas, distance, **kwargs : as for :func:`~tjspatial.analysis.coverage.coverage`.
-    surfaces : name → population; default :func:`~tjspatial.analysis.population.population_variants` (the
-        model first).
+    surfaces : name → population; default :func:`default_surfaces` (the model first, its variants, any
+        fetched grid in the cache).
     """
-    surfaces = surfaces or population_variants(path)
+    surfaces = surfaces or default_surfaces(path)
     first = next(iter(surfaces))
     res = coverage(stations, surfaces[first], areas, distance, path=path, **kwargs)
     return add_range(res, surfaces, areas=areas, path=path, label=first)

@@ -73,14 +73,13 @@ def coverage_table(gpkg: str | Path, *, distance_m: float = 800.0) -> tuple[pd.D
         says when the catalog has no plan scenario.
     """
     from ..analysis.coverage import coverage as cov, coverage_delta as delta, plan_stations
-    from ..analysis.population import population_variants
     from ..analysis.stations import station_snapshot
-    from ..analysis.uncertainty import add_range
+    from ..analysis.uncertainty import add_range, default_surfaces
     existing = cov(areas="districts", distance=distance_m, path=gpkg)
     table = existing[[c for c in ("area", "name_zh", "name_en", "pop_total", "stations") if c in existing]].copy()
     table["pop_share_pct"] = existing["pop_share"].to_numpy() * 100
     # #13: the range over the population model and its variants, and the station snapshot date
-    ranged = add_range(existing, population_variants(gpkg), areas="districts", path=gpkg)
+    ranged = add_range(existing, default_surfaces(gpkg), areas="districts", path=gpkg)
     table["pop_share_min_pct"] = ranged["pop_share_min"].to_numpy() * 100
     table["pop_share_max_pct"] = ranged["pop_share_max"].to_numpy() * 100
     notes: list[str] = []
