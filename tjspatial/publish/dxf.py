@@ -104,6 +104,8 @@ def write_dxf(path: str | Path, data: Mapping[str, gpd.GeoDataFrame], *, catalog
     metres = bool(target.axis_info) and target.axis_info[0].unit_name in ("metre", "meter")
     doc.header["$INSUNITS"] = 6 if metres else 0
     doc.header["$MEASUREMENT"] = 1
+    doc.header["$PDMODE"] = 34  # points drawn as a circle with a cross, visible in CAD
+    doc.header["$PDSIZE"] = LABEL_HEIGHT_M / 2 if metres else 0
     if "TJ_CJK" not in doc.styles:
         doc.styles.add("TJ_CJK", font="simsun.ttc")
     msp = doc.modelspace()
