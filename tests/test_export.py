@@ -567,6 +567,19 @@ def test_export_crs_4548_dxf_and_kml(built_gpkg, tmp_path):
     assert "dxf/tianjin.dxf|layer=区级行政区" in index.loc["districts", "files"].split()
 
 
+def test_dxf_text_outside_gbk_is_escaped_and_bundled_names_fit_gbk(originals, tmp_path):
+    from tjspatial.publish.dxf import dxf_layer_name, write_dxf
+    for lid, gdf in originals.items():  # every label and layer name of the bundled data is in GBK
+        dxf_layer_name(CATALOG[lid]).encode("gbk")
+        for v in gdf["name_zh"]:
+            v.encode("gbk")
+    g = originals["nodes"].copy()
+    g.loc[0, "name_zh"] = "武清€"
+    write_dxf(tmp_path / "t.dxf", {"nodes": g})
+    texts = pyogrio.read_dataframe(tmp_path / "t.dxf")["Text"].dropna().tolist()
+    assert texts[0] == "武清\\U+20ac" and texts[1] == "静海（静海镇）"  # the DXF escape; AutoCAD shows €
+
+
 def test_export_rejects_bad_arguments(built_gpkg, tmp_path):
     with pytest.raises(ValueError, match="unknown export format 'pdf'"):
         export("pdf", tmp_path, gpkg=built_gpkg)

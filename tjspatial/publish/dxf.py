@@ -5,11 +5,12 @@ DXF (:func:`write_dxf`)
 - Encoding: written by ezdxf as AutoCAD 2000 DXF (``AC1015``) in **GBK**, with ``$DWGCODEPAGE = ANSI_936``
   (the code page of Chinese AutoCAD). Chosen by test: GDAL (3.6 and 3.12; ``ogr2ogr``, QGIS) honours the
   code page of an R2000 file but reads an R2007+ UTF-8 file through ``$DWGCODEPAGE`` too, garbling it; GBK +
-  ANSI_936 reads back intact in GDAL, ezdxf and Chinese AutoCAD. Characters outside GBK are written as
-  ``\\U+XXXX`` escapes (the DXF convention, decoded by AutoCAD and GDAL).
+  ANSI_936 reads back intact in GDAL and ezdxf (tested) and is the native code page of Chinese AutoCAD (not
+  tested here: no AutoCAD). The rare characters outside GBK (e.g. "€",
+  CJK extension B) are written as ``\\U+XXXX`` escapes, the DXF convention: AutoCAD shows the character, GDAL
+  and ezdxf return the escape text (tested: ``"€"`` → ``"\\U+20ac"``). Every name in the bundled layers is in GBK.
 - Coordinates in metres of a projected CRS, EPSG:4548 (CGCS2000 / 3° Gauss-Krüger CM 117E) by default;
-  ``$INSUNITS`` = 6 (metres). The CRS is written as the ``$PROJECTIONNAME``-free ``.prj`` sidecar beside the
-  DXF (DXF has no CRS field).
+  ``$INSUNITS`` = 6 (metres). DXF has no CRS field: the CRS is written as a ``.prj`` (ESRI WKT) beside it.
 - One CAD layer per catalog layer, named by its Chinese title (:func:`dxf_layer_name`), coloured with the
   nearest AutoCAD colour index (ACI) to the style's stroke colour. Points are ``POINT``, lines ``LWPOLYLINE``, polygons closed
   ``LWPOLYLINE`` rings. The cartography rule holds in CAD too: the feature's status picks the linetype
