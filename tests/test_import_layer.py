@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -67,16 +68,18 @@ def test_shapefile_in_epsg4548_round_trips_within_1_m(truth, gpkg_copy, tmp_path
     assert rec["sha256"] == sha(shp) and rec["crs_detected"] == "EPSG:4548" and rec["accuracy"] == "official"
     assert rec["field_map"] == {"area_official_km2": "area_offic", "district_zh": "district_z"}
     assert rec["features"] == 4 and rec["fields_filled"]["construction"] == "import note"
-    assert json.loads((imports / "imports.json").read_text("utf-8"))["wetlands"]["stored"] == "wetlands.gpkg"
-    assert recorded_overrides(imports) == {"wetlands": imports / "wetlands.gpkg"} == {"wetlands": res.stored}
+    stored_name = json.loads((imports / "imports.json").read_text("utf-8"))["wetlands"]["stored"]
+    assert re.fullmatch(r"wetlands-[0-9a-f]{8}\.gpkg", stored_name) and res.stored == imports / stored_name
+    assert recorded_overrides(imports) == {"wetlands": imports / stored_name}
+    assert sorted(p.name for p in imports.iterdir()) == [".lock", "imports.json", stored_name]
     prov = read_table(gpkg_copy, "provenance").set_index("layer")
-    assert prov.loc["wetlands", "built_from"] == f"import:{imports / 'wetlands.gpkg'}"
+    assert prov.loc["wetlands", "built_from"] == f"import:{imports / stored_name}"
     assert prov.loc["wetlands", "accuracy"] == "official"
     assert prov.loc["green_barrier", "built_from"] == "bundled"
     # forgetting the import brings the schematic layer back
     remove_import("wetlands", imports_dir=imports, out=gpkg_copy)
     assert (tj.load("wetlands", gpkg_copy)["accuracy"] == "schematic").all()
-    assert recorded_imports(imports) == {} and not (imports / "wetlands.gpkg").exists()
+    assert recorded_imports(imports) == {} and not (imports / stored_name).exists()
 
 
 def test_gcj02_geojson_is_detected_and_lands_within_1_m(truth, gpkg_copy, tmp_path):
@@ -175,7 +178,8 @@ def test_wrong_or_missing_crs_is_refused(truth, gpkg_copy, tmp_path):
     shp.with_suffix(".prj").unlink()
     with pytest.raises(ImportLayerError, match=r"rule crs: the file has no CRS"):
         check_import("wetlands", shp, gpkg=gpkg_copy)
-    with pytest.raises(ImportLayerError, match=r"outside Tianjin.*wrong CRS"):  # Gauss-Krüger metres read as degrees
+    # Gauss-Krüger metres read as degrees: refused, naming the CRS given and the one that fits
+    with pytest.raises(ImportLayerError, match=r"rule crs_plausible: .* not plausible in EPSG:4326 .*--crs EPSG:4548"):
         check_import("wetlands", shp, crs="EPSG:4326", gpkg=gpkg_copy)
     ok = check_import("wetlands", shp, crs="EPSG:4548", gpkg=gpkg_copy)  # the right declaration is accepted
     assert max_vertex_shift_m(ok.data, truth) < 1.0

@@ -21,6 +21,7 @@ from .build_context import BuildContext, finish_layer
 from .catalog import Catalog, Layer, get_catalog
 from .errors import BuildError, InputError, UnknownNameError
 from .gpkg import read_table, write_gpkg_atomic  # noqa: F401 - also public here (earlier home)
+from .locks import file_lock, gpkg_lock_path
 from .paths import default_gpkg, sources_dir as default_sources_dir
 from .sources.imported import build_from_import, recorded_overrides
 from .validate import validate_layer
@@ -130,7 +131,18 @@ def build(source: str = "bundled", out: str | Path | None = None, *, layers: Ite
     ------
     BuildError / ValidationError
         Naming the layer, file, feature, field and rule at fault. The previous GeoPackage is kept.
+    LockTimeout
+        Another run kept writing the same GeoPackage for longer than :data:`tjspatial.locks.DEFAULT_TIMEOUT_S`
+        (concurrent runs on one GeoPackage wait for each other: :func:`tjspatial.locks.file_lock`).
     """
+    out = Path(out) if out else default_gpkg()
+    with file_lock(gpkg_lock_path(out), what=f"the GeoPackage {out}"):
+        return _build(source, out, layers=layers, quiet=quiet, overrides=overrides, options=options,
+                      catalog=catalog, sources_dir=sources_dir)
+
+
+def _build(source: str, out: Path, *, layers: Iterable[str] | None, quiet: bool, overrides: dict[str, Path] | None,
+           options: dict | None, catalog: Catalog | None, sources_dir: str | Path | None) -> Path:
     if source not in SOURCES:
         raise InputError(f"unknown source {source!r}; use one of {SOURCES}")
     cat = catalog or get_catalog()

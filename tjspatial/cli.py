@@ -173,6 +173,8 @@ def _add_import_layer(sub) -> None:
     p.add_argument("--map-fields", default="", metavar="FIELD=COLUMN,...",
                    help="catalog field = file column pairs, e.g. name_zh=NAME,area_official_km2=AREA")
     p.add_argument("--accuracy", default="official", help="accuracy class of the file (default official)")
+    p.add_argument("--encoding", help="text encoding of the file's attributes, e.g. gbk (default: the file's .cpg; "
+                                      "a shapefile without one is read as UTF-8 or GBK when its text decodes so)")
     p.add_argument("--imports-dir", type=Path, help="where imports are recorded (default layers/imports)")
     p.add_argument("--out", type=Path, help="GeoPackage to rebuild (default layers/tianjin.gpkg)")
     p.add_argument("--no-inherit", action="store_true",
@@ -190,7 +192,8 @@ def _run_import_layer(args) -> int:
         return 0
     if args.file is None:
         raise UsageError("import-layer needs FILE (or --remove)")
-    kw = dict(crs=args.crs, field_map=args.map_fields, accuracy=args.accuracy, inherit=not args.no_inherit)
+    kw = dict(crs=args.crs, field_map=args.map_fields, accuracy=args.accuracy, inherit=not args.no_inherit,
+              encoding=args.encoding)
     if args.check:
         res = check_import(args.layer, args.file, gpkg=args.out, **kw)
     else:

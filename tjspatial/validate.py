@@ -28,6 +28,7 @@ RULES = {
     "geometry_valid": "geometry is valid (OGC simple features)",
     "fields": "every declared field is present with its type",
     "accuracy": "accuracy is one of the catalog's accuracy classes",
+    "unique": "the layer's declared unique_fields have a distinct, non-empty value per feature",
     "envelope": "inside the Tianjin envelope plus margin",
     "gcj02": "not offset like GCJ-02 against the WGS84 reference points",
 }
@@ -110,6 +111,18 @@ def layer_problems(gdf: gpd.GeoDataFrame, layer: Layer, *, check_gcj: bool = Tru
             err(f"declared field is missing (type {ftype})", "fields", field=name)
         elif not _type_ok(gdf[name], ftype):
             err(f"values are not of the declared type {ftype} (dtype {gdf[name].dtype})", "fields", field=name)
+    for name in layer.extra.get("unique_fields", []):
+        if name not in gdf.columns:
+            continue
+        values = gdf[name].astype(object).where(gdf[name].notna(), "").astype(str).str.strip()
+        blank = np.flatnonzero((values == "").to_numpy())
+        dup = np.flatnonzero(values.duplicated(keep="first").to_numpy() & (values != "").to_numpy())
+        if len(blank):
+            err(f"{len(blank)} feature(s) have an empty {name} (declared unique_fields: each feature needs its own "
+                "value)", "unique", feature=_feature(gdf, blank[0]), field=name)
+        elif len(dup):
+            err(f"{len(dup)} feature(s) repeat a {name} value ({values.iloc[dup[0]]!r}); declared unique_fields must "
+                "differ per feature", "unique", feature=_feature(gdf, dup[0]), field=name)
     if "accuracy" in gdf.columns:
         bad = np.flatnonzero(~gdf["accuracy"].isin(list(ACCURACY_CLASSES)).to_numpy())
         if len(bad):

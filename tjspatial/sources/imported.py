@@ -26,11 +26,13 @@ from ..catalog import Catalog, get_catalog
 from ..errors import ImportLayerError
 from ..paths import layers_dir
 
-__all__ = ["RECORD_FILE", "imports_dir", "recorded_imports", "recorded_overrides", "stored_path",
-           "build_from_import"]
+__all__ = ["RECORD_FILE", "LOCK_FILE", "imports_dir", "recorded_imports", "recorded_overrides", "overrides_from",
+           "stored_path", "build_from_import"]
 
 RECORD_FILE = "imports.json"
 """The provenance file of the imports folder."""
+LOCK_FILE = ".lock"
+"""The lock file inside the imports folder that serialises import and remove runs (:mod:`tjspatial.locks`)."""
 _STORED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\.gpkg")
 
 
@@ -88,9 +90,15 @@ def stored_path(layer_id: str, record: dict, directory: str | Path | None = None
 def recorded_overrides(directory: str | Path | None = None,
                        catalog: Catalog | None = None) -> dict[str, Path]:
     """Layer id → recorded file of every import whose layer is still in the catalog (used by ``build``)."""
+    return overrides_from(recorded_imports(directory), directory, catalog)
+
+
+def overrides_from(records: dict[str, dict], directory: str | Path | None = None,
+                   catalog: Catalog | None = None) -> dict[str, Path]:
+    """Layer id → stored file of the given import ``records`` (as :func:`recorded_overrides` for a record set)."""
     cat = catalog or get_catalog()
     out = {}
-    for lid, rec in recorded_imports(directory).items():
+    for lid, rec in records.items():
         if lid not in cat:
             continue
         stored = stored_path(lid, rec, directory)

@@ -1,0 +1,396 @@
+"""Hostile and unlucky inputs (issue #14): each test reproduces one row of the probe and checks the fix.
+
+Rows 1-2 (web pages), 8 (Overpass), 10 (export folder) and 12 (CLI errors) are tested with their fixes
+(tests/test_webmaps.py, tests/test_osm_fetch_hostile.py, tests/test_export.py, tests/test_cli*.py); this
+file holds rows 3-7, 9, 11 and 13, and the import fuzz test is tests/test_hostile_fuzz.py.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+import tjspatial as tj
+from tjspatial.build import build, read_table
+from tjspatial.errors import ImportLayerError
+from tjspatial.importer import check_import, import_layer, recorded_imports, remove_import
+from tjspatial.locks import file_lock
+from tjspatial.sources.imported import recorded_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.filterwarnings("ignore:.*(truncated|laundered|Normalized/laundered).*")
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_cli(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tjspatial.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+@pytest.fixture()
+def wetlands(built_gpkg) -> gpd.GeoDataFrame:
+    return tj.load("wetlands", built_gpkg)
+
+
+@pytest.fixture(autouse=True)
+def real_imports_untouched():
+    real = ROOT / "layers" / "imports"
+    before = sorted(p.name for p in real.iterdir()) if real.exists() else []
+    yield
+    after = sorted(p.name for p in real.iterdir()) if real.exists() else []
+    assert after == before, "a test wrote into the real layers/imports"
+
+
+# ------------------------------------------------------------------------------------------------ row 3
+
+
+@pytest.mark.parametrize("stored", ["../../README.md", "ABSOLUTE", "sub/x.gpkg", "..", "wetlands.gpkg/../../x"])
+def test_row3_record_paths_are_confined_to_the_imports_folder(tmp_path, gpkg_copy, stored, monkeypatch):
+    victim = tmp_path / "README.md"
+    victim.write_text("do not delete", encoding="utf-8")
+    imports = tmp_path / "a" / "imports"
+    imports.mkdir(parents=True)
+    (imports / "imports.json").write_text(json.dumps({"wetlands": {"stored": str(victim) if stored == "ABSOLUTE"
+                                                                   else stored}}), encoding="utf-8")
+    before = sha(gpkg_copy)
+    with pytest.raises(ImportLayerError, match=r"layer 'wetlands', .*imports\.json, field 'stored', rule import_record"):
+        remove_import("wetlands", imports_dir=imports, out=gpkg_copy)
+    with pytest.raises(ImportLayerError, match="rule import_record"):  # what build reads
+        recorded_overrides(imports)
+    assert victim.read_text(encoding="utf-8") == "do not delete" and sha(gpkg_copy) == before
+    assert json.loads((imports / "imports.json").read_text("utf-8")) == {
+        "wetlands": {"stored": str(victim) if stored == "ABSOLUTE" else stored}}
+
+
+def test_row3_cli_remove_refuses_and_build_refuses(tmp_path, gpkg_copy, monkeypatch):
+    home = tmp_path / "home"
+    (home / "layers" / "imports").mkdir(parents=True)
+    (home / "layers" / "catalog").symlink_to(ROOT / "layers" / "catalog")
+    victim = home / "README.md"
+    victim.write_text("keep me", encoding="utf-8")
+    (home / "layers" / "imports" / "imports.json").write_text('{"wetlands": {"stored": "../../README.md"}}')
+    res = run_cli("import-layer", "wetlands", "--remove", "--out", str(gpkg_copy), "--quiet",
+                  env={"TJSPATIAL_HOME": str(home)})
+    assert res.returncode != 0 and "rule import_record" in res.stderr and "Traceback" not in res.stderr
+    assert victim.read_text(encoding="utf-8") == "keep me"
+    monkeypatch.setenv("TJSPATIAL_HOME", str(home))
+    with pytest.raises(ImportLayerError, match=r"'stored' value '\.\./\.\./README\.md' is not a plain"):
+        build(out=tmp_path / "never.gpkg")
+    assert not (tmp_path / "never.gpkg").exists() and victim.exists()
+
+
+# ------------------------------------------------------------------------------------------------ row 4
+
+
+def _no_prj_shapefile(gdf: gpd.GeoDataFrame, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    gdf.to_file(path, encoding="utf-8")
+    path.with_suffix(".prj").unlink()
+    return path
+
+
+def test_row4_epsg4548_file_declared_utm50n_is_refused_naming_both_crs(wetlands, built_gpkg, tmp_path):
+    gk = wetlands.to_crs(4548)
+    shp = _no_prj_shapefile(gk, tmp_path / "gk" / "wetlands.shp")
+    # what accepting it would do: every reserve 1.7 km off (the UTM scale factor 0.9996 at 4.3e6 m northing)
+    misread = gk.set_crs(32650, allow_override=True).to_crs(4548)
+    assert np.round(misread.centroid.distance(gk.centroid).to_numpy(), -1).tolist() == [1740.0, 1750.0, 1720.0,
+                                                                                          1720.0]
+    # vertex offsets to the nearest edge of the current layer measure part of that shift: 972 m (median)
+    with pytest.raises(ImportLayerError, match=r"rule crs_plausible: read in EPSG:32650 \(given with --crs\) the "
+                                               r"features lie 972 m \(median\) from the current layer; read as "
+                                               r"EPSG:4548 they lie 0 m from it.*give --crs EPSG:4548"):
+        check_import("wetlands", shp, crs="EPSG:32650", gpkg=built_gpkg)
+    # the same coordinates with a .prj that claims UTM 50N: refused the same way ("declared by the file")
+    utm = wetlands.to_crs(4548).set_crs(32650, allow_override=True)
+    utm.to_file(tmp_path / "lying_prj.shp", encoding="utf-8")
+    with pytest.raises(ImportLayerError, match=r"EPSG:32650 \(declared by the file\).*EPSG:4548"):
+        check_import("wetlands", tmp_path / "lying_prj.shp", gpkg=built_gpkg)
+    # true UTM 50N coordinates declared as UTM 50N are accepted and land where they belong
+    real = _no_prj_shapefile(wetlands.to_crs(32650), tmp_path / "utm" / "wetlands.shp")
+    ok = check_import("wetlands", real, crs="EPSG:32650", gpkg=built_gpkg)
+    shift = ok.data.to_crs(4548).geometry.centroid.distance(wetlands.to_crs(4548).geometry.centroid)
+    assert shift.max() < 1.0 and ok.record["crs_detected"] == "EPSG:32650"
+
+
+def test_row4_lonlat_declared_metric_and_metric_declared_lonlat(wetlands, built_gpkg, tmp_path):
+    shp = _no_prj_shapefile(wetlands, tmp_path / "ll" / "wetlands.shp")  # degrees
+    with pytest.raises(ImportLayerError, match=r"not plausible in EPSG:4548 \(given with --crs\) inside Tianjin.*"
+                                               r"read as EPSG:4326 they lie in Tianjin"):
+        check_import("wetlands", shp, crs="EPSG:4548", gpkg=built_gpkg)
+    gk = _no_prj_shapefile(wetlands.to_crs(4527), tmp_path / "zone" / "wetlands.shp")  # zone-prefixed eastings
+    with pytest.raises(ImportLayerError, match=r"not plausible in EPSG:4548 .*read as EPSG:4527 they lie in Tianjin"):
+        check_import("wetlands", gk, crs="EPSG:4548", gpkg=built_gpkg)
+
+
+# ------------------------------------------------------------------------------------------------ row 5
+
+
+def _gbk_shapefile(gdf: gpd.GeoDataFrame, path: Path, encoding: str = "gbk") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    gdf.to_file(path, encoding=encoding)
+    path.with_suffix(".cpg").unlink()  # what Chinese offices send: no .cpg, no code page in the DBF
+    return path
+
+
+def test_row5_gbk_shapefile_without_cpg_is_detected(wetlands, built_gpkg, tmp_path):
+    shp = _gbk_shapefile(wetlands.to_crs(4548), tmp_path / "gbk" / "wetlands.shp")
+    res = check_import("wetlands", shp, field_map="area_official_km2=area_offic,district_zh=district_z",
+                       gpkg=built_gpkg)
+    assert res.data["name_zh"].tolist() == wetlands["name_zh"].tolist()
+    assert res.data["name_zh"].iloc[0] == "七里海湿地（天津古海岸与湿地国家级自然保护区）"
+    assert res.data["district_zh"].tolist() == wetlands["district_zh"].tolist()
+    assert res.record["encoding"] == "gb18030 (detected; no .cpg)"
+    assert any("no .cpg" in w and "GB18030" in w for w in res.warnings)
+    # --encoding wins
+    res = check_import("wetlands", shp, field_map="area_official_km2=area_offic,district_zh=district_z",
+                       encoding="gbk", gpkg=built_gpkg)
+    assert res.data["name_zh"].iloc[3] == "团泊鸟类自然保护区（团泊洼）" and res.record["encoding"] == "gbk"
+
+
+def test_row5_undecidable_encoding_is_refused_naming_encoding_option(wetlands, built_gpkg, tmp_path):
+    western = wetlands.to_crs(4548).assign(name_en=["Zürich Ñandú café"] * 4, name_zh="x")
+    western["name_zh"] = ["a", "b", "c", "d"]
+    shp = _gbk_shapefile(western, tmp_path / "cp" / "wetlands.shp", encoding="cp1252")
+    with pytest.raises(ImportLayerError, match=r"rule encoding: the shapefile has no \.cpg .*--encoding"):
+        check_import("wetlands", shp, gpkg=built_gpkg)
+    with pytest.raises(ImportLayerError, match=r"rule encoding: --encoding 'klingon'"):
+        check_import("wetlands", shp, encoding="klingon", gpkg=built_gpkg)
+    res = check_import("wetlands", shp, encoding="cp1252", inherit=False, gpkg=built_gpkg,
+                       field_map="area_official_km2=area_offic,district_zh=district_z")
+    assert res.data["name_en"].iloc[0] == "Zürich Ñandú café"
+
+
+def test_row5_cli_encoding_option(wetlands, gpkg_copy, tmp_path):
+    shp = _gbk_shapefile(wetlands.to_crs(4548), tmp_path / "gbk" / "wetlands.shp")
+    res = run_cli("import-layer", "wetlands", str(shp), "--check", "--encoding", "gbk", "--out", str(gpkg_copy),
+                  "--map-fields", "area_official_km2=area_offic,district_zh=district_z")
+    assert res.returncode == 0, res.stderr
+    assert "checked 4 feature(s)" in res.stdout
+
+
+# ------------------------------------------------------------------------------------------------ row 6
+
+HEBEI = {"廊坊": (116.70, 39.52), "唐山": (118.18, 39.63), "沧州": (116.84, 38.31), "霸州": (116.39, 39.12),
+         "香河": (117.0, 39.76), "三河": (117.07, 39.98), "黄骅": (117.33, 38.37), "玉田": (117.74, 39.90),
+         "大城": (116.65, 38.70), "青县": (116.82, 38.58)}  # each 7-38 km outside Tianjin, inside its envelope
+
+
+def _hebei_stations(path: Path) -> Path:
+    gdf = gpd.GeoDataFrame({"name_zh": list(HEBEI), "name_en": list(HEBEI), "station_id": [f"h{i}" for i in
+                            range(10)], "kind": "rail", "lines": "", "status": "open", "name_source": "test",
+                            "osm_station_tag": "", "district_zh": "", "inside_tianjin": False},
+                           geometry=[shapely.Point(*xy) for xy in HEBEI.values()], crs=4326)
+    gdf.to_file(path, driver="GeoJSON")
+    return path
+
+
+def test_row6_outside_tianjin_refused_without_a_geopackage(tmp_path):
+    path = _hebei_stations(tmp_path / "hebei.geojson")
+    missing = tmp_path / "no" / "tianjin.gpkg"
+    with pytest.raises(ImportLayerError, match=r"feature #0 \(廊坊\), rule outside_tianjin: 10 feature\(s\) lie "
+                                               r"outside Tianjin \(more than 6 km from the bundled municipal "
+                                               r"boundary"):
+        check_import("rail_stations", path, gpkg=missing)
+    with pytest.raises(ImportLayerError, match="rule outside_tianjin"):
+        import_layer("rail_stations", path, imports_dir=tmp_path / "imports", out=missing)
+    assert not missing.exists() and recorded_imports(tmp_path / "imports") == {}
+
+
+# ------------------------------------------------------------------------------------------------ row 9
+
+
+def test_row9_concurrent_imports_all_recorded(built_gpkg, gpkg_copy, tmp_path):
+    """Three import-layer runs at once on one imports folder and GeoPackage: all three recorded and built."""
+    files = {}
+    for lid in ("wetlands", "airport", "port_districts"):
+        files[lid] = tmp_path / f"{lid}.geojson"
+        tj.load(lid, built_gpkg).to_file(files[lid], driver="GeoJSON")
+    imports = tmp_path / "imports"
+    procs = [subprocess.Popen([sys.executable, "-m", "tjspatial.cli", "import-layer", lid, str(f), "--imports-dir",
+                               str(imports), "--out", str(gpkg_copy), "--quiet", "--accuracy", "surveyed"],
+                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for lid, f in files.items()]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [o[1] for o in outs]
+    records = recorded_imports(imports)
+    assert sorted(records) == ["airport", "port_districts", "wetlands"]
+    stored = sorted(r["stored"] for r in records.values())
+    assert sorted(p.name for p in imports.iterdir() if not p.name.startswith(".")) == sorted(["imports.json",
+                                                                                                *stored])
+    prov = read_table(gpkg_copy, "provenance").set_index("layer")
+    for lid, rec in records.items():
+        assert prov.loc[lid, "built_from"] == f"import:{imports / rec['stored']}"
+        assert prov.loc[lid, "accuracy"] == "surveyed"
+    assert not [p for p in gpkg_copy.parent.iterdir() if ".tmp-" in p.name]
+
+
+_KILL_DURING_WRITE = """
+import importlib, sys, time
+from pathlib import Path
+import pyogrio
+b = importlib.import_module("tjspatial.build")  # (the attribute tjspatial.build is the function)
+from tjspatial.atomic import atomic_path
+def stalled(out, layers, tables=None):
+    with atomic_path(out, ".gpkg") as tmp:
+        name, gdf = next(iter(layers.items()))
+        pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG")
+        Path(sys.argv[1]).write_text("writing")
+        time.sleep(120)
+b.write_gpkg_atomic = stalled
+from tjspatial.importer import import_layer
+import_layer("wetlands", sys.argv[2], imports_dir=sys.argv[3], out=sys.argv[4])
+"""
+
+
+def test_row9_kill_9_during_the_rebuild_leaves_records_and_geopackage_consistent(wetlands, gpkg_copy, tmp_path):
+    imports = tmp_path / "imports"
+    port = tmp_path / "airport.geojson"
+    tj.load("airport", gpkg_copy).to_file(port, driver="GeoJSON")
+    import_layer("airport", port, imports_dir=imports, out=gpkg_copy, accuracy="surveyed")  # an earlier import
+    records_before, gpkg_before = recorded_imports(imports), sha(gpkg_copy)
+    src = tmp_path / "wetlands.geojson"
+    wetlands.to_file(src, driver="GeoJSON")
+    flag = tmp_path / "writing.flag"
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_DURING_WRITE, str(flag), str(src), str(imports),
+                             str(gpkg_copy)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not flag.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert flag.exists(), proc.stderr.read().decode() if proc.poll() is not None else "the import never got there"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    # the record does not name the unfinished import; the GeoPackage is the previous one
+    assert recorded_imports(imports) == records_before and sha(gpkg_copy) == gpkg_before
+    leftovers = sorted(p.name for p in imports.iterdir() if p.name.startswith("wetlands-"))
+    temps = [p.name for p in gpkg_copy.parent.iterdir() if ".tmp-" in p.name]
+    assert len(leftovers) == 1 and len(temps) >= 1  # what kill -9 leaves ...
+    # ... a plain build uses only the recorded imports, and sweeps the dead writer's temporary GeoPackage
+    build(out=gpkg_copy, overrides=recorded_overrides(imports))
+    assert (tj.load("wetlands", gpkg_copy)["accuracy"] == "schematic").all()
+    assert (tj.load("airport", gpkg_copy)["accuracy"] == "surveyed").all()
+    assert not [p for p in gpkg_copy.parent.iterdir() if ".tmp-" in p.name]
+    # ... and the next import run sweeps the orphaned stored file
+    res = import_layer("wetlands", src, imports_dir=imports, out=gpkg_copy)
+    assert sorted(p.name for p in imports.iterdir() if p.name.endswith(".gpkg")) == sorted(
+        [res.stored.name, records_before["airport"]["stored"]])
+
+
+def test_row9_failed_rebuild_records_nothing(wetlands, gpkg_copy, tmp_path, monkeypatch):
+    import tjspatial.importer as importer
+    from tjspatial.errors import BuildError
+
+    def broken(**kwargs):
+        raise BuildError("builder failed (KeyError: 'wetland_qilihai')", layer="eco_pattern")
+
+    monkeypatch.setattr(importer, "build", broken)
+    src = tmp_path / "w.geojson"
+    wetlands.to_file(src, driver="GeoJSON")
+    before = sha(gpkg_copy)
+    with pytest.raises(ImportLayerError, match=r"rule rebuild: with this import the GeoPackage cannot be rebuilt, "
+                                               r"so nothing was recorded .*layer 'eco_pattern'"):
+        import_layer("wetlands", src, imports_dir=tmp_path / "imports", out=gpkg_copy)
+    assert sha(gpkg_copy) == before and recorded_imports(tmp_path / "imports") == {}
+    assert sorted(p.name for p in (tmp_path / "imports").iterdir()) == [".lock"]
+
+
+def test_row9_stale_temp_files_of_dead_writers_are_swept(gpkg_copy, tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    stale = [gpkg_copy.with_name(f".tianjin.tmp-{pid}.gpkg"), gpkg_copy.with_name(f".tianjin.tmp-{pid}.gpkg-journal")]
+    alive = gpkg_copy.with_name(f".tianjin.tmp-{os.getpid()}9.gpkg")  # a pid that is surely not ours ...
+    mine = gpkg_copy.with_name(f".tianjin.tmp-{os.getppid()}.gpkg")  # ... and a live process's temp file
+    for p in (*stale, mine):
+        p.write_bytes(b"half a GeoPackage")
+    build(out=gpkg_copy, layers=["boundary"])
+    assert not any(p.exists() for p in stale) and mine.exists()
+    mine.unlink()
+    assert not alive.exists()
+
+
+def test_row9_lock_serialises_and_times_out(tmp_path):
+    lock = tmp_path / ".lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from tjspatial.locks import file_lock\n"
+                               "with file_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(30)",
+                               str(lock)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        from tjspatial.locks import LockTimeout
+        with pytest.raises(LockTimeout, match=rf"the imports folder x is being written by another run \(process "
+                                              rf"{holder.pid}\); gave up after 0.3 s"):
+            with file_lock(lock, timeout=0.3, what="the imports folder x"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with file_lock(lock, timeout=5):  # released by the kernel when the holder died (kill -9)
+        with file_lock(lock, timeout=0.1):  # re-entrant in one thread
+            pass
+
+
+# ------------------------------------------------------------------------------------------------ row 13
+
+
+def test_row13_folder_and_fifo_are_refused_without_hanging(tmp_path, built_gpkg):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    with pytest.raises(ImportLayerError, match=r"rule file: this is a folder, not a file"):
+        check_import("wetlands", folder, gpkg=built_gpkg)
+    fifo = tmp_path / "pipe.geojson"
+    os.mkfifo(fifo)
+    res = run_cli("import-layer", "wetlands", str(fifo), "--check", "--out", str(built_gpkg), timeout=60)
+    assert res.returncode != 0 and "rule file: this is a FIFO (named pipe)" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_row13_two_layer_geopackage(wetlands, built_gpkg, tmp_path):
+    two = tmp_path / "two.gpkg"
+    wetlands.to_file(two, layer="a", driver="GPKG")
+    tj.load("districts", built_gpkg).to_file(two, layer="b", driver="GPKG")
+    with pytest.raises(ImportLayerError, match=r"rule one_layer: the file holds 2 spatial layers \(a, b\) and none "
+                                               r"is named 'wetlands'"):
+        check_import("wetlands", two, gpkg=built_gpkg)
+    wetlands.to_file(two, layer="wetlands", driver="GPKG")  # a layer named like the catalog layer is taken
+    res = check_import("wetlands", two, gpkg=built_gpkg)
+    assert res.record["file_layer"] == "wetlands" and len(res.data) == 4
+
+
+def test_row13_duplicate_names_refused_by_the_declared_unique_rule(wetlands, built_gpkg, tmp_path):
+    dup = wetlands.copy()
+    dup.loc[1, "name_zh"] = dup.loc[0, "name_zh"]
+    dup = dup.drop(columns=["reserve_id"])  # inherited by name: 七里海 twice, 大黄堡 lost
+    path = tmp_path / "dup.geojson"
+    dup.to_file(path, driver="GeoJSON")
+    with pytest.raises(ImportLayerError, match=r"feature #1 \(七里海湿地（天津古海岸与湿地国家级自然保护区）\), field 'reserve_id', rule unique: "
+                                               r"1 feature\(s\) repeat a reserve_id value \('wetland_qilihai'\)"):
+        check_import("wetlands", path, gpkg=built_gpkg)
+
+
+def test_row13_current_rail_stations_layer_can_be_reimported(built_gpkg, tmp_path):
+    stations = tj.load("rail_stations", built_gpkg)
+    path = tmp_path / "stations.geojson"
+    stations.to_file(path, driver="GeoJSON")
+    res = check_import("rail_stations", path, gpkg=built_gpkg, accuracy="osm")
+    assert len(res.data) == len(stations) == 341
+    assert res.data["name_zh"].tolist() == stations["name_zh"].tolist()
+    # the four stations beyond the border are the layer's own (inside_tianjin = false), 2.8-4.7 km out
+    metric = stations.to_crs(4548)
+    boundary = tj.load("boundary", built_gpkg).to_crs(4548).geometry.union_all()
+    out_km = metric.distance(boundary) / 1000
+    assert sorted(np.round(out_km[out_km > 2], 1).tolist()) == [2.8, 3.1, 3.6, 4.7]
+    assert not stations.loc[out_km > 2, "inside_tianjin"].any()

@@ -1,0 +1,98 @@
+"""Advisory file locks that serialise the writers of one GeoPackage or one imports folder.
+
+Two ``tjspatial build`` or ``import-layer`` runs on the same target would otherwise each read the state,
+work, and write: the last writer wins and the other's work is silently lost (three concurrent imports
+used to leave two records). :func:`file_lock` makes the second run wait for the first.
+
+The lock is an ``flock`` on a small file (``.<name>.lock`` beside a GeoPackage, ``.lock`` inside the
+imports folder) holding the owner's process id; the operating system releases it when the process ends,
+even by ``kill -9``, so a lock is never left stale. Within one thread the lock is re-entrant (the import
+workflow holds it around the build, which takes it too).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .errors import TjSpatialError
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: msvcrt locks a byte range instead
+    fcntl = None
+    import msvcrt
+
+__all__ = ["LockTimeout", "file_lock", "gpkg_lock_path", "DEFAULT_TIMEOUT_S"]
+
+DEFAULT_TIMEOUT_S = 900.0
+"""How long (s) a run waits for another run holding the same lock before it gives up."""
+
+_held: dict[tuple[str, int], int] = {}  # (lock file, thread) → depth, for re-entrancy in one thread
+
+
+class LockTimeout(TjSpatialError):
+    """Another run held the lock longer than the timeout."""
+
+
+def gpkg_lock_path(gpkg: str | Path) -> Path:
+    """The lock file that serialises writers of the GeoPackage ``gpkg``: ``.<name>.lock`` beside it."""
+    gpkg = Path(gpkg)
+    return gpkg.with_name(f".{gpkg.name}.lock")
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:  # pragma: no cover
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def file_lock(lock_file: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S, what: str = "") -> Iterator[Path]:
+    """Hold an exclusive lock on ``lock_file`` (created if needed) for the duration of the block.
+
+    Parameters
+    ----------
+    lock_file : the lock file.
+    timeout : seconds to wait for another holder before raising :class:`LockTimeout`.
+    what : what the lock protects, for the messages (e.g. ``"GeoPackage layers/tianjin.gpkg"``).
+    """
+    lock_file = Path(lock_file)
+    key = (str(lock_file.absolute()), threading.get_ident())
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield lock_file
+        finally:
+            _held[key] -= 1
+        return
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while not _try_lock(fd):
+            if time.monotonic() >= deadline:
+                try:
+                    holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+                except OSError:
+                    holder = "unknown"
+                raise LockTimeout(f"{what or lock_file} is being written by another run (process {holder}); "
+                                  f"gave up after {timeout:g} s waiting for {lock_file}")
+            time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        _held[key] = 1
+        try:
+            yield lock_file
+        finally:
+            del _held[key]
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
