@@ -66,7 +66,8 @@ def test_row3_record_paths_are_confined_to_the_imports_folder(tmp_path, gpkg_cop
     (imports / "imports.json").write_text(json.dumps({"wetlands": {"stored": str(victim) if stored == "ABSOLUTE"
                                                                    else stored}}), encoding="utf-8")
     before = sha(gpkg_copy)
-    with pytest.raises(ImportLayerError, match=r"layer 'wetlands', .*imports\.json, field 'stored', rule import_record"):
+    with pytest.raises(ImportLayerError,
+                       match=r"layer 'wetlands', .*imports\.json, field 'stored', rule import_record"):
         remove_import("wetlands", imports_dir=imports, out=gpkg_copy)
     with pytest.raises(ImportLayerError, match="rule import_record"):  # what build reads
         recorded_overrides(imports)
@@ -376,8 +377,9 @@ def test_row13_duplicate_names_refused_by_the_declared_unique_rule(wetlands, bui
     dup = dup.drop(columns=["reserve_id"])  # inherited by name: 七里海 twice, 大黄堡 lost
     path = tmp_path / "dup.geojson"
     dup.to_file(path, driver="GeoJSON")
-    with pytest.raises(ImportLayerError, match=r"feature #1 \(七里海湿地（天津古海岸与湿地国家级自然保护区）\), field 'reserve_id', rule unique: "
-                                               r"1 feature\(s\) repeat a reserve_id value \('wetland_qilihai'\)"):
+    with pytest.raises(ImportLayerError, match=r"feature #1 \(七里海湿地（天津古海岸与湿地国家级自然保护区）\), field "
+                                               r"'reserve_id', rule unique: 1 feature\(s\) repeat a reserve_id "
+                                               r"value \('wetland_qilihai'\)"):
         check_import("wetlands", path, gpkg=built_gpkg)
 
 
@@ -394,3 +396,107 @@ def test_row13_current_rail_stations_layer_can_be_reimported(built_gpkg, tmp_pat
     out_km = metric.distance(boundary) / 1000
     assert sorted(np.round(out_km[out_km > 2], 1).tolist()) == [2.8, 3.1, 3.6, 4.7]
     assert not stations.loc[out_km > 2, "inside_tianjin"].any()
+
+
+# ------------------------------------------------------------------------------------------------ row 7
+
+
+@pytest.mark.parametrize("value, pattern", [
+    ("-355000", r"layer 'districts', file .*census_2020_districts\.csv, feature row 1 \(name_zh 和平区\), field "
+                r"'pop_2020', rule column_min: row 1 \(name_zh 和平区\): value -355000 is below the declared minimum 0"),
+    ("abc", r"feature row 1 \(name_zh 和平区\), field 'pop_2020', rule column_type: row 1 \(name_zh 和平区\): value "
+            r"'abc' is not a number"),
+    ("355000.5", r"field 'pop_2020', rule column_type: .*value 355000\.5 is not a whole number"),
+])
+def test_row7_census_values_refused_naming_file_field_row(sources_copy, tmp_path, value, pattern):
+    from tjspatial.errors import ValidationError
+    csv = sources_copy / "census_2020_districts.csv"
+    lines = csv.read_text(encoding="utf-8").splitlines(keepends=True)
+    assert lines[1].startswith("120101,和平区,355000,")
+    lines[1] = lines[1].replace(",355000,", f",{value},", 1)
+    csv.write_text("".join(lines), encoding="utf-8")
+    out = tmp_path / "t.gpkg"
+    with pytest.raises(ValidationError, match=pattern):
+        build(out=out, sources_dir=sources_copy, layers=["boundary", "districts"])
+    assert not out.exists()
+
+
+def test_row7_census_rules_are_declared_in_the_catalog():
+    from tjspatial.validate import parse_column_rule
+    cols = tj.get_catalog().sources["census_2020"].columns
+    assert cols == {"adcode": "int >= 110000", "pop_2020": "int >= 0"}
+    assert parse_column_rule(cols["pop_2020"]) == ("int", 0.0)
+    with pytest.raises(ValueError, match="not TYPE or TYPE >= NUMBER"):
+        parse_column_rule("int > 0")
+
+
+# ------------------------------------------------------------------------------------------------ row 11
+
+
+def _raster(path: Path, values: np.ndarray, *, crs="EPSG:4548", x0=500_000.0, y0=4_330_000.0, nodata=-1.0) -> Path:
+    import rasterio
+    from affine import Affine
+    with rasterio.open(path, "w", driver="GTiff", height=values.shape[0], width=values.shape[1], count=1,
+                       dtype="float32", crs=crs, transform=Affine(100, 0, x0, 0, -100, y0), nodata=nodata) as dst:
+        dst.write(values.astype("float32"), 1)
+    return path
+
+
+@pytest.mark.parametrize("kind, pattern", [
+    ("all_nodata", r"rule raster_nodata: all 16 cells are nodata"),
+    ("all_negative", r"rule raster_sign: 16 of 16 valid cells are negative \(minimum -200\)"),
+    ("some_negative", r"rule raster_sign: 1 of 16 valid cells are negative \(minimum -5\)"),
+    ("all_zero", r"rule raster_nodata: all 16 valid cells are 0: no population"),
+    ("africa", r"rule raster_overlap: the raster covers lon/lat \[15\.00, 3\.58, 15\.00, 3\.58\], which does not "
+               r"overlap Tianjin"),
+])
+def test_row11_impossible_population_rasters_refused(tmp_path, kind, pattern):
+    from tjspatial.errors import ValidationError
+    values = np.full((4, 4), 100.0)
+    kw = {}
+    if kind == "all_nodata":
+        values[:] = -1.0
+    elif kind == "all_negative":
+        values[:] = -200.0
+    elif kind == "some_negative":
+        values[2, 2] = -5.0
+    elif kind == "all_zero":
+        values[:] = 0.0
+    elif kind == "africa":
+        kw = {"crs": "EPSG:32633", "y0": 396_000.0}  # UTM 33N: Cameroon
+    path = _raster(tmp_path / f"{kind}.tif", values, **kw)
+    with pytest.raises(ValidationError, match=pattern) as err:
+        tj.population(path)
+    assert err.value.file == str(path)
+    # a plausible raster over Tianjin is accepted: 16 cells x 100 persons
+    good = tj.population(_raster(tmp_path / "good.tif", np.full((4, 4), 100.0)))
+    assert good.total == 1600
+
+
+def test_row11_cli_analyse_refuses_an_all_nodata_raster(built_gpkg, tmp_path):
+    path = _raster(tmp_path / "nodata.tif", np.full((4, 4), -1.0))
+    res = run_cli("analyse", "--gpkg", str(built_gpkg), "--out", str(tmp_path / "out"), "--population", str(path))
+    assert res.returncode != 0 and "rule raster_nodata: all 16 cells are nodata" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]  # no table written with zero people
+
+
+def test_row11_negative_population_polygons_refused(built_gpkg):
+    from tjspatial.errors import ValidationError
+    districts = tj.load("districts", built_gpkg)
+    districts.loc[districts.index[0], "pop_2020"] = -710000
+    with pytest.raises(ValidationError, match=r"field 'pop_2020', rule raster_sign: .*1 negative count"):
+        tj.population(districts, column="pop_2020")
+
+
+def test_row11_coverage_refuses_metric_coordinates_labelled_4326_and_nan_stations(built_gpkg):
+    from tjspatial.errors import ValidationError
+    stations = tj.load("rail_stations", built_gpkg)
+    metres = stations.to_crs(4548).set_crs(4326, allow_override=True)
+    with pytest.raises(ValidationError, match=r"rule coordinates: 341 feature\(s\) have coordinates \(5\d{5}\.\d, "
+                                              r"4\d{6}\.\d\) beyond ±180°/±90°, yet the CRS is EPSG:4326"):
+        tj.coverage(metres, path=built_gpkg)
+    nan = stations.copy()
+    nan.loc[nan.index[3], "geometry"] = shapely.Point(float("nan"), float("nan"))
+    with pytest.raises(ValidationError, match=r"feature #3.*rule coordinates: 1 feature\(s\) have NaN or infinite"):
+        tj.coverage(nan, path=built_gpkg)

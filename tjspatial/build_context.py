@@ -18,6 +18,7 @@ import pyogrio
 from .catalog import Catalog, Layer
 from .crs import STORAGE_CRS
 from .errors import BuildError
+from .validate import check_table
 
 __all__ = ["BuildContext", "finish_layer", "file_sha256"]
 
@@ -108,9 +109,14 @@ class BuildContext:
         """Read a declared CSV source (UTF-8)."""
         path = self.path(source_id)
         try:
-            return pd.read_csv(path, encoding="utf-8", **kwargs)
+            df = pd.read_csv(path, encoding="utf-8", **kwargs)
         except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise BuildError(f"cannot read CSV: {exc}", layer=self.layer_id, file=str(path)) from exc
+        rules = self.catalog.sources[source_id].columns
+        if rules:  # declared column rules (e.g. census counts: int >= 0), checked before any builder uses them
+            key = next((c for c in ("name_zh", "id", "name") if c in df.columns), None)
+            df = check_table(df, rules, file=str(path), key=key, layer=self.layer_id)
+        return df
 
     def get(self, layer_id: str) -> gpd.GeoDataFrame:
         """A layer built earlier in this build (declared in ``depends``)."""

@@ -232,6 +232,9 @@ class Source:
     date: str | None = None
     url: str | None = None
     table: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    """Declared column rules of a table source (``{"pop_2020": "int >= 0"}``), checked when it is read
+    (:func:`tjspatial.validate.check_table`)."""
 
 
 @dataclass(frozen=True)

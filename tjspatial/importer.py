@@ -356,8 +356,8 @@ def _check_crs_plausible(raw: gpd.GeoDataFrame, crs: CRS, how: str, layer: Layer
         best = min(tried, key=lambda c: tried[c] if np.isfinite(tried[c]) else np.inf)
         if np.isfinite(tried[best]) and tried[best] < 0.25 * d0:
             raise _refuse(f"read in {name} ({how}) the features lie {d0:.0f} m (median) from the current layer; read "
-                          f"as {best} they lie {tried[best]:.0f} m from it. The file is probably in {best}, not {name}: "
-                          f"give --crs {best} (or fix the file's .prj)", layer.id, path, rule="crs_plausible")
+                          f"as {best} they lie {tried[best]:.0f} m from it. The file is probably in {best}, not "
+                          f"{name}: give --crs {best} (or fix the file's .prj)", layer.id, path, rule="crs_plausible")
     return {"crs_offset_m": round(d0, 1)}
 
 

@@ -15,7 +15,8 @@ from .catalog import ACCURACY_CLASSES, Layer
 from .crs import STORAGE_CRS, check_gcj02
 from .errors import ValidationError
 
-__all__ = ["TIANJIN_ENVELOPE", "RULES", "geometry_problems", "layer_problems", "validate_layer"]
+__all__ = ["TIANJIN_ENVELOPE", "RULES", "geometry_problems", "layer_problems", "validate_layer", "check_coordinates",
+           "parse_column_rule", "table_problems", "check_table", "check_population_raster"]
 
 TIANJIN_ENVELOPE = (116.40, 38.25, 118.40, 40.55)
 """(min lon, min lat, max lon, max lat): Tianjin's extent (116.70–118.06E, 38.55–40.25N) plus ~25 km."""
@@ -31,6 +32,13 @@ RULES = {
     "unique": "the layer's declared unique_fields have a distinct, non-empty value per feature",
     "envelope": "inside the Tianjin envelope plus margin",
     "gcj02": "not offset like GCJ-02 against the WGS84 reference points",
+    "coordinates": "coordinates are finite, and within ±180°/±90° when the CRS is geographic",
+    "column_type": "a declared table column holds values of its type (int, float, str)",
+    "column_min": "a declared table column's values are at least its declared minimum (e.g. census >= 0)",
+    "raster_crs": "a population raster has a CRS",
+    "raster_overlap": "a population raster overlaps Tianjin's envelope",
+    "raster_nodata": "a population raster has valid (not nodata) cells over Tianjin, not all of them 0",
+    "raster_sign": "population counts are not negative",
 }
 
 _FAMILY = {"Point": {0, 4}, "LineString": {1, 5}, "Polygon": {3, 6}}  # shapely type ids, incl. Multi*
@@ -152,3 +160,160 @@ def validate_layer(gdf: gpd.GeoDataFrame, layer: Layer, **kwargs) -> None:
         if len(problems) > 1:
             first.args = (first.args[0] + f" (and {len(problems) - 1} more problem(s))",)
         raise first
+
+
+# ------------------------------------------------------------------------------------------------ coordinates
+
+
+def check_coordinates(gdf: gpd.GeoDataFrame | gpd.GeoSeries, what: str) -> None:
+    """Refuse coordinates that cannot be what their CRS says (rule ``coordinates``).
+
+    NaN or infinite coordinates, and in a geographic CRS (e.g. EPSG:4326) longitudes beyond ±180° or
+    latitudes beyond ±90° — typically metric coordinates labelled EPSG:4326 — raise
+    :class:`~tjspatial.errors.ValidationError` naming ``what`` (a layer id or description) and the feature.
+    """
+    geoms = np.asarray(gdf.geometry.values if isinstance(gdf, gpd.GeoDataFrame) else gdf.values)
+    present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    coords, index = shapely.get_coordinates(geoms[present], return_index=True)
+    rows = np.flatnonzero(present)
+    frame = gdf if isinstance(gdf, gpd.GeoDataFrame) else gpd.GeoDataFrame(geometry=gdf)
+    bad = ~np.isfinite(coords).all(axis=1)
+    if bad.any():
+        i = rows[index[bad][0]]
+        raise ValidationError(f"{int(np.unique(index[bad]).size)} feature(s) have NaN or infinite coordinates",
+                              layer=what, feature=_feature(frame, i), rule="coordinates")
+    crs = gdf.crs
+    if crs is not None and CRS.from_user_input(crs).is_geographic and len(coords):
+        out = (np.abs(coords[:, 0]) > 180) | (np.abs(coords[:, 1]) > 90)
+        if out.any():
+            i = rows[index[out][0]]
+            x, y = coords[out][0]
+            raise ValidationError(f"{int(np.unique(index[out]).size)} feature(s) have coordinates ({x:.1f}, {y:.1f}) "
+                                  f"beyond ±180°/±90°, yet the CRS is {CRS.from_user_input(crs).to_string()} "
+                                  "(lon/lat): metric coordinates labelled as degrees? Set the real CRS "
+                                  "(gdf.set_crs('EPSG:4548', allow_override=True))", layer=what,
+                                  feature=_feature(frame, i), rule="coordinates")
+
+
+# ------------------------------------------------------------------------------------------------ tables
+
+
+def parse_column_rule(rule: str) -> tuple[str, float | None]:
+    """``"int >= 0"`` → ``("int", 0.0)``; ``"float"`` → ``("float", None)``: a declared column rule.
+
+    Raises :class:`ValueError` for anything else.
+    """
+    text = str(rule).replace(" ", "")
+    ftype, sep, bound = text.partition(">=")
+    if ftype not in ("int", "float", "str") or (sep and not bound):
+        raise ValueError(f"column rule {rule!r} is not TYPE or TYPE >= NUMBER (TYPE: int, float, str)")
+    return ftype, (float(bound) if sep else None)
+
+
+def table_problems(df: pd.DataFrame, columns: dict[str, str], *, file: str | None = None,
+                   key: str | None = None) -> list[ValidationError]:
+    """Every declared column rule (``{"pop_2020": "int >= 0"}``) that the table ``df`` (read from ``file``) breaks.
+
+    Each problem names the file, the field, the row (1-based data row; ``key`` adds that column's value)
+    and the rule (``fields`` for a missing column, ``column_type``, ``column_min``).
+    """
+    problems: list[ValidationError] = []
+    for name, rule in columns.items():
+        ftype, minimum = parse_column_rule(rule)
+        if name not in df.columns:
+            problems.append(ValidationError(f"declared column is missing (rule {rule!r})", file=file, field=name,
+                                            rule="fields"))
+            continue
+        col = df[name]
+
+        def show(v) -> str:
+            return repr(v) if isinstance(v, str) else str(v.item() if hasattr(v, "item") else v)
+
+        def row(i: int) -> str:
+            tag = f" ({key} {df[key].iloc[i]})" if key and key in df.columns and key != name else ""
+            return f"row {i + 1}{tag}"
+
+        if ftype == "str":
+            continue
+        values = pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            problems.append(ValidationError(f"{row(bad[0])}: value {show(col.iloc[bad[0]])} is not a number "
+                                            f"({len(bad)} such row(s); declared {rule!r})", file=file, field=name,
+                                            feature=row(bad[0]), rule="column_type"))
+            continue
+        if ftype == "int":
+            frac = np.flatnonzero(values != np.round(values))
+            if len(frac):
+                problems.append(ValidationError(f"{row(frac[0])}: value {show(col.iloc[frac[0]])} is not a whole "
+                                                f"number (declared {rule!r})", file=file, field=name,
+                                                feature=row(frac[0]), rule="column_type"))
+                continue
+        if minimum is not None:
+            low = np.flatnonzero(values < minimum)
+            if len(low):
+                problems.append(ValidationError(f"{row(low[0])}: value {show(col.iloc[low[0]])} is below the declared "
+                                                f"minimum {minimum:g} ({len(low)} such row(s); rule {rule!r})",
+                                                file=file, field=name, feature=row(low[0]), rule="column_min"))
+    return problems
+
+
+def check_table(df: pd.DataFrame, columns: dict[str, str], *, file: str | None = None, key: str | None = None,
+                layer: str | None = None) -> pd.DataFrame:
+    """Raise the first problem of :func:`table_problems`; else return ``df`` with the numeric columns converted."""
+    problems = table_problems(df, columns, file=file, key=key)
+    if problems:
+        first = problems[0]
+        first.layer = layer
+        raise ValidationError(first.message + (f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1
+                                               else ""), layer=layer, file=file, feature=first.feature,
+                              field=first.field, rule=first.rule)
+    out = df.copy()
+    for name, rule in columns.items():
+        ftype, _ = parse_column_rule(rule)
+        if ftype == "int":
+            out[name] = pd.to_numeric(out[name]).astype("int64")
+        elif ftype == "float":
+            out[name] = pd.to_numeric(out[name]).astype("float64")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ rasters
+
+
+def check_population_raster(values: np.ma.MaskedArray, transform, crs, path: str,
+                            envelope: tuple[float, float, float, float] = TIANJIN_ENVELOPE) -> None:
+    """Refuse a population raster no analysis of Tianjin can use (rules ``raster_*``).
+
+    ``values`` is band 1 read with ``masked=True`` (nodata masked). Refused: no CRS; bounds that do not
+    overlap Tianjin's envelope (e.g. a raster over Africa); no valid cell over Tianjin, or all of them 0;
+    negative counts (an undeclared nodata value such as -200 or -99999 is the usual cause).
+    """
+    from pyproj import Transformer
+
+    if crs is None:
+        raise ValidationError("the raster has no CRS", file=path, rule="raster_crs")
+    h, w = values.shape
+    x0, y1 = transform * (0, 0)
+    x1, y0 = transform * (w, h)
+    try:
+        tr = Transformer.from_crs(CRS.from_user_input(crs), "EPSG:4326", always_xy=True)
+        lon0, lat0, lon1, lat1 = tr.transform_bounds(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+    except Exception as exc:  # pyproj errors: a CRS that cannot reach lon/lat
+        raise ValidationError(f"cannot place the raster on the globe ({exc})", file=path, rule="raster_crs") from exc
+    ex0, ey0, ex1, ey1 = envelope
+    if not (np.isfinite([lon0, lat0, lon1, lat1]).all() and lon0 < ex1 and lon1 > ex0 and lat0 < ey1 and lat1 > ey0):
+        raise ValidationError(f"the raster covers lon/lat [{lon0:.2f}, {lat0:.2f}, {lon1:.2f}, {lat1:.2f}], which does "
+                              f"not overlap Tianjin {list(envelope)}; wrong file or wrong CRS?", file=path,
+                              rule="raster_overlap")
+    data = np.ma.masked_invalid(values)
+    n_valid = int(data.count())
+    if n_valid == 0:
+        raise ValidationError(f"all {values.size} cells are nodata", file=path, rule="raster_nodata")
+    neg = int((data < 0).sum())
+    if neg:
+        raise ValidationError(f"{neg} of {n_valid} valid cells are negative (minimum {float(data.min()):g}); counts "
+                              "cannot be negative. If that is a nodata value, declare it (e.g. gdal_edit.py "
+                              "-a_nodata VALUE)", file=path, rule="raster_sign")
+    if float(data.sum()) <= 0:
+        raise ValidationError(f"all {n_valid} valid cells are 0: no population", file=path, rule="raster_nodata")

@@ -45,6 +45,7 @@ from pyproj import CRS
 from ..catalog import get_catalog
 from ..crs import METRIC_CRS, to_metric
 from ..io import load
+from ..validate import check_coordinates
 
 __all__ = ["coverage", "coverage_delta", "plan_stations", "PLAN_STATION_SPACING_M", "select_stations", "resolve_areas", "buffer_catchment",
            "DEFAULT_DISTANCES", "STATION_KINDS"]
@@ -82,6 +83,7 @@ def select_stations(stations=None, *, kind: str | Iterable[str] = "all", status=
     if not isinstance(stations, gpd.GeoDataFrame):
         raise TypeError(f"stations must be a GeoDataFrame or a layer id, not {type(stations).__name__}")
     label = stations.attrs.get("layer", "stations")
+    check_coordinates(stations, label)  # NaN, or metres labelled EPSG:4326: refused, not zero coverage
     gdf = stations[~stations.geometry.is_empty & stations.geometry.notna()]
     types = set(gdf.geom_type.unique())
     if types - {"Point"}:

@@ -61,9 +61,10 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 
 from ..catalog import get_catalog
-from ..errors import InputError, UnknownNameError
+from ..errors import InputError, UnknownNameError, ValidationError
 from ..crs import METRIC_CRS, to_metric
 from ..io import list_layers, load, read_source_table, source_raster
+from ..validate import check_population_raster
 from .grid import cell_centres, cell_fractions, grid_for_bounds, polygonal, write_geotiff_atomic
 
 __all__ = ["PopulationGrid", "PopulationPolygons", "Pieces", "population", "model_population",
@@ -381,6 +382,7 @@ def _grid_from_tif(path: Path, year: int | None, accuracy: str, window=None,
             shape_all = (src.height, src.width)
     except rasterio.errors.RasterioIOError as exc:
         raise FileNotFoundError(f"cannot read population raster {path}: {exc}") from exc
+    check_population_raster(arr, transform, crs, str(path))  # CRS, overlap with Tianjin, nodata share, sign
     values = np.asarray(arr.filled(0.0), dtype=np.float32)
     values[~np.isfinite(values) | (values < 0)] = 0.0
     if transform.e > 0:  # south-up: flip to north-up
@@ -416,6 +418,10 @@ def _polygons(gdf: gpd.GeoDataFrame, column: str | None, year: int | None, accur
         bad = list(gdf.index[vals.isna()][:5])
         raise InputError(f"population polygons {source}: column {column!r} has missing / non-numeric values "
                          f"(rows {bad})")
+    if (vals < 0).any():
+        bad = list(gdf.index[vals < 0][:5])
+        raise ValidationError(f"population polygons {source}: {int((vals < 0).sum())} negative count(s) (rows {bad}); "
+                              "counts cannot be negative", field=column, feature=f"row {bad[0]}", rule="raster_sign")
     m = to_metric(gdf[[gdf.geometry.name]].assign(**{column: vals.to_numpy(float)}))
     if year is None and column.endswith(("_2020", "2020")):
         year = 2020
