@@ -478,7 +478,8 @@ def _complete_fields(gdf: gpd.GeoDataFrame, layer: Layer, path: Path, accuracy: 
     missing = [n for n in layer.all_fields if n not in gdf.columns]
     if missing and inherit and current is not None and "name_zh" in current.columns:
         cur = current.drop_duplicates("name_zh").set_index("name_zh")
-        unknown = sorted(set(gdf["name_zh"].astype(str)) - set(cur.index))
+        unknown = {v if isinstance(v, str) else "" for v in gdf["name_zh"]} - {v for v in cur.index
+                                                                             if isinstance(v, str)}
         if not unknown:
             for name in [m for m in missing if m in cur.columns]:
                 gdf[name] = gdf["name_zh"].map(cur[name]).values
