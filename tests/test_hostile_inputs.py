@@ -306,7 +306,7 @@ def test_row9_failed_rebuild_records_nothing(wetlands, gpkg_copy, tmp_path, monk
                                                r"so nothing was recorded .*layer 'eco_pattern'"):
         import_layer("wetlands", src, imports_dir=tmp_path / "imports", out=gpkg_copy)
     assert sha(gpkg_copy) == before and recorded_imports(tmp_path / "imports") == {}
-    assert sorted(p.name for p in (tmp_path / "imports").iterdir()) == [".lock"]
+    assert sorted(p.name for p in (tmp_path / "imports").iterdir()) == []
 
 
 def test_row9_stale_temp_files_of_dead_writers_are_swept(gpkg_copy, tmp_path):
@@ -342,6 +342,28 @@ def test_row9_lock_serialises_and_times_out(tmp_path):
     with file_lock(lock, timeout=5):  # released by the kernel when the holder died (kill -9)
         with file_lock(lock, timeout=0.1):  # re-entrant in one thread
             pass
+    assert not lock.exists()  # removed on release
+
+
+_COUNT = """
+import sys
+from pathlib import Path
+from tjspatial.locks import file_lock
+counter = Path(sys.argv[2])
+for _ in range(25):
+    with file_lock(sys.argv[1]):
+        n = int(counter.read_text())  # read-modify-write: loses updates unless serialised
+        counter.write_text(str(n + 1))
+"""
+
+
+def test_row9_lock_loses_no_update_between_four_processes(tmp_path):
+    counter = tmp_path / "n.txt"
+    counter.write_text("0")
+    procs = [subprocess.Popen([sys.executable, "-c", _COUNT, str(tmp_path / ".lock"), str(counter)], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}) for _ in range(4)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
+    assert counter.read_text() == "100" and not (tmp_path / ".lock").exists()
 
 
 # ------------------------------------------------------------------------------------------------ row 13

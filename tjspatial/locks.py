@@ -5,8 +5,9 @@ work, and write: the last writer wins and the other's work is silently lost (thr
 used to leave two records). :func:`file_lock` makes the second run wait for the first.
 
 The lock is an ``flock`` on a small file (``.<name>.lock`` beside a GeoPackage, ``.lock`` inside the
-imports folder) holding the owner's process id; the operating system releases it when the process ends,
-even by ``kill -9``, so a lock is never left stale. Within one thread the lock is re-entrant (the import
+imports folder) holding the owner's process id, removed when the lock is released; the operating system
+releases the lock when the process ends, even by ``kill -9`` (the file left then is simply locked again by
+the next run), so a lock is never left stale. Within one thread the lock is re-entrant (the import
 workflow holds it around the build, which takes it too).
 """
 from __future__ import annotations
@@ -75,18 +76,26 @@ def file_lock(lock_file: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S, what
             _held[key] -= 1
         return
     lock_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + timeout
+    while True:
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            while not _try_lock(fd):
+                if time.monotonic() >= deadline:
+                    raise LockTimeout(f"{what or lock_file} is being written by another run (process "
+                                      f"{_holder(fd)}); gave up after {timeout:g} s waiting for {lock_file}")
+                time.sleep(0.05)
+            try:  # the holder before us removes the file when it is done: lock the file that is there now
+                same = os.stat(lock_file).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)
     try:
-        deadline = time.monotonic() + timeout
-        while not _try_lock(fd):
-            if time.monotonic() >= deadline:
-                try:
-                    holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-                except OSError:
-                    holder = "unknown"
-                raise LockTimeout(f"{what or lock_file} is being written by another run (process {holder}); "
-                                  f"gave up after {timeout:g} s waiting for {lock_file}")
-            time.sleep(0.05)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         _held[key] = 1
@@ -94,5 +103,16 @@ def file_lock(lock_file: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S, what
             yield lock_file
         finally:
             del _held[key]
+            try:
+                os.unlink(lock_file)  # while still locked, so no one else holds this inode; leaves no file behind
+            except OSError:
+                pass
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        os.close(fd)  # closing the descriptor releases the lock (so does the end of the process, even kill -9)
+
+
+def _holder(fd: int) -> str:
+    try:
+        return os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+    except OSError:
+        return "unknown"
