@@ -19,6 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+import shapely.ops
 
 import tjspatial as tj
 from tjspatial.build import build, read_table
@@ -132,6 +133,11 @@ def test_row4_lonlat_declared_metric_and_metric_declared_lonlat(wetlands, built_
     with pytest.raises(ImportLayerError, match=r"not plausible in EPSG:4548 \(given with --crs\) inside Tianjin.*"
                                                r"read as EPSG:4326 they lie in Tianjin"):
         check_import("wetlands", shp, crs="EPSG:4548", gpkg=built_gpkg)
+    swapped = wetlands.set_geometry(wetlands.geometry.map(lambda g: shapely.ops.transform(lambda x, y: (y, x), g)))
+    swapped.to_file(tmp_path / "swapped.geojson", driver="GeoJSON")
+    with pytest.raises(ImportLayerError, match=r"rule crs_plausible: the coordinates are in latitude, longitude order "
+                                               r"\(first point \[39\.\d+, 117\.\d+\]\)"):
+        check_import("wetlands", tmp_path / "swapped.geojson", gpkg=built_gpkg)
     gk = _no_prj_shapefile(wetlands.to_crs(4527), tmp_path / "zone" / "wetlands.shp")  # zone-prefixed eastings
     with pytest.raises(ImportLayerError, match=r"not plausible in EPSG:4548 .*read as EPSG:4527 they lie in Tianjin"):
         check_import("wetlands", gk, crs="EPSG:4548", gpkg=built_gpkg)

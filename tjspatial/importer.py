@@ -332,6 +332,10 @@ def _check_crs_plausible(raw: gpd.GeoDataFrame, crs: CRS, how: str, layer: Layer
     declared = _lonlat(xy, crs)
     others = [c for c in CANDIDATE_CRS if not CRS.from_user_input(c).equals(crs, ignore_axis_order=True)]
     if not _inside_envelope(declared):
+        if crs.is_geographic and _inside_envelope(_lonlat(xy[:, ::-1], crs)):
+            raise _refuse(f"the coordinates are in latitude, longitude order (first point {xy[0].round(4).tolist()}), "
+                          f"but {name} ({how}) is read as longitude, latitude here; swap the columns (x = longitude) "
+                          "and import again", layer.id, path, rule="crs_plausible")
         fits = [c for c in others if _inside_envelope(_lonlat(xy, c))]
         if not fits:
             return {}  # no CRS puts it in Tianjin: the outside-Tianjin rule reports it
