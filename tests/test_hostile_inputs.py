@@ -1,8 +1,9 @@
 """Hostile and unlucky inputs (issue #14): each test reproduces one row of the probe and checks the fix.
 
-Rows 1-2 (web pages), 8 (Overpass), 10 (export folder) and 12 (CLI errors) are tested with their fixes
-(tests/test_webmaps.py, tests/test_osm_fetch_hostile.py, tests/test_export.py, tests/test_cli*.py); this
-file holds rows 3-7, 9, 11 and 13, and the import fuzz test is tests/test_hostile_fuzz.py.
+Rows 1-2 (web pages), 8 (Overpass), 10 (export folder) and 12 (CLI errors) are tested beside their fixes
+(tests/test_webmaps.py, tests/test_osm_fetch_hostile.py, tests/test_export.py, tests/test_cli.py); this file
+holds rows 3-7, 9, 11 and 13, and :data:`ROWS` maps every row to its regression tests (checked by
+``test_every_row_has_its_regression_tests``). The import fuzz test is tests/test_hostile_fuzz.py.
 """
 from __future__ import annotations
 
@@ -30,6 +31,61 @@ from tjspatial.sources.imported import recorded_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore:.*(truncated|laundered|Normalized/laundered).*")
+
+
+ROWS = {
+    1: ["test_webmaps.py::test_line_separators_and_markers_in_data_survive_as_text",
+        "test_webmaps.py::test_a_value_that_is_not_json_names_layer_feature_and_field",
+        "test_webmaps.py::test_a_failed_site_run_leaves_the_previous_site_intact"],
+    2: ["test_webmaps.py::test_line_separators_and_markers_in_data_survive_as_text",
+        "test_webmaps.py::test_hostile_names_are_escaped_in_the_page"],
+    3: ["test_row3_record_paths_are_confined_to_the_imports_folder", "test_row3_cli_remove_refuses_and_build_refuses"],
+    4: ["test_row4_epsg4548_file_declared_utm50n_is_refused_naming_both_crs",
+        "test_row4_lonlat_declared_metric_and_metric_declared_lonlat"],
+    5: ["test_row5_gbk_shapefile_without_cpg_is_detected",
+        "test_row5_undecidable_encoding_is_refused_naming_encoding_option", "test_row5_cli_encoding_option"],
+    6: ["test_row6_outside_tianjin_refused_without_a_geopackage"],
+    7: ["test_row7_census_values_refused_naming_file_field_row", "test_row7_census_rules_are_declared_in_the_catalog"],
+    8: ["test_osm_fetch_hostile.py::test_retry_after_far_future_is_refused_not_slept",
+        "test_osm_fetch_hostile.py::test_retry_after_nonsense_falls_back_to_backoff",
+        "test_osm_fetch_hostile.py::test_timeout_bounds_the_whole_request_not_each_read",
+        "test_osm_fetch_hostile.py::test_connection_dropped_mid_body_is_retried",
+        "test_osm_fetch_hostile.py::test_truncated_xml_is_never_cached",
+        "test_osm_fetch_hostile.py::test_poisoned_cache_is_ignored_and_fetched_again",
+        "test_osm_fetch_hostile.py::test_timeout_zero_or_nonsense_is_refused"],
+    9: ["test_row9_concurrent_imports_all_recorded",
+        "test_row9_kill_9_during_the_rebuild_leaves_records_and_geopackage_consistent",
+        "test_row9_failed_rebuild_records_nothing", "test_row9_stale_temp_files_of_dead_writers_are_swept",
+        "test_row9_lock_serialises_and_times_out", "test_row9_lock_loses_no_update_between_four_processes"],
+    10: ["test_export.py::test_failed_export_leaves_the_previous_one_whole",
+         "test_export.py::test_200k_character_name_is_cut_with_a_warning",
+         "test_export.py::test_concurrent_exports_into_one_place_are_serialised"],
+    11: ["test_row11_impossible_population_rasters_refused", "test_row11_cli_analyse_refuses_an_all_nodata_raster",
+         "test_row11_negative_population_polygons_refused",
+         "test_row11_coverage_refuses_metric_coordinates_labelled_4326_and_nan_stations"],
+    12: ["test_cli.py::test_user_errors_are_one_line_with_exit_code_2",
+         "test_cli.py::test_full_or_read_only_disk_is_one_line", "test_cli.py::test_bugs_keep_their_traceback",
+         "test_cli.py::test_subprocess_reports_bad_input_without_traceback"],
+    13: ["test_row13_folder_and_fifo_are_refused_without_hanging", "test_row13_two_layer_geopackage",
+         "test_row13_duplicate_names_refused_by_the_declared_unique_rule",
+         "test_row13_current_rail_stations_layer_can_be_reimported",
+         "test_row9_stale_temp_files_of_dead_writers_are_swept"],
+}
+"""Probe row of issue #14 → its regression tests (``file.py::name``, or a test of this file)."""
+
+
+def test_every_row_has_its_regression_tests():
+    import ast
+    assert sorted(ROWS) == list(range(1, 14))
+    names: dict[Path, set[str]] = {}
+    for row, tests in ROWS.items():
+        for ref in tests:
+            file, _, name = ref.rpartition("::")
+            path = Path(__file__).with_name(file) if file else Path(__file__)
+            if path not in names:
+                tree = ast.parse(path.read_text(encoding="utf-8"))
+                names[path] = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+            assert name in names[path], f"row {row}: no test {name} in {path.name}"
 
 
 def sha(path: Path) -> str:
@@ -251,7 +307,7 @@ from pathlib import Path
 import pyogrio
 b = importlib.import_module("tjspatial.build")  # (the attribute tjspatial.build is the function)
 from tjspatial.atomic import atomic_path
-def stalled(out, layers, tables=None):
+def stalled(out, layers, *args, **kwargs):
     with atomic_path(out, ".gpkg") as tmp:
         name, gdf = next(iter(layers.items()))
         pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG")
