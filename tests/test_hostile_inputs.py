@@ -550,8 +550,15 @@ def test_row11_impossible_population_rasters_refused(tmp_path, kind, pattern):
         kw = {"crs": "EPSG:32633", "y0": 396_000.0}  # UTM 33N: Cameroon
     path = _raster(tmp_path / f"{kind}.tif", values, **kw)
     with pytest.raises(ValidationError, match=pattern) as err:
-        tj.population(path)
+        tj.population(path, window=None)  # the whole raster, by the declared raster rules
     assert err.value.file == str(path)
+    if kind == "africa":  # read by default in a window around Tianjin: refused before any cell is read
+        from tjspatial.errors import InputError
+        with pytest.raises(InputError, match=r"africa\.tif does not overlap the study area"):
+            tj.population(path)
+    else:
+        with pytest.raises(ValidationError, match=pattern):
+            tj.population(path)
     # a plausible raster over Tianjin is accepted: 16 cells x 100 persons
     good = tj.population(_raster(tmp_path / "good.tif", np.full((4, 4), 100.0)))
     assert good.total == 1600
