@@ -45,7 +45,7 @@ from rasterio.io import MemoryFile
 from scipy.spatial import cKDTree
 
 import tjspatial as tj
-from tjspatial.analysis.coverage import buffer_catchment, coverage, resolve_areas
+from tjspatial.analysis.coverage import coverage, resolve_areas
 from tjspatial.analysis.grid import cell_centres
 from tjspatial.analysis.population import PopulationGrid
 

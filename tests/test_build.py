@@ -125,7 +125,7 @@ def test_gcj_shifted_stations_are_rejected(gpkg_copy, sources_copy):
 def test_missing_census_row_names_the_district(gpkg_copy, sources_copy):
     path = sources_copy / "census_2020_districts.csv"
     lines = path.read_text("utf-8").splitlines()
-    path.write_text("\n".join(l for l in lines if "南开区" not in l) + "\n", "utf-8")
+    path.write_text("\n".join(ln for ln in lines if "南开区" not in ln) + "\n", "utf-8")
     with pytest.raises(BuildError, match="南开区"):
         build(out=gpkg_copy, sources_dir=sources_copy)
 

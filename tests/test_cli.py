@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import tjspatial
 from tjspatial import cli
 from tjspatial.cli import main
 from tjspatial.errors import GeoPackageError

@@ -17,7 +17,6 @@ import pytest
 import shapely
 
 import tjspatial as tj
-from tjspatial.catalog import THEMES
 from tjspatial.cli import main
 from tjspatial.publish.export import (GPKG_NAME, MANIFEST_NAME, QGZ_NAME, export, read_geojson, read_index,
                                       sha256_file, verify_export)

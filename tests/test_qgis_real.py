@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import tjspatial as tj
-from tjspatial.publish.export import MANIFEST_NAME, export
+from tjspatial.publish.export import export
 from tjspatial.publish.qgis_layouts import A3_LANDSCAPE_MM, print_maps
 from tjspatial.publish.qgis_project import GEOMETRY_GROUPS, display_title, draw_order, layer_licences, short_name
 from tjspatial.publish.qml import field_aliases, layer_style, legend_classes

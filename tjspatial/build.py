@@ -113,19 +113,34 @@ def build(source: str = "bundled", out: str | Path | None = None, *, layers: Ite
 
     Parameters
     ----------
-    source : ``"bundled"`` (files in ``layers/sources``), ``"osm"`` (Overpass via osmnx) or ``"extract"``
-        (a local OSM file given in ``options["extract"]``). Layers a source cannot supply fall back to
-        the bundled builder, whole or feature by feature (``options["strict"]``: an error instead); the
+    source : {"bundled", "osm", "extract"}
+        ``"bundled"`` (files in ``layers/sources``), ``"osm"`` (Overpass via osmnx) or ``"extract"`` (a
+        local OSM file given in ``options["extract"]``). Layers a source cannot supply fall back to the
+        bundled builder, whole or feature by feature (``options["strict"]``: an error instead); the
         provenance table records per layer ``built_from`` (``extract``, ``extract+bundled``, ``bundled`` …),
         ``osm_features``, ``fallback_features``, ``fallback`` (why), ``osm_inputs`` (the layers it depends on
         that came from OSM) and ``plausibility`` (failed rules), and the build prints this as a summary
         (:func:`format_summary`) unless ``quiet``.
-    out : target GeoPackage; default ``layers/tianjin.gpkg``.
-    layers : build only these layer ids (plus nothing else: their ``depends`` must be among them).
-    quiet : no progress lines on stderr.
-    overrides : layer id → user file replacing the layer (default: the imports recorded in
-        ``layers/imports``).
-    options : source options (OSM endpoint, cache, date, extract path...).
+    out : str or Path, optional
+        Target GeoPackage; default ``layers/tianjin.gpkg``.
+    layers : iterable of str, optional
+        Build only these layer ids (plus nothing else: their ``depends`` must be among them).
+    quiet : bool
+        No progress lines on stderr.
+    overrides : dict of str to Path, optional
+        Layer id → user file replacing the layer (default: the imports recorded in ``layers/imports``).
+    options : dict, optional
+        Source options (see :class:`tjspatial.settings.OsmSettings`: OSM endpoint, cache, date, extract...).
+    catalog : Catalog, optional
+        The catalog to build (default ``tj.get_catalog()``).
+    sources_dir : str or Path, optional
+        Folder of the source files (default ``layers/sources``).
+
+    Returns
+    -------
+    Path
+        ``out``, written atomically with every layer, the ``provenance`` and ``catalog`` tables and the
+        reference tables of the sources the catalog declares a ``table`` for.
 
     Raises
     ------

@@ -24,6 +24,7 @@ __all__ = ["BuildContext", "finish_layer", "file_sha256"]
 
 
 def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, as hex (read in 1 MiB chunks)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):

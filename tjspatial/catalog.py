@@ -440,12 +440,34 @@ def _cached(directory: str) -> Catalog:
 
 
 def get_catalog(directory: str | Path | None = None) -> Catalog:
-    """The catalog, read once per directory and cached (the declarations are immutable)."""
+    """The catalog, read once per directory and cached (the declarations are immutable).
+
+    Parameters
+    ----------
+    directory : str or Path, optional
+        Folder of ``*.toml`` catalog files (default ``layers/catalog``).
+
+    Returns
+    -------
+    Catalog
+        Layers in build order, sources by id.
+    """
     return _cached(str(Path(directory) if directory else catalog_dir()))
 
 
 def catalog(directory: str | Path | None = None) -> pd.DataFrame:
-    """The layer declarations as a DataFrame, one row per layer (``tj.catalog()``)."""
+    """The layer declarations as a DataFrame, one row per layer (``tj.catalog()``).
+
+    Parameters
+    ----------
+    directory : str or Path, optional
+        Folder of ``*.toml`` catalog files (default ``layers/catalog``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per layer: id, titles, theme, geometry type, accuracy, sources, style, fields...
+    """
     return get_catalog(directory).to_frame()
 
 

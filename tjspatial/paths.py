@@ -18,22 +18,27 @@ def project_root() -> Path:
 
 
 def layers_dir() -> Path:
+    """``layers/``: the catalog, sources, plan inputs, imports and the default GeoPackage."""
     return project_root() / "layers"
 
 
 def catalog_dir() -> Path:
+    """``layers/catalog``: the layer catalog (``*.toml``)."""
     return layers_dir() / "catalog"
 
 
 def sources_dir() -> Path:
+    """``layers/sources``: the bundled source files (read only by the build)."""
     return layers_dir() / "sources"
 
 
 def plan_dir() -> Path:
+    """``layers/plan``: hand-authored schematic plan inputs (read only by the build)."""
     return layers_dir() / "plan"
 
 
 def styles_dir() -> Path:
+    """``styles/``: one JSON style per layer style id."""
     return project_root() / "styles"
 
 
@@ -43,6 +48,7 @@ def osm_cache_dir() -> Path:
 
 
 def maps_dir() -> Path:
+    """``maps/``: the default web-map site folder."""
     return project_root() / "maps"
 
 

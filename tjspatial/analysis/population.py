@@ -691,7 +691,10 @@ def model_population(*, path: str | Path | None = None, cell: float = BUNDLED_CE
             habit = habit * (1.0 - (1.0 - UNINHABITED_FACTORS[layer]) * f)
 
     weight = np.ones(len(q.rows))
-    gauss = (lambda peak, sigma: lambda d, k: peak * np.exp(-d * d / (2 * sigma * sigma)))
+
+    def gauss(peak, sigma):
+        return lambda d, k: peak * np.exp(-d * d / (2 * sigma * sigma))
+
     for layer, key in (("settlements", "settlement"), ("nodes", "seat")):
         pts, pdist = q.kernels[layer]
         sigma = p[f"{key}_sigma_m"]

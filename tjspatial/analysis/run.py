@@ -58,6 +58,7 @@ COVERAGE_AREAS = ("districts", "zones", "dual_city", "boundary")
 
 
 def default_out_dir() -> Path:
+    """Where ``tj.analyse`` writes by default: ``out/analysis`` in the project folder."""
     return project_root() / "out" / "analysis"
 
 
@@ -94,18 +95,29 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
 
     Parameters
     ----------
-    path : GeoPackage path or :class:`tjspatial.gpkg.GeoPackage` (default ``layers/tianjin.gpkg``).
-    out_dir : output folder (default ``out/analysis``).
-    population : population source (default: the bundled modelled grid); see ``tj.population``.
-    landcover : land-cover raster for the forest-cover indicator.
-    distances : coverage distances, metres.
-    graph : a street graph (networkx, osmnx conventions, or a GraphML path for
-        ``tjspatial.analysis.network_coverage.load_walk_graph``); when given, ``coverage.csv`` also holds ``network`` rows
-        (ITDP walk catchments) for the districts.
+    path : str, Path or GeoPackage, optional
+        The built GeoPackage (default ``layers/tianjin.gpkg``); a :class:`tjspatial.gpkg.GeoPackage` reader
+        is used as it is. Every layer is read from disk once per run.
+    out_dir : str or Path, optional
+        Output folder (default ``out/analysis``).
+    population : optional
+        Population source (default: the bundled modelled grid); anything ``tj.population`` accepts, or its
+        result.
+    landcover : str or Path, optional
+        Land-cover GeoTIFF (IGBP classes) for the forest-cover indicator.
+    distances : sequence of float
+        Buffer coverage distances, metres.
+    graph : networkx graph, WalkNetwork, str or Path, optional
+        A street graph (osmnx conventions) or a GraphML file for
+        :func:`tjspatial.analysis.network_coverage.load_walk_graph`; when given, ``coverage.csv`` also holds
+        ``network`` rows (ITDP walk catchments) for the districts.
+    quiet : bool
+        No progress lines.
 
     Returns
     -------
-    dict output name → written path (see the module docstring); ``skipped`` lists analyses not run, if any.
+    dict of str to Path
+        Output name → written path (see the module docstring); ``skipped`` lists analyses not run, if any.
     """
     say = (lambda m: None) if quiet else (lambda m: print(m, flush=True))
     out = Path(out_dir) if out_dir else default_out_dir()

@@ -423,16 +423,30 @@ def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None
 
     Parameters
     ----------
-    out_dir : target folder (default ``maps/``). The whole site is written into a staging folder beside it
-        and swapped in only when every page succeeded (:func:`staged_folder`): a failure leaves the previous
-        site as it was.
-    gpkg : the built GeoPackage (default ``layers/tianjin.gpkg``, built if missing).
-    offline : the offline edition (default): Leaflet and the plugins inlined (vendored copies), no external
-        script or stylesheet, an offline base map drawn from the bundled layers. ``False``: the CDN edition.
-    tianditu_key : 天地图 key (default ``TIANDITU_KEY``) for the 天地图 base maps.
-    gaode : also write ``<id>.gaode.html`` with the GaoDe basemap and overlays shifted to GCJ-02.
-    maps : only these map ids (default: all).
-    thumbnails : draw ``thumbs/<id>.png`` (needs matplotlib).
+    out_dir : str or Path, optional
+        Target folder (default ``maps/``). The whole site is written into a staging folder beside it and
+        swapped in only when every page succeeded (:func:`staged_folder`): a failure leaves the previous site
+        as it was.
+    gpkg : str, Path or GeoPackage, optional
+        The built GeoPackage (default ``layers/tianjin.gpkg``, built if missing); read once for all maps.
+    offline : bool
+        The offline edition (default): Leaflet and the plugins inlined (vendored copies), no external script
+        or stylesheet, an offline base map drawn from the bundled layers. ``False``: the CDN edition.
+    tianditu_key : str, optional
+        天地图 key (default ``TIANDITU_KEY``) for the 天地图 base maps.
+    gaode : bool
+        Also write ``<id>.gaode.html`` with the GaoDe basemap and overlays shifted to GCJ-02.
+    maps : list of str, optional
+        Only these map ids (default: all).
+    thumbnails : bool
+        Draw ``thumbs/<id>.png`` (needs matplotlib).
+    catalog : Catalog, optional
+        The catalog (default: ``tj.get_catalog()``).
+
+    Returns
+    -------
+    SiteResult
+        The pages, thumbnails, sizes and warnings written.
     """
     out = Path(out_dir) if out_dir else maps_dir()
     cat = catalog or get_catalog()

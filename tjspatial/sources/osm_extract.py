@@ -33,10 +33,12 @@ XML_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2", ".xml")
 
 
 def is_pbf(path: Path) -> bool:
+    """Whether ``path`` names an OSM PBF extract (``.pbf``)."""
     return str(path).lower().endswith(".pbf")
 
 
 def is_xml(path: Path) -> bool:
+    """Whether ``path`` names an OSM XML extract (``.osm``, optionally gzip / bzip2 compressed)."""
     return str(path).lower().endswith(XML_SUFFIXES)
 
 

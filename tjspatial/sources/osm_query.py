@@ -91,6 +91,7 @@ def parse_selector(text: str, layer_id: str = "<none>") -> Selector:
 
 
 def parse_selectors(texts, layer_id: str = "<none>") -> list[Selector]:
+    """Parse every selector text of a layer's ``[layer.osm]`` query (see :func:`parse_selector`)."""
     return [parse_selector(t, layer_id) for t in (texts or [])]
 
 

@@ -1,0 +1,98 @@
+"""The layers of the package and what may import what (DEVELOPERS.md, "Layers"): a lower layer never imports
+a higher one, not even inside a function."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parents[1] / "tjspatial"
+
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("base", ("errors", "paths", "atomic", "settings", "crs")),
+    ("catalog and storage", ("catalog", "styles", "validate", "gpkg")),
+    ("sources", ("build_context", "sources", "plan")),
+    ("build", ("build",)),
+    ("layers", ("io",)),
+    ("analysis", ("analysis", "diff", "docs")),
+    ("publish and export", ("publish", "importer")),
+    ("pipeline", ("pipeline",)),
+    ("command and public API", ("cli", "__init__")),
+]
+"""Bottom to top. A module may import modules of its own layer and of the layers below it."""
+
+
+def _layer_of(module: str) -> int:
+    """Index in LAYERS of a dotted module name relative to the package (``analysis.run`` → analysis)."""
+    head = module.split(".")[0]
+    for i, (_, members) in enumerate(LAYERS):
+        if head in members:
+            return i
+    raise AssertionError(f"module tjspatial.{module} is in no layer of tests/test_architecture.py: add it")
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for f in PKG.rglob("*.py"):
+        rel = f.relative_to(PKG).with_suffix("")
+        parts = list(rel.parts)
+        if parts[-1] == "__init__" and len(parts) > 1:
+            parts = parts[:-1]
+        out[".".join(parts)] = f
+    return out
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """Package-relative names of the tjspatial modules ``name`` imports (anywhere in the file)."""
+    is_pkg = path.name == "__init__.py"
+    base = name.split(".") if is_pkg else name.split(".")[:-1]
+    if name == "__init__":
+        base = []
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                anchor = base[: len(base) - (node.level - 1)] if node.level > 1 else base
+                mod = ".".join(anchor + ([node.module] if node.module else []))
+            elif node.module and node.module.startswith("tjspatial"):
+                mod = node.module[len("tjspatial."):] if node.module != "tjspatial" else ""
+            else:
+                continue
+            if node.module:
+                found.add(mod)
+            else:  # from . import x: x is a module of that package
+                found.update(".".join(anchor + [a.name]) for a in node.names)
+            if node.module == "tjspatial":  # from tjspatial import x
+                found.update(a.name for a in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name[len("tjspatial."):] for a in node.names if a.name.startswith("tjspatial."))
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in
+              ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant)
+              and str(node.args[0].value).startswith("tjspatial")):
+            found.add(str(node.args[0].value)[len("tjspatial."):] or "__init__")
+    return found
+
+
+def test_every_module_has_a_layer():
+    for name in _modules():
+        _layer_of(name if name else "__init__")
+
+
+def test_no_module_imports_a_higher_layer():
+    upward = []
+    for name, path in sorted(_modules().items()):
+        mine = _layer_of(name or "__init__")
+        for target in sorted(_imports(name, path)):
+            try:
+                theirs = _layer_of(target)
+            except AssertionError:
+                continue  # a name imported from a package (from . import x) that is not a module
+            if theirs > mine:
+                upward.append(f"tjspatial.{name} ({LAYERS[mine][0]}) imports tjspatial.{target} ({LAYERS[theirs][0]})")
+    assert upward == []
+
+
+def test_the_import_checker_sees_lazy_and_relative_imports(tmp_path):
+    f = tmp_path / "x.py"
+    f.write_text("from ..build import build\nfrom . import zones\ndef f():\n    from ..publish.export import export\n"
+                 "    import importlib\n    importlib.import_module('tjspatial.cli')\n", encoding="utf-8")
+    assert _imports("analysis.x", f) == {"build", "analysis.zones", "publish.export", "cli"}
