@@ -96,3 +96,45 @@ def test_the_import_checker_sees_lazy_and_relative_imports(tmp_path):
     f.write_text("from ..build import build\nfrom . import zones\ndef f():\n    from ..publish.export import export\n"
                  "    import importlib\n    importlib.import_module('tjspatial.cli')\n", encoding="utf-8")
     assert _imports("analysis.x", f) == {"build", "analysis.zones", "publish.export", "cli"}
+
+
+LIST_ALLOWED = {
+    # file: (names of the collections allowed to list layer ids, why)
+    "analysis/population.py": ("UNINHABITED_FACTORS", "model parameters per layer, calibrated with the model"),
+}
+
+
+def test_no_module_keeps_its_own_list_of_layers():
+    """Lists, tuples, sets and dict keys of two or more catalog layer ids live in the catalog (roles such as
+    ``coverage_label``, map specs, themes), not in code; the builders (sources/, plan/) are exempt."""
+    import tjspatial as tj
+    ids = set(tj.get_catalog().ids)
+    found = []
+    for f in sorted(PKG.rglob("*.py")):
+        rel = str(f.relative_to(PKG))
+        if rel.startswith(("sources/", "plan/")) or rel == "catalog.py":
+            continue
+        tree = ast.parse(f.read_text(encoding="utf-8"))
+        allowed_lines = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and rel in LIST_ALLOWED:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(getattr(t, "id", None) == LIST_ALLOWED[rel][0] for t in targets):
+                    allowed_lines.add(node.value.lineno)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+                elts = node.elts
+            elif isinstance(node, ast.Dict):
+                elts = [k for k in node.keys if k is not None]
+            else:
+                continue
+            hits = [e.value for e in elts if isinstance(e, ast.Constant) and e.value in ids]
+            if len(hits) >= 2 and node.lineno not in allowed_lines:
+                found.append(f"tjspatial/{rel}:{node.lineno} {hits}")
+    assert found == [], "declare these in layers/catalog (e.g. a role key read through tjspatial.catalog)"
+
+
+def test_coverage_areas_come_from_the_catalog():
+    import tjspatial as tj
+    assert tj.get_catalog().coverage_areas() == {"boundary": "name_zh", "districts": "name_zh", "zones": "zone",
+                                                 "dual_city": "city"}

@@ -167,3 +167,17 @@ def test_osm_options_are_declared_once_and_typed():
     settings = OsmSettings.from_args(args)
     assert settings.retries == 0 and settings.timeout == 30.0 and settings.offline and settings.osm_date is None
     assert cli._osm_options(args) == {"retries": 0, "timeout": 30.0, "offline": True}
+
+
+def test_commands_report_tjspatial_warnings_once_and_library_noise_never():
+    import warnings
+
+    from tjspatial.publish.shapefile import LongValueWarning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            warnings.warn("layer 'x', field 'plan_ref': 2 value(s) longer than 254 bytes", LongValueWarning)
+        warnings.warn("old API", DeprecationWarning)
+        warnings.warn_explicit("numeric noise", RuntimeWarning, "/usr/lib/numpy/core.py", 1)
+    assert cli._own_warnings(caught) == ["layer 'x', field 'plan_ref': 2 value(s) longer than 254 bytes"]
+    assert cli._own_warnings(caught, skip=["layer 'x', field 'plan_ref': 2 value(s) longer than 254 bytes"]) == []

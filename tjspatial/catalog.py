@@ -50,8 +50,6 @@ __all__ = [
     "Catalog",
     "load_catalog",
     "catalog",
-    "get_layer",
-    "layer_ids",
 ]
 
 ACCURACY_CLASSES: dict[str, tuple[str, str]] = {
@@ -323,6 +321,12 @@ class Catalog:
     def ids(self) -> list[str]:
         return [layer.id for layer in self.layers]
 
+    def coverage_areas(self) -> dict[str, str]:
+        """Area layers of the standard coverage tables (``coverage_label = "field"`` in the catalog), in
+        catalog order: layer id → the field that names each area."""
+        return {layer.id: str(layer.extra["coverage_label"]) for layer in self.layers
+                if "coverage_label" in layer.extra}
+
     def layer_sources(self, layer_id: str) -> list[Source]:
         return [self.sources[s] for s in self[layer_id].sources]
 
@@ -469,13 +473,3 @@ def catalog(directory: str | Path | None = None) -> pd.DataFrame:
         One row per layer: id, titles, theme, geometry type, accuracy, sources, style, fields...
     """
     return get_catalog(directory).to_frame()
-
-
-def get_layer(layer_id: str) -> Layer:
-    """The declaration of one layer; ``KeyError`` naming the known ids if there is none."""
-    return get_catalog()[layer_id]
-
-
-def layer_ids() -> list[str]:
-    """Layer ids in build order."""
-    return get_catalog().ids

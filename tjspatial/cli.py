@@ -237,6 +237,19 @@ def _add_export(sub) -> None:
                    help="shapefiles: refuse text over 254 bytes instead of splitting it into extra fields")
 
 
+def _own_warnings(caught, skip=()) -> list[str]:
+    """tjspatial's own warnings among ``caught`` (its warning classes, or warned from its modules), each message
+    once and not already in ``skip``; library warnings (deprecations, numeric noise) are left out."""
+    pkg = str(Path(__file__).resolve().parent)
+    out: list[str] = []
+    for w in caught:
+        ours = w.category.__module__.startswith("tjspatial") or str(w.filename).startswith(pkg)
+        msg = str(w.message)
+        if ours and issubclass(w.category, UserWarning) and msg not in out and msg not in skip:
+            out.append(msg)
+    return out
+
+
 def _run_export(args) -> int:
     import warnings
     from .publish.export import export
@@ -244,8 +257,8 @@ def _run_export(args) -> int:
         warnings.simplefilter("always")
         paths = export(args.fmt, args.out, gpkg=args.gpkg, layers=args.layers.split(",") if args.layers else None,
                        long_values="refuse" if args.refuse_long_values else "split", crs=args.crs)
-    for w in caught:
-        print(f"tjspatial export: warning: {w.message}", file=sys.stderr)
+    for msg in _own_warnings(caught):
+        print(f"tjspatial export: warning: {msg}", file=sys.stderr)
     print(f"wrote {len(paths)} files to {args.out}")
     return 0
 
@@ -354,13 +367,14 @@ def _add_maps(sub) -> None:
 
 
 def _run_maps(args) -> int:
-    import warnings as _warnings
+    import warnings
     from .publish.site import write_site
-    with _warnings.catch_warnings():
-        _warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         res = write_site(args.out, args.gpkg, offline=args.offline, gaode=args.gaode,
                          tianditu_key=args.tianditu_key,
                          maps=args.maps.split(",") if args.maps else None, thumbnails=args.thumbnails)
+    res.warnings.extend(_own_warnings(caught, skip=res.warnings))
     _print_site(res)
     return 0
 
@@ -379,13 +393,14 @@ def _add_publish(sub) -> None:
 
 
 def _run_publish(args) -> int:
-    import warnings as _warnings
+    import warnings
     from .pipeline import publish
-    with _warnings.catch_warnings():
-        _warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         res = publish(args.out, args.gpkg, offline=args.offline, gaode=args.gaode,
                       tianditu_key=args.tianditu_key, rebuild=args.rebuild,
                       analyse=args.analyse, export=args.export, export_dir=args.export_dir, say=print)
+    res.warnings.extend(_own_warnings(caught, skip=res.warnings))
     _print_site(res)
     if res.exported:
         print(f"exported {len(res.exported)} files")

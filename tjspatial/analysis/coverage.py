@@ -55,7 +55,6 @@ DEFAULT_DISTANCES = (500, 800, 1000)
 
 STATION_KINDS = ("all", "metro", "rail", "tram")
 
-_AREA_LABEL = {"districts": "name_zh", "zones": "zone", "dual_city": "city", "boundary": "name_zh"}
 
 
 def _as_list(v) -> list | None:
@@ -121,7 +120,7 @@ def resolve_areas(areas="districts", *, path: str | Path | None = None,
         if lid in cat and cat[lid].geometry_type != "Polygon":
             raise ValueError(f"layer {lid!r} holds {cat[lid].geometry_type}s, not polygons")
         areas = load(lid, path)
-        label = label or _AREA_LABEL.get(lid, "name_zh")
+        label = label or cat.coverage_areas().get(lid, "name_zh")  # the catalog's coverage_label
     if not isinstance(areas, gpd.GeoDataFrame):
         raise TypeError(f"areas must be a GeoDataFrame or a layer id, not {type(areas).__name__}")
     name = areas.attrs.get("layer", "areas")

@@ -270,13 +270,6 @@ class PopulationGrid:
             sums += np.bincount(self.pieces.district, weights=self.pieces.persons, minlength=n)
         return pd.Series(sums, index=list(self.district_names), name="population")
 
-    def to_points(self) -> gpd.GeoDataFrame:
-        """Non-empty cells as cell-centre points with ``population`` (grid CRS)."""
-        x, y = cell_centres(self.transform, self.shape)
-        m = self.values > 0
-        return gpd.GeoDataFrame({"population": self.values[m]}, geometry=gpd.points_from_xy(x[m], y[m]),
-                                crs=self.crs)
-
     def to_geotiff(self, path: str | Path) -> Path:
         """Write the grid as a float32 GeoTIFF (persons per cell), atomically."""
         return write_geotiff_atomic(path, self.values.astype("float32"), self.transform, self.crs, nodata=None,

@@ -54,7 +54,6 @@ __all__ = ["analyse", "HUBS", "write_csv_atomic", "default_out_dir"]
 HUBS = {"tianjin": "天津站", "tianjinxi": "西站", "binhai": "滨海"}
 """Hubs of the travel-time surfaces: file key → station name (天津站, 天津西站 (metro 西站), 滨海站)."""
 
-COVERAGE_AREAS = ("districts", "zones", "dual_city", "boundary")
 
 
 def default_out_dir() -> Path:
@@ -137,7 +136,7 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
     snapshot = station_snapshot(gp)
     sets = {kind: (None if kind == "all" else station_set(kind, gp)) for kind in STATION_SETS_ANALYSED}
     tables, catch = [], []
-    for areas in COVERAGE_AREAS:
+    for areas in cat.coverage_areas():  # declared in the catalog (coverage_label)
         if areas not in have:
             skipped.append(f"coverage by {areas}: layer missing")
             continue

@@ -32,11 +32,11 @@ from ..io import load, open_gpkg
 from ..paths import maps_dir
 from ..styles import load_style
 from .map_specs import MapSpec, load_map_specs
-from .webmap import (MapDataError, MapWarning, WebMap, build_date, display_layer,  # noqa: F401 (MapDataError)
-                     layer_config, make_map, write_text_atomic)
+from .webmap import (MapDataError, MapWarning, WebMap, build_date, display_layer, layer_config, make_map,
+                     write_text_atomic)
 from ..atomic import atomic_path
 
-__all__ = ["SiteResult", "write_site", "staged_folder", "coverage_table", "coverage_map", "indicators_page",
+__all__ = ["SiteResult", "MapDataError", "write_site", "staged_folder", "coverage_table", "coverage_map", "indicators_page",
            "gallery_html", "write_thumbnail"]
 
 e = html.escape

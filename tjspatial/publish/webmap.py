@@ -53,7 +53,7 @@ from .offline_assets import ASSETS_DIR, inline_assets, leaflet_icon_data_uris
 from ..atomic import atomic_path
 
 __all__ = ["MapWarning", "MapDataError", "Basemap", "BASEMAPS", "WebMap", "display_layer", "layer_config", "make_map",
-           "render_map", "write_map", "write_text_atomic", "get_map_spec", "build_date", "embed_json"]
+           "write_text_atomic", "get_map_spec", "build_date", "embed_json"]
 
 COORD_DECIMALS = 5
 """Display coordinates are rounded to 1e-5 degrees (about 1.1 m north-south, 0.9 m east-west at 39°N)."""
@@ -429,10 +429,6 @@ def _legend_entries(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, carto: Ca
     if style.drawn_elsewhere and style.drawn_elsewhere.get("label"):
         entries.append({"color": None, "label": style.drawn_elsewhere["label"], "dash": None, "note": True})
     return entries
-
-
-def _escape_attr(text: str) -> str:
-    return html.escape(text, quote=True)
 
 
 def _scale_to_zoom(denominator: float, lat: float = 39.1) -> float:
@@ -966,16 +962,3 @@ def cat_style_stroke(layer_id: str, catalog: Catalog) -> str:
     """The stroke colour of a layer's style (used for the minimap outline)."""
     style_id = catalog[layer_id].style if layer_id in catalog else layer_id
     return load_style(style_id).stroke
-
-
-def render_map(spec: str | MapSpec, gpkg: str | Path | None = None, **kwargs) -> str:
-    """The HTML page of one map (see :func:`make_map` for the parameters)."""
-    return make_map(spec, gpkg, **kwargs).render()
-
-
-def write_map(spec: str | MapSpec, out_dir: str | Path, gpkg: str | Path | None = None, *,
-              filename: str | None = None, **kwargs) -> Path:
-    """Write one map to ``out_dir/<id>.html`` atomically and return the path (see :func:`make_map`)."""
-    wm = make_map(spec, gpkg, **kwargs)
-    name = filename or wm.spec.filename
-    return write_text_atomic(Path(out_dir) / name, wm.render())
