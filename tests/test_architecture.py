@@ -8,7 +8,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "tjspatial"
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "paths", "atomic", "settings", "crs", "names")),
+    ("base", ("errors", "paths", "atomic", "settings", "crs", "names", "locks")),
     ("catalog and storage", ("catalog", "styles", "validate", "gpkg")),
     ("sources", ("build_context", "sources", "plan")),
     ("build", ("build",)),
