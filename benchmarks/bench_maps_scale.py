@@ -4,9 +4,11 @@ Builds a page with one synthetic layer of N building-like footprints (rotated re
 central Tianjin, 5 vertices each) on top of the dual-city map, twice in the same run:
 
 - ``baseline``: the previous way — every feature an SVG path, decimal GeoJSON coordinates;
-- ``scaled``: what ``layer_config`` picks for a large layer — canvas renderer, coordinates quantised to 1e-5°
-  and delta-encoded (``_features_json(quantise=...)``), tooltips/popups bound once per layer and built lazily;
-  Leaflet simplifies the drawn paths per zoom level (``smoothFactor``).
+- ``scaled``: what ``layer_config`` picks for a large layer — the layer written as columns (coordinates as
+  integers in 1e-5°, delta-encoded across the layer; one array per field, constant fields once) and drawn by the
+  runtime's canvas layer: only features in view, sub-pixel vertices skipped at each zoom (zoom-dependent
+  simplification), one path per colour; the feature under the pointer is found (bounding box, then the shape)
+  and its tooltip or popup built only then.
 
 Each page is opened from file:// in Debian's chromium (network blocked) ``--repeat`` times; the time is from
 navigation start to the map being ready (``tj.ready``) plus two animation frames (the canvas is painted), the
@@ -62,12 +64,7 @@ def page(gpkg: Path, gdf: gpd.GeoDataFrame, mode: str) -> str:
     style = Style(id="buildings", geometry="polygon", stroke="#8c6d46", stroke_width=0.5, fill="#d9c4a1",
                   fill_opacity=0.8, z=30)
     disp = webmap.display_layer(gdf, layer, style, 0.0)
-    saved = webmap.LARGE_LAYER_FEATURES
-    try:
-        webmap.LARGE_LAYER_FEATURES = 10**12 if mode == "baseline" else saved
-        cfg = webmap.layer_config(disp, layer, style, get_catalog())
-    finally:
-        webmap.LARGE_LAYER_FEATURES = saved
+    cfg = webmap.layer_config(disp, layer, style, get_catalog(), render="svg" if mode == "baseline" else None)
     if mode == "baseline":
         assert cfg["render"] == "svg"
     else:

@@ -5,6 +5,8 @@ where /usr/bin/chromium or playwright is missing; `.ci/run` installs chromium.
 """
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -470,4 +472,64 @@ def test_opacity_fullscreen_title_and_no_focus_box(site, browser):
     pop = page.locator(".leaflet-popup-content-wrapper").bounding_box()
     head = page.locator("#tj-header").bounding_box()
     assert pop["y"] >= head["y"] + head["height"] - 1 or pop["x"] >= head["x"] + head["width"]
+    page.close()
+
+
+def test_swipe_compares_existing_and_plan(site, browser):
+    p = _open_map(browser, site.pages["rail"])
+    page = p.page
+    assert page.evaluate("tj.cfg.compare.left") == ["metro_lines", "intercity_rail"]
+    page.click(".tj-compare-btn")
+    assert page.is_visible("#tj-compare") and "现状 / existing" in page.inner_text("#tj-compare")
+    page.locator(".tj-compare-range").fill("300")
+    page.locator(".tj-compare-range").dispatch_event("input")
+    clips = page.evaluate("""() => { const nw = tj.map.containerPointToLayerPoint([0, 0]);
+        const W = tj.map.getSize().x, cut = nw.x + 0.3 * W;
+        const clip = id => tj.map.getPane(tj.layers[id].tjPane).style.clip;
+        return [clip('metro_lines'), clip('planned_rail'), cut, nw.y]; }""")
+    left, right, cut, top = clips
+    nums = lambda s: [float(v) for v in s.replace("rect(", "").replace(")", "").replace("px", "").split(",")]
+    assert nums(left)[1] == pytest.approx(cut, abs=0.5) and nums(right)[3] == pytest.approx(cut, abs=0.5)
+    assert page.evaluate("tj.map.hasLayer(tj.layers.planned_rail)")
+    page.click(".tj-compare-btn")
+    assert page.evaluate("tj.map.getPane(tj.layers.metro_lines.tjPane).style.clip") == ""
+    assert p.errors == []
+    page.close()
+
+
+def test_a_large_layer_is_drawn_on_canvas_with_lazy_popups(built_gpkg, browser, tmp_path):
+    import importlib.util
+    from tjspatial.publish.webmap import columns_to_features, write_text_atomic
+    spec = importlib.util.spec_from_file_location("bench_scale", Path(__file__).parents[1] / "benchmarks" /
+                                                  "bench_maps_scale.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    gdf = bench.footprints(6000, seed=3)
+    html_ = bench.page(built_gpkg, gdf, "scaled")
+    path = write_text_atomic(tmp_path / "big.html", html_)
+    blocks = re.findall(r'<script type="application/json" id="([^"]+)">(.*?)</script>', html_, re.S)
+    data = next(json.loads(t) for _, t in blocks if '"TjColumns"' in t[:40])
+    back = columns_to_features(data)["features"]
+    assert len(back) == 6000 and back[17]["properties"]["height_m"] == int(gdf["height_m"].iloc[17])
+    assert np.allclose(back[17]["geometry"]["coordinates"][0],
+                       np.round(shapely.get_coordinates(gdf.geometry.iloc[17]), 5), atol=1e-9)
+    p = Page(browser, path)
+    page = p.page
+    page.wait_for_function("window.tj && window.tj.ready === true", timeout=30000)
+    assert page.evaluate("tj.layers.buildings.tjMeta.render") == "canvas"
+    assert page.locator("path.tj-l-buildings").count() == 0  # no SVG element per feature
+    assert int(page.get_attribute(".tj-l-canvas-buildings", "data-tj-drawn")) == 6000
+    # zoom onto one footprint: drawn, and a click inside it opens its popup (built on demand)
+    c = gdf.geometry.iloc[17].centroid
+    page.evaluate(f"void tj.map.setView([{c.y}, {c.x}], 18, {{animate: false}})")
+    page.wait_for_timeout(200)
+    drawn = int(page.get_attribute(".tj-l-canvas-buildings", "data-tj-drawn"))
+    assert 1 <= drawn < 200
+    xy = page.evaluate(f"tj.map.latLngToContainerPoint([{c.y}, {c.x}])")
+    box = page.locator(".folium-map").bounding_box()
+    page.mouse.click(box["x"] + xy["x"], box["y"] + xy["y"])
+    page.wait_for_selector(".leaflet-popup .tj-pop", timeout=5000)
+    text = page.inner_text(".leaflet-popup .tj-pop")
+    assert "建筑（合成）" in text and str(int(gdf["height_m"].iloc[17])) in text
+    assert p.errors == []
     page.close()

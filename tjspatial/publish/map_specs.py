@@ -35,6 +35,7 @@ class MapSpec:
     hidden: tuple[str, ...] = ()
     search: tuple[str, ...] = ()
     catchment_m: float | None = None
+    compare: dict | None = None
     catalog_file: str = ""
 
     @property
@@ -95,6 +96,9 @@ def load_map_specs(directory: str | Path | None = None) -> list[MapSpec]:
                 raise CatalogError(f"{where}: theme(s) {bad} not one of {list(THEMES)}")
             if any(s.id == mid for s in specs):
                 raise CatalogError(f"{where}: map id declared twice")
+            cmp = entry.get("compare")
+            if cmp is not None and (not isinstance(cmp, dict) or not cmp.get("left") or not cmp.get("right")):
+                raise CatalogError(f"{where}: compare needs left = [layer ids] and right = [layer ids]")
             specs.append(MapSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()},
                                  catalog_file=path.name))
     return specs

@@ -329,6 +329,95 @@ def dequantise(fc: dict) -> dict:
     return fc
 
 
+def _columns_json(gdf: gpd.GeoDataFrame, layer_id: str, scale: int = 100_000) -> str:
+    """A large layer as columns (``{"type": "TjColumns", ...}``), drawn by the runtime's canvas layer.
+
+    Geometry: every coordinate as an integer in 1/``scale`` degrees, delta-encoded across the whole layer
+    (``coords`` = dx, dy, ...), with vertex counts per ring or line (``rings``), rings per polygon part
+    (``parts``, polygons) and parts per feature (``feats``, multi-part layers). Properties: one entry per
+    field, ``{"c": value}`` when every feature has the same value, else ``{"v": [values]}``. About a third of
+    the size of GeoJSON for building footprints; :func:`columns_to_features` reads it back.
+
+    Raises
+    ------
+    MapDataError
+        As :func:`_features_json` (names the layer, feature and field of a value that is not JSON).
+    """
+    geoms = np.asarray(gdf.geometry.values)
+    out: dict[str, Any] = {"type": "TjColumns", "n": int(len(gdf)), "scale": int(scale)}
+    if len(gdf):
+        if not np.isfinite(shapely.get_coordinates(geoms)).all():
+            _features_json(gdf, layer_id)  # raises, naming the feature
+        gtype, coords, offsets = shapely.to_ragged_array(geoms)
+        q = np.round(coords[:, :2] * scale).astype(np.int64)
+        d = np.diff(q, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
+        name = _GEOJSON_TYPES[int(gtype)]
+        out.update(geometry=name, coords=d.ravel().tolist())
+        if name in ("LineString", "MultiPoint"):
+            out["rings"] = np.diff(offsets[0]).tolist()
+        elif name == "MultiLineString":
+            out["rings"], out["feats"] = np.diff(offsets[0]).tolist(), np.diff(offsets[1]).tolist()
+        elif name == "Polygon":
+            out["rings"], out["parts"] = np.diff(offsets[0]).tolist(), np.diff(offsets[1]).tolist()
+        elif name == "MultiPolygon":
+            out["rings"], out["parts"] = np.diff(offsets[0]).tolist(), np.diff(offsets[1]).tolist()
+            out["feats"] = np.diff(offsets[2]).tolist()
+    props: dict[str, dict] = {}
+    frame = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+    for col in frame.columns:
+        series = frame[col].round(3) if pd.api.types.is_float_dtype(frame[col]) else frame[col]
+        values = [_json_value(v) for v in series.to_numpy(dtype=object)]
+        first = values[0] if values else None
+        props[col] = {"c": first} if all(v == first for v in values) else {"v": values}
+        try:
+            dumps(props[col])
+        except (TypeError, ValueError):
+            _features_json(gdf, layer_id)  # raises, naming the feature and field
+    out["props"] = props
+    return dumps(out)
+
+
+def columns_to_features(data: dict) -> dict:
+    """A layer written by :func:`_columns_json` as a plain GeoJSON FeatureCollection (other input unchanged)."""
+    if data.get("type") != "TjColumns":
+        return data
+    n, scale = data["n"], data["scale"]
+    props = [{k: (spec["c"] if "c" in spec else spec["v"][i]) for k, spec in data["props"].items()} for i in range(n)]
+    if not n:
+        return {"type": "FeatureCollection", "features": []}
+    xy = (np.cumsum(np.asarray(data["coords"], dtype=np.int64).reshape(-1, 2), axis=0) / scale).tolist()
+    name = data["geometry"]
+
+    def take(counts):
+        pos, out = 0, []
+        for c in counts:
+            out.append(xy[pos:pos + c] if isinstance(xy, list) else None)
+            pos += c
+        return out
+
+    def group(items, counts):
+        pos, out = 0, []
+        for c in counts:
+            out.append(items[pos:pos + c])
+            pos += c
+        return out
+
+    if name == "Point":
+        coords = xy
+    elif name in ("LineString", "MultiPoint"):
+        coords = take(data["rings"])
+    elif name == "MultiLineString":
+        coords = group(take(data["rings"]), data["feats"])
+    elif name == "Polygon":
+        coords = group(take(data["rings"]), data["parts"])
+    else:
+        coords = group(group(take(data["rings"]), data["parts"]), data["feats"])
+    return {"type": "FeatureCollection",
+            "features": [{"type": "Feature", "properties": p, "geometry": {"type": name, "coordinates": c}}
+                         for p, c in zip(props, coords)]}
+
+
 def _features_json(gdf: gpd.GeoDataFrame, layer_id: str = "?", *, quantise: int | None = None) -> str:
     """A GeoJSON FeatureCollection string written with a real JSON encoder (one record at a time).
 
@@ -442,7 +531,7 @@ def _chords(gdf: gpd.GeoDataFrame) -> bool:
 
 
 def layer_config(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, catalog: Catalog, *, show: bool = True,
-                 ramp: dict | None = None, imported: str | None = None) -> dict:
+                 ramp: dict | None = None, imported: str | None = None, render: str | None = None) -> dict:
     """The runtime configuration of one overlay (style, legend, labels, fields, attribution, data).
 
     Parameters
@@ -455,6 +544,9 @@ def layer_config(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, catalog: Cat
     ramp : a continuous colour ramp ``{"field", "colors", "min", "max", "unit", "label"}`` (choropleths).
     imported : the file name when the layer was replaced by an import (``tjspatial import-layer``); its
         accuracy then comes from the data, and a layer imported as official is no longer called 示意.
+    render : ``"svg"`` (each feature an SVG path, decimal GeoJSON) or ``"canvas"`` (one canvas, coordinates
+        quantised and delta-encoded); default: canvas for layers over :data:`LARGE_LAYER_FEATURES` features
+        or 100,000 vertices.
     """
     carto = load_cartography()
     acc_values = set(gdf["accuracy"].dropna().astype(str)) if "accuracy" in gdf else set()
@@ -478,7 +570,7 @@ def layer_config(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, catalog: Cat
     fields = [layer.field_label(f).to_dict() for f in layer.fields
               if f in gdf.columns and not layer.field_label(f).hidden]
     n_vertices = int(shapely.get_num_coordinates(np.asarray(gdf.geometry.values)).sum()) if len(gdf) else 0
-    large = len(gdf) > LARGE_LAYER_FEATURES or n_vertices > 100_000
+    large = (render == "canvas") if render else (len(gdf) > LARGE_LAYER_FEATURES or n_vertices > 100_000)
     unnamed = {}
     if "kind" in layer.fields and "kind" in gdf:
         fl = layer.field_label("kind")
@@ -518,7 +610,7 @@ def layer_config(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, catalog: Cat
         "show": show,
         "count": int(len(gdf)),
         "render": "canvas" if large else "svg",
-        "data": _features_json(gdf, layer.id, quantise=_QUANTISE if large else None),
+        "data": _columns_json(gdf, layer.id, _QUANTISE) if large else _features_json(gdf, layer.id),
     }
 
 
@@ -578,7 +670,7 @@ class WebMap:
         """Each overlay's configuration with its display data as a GeoDataFrame (EPSG:4326 label)."""
         out = []
         for cfg in self.config["layers"]:
-            fc = dequantise(json.loads(cfg["data"]))
+            fc = dequantise(columns_to_features(json.loads(cfg["data"])))
             gdf = (gpd.GeoDataFrame.from_features(fc["features"], crs=STORAGE_CRS) if fc["features"]
                    else gpd.GeoDataFrame(geometry=[], crs=STORAGE_CRS))
             out.append((cfg, gdf))
@@ -807,6 +899,19 @@ def _header_html(spec: MapSpec, *, date: str, offline: bool, gcj02: bool, schema
     return "\n".join(lines)
 
 
+def _compare_config(spec: MapSpec, configs: list[dict]) -> dict | None:
+    """The swipe comparison of a map (``compare`` in its ``[[map]]`` table), limited to layers on the map."""
+    if not spec.compare:
+        return None
+    ids = {c["id"] for c in configs}
+    left = [i for i in spec.compare["left"] if i in ids]
+    right = [i for i in spec.compare["right"] if i in ids]
+    if not left or not right:
+        return None
+    return {"left": left, "right": right, "left_label": spec.compare.get("left_label", "←"),
+            "right_label": spec.compare.get("right_label", "→")}
+
+
 def _imports(gpkg: Path) -> dict[str, str]:
     """Layers the GeoPackage's provenance says were built from an imported file: layer id → file name."""
     if "provenance" not in gpkg_tables(gpkg):  # no provenance: nothing imported
@@ -917,6 +1022,7 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
         "gk": {"lon0": 117.0, "false_easting": 500000.0, "label": "CGCS2000 GK 117°E (EPSG:4548)"},
         "coords": {"crs_label": "GCJ-02" if gcj02 else "WGS84", "note": gk_note,
                    "hint": "移动光标显示坐标 / move the cursor for coordinates"},
+        "compare": _compare_config(spec, configs),
         "search": list(spec.search),
         "search_placeholder": "搜索车站、地点 / Search stations, places",
         "bounds": bounds,

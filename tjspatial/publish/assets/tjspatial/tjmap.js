@@ -212,8 +212,193 @@
     return name;
   }
 
+  // ------------------------------------------------------------------------------------------ large layers
+  // A layer written as columns (TjColumns: delta-encoded integer coordinates, one array per field) is drawn by
+  // one canvas per layer, redrawn after each pan or zoom: only features in view, vertices closer than a pixel
+  // to the previous one skipped (zoom-dependent simplification), one path per colour. Popups and tooltips
+  // find the feature under the pointer (bounding boxes, then the exact shape) and are built only then.
+  function decodeColumns(d) {
+    var n = d.n, s = d.scale, c = d.coords || [], nv = c.length / 2;
+    var mx = new Float64Array(nv), my = new Float64Array(nv), x = 0, y = 0, R = Math.PI / 180;
+    for (var i = 0; i < nv; i++) {
+      x += c[2 * i]; y += c[2 * i + 1];
+      var lon = x / s, lat = y / s;
+      mx[i] = (lon + 180) / 360;
+      my[i] = (1 - Math.log(Math.tan(Math.PI / 4 + lat * R / 2)) / Math.PI) / 2;
+    }
+    // rings per feature, vertex start per ring
+    var ringCounts = d.rings || [], ringStart = new Int32Array(ringCounts.length + 1);
+    for (i = 0; i < ringCounts.length; i++) { ringStart[i + 1] = ringStart[i] + ringCounts[i]; }
+    var featRings = new Int32Array(n + 1);
+    if (d.geometry === 'Point') {
+      for (i = 0; i < n; i++) { featRings[i + 1] = i + 1; }
+      ringStart = new Int32Array(n + 1);
+      for (i = 0; i <= n; i++) { ringStart[i] = i; }
+    } else {
+      var perPart = d.parts || null, perFeat = d.feats || null, r = 0, p = 0;
+      for (i = 0; i < n; i++) {
+        var parts = perFeat ? perFeat[i] : 1, rings = 0;
+        for (var k = 0; k < parts; k++) { rings += perPart ? perPart[p + k] : 1; }
+        p += parts;
+        r += rings;
+        featRings[i + 1] = r;
+      }
+    }
+    var bbox = new Float64Array(4 * n);
+    for (i = 0; i < n; i++) {
+      var x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      for (var v = ringStart[featRings[i]]; v < ringStart[featRings[i + 1]]; v++) {
+        if (mx[v] < x0) { x0 = mx[v]; } if (mx[v] > x1) { x1 = mx[v]; }
+        if (my[v] < y0) { y0 = my[v]; } if (my[v] > y1) { y1 = my[v]; }
+      }
+      bbox[4 * i] = x0; bbox[4 * i + 1] = y0; bbox[4 * i + 2] = x1; bbox[4 * i + 3] = y1;
+    }
+    return {n: n, mx: mx, my: my, ringStart: ringStart, featRings: featRings, bbox: bbox, geometry: d.geometry,
+            props: d.props};
+  }
+  function columnProps(g, i) {
+    var p = {};
+    Object.keys(g.props).forEach(function (k) { var c = g.props[k]; p[k] = 'c' in c ? c.c : c.v[i]; });
+    return p;
+  }
+  function colValue(g, k, i) { var c = g.props[k]; return !c ? undefined : ('c' in c ? c.c : c.v[i]); }
+
+  var TjCanvas = L.Layer.extend({
+    initialize: function (cfg, meta, pane) {
+      this._cfg = cfg; this._meta = meta; this._pane = pane;
+      this._g = decodeColumns(meta.data);
+    },
+    onAdd: function (map) {
+      this._canvas = L.DomUtil.create('canvas', 'tj-canvas tj-l-canvas-' + this._meta.id);
+      this._canvas.style.position = 'absolute';
+      map.getPane(this._pane).appendChild(this._canvas);
+      map.on('moveend resize', this._redraw, this);
+      map.on('zoomstart', this._hide, this);
+      map.on('click', this._click, this);
+      map.on('mousemove', this._hover, this);
+      this._redraw();
+    },
+    onRemove: function (map) {
+      L.DomUtil.remove(this._canvas);
+      map.off('moveend resize', this._redraw, this);
+      map.off('zoomstart', this._hide, this);
+      map.off('click', this._click, this);
+      map.off('mousemove', this._hover, this);
+      if (this._tip) { map.closeTooltip(this._tip); }
+    },
+    _hide: function () { this._canvas.style.visibility = 'hidden'; },
+    _px: function () {  // normalised Mercator -> container pixels
+      var map = this._map, scale = 256 * Math.pow(2, map.getZoom());
+      var nw = map.latLngToContainerPoint(map.containerPointToLatLng([0, 0]));
+      var origin = map.project(map.containerPointToLatLng([0, 0]));
+      return {s: scale, ox: origin.x - nw.x, oy: origin.y - nw.y};
+    },
+    _redraw: function () {
+      var map = this._map, size = map.getSize(), c = this._canvas, dpr = window.devicePixelRatio || 1;
+      var cfg = this._cfg, meta = this._meta, g = this._g, st = meta.style;
+      L.DomUtil.setPosition(c, map.containerPointToLayerPoint([0, 0]));
+      c.width = size.x * dpr; c.height = size.y * dpr;
+      c.style.width = size.x + 'px'; c.style.height = size.y + 'px';
+      c.style.visibility = '';
+      var ctx = c.getContext('2d'), t = this._px();
+      ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+      var vx0 = t.ox / t.s, vy0 = t.oy / t.s, vx1 = (t.ox + size.x) / t.s, vy1 = (t.oy + size.y) / t.s;
+      var groups = {}, order = [], drawn = 0;
+      for (var i = 0; i < g.n; i++) {
+        if (g.bbox[4 * i + 2] < vx0 || g.bbox[4 * i] > vx1 || g.bbox[4 * i + 3] < vy0 || g.bbox[4 * i + 1] > vy1) { continue; }
+        var p = {_c: colValue(g, '_c', i), accuracy: colValue(g, 'accuracy', i)};
+        if (meta.has_status) { p[cfg.cartography.status_field] = colValue(g, cfg.cartography.status_field, i); }
+        if (meta.ramp) { p[meta.ramp.field] = colValue(g, meta.ramp.field, i); }
+        var sty = featureStyle(cfg, meta, p), key = [sty.color, sty.fillColor, sty.dashArray, isApprox(cfg, meta, p)].join('|');
+        if (!groups[key]) { groups[key] = {sty: sty, approx: isApprox(cfg, meta, p), ids: []}; order.push(key); }
+        groups[key].ids.push(i);
+        drawn++;
+      }
+      var self = this;
+      order.forEach(function (key) {
+        var grp = groups[key], sty = grp.sty;
+        ctx.beginPath();
+        grp.ids.forEach(function (i) { self._path(ctx, i, t); });
+        if (g.geometry.indexOf('Polygon') >= 0 && sty.fill) {
+          ctx.globalAlpha = sty.fillOpacity; ctx.fillStyle = sty.fillColor; ctx.fill('evenodd');
+        } else if (g.geometry.indexOf('Point') >= 0) {
+          ctx.globalAlpha = sty.fillOpacity == null ? 1 : sty.fillOpacity; ctx.fillStyle = sty.fillColor || sty.color; ctx.fill();
+        }
+        if (grp.approx && g.geometry.indexOf('Point') < 0) {
+          ctx.globalAlpha = cfg.cartography.casing_opacity; ctx.lineWidth = st.stroke_width + cfg.cartography.casing_px;
+          ctx.setLineDash([]); ctx.strokeStyle = sty.color; ctx.stroke();
+        }
+        if (st.stroke_width > 0) {
+          ctx.globalAlpha = sty.opacity; ctx.lineWidth = sty.weight; ctx.strokeStyle = sty.color;
+          ctx.setLineDash(sty.dashArray ? String(sty.dashArray).split(/[ ,]+/).map(Number) : []);
+          ctx.stroke();
+        }
+      });
+      ctx.globalAlpha = 1;
+      this._drawn = drawn;
+      c.setAttribute('data-tj-drawn', String(drawn));
+    },
+    _path: function (ctx, i, t) {
+      var g = this._g, r = (this._meta.style.marker && this._meta.style.marker.radius) || 3;
+      for (var ring = g.featRings[i]; ring < g.featRings[i + 1]; ring++) {
+        var a = g.ringStart[ring], b = g.ringStart[ring + 1];
+        var lx = g.mx[a] * t.s - t.ox, ly = g.my[a] * t.s - t.oy;
+        if (g.geometry.indexOf('Point') >= 0) { ctx.moveTo(lx + r, ly); ctx.arc(lx, ly, r, 0, 2 * Math.PI); continue; }
+        ctx.moveTo(lx, ly);
+        var px = lx, py = ly;
+        for (var v = a + 1; v < b; v++) {
+          var x = g.mx[v] * t.s - t.ox, y = g.my[v] * t.s - t.oy;
+          if (v < b - 1 && Math.abs(x - px) < 0.7 && Math.abs(y - py) < 0.7) { continue; }  // sub-pixel: skipped
+          ctx.lineTo(x, y);
+          px = x; py = y;
+        }
+        if (g.geometry.indexOf('Polygon') >= 0) { ctx.closePath(); }
+      }
+    },
+    _hit: function (latlng) {
+      var g = this._g, t = this._px(), cp = this._map.latLngToContainerPoint(latlng);
+      var x = (cp.x + t.ox) / t.s, y = (cp.y + t.oy) / t.s, tol = 4 / t.s;
+      for (var i = g.n - 1; i >= 0; i--) {
+        if (x < g.bbox[4 * i] - tol || x > g.bbox[4 * i + 2] + tol || y < g.bbox[4 * i + 1] - tol || y > g.bbox[4 * i + 3] + tol) { continue; }
+        if (g.geometry.indexOf('Polygon') < 0) { return i; }  // lines and points: within 4 px of the box
+        var inside = false;
+        for (var ring = g.featRings[i]; ring < g.featRings[i + 1]; ring++) {
+          for (var a = g.ringStart[ring], b = g.ringStart[ring + 1], v = a, w = b - 1; v < b; w = v++) {
+            if ((g.my[v] > y) !== (g.my[w] > y) &&
+                x < (g.mx[w] - g.mx[v]) * (y - g.my[v]) / (g.my[w] - g.my[v]) + g.mx[v]) { inside = !inside; }
+          }
+        }
+        if (inside) { return i; }
+      }
+      return -1;
+    },
+    _click: function (e) {
+      var i = this._hit(e.latlng);
+      if (i < 0) { return; }
+      L.popup({maxWidth: 360, autoPanPaddingTopLeft: tj.popupPad})
+        .setLatLng(e.latlng).setContent(popupEl(this._cfg, this._meta, columnProps(this._g, i))).openOn(this._map);
+    },
+    _hover: function (e) {
+      var now = Date.now();
+      if (this._last && now - this._last < 60) { return; }
+      this._last = now;
+      var i = this._hit(e.latlng), map = this._map;
+      if (i < 0) { if (this._tip) { map.closeTooltip(this._tip); } return; }
+      this._tip = this._tip || L.tooltip({direction: 'top', className: 'tj-tooltip', offset: [0, -6]});
+      this._tip.setLatLng(e.latlng).setContent(tooltipEl(this._cfg, this._meta, columnProps(this._g, i)));
+      if (!map.hasLayer(this._tip)) { this._tip.addTo(map); }
+    }
+  });
+
   function makeOverlay(cfg, meta, map) {
     var pane = paneFor(map, 'tj-p-' + meta.id, 400 + Math.round(meta.style.z || 0));
+    if (meta.data && meta.data.type === 'TjColumns') {
+      var cv = new TjCanvas(cfg, meta, pane);
+      var grp = L.featureGroup([cv]);
+      grp.tjMeta = meta; grp.tjCanvas = cv; grp.tjPane = pane;
+      grp.tjGeoJSON = L.geoJSON(null);  // search and labels see no features of a canvas layer
+      return grp;
+    }
     var renderer = meta.render === 'canvas' ? L.canvas({pane: pane, padding: 0.3}) : L.svg({pane: pane});
     var c = cfg.cartography, s = meta.style;
     var approx = meta.data.features.filter(function (f) { return isApprox(cfg, meta, f.properties); });
@@ -395,7 +580,7 @@
     overlays.forEach(function (o) {
       var meta = o.tjMeta;
       if (!meta.label_field || !map.hasLayer(o) || z < meta.label_min_zoom) { return; }
-      meta.data.features.forEach(function (f, i) {
+      (meta.data.features || []).forEach(function (f, i) {
         var p = f.properties, text = p[meta.label_field];
         if (!text || p._lx == null) { return; }
         var ll = L.latLng(p._ly, p._lx);
@@ -649,6 +834,62 @@
     setTimeout(function () { window.print(); document.body.classList.remove('tj-printing'); }, 50);
   };
 
+  // ------------------------------------------------------------------------------------------ compare
+  // Swipe comparison (e.g. existing vs plan): the left layers are clipped to the left of a divider, the right
+  // layers to its right (each layer has its own pane, clipped like leaflet-side-by-side does).
+  function compareControl(cfg, map) {
+    var c = cfg.compare;
+    if (!c) { return; }
+    var container = map.getContainer(), state = {on: false, x: 0.5};
+    var bar = el('div', 'tj-compare');
+    bar.id = 'tj-compare';
+    bar.style.display = 'none';
+    var line = el('div', 'tj-compare-line');
+    var lab = el('div', 'tj-compare-labels');
+    lab.appendChild(el('span', 'tj-compare-left', '◀ ' + c.left_label));
+    lab.appendChild(el('span', 'tj-compare-right', c.right_label + ' ▶'));
+    line.appendChild(lab);
+    var range = el('input', 'tj-compare-range');
+    range.type = 'range'; range.min = '0'; range.max = '1000'; range.value = '500';
+    range.setAttribute('aria-label', '对比分割线 / comparison divider');
+    bar.appendChild(line);
+    bar.appendChild(range);
+    container.appendChild(bar);
+    L.DomEvent.disableClickPropagation(bar);
+    L.DomEvent.disableScrollPropagation(bar);
+    function panes(ids) { return ids.map(function (id) { return tj.layers[id] && map.getPane(tj.layers[id].tjPane); }).filter(Boolean); }
+    function update() {
+      var size = map.getSize(), nw = map.containerPointToLayerPoint([0, 0]), se = map.containerPointToLayerPoint(size);
+      var x = size.x * state.x, cx = nw.x + x;
+      line.style.left = x + 'px';
+      panes(c.left).forEach(function (p) { p.style.clip = state.on ? 'rect(' + [nw.y, cx, se.y, nw.x].join('px,') + 'px)' : ''; });
+      panes(c.right).forEach(function (p) { p.style.clip = state.on ? 'rect(' + [nw.y, se.x, se.y, cx].join('px,') + 'px)' : ''; });
+    }
+    range.addEventListener('input', function () { state.x = Number(range.value) / 1000; update(); });
+    map.on('move zoom resize', function () { if (state.on) { update(); } });
+    tj.compare = function (on) {
+      state.on = on === undefined ? !state.on : !!on;
+      bar.style.display = state.on ? '' : 'none';
+      if (state.on) {
+        c.left.concat(c.right).forEach(function (id) { if (tj.layers[id] && !map.hasLayer(tj.layers[id])) { map.addLayer(tj.layers[id]); } });
+      }
+      update();
+      return state.on;
+    };
+    var ctl = L.control({position: 'topleft'});
+    ctl.onAdd = function () {
+      var div = el('div', 'leaflet-bar leaflet-control tj-tools');
+      var a = el('a', 'tj-compare-btn', '⇆');
+      a.href = '#'; a.title = '对比：' + c.left_label + ' | ' + c.right_label + ' / swipe comparison';
+      a.setAttribute('role', 'button');
+      L.DomEvent.on(a, 'click', function (e) { L.DomEvent.preventDefault(e); tj.compare(); });
+      div.appendChild(a);
+      L.DomEvent.disableClickPropagation(div);
+      return div;
+    };
+    ctl.addTo(map);
+  }
+
   // ------------------------------------------------------------------------------------------ layout
   function headerBottom() {
     var h = document.getElementById('tj-header');
@@ -661,6 +902,8 @@
     document.body.classList.toggle('tj-small', tj.small);
     tj.popupPad.x = 10;
     tj.popupPad.y = headerBottom();
+    var panel = document.getElementById('tj-panel');
+    if (panel && tj.map) { panel.style.top = tj.small ? '' : headerBottom() + 'px'; }
   }
 
   // ------------------------------------------------------------------------------------------ init
@@ -690,6 +933,7 @@
     if (panel && tj.small) { panel.open = false; }
     var hd = document.querySelector('#tj-header details');
     if (hd && tj.small) { hd.open = false; }
+    if (hd) { hd.addEventListener('toggle', function () { fitLayout(map); }); }
     if (cfg.default_icon) {  // offline: default marker images inlined (plugins such as measure place markers)
       L.Icon.Default.imagePath = '';
       L.Icon.Default.mergeOptions(cfg.default_icon);
@@ -734,6 +978,7 @@
                             forcePseudoFullscreen: false}).addTo(map);
     }
     printButton(cfg, map);
+    compareControl(cfg, map);
     if (L.control.measure) {
       // leaflet-measure 2.x with Leaflet >= 1.8: its invisible capture marker gets focus and the map pans to it
       // on every click (ljagis/leaflet-measure#171); keep the marker from auto-panning.
