@@ -124,10 +124,12 @@ def store(n_nodes: int) -> None:
         t = time.perf_counter()
         net.save(path, source="benchmark lattice")
         t_save = time.perf_counter() - t
-        code = ("import resource, time; from tjspatial.analysis.network_coverage import WalkNetwork; "
-                "r0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; t = time.perf_counter(); "
+        # peak memory from /proc (VmHWM; ru_maxrss would carry this process's peak across exec)
+        code = ("import time, re; from tjspatial.analysis.network_coverage import WalkNetwork; "
+                "kb = lambda k: int(re.search(k + r':\\s+(\\d+)', open('/proc/self/status').read()).group(1)); "
+                "r0 = kb('VmRSS'); t = time.perf_counter(); "
                 f"net = WalkNetwork.load({str(path)!r}); t1 = time.perf_counter() - t; net.matrix; net.tree; "
-                "t2 = time.perf_counter() - t; r1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+                "t2 = time.perf_counter() - t; r1 = kb('VmHWM'); "
                 "print(t1, t2, net.nbytes, len(net.xy), r0, r1)")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
         t1, t2, nbytes, n, r0, r1 = float(out[0]), float(out[1]), int(out[2]), int(out[3]), int(out[4]), int(out[5])
