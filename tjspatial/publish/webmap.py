@@ -475,7 +475,7 @@ def _where(layer_id: str, gdf: gpd.GeoDataFrame, row: int, field_name: str | Non
     return f"layer {layer_id!r}, {feature}" + (f", field {field_name!r}" if field_name else "") + ": "
 
 
-LARGE_LAYER_FEATURES = 2500
+LARGE_LAYER_FEATURES = 1000
 """Layers with more features (or more than 100 000 vertices) are drawn on canvas with quantised coordinates."""
 
 _QUANTISE = 100_000  # 1e-5 degrees, the display rounding

@@ -613,6 +613,15 @@
     var pane = map.getPane('tj-labels');
     while (pane.firstChild) { pane.removeChild(pane.firstChild); }
     var placed = [], size = map.getSize(), maxLabels = tj.small ? 40 : 120, n = 0;
+    // panels and controls are obstacles: a label is never placed under the header, legend or layer list
+    var mr = map.getContainer().getBoundingClientRect();
+    ['#tj-header', '#tj-panel', '.tj-legend', '.leaflet-control-layers', '.leaflet-control-minimap', '#tj-coords']
+      .forEach(function (sel) {
+        var e = document.querySelector(sel);
+        if (!e || !e.offsetWidth) { return; }
+        var r = e.getBoundingClientRect();
+        placed.push({x: r.left - mr.left, y: r.top - mr.top, w: r.width, h: r.height});
+      });
     collectLabels(cfg, map, overlays).forEach(function (c) {
       if (n >= maxLabels) { return; }
       var pt = map.latLngToLayerPoint(c.ll), cp = map.latLngToContainerPoint(c.ll);
@@ -1010,7 +1019,8 @@
     if (state && state.view) {
       map.setView([state.view[1], state.view[2]], state.view[0], {animate: false});
     } else if (b) {
-      map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {padding: tj.small ? [4, 4] : [10, 10], animate: false});
+      map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {paddingTopLeft: [10, tj.small ? 4 : headerBottom()],
+                                                    paddingBottomRight: [10, 10], animate: false});
     }
     var relabel = function () { placeLabels(cfg, map, overlays); };
     tj.relabel = relabel;
