@@ -56,3 +56,10 @@ def test_coverage_map_table_shows_the_range_and_the_station_date(built_gpkg):
     html = _coverage_panel(table)
     assert "模型区间 range %" in html and "OSM extract 2025-02" in html
     assert f"{b['pop_share_min_pct']:.1f}–{b['pop_share_max_pct']:.1f}" in html
+
+
+def test_every_coverage_result_carries_the_station_snapshot(built_gpkg):
+    res = tj.coverage(None, None, "dual_city", 800, path=built_gpkg)
+    assert res.attrs["station_snapshot"].startswith("OSM extract 2025-02")
+    res = tj.coverage(station_set("passenger", built_gpkg), None, "dual_city", 800, path=built_gpkg)
+    assert res.attrs["station_set"] == "passenger" and "named railway" in res.attrs["station_rule"]

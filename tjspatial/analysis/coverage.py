@@ -78,7 +78,11 @@ def select_stations(stations=None, *, kind: str | Iterable[str] = "all", status=
     if stations is None:
         stations = "rail_stations"
     if isinstance(stations, str):
+        lid = stations
         stations = load(stations, path)
+        if lid == "rail_stations":  # #13: every coverage result says how old its station points are
+            from .stations import station_snapshot
+            stations.attrs = {**stations.attrs, "station_snapshot": station_snapshot(path)}
     if not isinstance(stations, gpd.GeoDataFrame):
         raise TypeError(f"stations must be a GeoDataFrame or a layer id, not {type(stations).__name__}")
     label = stations.attrs.get("layer", "stations")
@@ -269,6 +273,7 @@ def _summarise(ar: gpd.GeoDataFrame, catch, pop, pts, st, *, method, distance, k
     df.attrs = {"method": method, "distance_m": float(distance), "kind": kind if isinstance(kind, str) else
                 ",".join(kind), "status": status if status is None or isinstance(status, str) else ",".join(status),
                 "station_count": int(len(pts)), "stations_layer": st.attrs.get("layer", "stations"),
+                **{k: st.attrs[k] for k in ("station_set", "station_rule", "station_snapshot") if k in st.attrs},
                 "areas_layer": ar.attrs.get("layer", "areas"), **pop.attrs, **extra, "catchments": catchments}
     return df
 

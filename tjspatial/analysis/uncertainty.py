@@ -59,8 +59,9 @@ def add_range(res: pd.DataFrame, surfaces: dict, *, areas="districts", path: str
     catch = res.attrs.get("catchments")
     if catch is None:
         raise ValueError("add_range: the coverage result has no attrs['catchments'] to re-sum")
-    geoms = np.asarray(resolve_areas(areas, path=path).geometry.values, dtype=object)
-    cgeoms = np.asarray(catch.geometry.values, dtype=object)
+    ar = resolve_areas(areas, path=path)
+    geoms, acrs = np.asarray(ar.geometry.values, dtype=object), ar.crs or METRIC_CRS
+    cgeoms, ccrs = np.asarray(catch.geometry.values, dtype=object), catch.crs or METRIC_CRS
     label = label or res.attrs.get("population_variant") or "population"
     shares = {label: res["pop_share"].to_numpy(float)}
     cached = None  # (grid, weights of the areas, weights of the catchments), reused across grids of one layout
@@ -69,11 +70,11 @@ def add_range(res: pd.DataFrame, surfaces: dict, *, areas="districts", path: str
             continue
         if isinstance(pop, PopulationGrid):
             if cached is None or not cached[0].same_layout(pop):
-                cached = (pop, pop.zonal_weights(geoms, crs=METRIC_CRS), pop.zonal_weights(cgeoms, crs=METRIC_CRS))
+                cached = (pop, pop.zonal_weights(geoms, crs=acrs), pop.zonal_weights(cgeoms, crs=ccrs))
             v = pop.vector()
             tot, cov = cached[1] @ v, cached[2] @ v
         else:
-            tot, cov = pop.zonal_sum(geoms, crs=METRIC_CRS), pop.zonal_sum(cgeoms, crs=METRIC_CRS)
+            tot, cov = pop.zonal_sum(geoms, crs=acrs), pop.zonal_sum(cgeoms, crs=ccrs)
         shares[name] = np.divide(cov, tot, out=np.full(len(tot), np.nan), where=tot > 0)
     out = res.copy()
     stack = np.vstack(list(shares.values()))
