@@ -159,3 +159,18 @@ def test_model_variants_keep_the_census_and_differ(built_gpkg):
         model_population(path=built_gpkg, variant="nope")
     with pytest.raises(TypeError, match="unknown parameter"):
         model_population(path=built_gpkg, sigma=3)
+
+
+def test_township_constraints_name_real_streets(built_gpkg):
+    """The four published counts belong to 街道 of 滨海新区 in the NBS 2023 code list."""
+    import pandas as pd
+    from pathlib import Path
+    from tjspatial.analysis.population import population_centres
+    nbs = pd.read_csv(Path(__file__).resolve().parents[1] / "layers" / "sources" / "towns_streets_nbs2023.csv")
+    streets = set(nbs.loc[nbs["district_zh"] == "滨海新区", "name_zh"])
+    c = population_centres(built_gpkg)
+    for name in c.loc[c["census_2020"].notna(), "name_zh"]:
+        street = name.split("（")[0]
+        street = street if street.endswith("街道") else street.replace("城区", "街道")
+        assert street in streets, name
+    assert int(c["census_2020"].sum()) == 166_134 + 97_854 + 70_356 + 69_844
