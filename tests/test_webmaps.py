@@ -402,3 +402,30 @@ def test_indicators_page_never_says_met_for_a_baseline_nor_prints_a_dict(built_g
     assert "已达到" not in html_ and ">met<" not in html_ and "基期值（非目标）" in html_
     assert "{" not in html_ and "assumed speeds metro 45, hsr 200 and dwell" in html_
     assert "未达到" in html_
+
+
+def test_eco_pattern_finds_reserves_in_an_official_file_without_tjspatial_ids(built_gpkg):
+    from tjspatial.errors import BuildError
+    from tjspatial.plan.ecology import match_reserves
+    from tjspatial.plan.shapes import lonlat_to_metric
+    import pandas as pd
+    wet = to_metric(load("wetlands", built_gpkg))
+    xy = lonlat_to_metric([117.55, 117.25], [39.28, 39.42])
+    anc = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}, index=["wetland_qilihai", "wetland_dahuangpu"])
+    by_id = match_reserves(wet, anc)
+    official = wet.drop(columns=["reserve_id"]).copy()   # an official file: its own names, no tjspatial ids
+    official["name_zh"] = ["七里海湿地自然保护区", "大黄堡湿地", "北大港湿地自然保护区", "团泊鸟类自然保护区"][:len(official)]
+    by_name = match_reserves(official, anc)
+    assert set(by_name) == set(by_id) == {"wetland_qilihai", "wetland_dahuangpu", "wetland_beidagang",
+                                          "wetland_tuanpo"}
+    for fid in by_id:
+        assert by_name[fid].equals(by_id[fid]), fid
+    unnamed = official.assign(name_zh="", name_en="")
+    with pytest.raises(BuildError, match="wetland_beidagang"):  # no id, no name, and no anchor given for it
+        match_reserves(unnamed, anc)
+    anc_all = anc.copy()
+    for fid, g in by_id.items():
+        p = g.representative_point()
+        anc_all.loc[fid, ["x", "y"]] = [p.x, p.y]
+    spatial = match_reserves(unnamed, anc_all)  # matched by position near the plan anchors
+    assert all(spatial[f].equals(by_id[f]) for f in by_id)

@@ -149,6 +149,46 @@ def build_green_barrier(ctx: BuildContext) -> gpd.GeoDataFrame:
     return to_storage(records, geoms)
 
 
+RESERVE_NAMES: dict[str, tuple[str, ...]] = {
+    "wetland_qilihai": ("七里海", "古海岸", "qilihai"),
+    "wetland_dahuangpu": ("大黄堡", "dahuangpu"),
+    "wetland_beidagang": ("北大港", "beidagang"),
+    "wetland_tuanpo": ("团泊", "tuanpo"),
+}
+"""Names by which a reserve is recognised in any wetlands layer (an official file has no tjspatial ids)."""
+
+
+def match_reserves(wet_m: gpd.GeoDataFrame, anc, layer: str = "eco_pattern") -> dict[str, shapely.Geometry]:
+    """The geometry (EPSG:4548) of each of the four reserves in a wetlands layer, however it was made.
+
+    Matched by tjspatial's ``reserve_id`` when the layer has it, else by name (``name_zh``/``name_en`` containing
+    the reserve's name, :data:`RESERVE_NAMES`), else spatially: the features within 5 km of the reserve's
+    plan anchor. Several matching features are merged.
+
+    Raises
+    ------
+    BuildError
+        Naming the layer ``wetlands`` and the reserve that no feature matches.
+    """
+    out: dict[str, shapely.Geometry] = {}
+    ids = wet_m["reserve_id"].fillna("").astype(str) if "reserve_id" in wet_m else None
+    names = (wet_m.get("name_zh", "").fillna("").astype(str) + " " +
+             wet_m.get("name_en", "").fillna("").astype(str)).str.lower()
+    for fid, keys in RESERVE_NAMES.items():
+        sel = wet_m[ids == fid] if ids is not None else wet_m.iloc[0:0]
+        if sel.empty:
+            sel = wet_m[names.apply(lambda n: any(k.lower() in n for k in keys))]
+        if sel.empty and fid in anc.index:
+            point = shapely.Point(float(anc.loc[fid, "x"]), float(anc.loc[fid, "y"]))
+            sel = wet_m[wet_m.geometry.distance(point) <= 5000.0]
+        if sel.empty:
+            raise BuildError(f"no feature of the wetlands layer is the reserve {fid} (no reserve_id, no name "
+                             f"containing {' / '.join(keys)}, nothing within 5 km of its plan anchor)",
+                             layer=layer, file="wetlands", feature=fid, rule="reserve match")
+        out[fid] = sel.geometry.union_all()
+    return out
+
+
 def build_eco_pattern(ctx: BuildContext) -> gpd.GeoDataFrame:
     """"三区两带中屏障": three protection areas, two belts and the barrier (schematic polygons).
 
@@ -160,7 +200,7 @@ def build_eco_pattern(ctx: BuildContext) -> gpd.GeoDataFrame:
     """
     boundary = to_metric(ctx.get("boundary")).geometry.union_all()
     districts = to_metric(ctx.get("districts"))
-    wet = to_metric(ctx.get("wetlands")).set_index("reserve_id")
+    reserves = match_reserves(to_metric(ctx.get("wetlands")), anchors(ctx), ctx.layer_id)
     barrier = to_metric(ctx.get("green_barrier")).geometry.union_all()
     coast = to_metric(ctx.get("coastline"))
     coast_line = coast.loc[coast["variant"] == "tianditu_derived"].geometry.union_all()
@@ -168,7 +208,7 @@ def build_eco_pattern(ctx: BuildContext) -> gpd.GeoDataFrame:
         raise BuildError("the coastline layer has no 'tianditu_derived' edge", layer=ctx.layer_id, field="variant")
 
     def hull(ids: list[str]) -> shapely.Geometry:
-        return polygonal(wet.loc[ids].geometry.union_all().convex_hull.buffer(3000).intersection(boundary))
+        return polygonal(shapely.union_all([reserves[i] for i in ids]).convex_hull.buffer(3000).intersection(boundary))
 
     jizhou = _district(districts, "蓟州区", ctx.layer_id)
     parts = [
