@@ -81,6 +81,8 @@ def _error_line(capsys) -> str:
      "import-layer: error: no layer 'nosuch' in the catalog"),
     (lambda t, g: ["import-layer", "airport", str(t / "afile"), "--check", "--map-fields", "junk"],
      "import-layer: error: --map-fields item 'junk' is not CATALOG_FIELD=FILE_FIELD"),
+    (lambda t, g: ["import-layer", "airport", str(t / "afile"), "--check", "--map-fields", "name_zh=geometry"],
+     "import-layer: error: --map-fields item 'name_zh=geometry': the geometry is not an attribute"),
 ])
 def test_user_errors_are_one_line_with_exit_code_2(make_args, expected, built_gpkg, tmp_path, capsys):
     (tmp_path / "folder").mkdir()
@@ -127,6 +129,7 @@ def test_user_error_messages_of_os_errors():
     assert msg(OSError(errno.EROFS, "Read-only file system", "/ro/.tianjin.tmp-123.gpkg")) == \
         "/ro/: read-only file system"
     assert msg(PermissionError(errno.EACCES, "Permission denied", "/x/y.csv")) == "/x/y.csv: Permission denied"
+    assert msg(OSError(errno.EROFS, "Read-only file system", "/ro/.maps.staging-77")) == "/ro/: read-only file system"
     assert msg(UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")) == \
         "cannot decode text as utf-8 (invalid start byte at byte 0); check the file's encoding"
     assert msg(KeyError("name_zh")) is None and msg(ValueError("x")) is None

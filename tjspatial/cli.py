@@ -460,9 +460,11 @@ def _loaded(names) -> tuple[type, ...]:
 
 
 def _where(name) -> str:
-    """A file name for messages; a temporary ``.<stem>.tmp-<pid>`` file is reported as its folder."""
+    """A file name for messages; a temporary ``.<stem>.tmp-<pid>`` file (or staging folder) is reported as
+    its folder."""
     p = Path(str(name))
-    return f"{p.parent}/" if p.name.startswith(".") and ".tmp-" in p.name else str(p)
+    temporary = p.name.startswith(".") and any(k in p.name for k in (".tmp-", ".staging-", ".old-"))
+    return f"{p.parent}/" if temporary else str(p)
 
 
 def user_error_message(exc: BaseException) -> str | None:

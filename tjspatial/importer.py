@@ -83,6 +83,9 @@ def parse_field_map(text: str | None) -> dict[str, str]:
         target, sep, src = item.partition("=")
         if not sep or not target.strip() or not src.strip():
             raise InputError(f"--map-fields item {item!r} is not CATALOG_FIELD=FILE_FIELD")
+        if "geometry" in (target.strip(), src.strip()):
+            raise InputError(f"--map-fields item {item!r}: the geometry is not an attribute; map a catalog field "
+                             "to an attribute column of the file")
         out[target.strip()] = src.strip()
     return out
 
