@@ -47,16 +47,16 @@ if sys.argv[3] == "build":
 if sys.argv[3] == "uncached":  # this tree with the access pattern before #12: no reader cache, graphs rebuilt
     import tjspatial.gpkg as g
     import tjspatial.analysis.run as run
-    _r, _l = g.GeoPackage._read, g.GeoPackage._listing
-    def _read(self, name, geometry):
+    cached_read, cached_listing = g.GeoPackage._read, g.GeoPackage._listing
+    def uncached_read(self, name, geometry):
         self._frames.clear()
-        return _r(self, name, geometry)
-    def _listing(self):
+        return cached_read(self, name, geometry)
+    def uncached_listing(self):
         self._names = None
-        return _l(self)
-    g.GeoPackage._read, g.GeoPackage._listing = _read, _listing
-    _ind = run.indicators
-    run.indicators = lambda *a, graph=None, **kw: _ind(*a, **kw)
+        return cached_listing(self)
+    g.GeoPackage._read, g.GeoPackage._listing = uncached_read, uncached_listing
+    indicators_with_graph = run.indicators
+    run.indicators = lambda *a, graph=None, **kw: indicators_with_graph(*a, **kw)
 tj.analyse  # import the analysis modules before the clock starts
 w, c = time.perf_counter(), time.process_time()
 tj.analyse(gpkg, out)
@@ -66,8 +66,9 @@ print(json.dumps({"wall": time.perf_counter() - w, "cpu": time.process_time() - 
 
 def _run(tree: Path, *args: str) -> dict | None:
     env = {**os.environ, "PYTHONPATH": str(tree), "TJSPATIAL_HOME": str(tree)}
-    proc = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True,
-                          check=True, cwd=tree)
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True, cwd=tree)
+    if proc.returncode:
+        raise SystemExit(f"{tree} {args}: failed\n{proc.stderr[-3000:]}")
     lines = proc.stdout.strip().splitlines()
     return json.loads(lines[-1]) if lines else None
 
