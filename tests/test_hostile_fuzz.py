@@ -38,15 +38,17 @@ texts = st.one_of(
 )
 junk = st.one_of(texts, st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
                  st.booleans(), st.none())
-lon = st.floats(116.75, 117.95)
-lat = st.floats(38.6, 40.2)
+INSIDE = [(117.21, 39.14), (117.70, 39.03), (117.04, 39.38), (117.31, 39.72), (117.41, 40.05), (116.97, 38.95),
+          (117.83, 39.33), (117.01, 39.14)]  # 天津站, 滨海, 武清, 宝坻, 蓟州, 静海, 宁河, 西青: well inside Tianjin
+jitter = st.floats(-0.02, 0.02)
 
 
 @st.composite
 def geometry(draw, kind: str, clean: bool):
     choice = "ok" if clean else draw(st.sampled_from(["ok"] * 4 + ["outside", "empty", "none", "wrong", "nan",
                                                                   "huge", "bowtie"]))
-    x, y = draw(lon), draw(lat)
+    x0, y0 = draw(st.sampled_from(INSIDE))
+    x, y = x0 + draw(jitter), y0 + draw(jitter)
     if choice == "outside":
         x, y = draw(st.sampled_from([(2.35, 48.85), (116.39, 39.91), (121.47, 31.23), (0.0, 0.0)]))
     if choice == "empty":
@@ -63,7 +65,7 @@ def geometry(draw, kind: str, clean: bool):
         kind = "Polygon" if kind == "Point" else "Point"
     if kind == "Point":
         return shapely.Point(x, y)
-    size = draw(st.floats(0.001, 0.05))
+    size = draw(st.floats(0.001, 0.02))
     return shapely.box(x, y, x + size, y + size)
 
 
@@ -82,14 +84,19 @@ def import_file(draw):
         cols[name] = [draw(values) for _ in range(n)]
     geoms = [draw(geometry(layer.geometry_type, clean_geoms)) for _ in range(n)]
     fmt = draw(st.sampled_from(["GeoJSON", "GPKG"]))
-    return layer, cols, geoms, fmt
+    field_map = None
+    if draw(st.integers(0, 3)) == 0:  # --map-fields, sensible or not
+        targets = st.sampled_from([*layer.all_fields, "geometry", "nope"])
+        sources = st.sampled_from([*cols, "geometry", "nope"])
+        field_map = {draw(targets): draw(sources) for _ in range(draw(st.integers(1, 3)))}
+    return layer, cols, geoms, fmt, field_map
 
 
 @settings(max_examples=int(os.environ.get("TJSPATIAL_FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(case=import_file())
 def test_import_fuzz_imports_correctly_or_refuses_by_name(case, built_gpkg, tmp_path_factory):
-    layer, cols, geoms, fmt = case
+    layer, cols, geoms, fmt, field_map = case
     folder = tmp_path_factory.mktemp("fuzz")
     path = folder / ("in.geojson" if fmt == "GeoJSON" else "in.gpkg")
     frame = gpd.GeoDataFrame(cols, geometry=geoms, crs=4326)
@@ -98,7 +105,7 @@ def test_import_fuzz_imports_correctly_or_refuses_by_name(case, built_gpkg, tmp_
     except Exception:  # the generator made something no writer accepts: nothing to import
         assume(False)
     try:
-        res = check_import(layer.id, path, gpkg=built_gpkg, accuracy="official")
+        res = check_import(layer.id, path, gpkg=built_gpkg, accuracy="official", field_map=field_map)
     except ImportLayerError as err:
         assert err.layer == layer.id and err.file == str(path), str(err)
         assert err.rule in IMPORT_RULES, str(err)

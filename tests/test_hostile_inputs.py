@@ -65,7 +65,8 @@ ROWS = {
          "test_row11_coverage_refuses_metric_coordinates_labelled_4326_and_nan_stations"],
     12: ["test_cli.py::test_user_errors_are_one_line_with_exit_code_2",
          "test_cli.py::test_full_or_read_only_disk_is_one_line", "test_cli.py::test_bugs_keep_their_traceback",
-         "test_cli.py::test_subprocess_reports_bad_input_without_traceback"],
+         "test_cli.py::test_subprocess_reports_bad_input_without_traceback",
+         "test_row12_map_fields_geometry_and_shared_sources"],
     13: ["test_row13_folder_and_fifo_are_refused_without_hanging", "test_row13_two_layer_geopackage",
          "test_row13_duplicate_names_refused_by_the_declared_unique_rule",
          "test_row13_current_rail_stations_layer_can_be_reimported",
@@ -426,6 +427,23 @@ def test_row9_lock_loses_no_update_between_four_processes(tmp_path):
                               env={**os.environ, "PYTHONPATH": str(ROOT)}) for _ in range(4)]
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0, 0]
     assert counter.read_text() == "100" and not (tmp_path / ".lock").exists()
+
+
+# ------------------------------------------------------------------------------------------------ row 12 (importer)
+
+
+def test_row12_map_fields_geometry_and_shared_sources(wetlands, built_gpkg, tmp_path):
+    path = tmp_path / "w.geojson"
+    wetlands.to_file(path, driver="GeoJSON")
+    with pytest.raises(ImportLayerError, match=r"field 'name_zh', rule fields: --map-fields source 'geometry' is the "
+                                               r"file's geometry"):
+        check_import("wetlands", path, field_map="name_zh=geometry", gpkg=built_gpkg)
+    res = check_import("wetlands", path, field_map="name_en=name_zh,plan_ref=name_zh", gpkg=built_gpkg)
+    assert res.data["name_en"].tolist() == res.data["plan_ref"].tolist() == wetlands["name_zh"].tolist()
+    assert res.data["name_zh"].tolist() == wetlands["name_zh"].tolist()  # the source column keeps its own role
+    swapped = check_import("wetlands", path, field_map="name_zh=name_en,name_en=name_zh", gpkg=built_gpkg)
+    assert swapped.data["name_zh"].tolist() == wetlands["name_en"].tolist()
+    assert swapped.data["name_en"].tolist() == wetlands["name_zh"].tolist()
 
 
 # ------------------------------------------------------------------------------------------------ row 13

@@ -457,8 +457,13 @@ def _map_fields(gdf: gpd.GeoDataFrame, layer: Layer, field_map: dict[str, str], 
             raise _refuse(f"--map-fields source {src!r} is not a column of the file (columns: "
                           f"{', '.join(c for c in gdf.columns if c != gdf.geometry.name)})", layer.id, path,
                           field=src, rule="fields")
-    renamed = gdf.rename(columns={src: target for target, src in field_map.items()})
-    return renamed.loc[:, ~renamed.columns.duplicated(keep="last")]
+        if src == gdf.geometry.name:
+            raise _refuse(f"--map-fields source {src!r} is the file's geometry, not an attribute column", layer.id, path,
+                          field=target, rule="fields")
+    out = gdf.copy()
+    for target, src in field_map.items():  # copies, so one column may feed several fields (or fields swap)
+        out[target] = gdf[src].to_numpy()
+    return out
 
 
 def _complete_fields(gdf: gpd.GeoDataFrame, layer: Layer, path: Path, accuracy: str,
