@@ -191,6 +191,9 @@ def test_gaode_variant_shifts_overlays_to_gcj02_for_display_only(built_gpkg):
     assert b[0]["geometry"]["coordinates"] == pytest.approx([float(glon), float(glat)], abs=1.1e-5)
     assert 0.003 < b[0]["geometry"]["coordinates"][0] - lon < 0.009  # ~500 m east near Tianjin
     assert load("nodes", built_gpkg).geometry.x.iloc[0] == pytest.approx(lon, abs=1e-5)  # data unchanged
+    # coordinates and measurements on the GaoDe edition say GCJ-02, and no GK metres are derived from them
+    assert gcj.config["coords"]["crs_label"] == "GCJ-02" and "GCJ-02" in gcj.config["coords"]["note"]
+    assert gcj.config["gk"] is None and wgs.config["gk"]["lon0"] == 117.0
 
 
 def test_site_gallery_thumbnails_and_sizes(built_gpkg, tmp_path):
@@ -376,6 +379,8 @@ def test_a_layer_imported_as_official_loses_its_schematic_marks(built_gpkg, tmp_
     assert not any(e.get("casing") for e in after["legend"])
     assert "示意" not in after["limitations"] and "wetlands_official.gpkg" in after["limitations"]
     assert not any(b["warn"] for b in after["badges"])
+    assert before["title_zh"] == "四大湿地自然保护区（示意）" and after["title_zh"] == "四大湿地自然保护区"
+    assert after["title_en"] == "Four wetland nature reserves"
 
 
 def test_cdn_edition_is_an_explicit_opt_in(built_gpkg, tmp_path):

@@ -286,7 +286,7 @@ def write_thumbnail(webmap: WebMap, path: str | Path, *, width_px: int = 400, he
             import matplotlib.colors as mcolors
             cmap = mcolors.LinearSegmentedColormap.from_list("ramp", r["colors"])
             colours = pd.Series([mcolors.to_hex(c) for c in cmap(np.nan_to_num(t))], index=gdf.index)
-        ls = "--" if (s["dash"] or cfg["schematic"]) else "-"
+        ls = "-"  # styles/cartography.json: dashes mean planned / under construction (lines below), never accuracy
         if cfg["geometry"] == "Polygon":
             if cfg.get("ramp") or s["fill"] or colours.notna().any():
                 fill = colours.where(colours.notna(), s["fill"] or s["stroke"])
@@ -295,8 +295,12 @@ def write_thumbnail(webmap: WebMap, path: str | Path, *, width_px: int = 400, he
             gdf.boundary.plot(ax=ax, color=s["stroke"], linewidth=s["stroke_width"] * 0.4, linestyle=ls,
                               zorder=s["z"])
         elif cfg["geometry"] == "LineString":
-            gdf.plot(ax=ax, color=_colour_arg(colours.where(colours.notna(), s["stroke"])),
-                     linewidth=s["stroke_width"] * 0.5, linestyle=ls, zorder=s["z"])
+            status = (gdf["status"].fillna("open").astype(str) if "status" in gdf
+                      else pd.Series("open", index=gdf.index))
+            for planned, part in gdf.groupby(status.isin(["planned", "under_construction"])):
+                part_colours = colours.loc[part.index]
+                part.plot(ax=ax, color=_colour_arg(part_colours.where(part_colours.notna(), s["stroke"])),
+                          linewidth=s["stroke_width"] * 0.5, linestyle="--" if planned else "-", zorder=s["z"])
         else:
             radius = (s.get("marker") or {}).get("radius", 4)
             gdf.plot(ax=ax, color=_colour_arg(colours.where(colours.notna(), s["fill"] or s["stroke"])),

@@ -577,10 +577,14 @@ def layer_config(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, catalog: Cat
         unnamed = {k: f"{w.split(' / ')[0]}（未命名）/ {w.split(' / ')[-1]} (unnamed)"
                    for k, w in ((k, fl.word(k) or k) for k in fl.values)}
     label_field = style.label_field if "_lx" in gdf else None
+    title_zh, title_en = layer.title_zh, layer.title_en
+    if imported and not schematic:  # an official import is not called 示意 anywhere
+        title_zh = re.sub(r"\s*[（(]示意[）)]", "", title_zh)
+        title_en = re.sub(r"\s*\(schematic\)", "", title_en)
     return {
         "id": layer.id,
-        "title_zh": layer.title_zh,
-        "title_en": layer.title_en,
+        "title_zh": title_zh,
+        "title_en": title_en,
         "theme": layer.theme,
         "group_label": _group_label(layer.theme),
         "geometry": layer.geometry_type,
@@ -1001,7 +1005,8 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
     source_dates = f"{dates[0]} – {dates[-1]}" if dates else "—"
     bases = _basemap_configs(basemap, offline, tianditu=tkey, has_offline_base=base_cfg is not None)
     carto = load_cartography()
-    gk_note = "GCJ-02（高德显示坐标）/ GCJ-02 (GaoDe display coordinates)" if gcj02 else ""
+    gk_note = ("GCJ-02（高德显示坐标，偏离 WGS84 约 500 米；量测亦为 GCJ-02）/ GCJ-02 (GaoDe display coordinates, ~500 m "
+               "off WGS84; measurements too)" if gcj02 else "")
     cfg = {
         "map_id": spec.id,
         "title": f"{spec.title_zh} / {spec.title_en}",
@@ -1031,8 +1036,8 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
         "minimap_outline_layer": "boundary" if outline else None,
         "minimap_style": {"color": cat_style_stroke("boundary", cat), "weight": 1, "fill": False},
     }
-    if gcj02:  # GCJ-02 coordinates are not GK-projected (the offset would pass for real metres)
-        cfg["gk"]["label"] = "CGCS2000 GK 117°E（由 GCJ-02 计算，偏差约 500 米 / from GCJ-02, ~500 m off）"
+    if gcj02:  # GCJ-02 display coordinates are ~500 m off WGS84: no GK metres that would pass for real ones
+        cfg["gk"] = None
 
     center = [39.2, 117.3] if bounds is None else [(bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2]
     m = folium.Map(location=center, zoom_start=8, tiles=None, control_scale=False, zoom_snap=0.25, zoom_delta=0.5)

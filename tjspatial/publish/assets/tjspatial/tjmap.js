@@ -757,10 +757,13 @@
     ctl.addTo(map);
     var box = ctl.getContainer();
     function show(ll) {
-      var xy = gaussKruger(ll.lat, ll.lng, cfg.gk);
-      box.textContent = cfg.coords.crs_label + ' ' + ll.lat.toFixed(5) + '°N ' + ll.lng.toFixed(5) + '°E · ' +
-        cfg.gk.label + ' X ' + Math.round(xy[0]).toLocaleString('en') + ' m, Y ' + Math.round(xy[1]).toLocaleString('en') + ' m' +
-        (cfg.coords.note ? ' · ' + cfg.coords.note : '');
+      var text = cfg.coords.crs_label + ' ' + ll.lat.toFixed(5) + '°N ' + ll.lng.toFixed(5) + '°E';
+      if (cfg.gk) {
+        var xy = gaussKruger(ll.lat, ll.lng, cfg.gk);
+        text += ' · ' + cfg.gk.label + ' X ' + Math.round(xy[0]).toLocaleString('en') + ' m, Y ' +
+          Math.round(xy[1]).toLocaleString('en') + ' m';
+      }
+      box.textContent = text + (cfg.coords.note ? ' · ' + cfg.coords.note : '');
     }
     map.on('mousemove', function (e) { show(e.latlng); });
     map.on('click', function (e) { show(e.latlng); });
