@@ -434,3 +434,18 @@ def test_eco_pattern_finds_reserves_in_an_official_file_without_tjspatial_ids(bu
         anc_all.loc[fid, ["x", "y"]] = [p.x, p.y]
     spatial = match_reserves(unnamed, anc_all)  # matched by position near the plan anchors
     assert all(spatial[f].equals(by_id[f]) for f in by_id)
+
+
+def test_coverage_overlays_have_labelled_fields(built_gpkg):
+    from tjspatial.publish.site import coverage_map
+    from tjspatial.publish.webmap import get_map_spec
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MapWarning)
+        wm = coverage_map(get_map_spec("coverage"), built_gpkg)
+    cfgs = {c["id"]: c for c in wm.config["layers"]}
+    labels = {f["name"]: f for f in cfgs["coverage_existing"]["fields"]}
+    assert labels["pop_share_pct"]["label"] == "车站 800 米内人口比例（现状） / Residents within 800 m of a station (existing)"
+    assert labels["pop_share_pct"]["format"] == "percent" and labels["pop_share_pct"]["decimals"] == 1
+    assert labels["pop_2020"]["unit"] == "人"
+    assert all(f["label"] != f["name"] for c in wm.config["layers"] for f in c["fields"])
+    assert "人口为模型估算" in cfgs["coverage_existing"]["limitations"]

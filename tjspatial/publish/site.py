@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UnknownNameError
-from ..catalog import Catalog, Layer, get_catalog
+from ..catalog import Catalog, FieldLabel, Layer, get_catalog
 from ..io import load, open_gpkg
 from ..paths import maps_dir
 from ..styles import load_style
@@ -124,6 +124,24 @@ def _coverage_panel(table: pd.DataFrame) -> str:
             f"<div class='tj-pop-lim'>{method}. 人口为模型估算 / population is modelled.</div></details>")
 
 
+def _coverage_labels(fields: dict[str, str], districts: Layer, *, distance_m: float) -> dict[str, FieldLabel]:
+    """Display labels of the coverage overlays' fields (analysis outputs, not catalog layers)."""
+    d = f"{distance_m:.0f}"
+    labels = {
+        "pop_share_pct": FieldLabel("pop_share_pct", f"车站 {d} 米内人口比例（现状）",
+                                    f"Residents within {d} m of a station (existing)", format="percent", decimals=1),
+        "pop_share_2025_pct": FieldLabel("pop_share_2025_pct", f"车站 {d} 米内人口比例（2025 规划）",
+                                         f"Residents within {d} m of a station (2025 plan)", format="percent",
+                                         decimals=1),
+        "delta_pp": FieldLabel("delta_pp", "变化（百分点）", "Change (percentage points)", unit="pp",
+                               format="float", decimals=1),
+        "stations": FieldLabel("stations", "车站数（现状）", "Stations (existing)", format="int"),
+        "stations_2025": FieldLabel("stations_2025", "车站数（2025 规划）", "Stations (2025 plan)", format="int"),
+        "pop_2020": districts.field_label("pop_2020"),
+    }
+    return {name: labels[name] for name in fields if name in labels}
+
+
 def coverage_map(spec: MapSpec, gpkg: str | Path, *, offline: bool = True, basemap: str = "osm",
                  catalog: Catalog | None = None, tianditu_key: str | None = None,
                  table_notes: tuple[pd.DataFrame | None, list[str]] | None = None) -> WebMap:
@@ -155,7 +173,10 @@ def coverage_map(spec: MapSpec, gpkg: str | Path, *, offline: bool = True, basem
             layer = Layer(id=lid, title_zh=zh, title_en=en, theme="analysis", geometry_type="Polygon",
                           accuracy="modelled", sources=base.sources, builder="", style=style.id,
                           description="Share of district population within the station catchments.",
-                          limitations="Population is a modelled grid; straight-line catchments.", fields=fields)
+                          limitations="Population is a modelled grid; straight-line catchments.",
+                          limitations_zh="人口为模型估算的格网；服务范围为直线距离。", fields=fields,
+                          field_labels=_coverage_labels(fields, base, distance_m=float(
+                              table.attrs.get("distance_m", 800.0) or 800.0)))
             gdf = joined[[c for c in ["name_zh", "name_en", "accuracy", "source", *fields, "geometry"]
                           if c in joined]].copy()
             gdf["accuracy"] = "modelled"

@@ -42,7 +42,7 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from ..errors import TjSpatialError, UnknownNameError
-from ..catalog import ACCURACY_CLASSES, THEMES, Catalog, Layer, get_catalog
+from ..catalog import ACCURACY_CLASSES, THEMES, Catalog, FieldLabel, Layer, get_catalog
 from ..crs import METRIC_CRS, STORAGE_CRS, buffer_m, convert_gdf, to_metric
 from ..gpkg import list_layers as gpkg_tables, read_table
 from ..io import ensure_gpkg, load
@@ -863,7 +863,11 @@ def _catchment_config(stations: gpd.GeoDataFrame, stations_layer: Layer, catalog
                   accuracy="derived", sources=stations_layer.sources, builder="", style=stations_layer.style,
                   description=f"Union of {distance_m:.0f} m buffers (EPSG:4548) around named metro and rail stations.",
                   limitations="Straight-line distance, not walking distance; stations missing from OSM are absent.",
-                  fields={"stations": "int", "area_km2": "float"})
+                  limitations_zh="直线距离，非步行距离；OSM 中缺失的车站不在其中。",
+                  fields={"stations": "int", "area_km2": "float"},
+                  field_labels={"stations": FieldLabel("stations", "车站数", "Stations", format="int"),
+                                "area_km2": FieldLabel("area_km2", "面积", "Area", unit="km²", format="float",
+                                                       decimals=1)})
     cat_style = Style(id=style.id, geometry="polygon", stroke=colour, stroke_width=1, fill=colour,
                       fill_opacity=0.2, z=5)
     return layer_config(gdf, layer, cat_style, catalog, show=True)
