@@ -104,9 +104,12 @@ def test_analyse_writes_tables_and_rasters(built_gpkg, tmp_path, monkeypatch):
     monkeypatch.setattr(pyogrio, "list_layers", lambda p, *a, **kw: lists.append(p) or real_list(p, *a, **kw))
     monkeypatch.setattr("tjspatial.analysis.run.rail_graph", lambda *a, **kw: graphs.append(kw) or
                         real_graph(*a, **kw))
+    sens_calls, real_sens = [], rail_network.dual_city_sensitivity
+    for where in ("tjspatial.analysis.run.dual_city_sensitivity", "tjspatial.analysis.rail_network.dual_city_sensitivity"):
+        monkeypatch.setattr(where, lambda *a, **kw: sens_calls.append(a) or real_sens(*a, **kw))
     written = tj.analyse(built_gpkg, tmp_path, population=pop, distances=(800,), graph=g)
     assert sorted(reads) == sorted(set(reads)) and "rail_stations" in reads and len(lists) == 1
-    assert graphs == [{}, {"scenario": "plan"}]
+    assert graphs == [{}, {"scenario": "plan"}] and len(sens_calls) == 1
     for key in ("coverage", "coverage_delta", "indicators", "rail_times", "dual_city", "distance_to_station",
                 "travel_time_tianjin", "isochrones", "wetland_rings", "rail_in_zones", "near_wetlands"):
         assert written[key].is_file() and written[key].parent == tmp_path, key

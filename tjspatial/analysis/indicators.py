@@ -120,7 +120,7 @@ def forest_cover(landcover: str | Path, zone: gpd.GeoDataFrame, *,
 def indicators(path: str | Path | None = None, *, landcover: str | Path | None = None,
                population=None, forest_classes=FOREST_CLASSES_IGBP,
                max_landcover_cell_m: float = MAX_LANDCOVER_CELL_M, graph=None,
-               surfaces: dict | None = None) -> pd.DataFrame:
+               surfaces: dict | None = None, sensitivity: pd.DataFrame | None = None) -> pd.DataFrame:
     """The plan's spatial targets with the value the layers give and a status (module docstring).
 
     Parameters
@@ -131,6 +131,7 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
     forest_classes : raster values counted as forest (绿化).
     max_landcover_cell_m : coarser rasters give a value but no status.
     graph : the open-network ``tj.rail_graph(path)`` if already built (built here otherwise).
+    sensitivity : ``dual_city_sensitivity(path)`` if already computed (computed here otherwise).
     surfaces : name → population for the range of the coverage row (default: the model and its variants when
         ``population`` is None; none otherwise).
 
@@ -245,7 +246,7 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
     # 7. 20-minute dual-city link
     from .rail_network import DUAL_CITY_HUBS, RAIL_METHOD, dual_city_sensitivity, dual_city_time
     minutes = dual_city_time(g)
-    sens = dual_city_sensitivity(path)
+    sens = sensitivity if sensitivity is not None else dual_city_sensitivity(path)
     sens_txt = f"{sens['minutes'].min():.1f}–{sens['minutes'].max():.1f} min"
     z2_open = False
     if _has("planned_rail", path):

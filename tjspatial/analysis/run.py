@@ -187,16 +187,16 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
     graphs = {"open": rail_graph(gp)}
     if "planned_rail" in have:
         graphs["plan"] = rail_graph(gp, scenario="plan")
+    sens = dual_city_sensitivity(gp)  # how the 20-minute verdict moves with the assumptions (#13); once per run
     written["indicators"] = write_csv_atomic(indicators(gp, landcover=landcover, population=pop,
-                                                        graph=graphs["open"], surfaces=surfaces or None),
-                                             out / "indicators.csv")
+                                                        graph=graphs["open"], surfaces=surfaces or None,
+                                                        sensitivity=sens), out / "indicators.csv")
     rows, dual = [], []
     for scen, g in graphs.items():
         dual.append({"scenario": scen, "case": "model", "from": "/".join(list(DUAL_CITY_HUBS.values())[0]),
                      "to": "/".join(list(DUAL_CITY_HUBS.values())[1]), "minutes": dual_city_time(g),
                      "target_minutes": 20, "method": RAIL_METHOD, "params": g.params_json()})
         if scen == "open":  # how the 20-minute verdict moves with the assumptions (#13)
-            sens = dual_city_sensitivity(gp)
             for r in sens[sens["case"] != "model"].itertuples():
                 dual.append({**dual[-1], "case": r.case, "minutes": r.minutes, "params": r.params})
         for key, hub in HUBS.items():
