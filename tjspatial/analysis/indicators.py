@@ -131,7 +131,8 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
     forest_classes : raster values counted as forest (绿化).
     max_landcover_cell_m : coarser rasters give a value but no status.
     graph : the open-network ``tj.rail_graph(path)`` if already built (built here otherwise).
-    sensitivity : ``dual_city_sensitivity(path)`` if already computed (computed here otherwise).
+    sensitivity : pandas.DataFrame, optional
+        ``dual_city_sensitivity(path)`` if already computed (computed here otherwise).
     surfaces : name → population for the range of the coverage row (default: the model and its variants when
         ``population`` is None; none otherwise).
 
