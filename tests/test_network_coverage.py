@@ -171,3 +171,21 @@ def _plain_gpkg(tmp_path):
     p = tmp_path / "plain.gpkg"
     gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(0, 0)], crs=4326).to_file(p)
     return p
+
+
+def test_union_by_piece_equals_the_global_union():
+    from tjspatial.analysis.network_coverage import union_by_piece
+    k = np.arange(400)
+    # clusters of overlapping street buffers, far-apart singles, and a ring around a separate piece
+    segs = np.stack([np.column_stack([(k % 20) * 70.0 + (k // 100) * 5_000, (k % 7) * 60.0 + (k // 20) * 13.0]),
+                     np.column_stack([(k % 20) * 70.0 + 90 + (k // 100) * 5_000, (k % 7) * 60.0 + 40]),
+                     ], axis=1)
+    polys = shapely.buffer(shapely.linestrings(segs), 100, quad_segs=4)
+    ring = shapely.box(-3000, -3000, 3000, 3000).exterior.buffer(100)
+    inner = shapely.Point(0, 0).buffer(500)
+    polys = np.concatenate([polys, [ring, inner]])
+    got = union_by_piece(polys)
+    exp = shapely.union_all(polys)
+    assert shapely.is_valid(got) and got.area == pytest.approx(exp.area, rel=1e-12)
+    assert shapely.symmetric_difference(got, exp).area < 1e-6
+    assert union_by_piece(polys[:1]).equals(polys[0]) and union_by_piece(polys[:0]).is_empty

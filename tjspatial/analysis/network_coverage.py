@@ -20,7 +20,8 @@ How it is fast
   its chord — edge geometries are not used);
 * street blocks under ``max_hole_m2`` are filled whole (faces of the walked graph, traced in numpy) and
   buffered as one MultiPolygon; only the other walked streets (cut ends, dead ends, streets between large
-  blocks) are buffered one by one, merged among themselves and then once with the blocks' buffer; holes are
+  blocks) are buffered one by one, merged per connected piece (:func:`union_by_piece`: no global union) and
+  then once with the blocks' buffer; holes are
   dropped by area in one vectorised pass. The blocks' buffer draws its corner arcs from the block outline
   rather than from each street's end caps, so areas differ from buffering every street by ~1e-6 relative
   (benchmarks/bench_network_coverage.py prints the difference).
@@ -461,10 +462,29 @@ def _buffer_walk(net: WalkNetwork, dist: np.ndarray, distance: float, segs: np.n
         shapely.prepare(core_buffer)
         rest = rest[~shapely.contains(core_buffer, rest)]   # already inside: no need to merge them
     # merge the small street buffers among themselves first, then once with the (large) core buffer
-    merged = shapely.union_all(rest) if len(rest) else None
+    merged = union_by_piece(rest) if len(rest) else None
     if core_buffer is None:
         return (merged if merged is not None else shapely.Polygon()), core_area
     return (shapely.union(core_buffer, merged) if merged is not None else core_buffer), core_area
+
+
+def union_by_piece(polys: np.ndarray) -> shapely.Geometry:
+    """Union of polygons, piece by piece: polygons whose bounding boxes chain together form a piece, each piece
+    is unioned on its own (one GEOS unary union per piece, vectorised), and the pieces — disjoint, since no two
+    of their polygons' boxes meet — are gathered into one MultiPolygon without a global union (about 2x faster
+    than ``shapely.union_all`` for thousands of street buffers spread over a city)."""
+    polys = np.asarray(polys, dtype=object)
+    if len(polys) < 2:
+        return polys[0] if len(polys) else shapely.Polygon()
+    a, b = shapely.STRtree(polys).query(shapely.envelope(polys))
+    n = len(polys)
+    _, lab = connected_components(sparse.csr_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)),
+                                  directed=False)
+    order = np.argsort(lab, kind="stable")
+    pieces = shapely.lib.unary_union(shapely.geometrycollections(polys[order], indices=lab[order]))
+    parts = shapely.get_parts(pieces)
+    parts = parts[shapely.get_type_id(parts) == 3]
+    return shapely.multipolygons(parts) if len(parts) > 1 else parts[0]
 
 
 def _segments_excluding(net: WalkNetwork, dist: np.ndarray, distance: float, skip: np.ndarray) -> np.ndarray:
