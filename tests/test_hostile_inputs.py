@@ -399,6 +399,11 @@ def test_row9_lock_serialises_and_times_out(tmp_path):
                                               rf"{holder.pid}\); gave up after 0.3 s"):
             with file_lock(lock, timeout=0.3, what="the imports folder x"):
                 pass
+        said = []
+        with pytest.raises(LockTimeout):
+            with file_lock(lock, timeout=1.5, what="the GeoPackage y", on_wait=said.append):
+                pass
+        assert said == [f"waiting for another run (process {holder.pid}) to finish writing the GeoPackage y"]
     finally:
         holder.kill()
         holder.wait()

@@ -151,7 +151,7 @@ def build(source: str = "bundled", out: str | Path | None = None, *, layers: Ite
         (concurrent runs on one GeoPackage wait for each other: :func:`tjspatial.locks.file_lock`).
     """
     out = Path(out) if out else default_gpkg()
-    with file_lock(gpkg_lock_path(out), what=f"the GeoPackage {out}"):
+    with file_lock(gpkg_lock_path(out), what=f"the GeoPackage {out}", on_wait=_progress(quiet)):
         return _build(source, out, layers=layers, quiet=quiet, overrides=overrides, options=options,
                       catalog=catalog, sources_dir=sources_dir)
 

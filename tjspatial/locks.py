@@ -17,7 +17,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import TjSpatialError
 
@@ -57,7 +57,8 @@ def _try_lock(fd: int) -> bool:
 
 
 @contextmanager
-def file_lock(lock_file: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S, what: str = "") -> Iterator[Path]:
+def file_lock(lock_file: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S, what: str = "",
+              on_wait: Callable[[str], None] | None = None) -> Iterator[Path]:
     """Hold an exclusive lock on ``lock_file`` (created if needed) for the duration of the block.
 
     Parameters
@@ -65,6 +66,7 @@ def file_lock(lock_file: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S, what
     lock_file : the lock file.
     timeout : seconds to wait for another holder before raising :class:`LockTimeout`.
     what : what the lock protects, for the messages (e.g. ``"GeoPackage layers/tianjin.gpkg"``).
+    on_wait : called once with a message when the lock is not free within a second (e.g. a progress printer).
     """
     lock_file = Path(lock_file)
     key = (str(lock_file.absolute()), threading.get_ident())
@@ -80,7 +82,11 @@ def file_lock(lock_file: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S, what
     while True:
         fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         try:
+            waited = time.monotonic()
             while not _try_lock(fd):
+                if on_wait is not None and waited is not None and time.monotonic() - waited > 1.0:
+                    on_wait(f"waiting for another run (process {_holder(fd)}) to finish writing {what or lock_file}")
+                    waited = None
                 if time.monotonic() >= deadline:
                     raise LockTimeout(f"{what or lock_file} is being written by another run (process "
                                       f"{_holder(fd)}); gave up after {timeout:g} s waiting for {lock_file}")
