@@ -440,9 +440,12 @@ def test_row9_lock_loses_no_update_between_four_processes(tmp_path):
 def test_row12_map_fields_geometry_and_shared_sources(wetlands, built_gpkg, tmp_path):
     path = tmp_path / "w.geojson"
     wetlands.to_file(path, driver="GeoJSON")
+    from tjspatial.errors import InputError
+    with pytest.raises(InputError, match=r"--map-fields item 'name_zh=geometry': the geometry is not an attribute"):
+        check_import("wetlands", path, field_map="name_zh=geometry", gpkg=built_gpkg)  # the CLI's text form
     with pytest.raises(ImportLayerError, match=r"field 'name_zh', rule fields: --map-fields source 'geometry' is the "
                                                r"file's geometry"):
-        check_import("wetlands", path, field_map="name_zh=geometry", gpkg=built_gpkg)
+        check_import("wetlands", path, field_map={"name_zh": "geometry"}, gpkg=built_gpkg)  # the Python form
     res = check_import("wetlands", path, field_map="name_en=name_zh,plan_ref=name_zh", gpkg=built_gpkg)
     assert res.data["name_en"].tolist() == res.data["plan_ref"].tolist() == wetlands["name_zh"].tolist()
     assert res.data["name_zh"].tolist() == wetlands["name_zh"].tolist()  # the source column keeps its own role
