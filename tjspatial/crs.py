@@ -180,7 +180,24 @@ def require_metric(gdf: gpd.GeoDataFrame | gpd.GeoSeries, what: str = "this oper
 def buffer_m(gdf: gpd.GeoDataFrame | gpd.GeoSeries, distance: float, **kwargs) -> gpd.GeoSeries:
     """Buffer geometries by ``distance`` metres; the input must already be in a metric CRS.
 
-    Raises :class:`CRSError` for geographic or Web Mercator input (use :func:`to_metric` first).
+    Parameters
+    ----------
+    gdf : GeoDataFrame or GeoSeries
+        Geometries in a metric CRS (e.g. EPSG:4548).
+    distance : float
+        Buffer distance, metres.
+    **kwargs
+        Passed to :meth:`geopandas.GeoSeries.buffer` (e.g. ``resolution``).
+
+    Returns
+    -------
+    GeoSeries
+        The buffers, in the input's CRS.
+
+    Raises
+    ------
+    CRSError
+        For geographic or Web Mercator input (use :func:`to_metric` first).
     """
     require_metric(gdf, f"buffering by {distance} m")
     return gdf.buffer(distance, **kwargs)
@@ -234,7 +251,18 @@ def _as_arrays(lon, lat) -> tuple[np.ndarray, np.ndarray]:
 
 
 def wgs84_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
-    """Convert WGS84 lon/lat (degrees, arrays or scalars) to GCJ-02. Points outside China are unchanged."""
+    """Convert WGS84 lon/lat (degrees, arrays or scalars) to GCJ-02. Points outside China are unchanged.
+
+    Parameters
+    ----------
+    lon, lat : float or array-like
+        Longitude and latitude, degrees (WGS84); scalars or arrays of one shape.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(lon, lat)`` in degrees (GCJ-02).
+    """
     lon, lat = _as_arrays(lon, lat)
     dlon, dlat = _gcj_delta(lon, lat)
     out = _out_of_china(lon, lat)
@@ -246,6 +274,20 @@ def gcj02_to_wgs84(lon, lat, tol_deg: float = 1e-10, max_iter: int = 30) -> tupl
 
     The iteration stops when every point moves less than ``tol_deg`` degrees (1e-10° ≈ 0.01 mm); the round
     trip ``gcj02_to_wgs84(*wgs84_to_gcj02(x, y))`` is then within millimetres of ``(x, y)``.
+
+    Parameters
+    ----------
+    lon, lat : float or array-like
+        Longitude and latitude, degrees (GCJ-02); scalars or arrays of one shape.
+    tol_deg : float
+        Convergence tolerance, degrees.
+    max_iter : int
+        Most iterations.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(lon, lat)`` in degrees (WGS84).
     """
     glon, glat = _as_arrays(lon, lat)
     wlon, wlat = glon.copy(), glat.copy()
@@ -261,7 +303,18 @@ def gcj02_to_wgs84(lon, lat, tol_deg: float = 1e-10, max_iter: int = 30) -> tupl
 
 
 def gcj02_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
-    """Convert GCJ-02 lon/lat to Baidu BD-09."""
+    """Convert GCJ-02 lon/lat to Baidu BD-09.
+
+    Parameters
+    ----------
+    lon, lat : float or array-like
+        Longitude and latitude, degrees (GCJ-02); scalars or arrays of one shape.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(lon, lat)`` in degrees (BD-09).
+    """
     x, y = _as_arrays(lon, lat)
     z = np.sqrt(x * x + y * y) + 0.00002 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _X_PI)
@@ -269,7 +322,18 @@ def gcj02_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bd09_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
-    """Convert Baidu BD-09 lon/lat to GCJ-02 (the published closed-form inverse, error < 1 m)."""
+    """Convert Baidu BD-09 lon/lat to GCJ-02 (the published closed-form inverse, error < 1 m).
+
+    Parameters
+    ----------
+    lon, lat : float or array-like
+        Longitude and latitude, degrees (BD-09); scalars or arrays of one shape.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(lon, lat)`` in degrees (GCJ-02).
+    """
     lon, lat = _as_arrays(lon, lat)
     x, y = lon - 0.0065, lat - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
@@ -310,6 +374,18 @@ def convert_gdf(gdf: gpd.GeoDataFrame | gpd.GeoSeries, src: str, dst: str):
 
     The CRS label stays EPSG:4326 (GCJ-02 and BD-09 have no EPSG code; they are lon/lat with an offset).
     The input must be in a geographic lon/lat CRS; a projected input raises :class:`CRSError`.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame or GeoSeries
+        Lon/lat geometries.
+    src, dst : {"wgs84", "gcj02", "bd09"}
+        The datum offsets to convert from and to.
+
+    Returns
+    -------
+    GeoDataFrame or GeoSeries
+        A converted copy (same type as ``gdf``).
     """
     key = (src.lower(), dst.lower())
     if key[0] == key[1]:
