@@ -385,6 +385,12 @@ def test_popups_use_catalog_labels_units_and_words(site, browser):
     assert "osm_station_tag" not in s and "station_id" not in s and "inside_tianjin" not in s
     m, _ = popup_of("metro_lines", "p => true")
     assert "示意：站间直连 / schematic: station-to-station chords" in m and "geometry_quality" not in m
+    # unnamed nodes are hidden until asked for; then labelled by their type
+    meta = page.evaluate("[tj.layers.rail_stations.tjMeta.unnamed_count, tj.layers.rail_stations.tjMeta.count]")
+    n_named = page.evaluate("tj.layers.rail_stations.tjGeoJSON.getLayers().length")
+    assert meta[0] > 50 and n_named == meta[1] - meta[0]
+    page.check("input[data-tj-unnamed='rail_stations']")
+    assert page.evaluate("tj.layers.rail_stations.tjGeoJSON.getLayers().length") == meta[1]
     u, _ = popup_of("rail_stations", "p => !p.name_zh && p.kind === 'rail'")
     assert "铁路站（未命名）/ railway station (unnamed)" in u
     assert p.errors == []

@@ -605,6 +605,10 @@ def layer_config(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, catalog: Cat
         "label_priority": int(style.z),
         "fields": fields,
         "unnamed_label": "kind" if unnamed else None,
+        "unnamed_hidden": bool(unnamed),
+        "unnamed_count": int(((gdf.get("name_zh", pd.Series("", index=gdf.index)).fillna("") == "")
+                              & (gdf.get("name_en", pd.Series("", index=gdf.index)).fillna("") == "")).sum())
+        if unnamed else 0,
         "unnamed_labels": unnamed,
         "unnamed_default": "（未命名）/ unnamed",
         "legend": _legend_entries(gdf, layer, style, carto),

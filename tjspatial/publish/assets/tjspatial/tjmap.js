@@ -419,9 +419,12 @@
         }
       }));
     }
+    var state = {unnamed: !meta.unnamed_hidden};
+    var named = function (f) { return state.unnamed || !!(f.properties.name_zh || f.properties.name_en); };
     var gj = L.geoJSON(meta.data, {
       pane: pane,
       renderer: renderer,
+      filter: named,
       style: function (f) { return featureStyle(cfg, meta, f.properties); },
       pointToLayer: function (f, latlng) {
         if (!s.marker || !s.marker.shape || s.marker.shape === 'circle') {
@@ -444,6 +447,11 @@
     group.tjMeta = meta;
     group.tjGeoJSON = gj;
     group.tjPane = pane;
+    group.tjShowUnnamed = function (on) {  // unnamed nodes (by type) are hidden until asked for
+      state.unnamed = !!on;
+      gj.clearLayers();
+      gj.addData(meta.data);
+    };
     return group;
   }
 
@@ -507,6 +515,16 @@
         row.appendChild(el('span', null, entry.label || meta.accuracy_label));
         box.appendChild(row);
       });
+    }
+    if (meta.unnamed_hidden && meta.unnamed_count) {
+      var un = el('label', 'tj-unnamed');
+      var cb = el('input');
+      cb.type = 'checkbox';
+      cb.setAttribute('data-tj-unnamed', meta.id);
+      cb.addEventListener('change', function () { overlay.tjShowUnnamed(cb.checked); });
+      un.appendChild(cb);
+      un.appendChild(el('span', null, ' 显示未命名节点（' + meta.unnamed_count + '）/ show unnamed nodes'));
+      box.appendChild(un);
     }
     // per-layer opacity (the layer's own pane, so markers, lines, fills and casings fade together)
     var op = el('label', 'tj-opacity');
@@ -920,6 +938,11 @@
 
   // ------------------------------------------------------------------------------------------ init
   tj.popupPad = L.point(10, 90);
+
+  tj.showUnnamed = function (id, on) {
+    var o = tj.layers[id];
+    if (o && o.tjShowUnnamed) { o.tjShowUnnamed(on); }
+  };
 
   tj.setOpacity = function (id, value) {
     var o = tj.layers[id];
