@@ -39,7 +39,8 @@ ROWS = {
         "test_webmaps.py::test_a_failed_site_run_leaves_the_previous_site_intact"],
     2: ["test_webmaps.py::test_line_separators_and_markers_in_data_survive_as_text",
         "test_webmaps.py::test_hostile_names_are_escaped_in_the_page"],
-    3: ["test_row3_record_paths_are_confined_to_the_imports_folder", "test_row3_cli_remove_refuses_and_build_refuses"],
+    3: ["test_row3_record_paths_are_confined_to_the_imports_folder", "test_row3_cli_remove_refuses_and_build_refuses",
+        "test_row3_symlinked_stored_file_pointing_outside_is_refused"],
     4: ["test_row4_epsg4548_file_declared_utm50n_is_refused_naming_both_crs",
         "test_row4_lonlat_declared_metric_and_metric_declared_lonlat"],
     5: ["test_row5_gbk_shapefile_without_cpg_is_detected",
@@ -132,6 +133,19 @@ def test_row3_record_paths_are_confined_to_the_imports_folder(tmp_path, gpkg_cop
     assert victim.read_text(encoding="utf-8") == "do not delete" and sha(gpkg_copy) == before
     assert json.loads((imports / "imports.json").read_text("utf-8")) == {
         "wetlands": {"stored": str(victim) if stored == "ABSOLUTE" else stored}}
+
+
+def test_row3_symlinked_stored_file_pointing_outside_is_refused(tmp_path, gpkg_copy):
+    victim = tmp_path / "victim.gpkg"
+    victim.write_bytes(b"precious")
+    imports = tmp_path / "imports"
+    imports.mkdir()
+    (imports / "wetlands-0123abcd.gpkg").symlink_to(victim)
+    (imports / "imports.json").write_text('{"wetlands": {"stored": "wetlands-0123abcd.gpkg"}}', encoding="utf-8")
+    with pytest.raises(ImportLayerError, match=r"rule import_record: the record's 'stored' file "
+                                               r"'wetlands-0123abcd\.gpkg' resolves outside the imports folder"):
+        remove_import("wetlands", imports_dir=imports, out=gpkg_copy)
+    assert victim.read_bytes() == b"precious"
 
 
 def test_row3_cli_remove_refuses_and_build_refuses(tmp_path, gpkg_copy, monkeypatch):
