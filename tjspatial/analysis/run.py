@@ -241,6 +241,7 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
                                                           out / "clusters_in_barrier.csv")
     if skipped:
         note = out / "skipped.txt"
-        note.write_text("\n".join(skipped) + "\n", encoding="utf-8")
+        with atomic_path(note) as tmp:
+            tmp.write_text("\n".join(skipped) + "\n", encoding="utf-8")
         written["skipped"] = note
     return written
