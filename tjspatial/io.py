@@ -18,7 +18,7 @@ from .errors import GeoPackageError, UnknownNameError
 from .gpkg import GeoPackage, as_geopackage
 from .paths import default_gpkg
 
-__all__ = ["load", "list_layers", "ensure_gpkg", "open_gpkg", "read_source_table", "source_raster"]
+__all__ = ["load", "list_layers", "present_layers", "ensure_gpkg", "open_gpkg", "read_source_table", "source_raster"]
 
 
 def ensure_gpkg(path: str | os.PathLike | GeoPackage | None = None) -> Path | GeoPackage:
@@ -94,6 +94,22 @@ def load(layer_id: str, path: str | os.PathLike | GeoPackage | None = None) -> g
     gdf.attrs.update({"layer": layer_id, "title_zh": layer.title_zh, "title_en": layer.title_en,
                       "accuracy": layer.accuracy, "licence": cat.licence(layer_id), "path": str(gp.path)})
     return gdf
+
+
+def present_layers(path: str | os.PathLike | GeoPackage | None = None) -> set[str]:
+    """The catalog layers a GeoPackage holds: the one "which layers are here" check of the analyses.
+
+    Parameters
+    ----------
+    path : str, path-like or GeoPackage, optional
+        The GeoPackage; default ``layers/tianjin.gpkg``, built first if missing (so then every catalog layer).
+
+    Returns
+    -------
+    set of str
+        Layer ids both in the catalog and in the GeoPackage.
+    """
+    return set(get_catalog().ids) & set(open_gpkg(path).names)
 
 
 def list_layers(path: str | os.PathLike | GeoPackage | None = None) -> list[str]:

@@ -31,7 +31,7 @@ from pyproj import CRS
 from ..errors import InputError
 from ..catalog import get_catalog
 from ..crs import to_metric
-from ..io import list_layers, load, read_source_table
+from ..io import load, present_layers, read_source_table
 from .grid import cell_fractions
 
 __all__ = ["indicators", "forest_cover", "STATUSES", "FOREST_CLASSES_IGBP", "MAX_LANDCOVER_CELL_M"]
@@ -50,12 +50,7 @@ def _refs(path) -> pd.DataFrame:
 
 
 def _has(layer_id: str, path) -> bool:
-    if layer_id not in get_catalog():
-        return False
-    try:
-        return layer_id in list_layers(path)
-    except Exception:
-        return True  # load() builds the default GeoPackage on first use
+    return layer_id in present_layers(path)
 
 
 def _length_inside(gdf: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame) -> float:

@@ -60,10 +60,9 @@ from pyproj import CRS
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from ..catalog import get_catalog
 from ..errors import InputError, UnknownNameError, ValidationError
 from ..crs import METRIC_CRS, to_metric
-from ..io import list_layers, load, read_source_table, source_raster
+from ..io import load, present_layers, read_source_table, source_raster
 from ..validate import check_population_raster
 from .grid import cell_centres, cell_fractions, grid_for_bounds, polygonal, write_geotiff_atomic
 
@@ -546,11 +545,8 @@ def _cell_boxes(transform: Affine, rows: np.ndarray, cols: np.ndarray) -> np.nda
 
 def _layer_fraction(layer: str, path, transform: Affine, shape: tuple[int, int]) -> np.ndarray | None:
     """Share of every cell covered by the polygons of ``layer`` (None if the layer is not available)."""
-    try:
-        if layer not in get_catalog() or layer not in list_layers(path):
-            return None
-    except Exception:  # a GeoPackage still to be built by load()
-        pass
+    if layer not in present_layers(path):
+        return None
     gdf = to_metric(load(layer, path))
     gdf = gdf[gdf.geom_type.isin(["Polygon", "MultiPolygon"])]
     out = np.zeros(shape)

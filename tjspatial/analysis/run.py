@@ -39,7 +39,7 @@ import pandas as pd
 from ..atomic import atomic_path
 from ..catalog import get_catalog
 from ..gpkg import GeoPackage, write_gpkg_atomic
-from ..io import load, open_gpkg
+from ..io import load, open_gpkg, present_layers
 from ..paths import project_root
 from .coverage import DEFAULT_DISTANCES, coverage, coverage_delta, plan_stations
 from .indicators import indicators
@@ -126,7 +126,7 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
     if path is None and not set(cat.ids) <= set(gp.names):
         from ..build import build  # the catalog gained a layer since the default GeoPackage was built
         build(out=gp.path)
-    have = set(gp.names)
+    have = present_layers(gp)  # the catalog layers this GeoPackage holds
     pop = make_population(population, path=gp) if not hasattr(population, "zonal_sum") else population
     written: dict[str, Path] = {}
     skipped: list[str] = []

@@ -16,7 +16,7 @@ import shapely
 
 from ..catalog import ACCURACY_CLASSES, get_catalog
 from ..crs import METRIC_CRS, to_metric
-from ..io import list_layers, load
+from ..io import load, present_layers
 
 __all__ = ["eco_layers", "line_layers", "rings", "rail_in_zones", "features_near", "clusters_in_barrier",
            "RING_DISTANCES_KM"]
@@ -31,10 +31,7 @@ def _worst(*acc: str) -> str:
 
 
 def _present(path) -> set[str]:
-    try:
-        return set(list_layers(path))
-    except Exception:  # no GeoPackage yet: load() builds it on first use
-        return set(get_catalog().ids)
+    return present_layers(path)
 
 
 def eco_layers(path=None) -> list[str]:
