@@ -476,7 +476,7 @@ def union_by_piece(polys: np.ndarray) -> shapely.Geometry:
     polys = np.asarray(polys, dtype=object)
     if len(polys) < 2:
         return polys[0] if len(polys) else shapely.Polygon()
-    a, b = shapely.STRtree(polys).query(shapely.envelope(polys))
+    a, b = shapely.STRtree(polys).query(polys)  # no predicate: bounding boxes only
     n = len(polys)
     _, lab = connected_components(sparse.csr_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)),
                                   directed=False)
