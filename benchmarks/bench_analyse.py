@@ -1,7 +1,7 @@
 """Benchmark: ``tj.analyse`` on the bundled data, with and without the GeoPackage reader of #12, outputs compared.
 
 Baseline (same code, same run): this tree with the access pattern before #12 — every ``tj.load`` re-reads its
-layer and re-lists the file, ``indicators`` rebuilds the rail graph. Optionally also another git revision
+layer and re-lists the file, ``indicators`` rebuilds the rail graph and the dual-city sensitivity graphs. Optionally also another git revision
 (``--baseline REV``, e.g. ``e1d8ec4``, main before #12; it differs in other helpers' work too, so its ratio is
 not #12's alone). Each side runs ``tj.analyse`` in a fresh interpreter, alternately (A B A B ...), so all see
 the same machine load. Printed: median wall and CPU seconds of the analyse call, layer/table reads
@@ -56,7 +56,7 @@ if sys.argv[3] == "uncached":  # this tree with the access pattern before #12: n
         return cached_listing(self)
     g.GeoPackage._read, g.GeoPackage._listing = uncached_read, uncached_listing
     indicators_with_graph = run.indicators
-    run.indicators = lambda *a, graph=None, **kw: indicators_with_graph(*a, **kw)
+    run.indicators = lambda *a, graph=None, sensitivity=None, **kw: indicators_with_graph(*a, **kw)
 tj.analyse  # import the analysis modules before the clock starts
 w, c = time.perf_counter(), time.process_time()
 tj.analyse(gpkg, out)
