@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Mapping
 
@@ -141,7 +142,7 @@ class GeoPackage(os.PathLike):
         """Names of the raster (tile) tables, e.g. a land-cover grid copied in by the build."""
         self._fresh()
         if self._rasters is None:
-            with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as con:
+            with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as con:
                 rows = con.execute("SELECT table_name FROM gpkg_contents WHERE data_type IN "
                                    "('tiles', '2d-gridded-coverage') ORDER BY table_name").fetchall()
             self._rasters = [r[0] for r in rows]
