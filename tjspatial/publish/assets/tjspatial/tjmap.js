@@ -473,10 +473,13 @@
       sw.style.borderTop = meta.style.stroke_width + 'px ' + dash + col;
       if (entry.dash) { sw.setAttribute('data-dash', entry.dash); }
     } else if (meta.geometry === 'Point') {
-      sw.style.background = col;
-      sw.style.border = '1px ' + dash + meta.style.stroke;
       if (meta.style.marker && meta.style.marker.shape && meta.style.marker.shape !== 'circle') {
+        // the same SVG symbol as on the map (star, square, triangle)
         sw.className += ' tj-sw-' + meta.style.marker.shape;
+        sw.innerHTML = markerSvg(cfg, meta, {_c: entry.color || null}).options.html;
+      } else {
+        sw.style.background = col;
+        sw.style.border = '1px ' + dash + meta.style.stroke;
       }
     } else {
       var fill = entry.color || meta.style.fill;
@@ -640,23 +643,26 @@
         var r = e.getBoundingClientRect();
         placed.push({x: r.left - mr.left, y: r.top - mr.top, w: r.width, h: r.height});
       });
+    var seen = {};  // a name already placed nearby (e.g. a district named by its layer and the base map) once
     collectLabels(cfg, map, overlays).forEach(function (c) {
       if (n >= maxLabels) { return; }
       var pt = map.latLngToLayerPoint(c.ll), cp = map.latLngToContainerPoint(c.ll);
       if (cp.x < 0 || cp.y < 0 || cp.x > size.x || cp.y > size.y) { return; }
+      if ((seen[c.text] || []).some(function (q) { return Math.abs(q.x - cp.x) + Math.abs(q.y - cp.y) < 150; })) { return; }
       var div = el('div', c.cls, c.text);
       div.setAttribute('data-tj-label-layer', c.layer);
       pane.appendChild(div);
       var w = div.offsetWidth, h = div.offsetHeight;
       // points: try right, left, above, below the marker; areas: centred on the anchor
       var spots = c.point ? [[c.r + 3, -h / 2], [-w - c.r - 3, -h / 2], [-w / 2, -h - c.r - 2], [-w / 2, c.r + 2]]
-                          : [[-w / 2, -h / 2]];
+                          : [[-w / 2, -h / 2], [-w / 2, -1.5 * h], [-w / 2, 0.5 * h], [4, -h / 2], [-w - 4, -h / 2]];
       for (var k = 0; k < spots.length; k++) {
         var box = {x: cp.x + spots[k][0], y: cp.y + spots[k][1], w: w, h: h};
         if (box.x < 0 || box.y < 0 || box.x + w > size.x || box.y + h > size.y) { continue; }
         var hit = placed.some(function (b) { return overlaps(box, b); });
         if (!hit) {
           placed.push(box);
+          (seen[c.text] = seen[c.text] || []).push(cp);
           L.DomUtil.setPosition(div, L.point(pt.x + spots[k][0], pt.y + spots[k][1]));
           n++;
           return;
