@@ -159,16 +159,17 @@ class RailGraph:
 def _locate(names: pd.Series, stations: gpd.GeoDataFrame, kind: str, line_label: str | None,
             external: dict) -> list:
     cand = stations[(stations["kind"] == kind) & (stations["name_zh"] != "")]
-    by_name = cand.groupby("name_zh").indices  # name -> row positions (a frame per name only when looked up)
+    by_name = cand.groupby("name_zh").indices  # name -> row positions, in the layer's order
+    geoms = cand.geometry.to_numpy()
+    lines = cand["lines"].to_numpy() if line_label else None
     out = []
     for name in names:
         rows = by_name.get(name)
-        hits = cand.iloc[rows] if rows is not None else None
-        if hits is not None and len(hits):
-            if line_label and len(hits) > 1:
-                on = hits[hits["lines"].str.split(";").map(lambda ls: line_label in ls)]
-                hits = on if len(on) else hits
-            out.append((hits.geometry.iloc[0], "osm"))
+        if rows is not None and len(rows):
+            if line_label and len(rows) > 1:  # several stations of that name: the one on this line, if any
+                on = [r for r in rows if line_label in str(lines[r]).split(";")]
+                rows = on if on else rows
+            out.append((geoms[rows[0]], "osm"))
         elif name in external:
             out.append((external[name], "schematic"))
         else:
