@@ -13,6 +13,7 @@ import shapely
 from ..build_context import BuildContext
 from ..crs import STORAGE_CRS, to_metric
 from ..errors import BuildError
+from ..names import english_station_name
 from ..validate import TIANJIN_ENVELOPE
 
 ZONE_EN = {
@@ -148,7 +149,11 @@ def build_rail_stations(ctx: BuildContext) -> gpd.GeoDataFrame:
     seq = ctx.read_csv("metro_lines_csv")
     en = seq.drop_duplicates("station_zh").set_index("station_zh")["station_en_metroman"]
     gdf["name_zh"] = gdf["name_zh"].fillna("")
-    gdf["name_en"] = gdf["name_zh"].map(en).fillna("")
+    given = gdf["name_en"].fillna("").astype(str) if "name_en" in gdf.columns else pd.Series("", index=gdf.index)
+    given = given.where(given.str.strip() != "", gdf["name_zh"].map(en).fillna(""))
+    # a real English name is kept; run-together pinyin (metroman "Tianjinxizhan") and missing names become
+    # spaced place-name pinyin (天津西 → "Tianjin Xi"), see tjspatial.names
+    gdf["name_en"] = [english_station_name(z, e) for z, e in zip(gdf["name_zh"], given)]
     gdf["lines"] = gdf["lines"].fillna("")
     gdf["status"] = "open"
     gdf["station_id"] = [f"osm_st_{i:04d}" for i in range(1, len(gdf) + 1)]

@@ -1,0 +1,29 @@
+"""English station names are stored in the built layer, not only fixed at display time (issues #11, #16)."""
+import re
+
+import tjspatial as tj
+from tjspatial.names import GENERIC_PARTS, english_station_name
+
+
+def test_bundled_rail_stations_store_spaced_english_names(built_gpkg):
+    st = tj.load("rail_stations", built_gpkg)
+    named = st[st["name_zh"] != ""]
+    by = {(k, z): e for k, z, e in zip(named["kind"], named["name_zh"], named["name_en"])}
+    assert by[("rail", "天津西")] == "Tianjin Xi"
+    assert by[("rail", "天津")] == "Tianjin"
+    assert by[("rail", "蓟州北")] == "Jizhou Bei"
+    assert by[("metro", "天津站")] == "Tianjin"  # metroman "Tianjinzhan"
+    assert by[("metro", "营口道")] == "Yingkou Dao"
+    assert by[("metro", "福安大街")] == "Fu'an Dajie"
+    assert by[("metro", "张贵庄")] == "Zhangguizhuang"  # one place name, written as one word
+    # every named station has an English name (26 had none), and it is what the names module shows
+    assert (named["name_en"] != "").all()
+    assert [e for z, e in zip(named["name_zh"], named["name_en"]) if english_station_name(z, e) != e] == []
+    # no run-together generic part: a name ending in 路/道/西/大街… is written with a space before it
+    generic = tuple(GENERIC_PARTS)
+    glued = [(z, e) for z, e in zip(named["name_zh"], named["name_en"])
+             if re.sub("站$", "", z).endswith(generic) and len(re.sub("站$", "", z)) > 2 and " " not in e]
+    assert glued == []
+    # 站 is dropped ("Tianjinxizhan" never stored); only the two-character metro stops 北站/西站/南站 keep it
+    zhan = named[named["name_en"].str.contains(r"zhan$")]
+    assert sorted(zhan["name_zh"]) == ["北站", "南站", "西站"]
