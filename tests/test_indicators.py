@@ -114,7 +114,9 @@ def test_analyse_writes_tables_and_rasters(built_gpkg, tmp_path, monkeypatch):
                 "travel_time_tianjin", "isochrones", "wetland_rings", "rail_in_zones", "near_wetlands"):
         assert written[key].is_file() and written[key].parent == tmp_path, key
     assert not list(tmp_path.glob("*.tmp-*")) and not list(tmp_path.glob(".*tmp-*"))
-    cov = pd.read_csv(written["coverage"], encoding="utf-8")
+    tables = [p for p in written.values() if p.suffix == ".csv"]
+    assert len(tables) >= 10 and all(p.read_bytes()[:3] == b"\xef\xbb\xbf" for p in tables)  # UTF-8 BOM (Excel)
+    cov = pd.read_csv(written["coverage"], encoding="utf-8-sig")
     d = cov[(cov["areas"] == "districts") & (cov["kind"] == "all") & (cov["method"] == "buffer")]
     assert len(d) == 16 and (d["distance_m"] == 800).all()
     assert d["pop_total"].sum() == pytest.approx(pop.total, rel=5e-3)
@@ -126,9 +128,9 @@ def test_analyse_writes_tables_and_rasters(built_gpkg, tmp_path, monkeypatch):
     assert (b["pop_share_min"] <= b["pop_share"] + 1e-12).all() and (b["pop_share"] <= b["pop_share_max"] + 1e-12).all()
     assert b.loc["passenger", "stations"] < b.loc["all", "stations"]
     assert b.loc["all", "pop_share_max"] - b.loc["all", "pop_share_min"] > 0.01   # the model drives the share
-    dual = pd.read_csv(written["dual_city"], encoding="utf-8")
+    dual = pd.read_csv(written["dual_city"], encoding="utf-8-sig")
     assert len(dual) == 6 and dual["method"].str.contains("calibrated").all()
-    assert {"method", "params"} <= set(pd.read_csv(written["rail_times"], encoding="utf-8").columns)
+    assert {"method", "params"} <= set(pd.read_csv(written["rail_times"], encoding="utf-8-sig").columns)
     net = cov[cov["method"] == "network"]
     assert len(net) == 32 and net["pop_covered"].sum() > 0
     # the walk catchment never exceeds the 800 m circles of the same stations
@@ -136,7 +138,7 @@ def test_analyse_writes_tables_and_rasters(built_gpkg, tmp_path, monkeypatch):
     circ = circ.set_index(["area", "kind"])
     assert (net.set_index(["area", "kind"])["pop_covered"] <= circ["pop_covered"] + 1e-6).all()
     assert written["isochrones_gpkg"].is_file()
-    delta = pd.read_csv(written["coverage_delta"], encoding="utf-8")
+    delta = pd.read_csv(written["coverage_delta"], encoding="utf-8-sig")
     assert delta["station_snapshot"].str.contains("2025-02").all()
     assert (delta["pop_covered_delta"] >= -1e-6).all() and delta["stations_delta"].sum() > 0
     with rasterio.open(written["distance_to_station"]) as src:

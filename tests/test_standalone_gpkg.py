@@ -76,9 +76,9 @@ def test_analyse_with_the_source_folders_gone(built_gpkg, tmp_path, monkeypatch)
     from tjspatial.paths import sources_dir, plan_dir
     assert not sources_dir().exists() and not plan_dir().exists()
     written = tj.analyse(gpkg, tmp_path / "out", distances=(800,))
-    ind = pd.read_csv(written["indicators"], encoding="utf-8").set_index("key")
+    ind = pd.read_csv(written["indicators"], encoding="utf-8-sig").set_index("key")
     assert ind.loc["barrier_area", "target"] == "736" and ind.loc["dual_city_rail_minutes", "value"] > 0
-    dual = pd.read_csv(written["dual_city"], encoding="utf-8")
+    dual = pd.read_csv(written["dual_city"], encoding="utf-8-sig")
     assert (dual["minutes"] > 0).all()
-    times = pd.read_csv(written["rail_times"], encoding="utf-8")
+    times = pd.read_csv(written["rail_times"], encoding="utf-8-sig")
     assert len(times) > 100 and times["minutes"].max() > 30

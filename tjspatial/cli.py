@@ -71,6 +71,19 @@ def _run_build(args) -> int:
     return 0
 
 
+def _print_csv(df) -> None:
+    """Print ``df`` as CSV in UTF-8 with a byte-order mark, whatever the console encoding (Excel on Chinese
+    Windows reads a file redirected from it as UTF-8)."""
+    text = df.to_csv(index=False)
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:
+        sys.stdout.write("\ufeff" + text)
+        return
+    sys.stdout.flush()
+    buffer.write(text.encode("utf-8-sig"))
+    buffer.flush()
+
+
 # ------------------------------------------------------------------------------------------------ catalog
 def _add_catalog(sub) -> None:
     p = sub.add_parser("catalog", help="list the catalog's layers")
@@ -81,7 +94,7 @@ def _run_catalog(args) -> int:
     from .catalog import catalog
     df = catalog()
     if args.csv:
-        df.to_csv(sys.stdout, index=False)
+        _print_csv(df)
     else:
         for row in df.itertuples():
             print(f"{row.id:<18} {row.accuracy:<10} {row.geometry_type:<10} {row.title_zh} / {row.title_en}")
@@ -124,7 +137,7 @@ def _run_diff(args) -> int:
     from .diff import diff_gpkg, diff_layer, format_diff, format_features
     df = diff_gpkg(args.old, args.new, layers=args.layers.split(",") if args.layers else None)
     if args.csv:
-        df.to_csv(sys.stdout, index=False)
+        _print_csv(df)
     else:
         print(format_diff(df, limit=args.limit))
     if args.features:
@@ -270,14 +283,14 @@ def _add_indicators(sub) -> None:
                                    "the target and a status (met / not met / not measurable / baseline / no target, with the reason).")
     p.add_argument("--gpkg", type=Path, help="GeoPackage to read (default layers/tianjin.gpkg)")
     p.add_argument("--landcover", type=Path, help="land-cover GeoTIFF (IGBP classes) for forest cover")
-    p.add_argument("--csv", action="store_true", help="print CSV (UTF-8) instead of a table")
+    p.add_argument("--csv", action="store_true", help="print CSV (UTF-8 with BOM) instead of a table")
 
 
 def _run_indicators(args) -> int:
     from .analysis.indicators import indicators
     df = indicators(args.gpkg, landcover=args.landcover)
     if args.csv:
-        df.to_csv(sys.stdout, index=False)
+        _print_csv(df)
         return 0
     for row in df.itertuples():
         value = "—" if row.value is None or row.value != row.value else f"{row.value:,.2f}"

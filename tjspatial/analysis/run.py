@@ -62,10 +62,11 @@ def default_out_dir() -> Path:
 
 
 def write_csv_atomic(df: pd.DataFrame, path: Path) -> Path:
-    """Write ``df`` as UTF-8 CSV to a temporary file beside ``path``, then rename it."""
+    """Write ``df`` as CSV in UTF-8 with a byte-order mark (Excel on Chinese Windows then reads it as UTF-8;
+    :func:`pandas.read_csv` skips the mark) to a temporary file beside ``path``, then rename it."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False, encoding="utf-8")
+        df.to_csv(tmp, index=False, encoding="utf-8-sig")
     return path
 
 
