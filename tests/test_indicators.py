@@ -1,6 +1,7 @@
 """Plan indicators: values from the layers, honest statuses; tj.analyse writes its tables and rasters."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -47,6 +48,13 @@ def test_values_come_from_the_layers(table, built_gpkg):
     # the coverage row carries its range over the population variants and the station snapshot date
     note = table.loc["metro_coverage_key_areas", "note"]
     assert "range over the population model and its variants" in note and "2025-02" in note
+
+
+def test_notes_are_words_not_python_literals(table):
+    text = " ".join(table["note"].astype(str)) + " " + " ".join(table["method"].astype(str))
+    assert not re.search(r"[{}]|\[\d|'\w+':", text)
+    assert "share of IGBP classes 1–5 (forests) in landcover_modis_2019_igbp.tif" in \
+        table.loc["barrier_level1_forest_cover", "note"]
 
 
 def test_a_row_without_a_target_is_never_met(table):

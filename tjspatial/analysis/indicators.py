@@ -112,6 +112,17 @@ def forest_cover(landcover: str | Path, zone: gpd.GeoDataFrame, *,
     return share, float(cell)
 
 
+def _class_words(classes) -> str:
+    """Land-cover classes in words, for a note: ``(1, 2, 3, 4, 5)`` → ``"1–5 (forests)"`` when they are the IGBP
+    forest classes, else ``"1, 3 and 8"``; never a Python list literal."""
+    codes = [int(c) for c in classes]
+    if len(codes) > 2 and codes == list(range(codes[0], codes[-1] + 1)):
+        text = f"{codes[0]}–{codes[-1]}"
+    else:
+        text = ", ".join(map(str, codes[:-1])) + (" and " if len(codes) > 1 else "") + str(codes[-1]) if codes else "none"
+    return text + (" (forests)" if tuple(codes) == FOREST_CLASSES_IGBP else "")
+
+
 def indicators(path: str | Path | None = None, *, landcover: str | Path | None = None,
                population=None, forest_classes=FOREST_CLASSES_IGBP,
                max_landcover_cell_m: float = MAX_LANDCOVER_CELL_M, graph=None,
@@ -215,7 +226,7 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
             status = "not measurable" if reasons else ("met" if share * 100 >= 25 else "not met")
             add("barrier_level1_forest_cover", "一级管控区森林（绿化）覆盖率", "Forest cover, barrier level-1 zone",
                 share * 100, "percent", "25", status,
-                f"share of IGBP classes {list(forest_classes)} in {Path(landcover).name}, cells weighted by covered "
+                f"share of IGBP classes {_class_words(forest_classes)} in {Path(landcover).name}, cells weighted by covered "
                 "area" + ("; " + "; ".join(reasons) if reasons else ""), "plan_barrier_level1_forest_cover",
                 f"share of forest-class cells of {Path(landcover).name} in the level-1 zone, cells weighted by the "
                 "share of their area inside")
