@@ -5,7 +5,8 @@
     districts = tj.load("districts")  # GeoDataFrame, EPSG:4326 (built on first use)
     tj.build(out="my.gpkg")           # rebuild from the bundled sources
 
-Geometry is stored in EPSG:4326 and measured in EPSG:4548 (``tj.to_metric``).
+Geometry is stored in EPSG:4326 and measured in the metric CRS that follows the data (``tj.to_metric``;
+EPSG:4548 for Tianjin).
 
 The public names below are imported on first use (PEP 562), so ``import tjspatial`` and the ``tjspatial``
 command start quickly; ``tj.analyse`` loads the analysis modules (rasterio, scipy) only when called for.

@@ -1,7 +1,8 @@
 """Compare two built GeoPackages layer by layer, so a refresh (e.g. from OSM) can be reviewed before publishing.
 
 :func:`diff_gpkg` gives one row per layer: features added, removed, changed and unchanged, and the change in
-feature count, total length (km, line layers) and total area (km², polygon layers), measured in EPSG:4548.
+feature count, total length (km, line layers) and total area (km², polygon layers), measured in the metric CRS
+(:func:`tjspatial.crs.metric_crs_for`: EPSG:4548 for Tianjin).
 :func:`diff_layer` lists the features themselves.
 
 Features are matched by a key chosen per layer: the first declared identifier field (``*_id``, ``adcode``,
@@ -66,7 +67,7 @@ def diff_layer(old_path: str | Path, new_path: str | Path, layer_id: str, *, tol
     GeoDataFrame (EPSG:4326) with ``key``, ``name_zh``, ``change`` (``added`` / ``removed`` / ``changed``),
     ``what`` (``geometry`` and/or the changed field names), ``details`` (each changed field as ``old → new``; for
     the geometry the largest displacement in metres and the new/old area or length ratio), ``moved_m``,
-    ``size_ratio`` (EPSG:4548) and the new geometry (old for removed features).
+    ``size_ratio`` (metric CRS, EPSG:4548 for Tianjin) and the new geometry (old for removed features).
     ``.attrs["key"]`` describes the matching key.
     """
     cat = catalog or get_catalog()
@@ -149,8 +150,8 @@ def _show(v) -> str:
 
 
 def _geometry_change(old_geoms: np.ndarray, new_geoms: np.ndarray, crs) -> tuple[np.ndarray, np.ndarray]:
-    """Per pair, in EPSG:4548: the largest displacement (Hausdorff distance, m; for points the distance
-    moved) and the size ratio new/old (area for polygons, length for lines, NaN for points)."""
+    """Per pair, in the metric CRS (EPSG:4548 for Tianjin): the largest displacement (Hausdorff distance, m; for
+    points the distance moved) and the size ratio new/old (area for polygons, length for lines, NaN for points)."""
     if not len(old_geoms):
         return np.zeros(0), np.zeros(0)
     a = np.asarray(to_metric(gpd.GeoDataFrame(geometry=gpd.GeoSeries(old_geoms, crs=crs))).geometry.values)
@@ -185,7 +186,7 @@ def diff_gpkg(old_path: str | Path, new_path: str | Path, *, layers: list[str] |
     (``same`` / ``changed`` / ``added`` / ``removed``), ``count_old, count_new, count_change, added, removed,
     changed, unchanged, length_km_old, length_km_new, length_km_change`` (line layers),
     ``area_km2_old, area_km2_new, area_km2_change`` (polygon layers). Lengths and areas are measured in
-    EPSG:4548; ``key`` says how features were matched.
+    the metric CRS (EPSG:4548 for Tianjin); ``key`` says how features were matched.
     """
     cat = catalog or get_catalog()
     in_old, in_new = _layers_in(Path(old_path)), _layers_in(Path(new_path))
@@ -221,7 +222,8 @@ def diff_gpkg(old_path: str | Path, new_path: str | Path, *, layers: list[str] |
     notes = _provenance_notes(Path(new_path))
     out["new_fallback"] = out["layer"].map(lambda lid: notes.get(lid, ("", ""))[0])
     out["new_plausibility"] = out["layer"].map(lambda lid: notes.get(lid, ("", ""))[1])
-    out.attrs.update({"old": str(old_path), "new": str(new_path), "measured_in": "EPSG:4548"})
+    out.attrs.update({"old": str(old_path), "new": str(new_path),
+                      "measured_in": "the metric CRS of each layer (EPSG:4548 for Tianjin)"})
     return out
 
 

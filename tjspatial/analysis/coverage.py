@@ -2,7 +2,7 @@
 
 ``coverage(stations, population, areas, distance=800, method="buffer")`` returns a DataFrame, one row per
 area, with ``pop_total, pop_covered, pop_share, area_km2, area_covered_km2, area_share, stations``. The
-catchment of each area (the covered part of the area, EPSG:4548 polygons) is in
+catchment of each area (the covered part of the area, polygons in the metric CRS, EPSG:4548 for Tianjin) is in
 ``result.attrs["catchments"]`` (a GeoDataFrame with the same ``area`` keys), and ``result.attrs`` also records
 ``method``, ``distance_m``, ``kind``, ``status``, ``population_source``, ``population_year``,
 ``population_accuracy`` and ``station_count``.
@@ -10,8 +10,8 @@ catchment of each area (the covered part of the area, EPSG:4548 polygons) is in
 Methods
 -------
 ``buffer``
-    Circles of radius ``distance`` around every station, in EPSG:4548 (64-gon: 0.16 % less area than the
-    circle), unioned and intersected with each area.
+    Circles of radius ``distance`` around every station, in the metric CRS (EPSG:4548 for Tianjin; 64-gon: 0.16 %
+    less area than the circle), unioned and intersected with each area.
 ``network``
     The ITDP "People Near Rapid Transport" walk catchment on a street graph
     (:mod:`tjspatial.analysis.network_coverage`).
@@ -405,7 +405,7 @@ def plan_stations(path: str | Path | None = None, *, spacing_m: dict | None = No
                   "kind": "metro" if mode == "metro" else "rail", "accuracy": "schematic",
                   "source": "planned_rail (schematic station positions)"}] * len(coords)
     xy = np.vstack(pts) if pts else np.empty((0, 2))
-    new = gpd.GeoDataFrame(rows, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=METRIC_CRS).to_crs("EPSG:4326")
+    new = gpd.GeoDataFrame(rows, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=plan.crs).to_crs("EPSG:4326")
     if not include_open:
         return new
     base = load("rail_stations", path)

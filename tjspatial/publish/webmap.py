@@ -196,8 +196,8 @@ def display_layer(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, tolerance_m
     ----------
     gdf : the layer as loaded (EPSG:4326).
     layer, style : its catalog declaration and style.
-    tolerance_m : simplification tolerance in metres, applied in EPSG:4548 (topology-preserving);
-        0 keeps the geometry as is. Points are never simplified.
+    tolerance_m : simplification tolerance in metres, applied in the metric CRS (EPSG:4548 for Tianjin;
+        topology-preserving); 0 keeps the geometry as is. Points are never simplified.
     gcj02 : shift the geometry from WGS84 to GCJ-02 (for the GaoDe basemap). The stored data is unchanged.
 
     Returns
@@ -219,9 +219,9 @@ def display_layer(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, tolerance_m
                           zip(out["name_zh"].fillna("").astype(str), out["name_en"].fillna("").astype(str))]
     geoms = out.geometry.values
     if tolerance_m > 0 and layer.geometry_type != "Point" and len(out):
-        metric = to_metric(out).geometry.values
-        simple = shapely.simplify(np.asarray(metric), tolerance_m, preserve_topology=True)
-        geoms = gpd.GeoSeries(simple, index=out.index, crs=METRIC_CRS).to_crs(STORAGE_CRS).values
+        metric = to_metric(out)
+        simple = shapely.simplify(np.asarray(metric.geometry.values), tolerance_m, preserve_topology=True)
+        geoms = gpd.GeoSeries(simple, index=out.index, crs=metric.crs).to_crs(STORAGE_CRS).values
     out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=STORAGE_CRS))
     if gcj02:
         out = convert_gdf(out, "wgs84", "gcj02")
@@ -805,9 +805,9 @@ def _offline_base_uncached(gpkg, present: set[str], *, gcj02: bool = False) -> t
     parts, blocks = [], []
     for pid, style_id, geom, gdf, tol, legend in frames:
         style = load_style(style_id)
-        metric = to_metric(gdf).geometry.values
-        simple = gpd.GeoSeries(shapely.simplify(np.asarray(metric), tol, preserve_topology=True),
-                               crs=METRIC_CRS).to_crs(STORAGE_CRS)
+        metric = to_metric(gdf)
+        simple = gpd.GeoSeries(shapely.simplify(np.asarray(metric.geometry.values), tol, preserve_topology=True),
+                               crs=metric.crs).to_crs(STORAGE_CRS)
         out = gpd.GeoDataFrame(geometry=simple.values, crs=STORAGE_CRS)
         out = out[~out.geometry.is_empty]
         if gcj02:
@@ -845,18 +845,20 @@ def _offline_base_uncached(gpkg, present: set[str], *, gcj02: bool = False) -> t
 
 def _catchment_config(stations: gpd.GeoDataFrame, stations_layer: Layer, catalog: Catalog, distance_m: float,
                       gcj02: bool) -> dict:
-    """An overlay of the union of ``distance_m`` buffers (EPSG:4548) around the named metro and rail stations."""
+    """An overlay of the union of ``distance_m`` buffers (metric CRS, EPSG:4548 for Tianjin) around the named
+    metro and rail stations."""
     style = load_style(stations_layer.style)
     sel = stations[stations["kind"].isin(["metro", "rail"]) & (stations["name_zh"] != "")] \
         if "kind" in stations else stations
-    union = shapely.union_all(np.asarray(buffer_m(to_metric(sel), distance_m).values))
+    sel_m = to_metric(sel)
+    union = shapely.union_all(np.asarray(buffer_m(sel_m, distance_m).values))
     area_km2 = float(shapely.area(union)) / 1e6
     colour = style.category_colors().get("metro", style.stroke)
     gdf = gpd.GeoDataFrame({"name_zh": [f"车站 {distance_m:.0f} 米服务范围"],
                             "name_en": [f"{distance_m:.0f} m station catchment"],
                             "accuracy": ["derived"], "source": [stations_layer.sources[0]],
                             "stations": [int(len(sel))], "area_km2": [round(area_km2, 1)]},
-                           geometry=[union], crs=METRIC_CRS).to_crs(STORAGE_CRS)
+                           geometry=[union], crs=sel_m.crs).to_crs(STORAGE_CRS)
     if gcj02:
         gdf = convert_gdf(gdf, "wgs84", "gcj02")
     gdf = gdf.set_geometry(shapely.transform(np.asarray(gdf.geometry.values), lambda c: np.round(c, 5)))

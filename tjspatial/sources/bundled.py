@@ -1,7 +1,7 @@
 """Builders of the base layers from the files bundled in ``layers/sources/``.
 
 Each ``build_<layer>(ctx)`` returns a GeoDataFrame in EPSG:4326 with the fields its catalog declaration
-lists; areas and lengths are measured in EPSG:4548.
+lists; areas and lengths are measured in the metric CRS (EPSG:4548 for Tianjin).
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ A layer's ``[layer.osm] normalise`` names one function of this module. Each take
 :class:`~tjspatial.sources.osm.OsmDoc` (the OSM XML answer or extract, with the selectors of the layer) and the
 build context, and returns a GeoDataFrame in EPSG:4326 with the layer's declared fields, so that downstream
 code cannot tell which source built the layer. Every feature gets ``accuracy = "osm"`` and a ``source`` naming
-OpenStreetMap and the data date. Lengths and areas are measured in EPSG:4548.
+OpenStreetMap and the data date. Lengths and areas are measured in the metric CRS (EPSG:4548 for Tianjin).
 
 Tag mapping (common to all layers): ``name_zh`` from ``name:zh``, ``name:zh-Hans``, then ``name``; ``name_en``
 from ``name:en``, else an English ``name``, else place-name pinyin of ``name_zh`` (:func:`pinyin_name`:
