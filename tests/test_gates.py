@@ -30,12 +30,9 @@ NUMPYDOC_TODO = {
     "rail_graph": {"PR07": 8, "RT01": 1},
     "export": {"RT01": 1},
     "make_map": {"PR01": 1, "PR07": 6},
-    "load_style": {"PR01": 1, "RT01": 1},
     "to_metric": {"PR01": 1, "RT01": 1},
     "check_gcj02": {"PR01": 1, "PR07": 2, "RT01": 1},
     "import_layer": {"PR01": 1, "RT01": 1},
-    "diff_gpkg": {"PR01": 1},
-    "diff_layer": {"PR01": 1},
 }
 
 

@@ -62,6 +62,17 @@ def diff_layer(old_path: str | Path, new_path: str | Path, layer_id: str, *, tol
                catalog: Catalog | None = None) -> gpd.GeoDataFrame:
     """The features of ``layer_id`` that were added, removed or changed between two GeoPackages.
 
+    Parameters
+    ----------
+    old_path, new_path : str or Path
+        The GeoPackage before (e.g. the published one) and after (e.g. a refresh from OpenStreetMap).
+    layer_id : str
+        A catalog layer id.
+    tolerance_deg : float
+        Coordinates closer than this (degrees, EPSG:4326) count as unchanged.
+    catalog : Catalog, optional
+        The catalog (default ``tj.get_catalog()``).
+
     Returns
     -------
     GeoDataFrame (EPSG:4326) with ``key``, ``name_zh``, ``change`` (``added`` / ``removed`` / ``changed``),
@@ -179,6 +190,17 @@ def _measure(g: gpd.GeoDataFrame, geometry_type: str) -> tuple[float, float]:
 def diff_gpkg(old_path: str | Path, new_path: str | Path, *, layers: list[str] | None = None,
               tolerance_deg: float = 1e-7, catalog: Catalog | None = None) -> pd.DataFrame:
     """Per-layer change between two GeoPackages built by ``tjspatial build``.
+
+    Parameters
+    ----------
+    old_path, new_path : str or Path
+        The GeoPackage before (e.g. the published one) and after (e.g. a refresh from OpenStreetMap).
+    layers : list of str, optional
+        Only these layer ids (default: every catalog layer in either file).
+    tolerance_deg : float
+        Coordinates closer than this (degrees, EPSG:4326) count as unchanged.
+    catalog : Catalog, optional
+        The catalog (default ``tj.get_catalog()``).
 
     Returns
     -------

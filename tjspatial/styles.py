@@ -151,7 +151,20 @@ def _check(raw: dict, path: Path) -> Style:
 
 
 def load_style(style_id: str, directory: str | Path | None = None) -> Style:
-    """Read and check ``styles/<style_id>.json``."""
+    """Read and check ``styles/<style_id>.json``.
+
+    Parameters
+    ----------
+    style_id : str
+        The style id a catalog layer names (its ``style``).
+    directory : str or Path, optional
+        Folder of the style files (default ``styles/``).
+
+    Returns
+    -------
+    Style
+        The checked style (colours, widths, dashes, labels) that web maps and QGIS both translate.
+    """
     path = Path(directory or styles_dir()) / f"{style_id}.json"
     if not path.is_file():
         raise StyleError(f"no style file {path} (the catalog names style {style_id!r})")
