@@ -120,6 +120,11 @@ def test_rail_stations_feature_by_feature(osm_gpkg):
     assert tianjin.name_en == "Tianjin Railway Station" and tianjin.name_source == "osm:name"
     assert tianjin.osm_station_tag == "train" and tianjin.inside_tianjin and tianjin.district_zh == "河东区"
     assert by[("rail", "天津西")].name_en == "Tianjin Xi"  # place-name pinyin fallback (not Tianjinxizhan)
+    # the pinyin fallback is the bundled layer's English name (tjspatial.names), so a diff shows no name change
+    from tjspatial.names import place_name_pinyin
+    pinyin = s[(s["name_zh"] != "") & (s["name_en"] != "Tianjin Railway Station")]  # the fixture's one name:en
+    assert len(pinyin) > 200 and (pinyin["name_en"] == pinyin["name_zh"].map(place_name_pinyin)).all()
+    assert by[("metro", "张贵庄")].name_en == "Zhangguizhuang"
     assert by[("metro", "天津站")].lines == "2号线;3号线;9号线"  # 2号线 by stop name, 3/9 by membership
     assert by[("metro", "营口道")].lines == "1号线;3号线"
     assert by[("metro", "东丽湖")].status == "construction"

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["place_name_pinyin", "english_station_name", "GENERIC_PARTS"]
+__all__ = ["place_name_pinyin", "english_station_name", "GENERIC_PARTS", "INNER_PARTS"]
 
-GENERIC_PARTS: tuple[str, ...] = ("大街", "大道", "大学", "公园", "广场", "医院", "中心", "机场", "新城", "开发区",
+GENERIC_PARTS: tuple[str, ...] = ("一附院", "二院", "校区", "园区", "经济区", "工业区", "产业园", "生态城", "健康城",
+                                  "医学园", "纪念馆", "意风区", "宾馆", "集团", "公司", "附中", "新村", "新苑", "教育",
+                                  "大街", "大道", "大学", "公园", "广场", "医院", "中心", "机场", "新城", "开发区",
                                   "路", "道", "街", "桥", "东", "西", "南", "北")
-"""Generic parts written as separate words after the place name, longest first; a name is never reduced to
-fewer than two characters of place name."""
+"""Generic parts written as separate words after the place name (the first that matches is taken off, then the
+search starts again); a name is never reduced to fewer than two characters of place name."""
+
+INNER_PARTS: tuple[str, ...] = ("大学",)
+"""Generic parts also written as a separate word inside a name, between two place names (南开大学八里台 →
+"Nankai Daxue Balitai")."""
 
 _VOWEL_START = re.compile(r"^[aoe]")
 
@@ -58,11 +64,22 @@ def place_name_pinyin(name_zh: str) -> str:
     'Tianjin Xi'
     >>> place_name_pinyin("招远路")
     'Zhaoyuan Lu'
+    >>> place_name_pinyin("天津大学北洋园校区")
+    'Tianjin Daxue Beiyangyuan Xiaoqu'
     """
     if not (name_zh or "").strip():
         return ""
-    name, tail = _split(name_zh)
-    words = [_pinyin_word(name)] + [_pinyin_word(p) for p in tail]
+    name = name_zh.strip()
+    if name.endswith("站") and len(name) > 2:
+        name = name[:-1]
+    head = [name]
+    for part in INNER_PARTS:
+        i = head[-1].find(part)
+        if i >= 2 and len(head[-1]) - i - len(part) >= 2:
+            last = head.pop()
+            head += [last[:i], part, last[i + len(part):]]
+    last, tail = _split(head.pop())
+    words = [_pinyin_word(p) for p in [*head, last, *tail]]
     return " ".join(w for w in words if w)
 
 

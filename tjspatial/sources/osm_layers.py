@@ -26,6 +26,7 @@ import shapely
 from ..build_context import BuildContext
 from ..crs import STORAGE_CRS, to_metric
 from ..errors import BuildError
+from ..names import place_name_pinyin
 
 if TYPE_CHECKING:  # pragma: no cover
     from .osm import OsmDoc
@@ -405,7 +406,8 @@ def rail_stations(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     ids = f.index.get_level_values(1).astype("int64")
     short = pd.Series(np.where(kind == "rail", _station_name(name_zh), name_zh), index=f.index)
     pinyin_used = name_en == name_zh.map(pinyin_name)
-    name_en = name_en.where(~pinyin_used, short.map(pinyin_name))  # 天津西站 → 天津西 → Tianjin Xi
+    # 天津西站 → 天津西 → Tianjin Xi, written as the bundled layer writes it (tjspatial.names)
+    name_en = name_en.where(~pinyin_used, short.map(place_name_pinyin))
     out = gpd.GeoDataFrame({
         "name_zh": short.to_numpy(),
         "name_en": name_en.to_numpy(),
