@@ -10,7 +10,8 @@ Methods, alternated, each run ``--runs`` times (default 3), medians printed:
 
 ``tjspatial``
     :func:`tjspatial.analysis.network_coverage.walk_catchment` on a :class:`WalkNetwork` (CSR arrays), then the
-    exact zonal sum.
+    exact zonal sum; default ``workers`` (2 GEOS threads on a multi-core machine) and ``workers=1`` (the
+    single-thread ratio is printed too, since the baseline runs on one thread).
 ``ITDP per station``
     what ITDP's People-Near-Transit code does: per station a networkx Dijkstra with cutoff, every reached edge
     kept as far as the walk goes (cut at the remaining distance from either end), buffered and unioned, then the
@@ -170,25 +171,29 @@ def main() -> None:
         for n_st in args.stations:
             pts = stations(n_st, args.grid, layout, rng)
             m = n_st if args.baseline_stations is None else min(args.baseline_stations, n_st)
-            tf, tb = [], []
+            tf, t1, tb = [], [], []
             for _ in range(args.runs):
                 t = time.perf_counter()
                 area, info = walk_catchment(pts, net, WALK, walk_buffer=BUFFER)
                 pop = integ.sum([area])[0]
                 tf.append(time.perf_counter() - t)
                 t = time.perf_counter()
+                area1, _ = walk_catchment(pts, net, WALK, walk_buffer=BUFFER, workers=1)
+                integ.sum([area1])
+                t1.append(time.perf_counter() - t)
+                t = time.perf_counter()
                 base = itdp(g, pts[:m], xy, tree)
                 base_pop = integ.sum([base])[0]
                 tb.append((time.perf_counter() - t) * n_st / m)
-            f, b = statistics.median(tf), statistics.median(tb)
+            f, f1, b = statistics.median(tf), statistics.median(t1), statistics.median(tb)
             cut = info["walked_km"]
             label = "" if m == n_st else f" (timed on {m}, scaled to {n_st})"
             same = ""
             if m == n_st:
                 same = (f"; same answer: area {area.area / 1e6:,.6f} vs {base.area / 1e6:,.6f} km² "
                         f"(diff {abs(area.area - base.area) / 1e6:.1e} km²), persons {pop:,.1f} vs {base_pop:,.1f}")
-            print(f"[{layout:9s} {n_st:>5}] tjspatial {f:.2f} s | ITDP per station {b:.2f} s{label} | speed-up "
-                  f"{b / f:.1f}x (goal >= 20x at 400) | walked {cut:,.0f} km{same}")
+            print(f"[{layout:9s} {n_st:>5}] tjspatial {f:.2f} s (1 thread {f1:.2f} s) | ITDP per station {b:.2f} s{label}"
+                  f" | speed-up {b / f:.1f}x, 1 thread {b / f1:.1f}x (goal >= 20x at 400) | walked {cut:,.0f} km{same}")
 
 
 if __name__ == "__main__":

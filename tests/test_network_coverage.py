@@ -189,3 +189,29 @@ def test_union_by_piece_equals_the_global_union():
     assert shapely.is_valid(got) and got.area == pytest.approx(exp.area, rel=1e-12)
     assert shapely.symmetric_difference(got, exp).area < 1e-6
     assert union_by_piece(polys[:1]).equals(polys[0]) and union_by_piece(polys[:0]).is_empty
+
+
+def test_threads_give_the_same_catchment_as_one_worker():
+    from tjspatial.analysis.network_coverage import union_by_piece
+    rng = np.random.default_rng(3)
+    n = 30
+    ii, jj = np.divmod(np.arange(n * n), n)
+    xy = np.column_stack([X0 + jj * 100.0, Y0 + ii * 100.0]) + rng.uniform(-10, 10, (n * n, 2))
+    idx = np.arange(n * n).reshape(n, n)
+    u = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    v = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    keep = rng.random(len(u)) > 0.06
+    net = WalkNetwork.from_arrays(xy, u[keep], v[keep])
+    pts = np.array([[X0 + 800, Y0 + 900], [X0 + 2200, Y0 + 2000], [X0 + 1500, Y0 + 1500]])
+    one, info1 = walk_catchment(pts, net, 600.0, workers=1)
+    two, info2 = walk_catchment(pts, net, 600.0, workers=2)
+    assert info1 == info2 and info1["small_faces_km2"] > 0.5
+    assert one.area == pytest.approx(two.area, rel=1e-12) and shapely.symmetric_difference(one, two).area < 1e-6
+    # and both equal the plain buffer-and-union of every walked segment (holes < 2 ha filled)
+    from tjspatial.analysis.network_coverage import walk_distances, walked_segments
+    dist, _ = walk_distances(net, pts, 600.0)
+    segs = walked_segments(net, dist, 600.0)
+    plain = fill_holes(shapely.union_all(shapely.buffer(shapely.linestrings(segs), 100, quad_segs=4)), 20_000)
+    assert one.area == pytest.approx(plain.area, rel=1e-5)
+    polys = shapely.buffer(shapely.linestrings(segs[:400]), 100, quad_segs=4)
+    assert union_by_piece(polys, workers=2).area == pytest.approx(union_by_piece(polys).area, rel=1e-12)

@@ -32,7 +32,9 @@ ignores edge direction.
 """
 from __future__ import annotations
 
+import os
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -304,7 +306,8 @@ def fill_holes(geom, max_hole_m2: float) -> shapely.Geometry:
 
 
 def walk_catchment(points, graph, distance: float, *, walk_buffer: float = DEFAULT_WALK_BUFFER_M,
-                   max_hole_m2: float = DEFAULT_MAX_HOLE_M2) -> tuple[shapely.Geometry, dict]:
+                   max_hole_m2: float = DEFAULT_MAX_HOLE_M2, workers: int | None = None,
+                   ) -> tuple[shapely.Geometry, dict]:
     """Union of the walk catchments of ``points``.
 
     Parameters
@@ -314,6 +317,8 @@ def walk_catchment(points, graph, distance: float, *, walk_buffer: float = DEFAU
     distance : walk distance, metres.
     walk_buffer : buffer around walked streets, metres.
     max_hole_m2 : holes smaller than this are filled, m².
+    workers : threads for the GEOS buffering and merging (default: 2, or 1 on a one-core machine); the
+        catchment is the same geometry whatever the number (only its vertex order may differ).
 
     Returns
     -------
@@ -334,7 +339,9 @@ def walk_catchment(points, graph, distance: float, *, walk_buffer: float = DEFAU
             "walked_km": float(np.hypot(*(segs[:, 1] - segs[:, 0]).T).sum() / 1000)}
     if not len(segs):
         return shapely.Polygon(), info
-    area, core_area = _buffer_walk(net, dist, distance, segs, walk_buffer, max_hole_m2)
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1)
+    area, core_area = _buffer_walk(net, dist, distance, segs, walk_buffer, max_hole_m2, max(1, int(workers)))
     info["small_faces_km2"] = core_area / 1e6
     return fill_holes(area, max_hole_m2), info
 
@@ -403,7 +410,11 @@ def _core(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float) -> tupl
     none = (np.empty(0, dtype=object), np.zeros(m, dtype=bool))
     if not rim.any():
         return none
-    regions = shapely.get_parts(shapely.polygonize(shapely.linestrings(np.stack([xy[a[rim]], xy[b[rim]]], axis=1))))
+    # chains of rim edges merged at their two-edge nodes first (the line merger keeps every junction as an end
+    # point, so the linework stays noded): the polygonizer then builds a graph of ~1/10 the edges
+    rim_lines = shapely.linestrings(np.stack([xy[a[rim]], xy[b[rim]]], axis=1))
+    regions = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.line_merge(
+        shapely.multilinestrings(rim_lines)))))
     if not len(regions):
         return none
     # small faces sharing an edge form the connected pieces of the core; one interior point per piece, just
@@ -431,7 +442,7 @@ def _core(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float) -> tupl
 
 
 def _buffer_walk(net: WalkNetwork, dist: np.ndarray, distance: float, segs: np.ndarray, walk_buffer: float,
-                 max_hole_m2: float) -> tuple[shapely.Geometry, float]:
+                 max_hole_m2: float, workers: int = 1) -> tuple[shapely.Geometry, float]:
     """``buffer(walked segments, walk_buffer)`` with small holes filled, without buffering every segment.
 
     Faces of the walked network smaller than ``max_hole_m2`` would be filled as holes anyway, so their union
@@ -439,50 +450,110 @@ def _buffer_walk(net: WalkNetwork, dist: np.ndarray, distance: float, segs: np.n
     edge inside or on the edge of the core, and only the remaining segments (cut ends, tree-like streets,
     edges between large faces, streets around a crossing without a node) are buffered one by one. The result
     equals the buffer of all walked segments with small holes filled. Returns it and the core area (m²).
+
+    With ``workers > 1`` the GEOS work runs on that many threads (shapely releases the GIL): the cut streets
+    are buffered while the core is traced, the core is buffered while the other streets are, and the connected
+    pieces of street buffers are merged on balanced threads. The geometry is the same as with one worker.
     """
     du, dv = dist[net.u], dist[net.v]
     whole = (np.isfinite(du) & np.isfinite(dv)
              & ((np.clip(distance - du, 0, None) + np.clip(distance - dv, 0, None)) >= net.length))
     wa, wb = net.u[whole], net.v[whole]
-    other = segs
-    core_area = 0.0
-    core_buffer = None
-    if max_hole_m2 > 0 and len(wa):
-        core, covered = _core(net.xy, wa, wb, max_hole_m2)
-        if len(core):
-            core_area = float(shapely.area(core).sum())
-            # the core pieces are faces of a plane graph: they meet at nodes at most, so they form a valid
-            # MultiPolygon as they are and need no union before the buffer
-            core_buffer = shapely.buffer(shapely.multipolygons(core), walk_buffer, quad_segs=4)
-            skip = np.zeros(len(net.u), dtype=bool)
-            skip[np.flatnonzero(whole)[covered]] = True
-            other = _segments_excluding(net, dist, distance, skip)
-    rest = shapely.buffer(shapely.linestrings(other), walk_buffer, quad_segs=4) if len(other) else np.empty(0, object)
-    if core_buffer is not None and len(rest):
-        shapely.prepare(core_buffer)
-        rest = rest[~shapely.contains(core_buffer, rest)]   # already inside: no need to merge them
-    # merge the small street buffers among themselves first, then once with the (large) core buffer
-    merged = union_by_piece(rest) if len(rest) else None
+    ex = ThreadPoolExecutor(workers) if workers > 1 else None
+    try:
+        def run(fn, *args):
+            return _Now(fn(*args)) if ex is None else ex.submit(fn, *args)
+
+        def buffer_lines(segments):
+            if not len(segments):
+                return np.empty(0, dtype=object)
+            return shapely.buffer(shapely.linestrings(segments), walk_buffer, quad_segs=4)
+
+        core_area = 0.0
+        core_buffer = None
+        if max_hole_m2 > 0 and len(wa):
+            # streets that are not walked whole are never inside the core: buffer them while the core is traced
+            never = _segments_excluding(net, dist, distance, whole)
+            rest_never = run(buffer_lines, never)
+            core, covered = _core(net.xy, wa, wb, max_hole_m2)
+            if len(core):
+                core_area = float(shapely.area(core).sum())
+                # the core pieces are faces of a plane graph: they meet at nodes at most, so they form a valid
+                # MultiPolygon as they are and need no union before the buffer
+                core_future = run(shapely.buffer, shapely.multipolygons(core), walk_buffer, 4)
+                skip = ~whole
+                skip[np.flatnonzero(whole)[covered]] = True
+                rest = np.concatenate([rest_never.result(), buffer_lines(_segments_excluding(net, dist, distance,
+                                                                                                skip))])
+                core_buffer = core_future.result()
+            else:
+                rest = np.concatenate([rest_never.result(),
+                                       buffer_lines(_segments_excluding(net, dist, distance, ~whole))])
+        else:
+            rest = buffer_lines(segs)
+        if core_buffer is not None and len(rest):
+            shapely.prepare(core_buffer)
+            rest = rest[~shapely.contains(core_buffer, rest)]   # already inside: no need to merge them
+        # merge the small street buffers among themselves first, then once with the (large) core buffer
+        merged = union_by_piece(rest, workers=workers, executor=ex) if len(rest) else None
+    finally:
+        if ex is not None:
+            ex.shutdown()
     if core_buffer is None:
         return (merged if merged is not None else shapely.Polygon()), core_area
     return (shapely.union(core_buffer, merged) if merged is not None else core_buffer), core_area
 
 
-def union_by_piece(polys: np.ndarray) -> shapely.Geometry:
+class _Now:
+    """A computed value behind the ``Future.result()`` interface (the one-worker path)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+def union_by_piece(polys: np.ndarray, *, workers: int = 1, executor=None) -> shapely.Geometry:
     """Union of polygons, piece by piece: polygons whose bounding boxes chain together form a piece, each piece
     is unioned on its own (one GEOS unary union per piece, vectorised), and the pieces — disjoint, since no two
     of their polygons' boxes meet — are gathered into one MultiPolygon without a global union (about 2x faster
-    than ``shapely.union_all`` for thousands of street buffers spread over a city)."""
+    than ``shapely.union_all`` for thousands of street buffers spread over a city).
+
+    ``workers > 1`` spreads the pieces over that many threads (balanced by polygon count; ``executor``: a
+    ``concurrent.futures`` executor to use, else one is made); the result is the same geometry."""
     polys = np.asarray(polys, dtype=object)
     if len(polys) < 2:
         return polys[0] if len(polys) else shapely.Polygon()
     a, b = shapely.STRtree(polys).query(polys)  # no predicate: bounding boxes only
     n = len(polys)
-    _, lab = connected_components(sparse.csr_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)),
-                                  directed=False)
-    order = np.argsort(lab, kind="stable")
-    pieces = shapely.lib.unary_union(shapely.geometrycollections(polys[order], indices=lab[order]))
-    parts = shapely.get_parts(pieces)
+    n_lab, lab = connected_components(sparse.csr_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)),
+                                      directed=False)
+
+    def union_pieces(sel: np.ndarray) -> np.ndarray:
+        order = sel[np.argsort(lab[sel], kind="stable")]
+        _, idx = np.unique(lab[order], return_inverse=True)
+        return shapely.get_parts(shapely.lib.unary_union(shapely.geometrycollections(polys[order], indices=idx)))
+
+    if workers > 1 and n_lab > 1:
+        size = np.bincount(lab)
+        group = np.empty(n_lab, dtype=np.int64)
+        load = np.zeros(workers)
+        for piece in np.argsort(-size, kind="stable"):     # largest piece first, to the least loaded worker
+            k = int(np.argmin(load))
+            group[piece] = k
+            load[k] += size[piece]
+        sels = [np.flatnonzero(group[lab] == k) for k in range(workers)]
+        sels = [s for s in sels if len(s)]
+        own = executor is None
+        ex = ThreadPoolExecutor(workers) if own else executor
+        try:
+            parts = np.concatenate(list(ex.map(union_pieces, sels)))
+        finally:
+            if own:
+                ex.shutdown()
+    else:
+        parts = union_pieces(np.arange(n))
     parts = parts[shapely.get_type_id(parts) == 3]
     return shapely.multipolygons(parts) if len(parts) > 1 else parts[0]
 
