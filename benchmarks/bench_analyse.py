@@ -10,6 +10,7 @@ outputs are identical.
 
 Run: python benchmarks/bench_analyse.py [--repeat 3] [--baseline REV] [--tree FOLDER]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -98,8 +99,11 @@ def main() -> None:
         if args.baseline:
             base = tmp / "baseline"
             base.mkdir()
-            archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.baseline, "tjspatial", "layers",
-                                      "styles"], capture_output=True, check=True).stdout
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", args.baseline, "tjspatial", "layers", "styles"],
+                capture_output=True,
+                check=True,
+            ).stdout
             subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
             sides = {f"rev {args.baseline}": (base, "run"), **sides}
         gpkgs = {}
@@ -110,16 +114,22 @@ def main() -> None:
         for i in range(args.repeat):
             for name, (root, mode) in sides.items():
                 results[name].append(_run(root, str(gpkgs[name]), str(tmp / f"out-{name}-{i}"), mode))
-        med = {n: {k: statistics.median(r[k] for r in rs) for k in ("wall", "cpu", "reads", "lists")}
-               for n, rs in results.items()}
+        med = {
+            n: {k: statistics.median(r[k] for r in rs) for k in ("wall", "cpu", "reads", "lists")}
+            for n, rs in results.items()
+        }
         t = med["this tree"]
         for n, m in med.items():
-            print(f"{n:<14} analyse median {m['wall']:7.2f} s wall, {m['cpu']:7.2f} s CPU over {args.repeat} runs; "
-                  f"{m['reads']:4.0f} reads, {m['lists']:4.0f} listings; baseline / this tree: wall "
-                  f"{m['wall'] / t['wall']:.2f}x, CPU {m['cpu'] / t['cpu']:.2f}x")
+            print(
+                f"{n:<14} analyse median {m['wall']:7.2f} s wall, {m['cpu']:7.2f} s CPU over {args.repeat} runs; "
+                f"{m['reads']:4.0f} reads, {m['lists']:4.0f} listings; baseline / this tree: wall "
+                f"{m['wall'] / t['wall']:.2f}x, CPU {m['cpu'] / t['cpu']:.2f}x"
+            )
         u = med["uncached"]
-        print(f"#12 reader and graph reuse (uncached / this tree): wall {u['wall'] / t['wall']:.2f}x, CPU "
-              f"{u['cpu'] / t['cpu']:.2f}x; goal >= 2x -> {'met' if u['wall'] / t['wall'] >= 2 else 'NOT met'}")
+        print(
+            f"#12 reader and graph reuse (uncached / this tree): wall {u['wall'] / t['wall']:.2f}x, CPU "
+            f"{u['cpu'] / t['cpu']:.2f}x; goal >= 2x -> {'met' if u['wall'] / t['wall'] >= 2 else 'NOT met'}"
+        )
         for n in sides:
             if n != "this tree":
                 differ = _same_csvs(tmp / f"out-{n}-0", tmp / "out-this tree-0")

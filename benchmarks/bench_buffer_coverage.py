@@ -25,6 +25,7 @@ Methods, each timed ``--runs`` times (default 5) in alternation, medians reporte
 Run: ``python benchmarks/bench_buffer_coverage.py [--runs 5] [--stations 400 4000]``. Prints ratios; no goal is
 asserted (the README quotes the ratios with machine and date).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,9 @@ def stations(boundary, n: int, layout: str, rng) -> gpd.GeoDataFrame:
         if layout == "uniform":
             xy = np.column_stack([rng.uniform(minx, maxx, 4 * n), rng.uniform(miny, maxy, 4 * n)])
         else:  # 70 % around the central city and Binhai, 30 % spread out
-            centres = tj.to_metric(gpd.GeoDataFrame(geometry=gpd.points_from_xy([117.20, 117.70], [39.13, 39.02]),
-                                                    crs="EPSG:4326")).geometry
+            centres = tj.to_metric(
+                gpd.GeoDataFrame(geometry=gpd.points_from_xy([117.20, 117.70], [39.13, 39.02]), crs="EPSG:4326")
+            ).geometry
             c = shapely.get_coordinates(centres.values)
             k = rng.integers(0, 2, 4 * n)
             xy = c[k] + rng.normal(0, [9_000, 6_000], (4 * n, 2))
@@ -67,8 +69,11 @@ def stations(boundary, n: int, layout: str, rng) -> gpd.GeoDataFrame:
         ok = shapely.contains_xy(boundary, xy[:, 0], xy[:, 1])
         pts = np.vstack([pts, xy[ok]])
     pts = pts[:n]
-    return gpd.GeoDataFrame({"kind": ["metro"] * n, "status": ["open"] * n},
-                            geometry=gpd.points_from_xy(pts[:, 0], pts[:, 1]), crs="EPSG:4548")
+    return gpd.GeoDataFrame(
+        {"kind": ["metro"] * n, "status": ["open"] * n},
+        geometry=gpd.points_from_xy(pts[:, 0], pts[:, 1]),
+        crs="EPSG:4548",
+    )
 
 
 def previous(st, pop, ar, distance=800.0):
@@ -95,9 +100,13 @@ def plain_rasterio(st, ds, ar, distance=800.0):
 class KDIdeal:
     def __init__(self, pop: PopulationGrid, ar):
         x, y = cell_centres(pop.transform, pop.shape)
-        self.zone = rasterio.features.rasterize([(g, i) for i, g in enumerate(ar.geometry.values)],
-                                                out_shape=pop.shape, transform=pop.transform, fill=-1,
-                                                dtype="int32")
+        self.zone = rasterio.features.rasterize(
+            [(g, i) for i, g in enumerate(ar.geometry.values)],
+            out_shape=pop.shape,
+            transform=pop.transform,
+            fill=-1,
+            dtype="int32",
+        )
         keep = pop.values > 0
         self.xy = np.column_stack([x[keep], y[keep]])
         self.v = pop.values[keep]
@@ -133,12 +142,21 @@ def main() -> None:
         pop = tj.population(path=gpkg, cell=args.cell)
         ar = resolve_areas("districts", path=gpkg)
     boundary = shapely.union_all(ar.geometry.values)
-    print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {platform.processor() or platform.machine()}, "
-          f"Python {platform.python_version()}; grid {pop.shape[0]} x {pop.shape[1]} = {pop.values.size:,} cells of "
-          f"{args.cell:g} m, {len(ar)} districts, 800 m; medians of {args.runs} alternating runs")
+    print(
+        f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}; grid {pop.shape[0]} x {pop.shape[1]} = {pop.values.size:,} cells of "
+        f"{args.cell:g} m, {len(ar)} districts, 800 m; medians of {args.runs} alternating runs"
+    )
     mf = MemoryFile()
-    ds = mf.open(driver="GTiff", height=pop.shape[0], width=pop.shape[1], count=1, dtype="float64",
-                 crs=pop.crs, transform=pop.transform)
+    ds = mf.open(
+        driver="GTiff",
+        height=pop.shape[0],
+        width=pop.shape[1],
+        count=1,
+        dtype="float64",
+        crs=pop.crs,
+        transform=pop.transform,
+    )
     ds.write(pop.values, 1)
     kd = KDIdeal(pop, ar)
     coverage(stations(boundary, 10, "uniform", rng), pop, ar)  # warm imports and the grid's memo
@@ -170,16 +188,22 @@ def main() -> None:
             m = {k: statistics.median(v) for k, v in t.items()}
             kd_full = statistics.median(np.add(t["kd_build"], t["kd_query"]))
             cov, exact_prev = res["pop_covered"].to_numpy(), np.abs(res["pop_covered"].to_numpy() - pc).max()
-            print(f"[{layout:9s} {n:>5} stations] tjspatial warm {m['warm']:.3f} s, cold {m['cold']:.3f} s | "
-                  f"previous {m['previous']:.3f} s | rasterio.mask {m['mask']:.3f} s | KD-tree {m['kd_query']:.3f} s "
-                  f"(+ build {kd_full:.3f} s)")
-            print(f"    speed-up vs rasterio.mask: warm {m['mask'] / m['warm']:.1f}x, cold {m['mask'] / m['cold']:.1f}x"
-                  f" (goal >= 2x) | vs previous: warm {m['previous'] / m['warm']:.1f}x | time / KD-tree incl. build: "
-                  f"warm {m['warm'] / kd_full:.2f}x, cold {m['cold'] / kd_full:.2f}x (goal <= 3x); "
-                  f"without build: {m['warm'] / m['kd_query']:.1f}x")
-            print(f"    covered persons: tjspatial {cov.sum():,.0f} (previous: max gap {exact_prev:.2e} persons), "
-                  f"rasterio.mask {mc.sum():,.0f} ({(mc.sum() / cov.sum() - 1) * 100:+.2f} %), "
-                  f"KD-tree {kc.sum():,.0f} ({(kc.sum() / cov.sum() - 1) * 100:+.2f} %)")
+            print(
+                f"[{layout:9s} {n:>5} stations] tjspatial warm {m['warm']:.3f} s, cold {m['cold']:.3f} s | "
+                f"previous {m['previous']:.3f} s | rasterio.mask {m['mask']:.3f} s | KD-tree {m['kd_query']:.3f} s "
+                f"(+ build {kd_full:.3f} s)"
+            )
+            print(
+                f"    speed-up vs rasterio.mask: warm {m['mask'] / m['warm']:.1f}x, cold {m['mask'] / m['cold']:.1f}x"
+                f" (goal >= 2x) | vs previous: warm {m['previous'] / m['warm']:.1f}x | time / KD-tree incl. build: "
+                f"warm {m['warm'] / kd_full:.2f}x, cold {m['cold'] / kd_full:.2f}x (goal <= 3x); "
+                f"without build: {m['warm'] / m['kd_query']:.1f}x"
+            )
+            print(
+                f"    covered persons: tjspatial {cov.sum():,.0f} (previous: max gap {exact_prev:.2e} persons), "
+                f"rasterio.mask {mc.sum():,.0f} ({(mc.sum() / cov.sum() - 1) * 100:+.2f} %), "
+                f"KD-tree {kc.sum():,.0f} ({(kc.sum() / cov.sum() - 1) * 100:+.2f} %)"
+            )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 Run: python benchmarks/bench_build.py [--repeat 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,11 @@ def main() -> None:
             build(out=Path(tmp) / f"bench{i}.gpkg", quiet=True)
             times.append(time.perf_counter() - t)
     n = len(get_catalog())
-    print(f"tjspatial build (bundled, {n} layers): median {statistics.median(times):.2f} s, "
-          f"min {min(times):.2f} s over {args.repeat} runs; goal < 30 s -> "
-          f"{'met' if statistics.median(times) < 30 else 'NOT met'}")
+    print(
+        f"tjspatial build (bundled, {n} layers): median {statistics.median(times):.2f} s, "
+        f"min {min(times):.2f} s over {args.repeat} runs; goal < 30 s -> "
+        f"{'met' if statistics.median(times) < 30 else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

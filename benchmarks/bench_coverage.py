@@ -12,6 +12,7 @@ Run: python benchmarks/bench_coverage.py [--stations 400] [--grid 708] [--baseli
 (``--baseline-stations`` times the straightforward way on the first N stations only and scales it up; by default
 it runs on all of them, which takes a while.)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,16 +43,26 @@ def _stations(rng, n: int, span: float, margin: float) -> np.ndarray:
 def bench_buffer(n_stations: int, rng) -> float:
     cells = 1100
     values = rng.gamma(0.5, 40.0, (cells, cells))
-    pop = PopulationGrid(values=values, transform=Affine(100, 0, X0, 0, -100, Y0 + cells * 100), crs="EPSG:4548",
-                         source="synthetic", year=2020)
+    pop = PopulationGrid(
+        values=values,
+        transform=Affine(100, 0, X0, 0, -100, Y0 + cells * 100),
+        crs="EPSG:4548",
+        source="synthetic",
+        year=2020,
+    )
     span = cells * 100.0
     q = span / 4
-    areas = gpd.GeoDataFrame({"name_zh": [f"area{i}{j}" for i in range(4) for j in range(4)]},
-                             geometry=[shapely.box(X0 + i * q, Y0 + j * q, X0 + (i + 1) * q, Y0 + (j + 1) * q)
-                                       for i in range(4) for j in range(4)], crs="EPSG:4548")
+    areas = gpd.GeoDataFrame(
+        {"name_zh": [f"area{i}{j}" for i in range(4) for j in range(4)]},
+        geometry=[
+            shapely.box(X0 + i * q, Y0 + j * q, X0 + (i + 1) * q, Y0 + (j + 1) * q) for i in range(4) for j in range(4)
+        ],
+        crs="EPSG:4548",
+    )
     xy = _stations(rng, n_stations, span, 2_000)
-    st = gpd.GeoDataFrame({"kind": ["metro"] * len(xy), "status": ["open"] * len(xy)},
-                          geometry=gpd.points_from_xy(*xy.T), crs="EPSG:4548")
+    st = gpd.GeoDataFrame(
+        {"kind": ["metro"] * len(xy), "status": ["open"] * len(xy)}, geometry=gpd.points_from_xy(*xy.T), crs="EPSG:4548"
+    )
     coverage(st.iloc[:5], pop, areas, distance=800)  # warm up imports
     times = []
     for _ in range(3):
@@ -59,9 +70,11 @@ def bench_buffer(n_stations: int, rng) -> float:
         res = coverage(st, pop, areas, distance=800)
         times.append(time.perf_counter() - t)
     best = min(times)
-    print(f"[buffer] {n_stations} stations, {cells * cells:,} cells, 16 areas: best {best:.2f} s of 3 "
-          f"(covered {res['pop_covered'].sum():,.0f} of {res['pop_total'].sum():,.0f} persons); goal < 2 s -> "
-          f"{'met' if best < 2 else 'NOT met'} (goal / time = {2 / best:.1f}x)")
+    print(
+        f"[buffer] {n_stations} stations, {cells * cells:,} cells, 16 areas: best {best:.2f} s of 3 "
+        f"(covered {res['pop_covered'].sum():,.0f} of {res['pop_total'].sum():,.0f} persons); goal < 2 s -> "
+        f"{'met' if best < 2 else 'NOT met'} (goal / time = {2 / best:.1f}x)"
+    )
     return best
 
 
@@ -69,8 +82,7 @@ def grid_graph(n: int, spacing: float = 100.0) -> nx.MultiDiGraph:
     g = nx.MultiDiGraph(crs="EPSG:4548")
     idx = np.arange(n * n).reshape(n, n)
     ii, jj = np.divmod(np.arange(n * n), n)
-    g.add_nodes_from((int(k), {"x": X0 + j * spacing, "y": Y0 + i * spacing}) for k, i, j in
-                     zip(idx.ravel(), ii, jj))
+    g.add_nodes_from((int(k), {"x": X0 + j * spacing, "y": Y0 + i * spacing}) for k, i, j in zip(idx.ravel(), ii, jj))
     u = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
     v = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
     g.add_edges_from((int(a), int(b), {"length": spacing}) for a, b in zip(u, v))
@@ -81,6 +93,7 @@ def grid_graph(n: int, spacing: float = 100.0) -> nx.MultiDiGraph:
 def straightforward(g: nx.MultiDiGraph, xy: np.ndarray, nodes_xy: np.ndarray, distance: float, buffer_m: float):
     """The per-station way: networkx Dijkstra, cut edges, shapely buffer + union per station, then union."""
     from scipy.spatial import cKDTree
+
     _, nearest = cKDTree(nodes_xy).query(xy)
     per_station = []
     for node in nearest:
@@ -116,18 +129,27 @@ def bench_network(n_stations: int, n: int, baseline_stations: int | None, rng) -
     t_conv = time.perf_counter() - t
     span = (n - 1) * 100.0
     values = rng.gamma(0.5, 40.0, (n, n))
-    pop = PopulationGrid(values=values, transform=Affine(100, 0, X0 - 50, 0, -100, Y0 - 50 + n * 100),
-                         crs="EPSG:4548", source="synthetic", year=2020)
+    pop = PopulationGrid(
+        values=values,
+        transform=Affine(100, 0, X0 - 50, 0, -100, Y0 - 50 + n * 100),
+        crs="EPSG:4548",
+        source="synthetic",
+        year=2020,
+    )
     xy = _stations(rng, n_stations, span, 1_500)
-    print(f"[network] grid graph {n}x{n} = {g.number_of_nodes():,} nodes, {g.number_of_edges():,} directed edges "
-          f"(networkx build {t_graph:.1f} s; conversion to arrays, once per graph: {t_conv:.1f} s)")
+    print(
+        f"[network] grid graph {n}x{n} = {g.number_of_nodes():,} nodes, {g.number_of_edges():,} directed edges "
+        f"(networkx build {t_graph:.1f} s; conversion to arrays, once per graph: {t_conv:.1f} s)"
+    )
 
     t = time.perf_counter()
     area, info = walk_catchment(xy, net, 1000.0)
     fast_pop = pop.zonal_sum(np.array([area], dtype=object), crs="EPSG:4548")[0]
     t_fast = time.perf_counter() - t
-    print(f"[network] tjspatial: {n_stations} stations in {t_fast:.2f} s ({t_fast / n_stations * 1000:.1f} ms a station); "
-          f"catchment {area.area / 1e6:,.1f} km², {fast_pop:,.0f} persons, walked {info['walked_km']:,.0f} km")
+    print(
+        f"[network] tjspatial: {n_stations} stations in {t_fast:.2f} s ({t_fast / n_stations * 1000:.1f} ms a station); "
+        f"catchment {area.area / 1e6:,.1f} km², {fast_pop:,.0f} persons, walked {info['walked_km']:,.0f} km"
+    )
 
     m = n_stations if baseline_stations is None else min(baseline_stations, n_stations)
     nodes_xy = net.xy
@@ -138,8 +160,10 @@ def bench_network(n_stations: int, n: int, baseline_stations: int | None, rng) -
     label = "" if m == n_stations else f" (measured on {m}, scaled to {n_stations})"
     print(f"[network] straightforward: {t_base:.2f} s{label} ({t_base / n_stations * 1000:.1f} ms a station)")
     if m == n_stations:
-        print(f"[network] same answer: catchment areas {area.area / 1e6:,.3f} vs {base_area.area / 1e6:,.3f} km², "
-              f"persons {fast_pop:,.0f} vs {base_pop:,.0f}")
+        print(
+            f"[network] same answer: catchment areas {area.area / 1e6:,.3f} vs {base_area.area / 1e6:,.3f} km², "
+            f"persons {fast_pop:,.0f} vs {base_pop:,.0f}"
+        )
     ratio = t_base / t_fast
     print(f"[network] speed-up {ratio:.1f}x; goal >= 10x -> {'met' if ratio >= 10 else 'NOT met'}")
 

@@ -6,6 +6,7 @@ to the map being ready (``tj.ready``: overlays, controls and legend built), medi
 
 Run: python benchmarks/bench_maps.py [--repeat 5] [--gpkg layers/tianjin.gpkg]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,14 @@ from pathlib import Path
 from tjspatial import build
 from tjspatial.publish.site import write_site
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def render_times(pages: dict[str, Path], repeat: int) -> dict[str, list[float]]:
@@ -32,8 +39,9 @@ def render_times(pages: dict[str, Path], repeat: int) -> dict[str, list[float]]:
         for key, path in pages.items():
             for _ in range(repeat):
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
-                page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:"))
-                           else r.abort())
+                page.route(
+                    "**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort()
+                )
                 page.goto(path.as_uri())
                 page.wait_for_function("window.tj && window.tj.ready === true", timeout=30000)
                 out.setdefault(key, []).append(page.evaluate("performance.now()"))
@@ -63,9 +71,11 @@ def main() -> None:
         print(f"{k:<12} {sizes[k] / 1e6:8.2f} {statistics.median(times[k]):20.0f} {min(times[k]):7.0f}")
     largest = max(sizes, key=sizes.get)
     med = statistics.median(times[largest])
-    print(f"largest map: {largest} {sizes[largest] / 1e6:.2f} MB (goal < 5 MB: "
-          f"{'met' if sizes[largest] < 5e6 else 'NOT met'}), render {med:.0f} ms median over {args.repeat} runs "
-          f"(goal < 2000 ms: {'met' if med < 2000 else 'NOT met'})")
+    print(
+        f"largest map: {largest} {sizes[largest] / 1e6:.2f} MB (goal < 5 MB: "
+        f"{'met' if sizes[largest] < 5e6 else 'NOT met'}), render {med:.0f} ms median over {args.repeat} runs "
+        f"(goal < 2000 ms: {'met' if med < 2000 else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

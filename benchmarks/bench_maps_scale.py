@@ -16,6 +16,7 @@ median is reported with the ratio baseline / scaled. Goals: 50,000 polygons read
 
 Run: python benchmarks/bench_maps_scale.py [--features 50000] [--repeat 3] [--gpkg layers/tianjin.gpkg]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,14 @@ from tjspatial.catalog import Layer
 from tjspatial.publish import webmap
 from tjspatial.styles import Style
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def footprints(n: int, seed: int = 1) -> gpd.GeoDataFrame:
@@ -52,17 +59,36 @@ def footprints(n: int, seed: int = 1) -> gpd.GeoDataFrame:
     ys = c[:, 1:] + corners[:, 0] * w[:, None] * np.sin(a)[:, None] + corners[:, 1] * h[:, None] * np.cos(a)[:, None]
     rings = np.stack([xs, ys], axis=-1)
     polys = shapely.polygons(rings)
-    return gpd.GeoDataFrame({"name_zh": "", "name_en": "", "accuracy": "derived", "source": "synthetic",
-                             "height_m": rng.integers(3, 120, n)}, geometry=polys, crs="EPSG:4326")
+    return gpd.GeoDataFrame(
+        {
+            "name_zh": "",
+            "name_en": "",
+            "accuracy": "derived",
+            "source": "synthetic",
+            "height_m": rng.integers(3, 120, n),
+        },
+        geometry=polys,
+        crs="EPSG:4326",
+    )
 
 
 def page(gpkg: Path, gdf: gpd.GeoDataFrame, mode: str) -> str:
-    layer = Layer(id="buildings", title_zh="建筑（合成）", title_en="Buildings (synthetic)", theme="context",
-                  geometry_type="Polygon", accuracy="derived", sources=("osm",) if "osm" in get_catalog().sources
-                  else tuple(get_catalog().sources)[:1], builder="", style="water",
-                  description="synthetic benchmark layer", fields={"height_m": "int"})
-    style = Style(id="buildings", geometry="polygon", stroke="#8c6d46", stroke_width=0.5, fill="#d9c4a1",
-                  fill_opacity=0.8, z=30)
+    layer = Layer(
+        id="buildings",
+        title_zh="建筑（合成）",
+        title_en="Buildings (synthetic)",
+        theme="context",
+        geometry_type="Polygon",
+        accuracy="derived",
+        sources=("osm",) if "osm" in get_catalog().sources else tuple(get_catalog().sources)[:1],
+        builder="",
+        style="water",
+        description="synthetic benchmark layer",
+        fields={"height_m": "int"},
+    )
+    style = Style(
+        id="buildings", geometry="polygon", stroke="#8c6d46", stroke_width=0.5, fill="#d9c4a1", fill_opacity=0.8, z=30
+    )
     disp = webmap.display_layer(gdf, layer, style, 0.0)
     cfg = webmap.layer_config(disp, layer, style, get_catalog(), render="svg" if mode == "baseline" else None)
     if mode == "baseline":
@@ -85,8 +111,11 @@ def render_ms(path: Path, repeat: int) -> list[float]:
             pg.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:")) else r.abort())
             pg.goto(path.as_uri(), timeout=120_000)
             pg.wait_for_function("window.tj && window.tj.ready === true", timeout=120_000)
-            out.append(pg.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame("
-                                   "() => r(performance.now()))))"))
+            out.append(
+                pg.evaluate(
+                    "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(performance.now()))))"
+                )
+            )
             pg.close()
         browser.close()
     return out
@@ -106,15 +135,23 @@ def main() -> None:
             path = Path(tmp) / f"{mode}.html"
             path.write_text(page(gpkg, gdf, mode), encoding="utf-8")
             res[mode] = (path.stat().st_size, render_ms(path, args.repeat))
-    print(f"{args.features:,} polygons, {args.repeat} runs each, {platform.node()} "
-          f"({platform.processor() or platform.machine()}), {date.today()}")
+    print(
+        f"{args.features:,} polygons, {args.repeat} runs each, {platform.node()} "
+        f"({platform.processor() or platform.machine()}), {date.today()}"
+    )
     for mode, (size, times) in res.items():
-        print(f"  {mode:<9} page {size / 1e6:6.2f} MB   ready+painted median {statistics.median(times):8.0f} ms   "
-              f"runs {', '.join(f'{t:.0f}' for t in times)}")
+        print(
+            f"  {mode:<9} page {size / 1e6:6.2f} MB   ready+painted median {statistics.median(times):8.0f} ms   "
+            f"runs {', '.join(f'{t:.0f}' for t in times)}"
+        )
     b, s = res["baseline"], res["scaled"]
-    print(f"  ratio baseline/scaled: size {b[0] / s[0]:.2f}x, time {statistics.median(b[1]) / statistics.median(s[1]):.2f}x")
-    print(f"  goals: scaled page <= 5 MB: {'yes' if s[0] <= 5e6 else 'NO'}; "
-          f"ready < 2 s: {'yes' if statistics.median(s[1]) < 2000 else 'NO'}")
+    print(
+        f"  ratio baseline/scaled: size {b[0] / s[0]:.2f}x, time {statistics.median(b[1]) / statistics.median(s[1]):.2f}x"
+    )
+    print(
+        f"  goals: scaled page <= 5 MB: {'yes' if s[0] <= 5e6 else 'NO'}; "
+        f"ready < 2 s: {'yes' if statistics.median(s[1]) < 2000 else 'NO'}"
+    )
 
 
 if __name__ == "__main__":

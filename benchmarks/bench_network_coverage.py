@@ -25,6 +25,7 @@ time — for ``--scale`` nodes (default 1,210,000).
 Run: ``python benchmarks/bench_network_coverage.py [--stations 100 400 1600 6400] [--runs 3] [--grid 300]
 [--baseline-stations 400] [--scale 1210000]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,8 +74,9 @@ def stations(n_st: int, n: int, layout: str, rng) -> np.ndarray:
     k = rng.integers(0, 3, n_st)
     xy = centres[k] + rng.normal(0, 2500, (n_st, 2))
     spread = rng.random(n_st) < 0.3
-    xy[spread] = np.column_stack([rng.uniform(1500, span - 1500, spread.sum()),
-                                  rng.uniform(1500, span - 1500, spread.sum())]) + (X0, Y0)
+    xy[spread] = np.column_stack(
+        [rng.uniform(1500, span - 1500, spread.sum()), rng.uniform(1500, span - 1500, spread.sum())]
+    ) + (X0, Y0)
     return np.clip(xy, (X0 + 500, Y0 + 500), (X0 + span - 500, Y0 + span - 500))
 
 
@@ -126,19 +128,23 @@ def store(n_nodes: int) -> None:
         net.save(path, source="benchmark lattice")
         t_save = time.perf_counter() - t
         # peak memory from /proc (VmHWM; ru_maxrss would carry this process's peak across exec)
-        code = ("import time, re; from tjspatial.analysis.network_coverage import WalkNetwork; "
-                "kb = lambda k: int(re.search(k + r':\\s+(\\d+)', open('/proc/self/status').read()).group(1)); "
-                "r0 = kb('VmRSS'); t = time.perf_counter(); "
-                f"net = WalkNetwork.load({str(path)!r}); t1 = time.perf_counter() - t; net.matrix; net.tree; "
-                "t2 = time.perf_counter() - t; r1 = kb('VmHWM'); "
-                "print(t1, t2, net.nbytes, len(net.xy), r0, r1)")
+        code = (
+            "import time, re; from tjspatial.analysis.network_coverage import WalkNetwork; "
+            "kb = lambda k: int(re.search(k + r':\\s+(\\d+)', open('/proc/self/status').read()).group(1)); "
+            "r0 = kb('VmRSS'); t = time.perf_counter(); "
+            f"net = WalkNetwork.load({str(path)!r}); t1 = time.perf_counter() - t; net.matrix; net.tree; "
+            "t2 = time.perf_counter() - t; r1 = kb('VmHWM'); "
+            "print(t1, t2, net.nbytes, len(net.xy), r0, r1)"
+        )
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
         t1, t2, nbytes, n, r0, r1 = float(out[0]), float(out[1]), int(out[2]), int(out[3]), int(out[4]), int(out[5])
         size = path.stat().st_size
-    print(f"[store] {n:,} nodes, {len(u):,} edges: saved in {t_save:.1f} s ({size / 1e6:.0f} MB GeoPackage, "
-          f"{size / n:.0f} B a node); load {t1:.1f} s, + CSR matrix and KD-tree {t2:.1f} s; arrays {nbytes / n:.0f} B "
-          f"a node; process peak {r1 / 1024:.0f} MB ({(r1 - r0) / 1024:.0f} MB for the network) "
-          f"-> goals <= 1 KB a node, < 2 GB, load < 10 s")
+    print(
+        f"[store] {n:,} nodes, {len(u):,} edges: saved in {t_save:.1f} s ({size / 1e6:.0f} MB GeoPackage, "
+        f"{size / n:.0f} B a node); load {t1:.1f} s, + CSR matrix and KD-tree {t2:.1f} s; arrays {nbytes / n:.0f} B "
+        f"a node; process peak {r1 / 1024:.0f} MB ({(r1 - r0) / 1024:.0f} MB for the network) "
+        f"-> goals <= 1 KB a node, < 2 GB, load < 10 s"
+    )
 
 
 def main() -> None:
@@ -147,13 +153,19 @@ def main() -> None:
     ap.add_argument("--layouts", nargs="+", default=["clustered", "uniform"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--grid", type=int, default=300)
-    ap.add_argument("--baseline-stations", type=int, default=None,
-                    help="time the per-station pipeline on this many stations and scale (default: all)")
+    ap.add_argument(
+        "--baseline-stations",
+        type=int,
+        default=None,
+        help="time the per-station pipeline on this many stations and scale (default: all)",
+    )
     ap.add_argument("--scale", type=int, default=1_210_000, help="nodes of the store test (0: skip)")
     args = ap.parse_args()
-    print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
-          f"{platform.processor() or platform.machine()}, Python {platform.python_version()}; medians of "
-          f"{args.runs} alternating runs")
+    print(
+        f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+        f"{platform.processor() or platform.machine()}, Python {platform.python_version()}; medians of "
+        f"{args.runs} alternating runs"
+    )
     if args.scale:
         store(args.scale)
     rng = np.random.default_rng(15)
@@ -165,8 +177,10 @@ def main() -> None:
     cells = int(span / 100) + 2
     values = rng.gamma(0.5, 40.0, (cells, cells))
     integ = GridIntegrator.from_grid(values, Affine(100, 0, X0 - 100, 0, -100, Y0 - 100 + cells * 100))
-    print(f"[network] {len(xy):,} nodes, {len(net.u):,} streets ({(length > np.hypot(*(xy[u] - xy[v]).T) + 1e-9).mean():.0%} "
-          f"curved), walk {WALK:g} m, buffer {BUFFER:g} m")
+    print(
+        f"[network] {len(xy):,} nodes, {len(net.u):,} streets ({(length > np.hypot(*(xy[u] - xy[v]).T) + 1e-9).mean():.0%} "
+        f"curved), walk {WALK:g} m, buffer {BUFFER:g} m"
+    )
     for layout in args.layouts:
         for n_st in args.stations:
             pts = stations(n_st, args.grid, layout, rng)
@@ -190,10 +204,14 @@ def main() -> None:
             label = "" if m == n_st else f" (timed on {m}, scaled to {n_st})"
             same = ""
             if m == n_st:
-                same = (f"; same answer: area {area.area / 1e6:,.6f} vs {base.area / 1e6:,.6f} km² "
-                        f"(diff {abs(area.area - base.area) / 1e6:.1e} km²), persons {pop:,.1f} vs {base_pop:,.1f}")
-            print(f"[{layout:9s} {n_st:>5}] tjspatial {f:.2f} s (1 thread {f1:.2f} s) | ITDP per station {b:.2f} s{label}"
-                  f" | speed-up {b / f:.1f}x, 1 thread {b / f1:.1f}x (goal >= 20x at 400) | walked {cut:,.0f} km{same}")
+                same = (
+                    f"; same answer: area {area.area / 1e6:,.6f} vs {base.area / 1e6:,.6f} km² "
+                    f"(diff {abs(area.area - base.area) / 1e6:.1e} km²), persons {pop:,.1f} vs {base_pop:,.1f}"
+                )
+            print(
+                f"[{layout:9s} {n_st:>5}] tjspatial {f:.2f} s (1 thread {f1:.2f} s) | ITDP per station {b:.2f} s{label}"
+                f" | speed-up {b / f:.1f}x, 1 thread {b / f1:.1f}x (goal >= 20x at 400) | walked {cut:,.0f} km{same}"
+            )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ Then, each in a fresh subprocess (time, and peak memory = max RSS of the process
 Run: python benchmarks/bench_osm_extract.py [--nodes 3500000] [--inside 0.14] [--skip-old-build]
 Prints one line per step and the ratios old/new measured in the same run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,6 +38,7 @@ OLD_REV = "0d96564"  # main before the #11 work (osmnx per layer, pyosmium clip 
 def write_pbf(path: Path, n_nodes: int, inside: float, water: float = 0.02, seed: int = 7) -> dict:
     """The synthetic extract (see the module docstring); returns its counts."""
     import osmium
+
     rng = np.random.default_rng(seed)
     n_ways = n_nodes // 10
     centres = np.c_[rng.uniform(73, 135, n_ways), rng.uniform(18, 54, n_ways)]
@@ -86,8 +88,9 @@ def measure(code: str, pythonpath: Path, cwd: Path) -> tuple[float, float, str]:
     """Run ``python -c code`` with ``pythonpath``; (seconds, peak MB of the process tree, stdout)."""
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
     t = time.perf_counter()
-    p = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=cwd, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     out, err = p.communicate()
     dt = time.perf_counter() - t
     if p.returncode != 0:
@@ -97,16 +100,22 @@ def measure(code: str, pythonpath: Path, cwd: Path) -> tuple[float, float, str]:
     return dt, peak, out
 
 
-PEAK = ("import resource; print(max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
-        "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024)")
+PEAK = (
+    "import resource; print(max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+    "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024)"
+)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nodes", type=int, default=3_500_000, help="synthetic nodes (default 3.5 M)")
     ap.add_argument("--inside", type=float, default=0.14, help="share of them inside Tianjin (default 0.14)")
-    ap.add_argument("--water", type=float, default=0.02,
-                    help="share of synthetic ways that are natural=water rings, kept by the tag filter (default 0.02)")
+    ap.add_argument(
+        "--water",
+        type=float,
+        default=0.02,
+        help="share of synthetic ways that are natural=water rings, kept by the tag filter (default 0.02)",
+    )
     ap.add_argument("--old-rev", default=OLD_REV, help="git revision of the old code (default %(default)s)")
     ap.add_argument("--skip-old-build", action="store_true", help="only compare the clip for the old code")
     args = ap.parse_args()
@@ -115,33 +124,45 @@ def main() -> None:
         pbf = tmp / "china-synthetic.osm.pbf"
         t = time.perf_counter()
         counts = write_pbf(pbf, args.nodes, args.inside, args.water)
-        print(f"synthetic PBF: {counts['nodes']:,} nodes ({counts['inside_nodes']:,} in Tianjin's box), "
-              f"{counts['ways']:,} ways ({args.water:.0%} water), {pbf.stat().st_size / 1e6:.1f} MB, written in {time.perf_counter() - t:.0f} s")
+        print(
+            f"synthetic PBF: {counts['nodes']:,} nodes ({counts['inside_nodes']:,} in Tianjin's box), "
+            f"{counts['ways']:,} ways ({args.water:.0%} water), {pbf.stat().st_size / 1e6:.1f} MB, written in {time.perf_counter() - t:.0f} s"
+        )
         old = tmp / "old"
         old.mkdir()
         subprocess.run(f"git -C {ROOT} archive {args.old_rev} | tar -x -C {old}", shell=True, check=True)
         rows = {}
-        setup = ("import shapely, numpy as np; from pathlib import Path; import tjspatial as tj; "
-                 "from tjspatial.sources import osm; from tjspatial.build_context import BuildContext; "
-                 "from tjspatial.paths import sources_dir; cat = tj.get_catalog(); "
-                 "ctx = BuildContext(catalog=cat, sources_dir=sources_dir()); "
-                 "poly = osm.query_polygon(osm.tianjin_boundary(ctx)); "
-                 "keys = set(osm.osm_keys(osm._all_selectors(cat))); ")
-        clip_old = setup + (f"from tjspatial.sources.osm_extract import clip_filter_pbf; "
-                            f"clip_filter_pbf(Path('{pbf}'), Path('{tmp}/old-clip.osm'), "
-                            f"tuple(np.round(shapely.bounds(poly), 6)), keys); " + PEAK)
-        clip_new = setup + (f"from tjspatial.sources.osm_extract import clip_extract; "
-                            f"clip_extract(Path('{pbf}'), Path('{tmp}/new-clip.osm'), poly, keys); " + PEAK)
+        setup = (
+            "import shapely, numpy as np; from pathlib import Path; import tjspatial as tj; "
+            "from tjspatial.sources import osm; from tjspatial.build_context import BuildContext; "
+            "from tjspatial.paths import sources_dir; cat = tj.get_catalog(); "
+            "ctx = BuildContext(catalog=cat, sources_dir=sources_dir()); "
+            "poly = osm.query_polygon(osm.tianjin_boundary(ctx)); "
+            "keys = set(osm.osm_keys(osm._all_selectors(cat))); "
+        )
+        clip_old = setup + (
+            f"from tjspatial.sources.osm_extract import clip_filter_pbf; "
+            f"clip_filter_pbf(Path('{pbf}'), Path('{tmp}/old-clip.osm'), "
+            f"tuple(np.round(shapely.bounds(poly), 6)), keys); " + PEAK
+        )
+        clip_new = setup + (
+            f"from tjspatial.sources.osm_extract import clip_extract; "
+            f"clip_extract(Path('{pbf}'), Path('{tmp}/new-clip.osm'), poly, keys); " + PEAK
+        )
         rows["clip, pyosmium loop (old)"] = measure(clip_old, ROOT, ROOT)
         rows["clip, osmium-tool (new)"] = measure(clip_new, ROOT, ROOT)
-        build = ("from pathlib import Path; from tjspatial.build import build; "
-                 "build(source='extract', out=Path('{out}'), options={{'extract': Path('{pbf}'), "
-                 "'cache_dir': Path('{cache}')}}); " + PEAK)
+        build = (
+            "from pathlib import Path; from tjspatial.build import build; "
+            "build(source='extract', out=Path('{out}'), options={{'extract': Path('{pbf}'), "
+            "'cache_dir': Path('{cache}')}}); " + PEAK
+        )
         if not args.skip_old_build:
-            rows["full build (old code)"] = measure(build.format(out=tmp / "old.gpkg", pbf=pbf,
-                                                                 cache=tmp / "old-cache"), old, old)
-        rows["full build (new code)"] = measure(build.format(out=tmp / "new.gpkg", pbf=pbf, cache=tmp / "new-cache"),
-                                                ROOT, ROOT)
+            rows["full build (old code)"] = measure(
+                build.format(out=tmp / "old.gpkg", pbf=pbf, cache=tmp / "old-cache"), old, old
+            )
+        rows["full build (new code)"] = measure(
+            build.format(out=tmp / "new.gpkg", pbf=pbf, cache=tmp / "new-cache"), ROOT, ROOT
+        )
         for name, (dt, mb, _) in rows.items():
             print(f"{name:<28} {dt:8.1f} s  {mb:8.0f} MB peak")
         o, n = rows["clip, pyosmium loop (old)"], rows["clip, osmium-tool (new)"]

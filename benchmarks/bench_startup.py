@@ -5,6 +5,7 @@ name (what ``import tjspatial`` cost before the public API became lazy), so the 
 
 Run: python benchmarks/bench_startup.py [--repeat 7]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = {
     "import tjspatial": [sys.executable, "-c", "import tjspatial"],
     "tjspatial --help": [sys.executable, "-m", "tjspatial.cli", "--help"],
-    "baseline: every public name": [sys.executable, "-c",
-                                    "import tjspatial as tj\nfor n in tj.__all__: getattr(tj, n)"],
+    "baseline: every public name": [
+        sys.executable,
+        "-c",
+        "import tjspatial as tj\nfor n in tj.__all__: getattr(tj, n)",
+    ],
 }
 GOALS = {"import tjspatial": 1.5, "tjspatial --help": 0.5}
 

@@ -1,4 +1,5 @@
 """Shared fixtures: one GeoPackage built from the bundled sources per test session."""
+
 from __future__ import annotations
 
 import os
@@ -15,6 +16,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 def built_gpkg(tmp_path_factory) -> Path:
     """A GeoPackage of every catalog layer, built once from the bundled sources (do not modify it)."""
     from tjspatial import build
+
     out = tmp_path_factory.mktemp("gpkg") / "tianjin.gpkg"
     return build(out=out, quiet=True)
 

@@ -1,5 +1,6 @@
 """The layers of the package and what may import what (DEVELOPERS.md, "Layers"): a lower layer never imports
 a higher one, not even inside a function."""
+
 from __future__ import annotations
 
 import ast
@@ -54,7 +55,7 @@ def _imports(name: str, path: Path) -> set[str]:
                 anchor = base[: len(base) - (node.level - 1)] if node.level > 1 else base
                 mod = ".".join(anchor + ([node.module] if node.module else []))
             elif node.module and node.module.startswith("tjspatial"):
-                mod = node.module[len("tjspatial."):] if node.module != "tjspatial" else ""
+                mod = node.module[len("tjspatial.") :] if node.module != "tjspatial" else ""
             else:
                 continue
             if node.module:
@@ -64,11 +65,15 @@ def _imports(name: str, path: Path) -> set[str]:
             if node.module == "tjspatial":  # from tjspatial import x
                 found.update(a.name for a in node.names)
         elif isinstance(node, ast.Import):
-            found.update(a.name[len("tjspatial."):] for a in node.names if a.name.startswith("tjspatial."))
-        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in
-              ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant)
-              and str(node.args[0].value).startswith("tjspatial")):
-            found.add(str(node.args[0].value)[len("tjspatial."):] or "__init__")
+            found.update(a.name[len("tjspatial.") :] for a in node.names if a.name.startswith("tjspatial."))
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", "")) in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and str(node.args[0].value).startswith("tjspatial")
+        ):
+            found.add(str(node.args[0].value)[len("tjspatial.") :] or "__init__")
     return found
 
 
@@ -93,15 +98,18 @@ def test_no_module_imports_a_higher_layer():
 
 def test_the_import_checker_sees_lazy_and_relative_imports(tmp_path):
     f = tmp_path / "x.py"
-    f.write_text("from ..build import build\nfrom . import zones\ndef f():\n    from ..publish.export import export\n"
-                 "    import importlib\n    importlib.import_module('tjspatial.cli')\n", encoding="utf-8")
+    f.write_text(
+        "from ..build import build\nfrom . import zones\ndef f():\n    from ..publish.export import export\n"
+        "    import importlib\n    importlib.import_module('tjspatial.cli')\n",
+        encoding="utf-8",
+    )
     assert _imports("analysis.x", f) == {"build", "analysis.zones", "publish.export", "cli"}
 
 
 LIST_ALLOWED = {
     # file: why it may list layer ids
     "analysis/population.py": "the population model's inputs (kernel layers, uninhabited-land factors) are "
-                              "model parameters calibrated with the model, not a list of layers to show",
+    "model parameters calibrated with the model, not a list of layers to show",
 }
 
 
@@ -109,6 +117,7 @@ def test_no_module_keeps_its_own_list_of_layers():
     """Lists, tuples, sets and dict keys of two or more catalog layer ids live in the catalog (roles such as
     ``coverage_label``, map specs, themes), not in code; the builders (sources/, plan/) are exempt."""
     import tjspatial as tj
+
     ids = set(tj.get_catalog().ids)
     found = []
     for f in sorted(PKG.rglob("*.py")):
@@ -131,5 +140,10 @@ def test_no_module_keeps_its_own_list_of_layers():
 
 def test_coverage_areas_come_from_the_catalog():
     import tjspatial as tj
-    assert tj.get_catalog().coverage_areas() == {"boundary": "name_zh", "districts": "name_zh", "zones": "zone",
-                                                 "dual_city": "city"}
+
+    assert tj.get_catalog().coverage_areas() == {
+        "boundary": "name_zh",
+        "districts": "name_zh",
+        "zones": "zone",
+        "dual_city": "city",
+    }

@@ -134,8 +134,11 @@ def test_invalid_geometry_names_feature_and_rule(gpkg_copy, sources_copy):
     path = sources_copy / "tianjin_districts.geojson"
     data = json.loads(path.read_text("utf-8"))
     feat = data["features"][3]
-    ring = feat["geometry"]["coordinates"][0] if feat["geometry"]["type"] == "Polygon" \
+    ring = (
+        feat["geometry"]["coordinates"][0]
+        if feat["geometry"]["type"] == "Polygon"
         else feat["geometry"]["coordinates"][0][0]
+    )
     ring[1], ring[2] = ring[2], ring[1]  # a bow-tie: self-intersection
     path.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
     with pytest.raises(ValidationError) as exc:
@@ -151,6 +154,7 @@ def test_load_unknown_layer_names_known_ones(built_gpkg):
 
 def test_cli_build_quiet(tmp_path, capsys):
     from tjspatial.cli import main
+
     out = tmp_path / "cli.gpkg"
     assert main(["build", "--out", str(out), "--quiet", "--layers", "boundary,districts,zones"]) == 0
     assert capsys.readouterr().out.strip() == str(out)

@@ -8,8 +8,19 @@ from tjspatial.styles import all_styles, load_style
 def test_catalog_frame_has_one_row_per_layer():
     df = tj.catalog()
     assert df["id"].is_unique
-    assert {"boundary", "districts", "zones", "dual_city", "nodes", "rail_stations", "metro_lines",
-            "intercity_rail", "coastline", "settlements", "water"} <= set(df["id"])
+    assert {
+        "boundary",
+        "districts",
+        "zones",
+        "dual_city",
+        "nodes",
+        "rail_stations",
+        "metro_lines",
+        "intercity_rail",
+        "coastline",
+        "settlements",
+        "water",
+    } <= set(df["id"])
     assert set(df["accuracy"]) <= set(ACCURACY_CLASSES)
     assert set(df["theme"]) <= set(THEMES)
     assert df.set_index("id").loc["rail_stations", "licence"].startswith("ODbL")
@@ -25,21 +36,23 @@ def test_every_layer_has_a_valid_style_of_its_geometry():
 
 def test_every_source_file_exists_and_is_used():
     from tjspatial.paths import sources_dir
+
     cat = tj.get_catalog()
     used = {s for layer in cat for s in layer.sources}
     for sid, src in cat.sources.items():
         if src.file:
             assert (sources_dir() / src.file).is_file(), sid
         # reference tables (copied into the GeoPackage for the analysis code), not read by a layer builder
-        assert sid in used or src.table, \
-            f"source {sid} is declared but unused"
+        assert sid in used or src.table, f"source {sid} is declared but unused"
 
 
 def test_malformed_catalog_names_file_and_layer(tmp_path):
     (tmp_path / "00.toml").write_text('[source.a]\ntitle="t"\nlicence="l"\nattribution="x"\n', "utf-8")
     (tmp_path / "10.toml").write_text(
         '[[layer]]\nid="x"\ntitle_zh="甲"\ntitle_en="X"\ntheme="admin"\ngeometry_type="Blob"\n'
-        'accuracy="official"\nsources=["a"]\nbuilder="m:f"\nstyle="s"\ndescription="d"\n', "utf-8")
+        'accuracy="official"\nsources=["a"]\nbuilder="m:f"\nstyle="s"\ndescription="d"\n',
+        "utf-8",
+    )
     with pytest.raises(CatalogError, match=r"10\.toml, layer 'x': geometry_type 'Blob'"):
         load_catalog(tmp_path)
 
@@ -52,6 +65,7 @@ def test_style_checks(tmp_path):
 
 def test_cartography_rule_status_owns_dash_accuracy_owns_casing(tmp_path):
     from tjspatial.styles import StyleError, load_cartography
+
     carto = load_cartography()
     assert carto.status_field == "status" and carto.default_status == "open"
     assert list(carto.statuses) == ["open", "under_construction", "planned"]
@@ -68,7 +82,9 @@ def test_cartography_rule_status_owns_dash_accuracy_owns_casing(tmp_path):
     (tmp_path / "cartography.json").write_text(
         '{"status": {"field": "status", "default": "planned", "values": {"planned": {"dash": "3 4", "label": "x"}}},'
         ' "accuracy": {"field": "accuracy", "approximate": ["schematic"], "casing_px": 6, "casing_opacity": 0.3,'
-        ' "label": "示意", "label_suffix": "（示意）"}}', "utf-8")
+        ' "label": "示意", "label_suffix": "（示意）"}}',
+        "utf-8",
+    )
     with pytest.raises(StyleError, match="default status 'planned' must be solid"):
         load_cartography(tmp_path)
 
@@ -92,25 +108,32 @@ def test_every_field_has_zh_en_labels_declared_once_in_the_catalog():
     assert st.field_label("kind").format_value("rail") == "铁路站 / railway station"
     assert st.field_label("accuracy").format_value("schematic") == "示意 / schematic"
     assert st.field_label("osm_station_tag").hidden and st.field_label("station_id").hidden
-    assert cat["metro_lines"].field_label("geometry_quality").format_value("station_chords") == \
-        "示意：站间直连 / schematic: station-to-station chords"
+    assert (
+        cat["metro_lines"].field_label("geometry_quality").format_value("station_chords")
+        == "示意：站间直连 / schematic: station-to-station chords"
+    )
     assert cat["wetlands"].field_label("reserve_id").hidden
     assert d.field_label("pop_2020").alias == "常住人口（2020 年普查） Resident population (2020 census) (人)"
     assert d.limitations_text.startswith("计算面积") and "Computed areas" in d.limitations_text
 
 
-@pytest.mark.parametrize("labels, message", [
-    ('a = { zh = "甲", en = "A", colour = "red" }', "field_labels.a: unknown key(s) ['colour']"),
-    ('b = { zh = "乙", en = "B" }', "field_labels for undeclared field(s) ['b']"),
-    ('a = { zh = "甲", en = "A", format = "money" }', "field_labels.a: format 'money' is not one of"),
-    ('a = { zh = "甲", en = "A", values = { x = 3 } }', "value 'x' must be"),
-])
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ('a = { zh = "甲", en = "A", colour = "red" }', "field_labels.a: unknown key(s) ['colour']"),
+        ('b = { zh = "乙", en = "B" }', "field_labels for undeclared field(s) ['b']"),
+        ('a = { zh = "甲", en = "A", format = "money" }', "field_labels.a: format 'money' is not one of"),
+        ('a = { zh = "甲", en = "A", values = { x = 3 } }', "value 'x' must be"),
+    ],
+)
 def test_malformed_field_labels_name_file_layer_and_field(tmp_path, labels, message):
     (tmp_path / "00.toml").write_text('[source.a]\ntitle="t"\nlicence="l"\nattribution="x"\n', "utf-8")
     (tmp_path / "10.toml").write_text(
         '[[layer]]\nid="x"\ntitle_zh="甲"\ntitle_en="X"\ntheme="admin"\ngeometry_type="Point"\n'
         'accuracy="official"\nsources=["a"]\nbuilder="m:f"\nstyle="s"\ndescription="d"\n'
-        f'[layer.fields]\na = "int"\n[layer.field_labels]\n{labels}\n', "utf-8")
+        f'[layer.fields]\na = "int"\n[layer.field_labels]\n{labels}\n',
+        "utf-8",
+    )
     with pytest.raises(CatalogError) as exc:
         load_catalog(tmp_path)
     assert "10.toml, layer 'x'" in str(exc.value) and message in str(exc.value)

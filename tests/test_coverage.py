@@ -1,4 +1,5 @@
 """Buffer coverage on constructed cases (uniform population, one station) and on the bundled data."""
+
 from __future__ import annotations
 
 import math
@@ -18,17 +19,27 @@ X0, Y0 = 500_000.0, 4_300_000.0
 def _uniform(per_cell: float = 3.0) -> PopulationGrid:
     """20 km x 20 km of 100 m cells (EPSG:4548) with ``per_cell`` persons each."""
     values = np.full((200, 200), per_cell)
-    return PopulationGrid(values=values, transform=Affine(100, 0, X0, 0, -100, Y0 + 20_000), crs="EPSG:4548",
-                          source="uniform test grid", year=2020, accuracy="modelled")
+    return PopulationGrid(
+        values=values,
+        transform=Affine(100, 0, X0, 0, -100, Y0 + 20_000),
+        crs="EPSG:4548",
+        source="uniform test grid",
+        year=2020,
+        accuracy="modelled",
+    )
 
 
 def _stations(xy) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame({"kind": ["metro"] * len(xy), "status": ["open"] * len(xy)},
-                            geometry=gpd.points_from_xy(*np.asarray(xy, float).T), crs="EPSG:4548")
+    return gpd.GeoDataFrame(
+        {"kind": ["metro"] * len(xy), "status": ["open"] * len(xy)},
+        geometry=gpd.points_from_xy(*np.asarray(xy, float).T),
+        crs="EPSG:4548",
+    )
 
 
-REGION = gpd.GeoDataFrame({"name_zh": ["测试区"]}, geometry=[shapely.box(X0 + 2000, Y0 + 3000, X0 + 12_000,
-                                                                       Y0 + 11_000)], crs="EPSG:4548")
+REGION = gpd.GeoDataFrame(
+    {"name_zh": ["测试区"]}, geometry=[shapely.box(X0 + 2000, Y0 + 3000, X0 + 12_000, Y0 + 11_000)], crs="EPSG:4548"
+)
 
 
 def test_one_station_share_is_circle_area_over_region_area():
@@ -39,7 +50,7 @@ def test_one_station_share_is_circle_area_over_region_area():
     region_area = 10_000 * 8_000
     assert row["pop_total"] == pytest.approx(3.0 * region_area / 1e4, rel=1e-12)
     assert row["pop_share"] == pytest.approx(circle.area / region_area, rel=1e-9)
-    assert row["pop_share"] == pytest.approx(math.pi * 800 ** 2 / region_area, rel=2e-3)
+    assert row["pop_share"] == pytest.approx(math.pi * 800**2 / region_area, rel=2e-3)
     assert row["area_km2"] == pytest.approx(80.0, rel=1e-12)
     assert row["area_share"] == pytest.approx(row["pop_share"], rel=1e-9)
     assert row["stations"] == 1
@@ -51,8 +62,9 @@ def test_circle_cut_by_area_edge_and_station_outside():
     # a station 300 m outside the region's west edge: only the segment of the circle inside counts
     st = _stations([(X0 + 1_700.0, Y0 + 7_000.0)])
     res = tj.coverage(st, _uniform(), REGION, distance=800)
-    seg = shapely.intersection(shapely.buffer(shapely.Point(X0 + 1_700, Y0 + 7_000), 800, quad_segs=16),
-                               REGION.geometry.iloc[0])
+    seg = shapely.intersection(
+        shapely.buffer(shapely.Point(X0 + 1_700, Y0 + 7_000), 800, quad_segs=16), REGION.geometry.iloc[0]
+    )
     assert res["area_covered_km2"].iloc[0] == pytest.approx(seg.area / 1e6, rel=1e-12)
     assert res["pop_covered"].iloc[0] == pytest.approx(3.0 * seg.area / 1e4, rel=1e-9)
     assert res["stations"].iloc[0] == 0
@@ -75,8 +87,9 @@ def test_kind_and_status_filters():
 def test_scenario_delta_adds_the_new_station_exactly():
     pop = _uniform()
     existing = tj.coverage(_stations([(X0 + 4_000.0, Y0 + 5_000.0)]), pop, REGION, distance=800)
-    scenario = tj.coverage(_stations([(X0 + 4_000.0, Y0 + 5_000.0), (X0 + 10_000.0, Y0 + 9_000.0)]), pop,
-                           REGION, distance=800)
+    scenario = tj.coverage(
+        _stations([(X0 + 4_000.0, Y0 + 5_000.0), (X0 + 10_000.0, Y0 + 9_000.0)]), pop, REGION, distance=800
+    )
     delta = tj.coverage_delta(existing, scenario)
     circle = shapely.buffer(shapely.Point(0, 0), 800, quad_segs=16).area
     assert delta["pop_covered_delta"].iloc[0] == pytest.approx(3.0 * circle / 1e4, rel=1e-9)
@@ -96,7 +109,7 @@ def test_bundled_metro_coverage_by_district(built_gpkg):
     # every metro station inside Tianjin lies in exactly one district
     metro_in = stations[(stations["kind"] == "metro") & stations["inside_tianjin"]]
     assert row["stations"].sum() == len(metro_in)
-    assert row.loc["和平区", "pop_share"] > 0.9          # the smallest central district is almost all covered
+    assert row.loc["和平区", "pop_share"] > 0.9  # the smallest central district is almost all covered
     assert row.loc["蓟州区", "stations"] == 0 and row.loc["蓟州区", "pop_covered"] == 0
     assert (row["pop_share"].between(0, 1)).all() and (row["area_share"].between(0, 1)).all()
     assert res.attrs["population_accuracy"] == "modelled"
@@ -107,6 +120,7 @@ def test_bundled_metro_coverage_by_district(built_gpkg):
 # ------------------------------------------------------------------------------------------- buffers and conflicts
 def test_rings_partition_the_5km_buffer(built_gpkg):
     from tjspatial.analysis.zones import rings
+
     r = rings("wetlands", path=built_gpkg)
     wet = tj.to_metric(tj.load("wetlands", built_gpkg))
     assert len(r) == 3 * len(wet) and set(r["accuracy"]) == {"schematic"}
@@ -119,6 +133,7 @@ def test_rings_partition_the_5km_buffer(built_gpkg):
 
 def test_rail_inside_zones_and_features_near(built_gpkg):
     from tjspatial.analysis.zones import features_near, rail_in_zones
+
     tab = rail_in_zones(path=built_gpkg, zones=["green_barrier"], lines=["intercity_rail"])
     ic = tj.to_metric(tj.load("intercity_rail", built_gpkg))
     gb = shapely.union_all(tj.to_metric(tj.load("green_barrier", built_gpkg)).geometry.values)
@@ -133,8 +148,8 @@ def test_rail_inside_zones_and_features_near(built_gpkg):
 
 def test_dissolved_rings_around_the_barrier(built_gpkg):
     from tjspatial.analysis.zones import rings
+
     r = rings("green_barrier", path=built_gpkg, dissolve=True)
     gb = shapely.union_all(tj.to_metric(tj.load("green_barrier", built_gpkg)).geometry.values)
     assert len(r) == 3
-    assert r["area_km2"].sum() == pytest.approx((shapely.buffer(gb, 5000, quad_segs=16).area - gb.area) / 1e6,
-                                                rel=1e-9)
+    assert r["area_km2"].sum() == pytest.approx((shapely.buffer(gb, 5000, quad_segs=16).area - gb.area) / 1e6, rel=1e-9)

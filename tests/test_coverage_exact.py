@@ -4,6 +4,7 @@
 fractions, ``cell_fractions``) on a deterministic case built by :func:`reference_case`; it was written by
 ``tests/fixtures/coverage/capture_reference.py`` run against the code before the change.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,29 +29,57 @@ def reference_case():
     rows, cols = 260, 240
     i, j = np.mgrid[0:rows, 0:cols]
     values = ((i * 7919 + j * 104729) % 97).astype(float) + 50.0 * np.exp(-((i - 120) ** 2 + (j - 90) ** 2) / 800.0)
-    pop = PopulationGrid(values=values, transform=Affine(100, 0, X0, 0, -100, Y0 + rows * 100), crs="EPSG:4548",
-                         source="reference case", year=2020, accuracy="modelled")
-    a = shapely.Polygon([(X0 + 1_230, Y0 + 2_170), (X0 + 11_870, Y0 + 1_530), (X0 + 13_310, Y0 + 9_990),
-                         (X0 + 6_123, Y0 + 12_777), (X0 + 2_001, Y0 + 8_555)])
-    b = shapely.Polygon(shapely.box(X0 + 13_310, Y0 + 1_000, X0 + 22_950, Y0 + 11_050).exterior.coords,
-                        [shapely.Point(X0 + 18_000, Y0 + 6_000).buffer(2_345, quad_segs=8).exterior.coords[::-1]])
-    c = shapely.MultiPolygon([shapely.box(X0 + 500, Y0 + 14_050, X0 + 9_950, Y0 + 22_020),
-                              shapely.Point(X0 + 16_000, Y0 + 19_000).buffer(3_210, quad_segs=12)])
-    d = shapely.Polygon([(X0 - 3_000, Y0 + 23_000), (X0 + 12_000, Y0 + 23_500), (X0 + 11_000, Y0 + 29_000),
-                         (X0 - 2_000, Y0 + 28_000)])  # partly west of the grid
+    pop = PopulationGrid(
+        values=values,
+        transform=Affine(100, 0, X0, 0, -100, Y0 + rows * 100),
+        crs="EPSG:4548",
+        source="reference case",
+        year=2020,
+        accuracy="modelled",
+    )
+    a = shapely.Polygon(
+        [
+            (X0 + 1_230, Y0 + 2_170),
+            (X0 + 11_870, Y0 + 1_530),
+            (X0 + 13_310, Y0 + 9_990),
+            (X0 + 6_123, Y0 + 12_777),
+            (X0 + 2_001, Y0 + 8_555),
+        ]
+    )
+    b = shapely.Polygon(
+        shapely.box(X0 + 13_310, Y0 + 1_000, X0 + 22_950, Y0 + 11_050).exterior.coords,
+        [shapely.Point(X0 + 18_000, Y0 + 6_000).buffer(2_345, quad_segs=8).exterior.coords[::-1]],
+    )
+    c = shapely.MultiPolygon(
+        [
+            shapely.box(X0 + 500, Y0 + 14_050, X0 + 9_950, Y0 + 22_020),
+            shapely.Point(X0 + 16_000, Y0 + 19_000).buffer(3_210, quad_segs=12),
+        ]
+    )
+    d = shapely.Polygon(
+        [(X0 - 3_000, Y0 + 23_000), (X0 + 12_000, Y0 + 23_500), (X0 + 11_000, Y0 + 29_000), (X0 - 2_000, Y0 + 28_000)]
+    )  # partly west of the grid
     areas = gpd.GeoDataFrame({"name_zh": ["甲", "乙", "丙", "丁"]}, geometry=[a, b, c, d], crs="EPSG:4548")
     k = np.arange(160)
-    xs = X0 + np.where(k < 60, 9_000 + 2_500 * np.cos(k * 2.399), np.where(k < 100, 1_000 + (k - 60) * 550.0,
-                                                                           (k * 7_717.0) % 26_000 - 1_000))
-    ys = Y0 + np.where(k < 60, 8_000 + 2_500 * np.sin(k * 2.399) * np.sqrt(k / 60), np.where(
-        k < 100, 15_000 + (k - 60) * 123.0, (k * 3_331.0) % 27_000))
-    stations = gpd.GeoDataFrame({"kind": ["metro"] * len(k), "status": ["open"] * len(k)},
-                                geometry=gpd.points_from_xy(xs, ys), crs="EPSG:4548")
+    xs = X0 + np.where(
+        k < 60,
+        9_000 + 2_500 * np.cos(k * 2.399),
+        np.where(k < 100, 1_000 + (k - 60) * 550.0, (k * 7_717.0) % 26_000 - 1_000),
+    )
+    ys = Y0 + np.where(
+        k < 60,
+        8_000 + 2_500 * np.sin(k * 2.399) * np.sqrt(k / 60),
+        np.where(k < 100, 15_000 + (k - 60) * 123.0, (k * 3_331.0) % 27_000),
+    )
+    stations = gpd.GeoDataFrame(
+        {"kind": ["metro"] * len(k), "status": ["open"] * len(k)}, geometry=gpd.points_from_xy(xs, ys), crs="EPSG:4548"
+    )
     return pop, areas, stations
 
 
 def _no_warning():
     import contextlib
+
     return contextlib.nullcontext()
 
 
@@ -61,8 +90,9 @@ def test_buffer_coverage_equals_the_previous_outputs():
     ref = json.loads(REFERENCE.read_text(encoding="utf-8"))
     pop, areas, stations = reference_case()
     for d in (500, 800, 1000):
-        with pytest.warns(UserWarning, match="1 area.s. reach beyond the population grid") if d == 500 else \
-                _no_warning():                                    # area 丁 reaches west of the grid: said once
+        with (
+            pytest.warns(UserWarning, match="1 area.s. reach beyond the population grid") if d == 500 else _no_warning()
+        ):  # area 丁 reaches west of the grid: said once
             res = tj.coverage(stations, pop, areas, distance=d)
         exp = ref[f"buffer_{d}"]
         assert list(res["area"]) == exp["area"]
@@ -75,31 +105,45 @@ def test_buffer_coverage_equals_the_previous_outputs():
 @pytest.mark.filterwarnings("ignore:coverage. 1 area")
 def test_area_totals_are_computed_once_per_grid():
     from tjspatial.analysis.zonal import integrator_for
+
     pop, areas, stations = reference_case()
     tj.coverage(stations, pop, areas, distance=800)
     _, memo = integrator_for(pop)
     keys = [k for k in memo if k[0] == "area_totals"]
     assert len(keys) == 1
-    memo[keys[0]][0][:] = 7.0                       # a poisoned memo shows that the next call reuses it
+    memo[keys[0]][0][:] = 7.0  # a poisoned memo shows that the next call reuses it
     assert list(tj.coverage(stations, pop, areas, distance=500)["pop_total"]) == [7.0] * 4
-    pop.values[0, 0] += 1.0                      # changing the grid in place drops the memo
+    pop.values[0, 0] += 1.0  # changing the grid in place drops the memo
     res = tj.coverage(stations, pop, areas, distance=500)
     assert res["pop_total"].iloc[0] == pytest.approx(pop.zonal_sum(areas)[0], rel=1e-12)
 
 
 def test_integrator_on_constructed_polygons():
     from tjspatial.analysis.zonal import GridIntegrator
-    values = np.arange(12, dtype=float).reshape(3, 4)   # 3 rows x 4 cols of 10 m cells
+
+    values = np.arange(12, dtype=float).reshape(3, 4)  # 3 rows x 4 cols of 10 m cells
     integ = GridIntegrator.from_grid(values, Affine(10, 0, 0, 0, -10, 30))
     whole = shapely.box(0, 0, 40, 30)
-    cell_11 = shapely.box(10, 10, 20, 20)                # row 1, col 1 -> value 5
+    cell_11 = shapely.box(10, 10, 20, 20)  # row 1, col 1 -> value 5
     half = shapely.box(15, 10, 20, 20)
     quarter_cw = shapely.Polygon([(30, 0), (30, 5), (35, 5), (35, 0)])  # clockwise, row 2 col 3 -> 11 / 4
     holed = shapely.Polygon(whole.exterior.coords, [cell_11.exterior.coords])
-    off_grid = shapely.box(-100, 0, 5, 10)               # reaches far west of the grid: half of cell (2, 0)
-    tri = shapely.Polygon([(0, 30), (40, 30), (0, 0)])   # the diagonal cuts cells into exact triangles
-    got = integ.sum([whole, cell_11, half, quarter_cw, holed, off_grid, tri, shapely.Polygon(),
-                     shapely.LineString([(0, 0), (5, 5)]), shapely.MultiPolygon([cell_11, half.buffer(0)])])
+    off_grid = shapely.box(-100, 0, 5, 10)  # reaches far west of the grid: half of cell (2, 0)
+    tri = shapely.Polygon([(0, 30), (40, 30), (0, 0)])  # the diagonal cuts cells into exact triangles
+    got = integ.sum(
+        [
+            whole,
+            cell_11,
+            half,
+            quarter_cw,
+            holed,
+            off_grid,
+            tri,
+            shapely.Polygon(),
+            shapely.LineString([(0, 0), (5, 5)]),
+            shapely.MultiPolygon([cell_11, half.buffer(0)]),
+        ]
+    )
     exp_tri = sum(values[r, c] * _frac_tri(r, c) for r in range(3) for c in range(4))
     assert got == pytest.approx([66, 5, 2.5, 11 / 4, 61, 8 / 2, exp_tri, 0, 0, 7.5], rel=1e-12)
     pop = PopulationGrid(values=values, transform=Affine(10, 0, 0, 0, -10, 30), crs="EPSG:4548", source="t")
@@ -120,10 +164,15 @@ def test_bundled_coverage_matches_cell_by_cell_sums(built_gpkg):
     pop = tj.population(path=built_gpkg)
     d = tj.to_metric(tj.load("districts", built_gpkg))
     x0, y0, x1, y1 = d.total_bounds
-    boxes = gpd.GeoDataFrame({"name_zh": ["a", "b", "c"]}, crs="EPSG:4548", geometry=[
-        shapely.box(x0 + 30_000.3, y0 + 60_000.7, x0 + 75_000.1, y0 + 110_000.9),
-        shapely.Point((x0 + x1) / 2, (y0 + y1) / 2).buffer(23_456.7),
-        shapely.box(x1 - 40_000.2, y0, x1, y0 + 80_000.4)])
+    boxes = gpd.GeoDataFrame(
+        {"name_zh": ["a", "b", "c"]},
+        crs="EPSG:4548",
+        geometry=[
+            shapely.box(x0 + 30_000.3, y0 + 60_000.7, x0 + 75_000.1, y0 + 110_000.9),
+            shapely.Point((x0 + x1) / 2, (y0 + y1) / 2).buffer(23_456.7),
+            shapely.box(x1 - 40_000.2, y0, x1, y0 + 80_000.4),
+        ],
+    )
     for areas in ("districts", "boundary", boxes):
         res = tj.coverage(None, pop, areas, distance=800, path=built_gpkg)
         cat = res.attrs["catchments"]
@@ -135,9 +184,10 @@ def test_bundled_coverage_matches_cell_by_cell_sums(built_gpkg):
 
 def test_sparse_and_dense_station_sets_give_the_union_of_circles():
     from tjspatial.analysis.coverage import buffer_catchment
+
     k = np.arange(300)
-    sparse = shapely.points(X0 + (k * 7_717.0) % 60_000, Y0 + (k * 3_331.0) % 50_000)   # ~0.5 neighbours each
-    dense = shapely.points(X0 + (k * 77.0) % 3_000, Y0 + (k * 31.0) % 2_000)            # all overlap
+    sparse = shapely.points(X0 + (k * 7_717.0) % 60_000, Y0 + (k * 3_331.0) % 50_000)  # ~0.5 neighbours each
+    dense = shapely.points(X0 + (k * 77.0) % 3_000, Y0 + (k * 31.0) % 2_000)  # all overlap
     for pts in (sparse, dense):
         got = buffer_catchment(pts, 800)
         exp = shapely.union_all(shapely.buffer(pts, 800, quad_segs=16))
@@ -150,32 +200,50 @@ def test_coverage_at_chengdu_measures_in_its_own_zone():
     """Stations and areas west of Tianjin's zone are measured in theirs (EPSG:4544 at Chengdu): the catchment of
     one station is a true 800 m circle on the ground (geodesic area), not the 785 m one of a fixed CM 117E."""
     from pyproj import Geod
+
     lon, lat = 104.0657, 30.6595
     st = gpd.GeoDataFrame({"kind": ["metro"], "status": ["open"]}, geometry=[shapely.Point(lon, lat)], crs=4326)
-    region = gpd.GeoDataFrame({"name_zh": ["成都测试区"]}, geometry=[shapely.box(lon - 0.05, lat - 0.05, lon + 0.05,
-                                                                             lat + 0.05)], crs=4326)
+    region = gpd.GeoDataFrame(
+        {"name_zh": ["成都测试区"]}, geometry=[shapely.box(lon - 0.05, lat - 0.05, lon + 0.05, lat + 0.05)], crs=4326
+    )
     c = tj.to_metric(st).geometry.iloc[0]
-    pop = PopulationGrid(values=np.full((100, 100), 5.0), transform=Affine(100, 0, c.x - 5_000, 0, -100, c.y + 5_000),
-                         crs="EPSG:4544", source="uniform", year=2020)
+    pop = PopulationGrid(
+        values=np.full((100, 100), 5.0),
+        transform=Affine(100, 0, c.x - 5_000, 0, -100, c.y + 5_000),
+        crs="EPSG:4544",
+        source="uniform",
+        year=2020,
+    )
     res = tj.coverage(st, pop, region, distance=800)
     cat = res.attrs["catchments"]
     assert cat.crs.to_epsg() == 4544
     ground = abs(Geod(ellps="GRS80").geometry_area_perimeter(cat.to_crs(4326).geometry.iloc[0])[0])
-    polygon_share = 64 / (2 * np.pi) * np.sin(2 * np.pi / 64)            # 64-gon / circle
-    assert ground == pytest.approx(np.pi * 800 ** 2 * polygon_share, rel=5e-4)
+    polygon_share = 64 / (2 * np.pi) * np.sin(2 * np.pi / 64)  # 64-gon / circle
+    assert ground == pytest.approx(np.pi * 800**2 * polygon_share, rel=5e-4)
     assert res["pop_covered"].iloc[0] == pytest.approx(5.0 * cat.area.iloc[0] / 1e4, rel=1e-9)
 
 
 def test_national_raster_is_read_in_a_float32_window_around_the_study_area(built_gpkg, tmp_path):
     import rasterio
     from tjspatial.errors import InputError
+
     # a 'national' raster: 0.05 degree cells over 100-125E, 30-45N, persons varying with position
     rows, cols = 300, 500
     i, j = np.mgrid[0:rows, 0:cols]
     values = (1000 + 7 * i + 3 * j).astype("float32")
     path = tmp_path / "national.tif"
-    with rasterio.open(path, "w", driver="GTiff", height=rows, width=cols, count=1, dtype="float32",
-                       crs="EPSG:4326", transform=Affine(0.05, 0, 100, 0, -0.05, 45), nodata=-1) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=rows,
+        width=cols,
+        count=1,
+        dtype="float32",
+        crs="EPSG:4326",
+        transform=Affine(0.05, 0, 100, 0, -0.05, 45),
+        nodata=-1,
+    ) as dst:
         dst.write(values, 1)
     pop = tj.population(path, path=built_gpkg)
     whole = tj.population(path, path=built_gpkg, window=None)
@@ -183,7 +251,7 @@ def test_national_raster_is_read_in_a_float32_window_around_the_study_area(built
     assert pop.values.size < 0.01 * whole.values.size and "window: layer 'boundary' + 5 km" in pop.description
     # the window lies where the whole raster has the same numbers
     r0, c0 = rasterio.transform.rowcol(whole.transform, pop.transform.c + 0.01, pop.transform.f - 0.01)
-    assert np.array_equal(pop.values, whole.values[r0:r0 + pop.shape[0], c0:c0 + pop.shape[1]])
+    assert np.array_equal(pop.values, whole.values[r0 : r0 + pop.shape[0], c0 : c0 + pop.shape[1]])
     a = tj.coverage(None, pop, "districts", distance=800, path=built_gpkg)
     b = tj.coverage(None, whole, "districts", distance=800, path=built_gpkg)
     assert np.asarray(a["pop_covered"]) == pytest.approx(np.asarray(b["pop_covered"]), rel=1e-9)

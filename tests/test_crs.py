@@ -26,11 +26,14 @@ def test_gcj_offset_in_tianjin_is_about_550_m():
     assert 450 < d < 650
 
 
-@pytest.mark.parametrize("wlat,wlon,glat,glon", [  # the published algorithm's test vectors (eviltransform)
-    (31.1774276, 121.5272106, 31.17530398364597, 121.531541859215),
-    (22.543847, 113.912316, 22.540796131694766, 113.9171764808363),
-    (39.911954, 116.377817, 39.91334545536069, 116.38404722455657),
-])
+@pytest.mark.parametrize(
+    "wlat,wlon,glat,glon",
+    [  # the published algorithm's test vectors (eviltransform)
+        (31.1774276, 121.5272106, 31.17530398364597, 121.531541859215),
+        (22.543847, 113.912316, 22.540796131694766, 113.9171764808363),
+        (39.911954, 116.377817, 39.91334545536069, 116.38404722455657),
+    ],
+)
 def test_gcj_matches_published_vectors(wlat, wlon, glat, glon):
     x, y = crs.wgs84_to_gcj02(wlon, wlat)
     assert x == pytest.approx(glon, abs=1e-9) and y == pytest.approx(glat, abs=1e-9)
@@ -107,22 +110,31 @@ def test_check_gcj02_polygons_against_reference_layer():
 
 
 # ------------------------------------------------------------------------------------------ the metric CRS follows the data
-@pytest.mark.parametrize("name,lon,lat,epsg", [("天津站", 117.20368, 39.13575, 4548), ("成都", 104.0657, 30.6595, 4544),
-                                               ("乌鲁木齐", 87.6168, 43.8256, 4538), ("哈尔滨", 126.535, 45.803, 4551)])
+@pytest.mark.parametrize(
+    "name,lon,lat,epsg",
+    [
+        ("天津站", 117.20368, 39.13575, 4548),
+        ("成都", 104.0657, 30.6595, 4544),
+        ("乌鲁木齐", 87.6168, 43.8256, 4538),
+        ("哈尔滨", 126.535, 45.803, 4551),
+    ],
+)
 def test_an_800_m_buffer_is_800_m_geodesically_where_the_data_is(name, lon, lat, epsg):
     from pyproj import Geod
+
     gdf = gpd.GeoDataFrame({"name_zh": [name]}, geometry=[shapely.Point(lon, lat)], crs=4326)
     m = crs.to_metric(gdf)
     assert m.crs.to_epsg() == epsg == int(crs.metric_crs_for(gdf).split(":")[1])
     ring = gpd.GeoSeries([shapely.buffer(m.geometry.iloc[0], 800, quad_segs=64).exterior], crs=m.crs).to_crs(4326)
     xy = shapely.get_coordinates(ring.values)
-    geod = Geod(ellps="GRS80")   # CGCS2000's ellipsoid
+    geod = Geod(ellps="GRS80")  # CGCS2000's ellipsoid
     _, _, dist = geod.inv(np.full(len(xy), lon), np.full(len(xy), lat), xy[:, 0], xy[:, 1])
-    assert np.abs(dist - 800).max() < 0.1          # within 10 cm all round
+    assert np.abs(dist - 800).max() < 0.1  # within 10 cm all round
     # the fixed Tianjin zone (CM 117E) would not: its map metres are stretched away from 117E, so an "800 m"
     # buffer covers 785 m of ground at Chengdu and 748 m at Urumqi (a true 800 m reads as 815 m / 856 m there)
-    fixed = gpd.GeoSeries([shapely.buffer(crs.to_metric(gdf, "EPSG:4548").geometry.iloc[0], 800, quad_segs=64)
-                           .exterior], crs=4548).to_crs(4326)
+    fixed = gpd.GeoSeries(
+        [shapely.buffer(crs.to_metric(gdf, "EPSG:4548").geometry.iloc[0], 800, quad_segs=64).exterior], crs=4548
+    ).to_crs(4326)
     fxy = shapely.get_coordinates(fixed.values)
     _, _, fdist = geod.inv(np.full(len(fxy), lon), np.full(len(fxy), lat), fxy[:, 0], fxy[:, 1])
     expected = {4548: 800.0, 4544: 785.0, 4538: 748.1, 4551: 794.6}[epsg]
@@ -131,9 +143,9 @@ def test_an_800_m_buffer_is_800_m_geodesically_where_the_data_is(name, lon, lat,
 
 def test_metric_crs_for_zones_bounds_and_outside_china():
     assert crs.metric_crs_for(117.2) == "EPSG:4548" == crs.METRIC_CRS
-    assert crs.metric_crs_for((116.7, 38.5, 118.1, 40.3)) == "EPSG:4548"   # all of Tianjin
+    assert crs.metric_crs_for((116.7, 38.5, 118.1, 40.3)) == "EPSG:4548"  # all of Tianjin
     assert crs.metric_crs_for(75.1) == "EPSG:4534" and crs.metric_crs_for(134.9) == "EPSG:4554"
-    assert crs.metric_crs_for((2.2, 48.8, 2.5, 48.9)) == "EPSG:32631"       # Paris: UTM 31N
+    assert crs.metric_crs_for((2.2, 48.8, 2.5, 48.9)) == "EPSG:32631"  # Paris: UTM 31N
     assert crs.metric_crs_for((151.1, -33.9, 151.3, -33.8)) == "EPSG:32756"  # Sydney: UTM 56S
     tianjin_m = gpd.GeoDataFrame(geometry=[shapely.Point(500_000, 4_330_000)], crs=4548)
     assert crs.metric_crs_for(tianjin_m) == "EPSG:4548" and crs.to_metric(tianjin_m) is tianjin_m

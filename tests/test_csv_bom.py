@@ -1,4 +1,5 @@
 """CSV tables for Excel users are UTF-8 with a byte-order mark and read back unchanged (issue #17)."""
+
 import io
 
 import pandas as pd

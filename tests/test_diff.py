@@ -1,4 +1,5 @@
 """``tjspatial diff``: per-layer added / removed / changed features and count, length and area changes."""
+
 from __future__ import annotations
 
 import geopandas as gpd
@@ -45,8 +46,7 @@ def changed_gpkg(built_gpkg, tmp_path_factory):
     layers["rail_stations"] = pd.concat([s, new], ignore_index=True)
     out = tmp_path_factory.mktemp("diff") / "new.gpkg"
     tables = {"provenance": read_table(built_gpkg, "provenance"), "catalog": read_table(built_gpkg, "catalog")}
-    write_gpkg_atomic(out, {k: gpd.GeoDataFrame(v, geometry="geometry", crs=4326) for k, v in layers.items()},
-                      tables)
+    write_gpkg_atomic(out, {k: gpd.GeoDataFrame(v, geometry="geometry", crs=4326) for k, v in layers.items()}, tables)
     return out
 
 
@@ -70,8 +70,7 @@ def test_diff_lengths_and_areas(built_gpkg, changed_gpkg):
     df = diff_gpkg(built_gpkg, changed_gpkg, layers=["districts", "metro_lines", "rail_stations"]).set_index("layer")
     old_d, new_d = tj.load("districts", built_gpkg), tj.load("districts", changed_gpkg)
     assert df.loc["districts", "area_km2_old"] == pytest.approx(km2(old_d.geometry), rel=1e-9)
-    assert df.loc["districts", "area_km2_change"] == pytest.approx(km2(new_d.geometry) - km2(old_d.geometry),
-                                                                   rel=1e-9)
+    assert df.loc["districts", "area_km2_change"] == pytest.approx(km2(new_d.geometry) - km2(old_d.geometry), rel=1e-9)
     # removing 和平区 and enlarging 河西区 by 1.1 × 1.1: the change is (1.21 − 1) 河西 − 和平, to within projection
     hexi = km2(old_d[old_d.name_zh == "河西区"].geometry)
     heping = km2(old_d[old_d.name_zh == "和平区"].geometry)
@@ -103,8 +102,7 @@ def test_identical_files_have_no_change(built_gpkg):
 
 
 def test_diff_cli(built_gpkg, changed_gpkg, capsys):
-    assert main(["diff", str(built_gpkg), str(changed_gpkg), "--layers", "districts,metro_lines",
-                 "--features"]) == 0
+    assert main(["diff", str(built_gpkg), str(changed_gpkg), "--layers", "districts,metro_lines", "--features"]) == 0
     out = capsys.readouterr().out
     line = next(row for row in out.splitlines() if row.startswith("districts "))
     assert "16→15" in line and "changed" in line
@@ -118,11 +116,14 @@ def test_diff_cli(built_gpkg, changed_gpkg, capsys):
 
 def test_ids_of_different_sources_fall_back_to_names():
     from tjspatial.diff import match_key
+
     pts = gpd.GeoSeries(shapely.points([(117.2, 39.1), (117.3, 39.2), (117.4, 39.3)]), crs=4326)
-    old = gpd.GeoDataFrame({"name_zh": ["天津", "天津西", ""], "station_id": ["osm_st_0001", "osm_st_0002", "osm_st_0003"]},
-                           geometry=pts)
-    new = gpd.GeoDataFrame({"name_zh": ["天津", "天津西", ""], "station_id": ["osm_n1", "osm_n2", "osm_n3"]},
-                           geometry=pts)
+    old = gpd.GeoDataFrame(
+        {"name_zh": ["天津", "天津西", ""], "station_id": ["osm_st_0001", "osm_st_0002", "osm_st_0003"]}, geometry=pts
+    )
+    new = gpd.GeoDataFrame(
+        {"name_zh": ["天津", "天津西", ""], "station_id": ["osm_n1", "osm_n2", "osm_n3"]}, geometry=pts
+    )
     a, b, how = match_key(old, new, ["name_zh", "station_id"])
     assert how.startswith("name_zh")
     assert a.tolist() == ["天津", "天津西", "@117.4000,39.3000"] and a.tolist() == b.tolist()

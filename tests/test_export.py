@@ -1,5 +1,6 @@
 """Export to GeoPackage + QGIS project, shapefiles and GeoJSON: exact round trips of every catalog layer,
 styles and metadata as QGIS reads them (checked on the XML here; tests/test_qgis_real.py opens them in QGIS)."""
+
 from __future__ import annotations
 
 import json
@@ -18,13 +19,35 @@ import shapely
 
 import tjspatial as tj
 from tjspatial.cli import main
-from tjspatial.publish.export import (GPKG_NAME, MANIFEST_NAME, QGZ_NAME, export, read_geojson, read_index,
-                                      sha256_file, verify_export)
-from tjspatial.publish.qgis_project import (GEOMETRY_GROUPS, display_title, draw_order, layer_attributions,
-                                            layer_licences, short_name)
+from tjspatial.publish.export import (
+    GPKG_NAME,
+    MANIFEST_NAME,
+    QGZ_NAME,
+    export,
+    read_geojson,
+    read_index,
+    sha256_file,
+    verify_export,
+)
+from tjspatial.publish.qgis_project import (
+    GEOMETRY_GROUPS,
+    display_title,
+    draw_order,
+    layer_attributions,
+    layer_licences,
+    short_name,
+)
 from tjspatial.publish.qml import field_aliases, layer_style, legend_classes, qgis_color, style_qml
-from tjspatial.publish.shapefile import (MAX_PARTS, ExportError, LongValueWarning, float_decimals, read_shapefile,
-                                         shapefile_field_names, split_utf8, write_shapefile)
+from tjspatial.publish.shapefile import (
+    MAX_PARTS,
+    ExportError,
+    LongValueWarning,
+    float_decimals,
+    read_shapefile,
+    shapefile_field_names,
+    split_utf8,
+    write_shapefile,
+)
 
 CATALOG = tj.get_catalog()
 LAYER_IDS = CATALOG.ids
@@ -93,8 +116,10 @@ def test_gpkg_keeps_tables_and_chinese_text(exported, built_gpkg):
 
 def test_gpkg_default_styles_in_layer_styles(exported, originals):
     with sqlite3.connect(exported / GPKG_NAME) as con:
-        rows = con.execute("SELECT f_table_catalog, f_table_schema, f_table_name, f_geometry_column, styleQML, "
-                           "styleSLD, useAsDefault FROM layer_styles ORDER BY id").fetchall()
+        rows = con.execute(
+            "SELECT f_table_catalog, f_table_schema, f_table_name, f_geometry_column, styleQML, "
+            "styleSLD, useAsDefault FROM layer_styles ORDER BY id"
+        ).fetchall()
         geom_cols = dict(con.execute("SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall())
         registered = con.execute("SELECT data_type FROM gpkg_contents WHERE table_name='layer_styles'").fetchone()
     assert registered == ("attributes",)
@@ -108,8 +133,12 @@ def test_gpkg_default_styles_in_layer_styles(exported, originals):
 
 def test_gpkg_metadata_says_schematic(exported):
     with sqlite3.connect(exported / GPKG_NAME) as con:
-        docs = dict(con.execute("SELECT r.table_name, m.metadata FROM gpkg_metadata m JOIN gpkg_metadata_reference r "
-                                "ON r.md_file_id = m.id WHERE m.md_standard_uri = 'http://mrcc.com/qgis.dtd'"))
+        docs = dict(
+            con.execute(
+                "SELECT r.table_name, m.metadata FROM gpkg_metadata m JOIN gpkg_metadata_reference r "
+                "ON r.md_file_id = m.id WHERE m.md_standard_uri = 'http://mrcc.com/qgis.dtd'"
+            )
+        )
         contents = dict(con.execute("SELECT table_name, identifier FROM gpkg_contents"))
     assert set(docs) == set(LAYER_IDS)
     for lid, doc in docs.items():
@@ -152,7 +181,9 @@ def test_qgz_tree_is_the_draw_order_without_custom_order(exported):
     ids = [n.get("id").removesuffix("_tjspatial") for g in groups for n in g.findall("layer-tree-layer")]
     assert ids == [lay.id for lay in draw_order(list(CATALOG))] and sorted(ids) == sorted(LAYER_IDS)
     for g, geom in zip(groups, GEOMETRY_GROUPS):
-        assert {CATALOG[n.get("id").removesuffix("_tjspatial")].geometry_type for n in g.findall("layer-tree-layer")} == {geom}
+        assert {
+            CATALOG[n.get("id").removesuffix("_tjspatial")].geometry_type for n in g.findall("layer-tree-layer")
+        } == {geom}
     for n in tree.iter("layer-tree-layer"):
         lid = n.get("id").removesuffix("_tjspatial")
         assert n.get("source") == f"./{GPKG_NAME}|layername={lid}"
@@ -171,9 +202,19 @@ def _rules(ml) -> list[tuple[dict, list[dict]]]:
     out = []
     for rule in r.find("rules"):
         sym = syms[rule.get("symbol")]
-        out.append((dict(rule.attrib), [{"class": sl.get("class"), "pass": sl.get("pass"),
-                                        **{p.get("k"): p.get("v") for p in sl.findall("prop")}}
-                                       for sl in sym.findall("layer")]))
+        out.append(
+            (
+                dict(rule.attrib),
+                [
+                    {
+                        "class": sl.get("class"),
+                        "pass": sl.get("pass"),
+                        **{p.get("k"): p.get("v") for p in sl.findall("prop")},
+                    }
+                    for sl in sym.findall("layer")
+                ],
+            )
+        )
     return out
 
 
@@ -217,7 +258,8 @@ def test_qgz_layers_status_dash_and_accuracy_casing(exported, originals):
                 assert rendering.get("scaleVisibility") == "1"
                 assert float(rendering.get("scaleMax")) == style.label_max_scale
     assert {"rail_stations", "metro_lines", "intercity_rail", "planned_rail"} <= {
-        lid for lid in LAYER_IDS if layer_style(CATALOG[lid]).label_max_scale}
+        lid for lid in LAYER_IDS if layer_style(CATALOG[lid]).label_max_scale
+    }
 
 
 def test_rail_rules_open_solid_planned_dashed_nothing_hidden(exported, originals):
@@ -230,8 +272,10 @@ def test_rail_rules_open_solid_planned_dashed_nothing_hidden(exported, originals
     pr = {a["label"]: sls for a, sls in _rules(layers["planned_rail"])}
     assert pr["地铁 / Metro · 现状 / 已开通 · open · 示意（近似）· schematic"][-1]["use_custom_dash"] == "0"
     assert pr["地铁 / Metro · 规划 · planned · 示意（近似）· schematic"][-1]["customdash"] == "0.7937;1.0583"
-    assert pr["城际铁路 / Intercity rail · 在建 · under construction · 示意（近似）· schematic"][-1][
-        "customdash"] == "2.6458;1.0583"
+    assert (
+        pr["城际铁路 / Intercity rail · 在建 · under construction · 示意（近似）· schematic"][-1]["customdash"]
+        == "2.6458;1.0583"
+    )
     classes = legend_classes(CATALOG["planned_rail"], data=originals["planned_rail"])
     drawn = originals["planned_rail"]
     drawn = drawn[drawn["base_layer"].fillna("") == ""]
@@ -277,12 +321,14 @@ def test_shapefile_round_trip(exported, originals, layer_id):
     for name, ftype in layer.all_fields.items():
         if ftype == "float":
             declared = layer.field_label(name).decimals
-            assert decimals[name] == (declared if declared is not None else
-                                      float_decimals(orig[name].to_numpy(float))), (layer_id, name)
+            assert decimals[name] == (
+                declared if declared is not None else float_decimals(orig[name].to_numpy(float))
+            ), (layer_id, name)
     tol = {n: 0.5 * 10.0 ** -int(d) for n, d in decimals.items()}
     _assert_same_values(orig, back, layer_id, float_atol=tol)
-    assert (shapely.equals_exact(_multi_normalized(orig.geometry), _multi_normalized(back.geometry), tolerance=0)
-            ).all(), f"{layer_id}: geometry differs"
+    assert (
+        shapely.equals_exact(_multi_normalized(orig.geometry), _multi_normalized(back.geometry), tolerance=0)
+    ).all(), f"{layer_id}: geometry differs"
     info = pyogrio.read_info(shp)
     expected = "Point" if CATALOG[layer_id].geometry_type == "Point" else f"Multi{CATALOG[layer_id].geometry_type}"
     assert set(back.geom_type) == {expected}
@@ -293,11 +339,12 @@ def test_shapefile_round_trip(exported, originals, layer_id):
     style = layer_style(CATALOG[layer_id])
     names = shapefile_field_names(CATALOG[layer_id])
     if style.categories:
-        assert f'&quot;{names[style.categories["field"]]}&quot; = ' in qml  # rule filters use the short names
+        assert f"&quot;{names[style.categories['field']]}&quot; = " in qml  # rule filters use the short names
     root = ET.fromstring(qml.split("\n", 1)[1])
     aliases = {a.get("field"): a.get("name") for a in root.iter("alias")}
     assert aliases == field_aliases(CATALOG[layer_id], names) | {
-        k: v for k, v in aliases.items() if k not in field_aliases(CATALOG[layer_id], names)}
+        k: v for k, v in aliases.items() if k not in field_aliases(CATALOG[layer_id], names)
+    }
     for field, short in names.items():
         assert CATALOG[layer_id].field_label(field).alias in aliases[short]
         if short != field:
@@ -323,9 +370,9 @@ def test_field_names_ascii_unique_short():
         short = list(shapefile_field_names(layer).values())
         assert len({s.upper() for s in short}) == len(short)
         assert all(s.isascii() and len(s) <= 10 for s in short)
-    fake = CATALOG["districts"].__class__(**{**CATALOG["districts"].__dict__,
-                                             "fields": {"stations_total": "int", "stations_tot2": "int",
-                                                        "人口": "int"}})
+    fake = CATALOG["districts"].__class__(
+        **{**CATALOG["districts"].__dict__, "fields": {"stations_total": "int", "stations_tot2": "int", "人口": "int"}}
+    )
     names = shapefile_field_names(fake)
     assert names["stations_total"] == "stations_t" and names["stations_tot2"] == "stations_1"
     assert names["人口"] == "__"
@@ -379,8 +426,11 @@ def test_geojson_round_trip(exported, originals, layer_id):
     assert "crs" not in doc and doc["name"] == layer_id
     if CATALOG[layer_id].is_schematic:
         assert "示意" in doc["description"] and "schematic" in doc["description"]
-    polys = [shapely.geometry.shape(f["geometry"]) for f in doc["features"]
-             if f["geometry"] and f["geometry"]["type"] in ("Polygon", "MultiPolygon")]
+    polys = [
+        shapely.geometry.shape(f["geometry"])
+        for f in doc["features"]
+        if f["geometry"] and f["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    ]
     for p in polys:  # RFC 7946 winding: exterior rings counter-clockwise
         for part in getattr(p, "geoms", [p]):
             assert shapely.is_ccw(part.exterior)
@@ -418,9 +468,14 @@ def test_shapefile_dbf_numbers_booleans_and_text(exported, originals):
     """Numbers as QGIS users expect (16.037, not 16.036999999999999), booleans as 1/0, text as written."""
     dbf = (exported / "shp" / "rail_stations.dbf").read_bytes()
     n_fields = (int.from_bytes(dbf[8:10], "little") - 33) // 32
-    desc = {dbf[32 + 32 * i:32 + 32 * i + 11].rstrip(b"\0").decode(): (chr(dbf[32 + 32 * i + 11]),
-                                                                     dbf[32 + 32 * i + 16], dbf[32 + 32 * i + 17])
-            for i in range(n_fields)}
+    desc = {
+        dbf[32 + 32 * i : 32 + 32 * i + 11].rstrip(b"\0").decode(): (
+            chr(dbf[32 + 32 * i + 11]),
+            dbf[32 + 32 * i + 16],
+            dbf[32 + 32 * i + 17],
+        )
+        for i in range(n_fields)
+    }
     assert desc["inside_tia"] == ("N", 1, 0)  # boolean: 1 = true, 0 = false
     raw = pyogrio.read_dataframe(exported / "shp" / "rail_stations.shp")
     assert set(raw["inside_tia"]) <= {0, 1}
@@ -428,7 +483,7 @@ def test_shapefile_dbf_numbers_booleans_and_text(exported, originals):
     qml = (exported / "shp" / "rail_stations.qml").read_text(encoding="utf-8")
     assert "在天津市内 Inside Tianjin [inside_tianjin] (1 = 是 true, 0 = 否 false)" in qml  # the code, in QGIS
     ddesc = (exported / "shp" / "districts.dbf").read_bytes()
-    assert b"N" in ddesc[32:33 + 32 * 12]
+    assert b"N" in ddesc[32 : 33 + 32 * 12]
     d = pyogrio.read_dataframe(exported / "shp" / "districts.shp")
     area = dict(zip(d["name_zh"], d["area_km2"]))
     orig = dict(zip(originals["districts"]["name_zh"], originals["districts"]["area_km2"]))
@@ -446,6 +501,7 @@ def test_float_decimals_shortest_form():
 
 def test_subset_reexport_updates_layers_inside_the_full_package(exported, built_gpkg, tmp_path):
     import shutil
+
     out = tmp_path / "exp"
     shutil.copytree(exported, out)  # a full export (gpkg, shp, geojson) of every layer
     before = json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
@@ -497,6 +553,7 @@ def test_failed_export_leaves_the_previous_one_whole(built_gpkg, tmp_path, monke
         if layer.id == "nodes":
             raise OSError(28, "No space left on device")
         return ex.__dict__["_orig_write_geojson"](gdf, layer, path, **kw)
+
     monkeypatch.setitem(ex.__dict__, "_orig_write_geojson", ex.write_geojson)
     monkeypatch.setattr(ex, "write_geojson", boom)
     with pytest.raises(OSError, match="No space left"):
@@ -508,6 +565,7 @@ def test_failed_export_leaves_the_previous_one_whole(built_gpkg, tmp_path, monke
 
 def test_concurrent_exports_into_one_place_are_serialised(built_gpkg, tmp_path):
     from tjspatial.publish.export import export_lock
+
     out = tmp_path / "exp"
     with export_lock(out):  # another export is writing here
         with pytest.raises(ExportError, match=r"another export into .* is still running \(waited 0.3 s\)"):
@@ -532,9 +590,11 @@ def test_200k_character_name_is_cut_with_a_warning(originals, tmp_path):
 def test_export_crs_4548_dxf_and_kml(built_gpkg, tmp_path):
     import ezdxf
     from tjspatial.publish.dxf import dxf_layer_name
+
     out = tmp_path / "cad"
-    export("gpkg,shp,dxf,kml", out, gpkg=built_gpkg, layers=["districts", "metro_lines", "planned_rail"],
-           crs="EPSG:4548")
+    export(
+        "gpkg,shp,dxf,kml", out, gpkg=built_gpkg, layers=["districts", "metro_lines", "planned_rail"], crs="EPSG:4548"
+    )
     info = pyogrio.read_info(out / GPKG_NAME, layer="districts")
     assert info["crs"] == "EPSG:4548"
     b = pyogrio.read_dataframe(out / GPKG_NAME, layer="districts").total_bounds
@@ -568,6 +628,7 @@ def test_export_crs_4548_dxf_and_kml(built_gpkg, tmp_path):
 
 def test_dxf_text_outside_gbk_is_escaped_and_bundled_names_fit_gbk(originals, tmp_path):
     from tjspatial.publish.dxf import dxf_layer_name, write_dxf
+
     for lid, gdf in originals.items():  # every label and layer name of the bundled data is in GBK
         dxf_layer_name(CATALOG[lid]).encode("gbk")
         for v in gdf["name_zh"]:
@@ -589,8 +650,19 @@ def test_export_rejects_bad_arguments(built_gpkg, tmp_path):
 
 
 def test_cli_export_subset(built_gpkg, tmp_path, capsys):
-    rc = main(["export", "--format", "geojson", "--out", str(tmp_path), "--gpkg", str(built_gpkg),
-               "--layers", "districts,nodes"])
+    rc = main(
+        [
+            "export",
+            "--format",
+            "geojson",
+            "--out",
+            str(tmp_path),
+            "--gpkg",
+            str(built_gpkg),
+            "--layers",
+            "districts,nodes",
+        ]
+    )
     assert rc == 0
     assert sorted(p.name for p in (tmp_path / "geojson").iterdir()) == ["districts.geojson", "nodes.geojson"]
     assert len(gpd.read_file(tmp_path / "geojson" / "districts.geojson")) == 16
@@ -598,8 +670,21 @@ def test_cli_export_subset(built_gpkg, tmp_path, capsys):
 
 
 def test_cli_export_dxf_in_cgcs2000(built_gpkg, tmp_path, capsys):
-    rc = main(["export", "--format", "dxf,kml", "--crs", "EPSG:4548", "--out", str(tmp_path / "cad"),
-               "--gpkg", str(built_gpkg), "--layers", "wetlands"])
+    rc = main(
+        [
+            "export",
+            "--format",
+            "dxf,kml",
+            "--crs",
+            "EPSG:4548",
+            "--out",
+            str(tmp_path / "cad"),
+            "--gpkg",
+            str(built_gpkg),
+            "--layers",
+            "wetlands",
+        ]
+    )
     assert rc == 0
     df = pyogrio.read_dataframe(tmp_path / "cad" / "dxf" / "tianjin.dxf")
     assert set(df["Layer"]) == {"四大湿地自然保护区（示意）"}
@@ -610,9 +695,15 @@ def test_cli_export_dxf_in_cgcs2000(built_gpkg, tmp_path, capsys):
 
 def test_shapefile_qml_uses_short_field_names():
     from tjspatial.styles import Style
+
     layer = CATALOG["districts"]
-    style = Style(id="districts", geometry="polygon", fill="#f2efe9", label_field="pop_2020_status",
-                  categories={"field": "area_km2_official", "values": {"1": {"color": "#e34a33"}}})
+    style = Style(
+        id="districts",
+        geometry="polygon",
+        fill="#f2efe9",
+        label_field="pop_2020_status",
+        categories={"field": "area_km2_official", "values": {"1": {"color": "#e34a33"}}},
+    )
     names = shapefile_field_names(layer)
     root = ET.fromstring(style_qml(layer, style, names).split("\n", 1)[1])
     assert all('"area_km2_o"' in r.get("filter") for r in root.iter("rule"))

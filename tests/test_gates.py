@@ -1,5 +1,6 @@
 """Code gates that run with the test suite (so ``.ci/run``'s ``python -m pytest`` runs them): ruff lint,
 docstrings on every public name, numpydoc validation of the public API's parameters and return values."""
+
 from __future__ import annotations
 
 import importlib
@@ -49,8 +50,20 @@ def _ruff() -> list[str]:
 
 def test_ruff_lint_passes():
     """``ruff check`` with the rules in pyproject.toml ([tool.ruff.lint])."""
-    proc = subprocess.run([*_ruff(), "check", "--output-format", "concise", "tjspatial", "tests", "benchmarks"],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [*_ruff(), "check", "--output-format", "concise", "tjspatial", "tests", "benchmarks"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ruff_format_is_clean():
+    """``ruff format --check``: the tree stays formatted as one (configured in pyproject.toml, [tool.ruff])."""
+    proc = subprocess.run(
+        [*_ruff(), "format", "--check", "tjspatial", "tests", "benchmarks"], capture_output=True, text=True, cwd=ROOT
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -58,8 +71,12 @@ def test_vulture_finds_no_dead_code():
     """Unused imports, variables, unreachable code (vulture, 80 % confidence and up). At lower confidence
     vulture lists builders and public API named only in the catalog or by users, so that level is not gated."""
     pytest.importorskip("vulture", reason="vulture is a dev dependency")
-    proc = subprocess.run([sys.executable, "-m", "vulture", "tjspatial", "--min-confidence", "80"],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vulture", "tjspatial", "--min-confidence", "80"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0 and proc.stdout == "", proc.stdout + proc.stderr
 
 

@@ -1,4 +1,5 @@
 """tjspatial.gpkg: the one place that opens, lists, reads and atomically writes GeoPackages."""
+
 from __future__ import annotations
 
 import os
@@ -63,6 +64,7 @@ def test_write_failure_keeps_the_previous_file(built_gpkg, tmp_path, monkeypatch
 
     def failing(*a, **kw):
         raise pyogrio.errors.DataSourceError("Failed to commit transaction")
+
     monkeypatch.setattr(pyogrio, "write_dataframe", failing)
     with pytest.raises(GeoPackageError, match=r"cannot write .*t.gpkg: Failed to commit transaction; the previous"):
         write_gpkg_atomic(path, {"districts": bad})

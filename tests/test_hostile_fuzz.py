@@ -7,6 +7,7 @@ missing. Every run must end in one of two ways: an :class:`ImportLayerError` nam
 rule, or a result that passes the catalog's validation with every feature kept. Anything else (a traceback
 from pandas, GDAL, shapely, pyproj) fails the test.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,28 +26,49 @@ from tjspatial.errors import ImportLayerError
 from tjspatial.importer import check_import
 from tjspatial.validate import RULES, validate_layer
 
-IMPORT_RULES = set(RULES) | {"file", "one_layer", "encoding", "crs", "crs_plausible", "outside_tianjin",
-                             "fields", "accuracy"}
+IMPORT_RULES = set(RULES) | {
+    "file",
+    "one_layer",
+    "encoding",
+    "crs",
+    "crs_plausible",
+    "outside_tianjin",
+    "fields",
+    "accuracy",
+}
 LAYERS = ("nodes", "water", "districts")
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 texts = st.one_of(
     st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40),
-    st.sampled_from(["天津站", "\u2028", "a\u2029b", "\x85", "\x00x", "@@OUTLINE@@", "‮evil", "<script>", "'\"",
-                     "x" * 300, "", " "]),
+    st.sampled_from(
+        ["天津站", "\u2028", "a\u2029b", "\x85", "\x00x", "@@OUTLINE@@", "‮evil", "<script>", "'\"", "x" * 300, "", " "]
+    ),
 )
-junk = st.one_of(texts, st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
-                 st.booleans(), st.none())
-INSIDE = [(117.21, 39.14), (117.70, 39.03), (117.04, 39.38), (117.31, 39.72), (117.41, 40.05), (116.97, 38.95),
-          (117.83, 39.33), (117.01, 39.14)]  # 天津站, 滨海, 武清, 宝坻, 蓟州, 静海, 宁河, 西青: well inside Tianjin
+junk = st.one_of(
+    texts, st.integers(-(10**12), 10**12), st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.none()
+)
+INSIDE = [
+    (117.21, 39.14),
+    (117.70, 39.03),
+    (117.04, 39.38),
+    (117.31, 39.72),
+    (117.41, 40.05),
+    (116.97, 38.95),
+    (117.83, 39.33),
+    (117.01, 39.14),
+]  # 天津站, 滨海, 武清, 宝坻, 蓟州, 静海, 宁河, 西青: well inside Tianjin
 jitter = st.floats(-0.02, 0.02)
 
 
 @st.composite
 def geometry(draw, kind: str, clean: bool):
-    choice = "ok" if clean else draw(st.sampled_from(["ok"] * 4 + ["outside", "empty", "none", "wrong", "nan",
-                                                                  "huge", "bowtie"]))
+    choice = (
+        "ok"
+        if clean
+        else draw(st.sampled_from(["ok"] * 4 + ["outside", "empty", "none", "wrong", "nan", "huge", "bowtie"]))
+    )
     x0, y0 = draw(st.sampled_from(INSIDE))
     x, y = x0 + draw(jitter), y0 + draw(jitter)
     if choice == "outside":
@@ -60,7 +82,7 @@ def geometry(draw, kind: str, clean: bool):
     if choice == "huge":
         x, y = 5.0e5, 4.3e6  # metres labelled as degrees
     if choice == "bowtie":
-        return shapely.Polygon([(x, y), (x + .01, y + .01), (x + .01, y), (x, y + .01)])
+        return shapely.Polygon([(x, y), (x + 0.01, y + 0.01), (x + 0.01, y), (x, y + 0.01)])
     if choice == "wrong":
         kind = "Polygon" if kind == "Point" else "Point"
     if kind == "Point":
@@ -78,8 +100,13 @@ def import_file(draw):
     for name, ftype in {"name_zh": "str", "name_en": "str", **layer.fields}.items():
         if not clean_attrs and draw(st.integers(0, 6)) == 0:
             continue  # column missing
-        good = {"str": texts, "int": st.integers(0, 10**7), "float": st.floats(0, 1e4), "bool": st.booleans(),
-                "date": st.sampled_from(["2020-01-01", "2025-12"])}[ftype]
+        good = {
+            "str": texts,
+            "int": st.integers(0, 10**7),
+            "float": st.floats(0, 1e4),
+            "bool": st.booleans(),
+            "date": st.sampled_from(["2020-01-01", "2025-12"]),
+        }[ftype]
         values = good if clean_attrs or draw(st.booleans()) else st.one_of(good, junk)
         cols[name] = [draw(values) for _ in range(n)]
     geoms = [draw(geometry(layer.geometry_type, clean_geoms)) for _ in range(n)]
@@ -92,8 +119,11 @@ def import_file(draw):
     return layer, cols, geoms, fmt, field_map
 
 
-@settings(max_examples=int(os.environ.get("TJSPATIAL_FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("TJSPATIAL_FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(case=import_file())
 def test_import_fuzz_imports_correctly_or_refuses_by_name(case, built_gpkg, tmp_path_factory):
     layer, cols, geoms, fmt, field_map = case

@@ -1,4 +1,5 @@
 """``tjspatial import-layer``: official files replace a layer after validation, conversion and recording."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +17,14 @@ from tjspatial.build import read_table
 from tjspatial.cli import main
 from tjspatial.crs import METRIC_CRS, convert_gdf
 from tjspatial.errors import ImportLayerError
-from tjspatial.importer import (check_import, import_layer, parse_field_map, recorded_imports, recorded_overrides,
-                                remove_import)
+from tjspatial.importer import (
+    check_import,
+    import_layer,
+    parse_field_map,
+    recorded_imports,
+    recorded_overrides,
+    remove_import,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.filterwarnings("ignore:.*(truncated|laundered).*")
@@ -57,8 +64,14 @@ def test_shapefile_in_epsg4548_round_trips_within_1_m(truth, gpkg_copy, tmp_path
     src["accuracy"] = "x"  # whatever the file says, the declared accuracy wins
     src.to_file(shp)  # field names are cut to 10 characters: area_official_km2 → area_offic
     imports = tmp_path / "imports"
-    res = import_layer("wetlands", shp, field_map="area_official_km2=area_offic,district_zh=district_z",
-                       accuracy="official", imports_dir=imports, out=gpkg_copy)
+    res = import_layer(
+        "wetlands",
+        shp,
+        field_map="area_official_km2=area_offic,district_zh=district_z",
+        accuracy="official",
+        imports_dir=imports,
+        out=gpkg_copy,
+    )
     got = tj.load("wetlands", gpkg_copy)
     assert max_vertex_shift_m(got, truth) < 1.0
     assert (got["accuracy"] == "official").all() and (got["source"] == "import:wetlands.shp").all()
@@ -146,17 +159,27 @@ def _no_names(truth):
     return truth.drop(columns=["name_zh"])
 
 
-@pytest.mark.parametrize("make, kwargs, pattern", [
-    (_bowtie, {}, r"feature #1 \(大黄堡湿地自然保护区\), rule geometry_valid: 1 invalid geometry: Self-intersection"),
-    (_empty, {}, r"feature #2 \(北大港湿地自然保护区\), rule geometry_present"),
-    (_beijing, {}, r"feature #0 .*rule outside_tianjin: 1 feature\(s\) lie outside Tianjin"),
-    (_points, {}, r"rule geometry_type: 4 feature\(s\) are Point, the catalog declares Polygon"),
-    (_no_names, {}, r"field 'name_zh', rule fields: the file has no 'name_zh' field"),
-    (lambda t: t[["name_zh", "geometry"]], {"inherit": False},
-     r"rule fields: missing declared field\(s\) name_en, reserve_id, district_zh"),
-    (lambda t: t, {"field_map": "plan_ref=nonexistent"}, r"--map-fields source 'nonexistent' is not a column"),
-    (lambda t: t, {"accuracy": "guessed"}, r"accuracy 'guessed' is not one of"),
-])
+@pytest.mark.parametrize(
+    "make, kwargs, pattern",
+    [
+        (
+            _bowtie,
+            {},
+            r"feature #1 \(大黄堡湿地自然保护区\), rule geometry_valid: 1 invalid geometry: Self-intersection",
+        ),
+        (_empty, {}, r"feature #2 \(北大港湿地自然保护区\), rule geometry_present"),
+        (_beijing, {}, r"feature #0 .*rule outside_tianjin: 1 feature\(s\) lie outside Tianjin"),
+        (_points, {}, r"rule geometry_type: 4 feature\(s\) are Point, the catalog declares Polygon"),
+        (_no_names, {}, r"field 'name_zh', rule fields: the file has no 'name_zh' field"),
+        (
+            lambda t: t[["name_zh", "geometry"]],
+            {"inherit": False},
+            r"rule fields: missing declared field\(s\) name_en, reserve_id, district_zh",
+        ),
+        (lambda t: t, {"field_map": "plan_ref=nonexistent"}, r"--map-fields source 'nonexistent' is not a column"),
+        (lambda t: t, {"accuracy": "guessed"}, r"accuracy 'guessed' is not one of"),
+    ],
+)
 def test_refusals_name_the_problem_and_change_nothing(truth, gpkg_copy, tmp_path, make, kwargs, pattern):
     path = tmp_path / "bad.geojson"
     make(truth).to_file(path, driver="GeoJSON")
@@ -190,8 +213,20 @@ def test_cli_imports_and_refuses(truth, gpkg_copy, tmp_path, capsys):
     airport = tj.load("airport", gpkg_copy)
     airport.to_file(good, driver="GeoJSON")
     imports = tmp_path / "imports"
-    rc = main(["import-layer", "airport", str(good), "--accuracy", "surveyed", "--imports-dir", str(imports),
-               "--out", str(gpkg_copy), "--quiet"])
+    rc = main(
+        [
+            "import-layer",
+            "airport",
+            str(good),
+            "--accuracy",
+            "surveyed",
+            "--imports-dir",
+            str(imports),
+            "--out",
+            str(gpkg_copy),
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "imported 1 feature(s)" in out and "accuracy surveyed" in out
     assert tj.load("airport", gpkg_copy)["accuracy"].item() == "surveyed"

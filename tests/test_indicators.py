@@ -1,4 +1,5 @@
 """Plan indicators: values from the layers, honest statuses; tj.analyse writes its tables and rasters."""
+
 from __future__ import annotations
 
 import re
@@ -39,6 +40,7 @@ def test_values_come_from_the_layers(table, built_gpkg):
     assert "Z4" in table.loc["metro_km_vs_2020", "note"]
     # rail: shared chords once (津保/津兴, 京津城际延伸/津秦: 43.6 km), 京滨城际 north section included
     from tjspatial.analysis.indicators import rail_km
+
     rk = rail_km(built_gpkg)
     assert "jingbin_intercity" in rk["lines"] and rk["shared_km"] == pytest.approx(43.6, abs=0.5)
     assert table.loc["hsr_km_2025", "value"] == pytest.approx(rk["km"], abs=0.01)
@@ -53,8 +55,10 @@ def test_values_come_from_the_layers(table, built_gpkg):
 def test_notes_are_words_not_python_literals(table):
     text = " ".join(table["note"].astype(str)) + " " + " ".join(table["method"].astype(str))
     assert not re.search(r"[{}]|\[\d|'\w+':", text)
-    assert "share of IGBP classes 1–5 (forests) in landcover_modis_2019_igbp.tif" in \
-        table.loc["barrier_level1_forest_cover", "note"]
+    assert (
+        "share of IGBP classes 1–5 (forests) in landcover_modis_2019_igbp.tif"
+        in table.loc["barrier_level1_forest_cover", "note"]
+    )
 
 
 def test_a_row_without_a_target_is_never_met(table):
@@ -66,8 +70,15 @@ def test_a_row_without_a_target_is_never_met(table):
 
 def test_no_status_is_guessed(table):
     # schematic layers, chord lengths, missing layers and a 5 km raster never decide a target
-    for key in ("hsr_km_2025", "expressway_km_2025", "barrier_area", "natural_coastline_km",
-                "public_shoreline_km", "metro_coverage_key_areas", "barrier_level1_forest_cover"):
+    for key in (
+        "hsr_km_2025",
+        "expressway_km_2025",
+        "barrier_area",
+        "natural_coastline_km",
+        "public_shoreline_km",
+        "metro_coverage_key_areas",
+        "barrier_level1_forest_cover",
+    ):
         assert table.loc[key, "status"] == "not measurable", key
     assert "too coarse" in table.loc["barrier_level1_forest_cover", "note"]
     assert table.loc["hsr_km_2025", "value"] < 470
@@ -80,8 +91,17 @@ def test_forest_cover_weights_partial_cells(tmp_path):
     # 2 x 2 cells of 1 km: forest (1) in the left column, cropland (12) on the right
     arr = np.array([[1, 12], [1, 12]], dtype="uint8")
     path = tmp_path / "lc.tif"
-    with rasterio.open(path, "w", driver="GTiff", height=2, width=2, count=1, dtype="uint8", crs="EPSG:4548",
-                       transform=Affine(1000, 0, 500_000, 0, -1000, 4_302_000)) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=2,
+        width=2,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:4548",
+        transform=Affine(1000, 0, 500_000, 0, -1000, 4_302_000),
+    ) as dst:
         dst.write(arr, 1)
     zone = gpd.GeoDataFrame(geometry=[shapely.box(500_250, 4_300_000, 501_750, 4_302_000)], crs="EPSG:4548")
     share, cell = forest_cover(path, zone)
@@ -105,21 +125,36 @@ def test_analyse_writes_tables_and_rasters(built_gpkg, tmp_path, monkeypatch):
     # one read per layer, one listing, one rail graph per scenario (#12)
     import pyogrio
     from tjspatial.analysis import rail_network
+
     reads, lists, graphs = [], [], []
     real_read, real_list, real_graph = pyogrio.read_dataframe, pyogrio.list_layers, rail_network.rail_graph
-    monkeypatch.setattr(pyogrio, "read_dataframe", lambda p, layer=None, **kw: reads.append(layer) or
-                        real_read(p, layer=layer, **kw))
+    monkeypatch.setattr(
+        pyogrio, "read_dataframe", lambda p, layer=None, **kw: reads.append(layer) or real_read(p, layer=layer, **kw)
+    )
     monkeypatch.setattr(pyogrio, "list_layers", lambda p, *a, **kw: lists.append(p) or real_list(p, *a, **kw))
-    monkeypatch.setattr("tjspatial.analysis.run.rail_graph", lambda *a, **kw: graphs.append(kw) or
-                        real_graph(*a, **kw))
+    monkeypatch.setattr("tjspatial.analysis.run.rail_graph", lambda *a, **kw: graphs.append(kw) or real_graph(*a, **kw))
     sens_calls, real_sens = [], rail_network.dual_city_sensitivity
-    for where in ("tjspatial.analysis.run.dual_city_sensitivity", "tjspatial.analysis.rail_network.dual_city_sensitivity"):
+    for where in (
+        "tjspatial.analysis.run.dual_city_sensitivity",
+        "tjspatial.analysis.rail_network.dual_city_sensitivity",
+    ):
         monkeypatch.setattr(where, lambda *a, **kw: sens_calls.append(a) or real_sens(*a, **kw))
     written = tj.analyse(built_gpkg, tmp_path, population=pop, distances=(800,), graph=g)
     assert sorted(reads) == sorted(set(reads)) and "rail_stations" in reads and len(lists) == 1
     assert graphs == [{}, {"scenario": "plan"}] and len(sens_calls) == 1
-    for key in ("coverage", "coverage_delta", "indicators", "rail_times", "dual_city", "distance_to_station",
-                "travel_time_tianjin", "isochrones", "wetland_rings", "rail_in_zones", "near_wetlands"):
+    for key in (
+        "coverage",
+        "coverage_delta",
+        "indicators",
+        "rail_times",
+        "dual_city",
+        "distance_to_station",
+        "travel_time_tianjin",
+        "isochrones",
+        "wetland_rings",
+        "rail_in_zones",
+        "near_wetlands",
+    ):
         assert written[key].is_file() and written[key].parent == tmp_path, key
     assert not list(tmp_path.glob("*.tmp-*")) and not list(tmp_path.glob(".*tmp-*"))
     tables = [p for p in written.values() if p.suffix == ".csv"]
@@ -135,7 +170,7 @@ def test_analyse_writes_tables_and_rasters(built_gpkg, tmp_path, monkeypatch):
     b = cov[(cov["areas"] == "boundary") & (cov["method"] == "buffer")].set_index("kind")
     assert (b["pop_share_min"] <= b["pop_share"] + 1e-12).all() and (b["pop_share"] <= b["pop_share_max"] + 1e-12).all()
     assert b.loc["passenger", "stations"] < b.loc["all", "stations"]
-    assert b.loc["all", "pop_share_max"] - b.loc["all", "pop_share_min"] > 0.01   # the model drives the share
+    assert b.loc["all", "pop_share_max"] - b.loc["all", "pop_share_min"] > 0.01  # the model drives the share
     dual = pd.read_csv(written["dual_city"], encoding="utf-8-sig")
     assert len(dual) == 6 and dual["method"].str.contains("calibrated").all()
     assert {"method", "params"} <= set(pd.read_csv(written["rail_times"], encoding="utf-8-sig").columns)

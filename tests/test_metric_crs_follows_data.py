@@ -1,4 +1,5 @@
 """Geometry projected with ``to_metric`` is labelled with the CRS ``to_metric`` chose, not a fixed EPSG:4548."""
+
 import geopandas as gpd
 import numpy as np
 import shapely
@@ -15,8 +16,11 @@ def test_web_map_simplification_keeps_data_outside_tianjins_zone_in_place():
     line = shapely.LineString([(104.0, 30.7), (104.02, 30.7)]).segmentize(0.0002)
     cat = get_catalog()
     for geom, lid in ((square, "water"), (line, "coastline")):
-        gdf = gpd.GeoDataFrame({"name_zh": ["x"], "name_en": ["x"], "accuracy": ["derived"], "source": ["t"]},
-                               geometry=[geom], crs="EPSG:4326")
+        gdf = gpd.GeoDataFrame(
+            {"name_zh": ["x"], "name_en": ["x"], "accuracy": ["derived"], "source": ["t"]},
+            geometry=[geom],
+            crs="EPSG:4326",
+        )
         assert metric_crs_for(gdf) == "EPSG:4544"
         disp = display_layer(gdf, cat[lid], load_style(cat[lid].style), 25.0)
         assert len(disp) == 1

@@ -1,4 +1,5 @@
 """Network (ITDP) coverage on a grid street graph with known walk distances."""
+
 from __future__ import annotations
 
 import geopandas as gpd
@@ -59,19 +60,26 @@ def test_walked_length_matches_manhattan_walk_distances():
 def test_network_coverage_population_and_attrs():
     g = grid_graph()
     values = np.full((40, 40), 2.0)  # 100 m cells over 4 km x 4 km
-    pop = PopulationGrid(values=values, transform=Affine(100, 0, X0 - 1000, 0, -100, Y0 + 3000), crs="EPSG:4548",
-                         source="uniform", year=2020)
-    area = gpd.GeoDataFrame({"name_zh": ["区"]}, geometry=[shapely.box(X0 - 1000, Y0 - 1000, X0 + 3000, Y0 + 3000)],
-                            crs="EPSG:4548")
-    st = gpd.GeoDataFrame({"kind": ["metro"], "status": ["open"]}, geometry=[shapely.Point(X0 + 1000, Y0 + 1000)],
-                          crs="EPSG:4548")
+    pop = PopulationGrid(
+        values=values,
+        transform=Affine(100, 0, X0 - 1000, 0, -100, Y0 + 3000),
+        crs="EPSG:4548",
+        source="uniform",
+        year=2020,
+    )
+    area = gpd.GeoDataFrame(
+        {"name_zh": ["区"]}, geometry=[shapely.box(X0 - 1000, Y0 - 1000, X0 + 3000, Y0 + 3000)], crs="EPSG:4548"
+    )
+    st = gpd.GeoDataFrame(
+        {"kind": ["metro"], "status": ["open"]}, geometry=[shapely.Point(X0 + 1000, Y0 + 1000)], crs="EPSG:4548"
+    )
     res = tj.coverage(st, pop, area, distance=250, method="network", graph=g)
     net_area = res.attrs["catchments"].geometry.iloc[0].area
     assert res["pop_covered"].iloc[0] == pytest.approx(2.0 * net_area / 1e4, rel=1e-9)
     assert res["area_covered_km2"].iloc[0] == pytest.approx(net_area / 1e6, rel=1e-12)
     assert res.attrs["method"] == "network" and res.attrs["walk_buffer_m"] == 100
     # the walk catchment is smaller than the 250 m + 100 m circle would be, larger than the 250 m diamond
-    assert 2 * 250 ** 2 < net_area < np.pi * 350 ** 2
+    assert 2 * 250**2 < net_area < np.pi * 350**2
     # a WalkNetwork built once gives the same answer
     res2 = tj.coverage(st, pop, area, distance=250, method="network", graph=WalkNetwork.from_graph(g))
     assert res2["pop_covered"].iloc[0] == res["pop_covered"].iloc[0]
@@ -80,8 +88,9 @@ def test_network_coverage_population_and_attrs():
 def test_network_without_graph_is_a_clear_error():
     st = gpd.GeoDataFrame({"kind": ["metro"]}, geometry=[shapely.Point(X0, Y0)], crs="EPSG:4548")
     area = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 10, Y0 - 10, X0 + 10, Y0 + 10)], crs="EPSG:4548")
-    pop = PopulationGrid(values=np.ones((2, 2)), transform=Affine(100, 0, X0 - 100, 0, -100, Y0 + 100),
-                         crs="EPSG:4548", source="t")
+    pop = PopulationGrid(
+        values=np.ones((2, 2)), transform=Affine(100, 0, X0 - 100, 0, -100, Y0 + 100), crs="EPSG:4548", source="t"
+    )
     with pytest.raises(ValueError, match="street graph"):
         tj.coverage(st, pop, area, method="network")
 
@@ -89,8 +98,8 @@ def test_network_without_graph_is_a_clear_error():
 def test_large_holes_are_kept_and_small_ones_filled():
     ring = shapely.box(0, 0, 1000, 1000).difference(shapely.box(100, 100, 900, 900))
     small_hole = shapely.box(0, 0, 300, 300).difference(shapely.box(100, 100, 200, 200))
-    assert fill_holes(ring, 20_000).area == ring.area             # 64 ha hole kept
-    assert fill_holes(small_hole, 20_000).area == 300 * 300       # 1 ha hole filled
+    assert fill_holes(ring, 20_000).area == ring.area  # 64 ha hole kept
+    assert fill_holes(small_hole, 20_000).area == 300 * 300  # 1 ha hole filled
 
 
 def test_street_block_larger_than_buffer_leaves_a_hole_when_big():
@@ -103,8 +112,9 @@ def test_street_block_larger_than_buffer_leaves_a_hole_when_big():
         g.add_edge(k, (k + 1) % 4, length=1000.0)
     area, info = walk_catchment(np.array([shapely.Point(X0, Y0)], dtype=object), g, 5000.0)
     assert info["walked_km"] == pytest.approx(4.0)
-    assert area.area == pytest.approx(shapely.buffer(shapely.box(X0, Y0, X0 + 1000, Y0 + 1000).exterior, 100,
-                                                     quad_segs=4).area, rel=1e-9)
+    assert area.area == pytest.approx(
+        shapely.buffer(shapely.box(X0, Y0, X0 + 1000, Y0 + 1000).exterior, 100, quad_segs=4).area, rel=1e-9
+    )
 
 
 def test_streets_crossing_without_a_node_still_give_the_exact_buffer():
@@ -125,14 +135,16 @@ def test_osm_walk_graph_from_the_fixture_extract(tmp_path):
     from pathlib import Path
 
     from tjspatial.sources import osm
+
     fixture = Path(__file__).parent / "fixtures" / "osm" / "tianjin_fixture.osm"
-    out = osm.build_walk_graph(source="extract", extract=fixture, out=tmp_path / "walk.graphml",
-                               options={"cache_dir": tmp_path / "cache"})
+    out = osm.build_walk_graph(
+        source="extract", extract=fixture, out=tmp_path / "walk.graphml", options={"cache_dir": tmp_path / "cache"}
+    )
     g = load_walk_graph(out)
     st = gpd.GeoDataFrame({"kind": ["metro"]}, geometry=[shapely.Point(117.2000, 39.1330)], crs="EPSG:4326")
     pts = tj.to_metric(st).geometry.values
     area, info = walk_catchment(pts, g, 1000.0)
-    total = sum(d["length"] for _, _, d in g.edges(data=True)) / 2   # every street, both directions stored
+    total = sum(d["length"] for _, _, d in g.edges(data=True)) / 2  # every street, both directions stored
     assert info["walked_km"] * 1000 == pytest.approx(total, rel=2e-3)  # straight EPSG:4548 chords vs great circle
     assert info["stations_off_network"] == 0 and area.area > 0
 
@@ -141,8 +153,9 @@ def test_walk_network_edge_table_round_trip(tmp_path):
     """The compact store: a GeoPackage with walk_nodes / walk_edges tables, read back without networkx; GDAL sees
     the tables, and coverage from the file equals coverage from the networkx graph."""
     import pyogrio
+
     g = grid_graph()
-    g.add_edge((0, 0), (0, 1), length=50.0)                  # a shorter parallel edge wins
+    g.add_edge((0, 0), (0, 1), length=50.0)  # a shorter parallel edge wins
     net = WalkNetwork.from_graph(g)
     out = net.save(tmp_path / "walk.gpkg", source="test grid")
     back = WalkNetwork.load(out)
@@ -150,16 +163,25 @@ def test_walk_network_edge_table_round_trip(tmp_path):
     assert np.array_equal(back.xy, net.xy) and np.array_equal(back.u, net.u) and np.array_equal(back.v, net.v)
     assert np.array_equal(back.length, net.length) and back.length.min() == 50.0
     assert {"walk_nodes", "walk_edges", "walk_meta"} <= set(pyogrio.list_layers(out)[:, 0])
-    assert back.nbytes < 100 * len(back.xy)               # bytes a node, before the CSR matrix and KD-tree
+    assert back.nbytes < 100 * len(back.xy)  # bytes a node, before the CSR matrix and KD-tree
     _ = back.matrix, back.tree
     assert back.nbytes < 300 * len(back.xy)
     values = np.full((40, 40), 2.0)
-    pop = PopulationGrid(values=values, transform=Affine(100, 0, X0 - 1000, 0, -100, Y0 + 3000), crs="EPSG:4548",
-                         source="uniform", year=2020)
-    area = gpd.GeoDataFrame({"name_zh": ["区"]}, geometry=[shapely.box(X0 - 1000, Y0 - 1000, X0 + 3000, Y0 + 3000)],
-                            crs="EPSG:4548")
-    st = gpd.GeoDataFrame({"kind": ["metro"] * 2}, geometry=[shapely.Point(X0 + 1000, Y0 + 1000),
-                                                             shapely.Point(X0 + 330, Y0 + 1770)], crs="EPSG:4548")
+    pop = PopulationGrid(
+        values=values,
+        transform=Affine(100, 0, X0 - 1000, 0, -100, Y0 + 3000),
+        crs="EPSG:4548",
+        source="uniform",
+        year=2020,
+    )
+    area = gpd.GeoDataFrame(
+        {"name_zh": ["区"]}, geometry=[shapely.box(X0 - 1000, Y0 - 1000, X0 + 3000, Y0 + 3000)], crs="EPSG:4548"
+    )
+    st = gpd.GeoDataFrame(
+        {"kind": ["metro"] * 2},
+        geometry=[shapely.Point(X0 + 1000, Y0 + 1000), shapely.Point(X0 + 330, Y0 + 1770)],
+        crs="EPSG:4548",
+    )
     a = tj.coverage(st, pop, area, distance=420, method="network", graph=g)
     b = tj.coverage(st, pop, area, distance=420, method="network", graph=str(out))
     assert b["pop_covered"].iloc[0] == a["pop_covered"].iloc[0] > 0
@@ -175,11 +197,16 @@ def _plain_gpkg(tmp_path):
 
 def test_union_by_piece_equals_the_global_union():
     from tjspatial.analysis.network_coverage import union_by_piece
+
     k = np.arange(400)
     # clusters of overlapping street buffers, far-apart singles, and a ring around a separate piece
-    segs = np.stack([np.column_stack([(k % 20) * 70.0 + (k // 100) * 5_000, (k % 7) * 60.0 + (k // 20) * 13.0]),
-                     np.column_stack([(k % 20) * 70.0 + 90 + (k // 100) * 5_000, (k % 7) * 60.0 + 40]),
-                     ], axis=1)
+    segs = np.stack(
+        [
+            np.column_stack([(k % 20) * 70.0 + (k // 100) * 5_000, (k % 7) * 60.0 + (k // 20) * 13.0]),
+            np.column_stack([(k % 20) * 70.0 + 90 + (k // 100) * 5_000, (k % 7) * 60.0 + 40]),
+        ],
+        axis=1,
+    )
     polys = shapely.buffer(shapely.linestrings(segs), 100, quad_segs=4)
     ring = shapely.box(-3000, -3000, 3000, 3000).exterior.buffer(100)
     inner = shapely.Point(0, 0).buffer(500)
@@ -193,6 +220,7 @@ def test_union_by_piece_equals_the_global_union():
 
 def test_threads_give_the_same_catchment_as_one_worker():
     from tjspatial.analysis.network_coverage import union_by_piece
+
     rng = np.random.default_rng(3)
     n = 30
     ii, jj = np.divmod(np.arange(n * n), n)
@@ -209,6 +237,7 @@ def test_threads_give_the_same_catchment_as_one_worker():
     assert one.area == pytest.approx(two.area, rel=1e-12) and shapely.symmetric_difference(one, two).area < 1e-6
     # and both equal the plain buffer-and-union of every walked segment (holes < 2 ha filled)
     from tjspatial.analysis.network_coverage import walk_distances, walked_segments
+
     dist, _ = walk_distances(net, pts, 600.0)
     segs = walked_segments(net, dist, 600.0)
     plain = fill_holes(shapely.union_all(shapely.buffer(shapely.linestrings(segs), 100, quad_segs=4)), 20_000)

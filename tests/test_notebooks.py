@@ -4,6 +4,7 @@ Each notebook is executed with nbclient (kernel python3, 300 s per cell, working
 notebooks read ``TJSPATIAL_NOTEBOOK_GPKG`` (else ``layers/tianjin.gpkg``): here it is the session's freshly
 built GeoPackage, so a stale local ``layers/tianjin.gpkg`` never matters. Select with ``-m notebooks``.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,18 +20,24 @@ MAX_BYTES = 1_000_000
 
 # what each executed notebook must print (real values from the bundled data and the library's models)
 EXPECTED = {
-    "01_rail_coverage": [r"grid total 13,866,009 persons; every district equal to its census figure: True",
-                         r"coverage pop_total equal to the census in every district: True",
-                         r"800 m, open network: 津城 \d+\.\d %, 滨城 \d+\.\d % of residents",
-                         r"800 m, passenger stations: 滨城 \d+\.\d % \(range \d+\.\d–\d+\.\d %\)",
-                         r"stations: OSM extract 2025-02"],
-    "02_barrier_wetlands": [r"green barrier, all levels: 73\d\.\d km² measured; plan target 736 km2",
-                            r"CRS of the rings: EPSG:4548"],
+    "01_rail_coverage": [
+        r"grid total 13,866,009 persons; every district equal to its census figure: True",
+        r"coverage pop_total equal to the census in every district: True",
+        r"800 m, open network: 津城 \d+\.\d %, 滨城 \d+\.\d % of residents",
+        r"800 m, passenger stations: 滨城 \d+\.\d % \(range \d+\.\d–\d+\.\d %\)",
+        r"stations: OSM extract 2025-02",
+    ],
+    "02_barrier_wetlands": [
+        r"green barrier, all levels: 73\d\.\d km² measured; plan target 736 km2",
+        r"CRS of the rings: EPSG:4548",
+    ],
     "03_ports": [r"expressway indicator: not measurable"],
     "04_dual_city_link": [r"open network: \d+\.\d min; 2025 plan network: \d+\.\d min; target ≈ 20 min"],
-    "05_bring_your_own_data": [r"refused: layer 'districts', file .*rule crs",
-                               r"total 13,866,009 persons \(the 250 m grid: 13,866,009\)",
-                               r"removed tjspatial_nb05_"],
+    "05_bring_your_own_data": [
+        r"refused: layer 'districts', file .*rule crs",
+        r"total 13,866,009 persons \(the 250 m grid: 13,866,009\)",
+        r"removed tjspatial_nb05_",
+    ],
 }
 
 

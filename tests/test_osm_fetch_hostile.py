@@ -4,6 +4,7 @@ Each test scripts the server's answers; every server loop is bounded (a tricklin
 bytes, a dropped connection is closed at once), so no test can hang. Waits between retries go through a
 recording ``sleep`` so no test sleeps for real.
 """
+
 from __future__ import annotations
 
 import socket
@@ -17,11 +18,19 @@ import pytest
 
 from tjspatial.errors import BuildError
 from tjspatial.sources import osm
-from tjspatial.sources.osm_fetch import (MAX_RETRY_AFTER, FetchSettings, cache_path, fetch_osm_xml,
-                                         is_complete_osm_xml, parse_retry_after)
+from tjspatial.sources.osm_fetch import (
+    MAX_RETRY_AFTER,
+    FetchSettings,
+    cache_path,
+    fetch_osm_xml,
+    is_complete_osm_xml,
+    parse_retry_after,
+)
 
-XML = (b'<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" generator="Overpass API">\n'
-       b'  <node id="1" lat="39.1" lon="117.2"><tag k="railway" v="station"/></node>\n</osm>\n')
+XML = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" generator="Overpass API">\n'
+    b'  <node id="1" lat="39.1" lon="117.2"><tag k="railway" v="station"/></node>\n</osm>\n'
+)
 QUERY = "[out:xml];node(1);out;"
 
 
@@ -68,8 +77,9 @@ class FakeOverpass:
                 return
             data += chunk
         head, _, rest = data.partition(b"\r\n\r\n")
-        length = int(next((ln.split(b":")[1] for ln in head.split(b"\r\n")
-                           if ln.lower().startswith(b"content-length")), b"0"))
+        length = int(
+            next((ln.split(b":")[1] for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length")), b"0")
+        )
         while len(rest) < length:
             rest += conn.recv(4096)
         self.requests += 1
@@ -77,23 +87,28 @@ class FakeOverpass:
         kind = item[0]
         if kind == "ok":
             body = item[1]
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/osm3s+xml\r\nConnection: close\r\n"
-                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/osm3s+xml\r\nConnection: close\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
         elif kind == "status":
             code, headers = item[1], item[2]
             extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-            conn.sendall(f"HTTP/1.1 {code} Busy\r\n{extra}Content-Length: 4\r\nConnection: close\r\n\r\nbusy"
-                         .encode())
+            conn.sendall(f"HTTP/1.1 {code} Busy\r\n{extra}Content-Length: 4\r\nConnection: close\r\n\r\nbusy".encode())
         elif kind == "drop":
             body, cut = item[1], item[2]
-            conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n"
-                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:cut])
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body[:cut]
+            )
         elif kind == "trickle":
             conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 100000\r\n\r\n")
             for i in range(item[1]):
                 if self.stop.is_set():
                     return
-                conn.sendall(XML[i:i + 1])
+                conn.sendall(XML[i : i + 1])
                 time.sleep(0.25)
 
     def close(self):
@@ -117,8 +132,9 @@ def server(request):
 
 
 def settings(srv, tmp_path, **kw) -> FetchSettings:
-    base = dict(url=srv.url, cache_dir=tmp_path / "cache", timeout=3.0, retries=1, backoff=0.0,
-                deadline=time.monotonic() + 20)
+    base = dict(
+        url=srv.url, cache_dir=tmp_path / "cache", timeout=3.0, retries=1, backoff=0.0, deadline=time.monotonic() + 20
+    )
     base.update(kw)
     return FetchSettings(**base)
 
@@ -148,6 +164,7 @@ def test_retry_after_parsing():
     for bad in ("inf", "-inf", "nan", "-5", "", "abc", None):
         assert parse_retry_after(bad) is None, bad
     from datetime import datetime, timezone
+
     now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
     assert parse_retry_after("Thu, 01 Jan 2026 12:00:30 GMT", now=now) == 30.0
     assert parse_retry_after("Thu, 01 Jan 2026 11:00:00 GMT", now=now) == 0.0
@@ -183,8 +200,11 @@ def test_connection_dropped_mid_body_is_retried(server, tmp_path):
 def test_truncated_xml_is_never_cached(server, tmp_path):
     cut = XML[: XML.index(b"</osm>")]
     srv = server([("ok", cut)])
-    with pytest.raises(BuildError, match=r"failed after 2 attempt\(s\): incomplete OSM XML \(\d+ bytes, no "
-                                         r"closing </osm>\)"):
+    with pytest.raises(
+        BuildError,
+        match=r"failed after 2 attempt\(s\): incomplete OSM XML \(\d+ bytes, no "
+        r"closing </osm>\)",
+    ):
         fetch_osm_xml(QUERY, settings(srv, tmp_path), label="t", sleep=lambda s: None)
     assert srv.requests == 2
     assert not list((tmp_path / "cache").glob("*.osm"))
@@ -220,9 +240,26 @@ def test_timeout_zero_or_nonsense_is_refused(tmp_path, bad):
 
 def test_cli_refuses_timeout_zero(tmp_path):
     import os
+
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    r = subprocess.run([sys.executable, "-m", "tjspatial.cli", "build", "--source", "osm", "--timeout", "0",
-                        "--out", str(tmp_path / "x.gpkg")], capture_output=True, text=True, env=env, timeout=60)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tjspatial.cli",
+            "build",
+            "--source",
+            "osm",
+            "--timeout",
+            "0",
+            "--out",
+            str(tmp_path / "x.gpkg"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert r.returncode == 2
     assert "argument --timeout: must be a positive number of seconds, not '0'" in r.stderr
     assert not (tmp_path / "x.gpkg").exists()
@@ -242,7 +279,12 @@ def test_deadline_is_per_build(tmp_path):
 
 def test_strict_offline_without_cache_is_an_error(tmp_path):
     from tjspatial.build import build
+
     with pytest.raises(BuildError, match=r"layer 'districts'.*--strict: --offline and no cached Overpass answer"):
-        build(source="osm", out=tmp_path / "x.gpkg", layers=["boundary", "districts"],
-              options={"cache_dir": tmp_path / "empty", "offline": True, "strict": True})
+        build(
+            source="osm",
+            out=tmp_path / "x.gpkg",
+            layers=["boundary", "districts"],
+            options={"cache_dir": tmp_path / "empty", "offline": True, "strict": True},
+        )
     assert not (tmp_path / "x.gpkg").exists()

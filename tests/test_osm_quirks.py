@@ -4,6 +4,7 @@ Each variant is one edit of ``tests/fixtures/osm/tianjin_fixture.osm`` (see ``te
 built with ``--source extract`` for the layers it concerns; the tests assert the exact outcome: counts, the
 census total, names, which layers and features fell back and what the build said about it.
 """
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,12 @@ def with_deps(ids: list[str]) -> list[str]:
 
 def build_variant(name: str, tmp: Path, layers: list[str] | None, **options) -> Path:
     src = write_variant(name, tmp)
-    return build(source="extract", out=tmp / f"{name}.gpkg", layers=with_deps(layers) if layers else None,
-                 options={"extract": src, "cache_dir": tmp / "cache", **options})
+    return build(
+        source="extract",
+        out=tmp / f"{name}.gpkg",
+        layers=with_deps(layers) if layers else None,
+        options={"extract": src, "cache_dir": tmp / "cache", **options},
+    )
 
 
 def prov(gpkg: Path):
@@ -49,8 +54,14 @@ def prov(gpkg: Path):
 
 def cli(*args, cwd=ROOT):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "tjspatial.cli", *map(str, args)], capture_output=True,
-                          text=True, env=env, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "tjspatial.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ coverage
@@ -79,7 +90,11 @@ def test_binhai_only_extract_builds_what_it_holds_and_keeps_the_rest(tmp_path):
     assert (shapely.get_x(osm.geometry.values) >= 117.45).all()
     assert {"塘沽", "滨海"} <= set(osm["name_zh"])
     m = tj.load("metro_lines", out).set_index("line_id")
-    assert len(m) == 12 and m.loc["9", "source"].startswith("OpenStreetMap") and m.loc["1", "source"].startswith("metro_lines_csv")
+    assert (
+        len(m) == 12
+        and m.loc["9", "source"].startswith("OpenStreetMap")
+        and m.loc["1", "source"].startswith("metro_lines_csv")
+    )
     assert "build summary" in r.stderr and "rail_stations    extract+bundled      18    265" in r.stderr
     assert "8 layer(s) with a fallback" in r.stderr
 
@@ -90,6 +105,7 @@ def test_extract_with_nothing_inside_tianjin_fails_and_keeps_the_gpkg(tmp_path, 
     src = write_variant("outside_tianjin", tmp_path)
     if fmt == "pbf":  # a PBF is clipped first; the message then gives the whole file's extent
         import osmium
+
         pbf = tmp_path / "shanghai.osm.pbf"
         with osmium.SimpleWriter(str(pbf)) as w:
             for o in osmium.FileProcessor(str(src)):
@@ -97,15 +113,19 @@ def test_extract_with_nothing_inside_tianjin_fails_and_keeps_the_gpkg(tmp_path, 
         src = pbf
     r = cli("build", "--source", "extract", src, "--out", gpkg_copy, "--cache-dir", tmp_path / "cache")
     assert r.returncode == 2  # the CLI's exit code for bad input
-    assert ("the OSM extract holds nothing inside Tianjin: the file spans 120.56–122.36°E, 30.40–32.34°N; "
-            "Tianjin (+1 km) spans 116.69–118.07°E, 38.55–40.25°N") in r.stderr
+    assert (
+        "the OSM extract holds nothing inside Tianjin: the file spans 120.56–122.36°E, 30.40–32.34°N; "
+        "Tianjin (+1 km) spans 116.69–118.07°E, 38.55–40.25°N"
+    ) in r.stderr
     assert "layer 'districts'" in r.stderr
     assert gpkg_copy.read_bytes() == before
     assert not list(gpkg_copy.parent.glob("*tmp*"))
 
 
-@pytest.mark.parametrize("quirk, layer, n_bundled", [("no_aerodrome", "airport", 1), ("no_wetland", "wetlands", 4),
-                                                     ("no_port", "port_districts", 6)])
+@pytest.mark.parametrize(
+    "quirk, layer, n_bundled",
+    [("no_aerodrome", "airport", 1), ("no_wetland", "wetlands", 4), ("no_port", "port_districts", 6)],
+)
 def test_missing_plan_area_keeps_the_schematic_layer(tmp_path, quirk, layer, n_bundled):
     out = build_variant(quirk, tmp_path, [layer])
     p = prov(out)
@@ -120,35 +140,52 @@ def test_missing_plan_area_keeps_the_schematic_layer(tmp_path, quirk, layer, n_b
 def test_strict_turns_a_fallback_into_an_error(tmp_path, gpkg_copy):
     before = gpkg_copy.read_bytes()
     src = write_variant("no_aerodrome", tmp_path)
-    r = cli("build", "--source", "extract", src, "--strict", "--out", gpkg_copy, "--layers",
-            ",".join(with_deps(["airport"])), "--cache-dir", tmp_path / "cache")
+    r = cli(
+        "build",
+        "--source",
+        "extract",
+        src,
+        "--strict",
+        "--out",
+        gpkg_copy,
+        "--layers",
+        ",".join(with_deps(["airport"])),
+        "--cache-dir",
+        tmp_path / "cache",
+    )
     assert r.returncode == 2
     assert "layer 'airport'" in r.stderr and "rule strict" in r.stderr
-    assert "--strict: the OSM data holds no area matching way[\"aeroway\"=\"aerodrome\"]" in r.stderr
+    assert '--strict: the OSM data holds no area matching way["aeroway"="aerodrome"]' in r.stderr
     assert gpkg_copy.read_bytes() == before
 
 
 OSMNX = Path(__file__).parent / "fixtures" / "osm" / "osmnx"
 
 
-@pytest.mark.parametrize("name, extent", [
-    ("West-Oakland.osm.bz2", "122.314–122.291°W, 37.804–37.818°N"),
-    ("planet_10.068,48.135_10.071,48.137.osm", "10.068–10.071°E, 48.135–48.136°N"),
-])
+@pytest.mark.parametrize(
+    "name, extent",
+    [
+        ("West-Oakland.osm.bz2", "122.314–122.291°W, 37.804–37.818°N"),
+        ("planet_10.068,48.135_10.071,48.137.osm", "10.068–10.071°E, 48.135–48.136°N"),
+    ],
+)
 def test_osmnx_real_extracts_are_refused_by_name(tmp_path, gpkg_copy, name, extent):
     """osmnx's own test extracts (real OSM data, ODbL; see tests/fixtures/osm/osmnx/README.md): each is read
     (West Oakland as .osm.bz2) and refused with its extent, and the GeoPackage is kept."""
     before = gpkg_copy.read_bytes()
     r = cli("build", "--source", "extract", OSMNX / name, "--out", gpkg_copy, "--cache-dir", tmp_path / "cache")
     assert r.returncode == 2 and "Traceback" not in r.stderr
-    assert f"tjspatial build: error: layer 'districts', file {OSMNX / name}: the OSM extract holds nothing inside " \
-           f"Tianjin: the file spans {extent}; Tianjin (+1 km) spans 116.69–118.07°E, 38.55–40.25°N" in r.stderr
+    assert (
+        f"tjspatial build: error: layer 'districts', file {OSMNX / name}: the OSM extract holds nothing inside "
+        f"Tianjin: the file spans {extent}; Tianjin (+1 km) spans 116.69–118.07°E, 38.55–40.25°N" in r.stderr
+    )
     assert gpkg_copy.read_bytes() == before
 
 
 def test_osmnx_extract_parses_completely():
     """The parse-once reader reads osmnx's West Oakland extract whole: every node, way and relation."""
     from tjspatial.sources.osm_data import read_osm_xml
+
     d = read_osm_xml(OSMNX / "West-Oakland.osm.bz2")
     assert d.counts == {"nodes": 446, "ways": 66, "relations": 23}
     assert d.timestamp == "2016-07-12"  # the newest element timestamp (the file's header has none)
@@ -163,8 +200,10 @@ def test_extra_admin_area_is_ignored_with_a_warning(tmp_path):
     d = tj.load("districts", out)
     assert len(d) == 16 and d["pop_2020"].sum() == CENSUS_TOTAL and (d["accuracy"] == "osm").all()
     assert "天津经济技术开发区" not in set(d["name_zh"])
-    assert ("ignored 1 admin_level=6 area(s) inside Tianjin that match no census district: "
-            "天津经济技术开发区 (relation 900006)") in prov(out).loc["districts", "warnings"]
+    assert (
+        "ignored 1 admin_level=6 area(s) inside Tianjin that match no census district: "
+        "天津经济技术开发区 (relation 900006)"
+    ) in prov(out).loc["districts", "warnings"]
 
 
 def test_old_name_division_code_and_zh_hans_are_matched(tmp_path):
@@ -182,7 +221,9 @@ def test_binhai_missing_member_way_falls_back_for_binhai_only(tmp_path):
     out = build_variant("binhai_missing_member", tmp_path, ["districts", "dual_city"])
     d = tj.load("districts", out).set_index("name_zh")
     assert len(d) == 16 and d["pop_2020"].sum() == CENSUS_TOTAL
-    assert d.loc["滨海新区", "accuracy"] == "official" and d.loc["滨海新区", "source"] == "tianditu_districts; census_2020"
+    assert (
+        d.loc["滨海新区", "accuracy"] == "official" and d.loc["滨海新区", "source"] == "tianditu_districts; census_2020"
+    )
     assert (d.drop(index="滨海新区")["accuracy"] == "osm").all()
     p = prov(out)
     assert p.loc["districts", "built_from"] == "extract+bundled"
@@ -199,8 +240,10 @@ def test_hebei_open_ring_keeps_16_districts_and_the_census_total(tmp_path):
     assert len(d) == 16 and d["pop_2020"].sum() == CENSUS_TOTAL  # not 15 with 647,702 residents gone
     assert d.loc["河北区", "pop_2020"] == 647_702 and d.loc["河北区", "accuracy"] == "official"
     p = prov(out).loc["districts"]
-    assert p["fallback"] == "district boundary not usable from OSM for 河北区 (relation 3005: outer ring not " \
-                            "closed (gap 4,865 m))"
+    assert (
+        p["fallback"] == "district boundary not usable from OSM for 河北区 (relation 3005: outer ring not "
+        "closed (gap 4,865 m))"
+    )
     assert tj.load("zones", out).set_index("zone").loc["中心城区", "pop_2020"] == 4_057_215
     with pytest.raises(BuildError, match=r"--strict: district boundary not usable from OSM for 河北区"):
         build_variant("hebei_open_ring", tmp_path / "strict", ["districts"], strict=True)
@@ -215,7 +258,9 @@ def test_station_duplicates_collapse_to_one_station(tmp_path):
     assert len(s) == 237  # as the clean fixture: 6 extra features merged, the lone stop position dropped
     yk = s[(s["name_zh"] == "营口道")]
     assert len(yk) == 1 and yk["station_id"].iloc[0] == "osm_n1698" and yk["lines"].iloc[0] == "1号线;3号线"
-    assert len(s[s["name_zh"] == "天津西"]) == 1 and s.loc[s["name_zh"] == "天津西", "station_id"].iloc[0] == "osm_n1751"
+    assert (
+        len(s[s["name_zh"] == "天津西"]) == 1 and s.loc[s["name_zh"] == "天津西", "station_id"].iloc[0] == "osm_n1751"
+    )
     assert "孤立站台" not in set(s["name_zh"])
     w = prov(out).loc["rail_stations", "warnings"]
     assert "merged 6 OSM station features into 2 station(s): 营口道 ×4, 天津西 ×2" in w
@@ -226,8 +271,20 @@ def test_line_refs_and_directions_are_normalised(tmp_path):
     out = build_variant("line_refs", tmp_path, ["metro_lines"])
     m = tj.load("metro_lines", out)
     assert m["line_id"].tolist() == ["1", "2", "3", "4", "5", "6", "6-II", "7", "9", "10", "11", "JJ"]
-    assert m["name_zh"].tolist() == ["1号线", "2号线", "3号线", "4号线", "5号线", "6号线", "6号线二期", "7号线",
-                                     "9号线", "10号线", "11号线", "津静线"]
+    assert m["name_zh"].tolist() == [
+        "1号线",
+        "2号线",
+        "3号线",
+        "4号线",
+        "5号线",
+        "6号线",
+        "6号线二期",
+        "7号线",
+        "9号线",
+        "10号线",
+        "11号线",
+        "津静线",
+    ]
     assert not m["name_zh"].str.contains("M3|JJ号线|6-II号线|天津地铁").any()
     m = m.set_index("line_id")
     assert m.loc["3", "colour"] == "#00acd0" and m.loc["7", "colour"] == "#008080"  # teal → hex
@@ -250,8 +307,10 @@ def test_implausibly_few_stations_warn_and_fail_with_strict(tmp_path):
     out = build_variant("two_stations", tmp_path, ["rail_stations"])
     p = prov(out).loc["rail_stations"]
     assert p["osm_features"] == 2
-    assert p["plausibility"] == ("min_share_of_bundled = 0.5: 2 feature(s) from OSM, 1% of the 235 bundled ones "
-                                 "inside the area the OSM data covers")
+    assert p["plausibility"] == (
+        "min_share_of_bundled = 0.5: 2 feature(s) from OSM, 1% of the 235 bundled ones "
+        "inside the area the OSM data covers"
+    )
     with pytest.raises(BuildError, match=r"rule plausible.*--strict: plausibility rule min_share_of_bundled"):
         build_variant("two_stations", tmp_path / "strict", ["rail_stations"], strict=True)
 
@@ -271,8 +330,13 @@ def _reservoir():
     return outer, inner
 
 
-@pytest.mark.parametrize("quirk, gap", [("water_broken_inner", "inner ring not closed (gap 30 m)"),
-                                        ("water_broken_outer", "outer ring not closed (gap 2,065 m)")])
+@pytest.mark.parametrize(
+    "quirk, gap",
+    [
+        ("water_broken_inner", "inner ring not closed (gap 30 m)"),
+        ("water_broken_outer", "outer ring not closed (gap 2,065 m)"),
+    ],
+)
 def test_broken_multipolygon_ring_is_closed_and_reported(tmp_path, quirk, gap):
     out = build_variant(quirk, tmp_path, ["water"])
     w = tj.load("water", out).set_index("name_zh")
@@ -288,8 +352,10 @@ def test_unrepairable_multipolygon_is_dropped_and_reported(tmp_path):
     out = build_variant("water_half_outer", tmp_path, ["water"])
     w = tj.load("water", out)
     assert set(w["name_zh"]) == {"水上公园湖", "海河"}
-    assert ("dropped 1 OSM feature(s) without a usable geometry: relation 3043 北大港水库 (relation 3043: outer ring "
-            "not closed (gap 9,924 m))") in prov(out).loc["water", "warnings"]
+    assert (
+        "dropped 1 OSM feature(s) without a usable geometry: relation 3043 北大港水库 (relation 3043: outer ring "
+        "not closed (gap 9,924 m))"
+    ) in prov(out).loc["water", "warnings"]
 
 
 # ------------------------------------------------------------------------------------------------ realistic
@@ -319,5 +385,6 @@ def test_realistic_tagging_builds_the_same_layers(tmp_path):
 
 def test_long_repair_lists_are_capped():
     from tjspatial.sources.osm_layers import capped
+
     assert capped([f"relation {i}" for i in range(25)], 3) == "relation 0; relation 1; relation 2; … and 22 more"
     assert capped(["a", "b"]) == "a; b"

@@ -4,6 +4,7 @@ Everything is offline: the fixture ``tests/fixtures/osm/tianjin_fixture.osm`` (r
 Tianjin positions, see make_fixture.py) stands in for OpenStreetMap, and ``requests.Session.send`` is replaced
 so that no request leaves the machine.
 """
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -48,8 +49,7 @@ def with_deps(ids: list[str]) -> list[str]:
 def osm_gpkg(tmp_path_factory) -> Path:
     """Every catalog layer built with --source extract from the XML fixture."""
     tmp = tmp_path_factory.mktemp("osm")
-    return build(source="extract", out=tmp / "osm.gpkg",
-                 options={"extract": FIXTURE, "cache_dir": tmp / "cache"})
+    return build(source="extract", out=tmp / "osm.gpkg", options={"extract": FIXTURE, "cache_dir": tmp / "cache"})
 
 
 # ------------------------------------------------------------------------------------------------ extract XML
@@ -80,8 +80,9 @@ def test_provenance_says_which_source_built_each_layer(osm_gpkg):
         g = tj.load(lid, osm_gpkg)
         osm_rows = g[g["accuracy"] == "osm"]
         assert len(osm_rows) > 0, lid
-        assert osm_rows["source"].str.contains("OpenStreetMap extract tianjin_fixture.osm (2025-12-31)",
-                                               regex=False).all(), lid
+        assert (
+            osm_rows["source"].str.contains("OpenStreetMap extract tianjin_fixture.osm (2025-12-31)", regex=False).all()
+        ), lid
 
 
 def test_districts_from_admin_level_6_with_census(osm_gpkg):
@@ -97,8 +98,11 @@ def test_districts_from_admin_level_6_with_census(osm_gpkg):
     root = ET.parse(FIXTURE).getroot()
     nodes = {n.get("id"): (float(n.get("lon")), float(n.get("lat"))) for n in root.iter("node")}
     ways = {w.get("id"): [nodes[nd.get("ref")] for nd in w.iter("nd")] for w in root.iter("way")}
-    rel = next(r for r in root.iter("relation")
-               if any(t.get("k") == "name" and t.get("v") == "滨海新区" for t in r.iter("tag")))
+    rel = next(
+        r
+        for r in root.iter("relation")
+        if any(t.get("k") == "name" and t.get("v") == "滨海新区" for t in r.iter("tag"))
+    )
     w1, w2 = (ways[m.get("ref")] for m in rel.iter("member"))
     ring = shapely.Polygon(w1 + w2[1:])
     expected = gpd.GeoSeries([ring], crs=4326).to_crs(METRIC_CRS).area.iloc[0] / 1e6
@@ -122,6 +126,7 @@ def test_rail_stations_feature_by_feature(osm_gpkg):
     assert by[("rail", "天津西")].name_en == "Tianjin Xi"  # place-name pinyin fallback (not Tianjinxizhan)
     # the pinyin fallback is the bundled layer's English name (tjspatial.names), so a diff shows no name change
     from tjspatial.names import place_name_pinyin
+
     pinyin = s[(s["name_zh"] != "") & (s["name_en"] != "Tianjin Railway Station")]  # the fixture's one name:en
     assert len(pinyin) > 200 and (pinyin["name_en"] == pinyin["name_zh"].map(place_name_pinyin)).all()
     assert by[("metro", "张贵庄")].name_en == "Zhangguizhuang"
@@ -216,17 +221,25 @@ def test_plan_areas_get_osm_outlines_where_osm_has_them(osm_gpkg):
     assert p.loc["beijiang", "accuracy"] == "osm" and "天津港" in p.loc["beijiang", "construction"]
     assert (p.drop(index="beijiang")["accuracy"] == "schematic").all()
     prov = read_table(osm_gpkg, "provenance").set_index("layer")
-    assert "大黄堡湿地自然保护区" in prov.loc["wetlands", "warnings"] and "kept schematic" in prov.loc["wetlands", "warnings"]
+    assert (
+        "大黄堡湿地自然保护区" in prov.loc["wetlands", "warnings"]
+        and "kept schematic" in prov.loc["wetlands", "warnings"]
+    )
 
 
 @pytest.mark.parametrize("suffix, opener", [(".osm.gz", "gzip"), (".osm.bz2", "bz2")])
 def test_compressed_xml_extracts(osm_gpkg, tmp_path, suffix, opener):
     import importlib
+
     src = tmp_path / f"tianjin{suffix}"
     with importlib.import_module(opener).open(src, "wb") as fh:
         fh.write(FIXTURE.read_bytes())
-    out = build(source="extract", out=tmp_path / "z.gpkg", layers=with_deps(["metro_lines", "water"]),
-                options={"extract": src, "cache_dir": tmp_path / "cache"})
+    out = build(
+        source="extract",
+        out=tmp_path / "z.gpkg",
+        layers=with_deps(["metro_lines", "water"]),
+        options={"extract": src, "cache_dir": tmp_path / "cache"},
+    )
     for lid in ("metro_lines", "water"):
         a, b = tj.load(lid, osm_gpkg), tj.load(lid, out)
         assert a.drop(columns=["geometry", "source"]).equals(b.drop(columns=["geometry", "source"])), lid
@@ -240,11 +253,14 @@ def _fixture_pbf(path: Path) -> Path:
     """The XML fixture as PBF (pyosmium), plus a station and a coastline way in Shanghai that the clip must
     drop."""
     import osmium
+
     text = FIXTURE.read_text("utf-8")
-    far_nodes = ('  <node id="90001" version="1" lat="31.2495" lon="121.4553"><tag k="railway" v="station"/>'
-                 '<tag k="name" v="上海站"/></node>\n'
-                 '  <node id="90002" version="1" lat="31.20" lon="121.40"/>\n'
-                 '  <node id="90003" version="1" lat="31.21" lon="121.41"/>\n')
+    far_nodes = (
+        '  <node id="90001" version="1" lat="31.2495" lon="121.4553"><tag k="railway" v="station"/>'
+        '<tag k="name" v="上海站"/></node>\n'
+        '  <node id="90002" version="1" lat="31.20" lon="121.40"/>\n'
+        '  <node id="90003" version="1" lat="31.21" lon="121.41"/>\n'
+    )
     far_way = '  <way id="90004" version="1"><nd ref="90002"/><nd ref="90003"/><tag k="natural" v="coastline"/></way>\n'
     i = text.index("  <way ")
     text = text[:i] + far_nodes + text[i:]
@@ -262,6 +278,7 @@ def _fixture_pbf(path: Path) -> Path:
 @pytest.mark.parametrize("clipper", ["osmium-tool", "pyosmium"])
 def test_pbf_is_clipped_filtered_and_builds_the_same(osm_gpkg, tmp_path, monkeypatch, clipper):
     from tjspatial.sources.osm_extract import tool_path
+
     if clipper == "pyosmium":
         monkeypatch.setenv("TJSPATIAL_NO_OSMIUM_TOOL", "1")
         assert tool_path() is None
@@ -269,8 +286,12 @@ def test_pbf_is_clipped_filtered_and_builds_the_same(osm_gpkg, tmp_path, monkeyp
         pytest.skip("osmium-tool is not installed (apt-get install osmium-tool; .ci/run installs it)")
     pbf = _fixture_pbf(tmp_path / "china-latest.osm.pbf")
     ids = with_deps(["districts", "rail_stations", "metro_lines", "coastline"])
-    out = build(source="extract", out=tmp_path / "pbf.gpkg", layers=ids,
-                options={"extract": pbf, "cache_dir": tmp_path / "cache"})
+    out = build(
+        source="extract",
+        out=tmp_path / "pbf.gpkg",
+        layers=ids,
+        options={"extract": pbf, "cache_dir": tmp_path / "cache"},
+    )
     clipped = list((tmp_path / "cache").glob("extract-china-latest-*.osm"))
     assert len(clipped) == 1
     text = clipped[0].read_text("utf-8")
@@ -320,13 +341,18 @@ def _mock(monkeypatch, script) -> FakeTransport:
 
 def test_overpass_build_queries_polygon_with_date_and_caches(monkeypatch, tmp_path):
     fake = _mock(monkeypatch, [OK])
-    opts = {"cache_dir": tmp_path / "cache", "osm_date": "2025-12-31", "backoff": 0,
-            "overpass_url": "https://overpass.example/api/interpreter"}
+    opts = {
+        "cache_dir": tmp_path / "cache",
+        "osm_date": "2025-12-31",
+        "backoff": 0,
+        "overpass_url": "https://overpass.example/api/interpreter",
+    }
     out = build(source="osm", out=tmp_path / "a.gpkg", layers=["boundary", "districts"], options=opts)
     assert len(fake.requests) == 1
     req = fake.requests[0]
     assert req.url == "https://overpass.example/api/interpreter" and req.method == "POST"
     from urllib.parse import parse_qs
+
     query = parse_qs(req.body)["data"][0]
     assert '[date:"2025-12-31T00:00:00Z"]' in query and "[out:xml]" in query
     assert 'relation["boundary"="administrative"]["admin_level"="6"](poly:"' in query
@@ -336,8 +362,9 @@ def test_overpass_build_queries_polygon_with_date_and_caches(monkeypatch, tmp_pa
     assert read_table(out, "provenance").set_index("layer").loc["districts", "built_from"] == "osm"
     # a second build (and an offline one) reads the cache: no new request
     fake.script = [AssertionError("network used")]
-    again = build(source="osm", out=tmp_path / "b.gpkg", layers=["boundary", "districts"],
-                  options={**opts, "offline": True})
+    again = build(
+        source="osm", out=tmp_path / "b.gpkg", layers=["boundary", "districts"], options={**opts, "offline": True}
+    )
     assert len(fake.requests) == 1
     assert tj.load("districts", again)["name_zh"].tolist() == d["name_zh"].tolist()
 
@@ -345,8 +372,9 @@ def test_overpass_build_queries_polygon_with_date_and_caches(monkeypatch, tmp_pa
 def test_overpass_429_and_504_are_retried_with_backoff(monkeypatch, tmp_path):
     fake = _mock(monkeypatch, [(429, b"rate limited", {"Retry-After": "7"}), (504, b"busy", {}), OK])
     waits = []
-    settings = FetchSettings(url="https://overpass.example/api/interpreter", cache_dir=tmp_path, retries=3,
-                             backoff=1.5, timeout=30)
+    settings = FetchSettings(
+        url="https://overpass.example/api/interpreter", cache_dir=tmp_path, retries=3, backoff=1.5, timeout=30
+    )
     path = fetch_osm_xml("[out:xml];node(1);out;", settings, label="t", sleep=waits.append)
     assert len(fake.requests) == 3
     assert waits == [7.0, 3.0]  # Retry-After wins, then backoff doubles (1.5 s, 3 s)
@@ -387,8 +415,9 @@ def test_no_network_fails_clearly_and_keeps_the_gpkg(monkeypatch, gpkg_copy, tmp
 def test_offline_without_cache_keeps_bundled_and_names_the_layers(monkeypatch, tmp_path):
     _mock(monkeypatch, [AssertionError("network used")])
     ids = with_deps(["districts", "water"])
-    out = build(source="osm", out=tmp_path / "o.gpkg", layers=ids,
-                options={"cache_dir": tmp_path / "empty", "offline": True})
+    out = build(
+        source="osm", out=tmp_path / "o.gpkg", layers=ids, options={"cache_dir": tmp_path / "empty", "offline": True}
+    )
     prov = read_table(out, "provenance").set_index("layer")
     for lid in ("districts", "water"):
         assert prov.loc[lid, "built_from"] == "bundled"
@@ -413,12 +442,14 @@ def test_selectors_and_query_text():
 @pytest.mark.parametrize("clipper", ["osmium-tool", "pyosmium"])
 def test_walk_graph_from_extract(tmp_path, monkeypatch, clipper):
     from tjspatial.sources.osm_extract import tool_path
+
     if clipper == "pyosmium":
         monkeypatch.setenv("TJSPATIAL_NO_OSMIUM_TOOL", "1")
     elif tool_path() is None:
         pytest.skip("osmium-tool is not installed")
-    out = osm.build_walk_graph(source="extract", extract=FIXTURE, out=tmp_path / "walk.graphml",
-                               options={"cache_dir": tmp_path / "cache"})
+    out = osm.build_walk_graph(
+        source="extract", extract=FIXTURE, out=tmp_path / "walk.graphml", options={"cache_dir": tmp_path / "cache"}
+    )
     g = load_walk_graph(out)
     assert g.number_of_nodes() == 4 and g.number_of_edges() == 6  # motorway and cycleway are not walkable
     assert {d["highway"] for _, _, d in g.edges(data=True)} == {"residential", "footway"}
@@ -437,22 +468,53 @@ def test_walk_graph_from_extract(tmp_path, monkeypatch, clipper):
 def test_cli_forwards_the_osm_options(monkeypatch, capsys):
     import sys
     from tjspatial.cli import main
+
     build_module = sys.modules["tjspatial.build"]  # the module (tjspatial.build is the function)
     seen = {}
     monkeypatch.setattr(build_module, "build", lambda **kw: seen.update(kw) or Path("new.gpkg"))
-    assert main(["build", "--source", "osm", "--retries", "0", "--timeout", "30", "--osm-date", "2025-12-31",
-                 "--offline", "--cache-dir", "c", "--overpass-url", "http://o/api/interpreter", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "--source",
+                "osm",
+                "--retries",
+                "0",
+                "--timeout",
+                "30",
+                "--osm-date",
+                "2025-12-31",
+                "--offline",
+                "--cache-dir",
+                "c",
+                "--overpass-url",
+                "http://o/api/interpreter",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert seen["source"] == "osm"
-    assert seen["options"] == {"retries": 0, "timeout": 30.0, "osm_date": "2025-12-31", "offline": True,
-                               "cache_dir": Path("c"), "overpass_url": "http://o/api/interpreter"}
+    assert seen["options"] == {
+        "retries": 0,
+        "timeout": 30.0,
+        "osm_date": "2025-12-31",
+        "offline": True,
+        "cache_dir": Path("c"),
+        "overpass_url": "http://o/api/interpreter",
+    }
     assert capsys.readouterr().out.strip() == "new.gpkg"
 
 
 def test_overpass_answers_without_data_fall_back_layer_by_layer(monkeypatch, tmp_path):
     """Overpass answers every query with an empty (but complete) document: each OSM layer keeps its bundled
     source, says why, and the build succeeds."""
-    empty = (200, b'<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" generator="Overpass API">\n'
-                  b'<meta osm_base="2025-12-31T00:00:00Z"/>\n</osm>\n', {})
+    empty = (
+        200,
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6" generator="Overpass API">\n'
+        b'<meta osm_base="2025-12-31T00:00:00Z"/>\n</osm>\n',
+        {},
+    )
     _mock(monkeypatch, [empty])
     ids = with_deps(["districts", "rail_stations", "water", "airport"])
     out = build(source="osm", out=tmp_path / "e.gpkg", layers=ids, options={"cache_dir": tmp_path / "c", "backoff": 0})
@@ -470,6 +532,7 @@ def test_overpass_answers_without_data_fall_back_layer_by_layer(monkeypatch, tmp
 def test_parse_progress_reports_share_of_the_file(tmp_path, suffix):
     import bz2
     from tjspatial.sources.osm_data import read_osm_xml
+
     src = FIXTURE if suffix == ".osm" else tmp_path / "t.osm.bz2"
     if suffix == ".osm.bz2":
         src.write_bytes(bz2.compress(FIXTURE.read_bytes()))
@@ -482,18 +545,26 @@ def test_parse_progress_reports_share_of_the_file(tmp_path, suffix):
         assert shares[0] < 0.2 and shares[-1] > 0.8
     assert d.counts == {"nodes": 874, "ways": 57, "relations": 43}
     from tjspatial.sources.osm import _progress_line
-    assert _progress_line("parsing x.osm", 1_500_000, 0.5, 5.0) == \
-        "        parsing x.osm: 1,500,000 objects, 50% (300,000 objects/s, ETA 5 s)"
+
+    assert (
+        _progress_line("parsing x.osm", 1_500_000, 0.5, 5.0)
+        == "        parsing x.osm: 1,500,000 objects, 50% (300,000 objects/s, ETA 5 s)"
+    )
 
 
 def test_large_xml_extracts_are_clipped_too(osm_gpkg, tmp_path, monkeypatch):
     """.osm / .osm.bz2 files over DIRECT_XML_BYTES are clipped like a PBF before parsing (here: all)."""
     import bz2
+
     monkeypatch.setattr(osm, "DIRECT_XML_BYTES", 0)
     src = tmp_path / "big.osm.bz2"
     src.write_bytes(bz2.compress(FIXTURE.read_bytes()))
-    out = build(source="extract", out=tmp_path / "x.gpkg", layers=with_deps(["districts", "rail_stations"]),
-                options={"extract": src, "cache_dir": tmp_path / "cache"})
+    out = build(
+        source="extract",
+        out=tmp_path / "x.gpkg",
+        layers=with_deps(["districts", "rail_stations"]),
+        options={"extract": src, "cache_dir": tmp_path / "cache"},
+    )
     assert len(list((tmp_path / "cache").glob("extract-big-*.osm"))) == 1
     for lid in ("districts", "rail_stations"):
         a, b = tj.load(lid, osm_gpkg), tj.load(lid, out)

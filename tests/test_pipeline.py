@@ -1,4 +1,5 @@
 """tjspatial.pipeline: the whole job (build if needed → analyse → maps → export) with one GeoPackage reader."""
+
 from __future__ import annotations
 
 import tjspatial as tj
@@ -18,10 +19,12 @@ def test_needs_build_when_missing_or_incomplete(built_gpkg, tmp_path):
 
 def test_publish_reads_each_layer_once_across_maps(built_gpkg, tmp_path, monkeypatch):
     import pyogrio
+
     reads = []
     real = pyogrio.read_dataframe
-    monkeypatch.setattr(pyogrio, "read_dataframe", lambda p, layer=None, **kw: reads.append(layer) or
-                        real(p, layer=layer, **kw))
+    monkeypatch.setattr(
+        pyogrio, "read_dataframe", lambda p, layer=None, **kw: reads.append(layer) or real(p, layer=layer, **kw)
+    )
     said = []
     res = publish(tmp_path / "site", built_gpkg, analyse=False, export=False, say=said.append)
     assert res.index.is_file() and len(res.pages) >= 5

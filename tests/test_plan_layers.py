@@ -1,4 +1,5 @@
 """Schematic plan layers: areas against the official figures, topology, status, plan references."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,16 @@ def plan_text() -> str:
 
 
 def test_plan_layers_are_declared_schematic_with_styles():
-    assert {"green_barrier", "wetlands", "eco_pattern", "port_districts", "planned_rail", "airport",
-            "urban_clusters", "tourism"} <= set(PLAN_LAYERS)
+    assert {
+        "green_barrier",
+        "wetlands",
+        "eco_pattern",
+        "port_districts",
+        "planned_rail",
+        "airport",
+        "urban_clusters",
+        "tourism",
+    } <= set(PLAN_LAYERS)
     styles = all_styles()
     for lid in PLAN_LAYERS:
         layer = tj.get_catalog()[lid]
@@ -116,15 +125,25 @@ def test_planned_rail_status_and_real_station_ends(built_gpkg):
     pr = tj.load("planned_rail", built_gpkg)
     assert set(pr["status"]) == {"open", "under_construction", "planned"}
     status = pr.set_index("line_id")["status"]
-    assert {k for k, v in status.items() if v == "open"} == {"M4", "M7", "M10", "M11", "Z4-north", "jingbin-north",
-                                                            "jingtang", "jinxing"}
+    assert {k for k, v in status.items() if v == "open"} == {
+        "M4",
+        "M7",
+        "M10",
+        "M11",
+        "Z4-north",
+        "jingbin-north",
+        "jingtang",
+        "jinxing",
+    }
     assert status["M8"] == status["B1"] == status["Z2"] == status["jinwei"] == "under_construction"
     assert (pr["status_as_of"] == "2026-11").all()
     # open parts drawn by a base layer copy its geometry exactly (so maps can drop them)
     metro = tj.load("metro_lines", built_gpkg).set_index("line_id")
     m7 = pr[pr.line_id == "M7"].geometry.iloc[0]
-    assert m7.equals_exact(metro.loc["7"].geometry, 1e-9) and pr.loc[pr.line_id == "M7", "base_layer"].item() == \
-        "metro_lines"
+    assert (
+        m7.equals_exact(metro.loc["7"].geometry, 1e-9)
+        and pr.loc[pr.line_id == "M7", "base_layer"].item() == "metro_lines"
+    )
     # every waypoint named without "≈" is a real station of rail_stations, within 1 m
     st = tj.load("rail_stations", built_gpkg).to_crs(METRIC_CRS)
     st = st[st["name_zh"] != ""]

@@ -1,4 +1,5 @@
 """Population: the bundled modelled grid, GeoTIFF zonal sums with partial cells, areal weighting."""
+
 from __future__ import annotations
 
 import geopandas as gpd
@@ -18,8 +19,9 @@ def test_cell_fractions_exact_for_circle_and_polygon_with_hole():
     circle = shapely.buffer(shapely.Point(10_037.0, 9_911.0), 800, quad_segs=16)
     r, c, w = cell_fractions(circle, t, shape)
     assert w.sum() * 100 * 100 == pytest.approx(circle.area, rel=1e-12)
-    poly = shapely.Polygon([(1000, 1000), (5050, 1000), (5050, 5020), (1000, 5020)],
-                           [[(2000.5, 2000.5), (3000.2, 2000.5), (2500, 3000.7)]])
+    poly = shapely.Polygon(
+        [(1000, 1000), (5050, 1000), (5050, 5020), (1000, 5020)], [[(2000.5, 2000.5), (3000.2, 2000.5), (2500, 3000.7)]]
+    )
     r, c, w = cell_fractions(poly, t, shape)
     assert w.sum() * 1e4 == pytest.approx(poly.area, rel=1e-12)
     assert w.max() == 1.0 and w.min() > 0
@@ -29,8 +31,18 @@ def test_geotiff_partial_cells_weighted_by_covered_area(tmp_path):
     values = np.array([[1, 2, 3], [4, 5, 6], [7, 8, 9]], dtype="float32") * 100
     transform = Affine(100, 0, 500_000, 0, -100, 4_300_300)
     path = tmp_path / "pop.tif"
-    with rasterio.open(path, "w", driver="GTiff", height=3, width=3, count=1, dtype="float32",
-                       crs="EPSG:4548", transform=transform, nodata=-1) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=3,
+        width=3,
+        count=1,
+        dtype="float32",
+        crs="EPSG:4548",
+        transform=transform,
+        nodata=-1,
+    ) as dst:
         dst.write(values, 1)
     pop = tj.population(path)
     assert isinstance(pop, PopulationGrid) and pop.total == 4500
@@ -47,9 +59,11 @@ def test_geotiff_partial_cells_weighted_by_covered_area(tmp_path):
 
 
 def test_polygons_areal_weighting():
-    polys = gpd.GeoDataFrame({"persons": [100.0, 300.0]},
-                             geometry=[shapely.box(0, 0, 1000, 1000), shapely.box(1000, 0, 2000, 1000)],
-                             crs="EPSG:4548")
+    polys = gpd.GeoDataFrame(
+        {"persons": [100.0, 300.0]},
+        geometry=[shapely.box(0, 0, 1000, 1000), shapely.box(1000, 0, 2000, 1000)],
+        crs="EPSG:4548",
+    )
     pop = tj.population(polys)
     assert isinstance(pop, PopulationPolygons) and pop.column == "persons"
     zone = gpd.GeoSeries([shapely.box(500, 0, 1500, 1000), shapely.box(0, 0, 250, 500)], crs="EPSG:4548")
@@ -99,10 +113,12 @@ def test_every_coverage_pop_total_is_the_census(built_gpkg):
 
 def _binhai_cores(built_gpkg):
     from tjspatial.analysis.population import population_centres
+
     c = population_centres()
     bh = c[c["district_zh"] == "滨海新区"]
-    return c, shapely.union_all(shapely.buffer(shapely.points(bh[["x", "y"]].to_numpy()),
-                                               bh["radius_km"].to_numpy() * 1000))
+    return c, shapely.union_all(
+        shapely.buffer(shapely.points(bh[["x", "y"]].to_numpy()), bh["radius_km"].to_numpy() * 1000)
+    )
 
 
 def test_binhai_lives_in_its_urban_cores_and_township_counts_hold(built_gpkg):
@@ -110,8 +126,8 @@ def test_binhai_lives_in_its_urban_cores_and_township_counts_hold(built_gpkg):
     centres, cores = _binhai_cores(built_gpkg)
     binhai = 2_067_318
     in_cores = grid.zonal_sum([cores], crs="EPSG:4548")[0]
-    assert in_cores / binhai >= 0.70          # was 12 % in 塘沽 + TEDA + 于家堡 with the settlements-only model
-    assert shapely.area(cores) / 1e6 < 300    # on about an eighth of the district's 2,368 km²
+    assert in_cores / binhai >= 0.70  # was 12 % in 塘沽 + TEDA + 于家堡 with the settlements-only model
+    assert shapely.area(cores) / 1e6 < 300  # on about an eighth of the district's 2,368 km²
     published = {"大港": 166_134, "大沽": 97_854, "北塘": 70_356, "茶淀": 69_844}
     rows = centres[centres["census_2020"].notna()]
     assert len(rows) == 4
@@ -126,10 +142,11 @@ def test_binhai_lives_in_its_urban_cores_and_township_counts_hold(built_gpkg):
 def test_kernels_stay_inside_their_district(built_gpkg):
     """宁河's seat 芦台 lies 2 km from the 滨海 border: a stronger seat kernel must not move anyone into 滨海."""
     from tjspatial.analysis.population import model_population
+
     a = model_population(path=built_gpkg)
     b = model_population(path=built_gpkg, seat_peak=500.0)
     split = np.zeros(a.shape, bool)
-    split[a.pieces.rows, a.pieces.cols] = True   # cells shared with a neighbour: compared piece by piece
+    split[a.pieces.rows, a.pieces.cols] = True  # cells shared with a neighbour: compared piece by piece
     binhai = (a.district == a.district_names.index("滨海新区")) & ~split
     pa = a.pieces.district == a.district_names.index("滨海新区")
     assert np.array_equal(a.values[binhai], b.values[binhai])
@@ -145,11 +162,12 @@ def test_uninhabited_land_is_down_weighted(built_gpkg):
         zone = tj.to_metric(tj.load(layer, built_gpkg))
         density = grid.zonal_sum(zone).sum() / (zone.area.sum() / 1e6)
         mean = districts.loc[district, "pop_2020"] / (districts.loc[district].geometry.area / 1e6)
-        assert density < mean / 10, layer   # port land ~40 /km² against 滨海's 873 /km²
+        assert density < mean / 10, layer  # port land ~40 /km² against 滨海's 873 /km²
 
 
 def test_model_variants_keep_the_census_and_differ(built_gpkg):
     from tjspatial.analysis.population import MODEL_VARIANTS, model_population
+
     assert set(MODEL_VARIANTS) == {"model", "settlements_only", "cores_wide", "cores_tight", "modis_urban"}
     census = tj.load("districts", built_gpkg)["pop_2020"].to_numpy()
     g = model_population(path=built_gpkg, variant="cores_wide")
@@ -166,6 +184,7 @@ def test_township_constraints_name_real_streets(built_gpkg):
     import pandas as pd
     from pathlib import Path
     from tjspatial.analysis.population import population_centres
+
     nbs = pd.read_csv(Path(__file__).resolve().parents[1] / "layers" / "sources" / "towns_streets_nbs2023.csv")
     streets = set(nbs.loc[nbs["district_zh"] == "滨海新区", "name_zh"])
     c = population_centres(built_gpkg)

@@ -1,4 +1,5 @@
 """Real grids on demand, offline: a mock HTTP opener serves tiny rasters in each product's real format and CRS."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,11 +24,19 @@ ROOT = Path(__file__).resolve().parents[1]
 def _tif_bytes(crs: str, bounds, shape=(40, 30), dtype="float32", nodata=-99999.0, value=10.0) -> bytes:
     """A small GeoTIFF (persons per cell) over ``bounds`` in ``crs``, with a nodata cell in the middle."""
     arr = np.full(shape, value, dtype=dtype)
-    arr[shape[0] // 2, shape[1] // 2] = nodata   # inside Tianjin: must become 0, not -99999
+    arr[shape[0] // 2, shape[1] // 2] = nodata  # inside Tianjin: must become 0, not -99999
     buf = io.BytesIO()
     with rasterio.MemoryFile() as mem:
-        with mem.open(driver="GTiff", height=shape[0], width=shape[1], count=1, dtype=dtype, crs=crs,
-                      transform=from_bounds(*bounds, shape[1], shape[0]), nodata=nodata) as dst:
+        with mem.open(
+            driver="GTiff",
+            height=shape[0],
+            width=shape[1],
+            count=1,
+            dtype=dtype,
+            crs=crs,
+            transform=from_bounds(*bounds, shape[1], shape[0]),
+            nodata=nodata,
+        ) as dst:
             dst.write(arr, 1)
         buf.write(mem.read())
     return buf.getvalue()
@@ -102,7 +111,7 @@ def test_download_resumes_and_checks_the_checksum(tmp_path):
     url = "https://example.invalid/grid.tif"
     http = MockHTTP({url: body})
     dest = tmp_path / "grid.tif"
-    (tmp_path / "grid.tif.part").write_bytes(body[:100_000])          # an interrupted earlier download
+    (tmp_path / "grid.tif.part").write_bytes(body[:100_000])  # an interrupted earlier download
     p, digest = download(url, dest, sha256=hashlib.sha256(body).hexdigest(), opener=http)
     assert http.requests == [(url, "bytes=100000-")] and p.read_bytes() == body
     assert (tmp_path / "grid.tif.sha256").read_text().split()[0] == digest
@@ -116,12 +125,13 @@ def test_download_resumes_and_checks_the_checksum(tmp_path):
 def test_ghsl_tiles_in_mollweide_zip(built_gpkg, tmp_path):
     tiles = ghsl_tiles()
     assert tiles and all(t.startswith("R") and "_C" in t for t in tiles)
-    assert tiles == ["R5_C28", "R5_C29"]   # Tianjin straddles two 1,000 km Mollweide tiles
+    assert tiles == ["R5_C28", "R5_C29"]  # Tianjin straddles two 1,000 km Mollweide tiles
     tif = _tif_bytes("ESRI:54009", (9_800_000, 4_500_000, 10_300_000, 4_950_000), shape=(30, 20))
     zbuf = io.BytesIO()
     with zipfile.ZipFile(zbuf, "w") as z:
         z.writestr("GHS_POP_E2020_GLOBE_R2023A_54009_100_V1_0.tif", tif)
     from tjspatial.analysis.population_fetch import GHSL_TILE_URL
+
     http = MockHTTP({GHSL_TILE_URL.format(tile=t): zbuf.getvalue() for t in tiles})
     out = fetch_population("ghsl", path=built_gpkg, cache_dir=tmp_path, opener=http)
     assert len(http.requests) == len(tiles)
@@ -151,21 +161,43 @@ def test_globpop_int32_and_aspect_needs_a_url(built_gpkg, tmp_path):
 
 def test_cli_population_fetch_without_url_is_a_clear_error(tmp_path):
     import os
+
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    r = subprocess.run([sys.executable, "-m", "tjspatial.cli", "population", "fetch", "--source", "aspect",
-                        "--cache-dir", str(tmp_path)], capture_output=True, text=True, env=env, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tjspatial.cli",
+            "population",
+            "fetch",
+            "--source",
+            "aspect",
+            "--cache-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 2 and "pass url=" in r.stderr
     with pytest.raises(FileNotFoundError, match="tjspatial population fetch --source ghsl"):
         from tjspatial.analysis.population_fetch import cached_grid
+
         cached_grid("ghsl", tmp_path)
 
 
 def test_a_fetched_grid_joins_the_coverage_range(built_gpkg, tmp_path):
     from tjspatial.analysis.stations import station_set
     from tjspatial.analysis.uncertainty import coverage_range, default_surfaces
+
     url = PRODUCTS["globpop"].urls[0]
-    fetch_population("globpop", path=built_gpkg, cache_dir=tmp_path,
-                     opener=MockHTTP({url: _tif_bytes("EPSG:4326", LONLAT, value=3.0)}))
+    fetch_population(
+        "globpop",
+        path=built_gpkg,
+        cache_dir=tmp_path,
+        opener=MockHTTP({url: _tif_bytes("EPSG:4326", LONLAT, value=3.0)}),
+    )
     surfaces = default_surfaces(built_gpkg, cache_dir=tmp_path)
     assert list(surfaces)[0] == "model" and "globpop" in surfaces and surfaces["globpop"].year == 2022
     res = coverage_range(station_set("passenger", built_gpkg), "boundary", 800, surfaces=surfaces, path=built_gpkg)

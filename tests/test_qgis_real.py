@@ -4,6 +4,7 @@ PyQGIS imports only under Debian's /usr/bin/python3, so tests/qgis_scripts/check
 subprocess and reports what QGIS sees as JSON; the assertions are here. Skipped, with the reason, where QGIS
 is not installed (``.ci/run`` installs it).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,11 +33,18 @@ CATALOG = tj.get_catalog()
 def _qgis_missing() -> str | None:
     if not Path(QGIS_PYTHON).exists():
         return f"{QGIS_PYTHON} not found (Debian python3 with python3-qgis is needed)"
-    probe = subprocess.run([QGIS_PYTHON, "-c", "import qgis.core"], capture_output=True, text=True,
-                           env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}, timeout=120)
+    probe = subprocess.run(
+        [QGIS_PYTHON, "-c", "import qgis.core"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        timeout=120,
+    )
     if probe.returncode != 0:
-        return f"PyQGIS does not import under {QGIS_PYTHON} (install Debian qgis + python3-qgis): " \
-               f"{probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else probe.returncode}"
+        return (
+            f"PyQGIS does not import under {QGIS_PYTHON} (install Debian qgis + python3-qgis): "
+            f"{probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else probe.returncode}"
+        )
     return None
 
 
@@ -54,8 +62,9 @@ def qgis_report(built_gpkg, tmp_path_factory) -> tuple[dict, Path]:
     png = out / "render.png"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update({"QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": str(out)})
-    proc = subprocess.run([QGIS_PYTHON, str(SCRIPT), str(out), str(png)], capture_output=True, text=True,
-                          env=env, timeout=600)
+    proc = subprocess.run(
+        [QGIS_PYTHON, str(SCRIPT), str(out), str(png)], capture_output=True, text=True, env=env, timeout=600
+    )
     assert proc.returncode == 0, f"QGIS script failed:\n{proc.stderr[-3000:]}"
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     keep = os.environ.get("TJSPATIAL_QGIS_RENDER")  # optional: copy the render somewhere to look at it
@@ -108,8 +117,10 @@ def test_project_opens_in_epsg4548_panel_order_is_draw_order(qgis_report):
     assert report["has_custom_order"] is False  # the panel controls drawing order
     expected = [short_name(lay) for lay in draw_order(list(CATALOG))]
     assert report["tree_order"] == report["draw_order"] == expected
-    kinds = [CATALOG[lid].geometry_type for lid in
-             [next(lay.id for lay in CATALOG if short_name(lay) == n) for n in report["draw_order"]]]
+    kinds = [
+        CATALOG[lid].geometry_type
+        for lid in [next(lay.id for lay in CATALOG if short_name(lay) == n) for n in report["draw_order"]]
+    ]
     assert kinds == sorted(kinds, key=["Point", "LineString", "Polygon"].index)  # points over lines over polygons
     assert report["user_layer_draws_first"] is True  # a layer added at the top of the panel draws on top
 
@@ -224,6 +235,7 @@ def test_print_layouts_themes_bookmarks(qgis_report, built_gpkg):
 
 def test_dxf_read_by_qgis_gdal_chinese_layer_names_and_metres(qgis_report):
     from tjspatial.publish.dxf import dxf_layer_name
+
     report, _ = qgis_report
     dxf = report["dxf"]
     assert dxf["valid"]

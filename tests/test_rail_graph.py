@@ -1,4 +1,5 @@
 """Rail graph: edge times from chord length, speed and dwell; transfers; hubs; surfaces."""
+
 from __future__ import annotations
 
 import geopandas as gpd
@@ -14,22 +15,44 @@ from tjspatial.analysis.surfaces import NODATA, distance_surface, isochrones, tr
 
 
 def test_constructed_graph_times_and_transfers():
-    nodes = gpd.GeoDataFrame({"node": [0, 1, 2, 3], "name_zh": ["A", "B", "B", "C"], "line_id": ["1", "1", "2", "2"],
-                              "mode": "metro", "status": "open", "accuracy": "osm"},
-                             geometry=shapely.points([[0, 0], [1000, 0], [1000, 50], [3000, 50]]), crs="EPSG:4548")
-    edges = pd.DataFrame({"a": [0, 2, 1], "b": [1, 3, 2], "minutes": [2.0, 4.0, 5.5], "kind": ["ride", "ride", "transfer"],
-                          "km": [1, 2, 0.05], "line_id": ["1", "2", ""]})
+    nodes = gpd.GeoDataFrame(
+        {
+            "node": [0, 1, 2, 3],
+            "name_zh": ["A", "B", "B", "C"],
+            "line_id": ["1", "1", "2", "2"],
+            "mode": "metro",
+            "status": "open",
+            "accuracy": "osm",
+        },
+        geometry=shapely.points([[0, 0], [1000, 0], [1000, 50], [3000, 50]]),
+        crs="EPSG:4548",
+    )
+    edges = pd.DataFrame(
+        {
+            "a": [0, 2, 1],
+            "b": [1, 3, 2],
+            "minutes": [2.0, 4.0, 5.5],
+            "kind": ["ride", "ride", "transfer"],
+            "km": [1, 2, 0.05],
+            "line_id": ["1", "2", ""],
+        }
+    )
     g = RailGraph(nodes, edges)
     assert g.travel_time("A", "C") == pytest.approx(2.0 + 5.5 + 4.0)
-    assert g.travel_time("A", "B") == pytest.approx(2.0)          # either node of B counts
+    assert g.travel_time("A", "B") == pytest.approx(2.0)  # either node of B counts
     st = g.station_times("A").set_index("name_zh")["minutes"]
     assert st.to_dict() == pytest.approx({"A": 0.0, "B": 2.0, "C": 11.5})
 
 
 def test_bundled_intercity_edges_follow_the_formula(built_gpkg):
     # hsr as slow as intercity, so that no change onto 津秦高铁 (天津–军粮城北) pays off
-    g = rail_graph(built_gpkg, speeds={"intercity": 120.0, "hsr": 120.0}, dwell_min={"intercity": 2.0}, detour=1.0,
-                   line_speeds={"jingjin_intercity": 120.0, "jinqin_hsr": 120.0})
+    g = rail_graph(
+        built_gpkg,
+        speeds={"intercity": 120.0, "hsr": 120.0},
+        dwell_min={"intercity": 2.0},
+        detour=1.0,
+        line_speeds={"jingjin_intercity": 120.0, "jinqin_hsr": 120.0},
+    )
     st = tj.to_metric(tj.load("rail_stations", built_gpkg))
     rail = st[(st["kind"] == "rail")].drop_duplicates("name_zh").set_index("name_zh").geometry
     names = ["天津", "军粮城北", "塘沽", "滨海"]
@@ -47,9 +70,10 @@ def test_bundled_intercity_edges_follow_the_formula(built_gpkg):
 
 def test_model_within_15_percent_of_every_timed_trip(built_gpkg):
     from tjspatial.analysis.rail_network import calibration
+
     cal = calibration(built_gpkg)
     assert len(cal) >= 8 and cal["source"].str.len().min() > 20
-    assert (cal["url"].fillna("").str.startswith("http")).sum() >= 5   # five trips with a page to check
+    assert (cal["url"].fillna("").str.startswith("http")).sum() >= 5  # five trips with a page to check
     about = cal[cal["bound"] == "about"]
     at_most = cal[cal["bound"] == "at most"]
     assert len(about) + len(at_most) == len(cal)
@@ -57,8 +81,8 @@ def test_model_within_15_percent_of_every_timed_trip(built_gpkg):
     assert (at_most["model_min"] <= at_most["published_min"] * 1.15).all()
     assert (at_most["model_min"] >= at_most["published_min"] * 0.7).all()
     t = cal.set_index("trip_id")["model_min"]
-    assert 52.8 / (t["m9_full"] / 60) == pytest.approx(55, abs=3)    # Line 9 ≈ 55 km/h commercial (was 30)
-    assert t["jinqin_tianjin_binhaixi"] > 17                           # was 13.6 min
+    assert 52.8 / (t["m9_full"] / 60) == pytest.approx(55, abs=3)  # Line 9 ≈ 55 km/h commercial (was 30)
+    assert t["jinqin_tianjin_binhaixi"] > 17  # was 13.6 min
 
 
 def test_transfers_only_at_interchanges_or_within_a_walk(built_gpkg):
@@ -70,7 +94,7 @@ def test_transfers_only_at_interchanges_or_within_a_walk(built_gpkg):
     modes = n["mode"].to_numpy()
     tanggu = [(modes[a], modes[b]) for a, b in zip(tr["a"], tr["b"]) if names[a] == names[b] == "塘沽"]
     assert tanggu and all("metro" not in m for m in tanggu)  # 9号线 塘沽 ↔ railway station 塘沽 (1.76 km): no link
-    assert frozenset(("天津站", "天津")) in pairs        # metro and railway station 136 m apart
+    assert frozenset(("天津站", "天津")) in pairs  # metro and railway station 136 m apart
     assert frozenset(("西站", "天津西")) in pairs
     walk = tr["km"].to_numpy() / g.params["walk_detour"] * 1000
     declared = tr[walk > g.params["transfer_radius_m"]]
@@ -83,11 +107,12 @@ def test_transfers_only_at_interchanges_or_within_a_walk(built_gpkg):
 
 def test_dual_city_verdict_shows_its_sensitivity(built_gpkg):
     from tjspatial.analysis.rail_network import dual_city_sensitivity
+
     sens = dual_city_sensitivity(built_gpkg).set_index("case")
     base = dual_city_time(rail_graph(built_gpkg))
     assert sens.loc["model", "minutes"] == pytest.approx(base, abs=0.05)
     assert sens.loc["intercity/hsr +15 %", "minutes"] < base < sens.loc["intercity/hsr −15 %", "minutes"]
-    assert len(sens) == 5 and not sens["within_target"].any()   # above 20 min under every case on the open network
+    assert len(sens) == 5 and not sens["within_target"].any()  # above 20 min under every case on the open network
 
 
 def test_surfaces_and_isochrones(built_gpkg, tmp_path):

@@ -1,5 +1,6 @@
 """A built GeoPackage stands alone: reference tables are copied in, and nothing after the build reads
 ``layers/sources`` or ``layers/plan`` (#12)."""
+
 from __future__ import annotations
 
 import ast
@@ -23,12 +24,14 @@ def test_every_source_with_a_table_reads_back_as_its_file(built_gpkg):
     gp = GeoPackage(built_gpkg)
     cat = tj.get_catalog()
     with_table = {s.id: s for s in cat.sources.values() if s.table}
-    assert {"metro_lines_csv", "intercity_rail_csv", "external_stations", "reference_figures",
-            "plan_points"} <= set(with_table)
+    assert {"metro_lines_csv", "intercity_rail_csv", "external_stations", "reference_figures", "plan_points"} <= set(
+        with_table
+    )
     for sid, src in with_table.items():
         f = ROOT / "layers" / "sources" / src.file
         if f.suffix == ".tif":
             import rasterio
+
             with rasterio.open(f) as a, rasterio.open(source_raster(sid, gp)) as b:
                 assert (a.read(1) == b.read(1)).all() and a.transform.almost_equals(b.transform)
                 assert b.crs.to_epsg() == 4326
@@ -45,6 +48,7 @@ def test_a_geopackage_without_its_tables_asks_for_a_rebuild(built_gpkg, tmp_path
     old = tmp_path / "old.gpkg"
     gp = GeoPackage(built_gpkg)
     from tjspatial.gpkg import write_gpkg_atomic
+
     write_gpkg_atomic(old, {lid: gp.read(lid) for lid in gp.layers})  # layers, no reference tables
     with pytest.raises(GeoPackageError, match=r"has no table 'external_stations' .*rebuild it with"):
         tj.rail_graph(old)
@@ -74,6 +78,7 @@ def test_analyse_with_the_source_folders_gone(built_gpkg, tmp_path, monkeypatch)
     gpkg = shutil.copy(built_gpkg, tmp_path / "tianjin.gpkg")
     monkeypatch.setenv("TJSPATIAL_HOME", str(home))
     from tjspatial.paths import sources_dir, plan_dir
+
     assert not sources_dir().exists() and not plan_dir().exists()
     written = tj.analyse(gpkg, tmp_path / "out", distances=(800,))
     ind = pd.read_csv(written["indicators"], encoding="utf-8-sig").set_index("key")

@@ -1,4 +1,5 @@
 """English station names are stored in the built layer, not only fixed at display time (issues #11, #16)."""
+
 import re
 
 import tjspatial as tj
@@ -26,14 +27,18 @@ def test_bundled_rail_stations_store_spaced_english_names(built_gpkg):
     # no run-together generic part: a name ending in 路/道/西/大街… after a place name of two or more characters
     # is written with a space before it
     generic = tuple(GENERIC_PARTS)
-    glued = [(z, e) for z, e in zip(named["name_zh"], named["name_en"])
-             if any(re.sub("站$", "", z).endswith(g) and len(re.sub("站$", "", z)) - len(g) >= 2 for g in generic)
-             and " " not in e]
+    glued = [
+        (z, e)
+        for z, e in zip(named["name_zh"], named["name_en"])
+        if any(re.sub("站$", "", z).endswith(g) and len(re.sub("站$", "", z)) - len(g) >= 2 for g in generic)
+        and " " not in e
+    ]
     assert glued == []
     # a name of four or more characters is never one run-together word (three-character place names such as
     # 张贵庄, 小白楼 are one word, as GB/T 16159 writes place names)
-    long_glued = [(z, e) for z, e in zip(named["name_zh"], named["name_en"])
-                  if len(re.sub("站$", "", z)) >= 4 and " " not in e]
+    long_glued = [
+        (z, e) for z, e in zip(named["name_zh"], named["name_en"]) if len(re.sub("站$", "", z)) >= 4 and " " not in e
+    ]
     assert long_glued == []
     # 站 is dropped ("Tianjinxizhan" never stored); only the two-character metro stops 北站/西站/南站 keep it
     zhan = named[named["name_en"].str.contains(r"zhan$")]

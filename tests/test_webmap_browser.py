@@ -3,6 +3,7 @@
 Every page of the site is opened from file:// with every non-file request aborted. Skipped (with the reason)
 where /usr/bin/chromium or playwright is missing; `.ci/run` installs chromium.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,16 +22,24 @@ from tjspatial import get_catalog, to_metric
 from tjspatial.publish.map_specs import load_map_specs, map_layer_ids
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 XSS = "<img src=x onerror=alert(1)>"
 QUIRKY = "@@OUTLINE@@\u2028@@DATA_0@@\u2029站\u0085"
 
 pytestmark = pytest.mark.browser
 
 if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (.ci/run does) to run the browser tests",
-                allow_module_level=True)
+    pytest.skip(
+        f"{CHROMIUM} not found: install Debian's chromium (.ci/run does) to run the browser tests",
+        allow_module_level=True,
+    )
 sync_api = pytest.importorskip("playwright.sync_api", reason="PyPI playwright is not installed (pip install -e .[dev])")
 
 SPECS = load_map_specs()
@@ -41,6 +50,7 @@ MAP_IDS = [s.id for s in SPECS if s.kind != "indicators"]
 def site(built_gpkg, tmp_path_factory):
     """The whole offline site, built from a copy of the session GeoPackage with one hostile station name."""
     from tjspatial.publish.site import write_site
+
     tmp = tmp_path_factory.mktemp("browser")
     gpkg = tmp / "tianjin.gpkg"
     shutil.copy(built_gpkg, gpkg)
@@ -105,8 +115,9 @@ def test_map_opens_offline_lists_layers_toggles_and_draws(site, browser, map_id,
     # the layer control lists every catalog layer on this map (by its catalog title)
     cat = get_catalog()
     expected, _missing = map_layer_ids(spec, cat)
-    listed = page.eval_on_selector_all(".leaflet-control-layers [data-tj-layer]",
-                                       "els => els.map(e => e.getAttribute('data-tj-layer'))")
+    listed = page.eval_on_selector_all(
+        ".leaflet-control-layers [data-tj-layer]", "els => els.map(e => e.getAttribute('data-tj-layer'))"
+    )
     assert set(expected) <= set(listed)
     for lid in expected:
         text = page.inner_text(f".leaflet-control-layers [data-tj-layer='{lid}']")
@@ -124,8 +135,14 @@ def test_map_opens_offline_lists_layers_toggles_and_draws(site, browser, map_id,
     box.click()
     assert page.locator(f".tj-l-{lid}").count() == n_before
     # the legend and the header say what is schematic; the controls are there
-    for sel in (".tj-legend", ".leaflet-control-scale", ".leaflet-control-minimap", ".leaflet-control-measure",
-                ".leaflet-control-zoom-fullscreen", "#tj-header"):
+    for sel in (
+        ".tj-legend",
+        ".leaflet-control-scale",
+        ".leaflet-control-minimap",
+        ".leaflet-control-measure",
+        ".leaflet-control-zoom-fullscreen",
+        "#tj-header",
+    ):
         assert page.locator(sel).count() == 1, sel
     if any(cat[x].is_schematic for x in expected):  # (entries of layers switched off are hidden, not absent)
         assert "示意 / schematic" in page.eval_on_selector(".tj-legend", "e => e.textContent")
@@ -137,6 +154,7 @@ def test_map_opens_offline_lists_layers_toggles_and_draws(site, browser, map_id,
     shot = tmp_path / f"{map_id}.png"
     page.screenshot(path=str(shot))
     from PIL import Image
+
     grey = np.asarray(Image.open(shot).convert("L"), dtype=float)
     assert grey.std() > 20
     assert p.errors == [] and p.dialogs == [] and p.blocked == []
@@ -149,7 +167,8 @@ def test_map_opens_offline_lists_layers_toggles_and_draws(site, browser, map_id,
 def test_tooltip_shows_hostile_name_as_text(site, browser):
     p = _open_map(browser, site.pages["rail"])
     page = p.page
-    xy = page.evaluate("""name => {
+    xy = page.evaluate(
+        """name => {
         let hit = null;
         tj.layers.rail_stations.tjGeoJSON.eachLayer(l => { if (l.feature.properties.name_zh === name) hit = l; });
         tj.map.removeLayer(tj.layers.station_catchments);  // only the station under the pointer
@@ -157,7 +176,9 @@ def test_tooltip_shows_hostile_name_as_text(site, browser):
         const pt = tj.map.latLngToContainerPoint(hit.getLatLng());
         const r = tj.map.getContainer().getBoundingClientRect();
         return [pt.x + r.left, pt.y + r.top];
-    }""", XSS)
+    }""",
+        XSS,
+    )
     page.mouse.move(xy[0] + 40, xy[1] + 40)
     page.mouse.move(xy[0], xy[1])
     page.wait_for_selector(".leaflet-tooltip .tj-tt", timeout=5000)
@@ -281,6 +302,7 @@ def test_offline_base_map_draws_land_sea_water_and_names(site, browser, tmp_path
     shot = tmp_path / "base.png"
     page.screenshot(path=str(shot))
     from PIL import Image
+
     img = np.asarray(Image.open(shot).convert("RGB")).astype(int)
 
     def colour_at(lat, lon):
@@ -288,10 +310,10 @@ def test_offline_base_map_draws_land_sea_water_and_names(site, browser, tmp_path
         return img[int(xy["y"]), int(xy["x"])]
 
     cfg = page.evaluate("tj.cfg.offline_base.parts.map(p => [p.id, p.style.fill])")
-    fills = {pid: np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)]) for pid, c in cfg if c}
-    assert np.abs(colour_at(38.85, 118.2) - fills["sea"]).max() <= 3      # Bohai off the coast
-    assert np.abs(colour_at(39.6, 117.3) - fills["land"]).max() <= 3      # 宝坻, inside Tianjin
-    assert np.abs(colour_at(39.0, 116.5) - fills["land"]).max() > 10      # Hebei: not Tianjin's land colour
+    fills = {pid: np.array([int(c[i : i + 2], 16) for i in (1, 3, 5)]) for pid, c in cfg if c}
+    assert np.abs(colour_at(38.85, 118.2) - fills["sea"]).max() <= 3  # Bohai off the coast
+    assert np.abs(colour_at(39.6, 117.3) - fills["land"]).max() <= 3  # 宝坻, inside Tianjin
+    assert np.abs(colour_at(39.0, 116.5) - fills["land"]).max() > 10  # Hebei: not Tianjin's land colour
     labels = page.eval_on_selector_all(".tj-label-base-districts", "els => els.map(e => e.textContent)")
     assert "武清区" in labels and "滨海新区" in labels
     page.evaluate("void tj.map.setView([39.14, 117.2], 12, {animate: false})")
@@ -320,6 +342,7 @@ def test_tianditu_tiles_carry_the_key_and_no_shift(built_gpkg, browser, tmp_path
     import math
     from PIL import Image
     from tjspatial.publish.webmap import make_map, write_text_atomic
+
     key = "0123456789abcdef0123456789abcdef"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -330,9 +353,16 @@ def test_tianditu_tiles_carry_the_key_and_no_shift(built_gpkg, browser, tmp_path
     tile = buf.getvalue()
     requested: list[str] = []
     page = browser.new_page(viewport={"width": 1000, "height": 700})
-    page.route("**/*", lambda r: (r.continue_() if r.request.url.startswith(("file:", "data:")) else
-                                  (requested.append(r.request.url), r.fulfill(status=200, body=tile,
-                                   content_type="image/png")) if "tianditu.gov.cn" in r.request.url else r.abort()))
+    page.route(
+        "**/*",
+        lambda r: (
+            r.continue_()
+            if r.request.url.startswith(("file:", "data:"))
+            else (requested.append(r.request.url), r.fulfill(status=200, body=tile, content_type="image/png"))
+            if "tianditu.gov.cn" in r.request.url
+            else r.abort()
+        ),
+    )
     page.goto(path.as_uri() + "#10/39.10000/117.20000&l=nodes")
     page.wait_for_function("window.tj && window.tj.ready === true", timeout=15000)
     page.evaluate("""() => { const c = tj.control; for (const id in c._layers) { const o = c._layers[id];
@@ -345,7 +375,7 @@ def test_tianditu_tiles_carry_the_key_and_no_shift(built_gpkg, browser, tmp_path
     assert layers == {"vec", "cva"}  # the vector map and its annotation layer
     # no shift: the tile under 39.1N 117.2E at zoom 10 is the plain Web Mercator tile of that WGS84 point
     z, lat, lon = 10, 39.1, 117.2
-    n = 2 ** z
+    n = 2**z
     x = int((lon + 180) / 360 * n)
     y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
     assert any(f"TILEMATRIX={z}&TILEROW={y}&TILECOL={x}" in u for u in requested)
@@ -421,8 +451,14 @@ def test_print_has_title_legend_north_arrow_scale_and_sources(site, browser, tmp
     page.emulate_media(media="print")
     page.wait_for_timeout(200)
     vw, vh = 1280, 800
-    for sel in ("#tj-header h1", "#tj-legend", "#tj-north svg", ".leaflet-control-scale", ".tj-print-note",
-                ".leaflet-control-attribution"):
+    for sel in (
+        "#tj-header h1",
+        "#tj-legend",
+        "#tj-north svg",
+        ".leaflet-control-scale",
+        ".tj-print-note",
+        ".leaflet-control-attribution",
+    ):
         box = page.locator(sel).first.bounding_box()
         assert box and box["width"] > 5 and 0 <= box["x"] < vw and 0 <= box["y"] < vh, sel
     for sel in (".leaflet-control-layers", ".leaflet-control-zoom", ".tj-tools", ".leaflet-control-measure"):
@@ -437,6 +473,7 @@ def test_print_has_title_legend_north_arrow_scale_and_sources(site, browser, tmp
 
 def test_cursor_coordinates_wgs84_and_gauss_kruger(site, browser):
     from pyproj import Transformer
+
     p = _open_map(browser, site.pages["dual_city"])
     page = p.page
     page.evaluate("void tj.map.setView([39.1, 117.3], 10, {animate: false})")
@@ -506,8 +543,10 @@ def test_swipe_compares_existing_and_plan(site, browser):
 def test_a_large_layer_is_drawn_on_canvas_with_lazy_popups(built_gpkg, browser, tmp_path):
     import importlib.util
     from tjspatial.publish.webmap import columns_to_features, write_text_atomic
-    spec = importlib.util.spec_from_file_location("bench_scale", Path(__file__).parents[1] / "benchmarks" /
-                                                  "bench_maps_scale.py")
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_scale", Path(__file__).parents[1] / "benchmarks" / "bench_maps_scale.py"
+    )
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     gdf = bench.footprints(6000, seed=3)
@@ -517,8 +556,9 @@ def test_a_large_layer_is_drawn_on_canvas_with_lazy_popups(built_gpkg, browser, 
     data = next(json.loads(t) for _, t in blocks if '"TjColumns"' in t[:40])
     back = columns_to_features(data)["features"]
     assert len(back) == 6000 and back[17]["properties"]["height_m"] == int(gdf["height_m"].iloc[17])
-    assert np.allclose(back[17]["geometry"]["coordinates"][0],
-                       np.round(shapely.get_coordinates(gdf.geometry.iloc[17]), 5), atol=1e-9)
+    assert np.allclose(
+        back[17]["geometry"]["coordinates"][0], np.round(shapely.get_coordinates(gdf.geometry.iloc[17]), 5), atol=1e-9
+    )
     p = Page(browser, path)
     page = p.page
     page.wait_for_function("window.tj && window.tj.ready === true", timeout=30000)

@@ -1,4 +1,5 @@
 """Web maps without a browser: map declarations, display data, styles, escaping, offline inlining, site."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,14 @@ from tjspatial import get_catalog, load, load_style, to_metric, wgs84_to_gcj02
 from tjspatial.styles import load_cartography
 from tjspatial.catalog import THEMES
 from tjspatial.publish.map_specs import MapSpec, load_display_settings, load_map_specs, map_layer_ids
-from tjspatial.publish.offline_assets import (ASSETS_DIR, AssetError, asset_for_url, external_references,
-                                              inline_assets, vendored_assets)
+from tjspatial.publish.offline_assets import (
+    ASSETS_DIR,
+    AssetError,
+    asset_for_url,
+    external_references,
+    inline_assets,
+    vendored_assets,
+)
 from tjspatial.publish.site import gallery_html, write_site
 from tjspatial.publish.webmap import MapWarning, display_layer, embed_json, make_map
 
@@ -60,9 +67,16 @@ def test_display_tolerances_are_metres_per_layer():
 
 def test_undeclared_and_unbuilt_layers_are_skipped_with_a_warning(tmp_path):
     from tjspatial import build
+
     small = build(out=tmp_path / "small.gpkg", layers=["boundary", "districts"], quiet=True)
-    spec = MapSpec(id="t", title_zh="测试", title_en="Test", summary_zh="", summary_en="",
-                   layers=("boundary", "districts", "nodes", "no_such_layer"))
+    spec = MapSpec(
+        id="t",
+        title_zh="测试",
+        title_en="Test",
+        summary_zh="",
+        summary_en="",
+        layers=("boundary", "districts", "nodes", "no_such_layer"),
+    )
     with pytest.warns(MapWarning) as rec:
         wm = make_map(spec, small)
     msgs = " | ".join(str(w.message) for w in rec)
@@ -94,8 +108,13 @@ def test_display_layer_simplifies_in_metres_and_keeps_area(built_gpkg):
     stations = load("rail_stations", built_gpkg)
     sdisp = display_layer(stations, cat["rail_stations"], load_style("rail_stations"), 0.0)
     assert len(sdisp) == len(stations)
-    assert np.abs(shapely.get_coordinates(np.asarray(sdisp.geometry.values))
-                  - shapely.get_coordinates(np.asarray(stations.geometry.values))).max() <= 5e-6 + 1e-12
+    assert (
+        np.abs(
+            shapely.get_coordinates(np.asarray(sdisp.geometry.values))
+            - shapely.get_coordinates(np.asarray(stations.geometry.values))
+        ).max()
+        <= 5e-6 + 1e-12
+    )
 
 
 def test_styles_legend_and_accuracy_come_from_styles_and_catalog(built_gpkg):
@@ -132,8 +151,12 @@ def test_styles_legend_and_accuracy_come_from_styles_and_catalog(built_gpkg):
     assert labels == [lab for lab in order if lab in labels]
     # the 800 m catchment is measured in EPSG:4548
     catch = json.loads(cfgs["station_catchments"]["data"])["features"][0]["properties"]
-    assert catch["stations"] == int(((load("rail_stations", built_gpkg)["kind"].isin(["metro", "rail"]))
-                                     & (load("rail_stations", built_gpkg)["name_zh"] != "")).sum())
+    assert catch["stations"] == int(
+        (
+            (load("rail_stations", built_gpkg)["kind"].isin(["metro", "rail"]))
+            & (load("rail_stations", built_gpkg)["name_zh"] != "")
+        ).sum()
+    )
     assert 100 < catch["area_km2"] < 2000
     # every source of the map's layers is attributed
     for lid in ("rail_stations", "metro_lines", "intercity_rail"):
@@ -206,16 +229,24 @@ def test_site_gallery_thumbnails_and_sizes(built_gpkg, tmp_path):
     assert res.thumbnails["dual_city"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert all(size < 5_000_000 for size in res.sizes.values())
     assert not list((tmp_path / "site").glob(".*.tmp"))  # temp files renamed
-    page = gallery_html([MapSpec(id="x", title_zh=XSS, title_en="t", summary_zh="s", summary_en="s")],
-                        thumbnails={}, date="2026", offline=True, schematic={})
+    page = gallery_html(
+        [MapSpec(id="x", title_zh=XSS, title_en="t", summary_zh="s", summary_en="s")],
+        thumbnails={},
+        date="2026",
+        offline=True,
+        schematic={},
+    )
     assert XSS not in page and "&lt;img src=x" in page
 
 
 def test_cli_maps_and_publish(built_gpkg, tmp_path, capsys):
     from tjspatial.cli import main
+
     out = tmp_path / "site"
-    assert main(["maps", "--out", str(out), "--gpkg", str(built_gpkg), "--maps", "port", "--offline",
-                 "--no-thumbnails"]) == 0
+    assert (
+        main(["maps", "--out", str(out), "--gpkg", str(built_gpkg), "--maps", "port", "--offline", "--no-thumbnails"])
+        == 0
+    )
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["index.html", "port.html"]
     assert external_references((out / "port.html").read_text(encoding="utf-8")) == []
     gpkg = tmp_path / "fresh.gpkg"  # missing: publish builds it first
@@ -283,6 +314,7 @@ def test_line_separators_and_markers_in_data_survive_as_text(quirky_gpkg):
 
 def test_a_value_that_is_not_json_names_layer_feature_and_field(built_gpkg):
     from tjspatial.publish.webmap import MapDataError, _features_json
+
     gdf = load("nodes", built_gpkg).head(3).copy()
     gdf["plan_ref"] = gdf["plan_ref"].astype(object)
     gdf.loc[gdf.index[1], "plan_ref"] = b"\xff\xfe"
@@ -295,6 +327,7 @@ def test_a_value_that_is_not_json_names_layer_feature_and_field(built_gpkg):
 
 def test_a_failed_site_run_leaves_the_previous_site_intact(built_gpkg, tmp_path, monkeypatch):
     from tjspatial.publish import site as site_mod
+
     out = tmp_path / "site"
     out.mkdir()
     (out / "screenshot.png").write_bytes(b"not ours")  # a file tjspatial did not write is kept
@@ -326,6 +359,7 @@ def test_a_failed_site_run_leaves_the_previous_site_intact(built_gpkg, tmp_path,
 # ------------------------------------------------------------------------------------------------ #16
 def test_station_english_names_are_spaced_place_name_pinyin():
     from tjspatial.names import english_station_name, place_name_pinyin
+
     assert place_name_pinyin("天津西站") == "Tianjin Xi"
     assert english_station_name("天津西", "") == "Tianjin Xi"
     assert english_station_name("天津站", "Tianjinzhan") == "Tianjin"
@@ -338,6 +372,7 @@ def test_station_english_names_are_spaced_place_name_pinyin():
 
 def test_tianditu_base_maps_need_a_key_and_never_shift(built_gpkg, monkeypatch):
     from tjspatial.publish.webmap import resolve_tianditu_key
+
     monkeypatch.delenv("TIANDITU_KEY", raising=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MapWarning)
@@ -356,9 +391,10 @@ def test_tianditu_base_maps_need_a_key_and_never_shift(built_gpkg, monkeypatch):
     # CGCS2000 tiles: the overlays are the stored WGS84 coordinates, unshifted
     a = json.loads(next(c for c in tdt.config["layers"] if c["id"] == "nodes")["data"])["features"]
     assert a[0]["geometry"]["coordinates"] == pytest.approx(
-        [load("nodes", built_gpkg).geometry.x.iloc[0], load("nodes", built_gpkg).geometry.y.iloc[0]], abs=1e-5)
+        [load("nodes", built_gpkg).geometry.x.iloc[0], load("nodes", built_gpkg).geometry.y.iloc[0]], abs=1e-5
+    )
     with pytest.raises(ValueError, match="天地图 key"):
-        resolve_tianditu_key("bad key\"><script>")
+        resolve_tianditu_key('bad key"><script>')
 
 
 def test_a_layer_imported_as_official_loses_its_schematic_marks(built_gpkg, tmp_path):
@@ -385,24 +421,61 @@ def test_a_layer_imported_as_official_loses_its_schematic_marks(built_gpkg, tmp_
 
 def test_cdn_edition_is_an_explicit_opt_in(built_gpkg, tmp_path):
     from tjspatial.cli import main
-    assert main(["maps", "--out", str(tmp_path / "a"), "--gpkg", str(built_gpkg), "--maps", "port",
-                 "--no-thumbnails"]) == 0
+
+    assert (
+        main(["maps", "--out", str(tmp_path / "a"), "--gpkg", str(built_gpkg), "--maps", "port", "--no-thumbnails"])
+        == 0
+    )
     assert external_references((tmp_path / "a" / "port.html").read_text(encoding="utf-8")) == []
-    assert main(["maps", "--cdn", "--out", str(tmp_path / "b"), "--gpkg", str(built_gpkg), "--maps", "port",
-                 "--no-thumbnails"]) == 0
+    assert (
+        main(
+            [
+                "maps",
+                "--cdn",
+                "--out",
+                str(tmp_path / "b"),
+                "--gpkg",
+                str(built_gpkg),
+                "--maps",
+                "port",
+                "--no-thumbnails",
+            ]
+        )
+        == 0
+    )
     assert len(external_references((tmp_path / "b" / "port.html").read_text(encoding="utf-8"))) == 12
 
 
 def test_indicators_page_never_says_met_for_a_baseline_nor_prints_a_dict(built_gpkg):
     from tjspatial.publish.site import _indicators_table
     import pandas as pd
-    df = pd.DataFrame([
-        {"key": "metro_km_vs_2020", "name_zh": "地铁运营里程", "name_en": "Metro length", "value": 370.3, "unit": "km",
-         "target": "232 (end-2020 status)", "status": "met", "plan_ref": "p",
-         "note": "the plan text records 232 km as the end-2020 status, not a 2025 target"},
-        {"key": "rail_min", "name_zh": "时间", "name_en": "Time", "value": 24.1, "unit": "min", "target": "20",
-         "status": "not met", "plan_ref": "p", "note": "assumed speeds {'metro': 45.0, 'hsr': 200.0} and dwell"},
-    ])
+
+    df = pd.DataFrame(
+        [
+            {
+                "key": "metro_km_vs_2020",
+                "name_zh": "地铁运营里程",
+                "name_en": "Metro length",
+                "value": 370.3,
+                "unit": "km",
+                "target": "232 (end-2020 status)",
+                "status": "met",
+                "plan_ref": "p",
+                "note": "the plan text records 232 km as the end-2020 status, not a 2025 target",
+            },
+            {
+                "key": "rail_min",
+                "name_zh": "时间",
+                "name_en": "Time",
+                "value": 24.1,
+                "unit": "min",
+                "target": "20",
+                "status": "not met",
+                "plan_ref": "p",
+                "note": "assumed speeds {'metro': 45.0, 'hsr': 200.0} and dwell",
+            },
+        ]
+    )
     html_ = _indicators_table(df)
     assert "已达到" not in html_ and ">met<" not in html_ and "基期值（非目标）" in html_
     assert "{" not in html_ and "assumed speeds metro 45, hsr 200 and dwell" in html_
@@ -414,15 +487,17 @@ def test_eco_pattern_finds_reserves_in_an_official_file_without_tjspatial_ids(bu
     from tjspatial.plan.ecology import match_reserves
     from tjspatial.plan.shapes import lonlat_to_metric
     import pandas as pd
+
     wet = to_metric(load("wetlands", built_gpkg))
     xy = lonlat_to_metric([117.55, 117.25], [39.28, 39.42])
     anc = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1]}, index=["wetland_qilihai", "wetland_dahuangpu"])
     by_id = match_reserves(wet, anc)
-    official = wet.drop(columns=["reserve_id"]).copy()   # an official file: its own names, no tjspatial ids
-    official["name_zh"] = ["七里海湿地自然保护区", "大黄堡湿地", "北大港湿地自然保护区", "团泊鸟类自然保护区"][:len(official)]
+    official = wet.drop(columns=["reserve_id"]).copy()  # an official file: its own names, no tjspatial ids
+    official["name_zh"] = ["七里海湿地自然保护区", "大黄堡湿地", "北大港湿地自然保护区", "团泊鸟类自然保护区"][
+        : len(official)
+    ]
     by_name = match_reserves(official, anc)
-    assert set(by_name) == set(by_id) == {"wetland_qilihai", "wetland_dahuangpu", "wetland_beidagang",
-                                          "wetland_tuanpo"}
+    assert set(by_name) == set(by_id) == {"wetland_qilihai", "wetland_dahuangpu", "wetland_beidagang", "wetland_tuanpo"}
     for fid in by_id:
         assert by_name[fid].equals(by_id[fid]), fid
     unnamed = official.assign(name_zh="", name_en="")
@@ -439,12 +514,16 @@ def test_eco_pattern_finds_reserves_in_an_official_file_without_tjspatial_ids(bu
 def test_coverage_overlays_have_labelled_fields(built_gpkg):
     from tjspatial.publish.site import coverage_map
     from tjspatial.publish.webmap import get_map_spec
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MapWarning)
         wm = coverage_map(get_map_spec("coverage"), built_gpkg)
     cfgs = {c["id"]: c for c in wm.config["layers"]}
     labels = {f["name"]: f for f in cfgs["coverage_existing"]["fields"]}
-    assert labels["pop_share_pct"]["label"] == "车站 800 米内人口比例（现状） / Residents within 800 m of a station (existing)"
+    assert (
+        labels["pop_share_pct"]["label"]
+        == "车站 800 米内人口比例（现状） / Residents within 800 m of a station (existing)"
+    )
     assert labels["pop_share_pct"]["format"] == "percent" and labels["pop_share_pct"]["decimals"] == 1
     assert labels["pop_2020"]["unit"] == "人"
     assert all(f["label"] != f["name"] for c in wm.config["layers"] for f in c["fields"])

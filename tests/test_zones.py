@@ -1,4 +1,5 @@
 """analysis/zones.py: rings, features near wetlands, rail in the zones, clusters in the barrier (EPSG:4548)."""
+
 from __future__ import annotations
 
 import numpy as np

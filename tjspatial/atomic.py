@@ -1,4 +1,5 @@
 """Write outputs atomically: to a temporary file beside the target, renamed over it only when complete."""
+
 from __future__ import annotations
 
 import glob
@@ -48,7 +49,6 @@ def sweep_stale_temps(path: str | Path) -> list[Path]:
             except OSError:
                 pass
     return removed
-
 
 
 @contextmanager

@@ -5,6 +5,7 @@
 temporary file, which replaces the target only when everything succeeded. A failing build leaves the
 previous GeoPackage untouched.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -73,8 +74,9 @@ def format_summary(prov: pd.DataFrame) -> str:
             why = why[:157] + "…"
         lines.append(f"  {r.layer:<16} {r.built_from:<16} {r.osm_features:>6} {r.fallback_features:>6}  {why}")
     n_fb = int((prov["fallback"] != "").sum())
-    lines.append(f"  {n_fb} layer(s) with a fallback" + (" (see the provenance table's 'fallback' column)"
-                                                          if n_fb else ""))
+    lines.append(
+        f"  {n_fb} layer(s) with a fallback" + (" (see the provenance table's 'fallback' column)" if n_fb else "")
+    )
     return "\n".join(lines)
 
 
@@ -106,9 +108,17 @@ def reference_tables(cat: Catalog, sources_dir: Path) -> tuple[dict[str, pd.Data
     return tables, rasters
 
 
-def build(source: str = "bundled", out: str | Path | None = None, *, layers: Iterable[str] | None = None,
-          quiet: bool = True, overrides: dict[str, Path] | None = None, options: dict | None = None,
-          catalog: Catalog | None = None, sources_dir: str | Path | None = None) -> Path:
+def build(
+    source: str = "bundled",
+    out: str | Path | None = None,
+    *,
+    layers: Iterable[str] | None = None,
+    quiet: bool = True,
+    overrides: dict[str, Path] | None = None,
+    options: dict | None = None,
+    catalog: Catalog | None = None,
+    sources_dir: str | Path | None = None,
+) -> Path:
     """Build every catalog layer into one GeoPackage and return its path.
 
     Parameters
@@ -152,12 +162,29 @@ def build(source: str = "bundled", out: str | Path | None = None, *, layers: Ite
     """
     out = Path(out) if out else default_gpkg()
     with file_lock(gpkg_lock_path(out), what=f"the GeoPackage {out}", on_wait=_progress(quiet)):
-        return _build(source, out, layers=layers, quiet=quiet, overrides=overrides, options=options,
-                      catalog=catalog, sources_dir=sources_dir)
+        return _build(
+            source,
+            out,
+            layers=layers,
+            quiet=quiet,
+            overrides=overrides,
+            options=options,
+            catalog=catalog,
+            sources_dir=sources_dir,
+        )
 
 
-def _build(source: str, out: Path, *, layers: Iterable[str] | None, quiet: bool, overrides: dict[str, Path] | None,
-           options: dict | None, catalog: Catalog | None, sources_dir: str | Path | None) -> Path:
+def _build(
+    source: str,
+    out: Path,
+    *,
+    layers: Iterable[str] | None,
+    quiet: bool,
+    overrides: dict[str, Path] | None,
+    options: dict | None,
+    catalog: Catalog | None,
+    sources_dir: str | Path | None,
+) -> Path:
     if source not in SOURCES:
         raise InputError(f"unknown source {source!r}; use one of {SOURCES}")
     cat = catalog or get_catalog()
@@ -165,8 +192,12 @@ def _build(source: str, out: Path, *, layers: Iterable[str] | None, quiet: bool,
     say = _progress(quiet)
     if overrides is None:
         overrides = recorded_overrides(catalog=cat)
-    ctx = BuildContext(catalog=cat, sources_dir=Path(sources_dir) if sources_dir else default_sources_dir(),
-                       overrides=dict(overrides), options={"source": source, **(options or {})})
+    ctx = BuildContext(
+        catalog=cat,
+        sources_dir=Path(sources_dir) if sources_dir else default_sources_dir(),
+        overrides=dict(overrides),
+        options={"source": source, **(options or {})},
+    )
     wanted = list(layers) if layers is not None else cat.ids
     unknown = [w for w in wanted if w not in cat]
     if unknown:
@@ -191,8 +222,12 @@ def _build(source: str, out: Path, *, layers: Iterable[str] | None, quiet: bool,
                 if not getattr(exc, "fallback", False):
                     raise
                 if ctx.options.get("strict"):
-                    raise BuildError(f"--strict: {exc.message} (without --strict the layer would keep its "
-                                     f"bundled source)", layer=layer.id, file=exc.file, rule="strict") from exc
+                    raise BuildError(
+                        f"--strict: {exc.message} (without --strict the layer would keep its bundled source)",
+                        layer=layer.id,
+                        file=exc.file,
+                        rule="strict",
+                    ) from exc
                 fell_back = exc.message
                 ctx.warn(f"{fell_back}; the whole layer kept its bundled source")
                 func, label = layer.builder_func(), "bundled"
@@ -213,23 +248,34 @@ def _build(source: str, out: Path, *, layers: Iterable[str] | None, quiet: bool,
             label = f"{label}+bundled"
         osm_built[layer.id] = from_osm
         osm_inputs = sorted(d for d in _all_depends(cat, layer) if osm_built.get(d))
-        prov_rows.append({
-            "layer": layer.id, "title_zh": layer.title_zh, "title_en": layer.title_en, "built_from": label,
-            "sources": ", ".join(layer.sources), "licence": cat.licence(layer.id),
-            "attribution": cat.attribution(layer.id),
-            # an imported layer's class is the one its importer declared (per feature), not the catalog's
-            "accuracy": (", ".join(sorted(set(gdf["accuracy"]))) if label.startswith("import:") else layer.accuracy),
-            "feature_count": len(gdf), "inputs_sha256": json.dumps(ctx.inputs.get(layer.id, {}), sort_keys=True,
-                                                                    ensure_ascii=False),
-            "build_time": built_at, "warnings": " | ".join(warnings),
-            "osm_features": n_osm,
-            "fallback_features": len(gdf) if fell_back else partial,
-            "fallback": fell_back or " | ".join(r for _, r in ctx.fallbacks.get(layer.id, [])),
-            "osm_inputs": ", ".join(osm_inputs),
-            "plausibility": " | ".join(ctx.shared.get("plausibility", {}).get(layer.id, [])),
-        })
-        say(f"[{n}/{len(todo)}] {layer.id:<16} {len(gdf):>6} features  {time.perf_counter() - t:5.2f} s"
-            + (f"  ({len(warnings)} warning(s))" if warnings else ""))
+        prov_rows.append(
+            {
+                "layer": layer.id,
+                "title_zh": layer.title_zh,
+                "title_en": layer.title_en,
+                "built_from": label,
+                "sources": ", ".join(layer.sources),
+                "licence": cat.licence(layer.id),
+                "attribution": cat.attribution(layer.id),
+                # an imported layer's class is the one its importer declared (per feature), not the catalog's
+                "accuracy": (
+                    ", ".join(sorted(set(gdf["accuracy"]))) if label.startswith("import:") else layer.accuracy
+                ),
+                "feature_count": len(gdf),
+                "inputs_sha256": json.dumps(ctx.inputs.get(layer.id, {}), sort_keys=True, ensure_ascii=False),
+                "build_time": built_at,
+                "warnings": " | ".join(warnings),
+                "osm_features": n_osm,
+                "fallback_features": len(gdf) if fell_back else partial,
+                "fallback": fell_back or " | ".join(r for _, r in ctx.fallbacks.get(layer.id, [])),
+                "osm_inputs": ", ".join(osm_inputs),
+                "plausibility": " | ".join(ctx.shared.get("plausibility", {}).get(layer.id, [])),
+            }
+        )
+        say(
+            f"[{n}/{len(todo)}] {layer.id:<16} {len(gdf):>6} features  {time.perf_counter() - t:5.2f} s"
+            + (f"  ({len(warnings)} warning(s))" if warnings else "")
+        )
         for w in warnings:
             say(f"        warning: {w}")
     prov = pd.DataFrame(prov_rows)

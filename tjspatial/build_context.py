@@ -4,6 +4,7 @@ A builder is a plain function ``build_x(ctx: BuildContext) -> GeoDataFrame`` nam
 its sources through ``ctx`` (so that a missing or corrupt file is reported with the layer and file at
 fault) and returns a GeoDataFrame in EPSG:4326; :func:`finish_layer` then fixes the schema.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -78,8 +79,11 @@ class BuildContext:
             The build runs with ``strict`` (``--strict``): a fallback is an error.
         """
         if self.options.get("strict"):
-            raise BuildError(f"--strict: {reason} (without --strict {count} feature(s) would keep the bundled "
-                             f"source)", layer=self.layer_id, rule="strict")
+            raise BuildError(
+                f"--strict: {reason} (without --strict {count} feature(s) would keep the bundled source)",
+                layer=self.layer_id,
+                rule="strict",
+            )
         self.fallbacks.setdefault(self.layer_id, []).append((int(count), reason))
         self.warn(f"{reason}; {count} feature(s) kept from the bundled source")
 
@@ -131,8 +135,7 @@ def read_vector_file(path: Path, layer_id: str = "<none>", **kwargs) -> gpd.GeoD
     try:
         gdf = pyogrio.read_dataframe(path, **kwargs)
     except Exception as exc:  # pyogrio raises several DataSourceError subclasses and RuntimeErrors
-        raise BuildError(f"cannot read the file ({type(exc).__name__}: {exc})", layer=layer_id,
-                         file=str(path)) from exc
+        raise BuildError(f"cannot read the file ({type(exc).__name__}: {exc})", layer=layer_id, file=str(path)) from exc
     if gdf.crs is None:
         raise BuildError("the file has no CRS; declare it (e.g. --crs EPSG:4548)", layer=layer_id, file=str(path))
     return gdf.to_crs(STORAGE_CRS)

@@ -21,6 +21,7 @@ Keys of a field label: ``zh``, ``en`` (display labels), ``unit`` (shown after th
 and exports, not shown in popups), ``values`` (code → ``"中文 / English"`` words shown instead of the code).
 A field without a declaration is shown under its own name, formatted by its type (:meth:`Layer.field_label`).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -147,16 +148,23 @@ class FieldLabel:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form (web maps)."""
-        return {"name": self.name, "zh": self.zh, "en": self.en, "label": self.label, "unit": self.unit,
-                "format": self.format, "decimals": self.decimals, "hidden": self.hidden,
-                "values": {k: (v[0] if v[0] == v[1] else f"{v[0]} / {v[1]}") for k, v in self.values.items()}}
+        return {
+            "name": self.name,
+            "zh": self.zh,
+            "en": self.en,
+            "label": self.label,
+            "unit": self.unit,
+            "format": self.format,
+            "decimals": self.decimals,
+            "hidden": self.hidden,
+            "values": {k: (v[0] if v[0] == v[1] else f"{v[0]} / {v[1]}") for k, v in self.values.items()},
+        }
 
 
 COMMON_FIELD_LABELS: dict[str, FieldLabel] = {
     "name_zh": FieldLabel("name_zh", "名称", "Name (Chinese)"),
     "name_en": FieldLabel("name_en", "英文名称", "Name (English)"),
-    "accuracy": FieldLabel("accuracy", "精度", "Accuracy",
-                           values={k: v for k, v in ACCURACY_CLASSES.items()}),
+    "accuracy": FieldLabel("accuracy", "精度", "Accuracy", values={k: v for k, v in ACCURACY_CLASSES.items()}),
     "source": FieldLabel("source", "来源", "Source"),
 }
 """Display labels of the common fields (every layer); the accuracy codes are shown as their class words."""
@@ -193,18 +201,26 @@ def _parse_field_labels(raw: dict, fields: dict[str, str], where: str) -> dict[s
             elif isinstance(words, list) and len(words) == 2 and all(isinstance(w, str) for w in words):
                 pair = (words[0], words[1])
             else:
-                raise CatalogError(f"{fwhere}: value {code!r} must be \"中文 / English\" or [zh, en], not {words!r}")
+                raise CatalogError(f'{fwhere}: value {code!r} must be "中文 / English" or [zh, en], not {words!r}')
             values[str(code)] = pair
         decimals = spec.get("decimals", base.decimals)
         if decimals is not None and (not isinstance(decimals, int) or not 0 <= decimals <= 8):
             raise CatalogError(f"{fwhere}: decimals must be an integer 0-8, not {decimals!r}")
-        out[name] = FieldLabel(name, spec.get("zh", base.zh), spec.get("en", base.en),
-                               unit=spec.get("unit", base.unit), format=fmt, decimals=decimals,
-                               hidden=bool(spec.get("hidden", base.hidden)), values=values)
+        out[name] = FieldLabel(
+            name,
+            spec.get("zh", base.zh),
+            spec.get("en", base.en),
+            unit=spec.get("unit", base.unit),
+            format=fmt,
+            decimals=decimals,
+            hidden=bool(spec.get("hidden", base.hidden)),
+            values=values,
+        )
     extra = set(raw) - set(all_fields)
     if extra:
-        raise CatalogError(f"{where}: field_labels for undeclared field(s) {sorted(extra)}; "
-                           f"declared: {sorted(all_fields)}")
+        raise CatalogError(
+            f"{where}: field_labels for undeclared field(s) {sorted(extra)}; declared: {sorted(all_fields)}"
+        )
     return out
 
 
@@ -324,8 +340,9 @@ class Catalog:
     def coverage_areas(self) -> dict[str, str]:
         """Area layers of the standard coverage tables (``coverage_label = "field"`` in the catalog), in
         catalog order: layer id → the field that names each area."""
-        return {layer.id: str(layer.extra["coverage_label"]) for layer in self.layers
-                if "coverage_label" in layer.extra}
+        return {
+            layer.id: str(layer.extra["coverage_label"]) for layer in self.layers if "coverage_label" in layer.extra
+        }
 
     def layer_sources(self, layer_id: str) -> list[Source]:
         return [self.sources[s] for s in self[layer_id].sources]
@@ -342,29 +359,57 @@ class Catalog:
         """The declarations as a DataFrame, one row per layer (fields as 'name:type' text)."""
         rows = []
         for layer in self.layers:
-            rows.append({
-                "id": layer.id,
-                "title_zh": layer.title_zh,
-                "title_en": layer.title_en,
-                "theme": layer.theme,
-                "geometry_type": layer.geometry_type,
-                "accuracy": layer.accuracy,
-                "fields": ", ".join(f"{k}:{v}" for k, v in layer.all_fields.items()),
-                "sources": ", ".join(layer.sources),
-                "licence": self.licence(layer.id),
-                "attribution": self.attribution(layer.id),
-                "style": layer.style,
-                "description": layer.description,
-                "limitations": layer.limitations,
-                "osm_query": bool(layer.osm),
-            })
+            rows.append(
+                {
+                    "id": layer.id,
+                    "title_zh": layer.title_zh,
+                    "title_en": layer.title_en,
+                    "theme": layer.theme,
+                    "geometry_type": layer.geometry_type,
+                    "accuracy": layer.accuracy,
+                    "fields": ", ".join(f"{k}:{v}" for k, v in layer.all_fields.items()),
+                    "sources": ", ".join(layer.sources),
+                    "licence": self.licence(layer.id),
+                    "attribution": self.attribution(layer.id),
+                    "style": layer.style,
+                    "description": layer.description,
+                    "limitations": layer.limitations,
+                    "osm_query": bool(layer.osm),
+                }
+            )
         return pd.DataFrame(rows)
 
 
-_LAYER_KEYS = {"id", "title_zh", "title_en", "theme", "geometry_type", "accuracy", "sources", "builder",
-               "style", "description", "fields", "depends", "limitations", "osm", "limitations_zh", "field_labels"}
-_REQUIRED = ("id", "title_zh", "title_en", "theme", "geometry_type", "accuracy", "sources", "builder",
-             "style", "description")
+_LAYER_KEYS = {
+    "id",
+    "title_zh",
+    "title_en",
+    "theme",
+    "geometry_type",
+    "accuracy",
+    "sources",
+    "builder",
+    "style",
+    "description",
+    "fields",
+    "depends",
+    "limitations",
+    "osm",
+    "limitations_zh",
+    "field_labels",
+}
+_REQUIRED = (
+    "id",
+    "title_zh",
+    "title_en",
+    "theme",
+    "geometry_type",
+    "accuracy",
+    "sources",
+    "builder",
+    "style",
+    "description",
+)
 
 
 def _parse_layer(raw: dict, path: Path, sources: dict[str, Source], seen: list[str]) -> Layer:
@@ -395,11 +440,23 @@ def _parse_layer(raw: dict, path: Path, sources: dict[str, Source], seen: list[s
             raise CatalogError(f"{where}: depends on {dep!r}, which is not declared before it")
     extra = {k: v for k, v in raw.items() if k not in _LAYER_KEYS}
     return Layer(
-        id=lid, title_zh=raw["title_zh"], title_en=raw["title_en"], theme=raw["theme"],
-        geometry_type=raw["geometry_type"], accuracy=raw["accuracy"], sources=tuple(raw["sources"]),
-        builder=raw["builder"], style=raw["style"], description=raw["description"], fields=fields,
-        depends=tuple(raw.get("depends", ())), limitations=raw.get("limitations", ""), osm=raw.get("osm"),
-        catalog_file=path.name, extra=extra, limitations_zh=raw.get("limitations_zh", ""),
+        id=lid,
+        title_zh=raw["title_zh"],
+        title_en=raw["title_en"],
+        theme=raw["theme"],
+        geometry_type=raw["geometry_type"],
+        accuracy=raw["accuracy"],
+        sources=tuple(raw["sources"]),
+        builder=raw["builder"],
+        style=raw["style"],
+        description=raw["description"],
+        fields=fields,
+        depends=tuple(raw.get("depends", ())),
+        limitations=raw.get("limitations", ""),
+        osm=raw.get("osm"),
+        catalog_file=path.name,
+        extra=extra,
+        limitations_zh=raw.get("limitations_zh", ""),
         field_labels=_parse_field_labels(raw.get("field_labels", {}), fields, where),
     )
 

@@ -3,6 +3,7 @@
 Each sub-command is a pair of functions: ``_add_<name>(subparsers)`` declares its arguments and
 ``_run_<name>(args)`` calls the API. Register new commands in :data:`COMMANDS`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,13 +15,21 @@ from .errors import TjSpatialError, UsageError
 
 # ------------------------------------------------------------------------------------------------ build
 def _add_build(sub) -> None:
-    p = sub.add_parser("build", help="build the GeoPackage of every catalog layer",
-                       description="Build every catalog layer, validate it, and write layers/tianjin.gpkg "
-                                   "atomically (a failed build keeps the previous file).")
-    p.add_argument("--source", choices=["bundled", "osm", "extract"], default="bundled",
-                   help="where layers come from (default: the bundled files)")
-    p.add_argument("extract", nargs="?", help="OSM extract file (.osm, .osm.gz, .osm.bz2, .osm.pbf) "
-                                              "with --source extract")
+    p = sub.add_parser(
+        "build",
+        help="build the GeoPackage of every catalog layer",
+        description="Build every catalog layer, validate it, and write layers/tianjin.gpkg "
+        "atomically (a failed build keeps the previous file).",
+    )
+    p.add_argument(
+        "--source",
+        choices=["bundled", "osm", "extract"],
+        default="bundled",
+        help="where layers come from (default: the bundled files)",
+    )
+    p.add_argument(
+        "extract", nargs="?", help="OSM extract file (.osm, .osm.gz, .osm.bz2, .osm.pbf) with --source extract"
+    )
     p.add_argument("--out", type=Path, help="target GeoPackage (default layers/tianjin.gpkg)")
     p.add_argument("--layers", help="comma-separated layer ids to build (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -30,6 +39,7 @@ def _add_build(sub) -> None:
 def _add_osm_options(group, only=None) -> None:
     """Declare the OSM options (:data:`tjspatial.settings.OSM_OPTIONS`, declared once) on ``group``."""
     from .settings import OSM_OPTIONS
+
     for name, spec in OSM_OPTIONS.items():
         if only is not None and name not in only:
             continue
@@ -38,9 +48,11 @@ def _add_osm_options(group, only=None) -> None:
             kw["type"] = _positive_seconds
         group.add_argument(spec["flag"], dest=name, **kw)
 
+
 def _positive_seconds(text: str) -> float:
     """argparse type: a positive, finite number of seconds (``0``, ``-5``, ``inf``, ``nan`` refused)."""
     import math
+
     try:
         value = float(text)
     except ValueError:
@@ -54,11 +66,13 @@ def _osm_options(args) -> dict:
     """The OSM options given on the command line, as ``tj.build``'s ``options`` (unset ones left out)."""
     from dataclasses import replace
     from .settings import OsmSettings
+
     return replace(OsmSettings.from_args(args), extract=None).as_options()  # each command places its extract
 
 
 def _run_build(args) -> int:
     from .build import build
+
     options = _osm_options(args)
     if args.source == "extract":
         if not args.extract:
@@ -92,6 +106,7 @@ def _add_catalog(sub) -> None:
 
 def _run_catalog(args) -> int:
     from .catalog import catalog
+
     df = catalog()
     if args.csv:
         _print_csv(df)
@@ -109,6 +124,7 @@ def _add_dictionary(sub) -> None:
 
 def _run_dictionary(args) -> int:
     from .docs import dictionary_is_current, write_data_dictionary
+
     if args.check:
         ok = dictionary_is_current()
         print("layers/README.md is current" if ok else "layers/README.md is stale: run `tjspatial dictionary`")
@@ -119,22 +135,33 @@ def _run_dictionary(args) -> int:
 
 # ------------------------------------------------------------------------------------------------ diff
 def _add_diff(sub) -> None:
-    p = sub.add_parser("diff", help="compare two GeoPackages layer by layer",
-                       description="Per layer: features added, removed and changed, and the change in count, "
-                                   "length (km) and area (km²), measured in EPSG:4548.")
+    p = sub.add_parser(
+        "diff",
+        help="compare two GeoPackages layer by layer",
+        description="Per layer: features added, removed and changed, and the change in count, "
+        "length (km) and area (km²), measured in EPSG:4548.",
+    )
     p.add_argument("old", type=Path, help="the GeoPackage before (e.g. the published one)")
     p.add_argument("new", type=Path, help="the GeoPackage after (e.g. a refresh from OSM)")
     p.add_argument("--layers", help="comma-separated layer ids (default: every layer in either file)")
-    p.add_argument("--features", action="store_true",
-                   help="also list each added, removed and changed feature (changed fields old → new, metres moved, "
-                        "area/length ratio)")
-    p.add_argument("--limit", type=int, default=20,
-                   help="list at most this many features per layer and kind of change (default 20; 0 = all)")
+    p.add_argument(
+        "--features",
+        action="store_true",
+        help="also list each added, removed and changed feature (changed fields old → new, metres moved, "
+        "area/length ratio)",
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=20,
+        help="list at most this many features per layer and kind of change (default 20; 0 = all)",
+    )
     p.add_argument("--csv", action="store_true", help="print the per-layer table as CSV")
 
 
 def _run_diff(args) -> int:
     from .diff import diff_gpkg, diff_layer, format_diff, format_features
+
     df = diff_gpkg(args.old, args.new, layers=args.layers.split(",") if args.layers else None)
     if args.csv:
         _print_csv(df)
@@ -150,22 +177,28 @@ def _run_diff(args) -> int:
 
 # ------------------------------------------------------------------------------------------------ walk-network
 def _add_walk_network(sub) -> None:
-    p = sub.add_parser("walk-network", help="save the walkable street network from OSM as GraphML",
-                       description="Fetch (Overpass) or read (extract) the walkable ways of Tianjin and save "
-                                   "them as an osmnx GraphML graph for network-based catchments.")
-    p.add_argument("--extract", type=Path, help="OSM extract (.osm, .osm.gz, .osm.bz2, .osm.pbf) instead of "
-                                                "Overpass")
+    p = sub.add_parser(
+        "walk-network",
+        help="save the walkable street network from OSM as GraphML",
+        description="Fetch (Overpass) or read (extract) the walkable ways of Tianjin and save "
+        "them as an osmnx GraphML graph for network-based catchments.",
+    )
+    p.add_argument("--extract", type=Path, help="OSM extract (.osm, .osm.gz, .osm.bz2, .osm.pbf) instead of Overpass")
     p.add_argument("--out", type=Path, help="GraphML file (default layers/osm_cache/walk_network.graphml)")
-    _add_osm_options(p.add_argument_group("OpenStreetMap"),
-                     only=("osm_date", "overpass_url", "cache_dir", "offline", "timeout", "deadline", "retries"))
+    _add_osm_options(
+        p.add_argument_group("OpenStreetMap"),
+        only=("osm_date", "overpass_url", "cache_dir", "offline", "timeout", "deadline", "retries"),
+    )
 
 
 def _run_walk_network(args) -> int:
     from .analysis.network_coverage import load_walk_graph
     from .sources.osm import build_walk_graph
+
     options = _osm_options(args)
-    out = build_walk_graph(source="extract" if args.extract else "osm", extract=args.extract, out=args.out,
-                           options=options)
+    out = build_walk_graph(
+        source="extract" if args.extract else "osm", extract=args.extract, out=args.out, options=options
+    )
     g = load_walk_graph(out)
     print(f"{out}: {g.number_of_nodes()} nodes, {g.number_of_edges()} edges")
     return 0
@@ -173,25 +206,41 @@ def _run_walk_network(args) -> int:
 
 # ------------------------------------------------------------------------------------------------ import-layer
 def _add_import_layer(sub) -> None:
-    p = sub.add_parser("import-layer", help="replace a layer with an official file (validated, converted, recorded)",
-                       description="Check FILE against LAYER's catalog schema, convert it to EPSG:4326, record it "
-                                   "in layers/imports/ with its provenance, and rebuild the GeoPackage. A file in "
-                                   "the wrong CRS, with missing fields, empty or invalid geometries, or features "
-                                   "outside Tianjin is refused with a message naming the problem.")
+    p = sub.add_parser(
+        "import-layer",
+        help="replace a layer with an official file (validated, converted, recorded)",
+        description="Check FILE against LAYER's catalog schema, convert it to EPSG:4326, record it "
+        "in layers/imports/ with its provenance, and rebuild the GeoPackage. A file in "
+        "the wrong CRS, with missing fields, empty or invalid geometries, or features "
+        "outside Tianjin is refused with a message naming the problem.",
+    )
     p.add_argument("layer", help="catalog layer id (see `tjspatial catalog`)")
     p.add_argument("file", nargs="?", type=Path, help="shapefile, GeoJSON, GeoPackage, … (omit with --remove)")
-    p.add_argument("--crs", default="auto",
-                   help="auto (the file's CRS; lon/lat files are checked for GCJ-02), gcj02, bd09 or EPSG:xxxx "
-                        "(for a file without a CRS); default auto")
-    p.add_argument("--map-fields", default="", metavar="FIELD=COLUMN,...",
-                   help="catalog field = file column pairs, e.g. name_zh=NAME,area_official_km2=AREA")
+    p.add_argument(
+        "--crs",
+        default="auto",
+        help="auto (the file's CRS; lon/lat files are checked for GCJ-02), gcj02, bd09 or EPSG:xxxx "
+        "(for a file without a CRS); default auto",
+    )
+    p.add_argument(
+        "--map-fields",
+        default="",
+        metavar="FIELD=COLUMN,...",
+        help="catalog field = file column pairs, e.g. name_zh=NAME,area_official_km2=AREA",
+    )
     p.add_argument("--accuracy", default="official", help="accuracy class of the file (default official)")
-    p.add_argument("--encoding", help="text encoding of the file's attributes, e.g. gbk (default: the file's .cpg; "
-                                      "a shapefile without one is read as UTF-8 or GBK when its text decodes so)")
+    p.add_argument(
+        "--encoding",
+        help="text encoding of the file's attributes, e.g. gbk (default: the file's .cpg; "
+        "a shapefile without one is read as UTF-8 or GBK when its text decodes so)",
+    )
     p.add_argument("--imports-dir", type=Path, help="where imports are recorded (default layers/imports)")
     p.add_argument("--out", type=Path, help="GeoPackage to rebuild (default layers/tianjin.gpkg)")
-    p.add_argument("--no-inherit", action="store_true",
-                   help="do not fill missing fields from the current layer's features of the same name_zh")
+    p.add_argument(
+        "--no-inherit",
+        action="store_true",
+        help="do not fill missing fields from the current layer's features of the same name_zh",
+    )
     p.add_argument("--check", action="store_true", help="validate and convert only; record nothing")
     p.add_argument("--remove", action="store_true", help="forget the recorded import of LAYER and rebuild")
     p.add_argument("--quiet", action="store_true", help="no build progress output")
@@ -199,21 +248,29 @@ def _add_import_layer(sub) -> None:
 
 def _run_import_layer(args) -> int:
     from .importer import check_import, import_layer, remove_import
+
     if args.remove:
         out = remove_import(args.layer, imports_dir=args.imports_dir, out=args.out, quiet=args.quiet)
         print(f"removed the import of {args.layer}; rebuilt {out}")
         return 0
     if args.file is None:
         raise UsageError("import-layer needs FILE (or --remove)")
-    kw = dict(crs=args.crs, field_map=args.map_fields, accuracy=args.accuracy, inherit=not args.no_inherit,
-              encoding=args.encoding)
+    kw = dict(
+        crs=args.crs,
+        field_map=args.map_fields,
+        accuracy=args.accuracy,
+        inherit=not args.no_inherit,
+        encoding=args.encoding,
+    )
     if args.check:
         res = check_import(args.layer, args.file, gpkg=args.out, **kw)
     else:
         res = import_layer(args.layer, args.file, imports_dir=args.imports_dir, out=args.out, quiet=args.quiet, **kw)
     rec = res.record
-    print(f"{'checked' if args.check else 'imported'} {rec['features']} feature(s) of {args.file} as layer "
-          f"{args.layer!r}: CRS {rec['crs_detected']} ({rec['conversion']}), accuracy {rec['accuracy']}")
+    print(
+        f"{'checked' if args.check else 'imported'} {rec['features']} feature(s) of {args.file} as layer "
+        f"{args.layer!r}: CRS {rec['crs_detected']} ({rec['conversion']}), accuracy {rec['accuracy']}"
+    )
     for name, how in rec["fields_filled"].items():
         if how != "file":
             print(f"  field {name}: {how}")
@@ -228,26 +285,37 @@ def _run_import_layer(args) -> int:
 
 # ------------------------------------------------------------------------------------------------ export
 def _add_export(sub) -> None:
-    p = sub.add_parser("export", help="export layers for QGIS and CAD: styled GeoPackage + .qgz, shapefiles, "
-                                      "GeoJSON, DXF, KML",
-                       description="Write the catalog layers to DIR: tianjin.gpkg (each layer with its QGIS style "
-                                   "as default and its metadata) and tianjin.qgz (project in EPSG:4548 with map "
-                                   "themes, bookmarks and A3 print layouts), shp/ (UTF-8 shapefiles with .qml, "
-                                   ".qmd and a field map CSV), geojson/ (RFC 7946), dxf/ (CAD, metres, GBK), kml/, "
-                                   "layers.csv (UTF-8 with BOM) and export-manifest.json (sha256 of every file). "
-                                   "The folder is written whole through a staging folder; --layers into an "
-                                   "existing export updates those layers and keeps the others.")
-    p.add_argument("--format", dest="fmt", default="all",
-                   help="gpkg, shp, geojson, dxf, kml or all (= gpkg,shp,geojson); several comma-separated "
-                        "(default: all)")
-    p.add_argument("--crs", default=None,
-                   help="CRS of the coordinates in GeoPackage, shapefiles and DXF, e.g. EPSG:4548 (CGCS2000 "
-                        "metres); default EPSG:4326 (DXF: EPSG:4548). GeoJSON and KML stay WGS 84")
+    p = sub.add_parser(
+        "export",
+        help="export layers for QGIS and CAD: styled GeoPackage + .qgz, shapefiles, GeoJSON, DXF, KML",
+        description="Write the catalog layers to DIR: tianjin.gpkg (each layer with its QGIS style "
+        "as default and its metadata) and tianjin.qgz (project in EPSG:4548 with map "
+        "themes, bookmarks and A3 print layouts), shp/ (UTF-8 shapefiles with .qml, "
+        ".qmd and a field map CSV), geojson/ (RFC 7946), dxf/ (CAD, metres, GBK), kml/, "
+        "layers.csv (UTF-8 with BOM) and export-manifest.json (sha256 of every file). "
+        "The folder is written whole through a staging folder; --layers into an "
+        "existing export updates those layers and keeps the others.",
+    )
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        default="all",
+        help="gpkg, shp, geojson, dxf, kml or all (= gpkg,shp,geojson); several comma-separated (default: all)",
+    )
+    p.add_argument(
+        "--crs",
+        default=None,
+        help="CRS of the coordinates in GeoPackage, shapefiles and DXF, e.g. EPSG:4548 (CGCS2000 "
+        "metres); default EPSG:4326 (DXF: EPSG:4548). GeoJSON and KML stay WGS 84",
+    )
     p.add_argument("--out", type=Path, required=True, help="target folder (created if needed)")
     p.add_argument("--gpkg", type=Path, help="GeoPackage to read (default layers/tianjin.gpkg)")
     p.add_argument("--layers", help="comma-separated layer ids (default: every catalog layer)")
-    p.add_argument("--refuse-long-values", action="store_true",
-                   help="shapefiles: refuse text over 254 bytes instead of splitting it into extra fields")
+    p.add_argument(
+        "--refuse-long-values",
+        action="store_true",
+        help="shapefiles: refuse text over 254 bytes instead of splitting it into extra fields",
+    )
 
 
 def _own_warnings(caught, skip=()) -> list[str]:
@@ -266,10 +334,17 @@ def _own_warnings(caught, skip=()) -> list[str]:
 def _run_export(args) -> int:
     import warnings
     from .publish.export import export
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        paths = export(args.fmt, args.out, gpkg=args.gpkg, layers=args.layers.split(",") if args.layers else None,
-                       long_values="refuse" if args.refuse_long_values else "split", crs=args.crs)
+        paths = export(
+            args.fmt,
+            args.out,
+            gpkg=args.gpkg,
+            layers=args.layers.split(",") if args.layers else None,
+            long_values="refuse" if args.refuse_long_values else "split",
+            crs=args.crs,
+        )
     for msg in _own_warnings(caught):
         print(f"tjspatial export: warning: {msg}", file=sys.stderr)
     print(f"wrote {len(paths)} files to {args.out}")
@@ -278,9 +353,12 @@ def _run_export(args) -> int:
 
 # ------------------------------------------------------------------------------------------------ indicators
 def _add_indicators(sub) -> None:
-    p = sub.add_parser("indicators", help="the plan's spatial targets: value from the layers, target, status",
-                       description="Every quantitative spatial target of the plan with the value the layers give, "
-                                   "the target and a status (met / not met / not measurable / baseline / no target, with the reason).")
+    p = sub.add_parser(
+        "indicators",
+        help="the plan's spatial targets: value from the layers, target, status",
+        description="Every quantitative spatial target of the plan with the value the layers give, "
+        "the target and a status (met / not met / not measurable / baseline / no target, with the reason).",
+    )
     p.add_argument("--gpkg", type=Path, help="GeoPackage to read (default layers/tianjin.gpkg)")
     p.add_argument("--landcover", type=Path, help="land-cover GeoTIFF (IGBP classes) for forest cover")
     p.add_argument("--csv", action="store_true", help="print CSV (UTF-8 with BOM) instead of a table")
@@ -288,6 +366,7 @@ def _add_indicators(sub) -> None:
 
 def _run_indicators(args) -> int:
     from .analysis.indicators import indicators
+
     df = indicators(args.gpkg, landcover=args.landcover)
     if args.csv:
         _print_csv(df)
@@ -301,23 +380,34 @@ def _run_indicators(args) -> int:
 
 # ------------------------------------------------------------------------------------------------ analyse
 def _add_analyse(sub) -> None:
-    p = sub.add_parser("analyse", help="run the standard analyses; write CSV tables and GeoTIFF surfaces",
-                       description="Coverage (buffer, 500/800/1000 m), the plan-scenario delta, indicators, rail "
-                                   "times, travel-time and distance surfaces (100 m, EPSG:4548), isochrones, "
-                                   "rings and conflicts around the ecological zones. Files are written atomically.")
+    p = sub.add_parser(
+        "analyse",
+        help="run the standard analyses; write CSV tables and GeoTIFF surfaces",
+        description="Coverage (buffer, 500/800/1000 m), the plan-scenario delta, indicators, rail "
+        "times, travel-time and distance surfaces (100 m, EPSG:4548), isochrones, "
+        "rings and conflicts around the ecological zones. Files are written atomically.",
+    )
     p.add_argument("--gpkg", type=Path, help="GeoPackage to read (default layers/tianjin.gpkg)")
     p.add_argument("--out", type=Path, help="output folder (default out/analysis)")
-    p.add_argument("--population", help="population GeoTIFF, polygon layer id, or a fetched grid (worldpop, ghsl, "
-                                        "globpop, aspect: see `tjspatial population fetch`); default: the modelled grid")
+    p.add_argument(
+        "--population",
+        help="population GeoTIFF, polygon layer id, or a fetched grid (worldpop, ghsl, "
+        "globpop, aspect: see `tjspatial population fetch`); default: the modelled grid",
+    )
     p.add_argument("--landcover", type=Path, help="land-cover GeoTIFF for the forest-cover indicator")
-    p.add_argument("--walk-graph", type=Path, help="GraphML walk network (tjspatial walk-network) for ITDP "
-                                                   "network coverage by district")
+    p.add_argument(
+        "--walk-graph",
+        type=Path,
+        help="GraphML walk network (tjspatial walk-network) for ITDP network coverage by district",
+    )
 
 
 def _run_analyse(args) -> int:
     from .analysis.run import analyse
-    written = analyse(args.gpkg, args.out, population=args.population, landcover=args.landcover,
-                      graph=args.walk_graph, quiet=False)
+
+    written = analyse(
+        args.gpkg, args.out, population=args.population, landcover=args.landcover, graph=args.walk_graph, quiet=False
+    )
     for key, path in written.items():
         print(f"{key:<22} {path}")
     return 0
@@ -325,10 +415,13 @@ def _run_analyse(args) -> int:
 
 # ------------------------------------------------------------------------------------------------ population
 def _add_population(sub) -> None:
-    p = sub.add_parser("population", help="fetch a real population grid (WorldPop, GHSL, GlobPOP, ASPECT)",
-                       description="Download a public population grid once (resumable, SHA-256 checked, cached), "
-                                   "clip it to Tianjin and record its source, licence and year; then "
-                                   "`tjspatial analyse --population <source>` uses it.")
+    p = sub.add_parser(
+        "population",
+        help="fetch a real population grid (WorldPop, GHSL, GlobPOP, ASPECT)",
+        description="Download a public population grid once (resumable, SHA-256 checked, cached), "
+        "clip it to Tianjin and record its source, licence and year; then "
+        "`tjspatial analyse --population <source>` uses it.",
+    )
     p.add_argument("action", choices=["fetch"], help="fetch: download and clip")
     p.add_argument("--source", required=True, choices=["worldpop", "ghsl", "globpop", "aspect"])
     p.add_argument("--url", help="download URL (overrides the product's; needed for aspect)")
@@ -339,6 +432,7 @@ def _add_population(sub) -> None:
 
 def _run_population(args) -> int:
     from .analysis.population_fetch import fetch_population
+
     out = fetch_population(args.source, path=args.gpkg, cache_dir=args.cache_dir, url=args.url, sha256=args.sha256)
     print(out)
     return 0
@@ -349,16 +443,31 @@ def _add_map_options(p) -> None:
     p.add_argument("--out", type=Path, help="site folder (default maps/)")
     p.add_argument("--gpkg", type=Path, help="GeoPackage to read (default layers/tianjin.gpkg)")
     edition = p.add_mutually_exclusive_group()
-    edition.add_argument("--offline", dest="offline", action="store_true", default=True,
-                         help="the offline edition (default): Leaflet and the plugins inlined, an offline base map "
-                              "drawn from the bundled layers; the maps open with no network")
-    edition.add_argument("--cdn", dest="offline", action="store_false",
-                         help="the CDN edition: Leaflet and the plugins loaded from CDNs (needs a network)")
-    p.add_argument("--gaode", action="store_true",
-                   help="also write <map>.gaode.html: GaoDe basemap, overlays shifted to GCJ-02 for display")
-    p.add_argument("--tianditu-key", default=None,
-                   help="天地图 key (default: environment variable TIANDITU_KEY): adds 天地图 vector and imagery "
-                        "base maps with their annotation layers")
+    edition.add_argument(
+        "--offline",
+        dest="offline",
+        action="store_true",
+        default=True,
+        help="the offline edition (default): Leaflet and the plugins inlined, an offline base map "
+        "drawn from the bundled layers; the maps open with no network",
+    )
+    edition.add_argument(
+        "--cdn",
+        dest="offline",
+        action="store_false",
+        help="the CDN edition: Leaflet and the plugins loaded from CDNs (needs a network)",
+    )
+    p.add_argument(
+        "--gaode",
+        action="store_true",
+        help="also write <map>.gaode.html: GaoDe basemap, overlays shifted to GCJ-02 for display",
+    )
+    p.add_argument(
+        "--tianditu-key",
+        default=None,
+        help="天地图 key (default: environment variable TIANDITU_KEY): adds 天地图 vector and imagery "
+        "base maps with their annotation layers",
+    )
 
 
 def _print_site(res) -> None:
@@ -371,9 +480,12 @@ def _print_site(res) -> None:
 
 
 def _add_maps(sub) -> None:
-    p = sub.add_parser("maps", help="write the web maps and the gallery (maps/index.html)",
-                       description="Write every map declared in layers/catalog/90_maps.toml, the coverage and "
-                                   "indicator pages, thumbnails and the gallery maps/index.html.")
+    p = sub.add_parser(
+        "maps",
+        help="write the web maps and the gallery (maps/index.html)",
+        description="Write every map declared in layers/catalog/90_maps.toml, the coverage and "
+        "indicator pages, thumbnails and the gallery maps/index.html.",
+    )
     _add_map_options(p)
     p.add_argument("--maps", help="comma-separated map ids (default: all)")
     p.add_argument("--no-thumbnails", dest="thumbnails", action="store_false", help="skip the PNG thumbnails")
@@ -382,11 +494,18 @@ def _add_maps(sub) -> None:
 def _run_maps(args) -> int:
     import warnings
     from .publish.site import write_site
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = write_site(args.out, args.gpkg, offline=args.offline, gaode=args.gaode,
-                         tianditu_key=args.tianditu_key,
-                         maps=args.maps.split(",") if args.maps else None, thumbnails=args.thumbnails)
+        res = write_site(
+            args.out,
+            args.gpkg,
+            offline=args.offline,
+            gaode=args.gaode,
+            tianditu_key=args.tianditu_key,
+            maps=args.maps.split(",") if args.maps else None,
+            thumbnails=args.thumbnails,
+        )
     res.warnings.extend(_own_warnings(caught, skip=res.warnings))
     _print_site(res)
     return 0
@@ -394,10 +513,13 @@ def _run_maps(args) -> int:
 
 # ------------------------------------------------------------------------------------------------ publish
 def _add_publish(sub) -> None:
-    p = sub.add_parser("publish", help="build (if needed), analyse, write the maps and export, in one go",
-                       description="The whole job: build layers/tianjin.gpkg when missing or incomplete, run "
-                                   "tj.analyse, write the web maps and gallery, and export the styled "
-                                   "GeoPackage, QGIS project and shapefiles.")
+    p = sub.add_parser(
+        "publish",
+        help="build (if needed), analyse, write the maps and export, in one go",
+        description="The whole job: build layers/tianjin.gpkg when missing or incomplete, run "
+        "tj.analyse, write the web maps and gallery, and export the styled "
+        "GeoPackage, QGIS project and shapefiles.",
+    )
     _add_map_options(p)
     p.add_argument("--rebuild", action="store_true", help="rebuild the GeoPackage even if it is complete")
     p.add_argument("--no-analyse", dest="analyse", action="store_false", help="skip tj.analyse")
@@ -408,11 +530,21 @@ def _add_publish(sub) -> None:
 def _run_publish(args) -> int:
     import warnings
     from .pipeline import publish
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = publish(args.out, args.gpkg, offline=args.offline, gaode=args.gaode,
-                      tianditu_key=args.tianditu_key, rebuild=args.rebuild,
-                      analyse=args.analyse, export=args.export, export_dir=args.export_dir, say=print)
+        res = publish(
+            args.out,
+            args.gpkg,
+            offline=args.offline,
+            gaode=args.gaode,
+            tianditu_key=args.tianditu_key,
+            rebuild=args.rebuild,
+            analyse=args.analyse,
+            export=args.export,
+            export_dir=args.export_dir,
+            say=print,
+        )
     res.warnings.extend(_own_warnings(caught, skip=res.warnings))
     _print_site(res)
     if res.exported:
@@ -438,11 +570,13 @@ COMMANDS = {
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tjspatial", description="Tianjin 14th Five-Year Plan spatial layers: "
-                                                                  "build, analyse, publish.",
-                                     epilog="Bad input (a missing or unreadable file, an unknown layer, a full "
-                                            "disk...) is reported in one line with exit code 2; --debug shows "
-                                            "the traceback.")
+    parser = argparse.ArgumentParser(
+        prog="tjspatial",
+        description="Tianjin 14th Five-Year Plan spatial layers: build, analyse, publish.",
+        epilog="Bad input (a missing or unreadable file, an unknown layer, a full "
+        "disk...) is reported in one line with exit code 2; --debug shows "
+        "the traceback.",
+    )
     parser.add_argument("--debug", action="store_true", help="show the traceback of every error")
     sub = parser.add_subparsers(dest="command", required=True)
     for add, _ in COMMANDS.values():
@@ -453,12 +587,22 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------------------------------ errors
-_PARSE_ERRORS = (("json", "JSONDecodeError"), ("tomllib", "TOMLDecodeError"), ("pandas.errors", "ParserError"),
-                 ("pandas.errors", "EmptyDataError"), ("csv", "Error"), ("xml.etree.ElementTree", "ParseError"))
+_PARSE_ERRORS = (
+    ("json", "JSONDecodeError"),
+    ("tomllib", "TOMLDecodeError"),
+    ("pandas.errors", "ParserError"),
+    ("pandas.errors", "EmptyDataError"),
+    ("csv", "Error"),
+    ("xml.etree.ElementTree", "ParseError"),
+)
 """Errors that mean a file given by the user could not be parsed (looked up only if their module is loaded)."""
-_GDAL_ERRORS = (("pyogrio.errors", "DataSourceError"), ("pyogrio.errors", "DataLayerError"),
-                ("rasterio.errors", "RasterioError"), ("rasterio.errors", "RasterioIOError"),
-                ("pyproj.exceptions", "CRSError"))
+_GDAL_ERRORS = (
+    ("pyogrio.errors", "DataSourceError"),
+    ("pyogrio.errors", "DataLayerError"),
+    ("rasterio.errors", "RasterioError"),
+    ("rasterio.errors", "RasterioIOError"),
+    ("pyproj.exceptions", "CRSError"),
+)
 """GDAL / PROJ errors: a file that is not what it claims, or cannot be opened or written."""
 
 
@@ -488,6 +632,7 @@ def user_error_message(exc: BaseException) -> str | None:
     rasterio, pyproj) and parse errors of user files (JSON, TOML, CSV, XML, text encodings).
     """
     import errno
+
     if isinstance(exc, TjSpatialError):
         return str(exc)
     if isinstance(exc, OSError):

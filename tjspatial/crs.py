@@ -12,6 +12,7 @@ place that converts between them and that detects a layer which is probably GCJ-
 All conversions are vectorised over numpy arrays. Outside China the GCJ-02 functions return their input
 unchanged, as the published algorithm does.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -167,11 +168,15 @@ def require_metric(gdf: gpd.GeoDataFrame | gpd.GeoSeries, what: str = "this oper
         raise CRSError(f"{what} needs a CRS; the geometry has none")
     crs = CRS.from_user_input(gdf.crs)
     if crs.is_geographic:
-        raise CRSError(f"{what} must not be done in a geographic CRS ({crs.to_string()}): degrees are not "
-                       f"distances. Project first with tjspatial.crs.to_metric (EPSG:4548).")
+        raise CRSError(
+            f"{what} must not be done in a geographic CRS ({crs.to_string()}): degrees are not "
+            f"distances. Project first with tjspatial.crs.to_metric (EPSG:4548)."
+        )
     if crs.to_epsg() in (3857, 900913, 3785):
-        raise CRSError(f"{what} must not be done in Web Mercator ({crs.to_string()}): it stretches distances by "
-                       f"about 29 % at Tianjin's latitude. Project with tjspatial.crs.to_metric (EPSG:4548).")
+        raise CRSError(
+            f"{what} must not be done in Web Mercator ({crs.to_string()}): it stretches distances by "
+            f"about 29 % at Tianjin's latitude. Project with tjspatial.crs.to_metric (EPSG:4548)."
+        )
     unit = crs.axis_info[0].unit_name if crs.axis_info else ""
     if unit not in ("metre", "meter"):
         raise CRSError(f"{what} needs a CRS in metres; {crs.to_string()} uses {unit!r}")
@@ -432,8 +437,10 @@ class GcjCheck:
 
     def __str__(self) -> str:  # pragma: no cover - message text
         verdict = "probably GCJ-02" if self.probable else "consistent with WGS84"
-        return (f"{verdict}: median offset {self.offset_m:.0f} m as given, {self.offset_if_gcj_m:.0f} m if read "
-                f"as GCJ-02 ({self.n} points, {self.method})")
+        return (
+            f"{verdict}: median offset {self.offset_m:.0f} m as given, {self.offset_if_gcj_m:.0f} m if read "
+            f"as GCJ-02 ({self.n} points, {self.method})"
+        )
 
 
 def reference_points() -> gpd.GeoDataFrame:
@@ -455,8 +462,14 @@ def _sample_vertices(geoms: np.ndarray, max_points: int) -> np.ndarray:
     return pts
 
 
-def check_gcj02(gdf: gpd.GeoDataFrame, reference: gpd.GeoDataFrame | None = None, *,
-                min_offset_m: float | None = None, improvement: float = 0.5, max_points: int = 5000) -> GcjCheck:
+def check_gcj02(
+    gdf: gpd.GeoDataFrame,
+    reference: gpd.GeoDataFrame | None = None,
+    *,
+    min_offset_m: float | None = None,
+    improvement: float = 0.5,
+    max_points: int = 5000,
+) -> GcjCheck:
     """Tell whether ``gdf`` (lon/lat) is probably in GCJ-02 rather than WGS84.
 
     Method: compare the layer with a WGS84 reference, once as given and once after converting it from
@@ -507,8 +520,7 @@ def check_gcj02(gdf: gpd.GeoDataFrame, reference: gpd.GeoDataFrame | None = None
     return GcjCheck(bool(d0 > min_offset_m and d1 < improvement * d0), d0, d1, len(pts), method)
 
 
-def _offsets_pairs(a: np.ndarray, b: np.ndarray, method: str, min_offset_m: float,
-                   improvement: float) -> GcjCheck:
+def _offsets_pairs(a: np.ndarray, b: np.ndarray, method: str, min_offset_m: float, improvement: float) -> GcjCheck:
     pa = gpd.GeoSeries(shapely.points(a), crs=STORAGE_CRS).to_crs(METRIC_CRS)
     pb = gpd.GeoSeries(shapely.points(b), crs=STORAGE_CRS).to_crs(METRIC_CRS)
     wx, wy = gcj02_to_wgs84(a[:, 0], a[:, 1])

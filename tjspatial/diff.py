@@ -12,6 +12,7 @@ it is unique and non-empty, and for the other features the name plus the positio
 rounded to 1e-4° (~10 m). A matched feature is *changed* when its geometry differs by more than
 ``tolerance_deg`` or any attribute other than ``source`` differs.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -43,8 +44,13 @@ def match_key(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, fields: list[str]) -
         if f in old.columns and f in new.columns:
             a, b = old[f].astype(str), new[f].astype(str)
             shared = len(set(a) & set(b))
-            if a.is_unique and b.is_unique and (a != "").all() and (b != "").all() \
-                    and shared >= 0.5 * min(len(a), len(b)):
+            if (
+                a.is_unique
+                and b.is_unique
+                and (a != "").all()
+                and (b != "").all()
+                and shared >= 0.5 * min(len(a), len(b))
+            ):
                 return a, b, f
     return _name_key(old), _name_key(new), "name_zh (+ position where not unique)"
 
@@ -58,8 +64,14 @@ def _name_key(g: gpd.GeoDataFrame) -> pd.Series:
     return name.where(unique, name + pos)
 
 
-def diff_layer(old_path: str | Path, new_path: str | Path, layer_id: str, *, tolerance_deg: float = 1e-7,
-               catalog: Catalog | None = None) -> gpd.GeoDataFrame:
+def diff_layer(
+    old_path: str | Path,
+    new_path: str | Path,
+    layer_id: str,
+    *,
+    tolerance_deg: float = 1e-7,
+    catalog: Catalog | None = None,
+) -> gpd.GeoDataFrame:
     """The features of ``layer_id`` that were added, removed or changed between two GeoPackages.
 
     Parameters
@@ -86,18 +98,23 @@ def diff_layer(old_path: str | Path, new_path: str | Path, layer_id: str, *, tol
     return _diff_frames(load(layer_id, old_path), load(layer_id, new_path), layer_id, fields, tolerance_deg)
 
 
-def _diff_frames(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, layer_id: str, fields: list[str],
-                 tolerance_deg: float) -> gpd.GeoDataFrame:
+def _diff_frames(
+    old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, layer_id: str, fields: list[str], tolerance_deg: float
+) -> gpd.GeoDataFrame:
     fields = fields or [c for c in new.columns if c != "geometry"]
     ka, kb, how = match_key(old, new, fields)
     old = old.assign(_key=ka.to_numpy())
     new = new.assign(_key=kb.to_numpy())
     old = old[~old["_key"].duplicated()]
     new = new[~new["_key"].duplicated()]
-    both = old.merge(pd.DataFrame(new.drop(columns="geometry").assign(_geom_new=new.geometry.values)),
-                     on="_key", suffixes=("_old", "_new"))
-    geo_changed = ~shapely.equals_exact(np.asarray(both["geometry"].values), np.asarray(both["_geom_new"].values),
-                                        tolerance=tolerance_deg)
+    both = old.merge(
+        pd.DataFrame(new.drop(columns="geometry").assign(_geom_new=new.geometry.values)),
+        on="_key",
+        suffixes=("_old", "_new"),
+    )
+    geo_changed = ~shapely.equals_exact(
+        np.asarray(both["geometry"].values), np.asarray(both["_geom_new"].values), tolerance=tolerance_deg
+    )
     compare = [f for f in fields if f not in _IGNORED and f"{f}_old" in both.columns]
     what = [[] for _ in range(len(both))]
     for f in compare:
@@ -125,18 +142,36 @@ def _diff_frames(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, layer_id: str, fi
                 bits.append(f"{f}: {_show(both[f'{f}_old'].iloc[i])} → {_show(both[f'{f}_new'].iloc[i])}")
         details.append("; ".join(bits))
     parts = [
-        gpd.GeoDataFrame({"key": both["_key"][changed].to_numpy(), "name_zh": both[name_col][changed].to_numpy(),
-                          "change": "changed", "what": [", ".join(w) for w, c in zip(what, changed) if c],
-                          "details": details, "moved_m": moved[changed], "size_ratio": ratio[changed]},
-                         geometry=gpd.GeoSeries(both["_geom_new"][changed].to_numpy(), crs=new.crs)),
+        gpd.GeoDataFrame(
+            {
+                "key": both["_key"][changed].to_numpy(),
+                "name_zh": both[name_col][changed].to_numpy(),
+                "change": "changed",
+                "what": [", ".join(w) for w, c in zip(what, changed) if c],
+                "details": details,
+                "moved_m": moved[changed],
+                "size_ratio": ratio[changed],
+            },
+            geometry=gpd.GeoSeries(both["_geom_new"][changed].to_numpy(), crs=new.crs),
+        ),
     ]
     added = new[~new["_key"].isin(old["_key"])]
     removed = old[~old["_key"].isin(new["_key"])]
     for g, label in ((added, "added"), (removed, "removed")):
-        parts.append(gpd.GeoDataFrame({"key": g["_key"].to_numpy(), "name_zh": g["name_zh"].to_numpy(),
-                                       "change": label, "what": "", "details": "", "moved_m": np.nan,
-                                       "size_ratio": np.nan},
-                                      geometry=gpd.GeoSeries(g.geometry.values, crs=new.crs)))
+        parts.append(
+            gpd.GeoDataFrame(
+                {
+                    "key": g["_key"].to_numpy(),
+                    "name_zh": g["name_zh"].to_numpy(),
+                    "change": label,
+                    "what": "",
+                    "details": "",
+                    "moved_m": np.nan,
+                    "size_ratio": np.nan,
+                },
+                geometry=gpd.GeoSeries(g.geometry.values, crs=new.crs),
+            )
+        )
     out = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=new.crs)
     out.attrs.update({"layer": layer_id, "key": how, "unchanged": int((~changed).sum())})
     return out
@@ -171,8 +206,9 @@ def _geometry_change(old_geoms: np.ndarray, new_geoms: np.ndarray, crs) -> tuple
     poly = np.isin(shapely.get_type_id(a), (3, 6))
     line = np.isin(shapely.get_type_id(a), (1, 2, 5))
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(poly, shapely.area(b) / shapely.area(a),
-                         np.where(line, shapely.length(b) / shapely.length(a), np.nan))
+        ratio = np.where(
+            poly, shapely.area(b) / shapely.area(a), np.where(line, shapely.length(b) / shapely.length(a), np.nan)
+        )
     return np.asarray(moved, dtype=float), np.asarray(ratio, dtype=float)
 
 
@@ -187,8 +223,14 @@ def _measure(g: gpd.GeoDataFrame, geometry_type: str) -> tuple[float, float]:
     return np.nan, np.nan
 
 
-def diff_gpkg(old_path: str | Path, new_path: str | Path, *, layers: list[str] | None = None,
-              tolerance_deg: float = 1e-7, catalog: Catalog | None = None) -> pd.DataFrame:
+def diff_gpkg(
+    old_path: str | Path,
+    new_path: str | Path,
+    *,
+    layers: list[str] | None = None,
+    tolerance_deg: float = 1e-7,
+    catalog: Catalog | None = None,
+) -> pd.DataFrame:
     """Per-layer change between two GeoPackages built by ``tjspatial build``.
 
     Parameters
@@ -235,17 +277,37 @@ def diff_gpkg(old_path: str | Path, new_path: str | Path, *, layers: list[str] |
         else:
             added, removed, changed, unchanged, key = n_n, n_o, 0, 0, ""
             status = "added" if old is None else "removed"
-        rows.append({"layer": lid, "status": status, "count_old": n_o, "count_new": n_n, "count_change": n_n - n_o,
-                     "added": added, "removed": removed, "changed": changed, "unchanged": unchanged,
-                     "length_km_old": len_o, "length_km_new": len_n, "length_km_change": len_n - len_o,
-                     "area_km2_old": area_o, "area_km2_new": area_n, "area_km2_change": area_n - area_o,
-                     "key": key})
+        rows.append(
+            {
+                "layer": lid,
+                "status": status,
+                "count_old": n_o,
+                "count_new": n_n,
+                "count_change": n_n - n_o,
+                "added": added,
+                "removed": removed,
+                "changed": changed,
+                "unchanged": unchanged,
+                "length_km_old": len_o,
+                "length_km_new": len_n,
+                "length_km_change": len_n - len_o,
+                "area_km2_old": area_o,
+                "area_km2_new": area_n,
+                "area_km2_change": area_n - area_o,
+                "key": key,
+            }
+        )
     out = pd.DataFrame(rows)
     notes = _provenance_notes(Path(new_path))
     out["new_fallback"] = out["layer"].map(lambda lid: notes.get(lid, ("", ""))[0])
     out["new_plausibility"] = out["layer"].map(lambda lid: notes.get(lid, ("", ""))[1])
-    out.attrs.update({"old": str(old_path), "new": str(new_path),
-                      "measured_in": "the metric CRS of each layer (EPSG:4548 for Tianjin)"})
+    out.attrs.update(
+        {
+            "old": str(old_path),
+            "new": str(new_path),
+            "measured_in": "the metric CRS of each layer (EPSG:4548 for Tianjin)",
+        }
+    )
     return out
 
 
@@ -267,16 +329,22 @@ def format_diff(df: pd.DataFrame, *, limit: int = 10) -> str:
     """The diff as a plain-text table (one line per layer; lengths in km, areas in km²), followed by the new
     file's fallbacks and failed plausibility rules (from its provenance table), at most ``limit`` of each
     with a count of the rest."""
-    lines = [f"{'layer':<18} {'status':<8} {'count':>13} {'+add':>5} {'-rem':>5} {'~chg':>5}  "
-             f"{'length km (Δ)':>22}  {'area km² (Δ)':>24}"]
+    lines = [
+        f"{'layer':<18} {'status':<8} {'count':>13} {'+add':>5} {'-rem':>5} {'~chg':>5}  "
+        f"{'length km (Δ)':>22}  {'area km² (Δ)':>24}"
+    ]
     for r in df.itertuples():
         count = f"{r.count_old}→{r.count_new}"
         length = "" if np.isnan(r.length_km_old) else f"{r.length_km_new:,.1f} ({r.length_km_change:+,.1f})"
         area = "" if np.isnan(r.area_km2_old) else f"{r.area_km2_new:,.1f} ({r.area_km2_change:+,.1f})"
-        lines.append(f"{r.layer:<18} {r.status:<8} {count:>13} {r.added:>5} {r.removed:>5} {r.changed:>5}  "
-                     f"{length:>22}  {area:>24}")
-    for col, title in (("new_plausibility", "failed plausibility rules in the new file"),
-                       ("new_fallback", "fallbacks to the bundled source in the new file")):
+        lines.append(
+            f"{r.layer:<18} {r.status:<8} {count:>13} {r.added:>5} {r.removed:>5} {r.changed:>5}  "
+            f"{length:>22}  {area:>24}"
+        )
+    for col, title in (
+        ("new_plausibility", "failed plausibility rules in the new file"),
+        ("new_fallback", "fallbacks to the bundled source in the new file"),
+    ):
         if col in df.columns and (df[col] != "").any():
             rows = [f"  {r.layer}: {getattr(r, col)}" for r in df.itertuples() if getattr(r, col)]
             lines += ["", f"{title}:"] + cap(rows, limit)

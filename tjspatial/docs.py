@@ -2,6 +2,7 @@
 
 ``tjspatial dictionary`` rewrites it; ``tjspatial dictionary --check`` (and a test) fails when it is stale.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,51 +28,81 @@ def _cell(text: str) -> str:
 def data_dictionary(catalog: Catalog | None = None) -> str:
     """The data dictionary as Markdown: every layer, field, source, licence, accuracy and limitation."""
     cat = catalog or get_catalog()
-    out = ["# tjspatial data dictionary", "",
-           "Generated from the layer catalog (`layers/catalog/*.toml`) by `tjspatial dictionary`; do not edit by hand.",
-           "", "Geometry is stored in EPSG:4326 and measured in EPSG:4548. Accuracy classes: "
-           + "; ".join(f"`{k}` {zh} / {en}" for k, (zh, en) in ACCURACY_CLASSES.items()) + ".",
-           "", "Field labels, units, formats, hidden (internal) fields and the words shown for codes are declared once in "
-           "`[layer.field_labels]` of the catalog; web-map popups, QGIS field aliases and this dictionary use them.",
-           "", "Every layer carries the common fields "
-           + ", ".join(f"`{k}` ({_COMMON_DOC[k]})" for k in COMMON_FIELDS) + ".", "",
-           "## Layers", "", "| id | title | theme | geometry | accuracy |", "|---|---|---|---|---|"]
+    out = [
+        "# tjspatial data dictionary",
+        "",
+        "Generated from the layer catalog (`layers/catalog/*.toml`) by `tjspatial dictionary`; do not edit by hand.",
+        "",
+        "Geometry is stored in EPSG:4326 and measured in EPSG:4548. Accuracy classes: "
+        + "; ".join(f"`{k}` {zh} / {en}" for k, (zh, en) in ACCURACY_CLASSES.items())
+        + ".",
+        "",
+        "Field labels, units, formats, hidden (internal) fields and the words shown for codes are declared once in "
+        "`[layer.field_labels]` of the catalog; web-map popups, QGIS field aliases and this dictionary use them.",
+        "",
+        "Every layer carries the common fields " + ", ".join(f"`{k}` ({_COMMON_DOC[k]})" for k in COMMON_FIELDS) + ".",
+        "",
+        "## Layers",
+        "",
+        "| id | title | theme | geometry | accuracy |",
+        "|---|---|---|---|---|",
+    ]
     for layer in cat:
         zh, en = ACCURACY_CLASSES[layer.accuracy]
-        out.append(f"| [`{layer.id}`](#{layer.id}) | {_cell(layer.title_zh)} / {_cell(layer.title_en)} | "
-                   f"{THEMES[layer.theme][0]} / {THEMES[layer.theme][1]} | {layer.geometry_type} | {zh} / {en} |")
+        out.append(
+            f"| [`{layer.id}`](#{layer.id}) | {_cell(layer.title_zh)} / {_cell(layer.title_en)} | "
+            f"{THEMES[layer.theme][0]} / {THEMES[layer.theme][1]} | {layer.geometry_type} | {zh} / {en} |"
+        )
     for layer in cat:
-        out += ["", f"### {layer.id}", "", f"**{layer.title_zh} / {layer.title_en}** — "
-                f"{layer.accuracy_label}{' — 示意图层，非实测数据 / schematic layer, not surveyed data' if layer.is_schematic else ''}",
-                "", layer.description, ""]
+        out += [
+            "",
+            f"### {layer.id}",
+            "",
+            f"**{layer.title_zh} / {layer.title_en}** — "
+            f"{layer.accuracy_label}{' — 示意图层，非实测数据 / schematic layer, not surveyed data' if layer.is_schematic else ''}",
+            "",
+            layer.description,
+            "",
+        ]
         if layer.limitations_zh:
             out += [f"*局限：* {layer.limitations_zh}", ""]
         if layer.limitations:
             out += [f"*Limitations:* {layer.limitations}", ""]
-        out += [f"- theme: {THEMES[layer.theme][0]} / {THEMES[layer.theme][1]}; geometry: {layer.geometry_type}; "
-                f"style: `styles/{layer.style}.json`",
-                f"- licence: {cat.licence(layer.id)}",
-                f"- attribution: {cat.attribution(layer.id)}"]
+        out += [
+            f"- theme: {THEMES[layer.theme][0]} / {THEMES[layer.theme][1]}; geometry: {layer.geometry_type}; "
+            f"style: `styles/{layer.style}.json`",
+            f"- licence: {cat.licence(layer.id)}",
+            f"- attribution: {cat.attribution(layer.id)}",
+        ]
         if layer.depends:
             out.append(f"- built from layers: {', '.join(f'`{d}`' for d in layer.depends)}")
         if layer.osm:
             out.append("- OpenStreetMap query: yes (`tjspatial build --source osm`)")
             rules = layer.osm.get("plausible") or {}
             if rules:
-                out.append("- OSM plausibility rules (a warning, an error with `--strict`): "
-                           + ", ".join(f"`{k} = {v}`" for k, v in rules.items()))
-        out += ["", "| field | type | label 中文 / English | unit | format | shown in popups | values |",
-                "|---|---|---|---|---|---|---|"]
+                out.append(
+                    "- OSM plausibility rules (a warning, an error with `--strict`): "
+                    + ", ".join(f"`{k} = {v}`" for k, v in rules.items())
+                )
+        out += [
+            "",
+            "| field | type | label 中文 / English | unit | format | shown in popups | values |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, ftype in layer.all_fields.items():
             fl = layer.field_label(name)
             words = "; ".join(f"`{k}` {fl.word(k)}" for k in fl.values) if name != "accuracy" else "accuracy classes"
-            out.append(f"| `{name}` | {ftype} | {_cell(fl.label)} | {_cell(fl.unit)} | {fl.format}"
-                       f"{'' if fl.decimals is None else f' ({fl.decimals} dp)'} | {'no (internal)' if fl.hidden else 'yes'}"
-                       f" | {_cell(words)} |")
+            out.append(
+                f"| `{name}` | {ftype} | {_cell(fl.label)} | {_cell(fl.unit)} | {fl.format}"
+                f"{'' if fl.decimals is None else f' ({fl.decimals} dp)'} | {'no (internal)' if fl.hidden else 'yes'}"
+                f" | {_cell(words)} |"
+            )
     out += ["", "## Sources", "", "| id | title | file | licence | attribution | date |", "|---|---|---|---|---|---|"]
     for sid, src in cat.sources.items():
-        out.append(f"| `{sid}` | {_cell(src.title)} | {_cell(src.file or '')} | {_cell(src.licence)} | "
-                   f"{_cell(src.attribution)} | {_cell(src.date or '')} |")
+        out.append(
+            f"| `{sid}` | {_cell(src.title)} | {_cell(src.file or '')} | {_cell(src.licence)} | "
+            f"{_cell(src.attribution)} | {_cell(src.date or '')} |"
+        )
     return "\n".join(out) + "\n"
 
 

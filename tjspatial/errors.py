@@ -5,10 +5,19 @@ reports those (and file-system, GDAL and parse errors) as one line with exit cod
 bug and keeps its traceback. Several also derive from the built-in class the Python API has always raised
 (``KeyError`` for an unknown name, ``ValueError`` for a bad value), so ``except KeyError`` keeps working.
 """
+
 from __future__ import annotations
 
-__all__ = ["TjSpatialError", "BuildError", "ValidationError", "ImportLayerError", "UnknownNameError",
-           "InputError", "GeoPackageError", "UsageError"]
+__all__ = [
+    "TjSpatialError",
+    "BuildError",
+    "ValidationError",
+    "ImportLayerError",
+    "UnknownNameError",
+    "InputError",
+    "GeoPackageError",
+    "UsageError",
+]
 
 
 class TjSpatialError(Exception):
@@ -18,8 +27,16 @@ class TjSpatialError(Exception):
 class BuildError(TjSpatialError):
     """A layer could not be built. The message names the layer and, where known, the file, feature and field."""
 
-    def __init__(self, message: str, *, layer: str | None = None, file: str | None = None,
-                 feature: str | None = None, field: str | None = None, rule: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        layer: str | None = None,
+        file: str | None = None,
+        feature: str | None = None,
+        field: str | None = None,
+        rule: str | None = None,
+    ):
         self.layer, self.file, self.feature, self.field, self.rule = layer, file, feature, field, rule
         parts = []
         if layer:

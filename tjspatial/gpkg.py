@@ -11,6 +11,7 @@ file as it was and is reported as a :class:`~tjspatial.errors.GeoPackageError` n
 This module sits just above the storage primitives (:mod:`tjspatial.atomic`, :mod:`tjspatial.errors`): it knows
 nothing of the catalog, the build or the analyses.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from .atomic import atomic_path
 from .errors import GeoPackageError
 
-__all__ = ["GeoPackage", "as_geopackage", "list_layers", "read_layer", "read_table", "write_gpkg_atomic",
-           "check_gpkg"]
+__all__ = ["GeoPackage", "as_geopackage", "list_layers", "read_layer", "read_table", "write_gpkg_atomic", "check_gpkg"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 FULL_DISK_BYTES = 1 << 20
@@ -143,30 +143,39 @@ class GeoPackage(os.PathLike):
         self._fresh()
         if self._rasters is None:
             with closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)) as con:
-                rows = con.execute("SELECT table_name FROM gpkg_contents WHERE data_type IN "
-                                   "('tiles', '2d-gridded-coverage') ORDER BY table_name").fetchall()
+                rows = con.execute(
+                    "SELECT table_name FROM gpkg_contents WHERE data_type IN "
+                    "('tiles', '2d-gridded-coverage') ORDER BY table_name"
+                ).fetchall()
             self._rasters = [r[0] for r in rows]
         return self._rasters
 
     def raster(self, name: str) -> str:
         """The GDAL name of the raster table ``name`` (open it with ``rasterio.open``)."""
         if name not in self.rasters:
-            raise GeoPackageError(f"no raster {name!r} in {self.path} (rasters: {self.rasters or 'none'}); "
-                                  "rebuild it", path=self.path, layer=name)
+            raise GeoPackageError(
+                f"no raster {name!r} in {self.path} (rasters: {self.rasters or 'none'}); rebuild it",
+                path=self.path,
+                layer=name,
+            )
         return f"GPKG:{self.path}:{name}"
 
     def _read(self, name: str, geometry: bool) -> pd.DataFrame:
         if name not in self._listing():
-            raise GeoPackageError(f"no table {name!r} in {self.path} (it holds {sorted(self._listing())}); "
-                                  "rebuild it", path=self.path, layer=name)
+            raise GeoPackageError(
+                f"no table {name!r} in {self.path} (it holds {sorted(self._listing())}); rebuild it",
+                path=self.path,
+                layer=name,
+            )
         key = (name, geometry)
         if key not in self._frames:
             try:
                 kw = {} if geometry else {"read_geometry": False}
                 self._frames[key] = pyogrio.read_dataframe(self.path, layer=name, **kw)
             except (DataSourceError, DataLayerError) as exc:
-                raise GeoPackageError(f"cannot read {name!r} from {self.path}: {exc}", path=self.path,
-                                      layer=name) from exc
+                raise GeoPackageError(
+                    f"cannot read {name!r} from {self.path}: {exc}", path=self.path, layer=name
+                ) from exc
             self.reads += 1
         return self._frames[key].copy()
 
@@ -199,9 +208,12 @@ def read_table(path: str | os.PathLike | GeoPackage, name: str) -> pd.DataFrame:
     return as_geopackage(path).table(name)
 
 
-def write_gpkg_atomic(out: str | os.PathLike, layers: Mapping[str, gpd.GeoDataFrame],
-                      tables: Mapping[str, pd.DataFrame] | None = None,
-                      rasters: Mapping[str, str | os.PathLike] | None = None) -> Path:
+def write_gpkg_atomic(
+    out: str | os.PathLike,
+    layers: Mapping[str, gpd.GeoDataFrame],
+    tables: Mapping[str, pd.DataFrame] | None = None,
+    rasters: Mapping[str, str | os.PathLike] | None = None,
+) -> Path:
     """Write ``layers`` (and attribute ``tables``) to a new GeoPackage at ``out``, atomically.
 
     Parameters
@@ -231,8 +243,9 @@ def write_gpkg_atomic(out: str | os.PathLike, layers: Mapping[str, gpd.GeoDataFr
     with atomic_path(out, ".gpkg") as tmp:
         try:
             for name, gdf in layers.items():
-                pyogrio.write_dataframe(gdf, tmp, layer=name, driver="GPKG", promote_to_multi=None,
-                                        layer_options={"SPATIAL_INDEX": "YES"})
+                pyogrio.write_dataframe(
+                    gdf, tmp, layer=name, driver="GPKG", promote_to_multi=None, layer_options={"SPATIAL_INDEX": "YES"}
+                )
             for name, df in (tables or {}).items():
                 pyogrio.write_dataframe(pd.DataFrame(df), tmp, layer=name, driver="GPKG")
             for name, src in (rasters or {}).items():
@@ -240,14 +253,18 @@ def write_gpkg_atomic(out: str | os.PathLike, layers: Mapping[str, gpd.GeoDataFr
         except (DataSourceError, DataLayerError, _rasterio_error()) as exc:
             free = shutil.disk_usage(out.parent).free
             if free < FULL_DISK_BYTES:
-                raise GeoPackageError(f"cannot write {out}: the disk is full ({free // 1024} kB free in "
-                                      f"{out.parent}); the previous file is kept", path=out) from exc
+                raise GeoPackageError(
+                    f"cannot write {out}: the disk is full ({free // 1024} kB free in "
+                    f"{out.parent}); the previous file is kept",
+                    path=out,
+                ) from exc
             raise GeoPackageError(f"cannot write {out}: {exc}; the previous file is kept", path=out) from exc
     return out
 
 
 def _rasterio_error() -> type[Exception]:
     import sys
+
     errors = sys.modules.get("rasterio.errors")
     return errors.RasterioIOError if errors is not None else DataSourceError
 
@@ -255,9 +272,18 @@ def _rasterio_error() -> type[Exception]:
 def _append_raster(gpkg: Path, name: str, src_path: str | os.PathLike) -> None:
     """Copy a single-band raster file into ``gpkg`` as the tile table ``name`` (same grid, PNG tiles)."""
     import rasterio
+
     with rasterio.open(src_path) as src:
         arr = src.read(1)
-        profile = dict(driver="GPKG", width=src.width, height=src.height, count=1, dtype=arr.dtype, crs=src.crs,
-                       transform=src.transform, nodata=src.nodata)
+        profile = dict(
+            driver="GPKG",
+            width=src.width,
+            height=src.height,
+            count=1,
+            dtype=arr.dtype,
+            crs=src.crs,
+            transform=src.transform,
+            nodata=src.nodata,
+        )
     with rasterio.open(gpkg, "w", RASTER_TABLE=name, APPEND_SUBDATASET="YES", TILE_FORMAT="PNG", **profile) as dst:
         dst.write(arr, 1)

@@ -20,6 +20,7 @@ Every later ``tjspatial build`` uses the recorded file instead of the layer's bu
 This module sits above :mod:`tjspatial.build` (it rebuilds); ``build`` only knows the build source. (It is
 not called ``import_layer.py`` so that the module never hides the function ``tjspatial.import_layer``.)
 """
+
 from __future__ import annotations
 
 import codecs
@@ -47,12 +48,29 @@ from .errors import BuildError, ImportLayerError, InputError, ValidationError
 from .gpkg import as_geopackage, write_gpkg_atomic
 from .locks import file_lock, gpkg_lock_path
 from .paths import default_gpkg, sources_dir
-from .sources.imported import (LOCK_FILE, RECORD_FILE, imports_dir, overrides_from, recorded_imports,
-                                recorded_overrides, stored_path)
+from .sources.imported import (
+    LOCK_FILE,
+    RECORD_FILE,
+    imports_dir,
+    overrides_from,
+    recorded_imports,
+    recorded_overrides,
+    stored_path,
+)
 from .validate import TIANJIN_ENVELOPE, geometry_problems, layer_problems
 
-__all__ = ["ImportResult", "import_layer", "check_import", "remove_import", "recorded_imports",
-           "recorded_overrides", "imports_dir", "parse_field_map", "CRS_CHOICES", "TIANJIN_MARGIN_M"]
+__all__ = [
+    "ImportResult",
+    "import_layer",
+    "check_import",
+    "remove_import",
+    "recorded_imports",
+    "recorded_overrides",
+    "imports_dir",
+    "parse_field_map",
+    "CRS_CHOICES",
+    "TIANJIN_MARGIN_M",
+]
 
 CRS_CHOICES = ("auto", "gcj02", "bd09", "EPSG:<code>")
 """Values of ``crs``: read the file's CRS (and detect GCJ-02), the two Chinese web offsets, or an EPSG code."""
@@ -84,8 +102,10 @@ def parse_field_map(text: str | None) -> dict[str, str]:
         if not sep or not target.strip() or not src.strip():
             raise InputError(f"--map-fields item {item!r} is not CATALOG_FIELD=FILE_FIELD")
         if "geometry" in (target.strip(), src.strip()):
-            raise InputError(f"--map-fields item {item!r}: the geometry is not an attribute; map a catalog field "
-                             "to an attribute column of the file")
+            raise InputError(
+                f"--map-fields item {item!r}: the geometry is not an attribute; map a catalog field "
+                "to an attribute column of the file"
+            )
         out[target.strip()] = src.strip()
     return out
 
@@ -130,8 +150,12 @@ def _check_file_kind(path: Path, layer_id: str) -> None:
     if stat.S_ISDIR(mode):
         if path.suffix.lower() == ".gdb":  # an Esri file geodatabase is a folder GDAL reads
             return
-        raise _refuse("this is a folder, not a file; give the data file itself (e.g. the .shp, .gpkg or .geojson)",
-                      layer_id, path, rule="file")
+        raise _refuse(
+            "this is a folder, not a file; give the data file itself (e.g. the .shp, .gpkg or .geojson)",
+            layer_id,
+            path,
+            rule="file",
+        )
     if not stat.S_ISREG(mode):
         kind = "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "not a regular file"
         raise _refuse(f"this is {kind}; give a vector data file", layer_id, path, rule="file")
@@ -150,9 +174,13 @@ def _pick_layer(path: Path, layer_id: str) -> str | None:
         return layer_id
     if len(spatial) == 1:
         return spatial[0]
-    raise _refuse(f"the file holds {len(spatial)} spatial layers ({', '.join(spatial) or 'none'}) and none is named "
-                  f"{layer_id!r}; extract the one to import into its own file (or name it {layer_id!r})",
-                  layer_id, path, rule="one_layer")
+    raise _refuse(
+        f"the file holds {len(spatial)} spatial layers ({', '.join(spatial) or 'none'}) and none is named "
+        f"{layer_id!r}; extract the one to import into its own file (or name it {layer_id!r})",
+        layer_id,
+        path,
+        rule="one_layer",
+    )
 
 
 def _texts(gdf: gpd.GeoDataFrame) -> list[str]:
@@ -184,11 +212,17 @@ def _guess_dbf_encoding(path: Path, kwargs: dict, layer_id: str) -> tuple[str | 
         chars = [c for t in decoded for c in t if not c.isascii()]
         cjk = sum(1 for c in chars if "\u3000" <= c <= "\u9fff" or "\uff00" <= c <= "\uffef")
         if chars and cjk / len(chars) >= 0.9:
-            return "gb18030", ("the shapefile has no .cpg; its text decodes as GBK/GB18030 Chinese, so it was read "
-                               "as GB18030 (give --encoding to choose another)")
-    raise _refuse("the shapefile has no .cpg and its text is neither UTF-8 nor GBK Chinese; give its encoding with "
-                  "--encoding (e.g. --encoding gbk, big5, cp1252) or add a .cpg file", layer_id, path,
-                  rule="encoding")
+            return "gb18030", (
+                "the shapefile has no .cpg; its text decodes as GBK/GB18030 Chinese, so it was read "
+                "as GB18030 (give --encoding to choose another)"
+            )
+    raise _refuse(
+        "the shapefile has no .cpg and its text is neither UTF-8 nor GBK Chinese; give its encoding with "
+        "--encoding (e.g. --encoding gbk, big5, cp1252) or add a .cpg file",
+        layer_id,
+        path,
+        rule="encoding",
+    )
 
 
 def _read(path: Path, layer_id: str, encoding: str | None = None) -> tuple[gpd.GeoDataFrame, dict]:
@@ -204,12 +238,19 @@ def _read(path: Path, layer_id: str, encoding: str | None = None) -> tuple[gpd.G
         try:
             codecs.lookup(encoding)
         except LookupError:
-            raise _refuse(f"--encoding {encoding!r} is not an encoding Python knows (e.g. utf-8, gbk, gb18030, big5)",
-                          layer_id, path, rule="encoding") from None
+            raise _refuse(
+                f"--encoding {encoding!r} is not an encoding Python knows (e.g. utf-8, gbk, gb18030, big5)",
+                layer_id,
+                path,
+                rule="encoding",
+            ) from None
         kwargs["encoding"] = encoding
         rec["encoding"] = encoding
-    elif path.suffix.lower() in (".shp", ".dbf") and not path.with_suffix(".cpg").exists() \
-            and not path.with_suffix(".CPG").exists():
+    elif (
+        path.suffix.lower() in (".shp", ".dbf")
+        and not path.with_suffix(".cpg").exists()
+        and not path.with_suffix(".CPG").exists()
+    ):
         try:
             declared = pyogrio.read_info(path, **kwargs).get("encoding")
         except Exception:  # reported by read_dataframe below
@@ -247,7 +288,7 @@ def _check_geometry(gdf: gpd.GeoDataFrame, layer: Layer, path: Path) -> None:
     problems = geometry_problems(gdf, layer)
     if problems:
         p = problems[0]
-        hint = ("; repair it (e.g. QGIS 'Fix geometries') and import again" if p.rule == "geometry_valid" else "")
+        hint = "; repair it (e.g. QGIS 'Fix geometries') and import again" if p.rule == "geometry_valid" else ""
         raise _refuse(p.message + hint, layer.id, path, feature=p.feature, rule=p.rule)
 
 
@@ -302,8 +343,14 @@ def _lonlat(xy: np.ndarray, crs: CRS | str) -> np.ndarray:
 def _inside_envelope(lonlat: np.ndarray) -> bool:
     x0, y0, x1, y1 = TIANJIN_ENVELOPE
     ok = np.isfinite(lonlat).all(axis=1)
-    return bool(len(lonlat) and ok.all() and (lonlat[:, 0] >= x0).all() and (lonlat[:, 0] <= x1).all()
-                and (lonlat[:, 1] >= y0).all() and (lonlat[:, 1] <= y1).all())
+    return bool(
+        len(lonlat)
+        and ok.all()
+        and (lonlat[:, 0] >= x0).all()
+        and (lonlat[:, 0] <= x1).all()
+        and (lonlat[:, 1] >= y0).all()
+        and (lonlat[:, 1] <= y1).all()
+    )
 
 
 def _median_offset_m(lonlat: np.ndarray, reference: gpd.GeoDataFrame) -> float:
@@ -318,8 +365,9 @@ def _median_offset_m(lonlat: np.ndarray, reference: gpd.GeoDataFrame) -> float:
     return float(np.median(dist)) if len(dist) else float("nan")
 
 
-def _check_crs_plausible(raw: gpd.GeoDataFrame, crs: CRS, how: str, layer: Layer, path: Path,
-                         current: gpd.GeoDataFrame | None) -> dict:
+def _check_crs_plausible(
+    raw: gpd.GeoDataFrame, crs: CRS, how: str, layer: Layer, path: Path, current: gpd.GeoDataFrame | None
+) -> dict:
     """Refuse ``raw`` when its coordinates are checkably not in ``crs`` inside Tianjin (rule ``crs_plausible``).
 
     Two tests: (1) read in ``crs`` the coordinates must fall in the Tianjin envelope — if they do not and one
@@ -336,17 +384,26 @@ def _check_crs_plausible(raw: gpd.GeoDataFrame, crs: CRS, how: str, layer: Layer
     others = [c for c in CANDIDATE_CRS if not CRS.from_user_input(c).equals(crs, ignore_axis_order=True)]
     if not _inside_envelope(declared):
         if crs.is_geographic and _inside_envelope(_lonlat(xy[:, ::-1], crs)):
-            raise _refuse(f"the coordinates are in latitude, longitude order (first point {xy[0].round(4).tolist()}), "
-                          f"but {name} ({how}) is read as longitude, latitude here; swap the columns (x = longitude) "
-                          "and import again", layer.id, path, rule="crs_plausible")
+            raise _refuse(
+                f"the coordinates are in latitude, longitude order (first point {xy[0].round(4).tolist()}), "
+                f"but {name} ({how}) is read as longitude, latitude here; swap the columns (x = longitude) "
+                "and import again",
+                layer.id,
+                path,
+                rule="crs_plausible",
+            )
         fits = [c for c in others if _inside_envelope(_lonlat(xy, c))]
         if not fits:
             return {}  # no CRS puts it in Tianjin: the outside-Tianjin rule reports it
         b = [round(float(v), 1) for v in (*xy.min(axis=0), *xy.max(axis=0))]
-        raise _refuse(f"the coordinates (x/y bounds {b}) are not plausible in {name} ({how}) inside Tianjin: read so "
-                      f"they fall outside {list(TIANJIN_ENVELOPE)}; read as {' or '.join(fits)} they lie in Tianjin. "
-                      f"Give the right CRS with --crs (e.g. --crs {fits[0]}) or fix the file's .prj", layer.id, path,
-                      rule="crs_plausible")
+        raise _refuse(
+            f"the coordinates (x/y bounds {b}) are not plausible in {name} ({how}) inside Tianjin: read so "
+            f"they fall outside {list(TIANJIN_ENVELOPE)}; read as {' or '.join(fits)} they lie in Tianjin. "
+            f"Give the right CRS with --crs (e.g. --crs {fits[0]}) or fix the file's .prj",
+            layer.id,
+            path,
+            rule="crs_plausible",
+        )
     if current is None or not len(current) or crs.is_geographic:
         return {}
     d0 = _median_offset_m(declared, current)
@@ -362,14 +419,20 @@ def _check_crs_plausible(raw: gpd.GeoDataFrame, crs: CRS, how: str, layer: Layer
     if tried:
         best = min(tried, key=lambda c: tried[c] if np.isfinite(tried[c]) else np.inf)
         if np.isfinite(tried[best]) and tried[best] < 0.25 * d0:
-            raise _refuse(f"read in {name} ({how}) the features lie {d0:.0f} m (median) from the current layer; read "
-                          f"as {best} they lie {tried[best]:.0f} m from it. The file is probably in {best}, not "
-                          f"{name}: give --crs {best} (or fix the file's .prj)", layer.id, path, rule="crs_plausible")
+            raise _refuse(
+                f"read in {name} ({how}) the features lie {d0:.0f} m (median) from the current layer; read "
+                f"as {best} they lie {tried[best]:.0f} m from it. The file is probably in {best}, not "
+                f"{name}: give --crs {best} (or fix the file's .prj)",
+                layer.id,
+                path,
+                rule="crs_plausible",
+            )
     return {"crs_offset_m": round(d0, 1)}
 
 
-def _to_wgs84(gdf: gpd.GeoDataFrame, crs: str, layer: Layer, path: Path,
-              current: gpd.GeoDataFrame | None) -> tuple[gpd.GeoDataFrame, dict, GcjCheck | None, list[str]]:
+def _to_wgs84(
+    gdf: gpd.GeoDataFrame, crs: str, layer: Layer, path: Path, current: gpd.GeoDataFrame | None
+) -> tuple[gpd.GeoDataFrame, dict, GcjCheck | None, list[str]]:
     """Convert ``gdf`` to WGS84 lon/lat as ``crs`` says; returns (data, CRS record, GCJ check, warnings)."""
     notes: list[str] = []
     file_crs = CRS.from_user_input(gdf.crs) if gdf.crs is not None else None
@@ -377,23 +440,37 @@ def _to_wgs84(gdf: gpd.GeoDataFrame, crs: str, layer: Layer, path: Path,
     choice = crs.strip()
     if choice.lower() in ("gcj02", "bd09"):
         if file_crs is not None and not file_crs.is_geographic:
-            raise _refuse(f"--crs {choice} means lon/lat web coordinates, but the file is in the projected CRS "
-                          f"{file_crs.to_string()}; use --crs auto", layer.id, path, rule="crs")
+            raise _refuse(
+                f"--crs {choice} means lon/lat web coordinates, but the file is in the projected CRS "
+                f"{file_crs.to_string()}; use --crs auto",
+                layer.id,
+                path,
+                rule="crs",
+            )
         gdf = gdf.set_crs(STORAGE_CRS, allow_override=True)
         rec.update(crs_detected=choice.lower(), conversion=f"{choice.lower()} → wgs84 (tjspatial.crs.convert_gdf)")
         return convert_gdf(gdf, choice.lower(), "wgs84"), rec, None, notes
     if choice.lower() == "auto":
         if file_crs is None:
-            raise _refuse("the file has no CRS (no .prj / crs member); declare it with --crs EPSG:xxxx, gcj02 "
-                          "or bd09", layer.id, path, rule="crs")
+            raise _refuse(
+                "the file has no CRS (no .prj / crs member); declare it with --crs EPSG:xxxx, gcj02 or bd09",
+                layer.id,
+                path,
+                rule="crs",
+            )
     else:
         try:
             given = CRS.from_user_input(choice)
         except Exception as exc:
             raise _refuse(f"--crs {choice!r} is not one of {CRS_CHOICES} ({exc})", layer.id, path, rule="crs") from exc
         if file_crs is not None and not file_crs.equals(given, ignore_axis_order=True):
-            raise _refuse(f"the file declares {file_crs.to_string()} but --crs says {given.to_string()}; "
-                          "drop --crs (auto) or fix the file's .prj", layer.id, path, rule="crs")
+            raise _refuse(
+                f"the file declares {file_crs.to_string()} but --crs says {given.to_string()}; "
+                "drop --crs (auto) or fix the file's .prj",
+                layer.id,
+                path,
+                rule="crs",
+            )
         gdf = gdf.set_crs(given, allow_override=True)
         file_crs = given
     how = "given with --crs" if choice.lower() != "auto" else "declared by the file"
@@ -413,19 +490,25 @@ def _to_wgs84(gdf: gpd.GeoDataFrame, crs: str, layer: Layer, path: Path,
             bd = check_gcj02(convert_gdf(out, "bd09", "gcj02"), reference)
         if chk is not None and chk.probable:
             out = convert_gdf(out, "gcj02", "wgs84")
-            rec.update(crs_detected="gcj02 (detected)",
-                       conversion="gcj02 → wgs84 (detected by tjspatial.crs.check_gcj02 against the current layer)")
+            rec.update(
+                crs_detected="gcj02 (detected)",
+                conversion="gcj02 → wgs84 (detected by tjspatial.crs.check_gcj02 against the current layer)",
+            )
         elif bd is not None and bd.probable:
             out = convert_gdf(out, "bd09", "wgs84")
             chk = GcjCheck(True, chk.offset_m, bd.offset_if_gcj_m, bd.n, bd.method)
-            rec.update(crs_detected="bd09 (detected)",
-                       conversion="bd09 → wgs84 (detected: read as BD-09 the file matches the current layer)")
+            rec.update(
+                crs_detected="bd09 (detected)",
+                conversion="bd09 → wgs84 (detected: read as BD-09 the file matches the current layer)",
+            )
         elif chk is not None and not np.isfinite(chk.offset_m):
             notes.append("GCJ-02 detection was not possible; the file is taken as WGS84")
         elif chk is not None and chk.offset_m > 150:
-            notes.append(f"the file lies {chk.offset_m:.0f} m (median) from the current layer and reading it as "
-                         f"GCJ-02 or BD-09 does not bring it closer ({chk.offset_if_gcj_m:.0f} m as GCJ-02), so it "
-                         "is taken as WGS84; if it comes from a Chinese web map, import it with --crs gcj02 or bd09")
+            notes.append(
+                f"the file lies {chk.offset_m:.0f} m (median) from the current layer and reading it as "
+                f"GCJ-02 or BD-09 does not bring it closer ({chk.offset_if_gcj_m:.0f} m as GCJ-02), so it "
+                "is taken as WGS84; if it comes from a Chinese web map, import it with --crs gcj02 or bd09"
+            )
     return out, rec, chk, notes
 
 
@@ -451,31 +534,52 @@ def _map_fields(gdf: gpd.GeoDataFrame, layer: Layer, field_map: dict[str, str], 
     declared = layer.all_fields
     for target, src in field_map.items():
         if target not in declared:
-            raise _refuse(f"--map-fields target {target!r} is not a field of the layer (fields: "
-                          f"{', '.join(declared)})", layer.id, path, field=target, rule="fields")
+            raise _refuse(
+                f"--map-fields target {target!r} is not a field of the layer (fields: {', '.join(declared)})",
+                layer.id,
+                path,
+                field=target,
+                rule="fields",
+            )
         if src not in gdf.columns:
-            raise _refuse(f"--map-fields source {src!r} is not a column of the file (columns: "
-                          f"{', '.join(c for c in gdf.columns if c != gdf.geometry.name)})", layer.id, path,
-                          field=src, rule="fields")
+            raise _refuse(
+                f"--map-fields source {src!r} is not a column of the file (columns: "
+                f"{', '.join(c for c in gdf.columns if c != gdf.geometry.name)})",
+                layer.id,
+                path,
+                field=src,
+                rule="fields",
+            )
         if src == gdf.geometry.name:
-            raise _refuse(f"--map-fields source {src!r} is the file's geometry, not an attribute column", layer.id, path,
-                          field=target, rule="fields")
+            raise _refuse(
+                f"--map-fields source {src!r} is the file's geometry, not an attribute column",
+                layer.id,
+                path,
+                field=target,
+                rule="fields",
+            )
     out = gdf.copy()
     for target, src in field_map.items():  # copies, so one column may feed several fields (or fields swap)
         out[target] = gdf[src].to_numpy()
     return out
 
 
-def _complete_fields(gdf: gpd.GeoDataFrame, layer: Layer, path: Path, accuracy: str,
-                     current: gpd.GeoDataFrame | None, inherit: bool) -> tuple[gpd.GeoDataFrame, dict]:
+def _complete_fields(
+    gdf: gpd.GeoDataFrame, layer: Layer, path: Path, accuracy: str, current: gpd.GeoDataFrame | None, inherit: bool
+) -> tuple[gpd.GeoDataFrame, dict]:
     """Fill the fields the file lacks: measured ones, import notes, and (by ``name_zh``) the current layer's."""
     gdf = gdf.copy()
     how: dict[str, str] = {}
     gdf["accuracy"] = accuracy
     gdf["source"] = f"import:{path.name}"
     if "name_zh" not in gdf.columns:
-        raise _refuse("the file has no 'name_zh' field (the feature names); map one with --map-fields "
-                      "name_zh=<column>", layer.id, path, field="name_zh", rule="fields")
+        raise _refuse(
+            "the file has no 'name_zh' field (the feature names); map one with --map-fields name_zh=<column>",
+            layer.id,
+            path,
+            field="name_zh",
+            rule="fields",
+        )
     metric = gdf.to_crs(METRIC_CRS)
     for name, ftype in layer.fields.items():
         if name in gdf.columns:
@@ -490,17 +594,24 @@ def _complete_fields(gdf: gpd.GeoDataFrame, layer: Layer, path: Path, accuracy: 
     missing = [n for n in layer.all_fields if n not in gdf.columns]
     if missing and inherit and current is not None and "name_zh" in current.columns:
         cur = current.drop_duplicates("name_zh").set_index("name_zh")
-        unknown = {v if isinstance(v, str) else "" for v in gdf["name_zh"]} - {v for v in cur.index
-                                                                             if isinstance(v, str)}
+        unknown = {v if isinstance(v, str) else "" for v in gdf["name_zh"]} - {
+            v for v in cur.index if isinstance(v, str)
+        }
         if not unknown:
             for name in [m for m in missing if m in cur.columns]:
                 gdf[name] = gdf["name_zh"].map(cur[name]).values
                 how[name] = "inherited from the current layer by name_zh"
             missing = [n for n in layer.all_fields if n not in gdf.columns]
     if missing:
-        raise _refuse(f"missing declared field(s) {', '.join(missing)} (file columns: "
-                      f"{', '.join(c for c in gdf.columns if c != gdf.geometry.name)}); add them or map them with "
-                      "--map-fields FIELD=COLUMN", layer.id, path, field=missing[0], rule="fields")
+        raise _refuse(
+            f"missing declared field(s) {', '.join(missing)} (file columns: "
+            f"{', '.join(c for c in gdf.columns if c != gdf.geometry.name)}); add them or map them with "
+            "--map-fields FIELD=COLUMN",
+            layer.id,
+            path,
+            field=missing[0],
+            rule="fields",
+        )
     return gdf, how
 
 
@@ -529,9 +640,18 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def check_import(layer_id: str, file: str | Path, *, crs: str = "auto", field_map: dict[str, str] | str | None = None,
-                 accuracy: str = "official", gpkg: str | Path | None = None, inherit: bool = True,
-                 encoding: str | None = None, catalog: Catalog | None = None) -> ImportResult:
+def check_import(
+    layer_id: str,
+    file: str | Path,
+    *,
+    crs: str = "auto",
+    field_map: dict[str, str] | str | None = None,
+    accuracy: str = "official",
+    gpkg: str | Path | None = None,
+    inherit: bool = True,
+    encoding: str | None = None,
+    catalog: Catalog | None = None,
+) -> ImportResult:
     """Validate and convert ``file`` for ``layer_id`` without recording anything.
 
     Parameters
@@ -558,8 +678,13 @@ def check_import(layer_id: str, file: str | Path, *, crs: str = "auto", field_ma
     layer = cat[layer_id]
     path = Path(file)
     if accuracy not in ACCURACY_CLASSES:
-        raise _refuse(f"accuracy {accuracy!r} is not one of {list(ACCURACY_CLASSES)}", layer_id, path,
-                      field="accuracy", rule="accuracy")
+        raise _refuse(
+            f"accuracy {accuracy!r} is not one of {list(ACCURACY_CLASSES)}",
+            layer_id,
+            path,
+            field="accuracy",
+            rule="accuracy",
+        )
     fmap = parse_field_map(field_map) if isinstance(field_map, str) or field_map is None else dict(field_map)
     gpkg = Path(gpkg) if gpkg else default_gpkg()
     raw, read_rec = _read(path, layer_id, encoding)
@@ -572,31 +697,54 @@ def check_import(layer_id: str, file: str | Path, *, crs: str = "auto", field_ma
     outside = _outside_tianjin(data, boundary, margin)
     if len(outside):
         b = np.round(shapely.bounds(np.asarray(data.geometry.values)[outside[0]]), 4).tolist()
-        raise _refuse(f"{len(outside)} feature(s) lie outside Tianjin (more than {margin / 1000:g} km from "
-                      f"{boundary_from}; first at lon/lat bounds {b}); wrong CRS or wrong file?", layer_id,
-                      path, feature=_feature(data, outside[0]), rule="outside_tianjin")
+        raise _refuse(
+            f"{len(outside)} feature(s) lie outside Tianjin (more than {margin / 1000:g} km from "
+            f"{boundary_from}; first at lon/lat bounds {b}); wrong CRS or wrong file?",
+            layer_id,
+            path,
+            feature=_feature(data, outside[0]),
+            rule="outside_tianjin",
+        )
     data = _map_fields(data, layer, fmap, path)
     data, how = _complete_fields(data, layer, path, accuracy, current, inherit)
     try:
         data = finish_layer(data, layer, source_label=f"import:{path.name}")
     except (ValueError, TypeError) as exc:
-        raise _refuse(f"a field cannot be converted to its declared type: {exc}", layer_id, path,
-                      rule="fields") from exc
+        raise _refuse(
+            f"a field cannot be converted to its declared type: {exc}", layer_id, path, rule="fields"
+        ) from exc
     problems = layer_problems(data, layer, check_gcj=False)
     if problems:
         p: ValidationError = problems[0]
         rule = "outside_tianjin" if p.rule == "envelope" else p.rule
-        raise _refuse(f"{p.message}" + (" (the data may be in another CRS than declared)" if p.rule == "envelope"
-                                        else ""), layer_id, path, feature=p.feature, field=p.field, rule=rule)
+        raise _refuse(
+            f"{p.message}" + (" (the data may be in another CRS than declared)" if p.rule == "envelope" else ""),
+            layer_id,
+            path,
+            feature=p.feature,
+            field=p.field,
+            rule=rule,
+        )
     record = {
-        "layer": layer_id, "file": str(path.resolve()), "file_name": path.name, "sha256": _sha256(path),
-        **read_rec, **crs_rec, "field_map": fmap, "fields_filled": how, "accuracy": accuracy,
+        "layer": layer_id,
+        "file": str(path.resolve()),
+        "file_name": path.name,
+        "sha256": _sha256(path),
+        **read_rec,
+        **crs_rec,
+        "field_map": fmap,
+        "fields_filled": how,
+        "accuracy": accuracy,
         "features": int(len(data)),
-        "gcj02_check": None if chk is None else {"probable": chk.probable, "offset_m": round(chk.offset_m, 1)
-                                                 if np.isfinite(chk.offset_m) else None,
-                                                 "offset_if_gcj_m": round(chk.offset_if_gcj_m, 1)
-                                                 if np.isfinite(chk.offset_if_gcj_m) else None,
-                                                 "n": chk.n, "method": chk.method},
+        "gcj02_check": None
+        if chk is None
+        else {
+            "probable": chk.probable,
+            "offset_m": round(chk.offset_m, 1) if np.isfinite(chk.offset_m) else None,
+            "offset_if_gcj_m": round(chk.offset_if_gcj_m, 1) if np.isfinite(chk.offset_if_gcj_m) else None,
+            "n": chk.n,
+            "method": chk.method,
+        },
         "imported_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "stored": None,  # set by import_layer
     }
@@ -618,8 +766,7 @@ def _sweep_imports(base: Path, records: dict[str, dict]) -> list[Path]:
             pass
     removed = []
     for f in base.iterdir():
-        stale = (_STAGED.fullmatch(f.name) and f.name not in keep) or _BACKUP.fullmatch(f.name) \
-            or _TEMP.match(f.name)
+        stale = (_STAGED.fullmatch(f.name) and f.name not in keep) or _BACKUP.fullmatch(f.name) or _TEMP.match(f.name)
         if stale and f.is_file():
             f.unlink(missing_ok=True)
             removed.append(f)
@@ -631,10 +778,21 @@ _BACKUP = re.compile(r"[A-Za-z0-9_]+\.previous-\d+\.gpkg")
 _TEMP = re.compile(r"\..+\.tmp-\d+")
 
 
-def import_layer(layer_id: str, file: str | Path, *, crs: str = "auto", field_map: dict[str, str] | str | None = None,
-                 accuracy: str = "official", imports_dir: str | Path | None = None, out: str | Path | None = None,
-                 rebuild: bool = True, inherit: bool = True, quiet: bool = True, encoding: str | None = None,
-                 catalog: Catalog | None = None) -> ImportResult:
+def import_layer(
+    layer_id: str,
+    file: str | Path,
+    *,
+    crs: str = "auto",
+    field_map: dict[str, str] | str | None = None,
+    accuracy: str = "official",
+    imports_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    rebuild: bool = True,
+    inherit: bool = True,
+    quiet: bool = True,
+    encoding: str | None = None,
+    catalog: Catalog | None = None,
+) -> ImportResult:
     """Replace ``layer_id`` with an official ``file``: check and convert it, record it, rebuild.
 
     See :func:`check_import` for ``crs``, ``field_map``, ``accuracy``, ``inherit`` and ``encoding``. The
@@ -654,8 +812,17 @@ def import_layer(layer_id: str, file: str | Path, *, crs: str = "auto", field_ma
     with file_lock(base / LOCK_FILE, what=f"the imports folder {base}"):
         records_before = recorded_imports(base)
         _sweep_imports(base, records_before)
-        result = check_import(layer_id, file, crs=crs, field_map=field_map, accuracy=accuracy, gpkg=out_path,
-                              inherit=inherit, encoding=encoding, catalog=cat)
+        result = check_import(
+            layer_id,
+            file,
+            crs=crs,
+            field_map=field_map,
+            accuracy=accuracy,
+            gpkg=out_path,
+            inherit=inherit,
+            encoding=encoding,
+            catalog=cat,
+        )
         stored = base / f"{layer_id}-{uuid.uuid4().hex[:8]}.gpkg"
         result.record["stored"] = stored.name
         records_after = {**records_before, layer_id: result.record}
@@ -670,14 +837,19 @@ def import_layer(layer_id: str, file: str | Path, *, crs: str = "auto", field_ma
             if rebuild:
                 with file_lock(gpkg_lock_path(out_path), what=f"the GeoPackage {out_path}"):
                     try:
-                        result.gpkg = build(out=out_path, quiet=quiet,
-                                            overrides=overrides_from(records_after, base, cat), catalog=cat)
+                        result.gpkg = build(
+                            out=out_path, quiet=quiet, overrides=overrides_from(records_after, base, cat), catalog=cat
+                        )
                     except BuildError as exc:
                         if isinstance(exc, ImportLayerError):
                             raise
-                        raise _refuse(f"with this import the GeoPackage cannot be rebuilt, so nothing was recorded "
-                                      f"and {out_path} is unchanged: {exc}", layer_id, Path(file),
-                                      rule="rebuild") from exc
+                        raise _refuse(
+                            f"with this import the GeoPackage cannot be rebuilt, so nothing was recorded "
+                            f"and {out_path} is unchanged: {exc}",
+                            layer_id,
+                            Path(file),
+                            rule="rebuild",
+                        ) from exc
                     _write_json_atomic(base / RECORD_FILE, records_after)
             else:
                 _write_json_atomic(base / RECORD_FILE, records_after)
@@ -690,8 +862,15 @@ def import_layer(layer_id: str, file: str | Path, *, crs: str = "auto", field_ma
     return result
 
 
-def remove_import(layer_id: str, *, imports_dir: str | Path | None = None, out: str | Path | None = None,
-                  rebuild: bool = True, quiet: bool = True, catalog: Catalog | None = None) -> Path | None:
+def remove_import(
+    layer_id: str,
+    *,
+    imports_dir: str | Path | None = None,
+    out: str | Path | None = None,
+    rebuild: bool = True,
+    quiet: bool = True,
+    catalog: Catalog | None = None,
+) -> Path | None:
     """Forget the recorded import of ``layer_id`` (the builder takes over again) and rebuild ``out``.
 
     The record is updated only after the rebuild succeeded; the stored file (which must lie in the imports
@@ -703,9 +882,13 @@ def remove_import(layer_id: str, *, imports_dir: str | Path | None = None, out: 
     with file_lock(base / LOCK_FILE, what=f"the imports folder {base}"):
         records = recorded_imports(base)
         if layer_id not in records:
-            raise ImportLayerError(f"no recorded import for layer {layer_id!r} in {base} (imported: "
-                                   f"{', '.join(sorted(records)) or 'none'})", layer=layer_id,
-                                   file=str(base / RECORD_FILE), rule="import_record")
+            raise ImportLayerError(
+                f"no recorded import for layer {layer_id!r} in {base} (imported: "
+                f"{', '.join(sorted(records)) or 'none'})",
+                layer=layer_id,
+                file=str(base / RECORD_FILE),
+                rule="import_record",
+            )
         stored = stored_path(layer_id, records[layer_id], base)
         remaining = {k: v for k, v in records.items() if k != layer_id}
         built = None

@@ -3,6 +3,7 @@
 File access itself lives in :mod:`tjspatial.gpkg`; pass a :class:`tjspatial.gpkg.GeoPackage` (see
 :func:`open_gpkg`) instead of a path to read each layer from disk only once.
 """
+
 from __future__ import annotations
 
 import io
@@ -31,6 +32,7 @@ def ensure_gpkg(path: str | os.PathLike | GeoPackage | None = None) -> Path | Ge
     path = default_gpkg()
     if not path.exists():
         from .build import build
+
         build(out=path)
     return path
 
@@ -83,6 +85,7 @@ def load(layer_id: str, path: str | os.PathLike | GeoPackage | None = None) -> g
     if default and layer_id not in gp:
         # the catalog gained a layer since the default GeoPackage was built: rebuild it (atomically)
         from .build import build
+
         build(out=gp.path)
     if layer_id not in gp:
         raise UnknownNameError(f"layer {layer_id!r} is not in {gp.path} (it holds {sorted(gp.names)}); rebuild it")
@@ -91,8 +94,16 @@ def load(layer_id: str, path: str | os.PathLike | GeoPackage | None = None) -> g
     for name, ftype in layer.all_fields.items():
         if name in gdf.columns and ftype in ("str", "date"):
             gdf[name] = gdf[name].fillna("")
-    gdf.attrs.update({"layer": layer_id, "title_zh": layer.title_zh, "title_en": layer.title_en,
-                      "accuracy": layer.accuracy, "licence": cat.licence(layer_id), "path": str(gp.path)})
+    gdf.attrs.update(
+        {
+            "layer": layer_id,
+            "title_zh": layer.title_zh,
+            "title_en": layer.title_en,
+            "accuracy": layer.accuracy,
+            "licence": cat.licence(layer_id),
+            "path": str(gp.path),
+        }
+    )
     return gdf
 
 
@@ -125,25 +136,33 @@ def _source_table(source_id: str, path, raster: bool) -> tuple[GeoPackage, str]:
     table = cat.sources[source_id].table
     if not table:
         with_table = [s.id for s in cat.sources.values() if s.table]
-        raise UnknownNameError(f"source {source_id!r} is not copied into the GeoPackage (no `table` in the "
-                               f"catalog); sources with a table: {', '.join(with_table)}")
+        raise UnknownNameError(
+            f"source {source_id!r} is not copied into the GeoPackage (no `table` in the "
+            f"catalog); sources with a table: {', '.join(with_table)}"
+        )
     default = path is None
     gp = open_gpkg(path)
 
     def present() -> bool:
         return table in (gp.rasters if raster else gp.names)
+
     if default and not present():
         from .build import build  # the default GeoPackage predates this table: rebuild it (atomically)
+
         build(out=gp.path)
     if not present():
-        raise GeoPackageError(f"{gp.path} has no table {table!r} (source {source_id!r}): it was built by an "
-                              f"earlier tjspatial; rebuild it with `tjspatial build --out {gp.path}`",
-                              path=gp.path, layer=table)
+        raise GeoPackageError(
+            f"{gp.path} has no table {table!r} (source {source_id!r}): it was built by an "
+            f"earlier tjspatial; rebuild it with `tjspatial build --out {gp.path}`",
+            path=gp.path,
+            layer=table,
+        )
     return gp, table
 
 
-def read_source_table(source_id: str, path: str | os.PathLike | GeoPackage | None = None,
-                      **read_csv_kwargs) -> pd.DataFrame:
+def read_source_table(
+    source_id: str, path: str | os.PathLike | GeoPackage | None = None, **read_csv_kwargs
+) -> pd.DataFrame:
     """A reference table (a CSV source) as the build copied it into the GeoPackage.
 
     The build stores the CSV's text unchanged; it is parsed here as ``pandas.read_csv`` parses the file, so

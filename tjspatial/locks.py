@@ -10,6 +10,7 @@ releases the lock when the process ends, even by ``kill -9`` (the file left then
 the next run), so a lock is never left stale. Within one thread the lock is re-entrant (the import
 workflow holds it around the build, which takes it too).
 """
+
 from __future__ import annotations
 
 import os
@@ -57,8 +58,13 @@ def _try_lock(fd: int) -> bool:
 
 
 @contextmanager
-def file_lock(lock_file: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S, what: str = "",
-              on_wait: Callable[[str], None] | None = None) -> Iterator[Path]:
+def file_lock(
+    lock_file: str | Path,
+    *,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    what: str = "",
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[Path]:
     """Hold an exclusive lock on ``lock_file`` (created if needed) for the duration of the block.
 
     Parameters
@@ -88,8 +94,10 @@ def file_lock(lock_file: str | Path, *, timeout: float = DEFAULT_TIMEOUT_S, what
                     on_wait(f"waiting for another run (process {_holder(fd)}) to finish writing {what or lock_file}")
                     waited = None
                 if time.monotonic() >= deadline:
-                    raise LockTimeout(f"{what or lock_file} is being written by another run (process "
-                                      f"{_holder(fd)}); gave up after {timeout:g} s waiting for {lock_file}")
+                    raise LockTimeout(
+                        f"{what or lock_file} is being written by another run (process "
+                        f"{_holder(fd)}); gave up after {timeout:g} s waiting for {lock_file}"
+                    )
                 time.sleep(0.05)
             try:  # the holder before us removes the file when it is done: lock the file that is there now
                 same = os.stat(lock_file).st_ino == os.fstat(fd).st_ino

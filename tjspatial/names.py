@@ -6,16 +6,52 @@ words (GB/T 16159 and common metro signage): 天津西站 → "Tianjin Xi", 招�
 English name that is real (it has spaces or differs from the run-together pinyin) and replaces run-together
 pinyin ("Tianjinxizhan") by the spaced form.
 """
+
 from __future__ import annotations
 
 import re
 
 __all__ = ["place_name_pinyin", "english_station_name", "GENERIC_PARTS", "INNER_PARTS"]
 
-GENERIC_PARTS: tuple[str, ...] = ("一附院", "二院", "校区", "园区", "经济区", "工业区", "产业园", "生态城", "健康城",
-                                  "医学园", "纪念馆", "意风区", "宾馆", "集团", "公司", "附中", "新村", "新苑", "教育",
-                                  "大街", "大道", "大学", "公园", "广场", "医院", "中心", "机场", "新城", "开发区",
-                                  "路", "道", "街", "桥", "东", "西", "南", "北")
+GENERIC_PARTS: tuple[str, ...] = (
+    "一附院",
+    "二院",
+    "校区",
+    "园区",
+    "经济区",
+    "工业区",
+    "产业园",
+    "生态城",
+    "健康城",
+    "医学园",
+    "纪念馆",
+    "意风区",
+    "宾馆",
+    "集团",
+    "公司",
+    "附中",
+    "新村",
+    "新苑",
+    "教育",
+    "大街",
+    "大道",
+    "大学",
+    "公园",
+    "广场",
+    "医院",
+    "中心",
+    "机场",
+    "新城",
+    "开发区",
+    "路",
+    "道",
+    "街",
+    "桥",
+    "东",
+    "西",
+    "南",
+    "北",
+)
 """Generic parts written as separate words after the place name (the first that matches is taken off, then the
 search starts again); a name is never reduced to fewer than two characters of place name."""
 
@@ -77,7 +113,7 @@ def place_name_pinyin(name_zh: str) -> str:
         i = head[-1].find(part)
         if i >= 2 and len(head[-1]) - i - len(part) >= 2:
             last = head.pop()
-            head += [last[:i], part, last[i + len(part):]]
+            head += [last[:i], part, last[i + len(part) :]]
     last, tail = _split(head.pop())
     words = [_pinyin_word(p) for p in [*head, last, *tail]]
     return " ".join(w for w in words if w)
@@ -95,8 +131,7 @@ def english_station_name(name_zh: str, name_en: str | None) -> str:
         return en
     spaced = place_name_pinyin(name_zh)
     flat = re.sub(r"[^a-z]", "", en.lower())
-    run_together = {re.sub(r"[^a-z]", "", spaced.lower()),
-                    re.sub(r"[^a-z]", "", _pinyin_word(name_zh).lower())}
+    run_together = {re.sub(r"[^a-z]", "", spaced.lower()), re.sub(r"[^a-z]", "", _pinyin_word(name_zh).lower())}
     if not en or (" " not in en and flat in run_together):
         return spaced
     if " " not in en and en.isascii() and en.isalpha():

@@ -2,13 +2,23 @@
 
 Set ``TJSPATIAL_HOME`` to use another project folder (one holding ``layers/`` and ``styles/``).
 """
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-__all__ = ["project_root", "layers_dir", "catalog_dir", "sources_dir", "plan_dir", "styles_dir", "maps_dir",
-           "default_gpkg", "osm_cache_dir"]
+__all__ = [
+    "project_root",
+    "layers_dir",
+    "catalog_dir",
+    "sources_dir",
+    "plan_dir",
+    "styles_dir",
+    "maps_dir",
+    "default_gpkg",
+    "osm_cache_dir",
+]
 
 
 def project_root() -> Path:

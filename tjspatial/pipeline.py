@@ -4,6 +4,7 @@ This module sits above every step it runs (build, analysis, publish, export) and
 their order. The GeoPackage is opened once as a cached reader (:class:`tjspatial.gpkg.GeoPackage`) and handed
 to every step, so each layer is read from disk once for the whole run.
 """
+
 from __future__ import annotations
 
 import time
@@ -29,9 +30,19 @@ def needs_build(gpkg: str | Path, catalog: Catalog | None = None) -> bool:
     return any(layer.id not in present for layer in cat) or not tables <= present
 
 
-def publish(out_dir: str | Path | None = None, gpkg: str | Path | None = None, *, offline: bool = True,
-            gaode: bool = False, tianditu_key: str | None = None, rebuild: bool = False, analyse: bool = True, export: bool = True,
-            export_dir: str | Path | None = None, say: Callable[[str], None] | None = None) -> SiteResult:
+def publish(
+    out_dir: str | Path | None = None,
+    gpkg: str | Path | None = None,
+    *,
+    offline: bool = True,
+    gaode: bool = False,
+    tianditu_key: str | None = None,
+    rebuild: bool = False,
+    analyse: bool = True,
+    export: bool = True,
+    export_dir: str | Path | None = None,
+    say: Callable[[str], None] | None = None,
+) -> SiteResult:
     """Build (if needed), analyse, write the maps and gallery, and export.
 
     Parameters
@@ -68,6 +79,7 @@ def publish(out_dir: str | Path | None = None, gpkg: str | Path | None = None, *
     t = time.perf_counter()
     if rebuild or needs_build(path, cat):
         from .build import build
+
         say(f"building {path} ...")
         build(out=path)
     times["build"] = round(time.perf_counter() - t, 2)
@@ -76,6 +88,7 @@ def publish(out_dir: str | Path | None = None, gpkg: str | Path | None = None, *
     t = time.perf_counter()
     if analyse:
         from .analysis.run import analyse as run_analyse
+
         say("analysing (tj.analyse) ...")
         analysis = run_analyse(reader)
     times["analyse"] = round(time.perf_counter() - t, 2)
@@ -87,6 +100,7 @@ def publish(out_dir: str | Path | None = None, gpkg: str | Path | None = None, *
     t = time.perf_counter()
     if export:
         from .publish.export import export as run_export
+
         target = Path(export_dir) if export_dir else (res.out_dir.parent / "export")
         say(f"exporting to {target} ...")
         res.exported = list(run_export(fmt="all", out_dir=target, gpkg=reader))

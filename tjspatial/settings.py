@@ -5,14 +5,22 @@ arguments; ``OsmSettings.as_options()`` is the ``options`` mapping ``tj.build`` 
 ``tjspatial.sources.osm.build_walk_graph`` accept (only the values that were set, so each source applies the
 defaults below). The Overpass client (:mod:`tjspatial.sources.osm_fetch`) takes its defaults from here.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OsmSettings", "OSM_OPTIONS", "DEFAULT_OVERPASS_URL", "DEFAULT_TIMEOUT", "DEFAULT_DEADLINE",
-           "DEFAULT_RETRIES", "DEFAULT_BACKOFF"]
+__all__ = [
+    "OsmSettings",
+    "OSM_OPTIONS",
+    "DEFAULT_OVERPASS_URL",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_DEADLINE",
+    "DEFAULT_RETRIES",
+    "DEFAULT_BACKOFF",
+]
 
 DEFAULT_OVERPASS_URL = "https://overpass-api.de/api/interpreter"
 """Overpass interpreter endpoint."""
@@ -74,20 +82,41 @@ class OsmSettings:
 
 OSM_OPTIONS: dict[str, dict[str, Any]] = {
     "osm_date": {"flag": "--osm-date", "help": "query OSM as of this date (YYYY-MM-DD, Overpass attic)"},
-    "overpass_url": {"flag": "--overpass-url", "help": f"Overpass interpreter endpoint (default {DEFAULT_OVERPASS_URL})"},
-    "cache_dir": {"flag": "--cache-dir", "type": Path,
-                  "help": "folder of cached Overpass answers and clipped extracts (default layers/osm_cache)"},
-    "offline": {"flag": "--offline", "action": "store_true",
-                "help": "no network: use cached answers only; layers without one keep their bundled source"},
-    "timeout": {"flag": "--timeout", "type": "seconds",
-                "help": f"seconds one Overpass request may take in all, answer included (default {DEFAULT_TIMEOUT:g})"},
-    "deadline": {"flag": "--deadline", "type": "seconds",
-                 "help": f"seconds all Overpass requests may take, waits included (default {DEFAULT_DEADLINE:g})"},
-    "retries": {"flag": "--retries", "type": int,
-                "help": "retries after HTTP 429/502/503/504, timeouts, connection errors, with doubling backoff "
-                        f"(default {DEFAULT_RETRIES})"},
-    "strict": {"flag": "--strict", "action": "store_true",
-               "help": "fail instead of falling back: a layer or district the OSM data does not cover, or a "
-                       "failed plausibility rule, is an error"},
+    "overpass_url": {
+        "flag": "--overpass-url",
+        "help": f"Overpass interpreter endpoint (default {DEFAULT_OVERPASS_URL})",
+    },
+    "cache_dir": {
+        "flag": "--cache-dir",
+        "type": Path,
+        "help": "folder of cached Overpass answers and clipped extracts (default layers/osm_cache)",
+    },
+    "offline": {
+        "flag": "--offline",
+        "action": "store_true",
+        "help": "no network: use cached answers only; layers without one keep their bundled source",
+    },
+    "timeout": {
+        "flag": "--timeout",
+        "type": "seconds",
+        "help": f"seconds one Overpass request may take in all, answer included (default {DEFAULT_TIMEOUT:g})",
+    },
+    "deadline": {
+        "flag": "--deadline",
+        "type": "seconds",
+        "help": f"seconds all Overpass requests may take, waits included (default {DEFAULT_DEADLINE:g})",
+    },
+    "retries": {
+        "flag": "--retries",
+        "type": int,
+        "help": "retries after HTTP 429/502/503/504, timeouts, connection errors, with doubling backoff "
+        f"(default {DEFAULT_RETRIES})",
+    },
+    "strict": {
+        "flag": "--strict",
+        "action": "store_true",
+        "help": "fail instead of falling back: a layer or district the OSM data does not cover, or a "
+        "failed plausibility rule, is an error",
+    },
 }
 """Command-line declaration of each :class:`OsmSettings` field (``extract`` is positional per command)."""

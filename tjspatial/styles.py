@@ -40,6 +40,7 @@ that the web maps and QGIS both apply to every layer:
 ``Style.dash`` stays for code that builds a :class:`Style` in Python; :meth:`Style.with_schematic` is kept for
 old callers but new renderers use :func:`load_cartography` instead.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,17 @@ from typing import Any
 from .errors import TjSpatialError
 from .paths import styles_dir
 
-__all__ = ["Style", "StyleError", "Cartography", "StatusClass", "load_style", "all_styles", "load_cartography",
-           "SCHEMATIC_DASH", "CARTOGRAPHY_FILE"]
+__all__ = [
+    "Style",
+    "StyleError",
+    "Cartography",
+    "StatusClass",
+    "load_style",
+    "all_styles",
+    "load_cartography",
+    "SCHEMATIC_DASH",
+    "CARTOGRAPHY_FILE",
+]
 
 SCHEMATIC_DASH = "6 4"
 CARTOGRAPHY_FILE = "cartography.json"
@@ -110,8 +120,9 @@ def _check(raw: dict, path: Path) -> Style:
     if raw.get("id") != path.stem:
         raise StyleError(f"{where}: 'id' is {raw.get('id')!r}, must equal the file name {path.stem!r}")
     if raw.get("dash") is not None:
-        raise StyleError(f"{where}: 'dash' is not set per style: the feature's status picks the dash "
-                         f"(styles/{CARTOGRAPHY_FILE})")
+        raise StyleError(
+            f"{where}: 'dash' is not set per style: the feature's status picks the dash (styles/{CARTOGRAPHY_FILE})"
+        )
     lms = raw.get("label_max_scale")
     if lms is not None and not float(lms) > 0:
         raise StyleError(f"{where}: 'label_max_scale' must be a scale denominator > 0, not {lms!r}")
@@ -177,8 +188,11 @@ def load_style(style_id: str, directory: str | Path | None = None) -> Style:
 
 @lru_cache(maxsize=4)
 def _all(directory: str) -> dict[str, Style]:
-    return {p.stem: load_style(p.stem, directory) for p in sorted(Path(directory).glob("*.json"))
-            if p.name != CARTOGRAPHY_FILE}
+    return {
+        p.stem: load_style(p.stem, directory)
+        for p in sorted(Path(directory).glob("*.json"))
+        if p.name != CARTOGRAPHY_FILE
+    }
 
 
 def all_styles(directory: str | Path | None = None) -> dict[str, Style]:
@@ -246,10 +260,16 @@ def load_cartography(directory: str | Path | None = None) -> Cartography:
         st, acc = raw["status"], raw["accuracy"]
         statuses = {v: StatusClass(v, spec.get("dash"), spec["label"]) for v, spec in st["values"].items()}
         carto = Cartography(
-            status_field=st["field"], default_status=st["default"], statuses=statuses,
-            accuracy_field=acc["field"], approximate=tuple(acc["approximate"]),
-            casing_px=float(acc["casing_px"]), casing_opacity=float(acc["casing_opacity"]),
-            accuracy_label=acc["label"], label_suffix=acc["label_suffix"])
+            status_field=st["field"],
+            default_status=st["default"],
+            statuses=statuses,
+            accuracy_field=acc["field"],
+            approximate=tuple(acc["approximate"]),
+            casing_px=float(acc["casing_px"]),
+            casing_opacity=float(acc["casing_opacity"]),
+            accuracy_label=acc["label"],
+            label_suffix=acc["label_suffix"],
+        )
     except KeyError as exc:
         raise StyleError(f"{where}: missing key {exc}") from exc
     if carto.default_status not in statuses:

@@ -3,6 +3,7 @@
 :func:`validate_layer` raises :class:`~tjspatial.errors.ValidationError` naming the layer, the feature
 (index and name), the field and the rule at fault; :func:`layer_problems` returns every problem instead.
 """
+
 from __future__ import annotations
 
 import geopandas as gpd
@@ -15,8 +16,18 @@ from .catalog import ACCURACY_CLASSES, Layer
 from .crs import STORAGE_CRS, check_gcj02
 from .errors import ValidationError
 
-__all__ = ["TIANJIN_ENVELOPE", "RULES", "geometry_problems", "layer_problems", "validate_layer", "check_coordinates",
-           "parse_column_rule", "table_problems", "check_table", "check_population_raster"]
+__all__ = [
+    "TIANJIN_ENVELOPE",
+    "RULES",
+    "geometry_problems",
+    "layer_problems",
+    "validate_layer",
+    "check_coordinates",
+    "parse_column_rule",
+    "table_problems",
+    "check_table",
+    "check_population_raster",
+]
 
 TIANJIN_ENVELOPE = (116.40, 38.25, 118.40, 40.55)
 """(min lon, min lat, max lon, max lat): Tianjin's extent (116.70–118.06E, 38.55–40.25N) plus ~25 km."""
@@ -61,8 +72,16 @@ def _type_ok(series: pd.Series, ftype: str) -> bool:
     return False
 
 
-_TYPE_NAMES = {0: "Point", 1: "LineString", 2: "LinearRing", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString",
-               6: "MultiPolygon", 7: "GeometryCollection"}
+_TYPE_NAMES = {
+    0: "Point",
+    1: "LineString",
+    2: "LinearRing",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+    7: "GeometryCollection",
+}
 
 
 def geometry_problems(gdf: gpd.GeoDataFrame, layer: Layer) -> list[ValidationError]:
@@ -76,27 +95,48 @@ def geometry_problems(gdf: gpd.GeoDataFrame, layer: Layer) -> list[ValidationErr
     geoms = np.asarray(gdf.geometry.values)
     bad = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if len(bad):
-        problems.append(ValidationError(f"{len(bad)} feature(s) have a missing or empty geometry", layer=lid,
-                                        feature=_feature(gdf, bad[0]), rule="geometry_present"))
+        problems.append(
+            ValidationError(
+                f"{len(bad)} feature(s) have a missing or empty geometry",
+                layer=lid,
+                feature=_feature(gdf, bad[0]),
+                rule="geometry_present",
+            )
+        )
         return problems
     types = shapely.get_type_id(geoms)
     bad = np.flatnonzero(~np.isin(types, list(_FAMILY[layer.geometry_type])))
     if len(bad):
         got = int(types[bad[0]])
-        problems.append(ValidationError(f"{len(bad)} feature(s) are {_TYPE_NAMES.get(got, got)}, the catalog "
-                                        f"declares {layer.geometry_type}", layer=lid, feature=_feature(gdf, bad[0]),
-                                        rule="geometry_type"))
+        problems.append(
+            ValidationError(
+                f"{len(bad)} feature(s) are {_TYPE_NAMES.get(got, got)}, the catalog declares {layer.geometry_type}",
+                layer=lid,
+                feature=_feature(gdf, bad[0]),
+                rule="geometry_type",
+            )
+        )
     invalid = np.flatnonzero(~shapely.is_valid(geoms))
     if len(invalid):
         reason = shapely.is_valid_reason(geoms[invalid[0]])
-        problems.append(ValidationError(f"{len(invalid)} invalid geometr{'y' if len(invalid) == 1 else 'ies'}: "
-                                        f"{reason}", layer=lid, feature=_feature(gdf, invalid[0]),
-                                        rule="geometry_valid"))
+        problems.append(
+            ValidationError(
+                f"{len(invalid)} invalid geometr{'y' if len(invalid) == 1 else 'ies'}: {reason}",
+                layer=lid,
+                feature=_feature(gdf, invalid[0]),
+                rule="geometry_valid",
+            )
+        )
     return problems
 
 
-def layer_problems(gdf: gpd.GeoDataFrame, layer: Layer, *, check_gcj: bool = True,
-                   envelope: tuple[float, float, float, float] = TIANJIN_ENVELOPE) -> list[ValidationError]:
+def layer_problems(
+    gdf: gpd.GeoDataFrame,
+    layer: Layer,
+    *,
+    check_gcj: bool = True,
+    envelope: tuple[float, float, float, float] = TIANJIN_ENVELOPE,
+) -> list[ValidationError]:
     """Every rule ``gdf`` breaks as declared by ``layer``, as a list of :class:`ValidationError` (empty = valid)."""
     lid = layer.id
     problems: list[ValidationError] = []
@@ -126,29 +166,50 @@ def layer_problems(gdf: gpd.GeoDataFrame, layer: Layer, *, check_gcj: bool = Tru
         blank = np.flatnonzero((values == "").to_numpy())
         dup = np.flatnonzero(values.duplicated(keep="first").to_numpy() & (values != "").to_numpy())
         if len(blank):
-            err(f"{len(blank)} feature(s) have an empty {name} (declared unique_fields: each feature needs its own "
-                "value)", "unique", feature=_feature(gdf, blank[0]), field=name)
+            err(
+                f"{len(blank)} feature(s) have an empty {name} (declared unique_fields: each feature needs its own "
+                "value)",
+                "unique",
+                feature=_feature(gdf, blank[0]),
+                field=name,
+            )
         elif len(dup):
-            err(f"{len(dup)} feature(s) repeat a {name} value ({values.iloc[dup[0]]!r}); declared unique_fields must "
-                "differ per feature", "unique", feature=_feature(gdf, dup[0]), field=name)
+            err(
+                f"{len(dup)} feature(s) repeat a {name} value ({values.iloc[dup[0]]!r}); declared unique_fields must "
+                "differ per feature",
+                "unique",
+                feature=_feature(gdf, dup[0]),
+                field=name,
+            )
     if "accuracy" in gdf.columns:
         bad = np.flatnonzero(~gdf["accuracy"].isin(list(ACCURACY_CLASSES)).to_numpy())
         if len(bad):
-            err(f"accuracy {gdf['accuracy'].iloc[bad[0]]!r} is not one of {list(ACCURACY_CLASSES)}", "accuracy",
-                feature=_feature(gdf, bad[0]), field="accuracy")
+            err(
+                f"accuracy {gdf['accuracy'].iloc[bad[0]]!r} is not one of {list(ACCURACY_CLASSES)}",
+                "accuracy",
+                feature=_feature(gdf, bad[0]),
+                field="accuracy",
+            )
     b = shapely.bounds(geoms)
     x0, y0, x1, y1 = envelope
     outside = np.flatnonzero((b[:, 0] < x0) | (b[:, 1] < y0) | (b[:, 2] > x1) | (b[:, 3] > y1))
     if len(outside):
         i = outside[0]
-        err(f"{len(outside)} feature(s) lie outside Tianjin (bounds {np.round(b[i], 4).tolist()} exceed "
-            f"{list(envelope)}); wrong CRS or swapped lon/lat?", "envelope", feature=_feature(gdf, i))
+        err(
+            f"{len(outside)} feature(s) lie outside Tianjin (bounds {np.round(b[i], 4).tolist()} exceed "
+            f"{list(envelope)}); wrong CRS or swapped lon/lat?",
+            "envelope",
+            feature=_feature(gdf, i),
+        )
     if check_gcj and not problems and layer.geometry_type == "Point" and "name_zh" in gdf.columns:
         chk = check_gcj02(gdf)
         if chk.method == "named points" and chk.probable:
-            err(f"looks like GCJ-02, not WGS84: the reference stations are {chk.offset_m:.0f} m away as given "
+            err(
+                f"looks like GCJ-02, not WGS84: the reference stations are {chk.offset_m:.0f} m away as given "
                 f"and {chk.offset_if_gcj_m:.0f} m if read as GCJ-02. Convert it (tjspatial.crs.convert_gdf(gdf, "
-                f"'gcj02', 'wgs84')) or import it with --crs gcj02", "gcj02")
+                f"'gcj02', 'wgs84')) or import it with --crs gcj02",
+                "gcj02",
+            )
     return problems
 
 
@@ -180,19 +241,27 @@ def check_coordinates(gdf: gpd.GeoDataFrame | gpd.GeoSeries, what: str) -> None:
     bad = ~np.isfinite(coords).all(axis=1)
     if bad.any():
         i = rows[index[bad][0]]
-        raise ValidationError(f"{int(np.unique(index[bad]).size)} feature(s) have NaN or infinite coordinates",
-                              layer=what, feature=_feature(frame, i), rule="coordinates")
+        raise ValidationError(
+            f"{int(np.unique(index[bad]).size)} feature(s) have NaN or infinite coordinates",
+            layer=what,
+            feature=_feature(frame, i),
+            rule="coordinates",
+        )
     crs = gdf.crs
     if crs is not None and CRS.from_user_input(crs).is_geographic and len(coords):
         out = (np.abs(coords[:, 0]) > 180) | (np.abs(coords[:, 1]) > 90)
         if out.any():
             i = rows[index[out][0]]
             x, y = coords[out][0]
-            raise ValidationError(f"{int(np.unique(index[out]).size)} feature(s) have coordinates ({x:.1f}, {y:.1f}) "
-                                  f"beyond ±180°/±90°, yet the CRS is {CRS.from_user_input(crs).to_string()} "
-                                  "(lon/lat): metric coordinates labelled as degrees? Set the real CRS "
-                                  "(gdf.set_crs('EPSG:4548', allow_override=True))", layer=what,
-                                  feature=_feature(frame, i), rule="coordinates")
+            raise ValidationError(
+                f"{int(np.unique(index[out]).size)} feature(s) have coordinates ({x:.1f}, {y:.1f}) "
+                f"beyond ±180°/±90°, yet the CRS is {CRS.from_user_input(crs).to_string()} "
+                "(lon/lat): metric coordinates labelled as degrees? Set the real CRS "
+                "(gdf.set_crs('EPSG:4548', allow_override=True))",
+                layer=what,
+                feature=_feature(frame, i),
+                rule="coordinates",
+            )
 
 
 # ------------------------------------------------------------------------------------------------ tables
@@ -210,8 +279,9 @@ def parse_column_rule(rule: str) -> tuple[str, float | None]:
     return ftype, (float(bound) if sep else None)
 
 
-def table_problems(df: pd.DataFrame, columns: dict[str, str], *, file: str | None = None,
-                   key: str | None = None) -> list[ValidationError]:
+def table_problems(
+    df: pd.DataFrame, columns: dict[str, str], *, file: str | None = None, key: str | None = None
+) -> list[ValidationError]:
     """Every declared column rule (``{"pop_2020": "int >= 0"}``) that the table ``df`` (read from ``file``) breaks.
 
     Each problem names the file, the field, the row (1-based data row; ``key`` adds that column's value)
@@ -221,8 +291,9 @@ def table_problems(df: pd.DataFrame, columns: dict[str, str], *, file: str | Non
     for name, rule in columns.items():
         ftype, minimum = parse_column_rule(rule)
         if name not in df.columns:
-            problems.append(ValidationError(f"declared column is missing (rule {rule!r})", file=file, field=name,
-                                            rule="fields"))
+            problems.append(
+                ValidationError(f"declared column is missing (rule {rule!r})", file=file, field=name, rule="fields")
+            )
             continue
         col = df[name]
 
@@ -238,36 +309,67 @@ def table_problems(df: pd.DataFrame, columns: dict[str, str], *, file: str | Non
         values = pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         bad = np.flatnonzero(~np.isfinite(values))
         if len(bad):
-            problems.append(ValidationError(f"{row(bad[0])}: value {show(col.iloc[bad[0]])} is not a number "
-                                            f"({len(bad)} such row(s); declared {rule!r})", file=file, field=name,
-                                            feature=row(bad[0]), rule="column_type"))
+            problems.append(
+                ValidationError(
+                    f"{row(bad[0])}: value {show(col.iloc[bad[0]])} is not a number "
+                    f"({len(bad)} such row(s); declared {rule!r})",
+                    file=file,
+                    field=name,
+                    feature=row(bad[0]),
+                    rule="column_type",
+                )
+            )
             continue
         if ftype == "int":
             frac = np.flatnonzero(values != np.round(values))
             if len(frac):
-                problems.append(ValidationError(f"{row(frac[0])}: value {show(col.iloc[frac[0]])} is not a whole "
-                                                f"number (declared {rule!r})", file=file, field=name,
-                                                feature=row(frac[0]), rule="column_type"))
+                problems.append(
+                    ValidationError(
+                        f"{row(frac[0])}: value {show(col.iloc[frac[0]])} is not a whole number (declared {rule!r})",
+                        file=file,
+                        field=name,
+                        feature=row(frac[0]),
+                        rule="column_type",
+                    )
+                )
                 continue
         if minimum is not None:
             low = np.flatnonzero(values < minimum)
             if len(low):
-                problems.append(ValidationError(f"{row(low[0])}: value {show(col.iloc[low[0]])} is below the declared "
-                                                f"minimum {minimum:g} ({len(low)} such row(s); rule {rule!r})",
-                                                file=file, field=name, feature=row(low[0]), rule="column_min"))
+                problems.append(
+                    ValidationError(
+                        f"{row(low[0])}: value {show(col.iloc[low[0]])} is below the declared "
+                        f"minimum {minimum:g} ({len(low)} such row(s); rule {rule!r})",
+                        file=file,
+                        field=name,
+                        feature=row(low[0]),
+                        rule="column_min",
+                    )
+                )
     return problems
 
 
-def check_table(df: pd.DataFrame, columns: dict[str, str], *, file: str | None = None, key: str | None = None,
-                layer: str | None = None) -> pd.DataFrame:
+def check_table(
+    df: pd.DataFrame,
+    columns: dict[str, str],
+    *,
+    file: str | None = None,
+    key: str | None = None,
+    layer: str | None = None,
+) -> pd.DataFrame:
     """Raise the first problem of :func:`table_problems`; else return ``df`` with the numeric columns converted."""
     problems = table_problems(df, columns, file=file, key=key)
     if problems:
         first = problems[0]
         first.layer = layer
-        raise ValidationError(first.message + (f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1
-                                               else ""), layer=layer, file=file, feature=first.feature,
-                              field=first.field, rule=first.rule)
+        raise ValidationError(
+            first.message + (f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""),
+            layer=layer,
+            file=file,
+            feature=first.feature,
+            field=first.field,
+            rule=first.rule,
+        )
     out = df.copy()
     for name, rule in columns.items():
         ftype, _ = parse_column_rule(rule)
@@ -281,8 +383,9 @@ def check_table(df: pd.DataFrame, columns: dict[str, str], *, file: str | None =
 # ------------------------------------------------------------------------------------------------ rasters
 
 
-def check_population_raster(values: np.ma.MaskedArray, transform, crs, path: str,
-                            envelope: tuple[float, float, float, float] = TIANJIN_ENVELOPE) -> None:
+def check_population_raster(
+    values: np.ma.MaskedArray, transform, crs, path: str, envelope: tuple[float, float, float, float] = TIANJIN_ENVELOPE
+) -> None:
     """Refuse a population raster no analysis of Tianjin can use (rules ``raster_*``).
 
     ``values`` is band 1 read with ``masked=True`` (nodata masked). Refused: no CRS; bounds that do not
@@ -303,17 +406,24 @@ def check_population_raster(values: np.ma.MaskedArray, transform, crs, path: str
         raise ValidationError(f"cannot place the raster on the globe ({exc})", file=path, rule="raster_crs") from exc
     ex0, ey0, ex1, ey1 = envelope
     if not (np.isfinite([lon0, lat0, lon1, lat1]).all() and lon0 < ex1 and lon1 > ex0 and lat0 < ey1 and lat1 > ey0):
-        raise ValidationError(f"the raster covers lon/lat [{lon0:.2f}, {lat0:.2f}, {lon1:.2f}, {lat1:.2f}], which does "
-                              f"not overlap Tianjin {list(envelope)}; wrong file or wrong CRS?", file=path,
-                              rule="raster_overlap")
+        raise ValidationError(
+            f"the raster covers lon/lat [{lon0:.2f}, {lat0:.2f}, {lon1:.2f}, {lat1:.2f}], which does "
+            f"not overlap Tianjin {list(envelope)}; wrong file or wrong CRS?",
+            file=path,
+            rule="raster_overlap",
+        )
     data = np.ma.masked_invalid(values)
     n_valid = int(data.count())
     if n_valid == 0:
         raise ValidationError(f"all {values.size} cells are nodata", file=path, rule="raster_nodata")
     neg = int((data < 0).sum())
     if neg:
-        raise ValidationError(f"{neg} of {n_valid} valid cells are negative (minimum {float(data.min()):g}); counts "
-                              "cannot be negative. If that is a nodata value, declare it (e.g. gdal_edit.py "
-                              "-a_nodata VALUE)", file=path, rule="raster_sign")
+        raise ValidationError(
+            f"{neg} of {n_valid} valid cells are negative (minimum {float(data.min()):g}); counts "
+            "cannot be negative. If that is a nodata value, declare it (e.g. gdal_edit.py "
+            "-a_nodata VALUE)",
+            file=path,
+            rule="raster_sign",
+        )
     if float(data.sum()) <= 0:
         raise ValidationError(f"all {n_valid} valid cells are 0: no population", file=path, rule="raster_nodata")

@@ -8,6 +8,7 @@ data-defined properties, dash use), labelling, metadata; the same for each GeoPa
 (default style from ``layer_styles``); for shapefiles loaded directly (sidecar .qml/.qmd); and statistics of
 the project rendered to OUT_PNG. The pytest side (tests/test_qgis_real.py) asserts on it.
 """
+
 import json
 import os
 import sys
@@ -15,8 +16,17 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from qgis.core import (QgsApplication, QgsExpressionContextUtils, QgsLayoutExporter,  # noqa: E402
-                       QgsMapRendererSequentialJob, QgsMapSettings, QgsProject, QgsRenderContext, QgsVectorLayer, QgsWkbTypes)
+from qgis.core import (
+    QgsApplication,
+    QgsExpressionContextUtils,
+    QgsLayoutExporter,  # noqa: E402
+    QgsMapRendererSequentialJob,
+    QgsMapSettings,
+    QgsProject,
+    QgsRenderContext,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
 from qgis.PyQt.QtCore import QSize  # noqa: E402
 from qgis.PyQt.QtGui import QColor  # noqa: E402
 
@@ -39,15 +49,17 @@ def symbol_info(symbol):
             prop = dd.property(key)
             if prop.isActive():
                 active[str(key)] = prop.expressionString() or prop.field()
-        layers.append({
-            "class": sl.layerType(),
-            "color": sl.color().name(),
-            "alpha": sl.color().alpha(),
-            "stroke": (sl.strokeColor().name() if hasattr(sl, "strokeColor") else None),
-            "use_custom_dash": props.get("use_custom_dash"),
-            "customdash": props.get("customdash"),
-            "data_defined": active,
-        })
+        layers.append(
+            {
+                "class": sl.layerType(),
+                "color": sl.color().name(),
+                "alpha": sl.color().alpha(),
+                "stroke": (sl.strokeColor().name() if hasattr(sl, "strokeColor") else None),
+                "use_custom_dash": props.get("use_custom_dash"),
+                "customdash": props.get("customdash"),
+                "data_defined": active,
+            }
+        )
     return {"type": symbol.type(), "layers": layers}
 
 
@@ -70,11 +82,17 @@ def features_vs_legend(layer, key_field):
         keys = sorted(k for k in r.legendKeysForFeature(f, ctx) if k in legend)
         drawn = [symbol_info(s) for s in r.symbolsForFeature(f, ctx)]
         shown = [symbol_info(legend[k].symbol()) for k in keys if k in legend]
-        out.append({"key": _plain(f[key_field]), "status": _plain(f["status"]) if "status" in f.fields().names()
-                    else None, "accuracy": _plain(f["accuracy"]), "legend": [legend[k].label() for k in keys],
-                    "drawn_dash": [_main_line(d)["use_custom_dash"] for d in drawn],
-                    "drawn_layers": [len(d["layers"]) for d in drawn],
-                    "legend_matches": drawn == shown})
+        out.append(
+            {
+                "key": _plain(f[key_field]),
+                "status": _plain(f["status"]) if "status" in f.fields().names() else None,
+                "accuracy": _plain(f["accuracy"]),
+                "legend": [legend[k].label() for k in keys],
+                "drawn_dash": [_main_line(d)["use_custom_dash"] for d in drawn],
+                "drawn_layers": [len(d["layers"]) for d in drawn],
+                "legend_matches": drawn == shown,
+            }
+        )
     r.stopRender(ctx)
     return out
 
@@ -85,16 +103,26 @@ def renderer_info(layer):
     if r is None:
         return info
     if r.type() == "RuleRenderer":
-        info["rules"] = [{"label": rule.label(), "filter": rule.filterExpression(),
-                          "symbol": symbol_info(rule.symbol()) if rule.symbol() else None}
-                         for rule in r.rootRule().children()]
-        info["legend"] = [{"label": it.label(), "symbol": symbol_info(it.symbol())}
-                          for it in r.legendSymbolItems()]
+        info["rules"] = [
+            {
+                "label": rule.label(),
+                "filter": rule.filterExpression(),
+                "symbol": symbol_info(rule.symbol()) if rule.symbol() else None,
+            }
+            for rule in r.rootRule().children()
+        ]
+        info["legend"] = [{"label": it.label(), "symbol": symbol_info(it.symbol())} for it in r.legendSymbolItems()]
     if r.type() == "categorizedSymbol":
         info["attr"] = r.classAttribute()
-        info["categories"] = [{"value": c.value() if c.value() is not None else None, "label": c.label(),
-                               "color": c.symbol().color().name(), "symbol": symbol_info(c.symbol())}
-                              for c in r.categories()]
+        info["categories"] = [
+            {
+                "value": c.value() if c.value() is not None else None,
+                "label": c.label(),
+                "color": c.symbol().color().name(),
+                "symbol": symbol_info(c.symbol()),
+            }
+            for c in r.categories()
+        ]
     elif r.type() == "singleSymbol":
         info["symbol"] = symbol_info(r.symbol())
         info["color"] = r.symbol().color().name()
@@ -121,13 +149,15 @@ def layer_info(layer):
         "first_name_zh": next(layer.getFeatures()).attribute("name_zh") if layer.featureCount() else None,
         "aliases": {fld.name(): layer.attributeAlias(i) for i, fld in enumerate(layer.fields())},
         "label_expression": labeling.settings().isExpression if labeling is not None else None,
-        "label_scale": ([labeling.settings().scaleVisibility, labeling.settings().minimumScale]
-                        if labeling is not None else None),
+        "label_scale": (
+            [labeling.settings().scaleVisibility, labeling.settings().minimumScale] if labeling is not None else None
+        ),
     }
 
 
 def image_stats(path):
     from qgis.PyQt.QtGui import QImage
+
     img = QImage(str(path))
     w, h = img.width(), img.height()
     step = 4
@@ -144,8 +174,13 @@ def image_stats(path):
     n = len(values)
     mean = sum(values) / n
     var = sum((v - mean) ** 2 for v in values) / n
-    return {"width": w, "height": h, "variance": var, "distinct_colours": len(colours),
-            "non_background_fraction": non_bg / n}
+    return {
+        "width": w,
+        "height": h,
+        "variance": var,
+        "distinct_colours": len(colours),
+        "non_background_fraction": non_bg / n,
+    }
 
 
 def main():
@@ -157,16 +192,25 @@ def main():
     out["read"] = project.read(str(export_dir / "tianjin.qgz"))
     out["crs"] = project.crs().authid()
     root = project.layerTreeRoot()
-    out["groups"] = [{"name": g.name(), "layers": [n.name() for n in g.findLayers()]} for g in root.children()
-                     if g.nodeType() == 0]
+    out["groups"] = [
+        {"name": g.name(), "layers": [n.name() for n in g.findLayers()]} for g in root.children() if g.nodeType() == 0
+    ]
     out["has_custom_order"] = root.hasCustomLayerOrder()
     out["draw_order"] = [lay.name() for lay in root.layerOrder()]
     out["tree_order"] = [n.name() for n in root.findLayers()]
-    out["themes"] = {name: [lay.name() for lay in project.mapThemeCollection().mapThemeVisibleLayers(name)]
-                     for name in project.mapThemeCollection().mapThemes()}
-    out["bookmarks"] = [{"name": b.name(), "group": b.group(), "crs": b.extent().crs().authid(),
-                         "extent": [b.extent().xMinimum(), b.extent().yMinimum(), b.extent().xMaximum(),
-                                    b.extent().yMaximum()]} for b in project.bookmarkManager().bookmarks()]
+    out["themes"] = {
+        name: [lay.name() for lay in project.mapThemeCollection().mapThemeVisibleLayers(name)]
+        for name in project.mapThemeCollection().mapThemes()
+    }
+    out["bookmarks"] = [
+        {
+            "name": b.name(),
+            "group": b.group(),
+            "crs": b.extent().crs().authid(),
+            "extent": [b.extent().xMinimum(), b.extent().yMinimum(), b.extent().xMaximum(), b.extent().yMaximum()],
+        }
+        for b in project.bookmarkManager().bookmarks()
+    ]
     out["layouts"] = {}
     for i, layout in enumerate(project.layoutManager().printLayouts()):
         page = layout.pageCollection().page(0)
@@ -178,12 +222,17 @@ def main():
         settings = QgsLayoutExporter.PdfExportSettings()
         settings.dpi = 96
         result = exporter.exportToPdf(str(pdf), settings)
-        info = {"page_mm": [page.pageSize().width(), page.pageSize().height()], "items": sorted(items),
-                "pdf_result": int(result), "pdf_bytes": pdf.stat().st_size if pdf.exists() else 0,
-                "pdf_head": pdf.read_bytes()[:5].decode("ascii", "replace") if pdf.exists() else "",
-                "map_theme": maps[0].followVisibilityPresetName() if maps else None,
-                "map_follows": maps[0].followVisibilityPreset() if maps else None,
-                "map_scale": maps[0].scale() if maps else None, "labels": labels}
+        info = {
+            "page_mm": [page.pageSize().width(), page.pageSize().height()],
+            "items": sorted(items),
+            "pdf_result": int(result),
+            "pdf_bytes": pdf.stat().st_size if pdf.exists() else 0,
+            "pdf_head": pdf.read_bytes()[:5].decode("ascii", "replace") if pdf.exists() else "",
+            "map_theme": maps[0].followVisibilityPresetName() if maps else None,
+            "map_follows": maps[0].followVisibilityPreset() if maps else None,
+            "map_scale": maps[0].scale() if maps else None,
+            "labels": labels,
+        }
         if i == 0:
             img_path = png.parent / "layout_0.png"
             img_settings = QgsLayoutExporter.ImageExportSettings()
@@ -202,10 +251,13 @@ def main():
         lay = QgsVectorLayer(f"{dxf}|layername=entities", "dxf", "ogr")
         idx = lay.fields().indexOf("Layer")
         ext = lay.extent()
-        out["dxf"] = {"valid": lay.isValid(), "crs_units": lay.crs().mapUnits() if lay.crs().isValid() else None,
-                      "layers": sorted(str(v) for v in lay.uniqueValues(idx)),
-                      "texts": sorted({str(f["Text"]) for f in lay.getFeatures() if f["Text"]}),
-                      "extent": [ext.xMinimum(), ext.yMinimum(), ext.xMaximum(), ext.yMaximum()]}
+        out["dxf"] = {
+            "valid": lay.isValid(),
+            "crs_units": lay.crs().mapUnits() if lay.crs().isValid() else None,
+            "layers": sorted(str(v) for v in lay.uniqueValues(idx)),
+            "texts": sorted({str(f["Text"]) for f in lay.getFeatures() if f["Text"]}),
+            "extent": [ext.xMinimum(), ext.yMinimum(), ext.xMaximum(), ext.yMaximum()],
+        }
     out["project_layers"] = {}
     for lay in project.mapLayers().values():
         source_id = lay.source().split("layername=")[-1]

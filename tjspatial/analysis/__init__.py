@@ -7,6 +7,7 @@ Modules: :mod:`.population` (``tj.population``), :mod:`.coverage` (``tj.coverage
 isochrones), :mod:`.indicators` (``tj.indicators``), :mod:`.run` (``tj.analyse``), :mod:`.grid` (exact cell
 fractions, atomic GeoTIFF writing).
 """
+
 from __future__ import annotations
 
 from .coverage import coverage, coverage_delta, plan_stations

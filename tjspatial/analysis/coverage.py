@@ -30,6 +30,7 @@ memoised per population grid, so repeated calls (several distances, kinds, scena
 catchments. Sparse station sets are buffered as one MultiPoint (:func:`buffer_catchment`). Measured by
 ``benchmarks/bench_buffer_coverage.py`` (README, Benchmarks).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,14 +48,22 @@ from ..crs import METRIC_CRS, to_metric
 from ..io import load
 from ..validate import check_coordinates
 
-__all__ = ["coverage", "coverage_delta", "plan_stations", "PLAN_STATION_SPACING_M", "select_stations", "resolve_areas", "buffer_catchment",
-           "DEFAULT_DISTANCES", "STATION_KINDS"]
+__all__ = [
+    "coverage",
+    "coverage_delta",
+    "plan_stations",
+    "PLAN_STATION_SPACING_M",
+    "select_stations",
+    "resolve_areas",
+    "buffer_catchment",
+    "DEFAULT_DISTANCES",
+    "STATION_KINDS",
+]
 
 DEFAULT_DISTANCES = (500, 800, 1000)
 """The usual catchment distances, metres."""
 
 STATION_KINDS = ("all", "metro", "rail", "tram")
-
 
 
 def _as_list(v) -> list | None:
@@ -63,8 +72,9 @@ def _as_list(v) -> list | None:
     return [v] if isinstance(v, str) else list(v)
 
 
-def select_stations(stations=None, *, kind: str | Iterable[str] = "all", status=None,
-                    path: str | Path | None = None, crs=None) -> gpd.GeoDataFrame:
+def select_stations(
+    stations=None, *, kind: str | Iterable[str] = "all", status=None, path: str | Path | None = None, crs=None
+) -> gpd.GeoDataFrame:
     """Stations as metric points (``crs``, default the zone that follows the data: EPSG:4548 in Tianjin),
     filtered by ``kind`` (metro / rail / tram / all) and ``status``.
 
@@ -82,6 +92,7 @@ def select_stations(stations=None, *, kind: str | Iterable[str] = "all", status=
         stations = load(stations, path)
         if lid == "rail_stations":  # #13: every coverage result says how old its station points are
             from .stations import station_snapshot
+
             stations.attrs = {**stations.attrs, "station_snapshot": station_snapshot(path)}
     if not isinstance(stations, gpd.GeoDataFrame):
         raise TypeError(f"stations must be a GeoDataFrame or a layer id, not {type(stations).__name__}")
@@ -109,8 +120,7 @@ def select_stations(stations=None, *, kind: str | Iterable[str] = "all", status=
     return out
 
 
-def resolve_areas(areas="districts", *, path: str | Path | None = None,
-                  label: str | None = None) -> gpd.GeoDataFrame:
+def resolve_areas(areas="districts", *, path: str | Path | None = None, label: str | None = None) -> gpd.GeoDataFrame:
     """Areas as metric polygons (the zone that follows the data, :func:`tjspatial.crs.metric_crs_for`: EPSG:4548
     in Tianjin) with an ``area`` key column (and ``name_zh``/``name_en`` where known).
 
@@ -156,6 +166,7 @@ def buffer_catchment(points: np.ndarray, distance: float, quad_segs: int = 16) -
         return shapely.Polygon()
     if len(pts) > 1:
         from scipy.spatial import cKDTree
+
         xy = shapely.get_coordinates(pts)
         pairs = cKDTree(xy).query_pairs(2 * distance, output_type="ndarray")
         if 2 * len(pairs) <= _SPARSE_NEIGHBOURS * len(pts):
@@ -171,18 +182,31 @@ _SPARSE_NEIGHBOURS = 3
 def _population(population, path):
     if population is None:
         from .population import population as make
+
         return make(path=path)
     if isinstance(population, (str, Path, gpd.GeoDataFrame)):
         from .population import population as make
+
         return make(population, path=path)
     if not hasattr(population, "zonal_sum"):
         raise TypeError("population must be what tj.population(...) returns (an object with zonal_sum)")
     return population
 
 
-def coverage(stations=None, population=None, areas="districts", distance: float = 800, method: str = "buffer",
-             *, graph=None, kind: str | Iterable[str] = "all", status=None, path: str | Path | None = None,
-             walk_buffer: float = 100.0, max_hole_m2: float | None = None) -> pd.DataFrame:
+def coverage(
+    stations=None,
+    population=None,
+    areas="districts",
+    distance: float = 800,
+    method: str = "buffer",
+    *,
+    graph=None,
+    kind: str | Iterable[str] = "all",
+    status=None,
+    path: str | Path | None = None,
+    walk_buffer: float = 100.0,
+    max_hole_m2: float | None = None,
+) -> pd.DataFrame:
     """Population and land within ``distance`` of a station, per area.
 
     Parameters
@@ -221,31 +245,37 @@ def coverage(stations=None, population=None, areas="districts", distance: float 
         extra = {"_parts": (pts, distance)}  # the circles, for the few split cells the catchment boundary crosses
     else:
         from .network_coverage import DEFAULT_MAX_HOLE_M2, walk_catchment
+
         if graph is None:
-            raise ValueError("method='network' needs a street graph: pass graph= (e.g. "
-                             "tjspatial.analysis.network_coverage.load_walk_graph(path) or an osmnx walk graph)")
+            raise ValueError(
+                "method='network' needs a street graph: pass graph= (e.g. "
+                "tjspatial.analysis.network_coverage.load_walk_graph(path) or an osmnx walk graph)"
+            )
         holes = DEFAULT_MAX_HOLE_M2 if max_hole_m2 is None else max_hole_m2
         net = _walk_network(graph, ar.crs)
         catch, extra = walk_catchment(pts, net, distance, walk_buffer=walk_buffer, max_hole_m2=holes)
-    return _summarise(ar, catch, pop, pts, st, method=method, distance=distance, kind=kind, status=status,
-                      extra=extra)
+    return _summarise(ar, catch, pop, pts, st, method=method, distance=distance, kind=kind, status=status, extra=extra)
 
 
 def _walk_network(graph, crs):
     """The street graph as a WalkNetwork in ``crs`` (the areas' metric CRS)."""
     from .network_coverage import WalkNetwork
+
     if isinstance(graph, (str, Path)):
         graph = WalkNetwork.load(graph)
     if not isinstance(graph, WalkNetwork):
         return WalkNetwork.from_graph(graph, crs=crs)
     if not CRS.from_user_input(graph.crs).equals(CRS.from_user_input(crs)):
-        raise ValueError(f"the walk network is in {graph.crs} but the areas are measured in {crs}; build it with "
-                         f"WalkNetwork.from_graph(graph, crs={str(crs)!r})")
+        raise ValueError(
+            f"the walk network is in {graph.crs} but the areas are measured in {crs}; build it with "
+            f"WalkNetwork.from_graph(graph, crs={str(crs)!r})"
+        )
     return graph
 
 
-def _summarise(ar: gpd.GeoDataFrame, catch, pop, pts, st, *, method, distance, kind, status,
-               extra: dict) -> pd.DataFrame:
+def _summarise(
+    ar: gpd.GeoDataFrame, catch, pop, pts, st, *, method, distance, kind, status, extra: dict
+) -> pd.DataFrame:
     geoms = np.asarray(ar.geometry.values, dtype=object)
     shapely.prepare(catch)
     covered = shapely.intersection(geoms, catch)
@@ -270,16 +300,25 @@ def _summarise(ar: gpd.GeoDataFrame, catch, pop, pts, st, *, method, distance, k
     df["area_share"] = np.divide(area_cov, area, out=np.full(len(df), np.nan), where=area > 0)
     df["stations"] = n_st.astype(int)
     catchments = gpd.GeoDataFrame({"area": df["area"].to_numpy()}, geometry=covered, crs=ar.crs)
-    df.attrs = {"method": method, "distance_m": float(distance), "kind": kind if isinstance(kind, str) else
-                ",".join(kind), "status": status if status is None or isinstance(status, str) else ",".join(status),
-                "station_count": int(len(pts)), "stations_layer": st.attrs.get("layer", "stations"),
-                **{k: st.attrs[k] for k in ("station_set", "station_rule", "station_snapshot") if k in st.attrs},
-                "areas_layer": ar.attrs.get("layer", "areas"), **pop.attrs, **extra, "catchments": catchments}
+    df.attrs = {
+        "method": method,
+        "distance_m": float(distance),
+        "kind": kind if isinstance(kind, str) else ",".join(kind),
+        "status": status if status is None or isinstance(status, str) else ",".join(status),
+        "station_count": int(len(pts)),
+        "stations_layer": st.attrs.get("layer", "stations"),
+        **{k: st.attrs[k] for k in ("station_set", "station_rule", "station_snapshot") if k in st.attrs},
+        "areas_layer": ar.attrs.get("layer", "areas"),
+        **pop.attrs,
+        **extra,
+        "catchments": catchments,
+    }
     return df
 
 
-def _zonal_sums(pop, geoms: np.ndarray, covered: np.ndarray, catch_parts=None, *,
-                crs=METRIC_CRS) -> tuple[np.ndarray, np.ndarray]:
+def _zonal_sums(
+    pop, geoms: np.ndarray, covered: np.ndarray, catch_parts=None, *, crs=METRIC_CRS
+) -> tuple[np.ndarray, np.ndarray]:
     """Population inside each area and inside its covered part ``covered = geoms ∩ catchment`` (EPSG:4548);
     ``catch_parts``, if given, are polygons whose union is the catchment (the station circles).
 
@@ -293,10 +332,10 @@ def _zonal_sums(pop, geoms: np.ndarray, covered: np.ndarray, catch_parts=None, *
     pieces = getattr(pop, "pieces", None)
     gcrs = getattr(pop, "crs", None) or crs
     same = CRS.from_user_input(gcrs).equals(CRS.from_user_input(crs))
-    if (values is None or transform is None or transform.b != 0 or transform.d != 0
-            or (pieces is not None and not same)):
+    if values is None or transform is None or transform.b != 0 or transform.d != 0 or (pieces is not None and not same):
         return pop.zonal_sum(geoms, crs=crs), pop.zonal_sum(covered, crs=crs)
     from .zonal import integrator_for, pieces_covered, pieces_in_areas
+
     integ, memo = integrator_for(pop)
     if not same:
         geoms = np.asarray(gpd.GeoSeries(geoms, crs=crs).to_crs(gcrs).values, dtype=object)
@@ -309,8 +348,9 @@ def _zonal_sums(pop, geoms: np.ndarray, covered: np.ndarray, catch_parts=None, *
         pairs = None
         if pieces is not None:
             pairs = pieces_in_areas(integ, pieces, geoms)
-            totals = totals + np.bincount(pairs[0], weights=np.asarray(pieces.persons, float)[pairs[1]] * pairs[2],
-                                          minlength=len(geoms))
+            totals = totals + np.bincount(
+                pairs[0], weights=np.asarray(pieces.persons, float)[pairs[1]] * pairs[2], minlength=len(geoms)
+            )
         hit = memo[key] = (totals, pairs)
     totals, pairs = hit
     bp = integ.boundary_pieces(covered)
@@ -331,13 +371,18 @@ def _warn_outside(pop, geoms: np.ndarray, integ) -> None:
     out = ok & ((b[:, 0] < xs[0] - tol) | (b[:, 2] > xs[1] + tol) | (b[:, 1] < ys[0] - tol) | (b[:, 3] > ys[1] + tol))
     if out.any():
         import warnings
-        warnings.warn(f"coverage: {int(out.sum())} area(s) reach beyond the population grid "
-                      f"({getattr(pop, 'description', '') or getattr(pop, 'source', '')}); people outside it are "
-                      f"not counted", stacklevel=4)
+
+        warnings.warn(
+            f"coverage: {int(out.sum())} area(s) reach beyond the population grid "
+            f"({getattr(pop, 'description', '') or getattr(pop, 'source', '')}); people outside it are "
+            f"not counted",
+            stacklevel=4,
+        )
 
 
 def _poly(g):
     from .grid import polygonal
+
     return polygonal(g)
 
 
@@ -375,8 +420,9 @@ PLAN_STATION_SPACING_M = {"metro": 1500.0}
 """Spacing of the schematic stations placed along planned lines, by mode (metres); other modes: waypoints only."""
 
 
-def plan_stations(path: str | Path | None = None, *, spacing_m: dict | None = None,
-                  include_open: bool = True) -> gpd.GeoDataFrame:
+def plan_stations(
+    path: str | Path | None = None, *, spacing_m: dict | None = None, include_open: bool = True
+) -> gpd.GeoDataFrame:
     """Stations of the 2025 plan network: the open ``rail_stations`` plus schematic stations on the lines of the
     ``planned_rail`` layer that are not open yet (EPSG:4326).
 
@@ -391,8 +437,9 @@ def plan_stations(path: str | Path | None = None, *, spacing_m: dict | None = No
     plan = to_metric(load("planned_rail", path))
     plan = plan[plan["status"] != "open"]
     pts, rows = [], []
-    for geom, mode, status, name, line_id in zip(plan.geometry.values, plan["mode"], plan["status"],
-                                                 plan["name_zh"], plan["line_id"]):
+    for geom, mode, status, name, line_id in zip(
+        plan.geometry.values, plan["mode"], plan["status"], plan["name_zh"], plan["line_id"]
+    ):
         coords = shapely.get_coordinates(geom)
         step = spacing.get(mode)
         if step:
@@ -401,9 +448,17 @@ def plan_stations(path: str | Path | None = None, *, spacing_m: dict | None = No
             extra = shapely.get_coordinates(shapely.line_interpolate_point(geom, np.linspace(0, length, n + 1)))
             coords = np.unique(np.round(np.vstack([coords, extra]), 3), axis=0)
         pts.append(coords)
-        rows += [{"name_zh": f"{name}（规划站点≈）", "name_en": "", "line_id": line_id, "status": status,
-                  "kind": "metro" if mode == "metro" else "rail", "accuracy": "schematic",
-                  "source": "planned_rail (schematic station positions)"}] * len(coords)
+        rows += [
+            {
+                "name_zh": f"{name}（规划站点≈）",
+                "name_en": "",
+                "line_id": line_id,
+                "status": status,
+                "kind": "metro" if mode == "metro" else "rail",
+                "accuracy": "schematic",
+                "source": "planned_rail (schematic station positions)",
+            }
+        ] * len(coords)
     xy = np.vstack(pts) if pts else np.empty((0, 2))
     new = gpd.GeoDataFrame(rows, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=plan.crs).to_crs("EPSG:4326")
     if not include_open:

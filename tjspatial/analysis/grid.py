@@ -9,6 +9,7 @@ Speed: interior cells are found with GDAL's rasteriser (centre rule), boundary c
 rasterisation of the boundary; only boundary cells are intersected, and polygons with many vertices are first
 cut into pieces of at most 256 vertices (:func:`subdivide`) so that each cell meets only small pieces.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -64,8 +65,12 @@ def subdivide(geom, max_vertices: int = 256) -> np.ndarray:
         b = shapely.bounds(big)
         wide = (b[:, 2] - b[:, 0]) >= (b[:, 3] - b[:, 1])
         mx, my = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
-        first = _clip(big, np.column_stack([b[:, 0], b[:, 1], np.where(wide, mx, b[:, 2]), np.where(wide, b[:, 3], my)]))
-        second = _clip(big, np.column_stack([np.where(wide, mx, b[:, 0]), np.where(wide, b[:, 1], my), b[:, 2], b[:, 3]]))
+        first = _clip(
+            big, np.column_stack([b[:, 0], b[:, 1], np.where(wide, mx, b[:, 2]), np.where(wide, b[:, 3], my)])
+        )
+        second = _clip(
+            big, np.column_stack([np.where(wide, mx, b[:, 0]), np.where(wide, b[:, 1], my), b[:, 2], b[:, 3]])
+        )
         nxt = shapely.get_parts(np.concatenate([first, second]))
         todo = nxt[np.isin(shapely.get_type_id(nxt), (3, 6)) & ~shapely.is_empty(nxt)]
     return np.concatenate(done) if done else np.empty(0, dtype=object)
@@ -148,10 +153,12 @@ def cell_fractions(geom, transform: Affine, shape: tuple[int, int]) -> tuple[np.
     r0, r1, c0, c1 = win
     wshape = (r1 - r0, c1 - c0)
     wt = transform @ Affine.translation(c0, r0)
-    centre = rasterio.features.rasterize([(geom, 1)], out_shape=wshape, transform=wt, fill=0,
-                                         all_touched=False, dtype="uint8").astype(bool)
-    edge = rasterio.features.rasterize([(shapely.boundary(geom), 1)], out_shape=wshape, transform=wt, fill=0,
-                                       all_touched=True, dtype="uint8").astype(bool)
+    centre = rasterio.features.rasterize(
+        [(geom, 1)], out_shape=wshape, transform=wt, fill=0, all_touched=False, dtype="uint8"
+    ).astype(bool)
+    edge = rasterio.features.rasterize(
+        [(shapely.boundary(geom), 1)], out_shape=wshape, transform=wt, fill=0, all_touched=True, dtype="uint8"
+    ).astype(bool)
     inner_r, inner_c = np.nonzero(centre & ~edge)
     br, bc = np.nonzero(edge)
     boxes = _boxes(wt, br, bc)
@@ -171,16 +178,34 @@ def cell_fractions(geom, transform: Affine, shape: tuple[int, int]) -> tuple[np.
     return rows, cols, weights
 
 
-def write_geotiff_atomic(path: str | Path, array: np.ndarray, transform: Affine, crs, *, nodata=None,
-                         tags: dict | None = None, band_description: str | None = None) -> Path:
+def write_geotiff_atomic(
+    path: str | Path,
+    array: np.ndarray,
+    transform: Affine,
+    crs,
+    *,
+    nodata=None,
+    tags: dict | None = None,
+    band_description: str | None = None,
+) -> Path:
     """Write a one-band GeoTIFF (deflate-compressed) to a temporary file beside ``path``, then rename it.
 
     ``tags`` are written as GDAL metadata (e.g. units, method, accuracy).
     """
     path = Path(path)
-    profile = {"driver": "GTiff", "height": array.shape[0], "width": array.shape[1], "count": 1,
-               "dtype": array.dtype, "crs": crs, "transform": transform, "compress": "deflate",
-               "tiled": True, "blockxsize": 256, "blockysize": 256}
+    profile = {
+        "driver": "GTiff",
+        "height": array.shape[0],
+        "width": array.shape[1],
+        "count": 1,
+        "dtype": array.dtype,
+        "crs": crs,
+        "transform": transform,
+        "compress": "deflate",
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+    }
     if nodata is not None:
         profile["nodata"] = nodata
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as dst:

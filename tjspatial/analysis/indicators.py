@@ -17,6 +17,7 @@ value was obtained. Rail lengths are de-duplicated: chords that two lines share 
 津秦 天津–军粮城北) count once, and every open line counts, also where a station has only an approximate point
 (京滨城际 north section 宝坻–北辰).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,8 +60,7 @@ def _length_inside(gdf: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame) -> float:
     return float(shapely.length(shapely.intersection(np.asarray(m.geometry.values), b)).sum() / 1000)
 
 
-def rail_km(path=None, *, modes=("hsr", "intercity"), boundary: gpd.GeoDataFrame | None = None,
-            graph=None) -> dict:
+def rail_km(path=None, *, modes=("hsr", "intercity"), boundary: gpd.GeoDataFrame | None = None, graph=None) -> dict:
     """Length (km) of the open rail lines of ``modes`` inside Tianjin, shared chords counted once.
 
     The lines are the ride edges of the open rail graph (:func:`~tjspatial.analysis.rail_network.rail_graph`):
@@ -69,22 +69,28 @@ def rail_km(path=None, *, modes=("hsr", "intercity"), boundary: gpd.GeoDataFrame
     corridors counted once per line), ``shared_km`` (the difference) and ``lines`` (line ids).
     """
     from .rail_network import rail_graph
+
     g = graph if graph is not None else rail_graph(path)
     e = g.edges[g.edges["kind"] == "ride"]
     mode = g.nodes["mode"].to_numpy()
     e = e[np.isin(mode[e["a"].to_numpy()], modes)]
     xy = shapely.get_coordinates(g.nodes.geometry.values)
     segs = shapely.linestrings(np.stack([xy[e["a"].to_numpy()], xy[e["b"].to_numpy()]], axis=1))
-    b = shapely.union_all(np.asarray(to_metric(load("boundary", path) if boundary is None else boundary).geometry.values))
+    b = shapely.union_all(
+        np.asarray(to_metric(load("boundary", path) if boundary is None else boundary).geometry.values)
+    )
     inside = shapely.intersection(segs, b)
     per_line = pd.Series(shapely.length(inside) / 1000, index=e["line_id"].to_numpy()).groupby(level=0).sum()
     km = float(shapely.length(shapely.union_all(inside)) / 1000)
-    return {"km": km, "km_sum": float(per_line.sum()), "shared_km": float(per_line.sum() - km),
-            "lines": sorted(per_line.index)}
+    return {
+        "km": km,
+        "km_sum": float(per_line.sum()),
+        "shared_km": float(per_line.sum() - km),
+        "lines": sorted(per_line.index),
+    }
 
 
-def forest_cover(landcover: str | Path, zone: gpd.GeoDataFrame, *,
-                 classes=FOREST_CLASSES_IGBP) -> tuple[float, float]:
+def forest_cover(landcover: str | Path, zone: gpd.GeoDataFrame, *, classes=FOREST_CLASSES_IGBP) -> tuple[float, float]:
     """Share of ``zone`` covered by the forest ``classes`` of a land-cover raster, and the raster's cell size.
 
     Cells are weighted by the share of their area inside the zone (in the raster's CRS); nodata cells are left
@@ -119,14 +125,23 @@ def _class_words(classes) -> str:
     if len(codes) > 2 and codes == list(range(codes[0], codes[-1] + 1)):
         text = f"{codes[0]}–{codes[-1]}"
     else:
-        text = ", ".join(map(str, codes[:-1])) + (" and " if len(codes) > 1 else "") + str(codes[-1]) if codes else "none"
+        text = (
+            ", ".join(map(str, codes[:-1])) + (" and " if len(codes) > 1 else "") + str(codes[-1]) if codes else "none"
+        )
     return text + (" (forests)" if tuple(codes) == FOREST_CLASSES_IGBP else "")
 
 
-def indicators(path: str | Path | None = None, *, landcover: str | Path | None = None,
-               population=None, forest_classes=FOREST_CLASSES_IGBP,
-               max_landcover_cell_m: float = MAX_LANDCOVER_CELL_M, graph=None,
-               surfaces: dict | None = None, sensitivity: pd.DataFrame | None = None) -> pd.DataFrame:
+def indicators(
+    path: str | Path | None = None,
+    *,
+    landcover: str | Path | None = None,
+    population=None,
+    forest_classes=FOREST_CLASSES_IGBP,
+    max_landcover_cell_m: float = MAX_LANDCOVER_CELL_M,
+    graph=None,
+    surfaces: dict | None = None,
+    sensitivity: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """The plan's spatial targets with the value the layers give and a status (module docstring).
 
     Parameters
@@ -159,14 +174,24 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
         assert status in STATUSES, status
         if status in ("met", "not met") and not str(target).strip():
             raise ValueError(f"indicator {key}: a row without a target cannot be {status!r}")
-        rows.append({"key": key, "name_zh": name_zh, "name_en": name_en,
-                     "value": None if value is None else round(float(value), 2), "unit": unit,
-                     "target": target, "status": status, "note": note,
-                     "method": method or ("no measurement: " + note.split(";")[0] if value is None else ""),
-                     "plan_ref": ref(ref_key)[1]})
+        rows.append(
+            {
+                "key": key,
+                "name_zh": name_zh,
+                "name_en": name_en,
+                "value": None if value is None else round(float(value), 2),
+                "unit": unit,
+                "target": target,
+                "status": status,
+                "note": note,
+                "method": method or ("no measurement: " + note.split(";")[0] if value is None else ""),
+                "plan_ref": ref(ref_key)[1],
+            }
+        )
 
     boundary = load("boundary", path)
     from .rail_network import rail_graph
+
     g = graph if graph is not None else rail_graph(path)
 
     # 1. high-speed / intercity rail km (shared chords once, every open line)
@@ -175,47 +200,101 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
         km = rk["km"]
         official = ref("hsr_intercity_km_end2025")[0]
         status = "met" if km >= 470 else "not measurable"
-        note = (f"open hsr + intercity lines inside Tianjin ({len(rk['lines'])} lines incl. the open 京滨城际 north "
-                f"section); {rk['shared_km']:.1f} km of chords shared by two lines (津保/津兴, 京津城际延伸/津秦) counted "
-                f"once (sum per line {rk['km_sum']:.1f} km). Chords between stations bound the track length from below, "
-                f"so only a value ≥ 470 km could decide. Official figure: {official} km at end 2025 "
-                "(reference_figures, secondary) — below the target.")
-        add("hsr_km_2025", "高速（城际）铁路总里程", "High-speed / intercity rail length", km, "km", "470",
-            status, note, "plan_hsr_km_2025",
+        note = (
+            f"open hsr + intercity lines inside Tianjin ({len(rk['lines'])} lines incl. the open 京滨城际 north "
+            f"section); {rk['shared_km']:.1f} km of chords shared by two lines (津保/津兴, 京津城际延伸/津秦) counted "
+            f"once (sum per line {rk['km_sum']:.1f} km). Chords between stations bound the track length from below, "
+            f"so only a value ≥ 470 km could decide. Official figure: {official} km at end 2025 "
+            "(reference_figures, secondary) — below the target."
+        )
+        add(
+            "hsr_km_2025",
+            "高速（城际）铁路总里程",
+            "High-speed / intercity rail length",
+            km,
+            "km",
+            "470",
+            status,
+            note,
+            "plan_hsr_km_2025",
             "union of the straight chords between consecutive open stations of the hsr and intercity lines "
-            "(rail graph; approximate points where OSM has none), clipped to the boundary, EPSG:4548")
+            "(rail graph; approximate points where OSM has none), clipped to the boundary, EPSG:4548",
+        )
 
     # 2. expressways
     if _has("expressways", path):
         km = _length_inside(load("expressways", path), boundary)
-        add("expressway_km_2025", "高速公路通车里程", "Expressway length", km, "km", "> 1350",
-            "met" if km > 1350 else "not met", "length of the expressways layer inside Tianjin",
-            "plan_expressway_km_2025", "length of the expressways layer clipped to the boundary, EPSG:4548")
+        add(
+            "expressway_km_2025",
+            "高速公路通车里程",
+            "Expressway length",
+            km,
+            "km",
+            "> 1350",
+            "met" if km > 1350 else "not met",
+            "length of the expressways layer inside Tianjin",
+            "plan_expressway_km_2025",
+            "length of the expressways layer clipped to the boundary, EPSG:4548",
+        )
     else:
-        add("expressway_km_2025", "高速公路通车里程", "Expressway length", None, "km", "> 1350", "not measurable",
+        add(
+            "expressway_km_2025",
+            "高速公路通车里程",
+            "Expressway length",
+            None,
+            "km",
+            "> 1350",
+            "not measurable",
             f"no expressway layer in the catalog. Official figure: {ref('expressway_km_end2025')[0]} km at end 2025 "
-            "(reference_figures, secondary).", "plan_expressway_km_2025")
+            "(reference_figures, secondary).",
+            "plan_expressway_km_2025",
+        )
 
     # 3. barrier area, 4. level-1 forest cover
     if _has("green_barrier", path):
         gb = load("green_barrier", path)
         area = float(to_metric(gb).area.sum() / 1e6)
         schematic = (gb["accuracy"] == "schematic").any()
-        add("barrier_area", "双城间绿色生态屏障面积", "Green barrier area", area, "km2", "736",
+        add(
+            "barrier_area",
+            "双城间绿色生态屏障面积",
+            "Green barrier area",
+            area,
+            "km2",
+            "736",
             "not measurable" if schematic else ("met" if area >= 736 * 0.99 else "not met"),
-            "the green_barrier layer is schematic (示意): drawn to the official areas, so its area cannot confirm "
-            "them" if schematic else "area of the green_barrier layer (EPSG:4548)", "plan_barrier_area",
-            "area of the green_barrier polygons, EPSG:4548")
+            "the green_barrier layer is schematic (示意): drawn to the official areas, so its area cannot confirm them"
+            if schematic
+            else "area of the green_barrier layer (EPSG:4548)",
+            "plan_barrier_area",
+            "area of the green_barrier polygons, EPSG:4548",
+        )
         lvl1 = gb[gb["level"] == 1] if "level" in gb.columns else gb.iloc[0:0]
         if landcover is None:
-            add("barrier_level1_forest_cover", "一级管控区森林（绿化）覆盖率", "Forest cover, barrier level-1 zone",
-                None, "percent", "25", "not measurable",
+            add(
+                "barrier_level1_forest_cover",
+                "一级管控区森林（绿化）覆盖率",
+                "Forest cover, barrier level-1 zone",
+                None,
+                "percent",
+                "25",
+                "not measurable",
                 "needs a land-cover raster: tj.indicators(landcover='file.tif') (IGBP classes, ≤ "
-                f"{max_landcover_cell_m:g} m cells)", "plan_barrier_level1_forest_cover")
+                f"{max_landcover_cell_m:g} m cells)",
+                "plan_barrier_level1_forest_cover",
+            )
         elif lvl1.empty:
-            add("barrier_level1_forest_cover", "一级管控区森林（绿化）覆盖率", "Forest cover, barrier level-1 zone",
-                None, "percent", "25", "not measurable", "the green_barrier layer has no level-1 zone",
-                "plan_barrier_level1_forest_cover")
+            add(
+                "barrier_level1_forest_cover",
+                "一级管控区森林（绿化）覆盖率",
+                "Forest cover, barrier level-1 zone",
+                None,
+                "percent",
+                "25",
+                "not measurable",
+                "the green_barrier layer has no level-1 zone",
+                "plan_barrier_level1_forest_cover",
+            )
         else:
             share, cell_m = forest_cover(landcover, lvl1, classes=forest_classes)
             reasons = []
@@ -224,34 +303,69 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
             if (lvl1["accuracy"] == "schematic").any():
                 reasons.append("the level-1 zone is schematic (示意)")
             status = "not measurable" if reasons else ("met" if share * 100 >= 25 else "not met")
-            add("barrier_level1_forest_cover", "一级管控区森林（绿化）覆盖率", "Forest cover, barrier level-1 zone",
-                share * 100, "percent", "25", status,
+            add(
+                "barrier_level1_forest_cover",
+                "一级管控区森林（绿化）覆盖率",
+                "Forest cover, barrier level-1 zone",
+                share * 100,
+                "percent",
+                "25",
+                status,
                 f"share of IGBP classes {_class_words(forest_classes)} in {Path(landcover).name}, cells weighted by covered "
-                "area" + ("; " + "; ".join(reasons) if reasons else ""), "plan_barrier_level1_forest_cover",
+                "area" + ("; " + "; ".join(reasons) if reasons else ""),
+                "plan_barrier_level1_forest_cover",
                 f"share of forest-class cells of {Path(landcover).name} in the level-1 zone, cells weighted by the "
-                "share of their area inside")
+                "share of their area inside",
+            )
 
     # 5. natural coastline
-    add("natural_coastline_km", "自然岸线保有量", "Natural coastline retained", None, "km", "≥ 18", "not measurable",
+    add(
+        "natural_coastline_km",
+        "自然岸线保有量",
+        "Natural coastline retained",
+        None,
+        "km",
+        "≥ 18",
+        "not measurable",
         "the coastline layer does not tell natural from artificial shoreline. Official figure: "
         f"{ref('natural_shoreline_redline')[0]} km in the 2018 ecological red line (reference_figures, secondary).",
-        "plan_natural_coastline_min")
+        "plan_natural_coastline_min",
+    )
 
     # 6. public shoreline
     if _has("tourism", path):
         t = load("tourism", path)
         sh = t[t["component"] == "shoreline"] if "component" in t.columns else t.iloc[0:0]
         km = float(to_metric(sh).length.sum() / 1000) if len(sh) else None
-        add("public_shoreline_km", "公共亲海亲水休闲岸线", "Public seaside / waterside shoreline", km, "km", "≈ 45",
-            "not measurable", "the tourism layer's shoreline is schematic (示意), drawn to the plan's ~45 km; it "
-            "cannot show what is built", "plan_public_shoreline",
-            "length of the tourism layer's shoreline features (schematic), EPSG:4548")
+        add(
+            "public_shoreline_km",
+            "公共亲海亲水休闲岸线",
+            "Public seaside / waterside shoreline",
+            km,
+            "km",
+            "≈ 45",
+            "not measurable",
+            "the tourism layer's shoreline is schematic (示意), drawn to the plan's ~45 km; it "
+            "cannot show what is built",
+            "plan_public_shoreline",
+            "length of the tourism layer's shoreline features (schematic), EPSG:4548",
+        )
     else:
-        add("public_shoreline_km", "公共亲海亲水休闲岸线", "Public seaside / waterside shoreline", None, "km", "≈ 45",
-            "not measurable", "no shoreline layer", "plan_public_shoreline")
+        add(
+            "public_shoreline_km",
+            "公共亲海亲水休闲岸线",
+            "Public seaside / waterside shoreline",
+            None,
+            "km",
+            "≈ 45",
+            "not measurable",
+            "no shoreline layer",
+            "plan_public_shoreline",
+        )
 
     # 7. 20-minute dual-city link
     from .rail_network import DUAL_CITY_HUBS, RAIL_METHOD, dual_city_sensitivity, dual_city_time
+
     minutes = dual_city_time(g)
     sens = sensitivity if sensitivity is not None else dual_city_sensitivity(path)
     sens_txt = f"{sens['minutes'].min():.1f}–{sens['minutes'].max():.1f} min"
@@ -260,23 +374,33 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
         pr = load("planned_rail", path)
         z2_open = bool((pr["line_id"].str.startswith("Z2") & (pr["status"] == "open")).any())
     hubs = " ↔ ".join("/".join(v) for v in DUAL_CITY_HUBS.values())
-    add("dual_city_rail_minutes", "津城—滨城直达轨道时间", "Jincheng–Bincheng rail time", minutes, "min",
-        "20 (Z2 line)", "met" if (z2_open and minutes <= 20) else "not met",
+    add(
+        "dual_city_rail_minutes",
+        "津城—滨城直达轨道时间",
+        "Jincheng–Bincheng rail time",
+        minutes,
+        "min",
+        "20 (Z2 line)",
+        "met" if (z2_open and minutes <= 20) else "not met",
         f"modelled fastest rail time {hubs} on the open network ({minutes:.1f} min; per-line speeds calibrated to "
         f"published journey times, dwell and {g.params['transfer_min']:g} min transfers); the target's direct line "
         "Z2 is "
         f"{'open' if z2_open else 'not open'} in the planned_rail layer; under changed assumptions (intercity/hsr "
-        f"±15 %, +1 min dwell, 6 min transfers) the time stays {sens_txt}", "plan_dual_city_rail_link",
-        RAIL_METHOD + " (rail_calibration.csv: every timed trip within ±15 %)")
+        f"±15 %, +1 min dwell, 6 min transfers) the time stays {sens_txt}",
+        "plan_dual_city_rail_link",
+        RAIL_METHOD + " (rail_calibration.csv: every timed trip within ±15 %)",
+    )
 
     # 8. metro coverage of key areas, with its range over the population surfaces
     from .coverage import coverage
     from .stations import station_set
     from .uncertainty import add_range
+
     metro = station_set("metro", path)
     cov = coverage(metro, population, "zones", distance=800, path=path)
     if surfaces is None and population is None:
         from .population import population_variants
+
         surfaces = population_variants(path)
     keys = ["中心城区", "滨海新区", "环城四区"]
     sel = cov["area"].isin(keys).to_numpy()
@@ -286,17 +410,27 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
         ranged = add_range(cov, surfaces, areas="zones", path=path)
         # the key areas together: re-weight each surface's shares by that surface's totals (= census by zone)
         tot = cov["pop_total"][sel].to_numpy()
-        per = [float((ranged[f"share_{n}"][sel].to_numpy() * tot).sum() / tot.sum())
-               for n in ranged.attrs["range_surfaces"].split(",")]
+        per = [
+            float((ranged[f"share_{n}"][sel].to_numpy() * tot).sum() / tot.sum())
+            for n in ranged.attrs["range_surfaces"].split(",")
+        ]
         rng = f"; range over the population model and its variants {min(per) * 100:.1f}–{max(per) * 100:.1f} %"
-    add("metro_coverage_key_areas", "中心城区、滨海新区及环城四区地铁覆盖", "Metro coverage of the key areas",
-        None if share is None else share * 100, "percent of residents within 800 m", "key areas fully covered",
-        "not measurable", "the plan does not delimit its 重点区域 (key areas); value = residents of 中心城区, 滨海新区 "
+    add(
+        "metro_coverage_key_areas",
+        "中心城区、滨海新区及环城四区地铁覆盖",
+        "Metro coverage of the key areas",
+        None if share is None else share * 100,
+        "percent of residents within 800 m",
+        "key areas fully covered",
+        "not measurable",
+        "the plan does not delimit its 重点区域 (key areas); value = residents of 中心城区, 滨海新区 "
         f"and 环城四区 within 800 m (straight line) of a metro station, {cov.attrs['population_source']} "
         f"({cov.attrs['population_accuracy']}, {cov.attrs.get('population_year')}){rng}; stations: "
-        f"{metro.attrs['station_snapshot']}", "plan_metro_coverage_2025",
+        f"{metro.attrs['station_snapshot']}",
+        "plan_metro_coverage_2025",
         f"buffer coverage, 800 m straight line, {len(metro)} metro stations ({metro.attrs['station_snapshot']}), "
-        "zonal sums of the population over the catchments (zones layer)")
+        "zonal sums of the population over the catchments (zones layer)",
+    )
 
     # 9. metro length: a baseline (232 km at end 2020), not a target
     meta_src = get_catalog().sources.get("metro_lines_meta")
@@ -309,22 +443,46 @@ def indicators(path: str | Path | None = None, *, landcover: str | Path | None =
         km = float(open_lines["length_km"].sum())
         drawn = set(load("metro_lines", path)["line_id"].astype(str)) if _has("metro_lines", path) else set()
         undrawn = [n for lid, n in zip(open_lines["line_id"], open_lines["name_zh"]) if lid not in drawn]
-        add("metro_km_vs_2020", "地铁运营里程（2020年232公里）", "Metro length (232 km at end 2020)", km, "km",
-            "232 (end-2020 status)", "baseline / no target",
+        add(
+            "metro_km_vs_2020",
+            "地铁运营里程（2020年232公里）",
+            "Metro length (232 km at end 2020)",
+            km,
+            "km",
+            "232 (end-2020 status)",
+            "baseline / no target",
             f"{len(open_lines)} lines open by {as_of} (incl. Z4 北段, open since 2026-01-18); the plan records 232 km "
             "as the end-2020 status and sets no length target for 2025, so no status is given"
             + (f"; lines without a drawn geometry: {', '.join(undrawn)}" if undrawn else ""),
             "plan_metro_km_2020_baseline",
             f"sum of the official line lengths (metro_lines_meta.csv, length_km) of every line opened on or before "
-            f"{as_of}")
+            f"{as_of}",
+        )
 
     # 10. non-spatial or out-of-area targets in the same list
-    add("port_teu_2025", "天津港集装箱吞吐量", "Port container throughput", None, "M TEU", "22", "not measurable",
+    add(
+        "port_teu_2025",
+        "天津港集装箱吞吐量",
+        "Port container throughput",
+        None,
+        "M TEU",
+        "22",
+        "not measurable",
         "not a spatial quantity; no layer holds throughput. Official figure: "
-        f"{ref('port_throughput_2025')[0]} Mt / 24 M TEU in 2025 (reference_figures, secondary).", "plan_port_teu_2025")
-    add("jjx_commute_min", "京津雄半小时通勤圈", "Beijing–Tianjin–Xiong'an half-hour commute", None, "min", "30",
-        "not measurable", "the rail graph ends at the first station outside Tianjin (approximate positions)",
-        "plan_jjx_commute")
+        f"{ref('port_throughput_2025')[0]} Mt / 24 M TEU in 2025 (reference_figures, secondary).",
+        "plan_port_teu_2025",
+    )
+    add(
+        "jjx_commute_min",
+        "京津雄半小时通勤圈",
+        "Beijing–Tianjin–Xiong'an half-hour commute",
+        None,
+        "min",
+        "30",
+        "not measurable",
+        "the rail graph ends at the first station outside Tianjin (approximate positions)",
+        "plan_jjx_commute",
+    )
 
     df = pd.DataFrame(rows, columns=COLUMNS)
     df.attrs = {"method": "tjspatial indicators", "landcover": str(landcover) if landcover else None}

@@ -36,6 +36,7 @@ Graph conventions (osmnx): a networkx (Multi)(Di)Graph whose nodes have ``x``/``
 default EPSG:4326) and whose edges have ``length`` in metres (computed as straight lines when absent). Walking
 ignores edge direction.
 """
+
 from __future__ import annotations
 
 import os
@@ -61,8 +62,16 @@ from ..paths import osm_cache_dir
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["WalkNetwork", "walk_catchment", "walk_distances", "walked_segments", "fill_holes",
-           "DEFAULT_WALK_BUFFER_M", "DEFAULT_MAX_HOLE_M2", "load_walk_graph"]
+__all__ = [
+    "WalkNetwork",
+    "walk_catchment",
+    "walk_distances",
+    "walked_segments",
+    "fill_holes",
+    "DEFAULT_WALK_BUFFER_M",
+    "DEFAULT_MAX_HOLE_M2",
+    "load_walk_graph",
+]
 
 DEFAULT_WALK_BUFFER_M = 100.0
 """Buffer around walked streets, metres (ITDP)."""
@@ -100,8 +109,10 @@ class WalkNetwork:
         n = len(self.xy)
         # zero-length edges would vanish from a sparse matrix: give them a tiny positive length
         wm = np.maximum(self.length, 1e-6)
-        return sparse.csr_matrix((np.concatenate([wm, wm]), (np.concatenate([self.u, self.v]),
-                                                            np.concatenate([self.v, self.u]))), shape=(n, n))
+        return sparse.csr_matrix(
+            (np.concatenate([wm, wm]), (np.concatenate([self.u, self.v]), np.concatenate([self.v, self.u]))),
+            shape=(n, n),
+        )
 
     @cached_property
     def tree(self) -> cKDTree:
@@ -119,8 +130,15 @@ class WalkNetwork:
         return n
 
     @classmethod
-    def from_arrays(cls, xy: np.ndarray, u: np.ndarray, v: np.ndarray, length: np.ndarray | None = None,
-                    node_ids: np.ndarray | None = None, crs: str = METRIC_CRS) -> "WalkNetwork":
+    def from_arrays(
+        cls,
+        xy: np.ndarray,
+        u: np.ndarray,
+        v: np.ndarray,
+        length: np.ndarray | None = None,
+        node_ids: np.ndarray | None = None,
+        crs: str = METRIC_CRS,
+    ) -> "WalkNetwork":
         """Build from node coordinates (metres in ``crs``) and edge end indices (lengths default to straight)."""
         xy = np.ascontiguousarray(xy, dtype=float)
         u, v = np.asarray(u, dtype=np.int64), np.asarray(v, dtype=np.int64)
@@ -139,15 +157,23 @@ class WalkNetwork:
         first = np.ones(len(a), dtype=bool)
         first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
         idx = np.int32 if n < 2**31 else np.int64
-        return cls(xy=xy, u=a[first].astype(idx), v=b[first].astype(idx), length=w[first],
-                   node_ids=np.arange(n) if node_ids is None else np.asarray(node_ids), crs=str(crs))
+        return cls(
+            xy=xy,
+            u=a[first].astype(idx),
+            v=b[first].astype(idx),
+            length=w[first],
+            node_ids=np.arange(n) if node_ids is None else np.asarray(node_ids),
+            crs=str(crs),
+        )
 
     @classmethod
     def from_graph(cls, graph, crs: str | None = None) -> "WalkNetwork":
         """Convert a networkx street graph (osmnx conventions, see the module docstring) — the GraphML import
         path; ``crs``: the metric CRS (default: the zone that follows the nodes, EPSG:4548 in Tianjin)."""
         if graph is None or graph.number_of_nodes() == 0:
-            raise ValueError("the street graph is empty; load one with tjspatial.analysis.network_coverage.load_walk_graph")
+            raise ValueError(
+                "the street graph is empty; load one with tjspatial.analysis.network_coverage.load_walk_graph"
+            )
         ids = np.fromiter(graph.nodes, dtype=object, count=graph.number_of_nodes())
         try:
             x = np.fromiter((d["x"] for _, d in graph.nodes(data=True)), dtype=float, count=len(ids))
@@ -158,9 +184,13 @@ class WalkNetwork:
         if crs is None:
             import geopandas as gpd
             from ..crs import metric_crs_for
+
             b = (x.min(), y.min(), x.max(), y.max())
-            crs = metric_crs_for(gpd.GeoSeries(shapely.box(*b), crs=src)) if not src.equals(
-                CRS.from_user_input(METRIC_CRS)) else METRIC_CRS
+            crs = (
+                metric_crs_for(gpd.GeoSeries(shapely.box(*b), crs=src))
+                if not src.equals(CRS.from_user_input(METRIC_CRS))
+                else METRIC_CRS
+            )
         if not src.equals(CRS.from_user_input(crs)):
             x, y = Transformer.from_crs(src, crs, always_xy=True).transform(x, y)
         edges = list(graph.edges(data="length"))
@@ -185,31 +215,55 @@ class WalkNetwork:
         length — node rows, metres) plus ``walk_meta`` (crs, counts, source), atomically (temporary file, then
         rename). :meth:`load` reads it back in seconds without networkx."""
         from ..atomic import atomic_path
+
         path = Path(path)
-        meta = {"crs": self.crs, "nodes": len(self.xy), "edges": len(self.u), "source": source,
-                "format": "tjspatial walk network 1 (node rows 0..n-1; u < v; length in metres)"}
+        meta = {
+            "crs": self.crs,
+            "nodes": len(self.xy),
+            "edges": len(self.u),
+            "source": source,
+            "format": "tjspatial walk network 1 (node rows 0..n-1; u < v; length in metres)",
+        }
         with atomic_path(path) as tmp:
             import pyogrio
+
             # GDAL writes the GeoPackage skeleton (and the small metadata table); the two big tables follow in
             # bulk through sqlite, registered as attribute tables
-            pyogrio.write_dataframe(pd.DataFrame({"key": list(meta), "value": [str(v) for v in meta.values()]}),
-                                    tmp, layer="walk_meta", driver="GPKG")
+            pyogrio.write_dataframe(
+                pd.DataFrame({"key": list(meta), "value": [str(v) for v in meta.values()]}),
+                tmp,
+                layer="walk_meta",
+                driver="GPKG",
+            )
             con = sqlite3.connect(tmp)
             try:
-                con.execute("CREATE TABLE walk_nodes (fid INTEGER PRIMARY KEY, node_id INTEGER, x REAL NOT NULL, "
-                            "y REAL NOT NULL)")
-                con.execute("CREATE TABLE walk_edges (fid INTEGER PRIMARY KEY, u INTEGER NOT NULL, "
-                            "v INTEGER NOT NULL, length REAL NOT NULL)")
+                con.execute(
+                    "CREATE TABLE walk_nodes (fid INTEGER PRIMARY KEY, node_id INTEGER, x REAL NOT NULL, "
+                    "y REAL NOT NULL)"
+                )
+                con.execute(
+                    "CREATE TABLE walk_edges (fid INTEGER PRIMARY KEY, u INTEGER NOT NULL, "
+                    "v INTEGER NOT NULL, length REAL NOT NULL)"
+                )
                 ids = np.asarray(self.node_ids)
                 ids = ids.astype(np.int64) if np.issubdtype(ids.dtype, np.integer) else np.arange(len(ids))
-                con.executemany("INSERT INTO walk_nodes VALUES (?, ?, ?, ?)",
-                                zip(range(len(self.xy)), ids.tolist(), self.xy[:, 0].tolist(), self.xy[:, 1].tolist()))
-                con.executemany("INSERT INTO walk_edges VALUES (?, ?, ?, ?)",
-                                zip(range(len(self.u)), self.u.tolist(), self.v.tolist(), self.length.tolist()))
-                for t, d in (("walk_nodes", f"walk network nodes (x, y in {self.crs})"),
-                             ("walk_edges", "walk network edges (u, v: walk_nodes.fid; length: metres)")):
-                    con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
-                                "VALUES (?, 'attributes', ?, ?)", (t, t, d))
+                con.executemany(
+                    "INSERT INTO walk_nodes VALUES (?, ?, ?, ?)",
+                    zip(range(len(self.xy)), ids.tolist(), self.xy[:, 0].tolist(), self.xy[:, 1].tolist()),
+                )
+                con.executemany(
+                    "INSERT INTO walk_edges VALUES (?, ?, ?, ?)",
+                    zip(range(len(self.u)), self.u.tolist(), self.v.tolist(), self.length.tolist()),
+                )
+                for t, d in (
+                    ("walk_nodes", f"walk network nodes (x, y in {self.crs})"),
+                    ("walk_edges", "walk network edges (u, v: walk_nodes.fid; length: metres)"),
+                ):
+                    con.execute(
+                        "INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
+                        "VALUES (?, 'attributes', ?, ?)",
+                        (t, t, d),
+                    )
                 con.commit()
             finally:
                 con.close()
@@ -228,22 +282,35 @@ class WalkNetwork:
         try:
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if not {"walk_nodes", "walk_edges", "walk_meta"} <= tables:
-                raise ValueError(f"{path}: not a walk network GeoPackage (tables walk_nodes, walk_edges, walk_meta "
-                                 f"missing); build one with WalkNetwork.save")
+                raise ValueError(
+                    f"{path}: not a walk network GeoPackage (tables walk_nodes, walk_edges, walk_meta "
+                    f"missing); build one with WalkNetwork.save"
+                )
             meta = dict(con.execute("SELECT key, value FROM walk_meta"))
             n, m = int(meta["nodes"]), int(meta["edges"])
-            nodes = np.fromiter(con.execute("SELECT node_id, x, y FROM walk_nodes ORDER BY fid"),
-                                dtype=[("id", "i8"), ("x", "f8"), ("y", "f8")], count=n)
-            edges = np.fromiter(con.execute("SELECT u, v, length FROM walk_edges ORDER BY fid"),
-                                dtype=[("u", "i4" if n < 2**31 else "i8"), ("v", "i4" if n < 2**31 else "i8"),
-                                       ("l", "f8")], count=m)
+            nodes = np.fromiter(
+                con.execute("SELECT node_id, x, y FROM walk_nodes ORDER BY fid"),
+                dtype=[("id", "i8"), ("x", "f8"), ("y", "f8")],
+                count=n,
+            )
+            edges = np.fromiter(
+                con.execute("SELECT u, v, length FROM walk_edges ORDER BY fid"),
+                dtype=[("u", "i4" if n < 2**31 else "i8"), ("v", "i4" if n < 2**31 else "i8"), ("l", "f8")],
+                count=m,
+            )
         finally:
             con.close()
         xy = np.column_stack([nodes["x"], nodes["y"]])
         if m and (edges["u"].min() < 0 or max(edges["u"].max(), edges["v"].max()) >= n):
             raise ValueError(f"{path}: table walk_edges refers to nodes outside walk_nodes (0..{n - 1})")
-        return cls(xy=xy, u=edges["u"].copy(), v=edges["v"].copy(), length=edges["l"].copy(),
-                   node_ids=nodes["id"].copy(), crs=meta.get("crs", METRIC_CRS))
+        return cls(
+            xy=xy,
+            u=edges["u"].copy(),
+            v=edges["v"].copy(),
+            length=edges["l"].copy(),
+            node_ids=nodes["id"].copy(),
+            crs=meta.get("crs", METRIC_CRS),
+        )
 
 
 def _network(graph) -> WalkNetwork:
@@ -311,9 +378,15 @@ def fill_holes(geom, max_hole_m2: float) -> shapely.Geometry:
     return shapely.multipolygons(polys) if len(polys) > 1 else polys[0]
 
 
-def walk_catchment(points, graph, distance: float, *, walk_buffer: float = DEFAULT_WALK_BUFFER_M,
-                   max_hole_m2: float = DEFAULT_MAX_HOLE_M2, workers: int | None = None,
-                   ) -> tuple[shapely.Geometry, dict]:
+def walk_catchment(
+    points,
+    graph,
+    distance: float,
+    *,
+    walk_buffer: float = DEFAULT_WALK_BUFFER_M,
+    max_hole_m2: float = DEFAULT_MAX_HOLE_M2,
+    workers: int | None = None,
+) -> tuple[shapely.Geometry, dict]:
     """Union of the walk catchments of ``points``.
 
     Parameters
@@ -340,9 +413,12 @@ def walk_catchment(points, graph, distance: float, *, walk_buffer: float = DEFAU
         pts = shapely.get_coordinates(pts)
     dist, snap = walk_distances(net, pts, distance)
     segs = walked_segments(net, dist, distance)
-    info = {"walk_buffer_m": float(walk_buffer), "max_hole_m2": float(max_hole_m2),
-            "stations_off_network": int((snap > distance).sum()),
-            "walked_km": float(np.hypot(*(segs[:, 1] - segs[:, 0]).T).sum() / 1000)}
+    info = {
+        "walk_buffer_m": float(walk_buffer),
+        "max_hole_m2": float(max_hole_m2),
+        "stations_off_network": int((snap > distance).sum()),
+        "walked_km": float(np.hypot(*(segs[:, 1] - segs[:, 0]).T).sum() / 1000),
+    }
     if not len(segs):
         return shapely.Polygon(), info
     if workers is None:
@@ -370,16 +446,16 @@ def _faces(xy: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np
     dst = np.concatenate([b, a])
     d = xy[dst] - xy[org]
     ang = np.arctan2(d[:, 1], d[:, 0])
-    order = np.lexsort((ang, org))              # half-edges sorted by origin, then angle (ccw)
+    order = np.lexsort((ang, org))  # half-edges sorted by origin, then angle (ccw)
     pos = np.empty(2 * m, dtype=np.int64)
     pos[order] = np.arange(2 * m)
     start = np.searchsorted(org[order], org[order], side="left")
     count = np.bincount(org, minlength=len(xy))[org[order]]
     twin = np.concatenate([np.arange(m, 2 * m), np.arange(m)])
-    tp = pos[twin]                               # sorted position of each half-edge's twin (at the dest node)
+    tp = pos[twin]  # sorted position of each half-edge's twin (at the dest node)
     tstart = start[tp]
     prev_pos = tstart + (tp - tstart - 1) % count[tp]
-    nxt = order[prev_pos]                         # successor of each half-edge along its left face
+    nxt = order[prev_pos]  # successor of each half-edge along its left face
     graph = sparse.csr_matrix((np.ones(2 * m), (np.arange(2 * m), nxt)), shape=(2 * m, 2 * m))
     _, face = connected_components(graph, directed=True, connection="weak")
     cross = xy[org, 0] * xy[dst, 1] - xy[dst, 0] * xy[org, 1]
@@ -419,8 +495,9 @@ def _core(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float) -> tupl
     # chains of rim edges merged at their two-edge nodes first (the line merger keeps every junction as an end
     # point, so the linework stays noded): the polygonizer then builds a graph of ~1/10 the edges
     rim_lines = shapely.linestrings(np.stack([xy[a[rim]], xy[b[rim]]], axis=1))
-    regions = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.line_merge(
-        shapely.multilinestrings(rim_lines)))))
+    regions = shapely.get_parts(
+        shapely.polygonize(shapely.get_parts(shapely.line_merge(shapely.multilinestrings(rim_lines))))
+    )
     if not len(regions):
         return none
     # small faces sharing an edge form the connected pieces of the core; one interior point per piece, just
@@ -431,7 +508,7 @@ def _core(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float) -> tupl
     adj = sparse.csr_matrix((np.ones(len(fl)), (fl, fr)), shape=(nf, nf))
     _, comp = connected_components(adj, directed=False)
     comp_area = np.bincount(comp, weights=np.where(small, area, 0.0))
-    half_rim = np.flatnonzero(hs & ~np.concatenate([hs[m:], hs[:m]]))   # small face on the left only
+    half_rim = np.flatnonzero(hs & ~np.concatenate([hs[m:], hs[:m]]))  # small face on the left only
     cid, first = np.unique(comp[face[half_rim]], return_index=True)
     h = half_rim[first]
     org = np.concatenate([a, b])[h]
@@ -447,8 +524,15 @@ def _core(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float) -> tupl
     return regions[valid], covered
 
 
-def _buffer_walk(net: WalkNetwork, dist: np.ndarray, distance: float, segs: np.ndarray, walk_buffer: float,
-                 max_hole_m2: float, workers: int = 1) -> tuple[shapely.Geometry, float]:
+def _buffer_walk(
+    net: WalkNetwork,
+    dist: np.ndarray,
+    distance: float,
+    segs: np.ndarray,
+    walk_buffer: float,
+    max_hole_m2: float,
+    workers: int = 1,
+) -> tuple[shapely.Geometry, float]:
     """``buffer(walked segments, walk_buffer)`` with small holes filled, without buffering every segment.
 
     Faces of the walked network smaller than ``max_hole_m2`` would be filled as holes anyway, so their union
@@ -462,11 +546,15 @@ def _buffer_walk(net: WalkNetwork, dist: np.ndarray, distance: float, segs: np.n
     pieces of street buffers are merged on balanced threads. The geometry is the same as with one worker.
     """
     du, dv = dist[net.u], dist[net.v]
-    whole = (np.isfinite(du) & np.isfinite(dv)
-             & ((np.clip(distance - du, 0, None) + np.clip(distance - dv, 0, None)) >= net.length))
+    whole = (
+        np.isfinite(du)
+        & np.isfinite(dv)
+        & ((np.clip(distance - du, 0, None) + np.clip(distance - dv, 0, None)) >= net.length)
+    )
     wa, wb = net.u[whole], net.v[whole]
     ex = ThreadPoolExecutor(workers) if workers > 1 else None
     try:
+
         def run(fn, *args):
             return _Now(fn(*args)) if ex is None else ex.submit(fn, *args)
 
@@ -489,17 +577,19 @@ def _buffer_walk(net: WalkNetwork, dist: np.ndarray, distance: float, segs: np.n
                 core_future = run(shapely.buffer, shapely.multipolygons(core), walk_buffer, 4)
                 skip = ~whole
                 skip[np.flatnonzero(whole)[covered]] = True
-                rest = np.concatenate([rest_never.result(), buffer_lines(_segments_excluding(net, dist, distance,
-                                                                                                skip))])
+                rest = np.concatenate(
+                    [rest_never.result(), buffer_lines(_segments_excluding(net, dist, distance, skip))]
+                )
                 core_buffer = core_future.result()
             else:
-                rest = np.concatenate([rest_never.result(),
-                                       buffer_lines(_segments_excluding(net, dist, distance, ~whole))])
+                rest = np.concatenate(
+                    [rest_never.result(), buffer_lines(_segments_excluding(net, dist, distance, ~whole))]
+                )
         else:
             rest = buffer_lines(segs)
         if core_buffer is not None and len(rest):
             shapely.prepare(core_buffer)
-            rest = rest[~shapely.contains(core_buffer, rest)]   # already inside: no need to merge them
+            rest = rest[~shapely.contains(core_buffer, rest)]  # already inside: no need to merge them
         # merge the small street buffers among themselves first, then once with the (large) core buffer
         merged = union_by_piece(rest, workers=workers, executor=ex) if len(rest) else None
     finally:
@@ -533,8 +623,9 @@ def union_by_piece(polys: np.ndarray, *, workers: int = 1, executor=None) -> sha
         return polys[0] if len(polys) else shapely.Polygon()
     a, b = shapely.STRtree(polys).query(polys)  # no predicate: bounding boxes only
     n = len(polys)
-    n_lab, lab = connected_components(sparse.csr_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)),
-                                      directed=False)
+    n_lab, lab = connected_components(
+        sparse.csr_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)), directed=False
+    )
 
     def union_pieces(sel: np.ndarray) -> np.ndarray:
         order = sel[np.argsort(lab[sel], kind="stable")]
@@ -545,7 +636,7 @@ def union_by_piece(polys: np.ndarray, *, workers: int = 1, executor=None) -> sha
         size = np.bincount(lab)
         group = np.empty(n_lab, dtype=np.int64)
         load = np.zeros(workers)
-        for piece in np.argsort(-size, kind="stable"):     # largest piece first, to the least loaded worker
+        for piece in np.argsort(-size, kind="stable"):  # largest piece first, to the least loaded worker
             k = int(np.argmin(load))
             group[piece] = k
             load[k] += size[piece]
@@ -566,8 +657,9 @@ def union_by_piece(polys: np.ndarray, *, workers: int = 1, executor=None) -> sha
 
 def _segments_excluding(net: WalkNetwork, dist: np.ndarray, distance: float, skip: np.ndarray) -> np.ndarray:
     """Walked segments of the edges not flagged in ``skip`` (edge-indexed boolean)."""
-    sub = WalkNetwork(xy=net.xy, u=net.u[~skip], v=net.v[~skip], length=net.length[~skip], node_ids=net.node_ids,
-                      crs=net.crs)
+    sub = WalkNetwork(
+        xy=net.xy, u=net.u[~skip], v=net.v[~skip], length=net.length[~skip], node_ids=net.node_ids, crs=net.crs
+    )
     return walked_segments(sub, dist, distance)
 
 
@@ -592,10 +684,13 @@ def load_walk_graph(path: str | Path | None = None) -> nx.MultiDiGraph:
         The file is not such a graph (names the file and what is wrong).
     """
     import osmnx as ox
+
     path = Path(path) if path else osm_cache_dir() / "walk_network.graphml"
     if not path.is_file():
-        raise FileNotFoundError(f"no walk network at {path}; build it with `tjspatial walk-network` "
-                                f"(Overpass) or `tjspatial walk-network --extract FILE`")
+        raise FileNotFoundError(
+            f"no walk network at {path}; build it with `tjspatial walk-network` "
+            f"(Overpass) or `tjspatial walk-network --extract FILE`"
+        )
     try:
         g = ox.load_graphml(path)
     except Exception as exc:

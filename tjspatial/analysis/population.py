@@ -43,6 +43,7 @@ zones, the dual city and the city — returns the census total to the person. Pe
 coverage ranges are taken over (``tj.population_variants``). Replace the model with a real raster
 (``tj.population("worldpop.tif")``) for anything that depends on where people live inside a district.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -66,9 +67,20 @@ from ..io import load, present_layers, read_source_table, source_raster
 from ..validate import check_population_raster
 from .grid import cell_centres, cell_fractions, grid_for_bounds, polygonal, write_geotiff_atomic
 
-__all__ = ["PopulationGrid", "PopulationPolygons", "Pieces", "population", "model_population",
-           "population_variants", "population_centres", "BUNDLED_CELL_M", "POPULATION_COLUMNS", "MODEL_PARAMS",
-           "MODEL_VARIANTS", "UNINHABITED_FACTORS"]
+__all__ = [
+    "PopulationGrid",
+    "PopulationPolygons",
+    "Pieces",
+    "population",
+    "model_population",
+    "population_variants",
+    "population_centres",
+    "BUNDLED_CELL_M",
+    "POPULATION_COLUMNS",
+    "MODEL_PARAMS",
+    "MODEL_VARIANTS",
+    "UNINHABITED_FACTORS",
+]
 
 BUNDLED_CELL_M = 250.0
 """Cell size of the bundled modelled grid, metres (EPSG:4548)."""
@@ -76,9 +88,19 @@ BUNDLED_CELL_M = 250.0
 POPULATION_COLUMNS = ("population", "pop", "pop_2020", "count", "persons")
 """Columns tried, in order, when a polygon layer is passed without ``column=``."""
 
-MODEL_PARAMS = {"settlement_sigma_m": 1500.0, "settlement_peak": 20.0, "seat_sigma_m": 3000.0, "seat_peak": 50.0,
-                "core_scale": 1.0, "core_radius_scale": 1.0, "fringe_peak": 30.0, "fringe_scale_m": 3000.0,
-                "modis_peak": 0.0, "constraints": True, "uninhabited": True}
+MODEL_PARAMS = {
+    "settlement_sigma_m": 1500.0,
+    "settlement_peak": 20.0,
+    "seat_sigma_m": 3000.0,
+    "seat_peak": 50.0,
+    "core_scale": 1.0,
+    "core_radius_scale": 1.0,
+    "fringe_peak": 30.0,
+    "fringe_scale_m": 3000.0,
+    "modis_peak": 0.0,
+    "constraints": True,
+    "uninhabited": True,
+}
 """Parameters of the bundled model (module docstring): kernel widths (m) and peaks (relative weight per cell)."""
 
 MODEL_VARIANTS = {
@@ -200,8 +222,12 @@ class PopulationGrid:
 
     @property
     def attrs(self) -> dict:
-        out = {"population_source": self.source, "population_year": self.year,
-               "population_accuracy": self.accuracy, "population_kind": "grid"}
+        out = {
+            "population_source": self.source,
+            "population_year": self.year,
+            "population_accuracy": self.accuracy,
+            "population_kind": "grid",
+        }
         if self.variant:
             out["population_variant"] = self.variant
         return out
@@ -218,11 +244,16 @@ class PopulationGrid:
 
     def same_layout(self, other) -> bool:
         """True when ``other`` has the same cells and pieces, so :meth:`zonal_weights` can be reused."""
-        return (isinstance(other, PopulationGrid) and other.shape == self.shape and other.transform == self.transform
-                and CRS.from_user_input(other.crs).equals(CRS.from_user_input(self.crs))
-                and ((self.pieces is None and other.pieces is None) or
-                     (self.pieces is not None and other.pieces is not None
-                      and other.pieces.geoms is self.pieces.geoms)))
+        return (
+            isinstance(other, PopulationGrid)
+            and other.shape == self.shape
+            and other.transform == self.transform
+            and CRS.from_user_input(other.crs).equals(CRS.from_user_input(self.crs))
+            and (
+                (self.pieces is None and other.pieces is None)
+                or (self.pieces is not None and other.pieces is not None and other.pieces.geoms is self.pieces.geoms)
+            )
+        )
 
     def vector(self) -> np.ndarray:
         """Persons of every cell (row-major; cells held by pieces are 0) followed by the persons of the pieces."""
@@ -271,9 +302,15 @@ class PopulationGrid:
 
     def to_geotiff(self, path: str | Path) -> Path:
         """Write the grid as a float32 GeoTIFF (persons per cell), atomically."""
-        return write_geotiff_atomic(path, self.values.astype("float32"), self.transform, self.crs, nodata=None,
-                                    tags={"units": "persons per cell", "source": self.source, "year": self.year,
-                                          "accuracy": self.accuracy}, band_description="population")
+        return write_geotiff_atomic(
+            path,
+            self.values.astype("float32"),
+            self.transform,
+            self.crs,
+            nodata=None,
+            tags={"units": "persons per cell", "source": self.source, "year": self.year, "accuracy": self.accuracy},
+            band_description="population",
+        )
 
 
 @dataclass(frozen=True)
@@ -298,8 +335,12 @@ class PopulationPolygons:
 
     @property
     def attrs(self) -> dict:
-        return {"population_source": self.source, "population_year": self.year,
-                "population_accuracy": self.accuracy, "population_kind": "polygons (areal weighting)"}
+        return {
+            "population_source": self.source,
+            "population_year": self.year,
+            "population_accuracy": self.accuracy,
+            "population_kind": "polygons (areal weighting)",
+        }
 
     def zonal_sum(self, polygons, crs=None) -> np.ndarray:
         """Persons inside each polygon: Σ count · area(zone ∩ polygon) / area(polygon), areas in the polygons'
@@ -327,6 +368,7 @@ def _study_bounds(window, path) -> tuple[tuple[float, float, float, float] | Non
         return None, "whole raster"
     if isinstance(window, str):
         from ..paths import default_gpkg
+
         if path is None and not default_gpkg().exists():  # do not build a GeoPackage just to clip a raster
             return None, f"whole raster (no GeoPackage to read layer {window!r} from)"
         try:
@@ -341,11 +383,13 @@ def _study_bounds(window, path) -> tuple[tuple[float, float, float, float] | Non
     m = to_metric(gdf)
     b = np.asarray(m.total_bounds) + np.array([-1, -1, 1, 1]) * RASTER_WINDOW_MARGIN_M
     from pyproj import Transformer
+
     return Transformer.from_crs(m.crs, "EPSG:4326", always_xy=True).transform_bounds(*b), label
 
 
-def _grid_from_tif(path: Path, year: int | None, accuracy: str, window=None,
-                   gpkg: str | Path | None = None) -> PopulationGrid:
+def _grid_from_tif(
+    path: Path, year: int | None, accuracy: str, window=None, gpkg: str | Path | None = None
+) -> PopulationGrid:
     """Read a population GeoTIFF as float32, only the window covering ``window`` (see :func:`population`)."""
     bounds, label = _study_bounds(window, gpkg)
     try:
@@ -358,14 +402,17 @@ def _grid_from_tif(path: Path, year: int | None, accuracy: str, window=None,
             if bounds is not None:
                 from pyproj import Transformer
                 from rasterio.windows import Window, from_bounds
+
                 b = Transformer.from_crs("EPSG:4326", src.crs, always_xy=True).transform_bounds(*bounds)
                 w = from_bounds(*b, transform=src.transform)
                 c0, r0 = int(np.floor(w.col_off)), int(np.floor(w.row_off))
                 c1, r1 = int(np.ceil(w.col_off + w.width)), int(np.ceil(w.row_off + w.height))
                 c0, r0, c1, r1 = max(c0, 0), max(r0, 0), min(c1, src.width), min(r1, src.height)
                 if c1 <= c0 or r1 <= r0:
-                    raise InputError(f"population raster {path} does not overlap the study area ({label}); pass "
-                                     f"window=None to read it whole")
+                    raise InputError(
+                        f"population raster {path} does not overlap the study area ({label}); pass "
+                        f"window=None to read it whole"
+                    )
                 win = Window(c0, r0, c1 - c0, r1 - r0)
             arr = src.read(1, masked=True, window=win, out_dtype="float32")
             transform = src.transform if win is None else src.window_transform(win)
@@ -380,10 +427,16 @@ def _grid_from_tif(path: Path, year: int | None, accuracy: str, window=None,
     if transform.e > 0:  # south-up: flip to north-up
         values = values[::-1]
         transform = transform @ Affine.translation(0, values.shape[0]) @ Affine.scale(1, -1)
-    return PopulationGrid(values=values, transform=transform, crs=crs, source=f"raster:{path.name}",
-                          year=year if year is not None else _year_from(tags), accuracy=accuracy,
-                          description=f"GeoTIFF {path}, float32, {label}: {values.shape[0]} x {values.shape[1]} of "
-                                      f"{shape_all[0]} x {shape_all[1]} cells")
+    return PopulationGrid(
+        values=values,
+        transform=transform,
+        crs=crs,
+        source=f"raster:{path.name}",
+        year=year if year is not None else _year_from(tags),
+        accuracy=accuracy,
+        description=f"GeoTIFF {path}, float32, {label}: {values.shape[0]} x {values.shape[1]} of "
+        f"{shape_all[0]} x {shape_all[1]} cells",
+    )
 
 
 def _year_from(tags: dict) -> int | None:
@@ -396,33 +449,49 @@ def _year_from(tags: dict) -> int | None:
     return None
 
 
-def _polygons(gdf: gpd.GeoDataFrame, column: str | None, year: int | None, accuracy: str,
-              source: str) -> PopulationPolygons:
+def _polygons(
+    gdf: gpd.GeoDataFrame, column: str | None, year: int | None, accuracy: str, source: str
+) -> PopulationPolygons:
     if column is None:
         column = next((c for c in POPULATION_COLUMNS if c in gdf.columns), None)
         if column is None:
-            raise InputError(f"population polygons {source}: no count column; pass column= (columns: "
-                             f"{[c for c in gdf.columns if c != gdf.geometry.name]})")
+            raise InputError(
+                f"population polygons {source}: no count column; pass column= (columns: "
+                f"{[c for c in gdf.columns if c != gdf.geometry.name]})"
+            )
     if column not in gdf.columns:
         raise UnknownNameError(f"population polygons {source}: no column {column!r}")
     vals = pd.to_numeric(gdf[column], errors="coerce")
     if vals.isna().any():
         bad = list(gdf.index[vals.isna()][:5])
-        raise InputError(f"population polygons {source}: column {column!r} has missing / non-numeric values "
-                         f"(rows {bad})")
+        raise InputError(
+            f"population polygons {source}: column {column!r} has missing / non-numeric values (rows {bad})"
+        )
     if (vals < 0).any():
         bad = list(gdf.index[vals < 0][:5])
-        raise ValidationError(f"population polygons {source}: {int((vals < 0).sum())} negative count(s) (rows {bad}); "
-                              "counts cannot be negative", field=column, feature=f"row {bad[0]}", rule="raster_sign")
+        raise ValidationError(
+            f"population polygons {source}: {int((vals < 0).sum())} negative count(s) (rows {bad}); "
+            "counts cannot be negative",
+            field=column,
+            feature=f"row {bad[0]}",
+            rule="raster_sign",
+        )
     m = to_metric(gdf[[gdf.geometry.name]].assign(**{column: vals.to_numpy(float)}))
     if year is None and column.endswith(("_2020", "2020")):
         year = 2020
     return PopulationPolygons(polygons=m, column=column, source=source, year=year, accuracy=accuracy)
 
 
-def population(source=None, *, path: str | Path | None = None, column: str | None = None,
-               year: int | None = None, accuracy: str | None = None, cell: float = BUNDLED_CELL_M,
-               window="boundary"):
+def population(
+    source=None,
+    *,
+    path: str | Path | None = None,
+    column: str | None = None,
+    year: int | None = None,
+    accuracy: str | None = None,
+    cell: float = BUNDLED_CELL_M,
+    window="boundary",
+):
     """The population to measure coverage with.
 
     Parameters
@@ -452,6 +521,7 @@ def population(source=None, *, path: str | Path | None = None, column: str | Non
         return _polygons(source, column, year, accuracy or "derived", source.attrs.get("layer", "polygons"))
     if isinstance(source, str) and not Path(source).exists():
         from .population_fetch import PRODUCTS, cached_grid
+
         if source in PRODUCTS:  # a grid fetched with `tjspatial population fetch`
             prod = PRODUCTS[source]
             g = _grid_from_tif(cached_grid(source), year if year is not None else prod.year, accuracy or "derived")
@@ -464,8 +534,9 @@ def population(source=None, *, path: str | Path | None = None, column: str | Non
             return _grid_from_tif(p, year, accuracy or "derived", window, path)
         gdf = load(str(source), path)
         return _polygons(gdf, column, year, accuracy or gdf.attrs.get("accuracy", "derived"), f"layer:{source}")
-    raise TypeError(f"population source must be None, a GeoTIFF path, a layer id or a GeoDataFrame, "
-                    f"not {type(source).__name__}")
+    raise TypeError(
+        f"population source must be None, a GeoTIFF path, a layer id or a GeoDataFrame, not {type(source).__name__}"
+    )
 
 
 def _points_district(pts: np.ndarray, dgeoms: np.ndarray) -> np.ndarray:
@@ -478,8 +549,16 @@ def _points_district(pts: np.ndarray, dgeoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def _add_kernel(weight: np.ndarray, tree: cKDTree, uxy: np.ndarray, udist: np.ndarray, pts: np.ndarray,
-                pdist: np.ndarray, reach: np.ndarray, value) -> None:
+def _add_kernel(
+    weight: np.ndarray,
+    tree: cKDTree,
+    uxy: np.ndarray,
+    udist: np.ndarray,
+    pts: np.ndarray,
+    pdist: np.ndarray,
+    reach: np.ndarray,
+    value,
+) -> None:
     """Add ``value(d, k)`` (d: metres to point ``k``) to the units within ``reach[k]`` of each point, only to
     units of the point's own district (a kernel never crosses a district boundary), vectorised."""
     ok = pdist >= 0
@@ -511,10 +590,22 @@ def _units(districts: gpd.GeoDataFrame, transform: Affine, shape: tuple[int, int
     """Allocation units: whole cells inside one district, and pieces (cell ∩ district) of the cells a district
     boundary or the coast crosses. Returns (idx, rows, cols, district, area_fraction, piece geometries or None)."""
     dgeoms = np.asarray(districts.geometry.values, dtype=object)
-    idx = rasterio.features.rasterize([(g, i) for i, g in enumerate(dgeoms)], out_shape=shape,
-                                      transform=transform, fill=-1, all_touched=False, dtype="int32")
-    edge = rasterio.features.rasterize([(shapely.boundary(g), 1) for g in dgeoms], out_shape=shape,
-                                       transform=transform, fill=0, all_touched=True, dtype="uint8").astype(bool)
+    idx = rasterio.features.rasterize(
+        [(g, i) for i, g in enumerate(dgeoms)],
+        out_shape=shape,
+        transform=transform,
+        fill=-1,
+        all_touched=False,
+        dtype="int32",
+    )
+    edge = rasterio.features.rasterize(
+        [(shapely.boundary(g), 1) for g in dgeoms],
+        out_shape=shape,
+        transform=transform,
+        fill=0,
+        all_touched=True,
+        dtype="uint8",
+    ).astype(bool)
     pr, pc = np.nonzero(~edge & (idx >= 0))
     sr, sc = np.nonzero(edge)
     boxes = _cell_boxes(transform, sr, sc)
@@ -612,8 +703,10 @@ def _prepare(path, cell: float) -> _Prepared:
     uxy = np.column_stack([x[rows, cols], y[rows, cols]])
     ncell = np.bincount(udist, weights=afrac, minlength=len(districts))
     if (ncell == 0).any():
-        raise ValueError(f"layer 'districts': no {cell:g} m cell falls inside "
-                         f"{list(districts.loc[ncell == 0, 'name_zh'])}; use a smaller cell")
+        raise ValueError(
+            f"layer 'districts': no {cell:g} m cell falls inside "
+            f"{list(districts.loc[ncell == 0, 'name_zh'])}; use a smaller cell"
+        )
     notes = []
     wf = _layer_fraction("water", path, transform, shape)
     water = np.zeros(len(rows)) if wf is None else wf[rows, cols]
@@ -629,8 +722,9 @@ def _prepare(path, cell: float) -> _Prepared:
         pts = shapely.get_coordinates(to_metric(load(layer, path)).geometry.values)
         kernels[layer] = (pts, _points_district(pts, dgeoms))
     centres = population_centres(path)
-    cdist = np.asarray([np.flatnonzero(dnames == d)[0] if (dnames == d).any() else -1
-                        for d in centres["district_zh"]], dtype=np.intp)
+    cdist = np.asarray(
+        [np.flatnonzero(dnames == d)[0] if (dnames == d).any() else -1 for d in centres["district_zh"]], dtype=np.intp
+    )
     ring, ring_dist = np.zeros(len(rows), bool), None
     if "zone" in districts.columns:
         core_city = districts["zone"].to_numpy() == "中心城区"
@@ -639,12 +733,38 @@ def _prepare(path, cell: float) -> _Prepared:
             cc = shapely.union_all(dgeoms[core_city])
             shapely.prepare(cc)
             ring_dist = shapely.distance(shapely.points(uxy[ring]), cc)
-    return _Prepared(districts, transform, shape, idx, rows, cols, udist, afrac, pieces, n_whole, uxy, cKDTree(uxy),
-                     water, uninhabited, notes, kernels, centres, cdist, ring, ring_dist)
+    return _Prepared(
+        districts,
+        transform,
+        shape,
+        idx,
+        rows,
+        cols,
+        udist,
+        afrac,
+        pieces,
+        n_whole,
+        uxy,
+        cKDTree(uxy),
+        water,
+        uninhabited,
+        notes,
+        kernels,
+        centres,
+        cdist,
+        ring,
+        ring_dist,
+    )
 
 
-def model_population(*, path: str | Path | None = None, cell: float = BUNDLED_CELL_M,
-                     variant: str = "model", _prep: _Prepared | None = None, **params) -> PopulationGrid:
+def model_population(
+    *,
+    path: str | Path | None = None,
+    cell: float = BUNDLED_CELL_M,
+    variant: str = "model",
+    _prep: _Prepared | None = None,
+    **params,
+) -> PopulationGrid:
     """Build the bundled modelled population grid (see the module docstring for the rule).
 
     Parameters
@@ -693,8 +813,9 @@ def model_population(*, path: str | Path | None = None, cell: float = BUNDLED_CE
     if p["core_scale"] > 0:
         radius = centres["radius_km"].to_numpy(float) * 1000 * p["core_radius_scale"]
         peak = centres["peak"].to_numpy(float) * p["core_scale"]
-        _add_kernel(weight, tree, uxy, udist, cpts, cdist, 2 * radius,
-                    lambda d, k: peak[k] / (1 + (d / radius[k]) ** 6))
+        _add_kernel(
+            weight, tree, uxy, udist, cpts, cdist, 2 * radius, lambda d, k: peak[k] / (1 + (d / radius[k]) ** 6)
+        )
     if p["fringe_peak"] > 0 and q.ring_dist is not None:
         weight[q.ring] += p["fringe_peak"] * np.exp(-q.ring_dist / p["fringe_scale_m"])
     if p["modis_peak"] > 0:
@@ -713,8 +834,10 @@ def model_population(*, path: str | Path | None = None, cell: float = BUNDLED_CE
         for j, k in enumerate(k_idx):
             sel = member & (near == j)
             if not sel.any():
-                raise ValueError(f"population_centres: no cell of {centres.at[k, 'district_zh']} within "
-                                 f"{centres.at[k, 'radius_km']} km of {centres.at[k, 'name_zh']}")
+                raise ValueError(
+                    f"population_centres: no cell of {centres.at[k, 'district_zh']} within "
+                    f"{centres.at[k, 'radius_km']} km of {centres.at[k, 'name_zh']}"
+                )
             group[sel] = len(totals)
             totals.append(int(centres.at[k, "census_2020"]))
             totals[cdist[k]] -= int(centres.at[k, "census_2020"])
@@ -727,21 +850,32 @@ def model_population(*, path: str | Path | None = None, cell: float = BUNDLED_CE
     nw = q.n_whole
     pc = Pieces(rows=q.rows[nw:], cols=q.cols[nw:], geoms=q.pieces, persons=persons[nw:], district=udist[nw:])
     notes = q.notes if p["uninhabited"] else []
-    desc = (f"{cell:g} m modelled grid, EPSG:4548, variant {variant!r}: 2020 census district totals spread over "
-            f"land (water excluded; port land, airport, wetland reserves down-weighted) by settlements "
-            f"(σ {p['settlement_sigma_m'] / 1000:g} km), district seats (σ {p['seat_sigma_m'] / 1000:g} km), urban "
-            f"cores (population_centres.csv, radius ×{p['core_radius_scale']:g}), the central-city fringe of the "
-            f"ring districts (scale {p['fringe_scale_m'] / 1000:g} km)"
-            + (", MODIS urban" if p["modis_peak"] > 0 else "")
-            + (f"; {len(constrained)} published township counts held exactly" if len(constrained) else "")
-            + "; kernels stay inside their district; sums to the census totals by district"
-            + (f" ({'; '.join(notes)})" if notes else ""))
+    desc = (
+        f"{cell:g} m modelled grid, EPSG:4548, variant {variant!r}: 2020 census district totals spread over "
+        f"land (water excluded; port land, airport, wetland reserves down-weighted) by settlements "
+        f"(σ {p['settlement_sigma_m'] / 1000:g} km), district seats (σ {p['seat_sigma_m'] / 1000:g} km), urban "
+        f"cores (population_centres.csv, radius ×{p['core_radius_scale']:g}), the central-city fringe of the "
+        f"ring districts (scale {p['fringe_scale_m'] / 1000:g} km)"
+        + (", MODIS urban" if p["modis_peak"] > 0 else "")
+        + (f"; {len(constrained)} published township counts held exactly" if len(constrained) else "")
+        + "; kernels stay inside their district; sums to the census totals by district"
+        + (f" ({'; '.join(notes)})" if notes else "")
+    )
     return PopulationGrid(
-        values=values, transform=q.transform, crs=METRIC_CRS,
+        values=values,
+        transform=q.transform,
+        crs=METRIC_CRS,
         source=f"tjspatial modelled grid ({variant}): 2020 census district totals spread by settlements, "
-               "urban cores and land",
-        year=2020, accuracy="modelled", district=q.idx, district_names=tuple(dnames), description=desc,
-        pieces=pc, variant=variant, params=p)
+        "urban cores and land",
+        year=2020,
+        accuracy="modelled",
+        district=q.idx,
+        district_names=tuple(dnames),
+        description=desc,
+        pieces=pc,
+        variant=variant,
+        params=p,
+    )
 
 
 def _modis_urban(uxy: np.ndarray, path) -> np.ndarray:
@@ -758,8 +892,9 @@ def _modis_urban(uxy: np.ndarray, path) -> np.ndarray:
     return out
 
 
-def population_variants(path: str | Path | None = None, *, cell: float = BUNDLED_CELL_M,
-                        variants=None) -> dict[str, PopulationGrid]:
+def population_variants(
+    path: str | Path | None = None, *, cell: float = BUNDLED_CELL_M, variants=None
+) -> dict[str, PopulationGrid]:
     """The default model and its variants (:data:`MODEL_VARIANTS`), for coverage ranges."""
     prep = _prepare(path, cell)  # the units and land shares are built once for all variants
     return {v: model_population(path=path, cell=cell, variant=v, _prep=prep) for v in (variants or MODEL_VARIANTS)}

@@ -22,6 +22,7 @@ file); a download is accepted only when its SHA-256 matches the one given (``sha
 the cache; the checksum is stored beside it (``.sha256``). Nothing here runs in the tests against the network:
 the tests serve tiny rasters in each product's real format and CRS from a local mock.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,8 +48,7 @@ from ..errors import InputError
 from ..io import load
 from ..paths import project_root
 
-__all__ = ["PRODUCTS", "Product", "fetch_population", "download", "cached_grid", "default_cache_dir",
-           "ghsl_tiles"]
+__all__ = ["PRODUCTS", "Product", "fetch_population", "download", "cached_grid", "default_cache_dir", "ghsl_tiles"]
 
 TIANJIN_BBOX = (116.70, 38.55, 118.07, 40.26)
 """Tianjin's outline bounds (lon/lat, EPSG:4326) used when no GeoPackage is at hand."""
@@ -65,31 +65,59 @@ class Product:
     licence: str
     citation: str
     urls: tuple[str, ...]
-    archive: str = ""          # "zip" when each download is a zip holding one GeoTIFF
+    archive: str = ""  # "zip" when each download is a zip holding one GeoTIFF
     note: str = ""
 
 
-GHSL_TILE_URL = ("https://jeodpp.jrc.ec.europa.eu/ftp/jrc-opendata/GHSL/GHS_POP_GLOBE_R2023A/"
-                 "GHS_POP_E2020_GLOBE_R2023A_54009_100/V1-0/tiles/GHS_POP_E2020_GLOBE_R2023A_54009_100_V1_0_{tile}.zip")
+GHSL_TILE_URL = (
+    "https://jeodpp.jrc.ec.europa.eu/ftp/jrc-opendata/GHSL/GHS_POP_GLOBE_R2023A/"
+    "GHS_POP_E2020_GLOBE_R2023A_54009_100/V1-0/tiles/GHS_POP_E2020_GLOBE_R2023A_54009_100_V1_0_{tile}.zip"
+)
 
 PRODUCTS = {
     "worldpop": Product(
-        "worldpop", "WorldPop 2020 constrained, 100 m (China)", 2020, "EPSG:4326", "CC-BY-4.0",
+        "worldpop",
+        "WorldPop 2020 constrained, 100 m (China)",
+        2020,
+        "EPSG:4326",
+        "CC-BY-4.0",
         "WorldPop (www.worldpop.org), University of Southampton: Global 2000-2020 constrained population, "
-        "China 2020 (BSGM)", ("https://data.worldpop.org/GIS/Population/Global_2000_2020_Constrained/2020/BSGM/CHN/"
-                              "chn_ppp_2020_constrained.tif",)),
+        "China 2020 (BSGM)",
+        (
+            "https://data.worldpop.org/GIS/Population/Global_2000_2020_Constrained/2020/BSGM/CHN/"
+            "chn_ppp_2020_constrained.tif",
+        ),
+    ),
     "ghsl": Product(
-        "ghsl", "GHS-POP R2023A, epoch 2020, 100 m (Mollweide)", 2020, "ESRI:54009", "CC-BY-4.0",
+        "ghsl",
+        "GHS-POP R2023A, epoch 2020, 100 m (Mollweide)",
+        2020,
+        "ESRI:54009",
+        "CC-BY-4.0",
         "Schiavina M., Freire S., Carioli A., MacManus K. (2023): GHS-POP R2023A, European Commission, JRC",
-        (), archive="zip", note="tiles of 1,000 km in Mollweide; the ones covering Tianjin are computed"),
+        (),
+        archive="zip",
+        note="tiles of 1,000 km in Mollweide; the ones covering Tianjin are computed",
+    ),
     "globpop": Product(
-        "globpop", "GlobPOP 2022 population count, 30 arc-seconds", 2022, "EPSG:4326", "CC-BY-4.0",
+        "globpop",
+        "GlobPOP 2022 population count, 30 arc-seconds",
+        2022,
+        "EPSG:4326",
+        "CC-BY-4.0",
         "Liu L. et al. (2024): GlobPOP, a 31-year (1990-2020) global gridded population dataset, Zenodo 11179644",
-        ("https://zenodo.org/records/11179644/files/GlobPOP_Count_30arc_2022_I32.tiff",)),
+        ("https://zenodo.org/records/11179644/files/GlobPOP_Count_30arc_2022_I32.tiff",),
+    ),
     "aspect": Product(
-        "aspect", "ASPECT 100 m census-based population grid", 2020, "EPSG:4326", "CC-BY-4.0",
-        "ASPECT census-based 100 m population grid", (),
-        note="tjspatial knows no stable public download URL: pass url= (and sha256=)"),
+        "aspect",
+        "ASPECT 100 m census-based population grid",
+        2020,
+        "EPSG:4326",
+        "CC-BY-4.0",
+        "ASPECT census-based 100 m population grid",
+        (),
+        note="tjspatial knows no stable public download URL: pass url= (and sha256=)",
+    ),
 }
 """The products ``fetch_population`` knows."""
 
@@ -120,8 +148,15 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def download(url: str, dest: str | Path, *, sha256: str | None = None, opener: Callable | None = None,
-             chunk: int = 1 << 20, timeout: float = 60.0) -> tuple[Path, str]:
+def download(
+    url: str,
+    dest: str | Path,
+    *,
+    sha256: str | None = None,
+    opener: Callable | None = None,
+    chunk: int = 1 << 20,
+    timeout: float = 60.0,
+) -> tuple[Path, str]:
     """Download ``url`` to ``dest`` once: resume a ``.part`` file, check the SHA-256, keep ``dest.sha256``.
 
     Parameters
@@ -167,8 +202,10 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, opener: C
     digest = _sha256(part)
     if sha256 and digest != sha256.lower():
         part.unlink()
-        raise InputError(f"population fetch: {url}: SHA-256 {digest} does not match the expected {sha256}; "
-                         "the partial download was removed")
+        raise InputError(
+            f"population fetch: {url}: SHA-256 {digest} does not match the expected {sha256}; "
+            "the partial download was removed"
+        )
     os.replace(part, dest)
     side.write_text(f"{digest}  {dest.name}\n", encoding="utf-8")
     return dest, digest
@@ -199,8 +236,15 @@ def _bounds(path, product_crs) -> tuple[float, float, float, float]:
     return tuple(float(v) for v in b)
 
 
-def fetch_population(source: str, *, path=None, cache_dir: str | Path | None = None, url: str | None = None,
-                     sha256: str | None = None, opener: Callable | None = None) -> Path:
+def fetch_population(
+    source: str,
+    *,
+    path=None,
+    cache_dir: str | Path | None = None,
+    url: str | None = None,
+    sha256: str | None = None,
+    opener: Callable | None = None,
+) -> Path:
     """Download (once) and clip a population grid to Tianjin; returns the clipped GeoTIFF.
 
     Parameters
@@ -222,8 +266,12 @@ def fetch_population(source: str, *, path=None, cache_dir: str | Path | None = N
         raise InputError(f"population source {source!r}: {product.note or 'no download URL'}")
     got = []
     for u in urls:
-        p, digest = download(u, cache / "raw" / source / u.rsplit("/", 1)[-1].split("?")[0],
-                             sha256=sha256 if len(urls) == 1 else None, opener=opener)
+        p, digest = download(
+            u,
+            cache / "raw" / source / u.rsplit("/", 1)[-1].split("?")[0],
+            sha256=sha256 if len(urls) == 1 else None,
+            opener=opener,
+        )
         got.append({"url": u, "file": p.name, "sha256": digest, "tif": _tif_from(p, product)})
     with rasterio.open(got[0]["tif"]) as src0:
         crs = src0.crs or CRS.from_user_input(product.crs)
@@ -239,21 +287,44 @@ def fetch_population(source: str, *, path=None, cache_dir: str | Path | None = N
     bad = ~np.isfinite(data) | (data < 0) | ((data == nodata) if nodata is not None else False)
     data[bad] = 0.0
     if not data.sum() > 0:
-        raise InputError(f"population source {source!r}: the downloaded grid holds nobody inside Tianjin's "
-                         f"bounds {tuple(round(v) for v in bounds)} ({crs}); wrong file or wrong area?")
+        raise InputError(
+            f"population source {source!r}: the downloaded grid holds nobody inside Tianjin's "
+            f"bounds {tuple(round(v) for v in bounds)} ({crs}); wrong file or wrong area?"
+        )
     out = cache / f"{source}_tianjin.tif"
     fetched = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    tags = {"source": product.title, "product": source, "licence": product.licence, "year": product.year,
-            "citation": product.citation, "urls": " ".join(g["url"] for g in got),
-            "sha256": " ".join(g["sha256"] for g in got), "fetched": fetched, "units": "persons per cell",
-            "clip": "Tianjin boundary + 2 km, in the product's CRS"}
-    profile = {"driver": "GTiff", "height": data.shape[0], "width": data.shape[1], "count": 1, "dtype": "float32",
-               "crs": crs, "transform": transform, "compress": "deflate", "nodata": None}
+    tags = {
+        "source": product.title,
+        "product": source,
+        "licence": product.licence,
+        "year": product.year,
+        "citation": product.citation,
+        "urls": " ".join(g["url"] for g in got),
+        "sha256": " ".join(g["sha256"] for g in got),
+        "fetched": fetched,
+        "units": "persons per cell",
+        "clip": "Tianjin boundary + 2 km, in the product's CRS",
+    }
+    profile = {
+        "driver": "GTiff",
+        "height": data.shape[0],
+        "width": data.shape[1],
+        "count": 1,
+        "dtype": "float32",
+        "crs": crs,
+        "transform": transform,
+        "compress": "deflate",
+        "nodata": None,
+    }
     with atomic_path(out) as tmp, rasterio.open(tmp, "w", **profile) as dst:
         dst.write(data, 1)
         dst.update_tags(**{k: str(v) for k, v in tags.items()})
-    prov = {**tags, "downloads": [{k: v for k, v in g.items() if k != "tif"} for g in got],
-            "total_persons_in_clip": float(data.sum()), "crs": str(crs)}
+    prov = {
+        **tags,
+        "downloads": [{k: v for k, v in g.items() if k != "tif"} for g in got],
+        "total_persons_in_clip": float(data.sum()),
+        "crs": str(crs),
+    }
     with atomic_path(out.with_suffix(".json")) as tmp:
         Path(tmp).write_text(json.dumps(prov, ensure_ascii=False, indent=2), encoding="utf-8")
     return out
@@ -263,6 +334,7 @@ def cached_grid(source: str, cache_dir: str | Path | None = None) -> Path:
     """The clipped grid of ``source`` in the cache; an error saying how to fetch it when it is missing."""
     p = (Path(cache_dir) if cache_dir else default_cache_dir()) / f"{source}_tianjin.tif"
     if not p.is_file():
-        raise FileNotFoundError(f"no fetched {source!r} population grid at {p}: run "
-                                f"`tjspatial population fetch --source {source}` first")
+        raise FileNotFoundError(
+            f"no fetched {source!r} population grid at {p}: run `tjspatial population fetch --source {source}` first"
+        )
     return p

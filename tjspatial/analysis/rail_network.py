@@ -28,6 +28,7 @@ test keeps every modelled trip within ±15 % of its published time) — see :fun
 still a model estimate: :func:`dual_city_sensitivity` shows how the 20-minute verdict moves with the
 assumptions.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,18 @@ from ..catalog import get_catalog
 from ..crs import METRIC_CRS, to_metric
 from ..io import load, read_source_table
 
-__all__ = ["RailGraph", "rail_graph", "DEFAULT_SPEEDS_KMH", "DEFAULT_DWELL_MIN", "LINE_SPEEDS_KMH", "DUAL_CITY_HUBS",
-           "dual_city_time", "dual_city_sensitivity", "calibration", "RAIL_METHOD"]
+__all__ = [
+    "RailGraph",
+    "rail_graph",
+    "DEFAULT_SPEEDS_KMH",
+    "DEFAULT_DWELL_MIN",
+    "LINE_SPEEDS_KMH",
+    "DUAL_CITY_HUBS",
+    "dual_city_time",
+    "dual_city_sensitivity",
+    "calibration",
+    "RAIL_METHOD",
+]
 
 DEFAULT_SPEEDS_KMH = {"metro": 45.0, "hsr": 200.0, "intercity": 150.0, "conventional": 70.0}
 """Running speeds between stops (km/h) by mode (metro: ~35 km/h commercial with the dwell, the usual figure for
@@ -63,8 +74,10 @@ LINE_SPEEDS_KMH = {"9": 68.0, "Z4": 62.0, "jingjin_intercity": 160.0, "jinqin_hs
 DEFAULT_DWELL_MIN = {"metro": 0.5, "hsr": 2.0, "intercity": 2.0, "conventional": 3.0}
 """Dwell per stop (minutes) by mode."""
 
-RAIL_METHOD = ("rail graph model: station chords × per-line detour at per-line running speeds plus dwell per stop; "
-               "transfers only at declared interchanges or within a walk; calibrated to rail_calibration.csv")
+RAIL_METHOD = (
+    "rail graph model: station chords × per-line detour at per-line running speeds plus dwell per stop; "
+    "transfers only at declared interchanges or within a walk; calibrated to rail_calibration.csv"
+)
 """One line saying how every modelled rail time was computed (written next to the times)."""
 
 DUAL_CITY_HUBS = {"津城": ("天津站", "天津"), "滨城": ("滨海",)}
@@ -97,20 +110,24 @@ class RailGraph:
         e = self.edges
         w = np.maximum(e["minutes"].to_numpy(float), 1e-6)
         a, b = e["a"].to_numpy(), e["b"].to_numpy()
-        m = sparse.coo_matrix((np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))),
-                              shape=(n, n)).tocsr()
+        m = sparse.coo_matrix(
+            (np.concatenate([w, w]), (np.concatenate([a, b]), np.concatenate([b, a]))), shape=(n, n)
+        ).tocsr()
         m.sum_duplicates()
         return m
 
     def _minimal(self) -> sparse.csr_matrix:
         # parallel edges would be summed by scipy: keep the fastest one
-        e = self.edges.assign(lo=np.minimum(self.edges["a"], self.edges["b"]),
-                              hi=np.maximum(self.edges["a"], self.edges["b"]))
+        e = self.edges.assign(
+            lo=np.minimum(self.edges["a"], self.edges["b"]), hi=np.maximum(self.edges["a"], self.edges["b"])
+        )
         e = e.sort_values("minutes").drop_duplicates(["lo", "hi"])
         n = len(self.nodes)
         w = np.maximum(e["minutes"].to_numpy(float), 1e-6)
-        return sparse.csr_matrix((np.concatenate([w, w]), (np.concatenate([e["lo"], e["hi"]]),
-                                                           np.concatenate([e["hi"], e["lo"]]))), shape=(n, n))
+        return sparse.csr_matrix(
+            (np.concatenate([w, w]), (np.concatenate([e["lo"], e["hi"]]), np.concatenate([e["hi"], e["lo"]]))),
+            shape=(n, n),
+        )
 
     def nodes_of(self, place) -> np.ndarray:
         """Node indices standing for ``place``: a station name or a tuple of names (all their nodes, on every
@@ -146,8 +163,9 @@ class RailGraph:
         """Every station's fastest time from ``place`` (one row per station name, minutes), with the ``method``
         and the ``params`` (JSON) the times were computed with."""
         t = self.times_from(place)
-        df = pd.DataFrame({"name_zh": self.nodes["name_zh"].to_numpy(), "minutes": t,
-                           "line_id": self.nodes["line_id"].to_numpy()})
+        df = pd.DataFrame(
+            {"name_zh": self.nodes["name_zh"].to_numpy(), "minutes": t, "line_id": self.nodes["line_id"].to_numpy()}
+        )
         df = df[np.isfinite(df["minutes"])].sort_values("minutes").drop_duplicates("name_zh")
         return df.reset_index(drop=True).assign(method=RAIL_METHOD, params=self.params_json())
 
@@ -156,8 +174,7 @@ class RailGraph:
         return json.dumps(self.params, ensure_ascii=False, sort_keys=True)
 
 
-def _locate(names: pd.Series, stations: gpd.GeoDataFrame, kind: str, line_label: str | None,
-            external: dict) -> list:
+def _locate(names: pd.Series, stations: gpd.GeoDataFrame, kind: str, line_label: str | None, external: dict) -> list:
     cand = stations[(stations["kind"] == kind) & (stations["name_zh"] != "")]
     by_name = cand.groupby("name_zh").indices  # name -> row positions, in the layer's order
     geoms = cand.geometry.to_numpy()
@@ -200,18 +217,30 @@ def _line_detours(seq: pd.DataFrame, stations: gpd.GeoDataFrame, approx: dict, d
         chords = 0.0
         for _, seg in part.groupby("segment", sort=False):
             seg = seg.sort_values("seq")
-            pts = [g for g, _ in _locate(seg["station_zh"], stations, "metro", seg["line_name_zh"].iloc[0], approx)
-                   if g is not None]
+            pts = [
+                g
+                for g, _ in _locate(seg["station_zh"], stations, "metro", seg["line_name_zh"].iloc[0], approx)
+                if g is not None
+            ]
             chords += sum(shapely.distance(a, b) for a, b in zip(pts, pts[1:])) / 1000
         if chords > 0:
             out[line_id] = float(np.clip(length[line_id] / chords, 1.0, 1.6))
     return out
 
 
-def rail_graph(path: str | Path | None = None, *, scenario: str = "open", speeds: dict | None = None,
-               dwell_min: dict | None = None, transfer_min: float = 3.0, walk_kmh: float = 4.8,
-               transfer_radius_m: float = 500.0, detour: float = 1.1, line_speeds: dict | None = None,
-               walk_detour: float = 1.3) -> RailGraph:
+def rail_graph(
+    path: str | Path | None = None,
+    *,
+    scenario: str = "open",
+    speeds: dict | None = None,
+    dwell_min: dict | None = None,
+    transfer_min: float = 3.0,
+    walk_kmh: float = 4.8,
+    transfer_radius_m: float = 500.0,
+    detour: float = 1.1,
+    line_speeds: dict | None = None,
+    walk_detour: float = 1.3,
+) -> RailGraph:
     """Build the rail graph from the line sequences and the station layer.
 
     Parameters
@@ -233,12 +262,17 @@ def rail_graph(path: str | Path | None = None, *, scenario: str = "open", speeds
     sp = {**DEFAULT_SPEEDS_KMH, **(speeds or {})}
     lsp = {**LINE_SPEEDS_KMH, **(line_speeds or {})}
     dw = {**DEFAULT_DWELL_MIN, **(dwell_min or {})}
-    bad = ({k: v for k, v in sp.items() if not v > 0} | {f"dwell {k}": v for k, v in dw.items() if v < 0}
-           | {f"line {k}": v for k, v in lsp.items() if not v > 0})
+    bad = (
+        {k: v for k, v in sp.items() if not v > 0}
+        | {f"dwell {k}": v for k, v in dw.items() if v < 0}
+        | {f"line {k}": v for k, v in lsp.items() if not v > 0}
+    )
     if bad or transfer_min < 0 or not walk_kmh > 0 or detour < 1:
-        raise ValueError(f"rail_graph: speeds must be > 0 km/h, dwell and transfer >= 0 min, walk > 0 km/h and "
-                         f"detour >= 1 (got {bad or ''} transfer_min={transfer_min}, walk_kmh={walk_kmh}, "
-                         f"detour={detour})")
+        raise ValueError(
+            f"rail_graph: speeds must be > 0 km/h, dwell and transfer >= 0 min, walk > 0 km/h and "
+            f"detour >= 1 (got {bad or ''} transfer_min={transfer_min}, walk_kmh={walk_kmh}, "
+            f"detour={detour})"
+        )
     stations = to_metric(load("rail_stations", path))
     ext = _source_csv("external_stations", path)
     ext_pts = gpd.GeoSeries(gpd.points_from_xy(ext["lon"], ext["lat"]), crs="EPSG:4326").to_crs(METRIC_CRS)
@@ -261,22 +295,39 @@ def rail_graph(path: str | Path | None = None, *, scenario: str = "open", speeds
             if geom is None:
                 continue
             idx = len(node_rows)
-            node_rows.append({"node": idx, "name_zh": name, "line_id": line_id, "mode": mode,
-                              "status": "open" if statuses is None else statuses[i], "accuracy": acc,
-                              "geometry": geom})
+            node_rows.append(
+                {
+                    "node": idx,
+                    "name_zh": name,
+                    "line_id": line_id,
+                    "mode": mode,
+                    "status": "open" if statuses is None else statuses[i],
+                    "accuracy": acc,
+                    "geometry": geom,
+                }
+            )
             if prev is not None:
                 km = shapely.distance(node_rows[prev]["geometry"], geom) / 1000 * stretch
                 if statuses is None or scenario == "plan" or statuses[i] == "open":
-                    edges.append({"a": prev, "b": idx, "km": km, "line_id": line_id, "kind": "ride",
-                                  "minutes": km / speed * 60 + dw[mode] * stops})
+                    edges.append(
+                        {
+                            "a": prev,
+                            "b": idx,
+                            "km": km,
+                            "line_id": line_id,
+                            "kind": "ride",
+                            "minutes": km / speed * 60 + dw[mode] * stops,
+                        }
+                    )
             prev, stops = idx, 0
 
     interchange = set()
     for (line_id, _), part in seq.groupby(["line_id", "segment"], sort=False):
         part = part.sort_values("seq")
         label = part["line_name_zh"].iloc[0]
-        add_line(line_id, "metro", list(part["station_zh"]), _locate(part["station_zh"], stations, "metro", label,
-                                                                     approx))
+        add_line(
+            line_id, "metro", list(part["station_zh"]), _locate(part["station_zh"], stations, "metro", label, approx)
+        )
         for name, to in zip(part["station_zh"], part["transfer_to"].fillna("").astype(str)):
             interchange |= {(name, line_id, t) for t in to.split(";") if t}
 
@@ -291,16 +342,20 @@ def rail_graph(path: str | Path | None = None, *, scenario: str = "open", speeds
         mode = cats.get(line_id, "intercity")
         if mode not in sp:
             mode = "intercity"
-        add_line(line_id, mode, list(part["station_zh"]),
-                 _locate(part["station_zh"], stations, "rail", None, {**approx, **external}),
-                 statuses=list(part["status"]))
+        add_line(
+            line_id,
+            mode,
+            list(part["station_zh"]),
+            _locate(part["station_zh"], stations, "rail", None, {**approx, **external}),
+            statuses=list(part["status"]),
+        )
 
     if scenario == "plan" and "planned_rail" in cat:
         plan = to_metric(load("planned_rail", path))
         plan = plan[plan["status"] != "open"]
         for row in plan.itertuples():
             coords = shapely.get_coordinates(row.geometry)
-            labels = (row.waypoints.split(";") if row.waypoints else [])
+            labels = row.waypoints.split(";") if row.waypoints else []
             if len(labels) != len(coords):
                 labels = [f"{row.line_id}#{k}" for k in range(len(coords))]
             mode = row.mode if row.mode in sp else "metro"
@@ -319,13 +374,29 @@ def rail_graph(path: str | Path | None = None, *, scenario: str = "open", speeds
     allp = np.unique(np.sort(allp, axis=1), axis=0) if len(allp) else allp
     allp = allp[lines[allp[:, 0]] != lines[allp[:, 1]]]
     walk_m = np.hypot(*(xy[allp[:, 0]] - xy[allp[:, 1]]).T) * walk_detour
-    tr = pd.DataFrame({"a": allp[:, 0], "b": allp[:, 1], "km": walk_m / 1000, "line_id": "",
-                       "kind": "transfer", "minutes": transfer_min + walk_m / 1000 / walk_kmh * 60})
+    tr = pd.DataFrame(
+        {
+            "a": allp[:, 0],
+            "b": allp[:, 1],
+            "km": walk_m / 1000,
+            "line_id": "",
+            "kind": "transfer",
+            "minutes": transfer_min + walk_m / 1000 / walk_kmh * 60,
+        }
+    )
     e = pd.concat([pd.DataFrame(edges), tr], ignore_index=True)
-    params = {"scenario": scenario, "speeds_kmh": sp, "line_speeds_kmh": lsp, "dwell_min": dw,
-              "transfer_min": transfer_min, "walk_kmh": walk_kmh, "walk_detour": walk_detour,
-              "transfer_radius_m": transfer_radius_m, "detour": detour,
-              "line_detour": {k: round(v, 3) for k, v in line_detour.items()}}
+    params = {
+        "scenario": scenario,
+        "speeds_kmh": sp,
+        "line_speeds_kmh": lsp,
+        "dwell_min": dw,
+        "transfer_min": transfer_min,
+        "walk_kmh": walk_kmh,
+        "walk_detour": walk_detour,
+        "transfer_radius_m": transfer_radius_m,
+        "detour": detour,
+        "line_detour": {k: round(v, 3) for k, v in line_detour.items()},
+    }
     return RailGraph(nodes=nodes, edges=e, params=params)
 
 
@@ -366,8 +437,9 @@ SENSITIVITY_CASES = {
 """Assumptions the 20-minute verdict is tested against (:func:`dual_city_sensitivity`)."""
 
 
-def dual_city_sensitivity(path: str | Path | None = None, *, target: float = 20.0, scenario: str = "open",
-                          cases: dict | None = None) -> pd.DataFrame:
+def dual_city_sensitivity(
+    path: str | Path | None = None, *, target: float = 20.0, scenario: str = "open", cases: dict | None = None
+) -> pd.DataFrame:
     """The 津城 ↔ 滨城 time under the model and each changed assumption, and whether it is within ``target``.
 
     Returns ``case, minutes, within_target, params`` (one row per case; ``within_target`` is a plain
@@ -379,9 +451,23 @@ def dual_city_sensitivity(path: str | Path | None = None, *, target: float = 20.
         speeds = {m: DEFAULT_SPEEDS_KMH[m] * f for m in ("hsr", "intercity")}
         lines = {k: v * f for k, v in LINE_SPEEDS_KMH.items() if k not in ("9", "Z4")}
         dwell = {m: DEFAULT_DWELL_MIN[m] + c.get("dwell_add", 0.0) for m in ("hsr", "intercity", "conventional")}
-        g = rail_graph(path, scenario=scenario, speeds=speeds, line_speeds=lines, dwell_min=dwell,
-                       transfer_min=c.get("transfer_min", 3.0))
+        g = rail_graph(
+            path,
+            scenario=scenario,
+            speeds=speeds,
+            line_speeds=lines,
+            dwell_min=dwell,
+            transfer_min=c.get("transfer_min", 3.0),
+        )
         m = dual_city_time(g)
-        rows.append({"case": name, "minutes": round(m, 1), "within_target": bool(m <= target),
-                     "target_minutes": target, "method": RAIL_METHOD, "params": g.params_json()})
+        rows.append(
+            {
+                "case": name,
+                "minutes": round(m, 1),
+                "within_target": bool(m <= target),
+                "target_minutes": target,
+                "method": RAIL_METHOD,
+                "params": g.params_json(),
+            }
+        )
     return pd.DataFrame(rows)

@@ -29,6 +29,7 @@ CSV files are UTF-8 with a header; every table carries the method, distance and 
 computed with as columns. Analyses that need a layer the catalog or GeoPackage lacks are skipped with a note in
 the returned ``skipped`` entry.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -55,7 +56,6 @@ HUBS = {"tianjin": "天津站", "tianjinxi": "西站", "binhai": "滨海"}
 """Hubs of the travel-time surfaces: file key → station name (天津站, 天津西站 (metro 西站), 滨海站)."""
 
 
-
 def default_out_dir() -> Path:
     """Where ``tj.analyse`` writes by default: ``out/analysis`` in the project folder."""
     return project_root() / "out" / "analysis"
@@ -78,19 +78,32 @@ def _surfaces(pop, path) -> dict:
     """The surfaces coverage ranges are taken over: the model and its variants, fetched grids in the cache, and a
     user's population."""
     from .uncertainty import default_surfaces
+
     return default_surfaces(path, pop)
 
 
 def _meta(df: pd.DataFrame) -> dict:
     a = df.attrs
-    return {"method": a.get("method"), "distance_m": a.get("distance_m"), "kind": a.get("kind"),
-            "population_source": a.get("population_source"), "population_year": a.get("population_year"),
-            "population_accuracy": a.get("population_accuracy")}
+    return {
+        "method": a.get("method"),
+        "distance_m": a.get("distance_m"),
+        "kind": a.get("kind"),
+        "population_source": a.get("population_source"),
+        "population_year": a.get("population_year"),
+        "population_accuracy": a.get("population_accuracy"),
+    }
 
 
-def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | None = None, *, population=None,
-            landcover: str | Path | None = None, distances=DEFAULT_DISTANCES, graph=None,
-            quiet: bool = True) -> dict[str, Path]:
+def analyse(
+    path: str | Path | GeoPackage | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    population=None,
+    landcover: str | Path | None = None,
+    distances=DEFAULT_DISTANCES,
+    graph=None,
+    quiet: bool = True,
+) -> dict[str, Path]:
     """Run the standard analyses on the layers in ``path`` and write tables and rasters to ``out_dir``.
 
     Parameters
@@ -126,6 +139,7 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
     gp = open_gpkg(path)  # every layer is read from disk once in this run
     if path is None and not set(cat.ids) <= set(gp.names):
         from ..build import build  # the catalog gained a layer since the default GeoPackage was built
+
         build(out=gp.path)
     have = present_layers(gp)  # the catalog layers this GeoPackage holds
     pop = make_population(population, path=gp) if not hasattr(population, "zonal_sum") else population
@@ -146,22 +160,38 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
                 res = coverage(st, pop, areas, distance=d, kind="all" if st is not None else kind, path=gp)
                 if d == 800 and surfaces:
                     res = add_range(res, surfaces, areas=areas, path=gp)
-                tables.append(res.assign(areas=areas, **{**_meta(res), "kind": kind}, station_set=kind,
-                                         station_rule=STATION_SETS[kind], station_snapshot=snapshot))
+                tables.append(
+                    res.assign(
+                        areas=areas,
+                        **{**_meta(res), "kind": kind},
+                        station_set=kind,
+                        station_rule=STATION_SETS[kind],
+                        station_snapshot=snapshot,
+                    )
+                )
                 if areas == "districts" and d == 800:
                     c = res.attrs["catchments"].assign(kind=kind, distance_m=d, station_snapshot=snapshot)
                     catch.append(c)
     if graph is not None and "districts" in have:
         from .network_coverage import WalkNetwork
+
         if isinstance(graph, (str, Path)):
             from .network_coverage import load_walk_graph
+
             graph = load_walk_graph(graph)
         net = graph if isinstance(graph, WalkNetwork) else WalkNetwork.from_graph(graph)
         for kind in ("all", "metro"):
             for d in distances:
                 res = coverage(None, pop, "districts", distance=d, method="network", graph=net, kind=kind, path=gp)
-                tables.append(res.assign(areas="districts", **_meta(res), station_set=kind,
-                                         station_rule=STATION_SETS[kind], station_snapshot=snapshot))
+                tables.append(
+                    res.assign(
+                        areas="districts",
+                        **_meta(res),
+                        station_set=kind,
+                        station_rule=STATION_SETS[kind],
+                        station_snapshot=snapshot,
+                    )
+                )
         say("network coverage done")
     if tables:
         cov = pd.concat(tables, ignore_index=True)
@@ -171,15 +201,19 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
         say(f"coverage: {len(cov)} rows")
     if catch:
         gdf = gpd.GeoDataFrame(pd.concat(catch, ignore_index=True), geometry="geometry", crs=catch[0].crs)
-        written["coverage_catchments"] = write_gpkg_atomic(out / "coverage_catchments.gpkg",
-                                                           {"catchments": gdf.to_crs("EPSG:4326")})
+        written["coverage_catchments"] = write_gpkg_atomic(
+            out / "coverage_catchments.gpkg", {"catchments": gdf.to_crs("EPSG:4326")}
+        )
 
     # plan scenario
     if "planned_rail" in cat and "planned_rail" in have and "districts" in have:
         existing = coverage(None, pop, "districts", distance=800, path=gp)
         scenario = coverage(plan_stations(gp), pop, "districts", distance=800, path=gp)
-        delta = coverage_delta(existing, scenario).assign(**_meta(existing), station_snapshot=snapshot,
-                                                          scenario="open + planned_rail (示意 / schematic station positions)")
+        delta = coverage_delta(existing, scenario).assign(
+            **_meta(existing),
+            station_snapshot=snapshot,
+            scenario="open + planned_rail (示意 / schematic station positions)",
+        )
         written["coverage_delta"] = write_csv_atomic(delta, out / "coverage_delta.csv")
     else:
         skipped.append("coverage_delta: no planned_rail layer")
@@ -189,14 +223,26 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
     if "planned_rail" in have:
         graphs["plan"] = rail_graph(gp, scenario="plan")
     sens = dual_city_sensitivity(gp)  # how the 20-minute verdict moves with the assumptions (#13); once per run
-    written["indicators"] = write_csv_atomic(indicators(gp, landcover=landcover, population=pop,
-                                                        graph=graphs["open"], surfaces=surfaces or None,
-                                                        sensitivity=sens), out / "indicators.csv")
+    written["indicators"] = write_csv_atomic(
+        indicators(
+            gp, landcover=landcover, population=pop, graph=graphs["open"], surfaces=surfaces or None, sensitivity=sens
+        ),
+        out / "indicators.csv",
+    )
     rows, dual = [], []
     for scen, g in graphs.items():
-        dual.append({"scenario": scen, "case": "model", "from": "/".join(list(DUAL_CITY_HUBS.values())[0]),
-                     "to": "/".join(list(DUAL_CITY_HUBS.values())[1]), "minutes": dual_city_time(g),
-                     "target_minutes": 20, "method": RAIL_METHOD, "params": g.params_json()})
+        dual.append(
+            {
+                "scenario": scen,
+                "case": "model",
+                "from": "/".join(list(DUAL_CITY_HUBS.values())[0]),
+                "to": "/".join(list(DUAL_CITY_HUBS.values())[1]),
+                "minutes": dual_city_time(g),
+                "target_minutes": 20,
+                "method": RAIL_METHOD,
+                "params": g.params_json(),
+            }
+        )
         if scen == "open":  # how the 20-minute verdict moves with the assumptions (#13)
             for r in sens[sens["case"] != "model"].itertuples():
                 dual.append({**dual[-1], "case": r.case, "minutes": r.minutes, "params": r.params})
@@ -223,6 +269,7 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
 
     # buffers and conflicts
     from . import zones as z
+
     if "wetlands" in have:
         rg = [z.rings("wetlands", path=gp)]
         if "green_barrier" in have:
@@ -238,8 +285,9 @@ def analyse(path: str | Path | GeoPackage | None = None, out_dir: str | Path | N
     if z.eco_layers(gp):
         written["rail_in_zones"] = write_csv_atomic(z.rail_in_zones(path=gp), out / "rail_in_zones.csv")
     if "green_barrier" in have and "urban_clusters" in have:
-        written["clusters_in_barrier"] = write_csv_atomic(z.clusters_in_barrier(path=gp),
-                                                          out / "clusters_in_barrier.csv")
+        written["clusters_in_barrier"] = write_csv_atomic(
+            z.clusters_in_barrier(path=gp), out / "clusters_in_barrier.csv"
+        )
     if skipped:
         note = out / "skipped.txt"
         with atomic_path(note) as tmp:

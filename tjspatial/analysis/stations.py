@@ -16,6 +16,7 @@ tags as stations but that carry no name (junctions, yards, freight or closed hal
 :data:`PASSENGER_RULE` is the rule in one sentence; :func:`station_snapshot` says how old the station points
 are (the bundled OSM extract is of Jan/Feb 2025; a live OSM build gives its build date).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,9 +34,11 @@ __all__ = ["STATION_SETS", "PASSENGER_RULE", "NOT_IN_SERVICE", "station_set", "s
 NOT_IN_SERVICE = ("永乐",)
 """Named railway stations known not to be in passenger service (永乐: built on 京津城际, never opened)."""
 
-PASSENGER_RULE = ("passenger stations = every metro station + every railway station with a name (OSM name or "
-                  "matched to a station list) except 永乐 (built, not in service); unnamed railway nodes "
-                  "(junctions, yards, freight or closed halts) and the TEDA tram stops are left out")
+PASSENGER_RULE = (
+    "passenger stations = every metro station + every railway station with a name (OSM name or "
+    "matched to a station list) except 永乐 (built, not in service); unnamed railway nodes "
+    "(junctions, yards, freight or closed halts) and the TEDA tram stops are left out"
+)
 
 STATION_SETS = {
     "metro": "every metro station",
@@ -49,15 +52,24 @@ STATION_SETS = {
 
 def _mask(gdf: gpd.GeoDataFrame, name: str) -> pd.Series:
     kind = gdf["kind"].astype(str) if "kind" in gdf.columns else pd.Series("", index=gdf.index)
-    named = gdf["name_zh"].fillna("").astype(str).str.strip() != "" if "name_zh" in gdf.columns else \
-        pd.Series(False, index=gdf.index)
+    named = (
+        gdf["name_zh"].fillna("").astype(str).str.strip() != ""
+        if "name_zh" in gdf.columns
+        else pd.Series(False, index=gdf.index)
+    )
     rail_p = (kind == "rail") & named & ~gdf.get("name_zh", pd.Series("", index=gdf.index)).isin(NOT_IN_SERVICE)
-    return {"metro": kind == "metro", "rail_passenger": rail_p, "tram": kind == "tram",
-            "passenger": (kind == "metro") | rail_p, "all": pd.Series(True, index=gdf.index)}[name]
+    return {
+        "metro": kind == "metro",
+        "rail_passenger": rail_p,
+        "tram": kind == "tram",
+        "passenger": (kind == "metro") | rail_p,
+        "all": pd.Series(True, index=gdf.index),
+    }[name]
 
 
-def station_set(name: str = "passenger", path: str | Path | None = None,
-                stations: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+def station_set(
+    name: str = "passenger", path: str | Path | None = None, stations: gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
     """The stations of one set (:data:`STATION_SETS`), with ``attrs`` ``station_set``, ``station_rule`` and
     ``station_snapshot``.
 
@@ -74,8 +86,12 @@ def station_set(name: str = "passenger", path: str | Path | None = None,
         if col not in gdf.columns and name != "all":
             raise KeyError(f"{gdf.attrs.get('layer', 'stations')}: no {col!r} column to select the {name!r} set")
     out = gdf[_mask(gdf, name).to_numpy()].copy()
-    out.attrs = {**gdf.attrs, "station_set": name, "station_rule": STATION_SETS[name],
-                 "station_snapshot": station_snapshot(path)}
+    out.attrs = {
+        **gdf.attrs,
+        "station_set": name,
+        "station_rule": STATION_SETS[name],
+        "station_snapshot": station_snapshot(path),
+    }
     return out
 
 

@@ -4,6 +4,7 @@ time to a hub (walk to a station, then rail), and isochrone polygons drawn from 
 Cells outside the ``boundary`` layer hold the nodata value (-9999). Distances are straight lines from the cell
 centre (scipy ``cKDTree``), in metres; times are minutes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,9 +43,15 @@ class Surface:
 
     def to_geotiff(self, path: str | Path) -> Path:
         """Write atomically as a one-band GeoTIFF (deflate) with units and description tags."""
-        return write_geotiff_atomic(path, self.values.astype("float32"), self.transform, self.crs, nodata=NODATA,
-                                    tags={"units": self.units, "description": self.description},
-                                    band_description=self.name)
+        return write_geotiff_atomic(
+            path,
+            self.values.astype("float32"),
+            self.transform,
+            self.crs,
+            nodata=NODATA,
+            tags={"units": self.units, "description": self.description},
+            band_description=self.name,
+        )
 
     def valid(self) -> np.ndarray:
         return self.values != NODATA
@@ -53,14 +60,21 @@ class Surface:
 def _frame(path, cell: float, boundary=None) -> tuple[Affine, tuple[int, int], np.ndarray, np.ndarray, np.ndarray]:
     b = to_metric(load("boundary", path) if boundary is None else boundary)
     transform, shape = grid_for_bounds(b.total_bounds, cell)
-    inside = rasterio.features.rasterize([(g, 1) for g in b.geometry.values], out_shape=shape,
-                                         transform=transform, fill=0, dtype="uint8").astype(bool)
+    inside = rasterio.features.rasterize(
+        [(g, 1) for g in b.geometry.values], out_shape=shape, transform=transform, fill=0, dtype="uint8"
+    ).astype(bool)
     x, y = cell_centres(transform, shape)
     return transform, shape, inside, x[inside], y[inside]
 
 
-def distance_surface(stations: gpd.GeoDataFrame, *, path=None, cell: float = SURFACE_CELL_M,
-                     boundary: gpd.GeoDataFrame | None = None, name: str = "distance_to_station") -> Surface:
+def distance_surface(
+    stations: gpd.GeoDataFrame,
+    *,
+    path=None,
+    cell: float = SURFACE_CELL_M,
+    boundary: gpd.GeoDataFrame | None = None,
+    name: str = "distance_to_station",
+) -> Surface:
     """Straight-line distance (m) from every cell centre of the municipality to the nearest of ``stations``."""
     transform, shape, inside, x, y = _frame(path, cell, boundary)
     pts = shapely.get_coordinates(to_metric(stations).geometry.values)
@@ -69,13 +83,26 @@ def distance_surface(stations: gpd.GeoDataFrame, *, path=None, cell: float = SUR
     d, _ = cKDTree(pts).query(np.column_stack([x, y]), workers=-1)
     out = np.full(shape, NODATA, dtype="float32")
     out[inside] = d
-    return Surface(out, transform, name, "m", f"distance to the nearest of {len(pts)} stations, metres, "
-                                             f"straight line, {cell:g} m cells EPSG:4548")
+    return Surface(
+        out,
+        transform,
+        name,
+        "m",
+        f"distance to the nearest of {len(pts)} stations, metres, straight line, {cell:g} m cells EPSG:4548",
+    )
 
 
-def travel_time_surface(graph, hub, *, path=None, cell: float = SURFACE_CELL_M, walk_kmh: float = 4.8,
-                        k: int = 8, max_walk_m: float | None = None,
-                        boundary: gpd.GeoDataFrame | None = None) -> Surface:
+def travel_time_surface(
+    graph,
+    hub,
+    *,
+    path=None,
+    cell: float = SURFACE_CELL_M,
+    walk_kmh: float = 4.8,
+    k: int = 8,
+    max_walk_m: float | None = None,
+    boundary: gpd.GeoDataFrame | None = None,
+) -> Surface:
     """Minutes from every cell to ``hub``: straight-line walk to one of the ``k`` nearest stations, then rail.
 
     Parameters
@@ -100,9 +127,14 @@ def travel_time_surface(graph, hub, *, path=None, cell: float = SURFACE_CELL_M, 
     out = np.full(shape, NODATA, dtype="float32")
     out[inside] = t
     label = hub if isinstance(hub, str) else "/".join(hub) if isinstance(hub, tuple) else str(hub)
-    return Surface(out, transform, f"travel_time_{label}", "min",
-                   f"modelled minutes to {label}: straight walk at {walk_kmh:g} km/h to the best of the {k} nearest "
-                   f"stations, then rail ({graph.params.get('scenario', 'open')} network); {cell:g} m cells EPSG:4548")
+    return Surface(
+        out,
+        transform,
+        f"travel_time_{label}",
+        "min",
+        f"modelled minutes to {label}: straight walk at {walk_kmh:g} km/h to the best of the {k} nearest "
+        f"stations, then rail ({graph.params.get('scenario', 'open')} network); {cell:g} m cells EPSG:4548",
+    )
 
 
 def isochrones(surface: Surface, thresholds=(15, 30, 45, 60)) -> gpd.GeoDataFrame:
@@ -111,8 +143,10 @@ def isochrones(surface: Surface, thresholds=(15, 30, 45, 60)) -> gpd.GeoDataFram
     valid = surface.valid()
     for th in thresholds:
         mask = valid & (surface.values <= th)
-        polys = [shapely.geometry.shape(g) for g, v in
-                 rasterio.features.shapes(mask.astype("uint8"), mask=mask, transform=surface.transform)]
+        polys = [
+            shapely.geometry.shape(g)
+            for g, v in rasterio.features.shapes(mask.astype("uint8"), mask=mask, transform=surface.transform)
+        ]
         geom = shapely.union_all(polys) if polys else shapely.Polygon()
         rows.append({"minutes": float(th), "area_km2": shapely.area(geom) / 1e6, "geometry": geom})
     return gpd.GeoDataFrame(rows, geometry="geometry", crs=surface.crs)

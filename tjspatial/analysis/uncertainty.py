@@ -6,6 +6,7 @@ therefore reported with the range it takes over the model and its variants
 with ``tjspatial population fetch`` (:func:`default_surfaces`) — as
 ``pop_share_min`` / ``pop_share_max`` (the min–max over the surfaces, not a confidence interval).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,10 @@ from .population import PopulationGrid, population_variants
 
 __all__ = ["add_range", "coverage_range", "default_surfaces", "RANGE_NOTE"]
 
-RANGE_NOTE = ("range = min–max of the share over the population model and its variants (settlements only, urban "
-              "cores wide / tight, MODIS urban) and any grid added; not a confidence interval")
+RANGE_NOTE = (
+    "range = min–max of the share over the population model and its variants (settlements only, urban "
+    "cores wide / tight, MODIS urban) and any grid added; not a confidence interval"
+)
 
 
 def default_surfaces(path: str | Path | None = None, population=None, *, cache_dir=None) -> dict:
@@ -31,6 +34,7 @@ def default_surfaces(path: str | Path | None = None, population=None, *, cache_d
     """
     from .population_fetch import PRODUCTS, default_cache_dir
     from .population import population as make_population
+
     out = dict(population_variants(path))
     if isinstance(population, PopulationGrid) and population.variant == "model":
         out["model"] = population
@@ -43,8 +47,9 @@ def default_surfaces(path: str | Path | None = None, population=None, *, cache_d
     return out
 
 
-def add_range(res: pd.DataFrame, surfaces: dict, *, areas="districts", path: str | Path | None = None,
-              label: str | None = None) -> pd.DataFrame:
+def add_range(
+    res: pd.DataFrame, surfaces: dict, *, areas="districts", path: str | Path | None = None, label: str | None = None
+) -> pd.DataFrame:
     """Add ``pop_share_min``, ``pop_share_max`` and ``share_<surface>`` columns to a :func:`coverage` result.
 
     Parameters
@@ -86,8 +91,15 @@ def add_range(res: pd.DataFrame, surfaces: dict, *, areas="districts", path: str
     return out
 
 
-def coverage_range(stations=None, areas="districts", distance: float = 800, *, surfaces: dict | None = None,
-                   path: str | Path | None = None, **kwargs) -> pd.DataFrame:
+def coverage_range(
+    stations=None,
+    areas="districts",
+    distance: float = 800,
+    *,
+    surfaces: dict | None = None,
+    path: str | Path | None = None,
+    **kwargs,
+) -> pd.DataFrame:
     """:func:`~tjspatial.analysis.coverage.coverage` over the first surface, with the min–max share over all.
 
     Parameters

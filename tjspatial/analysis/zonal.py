@@ -15,6 +15,7 @@ font rasterisers accumulate coverage:
 The result equals the cell-by-cell sum with exact partial cells (the same integral, up to floating-point
 rounding, ~1e-12 relative) and costs O(number of cells the boundary crosses) instead of O(cells inside).
 """
+
 from __future__ import annotations
 
 import weakref
@@ -170,8 +171,13 @@ _CACHE: dict[int, tuple[weakref.ref, tuple, GridIntegrator, dict]] = {}
 
 def _fingerprint(values: np.ndarray, transform: Affine) -> tuple:
     v = np.asarray(values)
-    return (v.shape, str(v.dtype), tuple(transform)[:6], float(v.sum(dtype=np.float64)),
-            float(v.ravel()[:: max(v.size // 4096, 1)].sum(dtype=np.float64)))
+    return (
+        v.shape,
+        str(v.dtype),
+        tuple(transform)[:6],
+        float(v.sum(dtype=np.float64)),
+        float(v.ravel()[:: max(v.size // 4096, 1)].sum(dtype=np.float64)),
+    )
 
 
 def integrator_for(grid) -> tuple[GridIntegrator, dict]:
@@ -259,6 +265,7 @@ def pieces_in_areas(integ: GridIntegrator, pieces, geoms: np.ndarray):
     messy = np.flatnonzero(~clean)
     if len(messy):
         from .grid import subdivide
+
         sub, owner = _subdivided(np.asarray(geoms, dtype=object), 64, subdivide)
         ip, isub = shapely.STRtree(sub).query(pg[pp[messy]], predicate="intersects")
         ok = owner[isub] == gg[messy][ip]
@@ -298,12 +305,17 @@ def pieces_covered(integ: GridIntegrator, pieces, pairs, covered: np.ndarray, bp
         if isinstance(catch_parts, tuple):  # (station points, radius): buffer only the stations near these pieces
             pts, radius = catch_parts
             from scipy.spatial import cKDTree
+
             pxy = shapely.get_coordinates(pts)
             b = shapely.bounds(pg[w])
             centre = (b[:, :2] + b[:, 2:]) / 2
             reach = radius + np.hypot(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]).max() / 2 + 1.0
-            near = np.unique(np.concatenate([np.asarray(h, dtype=np.intp) for h in
-                                             cKDTree(pxy).query_ball_point(centre, reach)] + [np.empty(0, np.intp)]))
+            near = np.unique(
+                np.concatenate(
+                    [np.asarray(h, dtype=np.intp) for h in cKDTree(pxy).query_ball_point(centre, reach)]
+                    + [np.empty(0, np.intp)]
+                )
+            )
             catch_parts = shapely.buffer(np.asarray(pts, dtype=object)[near], radius, quad_segs=16)
         ip, ic = shapely.STRtree(np.asarray(catch_parts, dtype=object)).query(pg[w], predicate="intersects")
         clip = shapely.intersection(pg[w][ip], np.asarray(catch_parts, dtype=object)[ic])
@@ -320,6 +332,7 @@ def pieces_covered(integ: GridIntegrator, pieces, pairs, covered: np.ndarray, bp
         rest = np.arange(len(part))
     if len(rest):
         from .grid import subdivide
+
         owners = gi[part][rest]
         hit = np.unique(owners)
         sub, owner = _subdivided(np.asarray(covered, dtype=object)[hit], 64, subdivide)

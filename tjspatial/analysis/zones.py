@@ -6,6 +6,7 @@ Which layers are "ecological zones" and which are "rail lines" is read from the 
 layers are **schematic** (示意): every table carries the accuracy of the layers it was computed from in an
 ``accuracy`` column, and a result is never more accurate than its least accurate input.
 """
+
 from __future__ import annotations
 
 
@@ -18,8 +19,15 @@ from ..catalog import ACCURACY_CLASSES, get_catalog
 from ..crs import METRIC_CRS, to_metric
 from ..io import load, present_layers
 
-__all__ = ["eco_layers", "line_layers", "rings", "rail_in_zones", "features_near", "clusters_in_barrier",
-           "RING_DISTANCES_KM"]
+__all__ = [
+    "eco_layers",
+    "line_layers",
+    "rings",
+    "rail_in_zones",
+    "features_near",
+    "clusters_in_barrier",
+    "RING_DISTANCES_KM",
+]
 
 RING_DISTANCES_KM = (1.0, 3.0, 5.0)
 
@@ -37,19 +45,24 @@ def _present(path) -> set[str]:
 def eco_layers(path=None) -> list[str]:
     """Polygon layers of theme ``ecology`` in the catalog that the GeoPackage holds."""
     have = _present(path)
-    return [lay.id for lay in get_catalog() if lay.theme == "ecology" and lay.geometry_type == "Polygon"
-            and lay.id in have]
+    return [
+        lay.id for lay in get_catalog() if lay.theme == "ecology" and lay.geometry_type == "Polygon" and lay.id in have
+    ]
 
 
 def line_layers(path=None) -> list[str]:
     """LineString layers of theme ``transport`` (rail lines, open and planned) that the GeoPackage holds."""
     have = _present(path)
-    return [lay.id for lay in get_catalog() if lay.theme == "transport" and lay.geometry_type == "LineString"
-            and lay.id in have]
+    return [
+        lay.id
+        for lay in get_catalog()
+        if lay.theme == "transport" and lay.geometry_type == "LineString" and lay.id in have
+    ]
 
 
-def rings(layer: str = "wetlands", distances_km=RING_DISTANCES_KM, *, path=None,
-          dissolve: bool = False) -> gpd.GeoDataFrame:
+def rings(
+    layer: str = "wetlands", distances_km=RING_DISTANCES_KM, *, path=None, dissolve: bool = False
+) -> gpd.GeoDataFrame:
     """Rings around every feature of a polygon layer: 0–1, 1–3, 3–5 km outside it (EPSG:4548).
 
     ``dissolve=True`` rings the union of the layer's features instead (e.g. the three levels of the green
@@ -61,8 +74,11 @@ def rings(layer: str = "wetlands", distances_km=RING_DISTANCES_KM, *, path=None,
     src = to_metric(load(layer, path))
     if dissolve:
         lay = get_catalog()[layer]
-        src = gpd.GeoDataFrame({"name_zh": [lay.title_zh], "accuracy": [_worst(*src["accuracy"])]},
-                               geometry=[shapely.union_all(np.asarray(src.geometry.values))], crs=METRIC_CRS)
+        src = gpd.GeoDataFrame(
+            {"name_zh": [lay.title_zh], "accuracy": [_worst(*src["accuracy"])]},
+            geometry=[shapely.union_all(np.asarray(src.geometry.values))],
+            crs=METRIC_CRS,
+        )
     d = np.asarray(sorted(distances_km), dtype=float)
     geoms = np.asarray(src.geometry.values, dtype=object)
     out = []
@@ -71,9 +87,19 @@ def rings(layer: str = "wetlands", distances_km=RING_DISTANCES_KM, *, path=None,
     for hi in d:
         outer = shapely.buffer(geoms, hi * 1000, quad_segs=16)
         ring = shapely.difference(outer, inner)
-        out.append(pd.DataFrame({"layer": layer, "name_zh": src["name_zh"].to_numpy(),
-                                 "ring": f"{lo:g}–{hi:g} km", "from_km": lo, "to_km": hi, "geometry": ring,
-                                 "accuracy": _worst("derived", *src["accuracy"])}))
+        out.append(
+            pd.DataFrame(
+                {
+                    "layer": layer,
+                    "name_zh": src["name_zh"].to_numpy(),
+                    "ring": f"{lo:g}–{hi:g} km",
+                    "from_km": lo,
+                    "to_km": hi,
+                    "geometry": ring,
+                    "accuracy": _worst("derived", *src["accuracy"]),
+                }
+            )
+        )
         inner, lo = outer, hi
     gdf = gpd.GeoDataFrame(pd.concat(out, ignore_index=True), geometry="geometry", crs=METRIC_CRS)
     gdf["area_km2"] = gdf.area / 1e6
@@ -102,15 +128,23 @@ def rail_in_zones(*, path=None, zones: list[str] | None = None, lines: list[str]
             if not len(il):
                 continue
             km = shapely.length(shapely.intersection(lgeo[il], zgeo[iz])) / 1000
-            rows.append(pd.DataFrame({
-                "line_layer": lid, "line": ln["name_zh"].to_numpy()[il],
-                "line_id": ln["line_id"].to_numpy()[il] if "line_id" in ln else "",
-                "status": ln["status"].to_numpy()[il] if "status" in ln else "",
-                "zone_layer": zid, "zone": zn["name_zh"].to_numpy()[iz],
-                "level": zn["level"].to_numpy()[iz] if "level" in zn else pd.NA,
-                "km_inside": km,
-                "accuracy": [_worst(a, b) for a, b in zip(ln["accuracy"].to_numpy()[il], zn["accuracy"].to_numpy()[iz])],
-            }))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "line_layer": lid,
+                        "line": ln["name_zh"].to_numpy()[il],
+                        "line_id": ln["line_id"].to_numpy()[il] if "line_id" in ln else "",
+                        "status": ln["status"].to_numpy()[il] if "status" in ln else "",
+                        "zone_layer": zid,
+                        "zone": zn["name_zh"].to_numpy()[iz],
+                        "level": zn["level"].to_numpy()[iz] if "level" in zn else pd.NA,
+                        "km_inside": km,
+                        "accuracy": [
+                            _worst(a, b) for a, b in zip(ln["accuracy"].to_numpy()[il], zn["accuracy"].to_numpy()[iz])
+                        ],
+                    }
+                )
+            )
     cols = ["line_layer", "line", "line_id", "status", "zone_layer", "zone", "level", "km_inside", "accuracy"]
     if not rows:
         return pd.DataFrame(columns=cols)
@@ -118,8 +152,9 @@ def rail_in_zones(*, path=None, zones: list[str] | None = None, lines: list[str]
     return df[df["km_inside"] > 0][cols].reset_index(drop=True)
 
 
-def features_near(layer: str, zone_layer: str = "wetlands", within_km: float = 5.0, *, path=None,
-                  kind: str | None = None) -> pd.DataFrame:
+def features_near(
+    layer: str, zone_layer: str = "wetlands", within_km: float = 5.0, *, path=None, kind: str | None = None
+) -> pd.DataFrame:
     """Features of ``layer`` (points or polygons) within ``within_km`` of a ``zone_layer`` feature.
 
     Returns ``layer, name_zh, zone, distance_km (0 = inside or touching), ring, accuracy``, nearest zone first.
@@ -138,15 +173,22 @@ def features_near(layer: str, zone_layer: str = "wetlands", within_km: float = 5
     for lo, hi in zip(edges[:-1], edges[1:]):
         ring = np.where((dist > lo) & (dist <= hi), f"{lo:g}–{hi:g} km", ring)
     ring = np.where(dist == 0, "inside", ring)
-    df = pd.DataFrame({"layer": layer, "name_zh": src["name_zh"].to_numpy()[isrc], "zone": zn["name_zh"].to_numpy()[iz],
-                       "distance_km": dist, "ring": ring,
-                       "accuracy": [_worst(a, b) for a, b in zip(src["accuracy"].to_numpy()[isrc],
-                                                                 zn["accuracy"].to_numpy()[iz])]})
+    df = pd.DataFrame(
+        {
+            "layer": layer,
+            "name_zh": src["name_zh"].to_numpy()[isrc],
+            "zone": zn["name_zh"].to_numpy()[iz],
+            "distance_km": dist,
+            "ring": ring,
+            "accuracy": [_worst(a, b) for a, b in zip(src["accuracy"].to_numpy()[isrc], zn["accuracy"].to_numpy()[iz])],
+        }
+    )
     return df.sort_values(["distance_km", "name_zh"]).reset_index(drop=True)
 
 
-def clusters_in_barrier(*, path=None, barrier: str = "green_barrier", clusters: str = "urban_clusters",
-                        near_km: float = 1.0) -> pd.DataFrame:
+def clusters_in_barrier(
+    *, path=None, barrier: str = "green_barrier", clusters: str = "urban_clusters", near_km: float = 1.0
+) -> pd.DataFrame:
     """Urban clusters inside or within ``near_km`` of the green barrier, by barrier level.
 
     The clusters are points (schematic positions), so "overlap" is a cluster point inside a barrier zone;
@@ -158,10 +200,16 @@ def clusters_in_barrier(*, path=None, barrier: str = "green_barrier", clusters: 
     bg = np.asarray(br.geometry.values, dtype=object)
     ic, ib = shapely.STRtree(bg).query(cg, predicate="dwithin", distance=near_km * 1000)
     dist = shapely.distance(cg[ic], bg[ib]) / 1000
-    df = pd.DataFrame({"name_zh": cl["name_zh"].to_numpy()[ic],
-                       "city": cl["city"].to_numpy()[ic] if "city" in cl else "",
-                       "zone": br["name_zh"].to_numpy()[ib],
-                       "level": br["level"].to_numpy()[ib] if "level" in br else pd.NA, "distance_km": dist,
-                       "accuracy": "schematic" if (cl["accuracy"].eq("schematic").any() or
-                                                   br["accuracy"].eq("schematic").any()) else "derived"})
+    df = pd.DataFrame(
+        {
+            "name_zh": cl["name_zh"].to_numpy()[ic],
+            "city": cl["city"].to_numpy()[ic] if "city" in cl else "",
+            "zone": br["name_zh"].to_numpy()[ib],
+            "level": br["level"].to_numpy()[ib] if "level" in br else pd.NA,
+            "distance_km": dist,
+            "accuracy": "schematic"
+            if (cl["accuracy"].eq("schematic").any() or br["accuracy"].eq("schematic").any())
+            else "derived",
+        }
+    )
     return df.sort_values(["distance_km", "name_zh"]).reset_index(drop=True)

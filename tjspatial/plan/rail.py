@@ -9,6 +9,7 @@ with ``base_layer = ''``. Lines are straight chords through their waypoints: rea
 ``rail_stations`` layer where one exists, otherwise approximate hand-placed points from
 ``layers/plan/plan_points.csv`` (``ends_located`` counts the ends that are real stations).
 """
+
 from __future__ import annotations
 
 import geopandas as gpd
@@ -29,59 +30,168 @@ STATUSES = ("open", "under_construction", "planned")
 # Waypoints: ("metro", name) / ("rail", name) = a station of the rail_stations layer of that kind;
 # ("point", id) = an approximate point of layers/plan/plan_points.csv.
 PLANNED_RAIL: list[dict] = [
-    {"line_id": "M4", "name_zh": "地铁4号线（北段、南段）", "name_en": "Metro Line 4 (north and south sections)",
-     "mode": "metro", "status": "open", "base": ("metro_lines", "4"), "refs": ("metro",),
-     "basis": "north 小街–西站 and south 东南角–新兴村 open (metro_lines_meta.csv)"},
-    {"line_id": "M4-mid", "name_zh": "地铁4号线中段（西站—东南角）", "name_en": "Metro Line 4 middle section",
-     "mode": "metro", "status": "planned", "way": [("metro", "西站"), ("metro", "东南角")], "refs": ("metro",),
-     "basis": "西站–东南角 not built/open (metro_lines_meta.csv); construction status not verified"},
-    {"line_id": "M7", "name_zh": "地铁7号线", "name_en": "Metro Line 7", "mode": "metro", "status": "open",
-     "base": ("metro_lines", "7"), "refs": ("metro",), "basis": "opened 2025-09-28 (metro_lines_meta.csv)"},
-    {"line_id": "M8", "name_zh": "地铁8号线一期（绿水公园—渌水道）", "name_en": "Metro Line 8 phase 1",
-     "mode": "metro", "status": "under_construction", "way": [("point", "st_lvshui_gongyuan"), ("metro", "渌水道")],
-     "refs": ("metro",), "basis": "started 2020-01-24, 17 stations 绿水公园–渌水道 (newton.com.tw); not open"},
-    {"line_id": "M10", "name_zh": "地铁10号线", "name_en": "Metro Line 10", "mode": "metro", "status": "open",
-     "base": ("metro_lines", "10"), "refs": ("metro",), "basis": "opened 2022-11-18 (metro_lines_meta.csv)"},
-    {"line_id": "M11", "name_zh": "地铁11号线", "name_en": "Metro Line 11", "mode": "metro", "status": "open",
-     "base": ("metro_lines", "11"), "refs": ("metro",), "basis": "opened 2023-12-28 / 2024-12-28 (metro_lines_meta.csv)"},
-    {"line_id": "B1", "name_zh": "滨海新区B1线一期", "name_en": "Binhai Line B1 phase 1", "mode": "metro",
-     "status": "under_construction",
-     "way": [("point", "st_xinjiayuan"), ("rail", "滨海"), ("point", "st_nanbu_xincheng")], "refs": ("metro",),
-     "basis": "欣嘉园–滨海站–于家堡–南部新城, 31.6 km, 22 stations, tunnels 2020 (public news); not open"},
-    {"line_id": "Z2", "name_zh": "Z2线一期（滨海机场—北塘）", "name_en": "Line Z2 phase 1 (airport–Beitang)",
-     "mode": "metro", "status": "under_construction",
-     "way": [("metro", "滨海国际机场"), ("rail", "滨海西"), ("point", "st_beitang")],
-     "refs": ("metro", "airport_rail", "z2"),
-     "basis": "滨海机场站~北塘站, 39.2 km, 14 stations, started 2021-12-09 (public notices); not open"},
-    {"line_id": "Z4-north", "name_zh": "Z4线一期北段（寨上—北塘）", "name_en": "Line Z4 phase 1 north (Zhaishang–Beitang)",
-     "mode": "metro", "status": "open", "base": None,
-     "way": [("point", "st_zhaishang"), ("metro", "中新生态城"), ("point", "st_beitang")], "refs": ("metro",),
-     "basis": "opened 2026-01-18 (metro_lines_meta.csv); drawn here: metro_lines has no geometry (one OSM station)"},
-    {"line_id": "Z4-south", "name_zh": "Z4线一期南段（北塘—滨海站）", "name_en": "Line Z4 phase 1 south (Beitang–Binhai)",
-     "mode": "metro", "status": "under_construction", "way": [("point", "st_beitang"), ("rail", "滨海")],
-     "refs": ("metro",), "basis": "to reach 滨海站 end of 2026 (滨海新区住建委, public news); not open"},
-    {"line_id": "M2-east", "name_zh": "地铁2号线东延（进入机场T3）", "name_en": "Metro Line 2 east extension (airport T3)",
-     "mode": "metro", "status": "planned", "way": [("metro", "滨海国际机场"), ("point", "st_m2_t3")],
-     "refs": ("airport_rail", "airport_m2"), "basis": "named in the plan (专栏4); status not verified"},
-    {"line_id": "jingbin-north", "name_zh": "京滨城际铁路北段（宝坻—北辰）", "name_en": "Beijing–Binhai intercity, north",
-     "mode": "intercity", "status": "open", "base": None,
-     "way": [("rail", "宝坻"), ("point", "st_baodi_nan"), ("point", "st_beichen_jingbin")], "refs": ("intercity",),
-     "basis": "opened 2022-12-30 (intercity_rail.csv); drawn here: intercity_rail has no geometry"},
-    {"line_id": "jingbin-south", "name_zh": "京滨城际铁路南段（北辰—天津机场—滨海西）",
-     "name_en": "Beijing–Binhai intercity, south (via the airport)", "mode": "intercity",
-     "status": "under_construction",
-     "way": [("point", "st_beichen_jingbin"), ("point", "st_tianjin_jichang"), ("rail", "滨海西")],
-     "refs": ("intercity", "airport_rail", "jingbin_airport"), "basis": "under construction (intercity_rail.csv)"},
-    {"line_id": "jingtang", "name_zh": "京唐城际铁路", "name_en": "Beijing–Tangshan intercity", "mode": "intercity",
-     "status": "open", "base": ("intercity_rail", "jingtang_intercity"), "refs": ("intercity",),
-     "basis": "opened 2022-12-30 (intercity_rail.csv)"},
-    {"line_id": "jinxing", "name_zh": "津兴城际铁路", "name_en": "Tianjin–Xiong'an (Daxing) intercity",
-     "mode": "intercity", "status": "open", "base": ("intercity_rail", "jinxing_intercity"), "refs": ("intercity",),
-     "basis": "opened 2023-12-18 (intercity_rail.csv)"},
-    {"line_id": "jinwei", "name_zh": "津潍高速铁路（天津段）", "name_en": "Tianjin–Weifang HSR (Tianjin section)",
-     "mode": "hsr", "status": "under_construction",
-     "way": [("rail", "滨海"), ("point", "st_binhai_dong"), ("point", "st_binhai_nan")], "refs": ("intercity",),
-     "basis": "under construction (intercity_rail.csv); station order unverified"},
+    {
+        "line_id": "M4",
+        "name_zh": "地铁4号线（北段、南段）",
+        "name_en": "Metro Line 4 (north and south sections)",
+        "mode": "metro",
+        "status": "open",
+        "base": ("metro_lines", "4"),
+        "refs": ("metro",),
+        "basis": "north 小街–西站 and south 东南角–新兴村 open (metro_lines_meta.csv)",
+    },
+    {
+        "line_id": "M4-mid",
+        "name_zh": "地铁4号线中段（西站—东南角）",
+        "name_en": "Metro Line 4 middle section",
+        "mode": "metro",
+        "status": "planned",
+        "way": [("metro", "西站"), ("metro", "东南角")],
+        "refs": ("metro",),
+        "basis": "西站–东南角 not built/open (metro_lines_meta.csv); construction status not verified",
+    },
+    {
+        "line_id": "M7",
+        "name_zh": "地铁7号线",
+        "name_en": "Metro Line 7",
+        "mode": "metro",
+        "status": "open",
+        "base": ("metro_lines", "7"),
+        "refs": ("metro",),
+        "basis": "opened 2025-09-28 (metro_lines_meta.csv)",
+    },
+    {
+        "line_id": "M8",
+        "name_zh": "地铁8号线一期（绿水公园—渌水道）",
+        "name_en": "Metro Line 8 phase 1",
+        "mode": "metro",
+        "status": "under_construction",
+        "way": [("point", "st_lvshui_gongyuan"), ("metro", "渌水道")],
+        "refs": ("metro",),
+        "basis": "started 2020-01-24, 17 stations 绿水公园–渌水道 (newton.com.tw); not open",
+    },
+    {
+        "line_id": "M10",
+        "name_zh": "地铁10号线",
+        "name_en": "Metro Line 10",
+        "mode": "metro",
+        "status": "open",
+        "base": ("metro_lines", "10"),
+        "refs": ("metro",),
+        "basis": "opened 2022-11-18 (metro_lines_meta.csv)",
+    },
+    {
+        "line_id": "M11",
+        "name_zh": "地铁11号线",
+        "name_en": "Metro Line 11",
+        "mode": "metro",
+        "status": "open",
+        "base": ("metro_lines", "11"),
+        "refs": ("metro",),
+        "basis": "opened 2023-12-28 / 2024-12-28 (metro_lines_meta.csv)",
+    },
+    {
+        "line_id": "B1",
+        "name_zh": "滨海新区B1线一期",
+        "name_en": "Binhai Line B1 phase 1",
+        "mode": "metro",
+        "status": "under_construction",
+        "way": [("point", "st_xinjiayuan"), ("rail", "滨海"), ("point", "st_nanbu_xincheng")],
+        "refs": ("metro",),
+        "basis": "欣嘉园–滨海站–于家堡–南部新城, 31.6 km, 22 stations, tunnels 2020 (public news); not open",
+    },
+    {
+        "line_id": "Z2",
+        "name_zh": "Z2线一期（滨海机场—北塘）",
+        "name_en": "Line Z2 phase 1 (airport–Beitang)",
+        "mode": "metro",
+        "status": "under_construction",
+        "way": [("metro", "滨海国际机场"), ("rail", "滨海西"), ("point", "st_beitang")],
+        "refs": ("metro", "airport_rail", "z2"),
+        "basis": "滨海机场站~北塘站, 39.2 km, 14 stations, started 2021-12-09 (public notices); not open",
+    },
+    {
+        "line_id": "Z4-north",
+        "name_zh": "Z4线一期北段（寨上—北塘）",
+        "name_en": "Line Z4 phase 1 north (Zhaishang–Beitang)",
+        "mode": "metro",
+        "status": "open",
+        "base": None,
+        "way": [("point", "st_zhaishang"), ("metro", "中新生态城"), ("point", "st_beitang")],
+        "refs": ("metro",),
+        "basis": "opened 2026-01-18 (metro_lines_meta.csv); drawn here: metro_lines has no geometry (one OSM station)",
+    },
+    {
+        "line_id": "Z4-south",
+        "name_zh": "Z4线一期南段（北塘—滨海站）",
+        "name_en": "Line Z4 phase 1 south (Beitang–Binhai)",
+        "mode": "metro",
+        "status": "under_construction",
+        "way": [("point", "st_beitang"), ("rail", "滨海")],
+        "refs": ("metro",),
+        "basis": "to reach 滨海站 end of 2026 (滨海新区住建委, public news); not open",
+    },
+    {
+        "line_id": "M2-east",
+        "name_zh": "地铁2号线东延（进入机场T3）",
+        "name_en": "Metro Line 2 east extension (airport T3)",
+        "mode": "metro",
+        "status": "planned",
+        "way": [("metro", "滨海国际机场"), ("point", "st_m2_t3")],
+        "refs": ("airport_rail", "airport_m2"),
+        "basis": "named in the plan (专栏4); status not verified",
+    },
+    {
+        "line_id": "jingbin-north",
+        "name_zh": "京滨城际铁路北段（宝坻—北辰）",
+        "name_en": "Beijing–Binhai intercity, north",
+        "mode": "intercity",
+        "status": "open",
+        "base": None,
+        "way": [("rail", "宝坻"), ("point", "st_baodi_nan"), ("point", "st_beichen_jingbin")],
+        "refs": ("intercity",),
+        "basis": "opened 2022-12-30 (intercity_rail.csv); drawn here: intercity_rail has no geometry",
+    },
+    {
+        "line_id": "jingbin-south",
+        "name_zh": "京滨城际铁路南段（北辰—天津机场—滨海西）",
+        "name_en": "Beijing–Binhai intercity, south (via the airport)",
+        "mode": "intercity",
+        "status": "under_construction",
+        "way": [("point", "st_beichen_jingbin"), ("point", "st_tianjin_jichang"), ("rail", "滨海西")],
+        "refs": ("intercity", "airport_rail", "jingbin_airport"),
+        "basis": "under construction (intercity_rail.csv)",
+    },
+    {
+        "line_id": "jingtang",
+        "name_zh": "京唐城际铁路",
+        "name_en": "Beijing–Tangshan intercity",
+        "mode": "intercity",
+        "status": "open",
+        "base": ("intercity_rail", "jingtang_intercity"),
+        "refs": ("intercity",),
+        "basis": "opened 2022-12-30 (intercity_rail.csv)",
+    },
+    {
+        "line_id": "jinxing",
+        "name_zh": "津兴城际铁路",
+        "name_en": "Tianjin–Xiong'an (Daxing) intercity",
+        "mode": "intercity",
+        "status": "open",
+        "base": ("intercity_rail", "jinxing_intercity"),
+        "refs": ("intercity",),
+        "basis": "opened 2023-12-18 (intercity_rail.csv)",
+    },
+    {
+        "line_id": "jinwei",
+        "name_zh": "津潍高速铁路（天津段）",
+        "name_en": "Tianjin–Weifang HSR (Tianjin section)",
+        "mode": "hsr",
+        "status": "under_construction",
+        "way": [("rail", "滨海"), ("point", "st_binhai_dong"), ("point", "st_binhai_nan")],
+        "refs": ("intercity",),
+        "basis": "under construction (intercity_rail.csv); station order unverified",
+    },
 ]
 """Every rail line the plan names for 2021–2025, split where one part is open and another is not."""
 
@@ -100,8 +210,12 @@ def build_planned_rail(ctx: BuildContext) -> gpd.GeoDataFrame:
     records, geoms = [], []
     for spec in PLANNED_RAIL:
         if spec["status"] not in STATUSES:
-            raise BuildError(f"status {spec['status']!r} is not one of {STATUSES}", layer=ctx.layer_id,
-                             feature=spec["line_id"], field="status")
+            raise BuildError(
+                f"status {spec['status']!r} is not one of {STATUSES}",
+                layer=ctx.layer_id,
+                feature=spec["line_id"],
+                field="status",
+            )
         if spec.get("base"):
             layer, key = spec["base"]
             rows = base[layer][base[layer]["line_id"] == key]
@@ -114,15 +228,22 @@ def build_planned_rail(ctx: BuildContext) -> gpd.GeoDataFrame:
             for kind, ref in spec["way"]:
                 if kind == "point":
                     if ref not in pts.index:
-                        raise BuildError(f"plan point {ref!r} is missing", layer=ctx.layer_id,
-                                         file="layers/plan/plan_points.csv", feature=spec["line_id"])
+                        raise BuildError(
+                            f"plan point {ref!r} is missing",
+                            layer=ctx.layer_id,
+                            file="layers/plan/plan_points.csv",
+                            feature=spec["line_id"],
+                        )
                     coords.append((pts.loc[ref, "x"], pts.loc[ref, "y"]))
                     labels.append(pts.loc[ref, "name_zh"].split("（")[0] + "≈")
                     real.append(False)
                 else:
                     if (kind, ref) not in stations:
-                        raise BuildError(f"station {ref!r} ({kind}) is not in the rail_stations layer",
-                                         layer=ctx.layer_id, feature=spec["line_id"])
+                        raise BuildError(
+                            f"station {ref!r} ({kind}) is not in the rail_stations layer",
+                            layer=ctx.layer_id,
+                            feature=spec["line_id"],
+                        )
                     p = stations[(kind, ref)]
                     coords.append((p.x, p.y))
                     labels.append(ref)
@@ -130,13 +251,24 @@ def build_planned_rail(ctx: BuildContext) -> gpd.GeoDataFrame:
             geom = shapely.LineString(coords)
             names, located = ";".join(labels), int(real[0]) + int(real[-1])
             basis = "chords through stations of rail_stations and approximate points (≈) of layers/plan"
-        records.append({
-            "name_zh": spec["name_zh"], "name_en": spec["name_en"], "accuracy": "schematic",
-            "source": "plan_text; " + (spec["base"][0] if spec.get("base") else "rail_stations; plan_points"),
-            "line_id": spec["line_id"], "mode": spec["mode"], "status": spec["status"],
-            "status_as_of": STATUS_AS_OF, "status_basis": spec["basis"], "waypoints": names,
-            "ends_located": located, "base_layer": spec["base"][0] if spec.get("base") else "",
-            "length_km": length_km(geom), "geometry_basis": basis, "plan_ref": plan_ref(*spec["refs"]),
-        })
+        records.append(
+            {
+                "name_zh": spec["name_zh"],
+                "name_en": spec["name_en"],
+                "accuracy": "schematic",
+                "source": "plan_text; " + (spec["base"][0] if spec.get("base") else "rail_stations; plan_points"),
+                "line_id": spec["line_id"],
+                "mode": spec["mode"],
+                "status": spec["status"],
+                "status_as_of": STATUS_AS_OF,
+                "status_basis": spec["basis"],
+                "waypoints": names,
+                "ends_located": located,
+                "base_layer": spec["base"][0] if spec.get("base") else "",
+                "length_km": length_km(geom),
+                "geometry_basis": basis,
+                "plan_ref": plan_ref(*spec["refs"]),
+            }
+        )
         geoms.append(geom)
     return to_storage(records, geoms)

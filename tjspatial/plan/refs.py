@@ -3,6 +3,7 @@
 A ``plan_ref`` reads ``<chapter/section>：「<clause>」``; the clause is copied verbatim from
 ``layers/sources/tianjin_14th_five_year_plan_2021.txt`` (tests check that every clause occurs in it).
 """
+
 from __future__ import annotations
 
 import re
@@ -11,8 +12,11 @@ __all__ = ["PLAN_REFS", "plan_ref", "clause_of"]
 
 PLAN_REFS: dict[str, tuple[str, str]] = {
     # chapter 10 section 2: ecology
-    "barrier": ("第十章第二节", "加快双城间绿色生态屏障建设，推进区域内造林绿化、水系连通和生态修复等工程建设，"
-                              "到2025年一级管控区森林（绿化）覆盖率达到25%"),
+    "barrier": (
+        "第十章第二节",
+        "加快双城间绿色生态屏障建设，推进区域内造林绿化、水系连通和生态修复等工程建设，"
+        "到2025年一级管控区森林（绿化）覆盖率达到25%",
+    ),
     "wetlands": ("第十章第二节", "全面加强七里海、大黄堡、北大港、团泊4个湿地保护和修复"),
     "guhaian": ("第十章第二节（专栏16）", "促进古海岸与湿地国家级自然保护区水质净化"),
     "eco_pattern": ("第十章第二节", "构建“三区两带中屏障”的生态空间格局"),
@@ -40,8 +44,11 @@ PLAN_REFS: dict[str, tuple[str, str]] = {
     "jc_yiyao": ("第十章第一节", "依托北辰国家级产城融合示范区和北辰京津医药谷建设医药活力城"),
     "jc_kechuang": ("第十章第一节", "依托津南海河教育园区和国家会展中心（天津）建设科创会展城"),
     "bc_core": ("第十章第三节（专栏19）", "依托滨海新区核心区"),
-    "bc_clusters": ("第十章第三节（专栏19）", "打造天津经济技术开发区中心商务片区、天津经济技术开发区东区、滨海—中关村科技园、"
-                                          "滨海高新区海洋科技园、中新天津生态城等五大服务业集聚区"),
+    "bc_clusters": (
+        "第十章第三节（专栏19）",
+        "打造天津经济技术开发区中心商务片区、天津经济技术开发区东区、滨海—中关村科技园、"
+        "滨海高新区海洋科技园、中新天津生态城等五大服务业集聚区",
+    ),
     # chapter 10 section 2: tourism
     "tourism": ("第十章第二节", "构建“一湾三廊”的亲海亲水旅游空间格局"),
     "bay": ("第十章第二节（专栏17）", "世界海洋文明度假湾精品项目"),

@@ -4,6 +4,7 @@ The plan layers are shaped from anchors and described extents, then scaled until
 published figure: :func:`fit_area` bisects one size parameter (a buffer radius, a scale factor, a width)
 of a shape-making function. No random numbers are used anywhere, so every build gives the same geometry.
 """
+
 from __future__ import annotations
 
 from typing import Callable
@@ -19,8 +20,20 @@ from ..crs import METRIC_CRS, STORAGE_CRS
 from ..errors import BuildError
 from ..paths import plan_dir
 
-__all__ = ["AREA_RTOL", "fit_area", "polygonal", "ellipse", "lonlat_to_metric", "lonlat_box", "anchors",
-           "plan_points", "official_area_km2", "to_storage", "area_km2", "length_km"]
+__all__ = [
+    "AREA_RTOL",
+    "fit_area",
+    "polygonal",
+    "ellipse",
+    "lonlat_to_metric",
+    "lonlat_box",
+    "anchors",
+    "plan_points",
+    "official_area_km2",
+    "to_storage",
+    "area_km2",
+    "length_km",
+]
 
 AREA_RTOL = 0.002
 """Relative tolerance of :func:`fit_area` (0.2 %), well inside the 1 % the plan layers promise."""
@@ -39,9 +52,17 @@ def polygonal(geom: shapely.Geometry) -> shapely.Geometry:
     return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
-def fit_area(make: Callable[[float], shapely.Geometry], target_km2: float, lo: float, hi: float, *,
-             what: str, rtol: float = AREA_RTOL, max_iter: int = 80,
-             measure: Callable[[shapely.Geometry], float] | None = None) -> tuple[shapely.Geometry, float]:
+def fit_area(
+    make: Callable[[float], shapely.Geometry],
+    target_km2: float,
+    lo: float,
+    hi: float,
+    *,
+    what: str,
+    rtol: float = AREA_RTOL,
+    max_iter: int = 80,
+    measure: Callable[[shapely.Geometry], float] | None = None,
+) -> tuple[shapely.Geometry, float]:
     """Bisect ``p`` in ``[lo, hi]`` until ``make(p)`` (EPSG:4548) has ``target_km2`` km² within ``rtol``.
 
     ``make`` must return a geometry whose area grows with ``p``. Returns ``(geometry, p)``. ``measure``
@@ -90,8 +111,9 @@ def anchors(ctx: BuildContext) -> pd.DataFrame:
     df = ctx.read_csv("plan_anchors")
     for col in ("feature_id", "name_zh", "name_en", "kind", "lon", "lat", "expected_district"):
         if col not in df.columns:
-            raise BuildError(f"plan anchors lack column {col!r}", layer=ctx.layer_id,
-                             file=str(ctx.path("plan_anchors")), field=col)
+            raise BuildError(
+                f"plan anchors lack column {col!r}", layer=ctx.layer_id, file=str(ctx.path("plan_anchors")), field=col
+            )
     xy = lonlat_to_metric(df["lon"].to_numpy(float), df["lat"].to_numpy(float))
     return df.assign(x=xy[:, 0], y=xy[:, 1]).set_index("feature_id")
 
@@ -111,8 +133,12 @@ def official_area_km2(ctx: BuildContext, key: str) -> float | None:
     """
     ref = ctx.read_csv("reference_figures").set_index("key")
     if key not in ref.index:
-        raise BuildError(f"reference figure {key!r} is missing", layer=ctx.layer_id,
-                         file=str(ctx.path("reference_figures")), field=key)
+        raise BuildError(
+            f"reference figure {key!r} is missing",
+            layer=ctx.layer_id,
+            file=str(ctx.path("reference_figures")),
+            field=key,
+        )
     row = ref.loc[key]
     if row["unit"] != "km2":
         raise BuildError(f"reference figure {key!r} is in {row['unit']!r}, not km2", layer=ctx.layer_id, field=key)

@@ -24,6 +24,7 @@ KML (:func:`write_kml`)
 One file per layer, WGS 84, each placemark named by ``name_zh`` with a description giving the layer title,
 the feature's accuracy ("示意 / schematic" where so), source and the layer's licence.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,8 +43,16 @@ from ..styles import load_cartography
 from .qgis_project import display_title, layer_licences
 from .qml import layer_style
 
-__all__ = ["write_dxf", "write_kml", "dxf_layer_name", "DXF_VERSION", "DXF_ENCODING", "DXF_CODEPAGE", "LABEL_HEIGHT_M",
-           "STATUS_LINETYPES"]
+__all__ = [
+    "write_dxf",
+    "write_kml",
+    "dxf_layer_name",
+    "DXF_VERSION",
+    "DXF_ENCODING",
+    "DXF_CODEPAGE",
+    "LABEL_HEIGHT_M",
+    "STATUS_LINETYPES",
+]
 
 DXF_VERSION = "R2000"
 DXF_ENCODING = "gbk"
@@ -67,6 +76,7 @@ def _rgb(hex_color: str) -> tuple[int, int, int]:
 def _nearest_aci(rgb: tuple[int, int, int]) -> int:
     """The AutoCAD colour index (1–255) closest to ``rgb``."""
     from ezdxf.colors import DXF_DEFAULT_COLORS, int2rgb
+
     best, dist = 7, None
     for aci in range(1, 256):
         r, g, b = int2rgb(DXF_DEFAULT_COLORS[aci])
@@ -82,8 +92,9 @@ def _label_text(row: pd.Series, field: str, suffix: str, approximate: bool) -> s
     return f"{text}{suffix}" if (text and approximate) else text
 
 
-def write_dxf(path: str | Path, data: Mapping[str, gpd.GeoDataFrame], *, catalog: Catalog | None = None,
-              crs: str = "EPSG:4548") -> Path:
+def write_dxf(
+    path: str | Path, data: Mapping[str, gpd.GeoDataFrame], *, catalog: Catalog | None = None, crs: str = "EPSG:4548"
+) -> Path:
     """Write layers into one DXF, a CAD layer per catalog layer, atomically; returns ``path``.
 
     Parameters
@@ -147,9 +158,9 @@ def write_dxf(path: str | Path, data: Mapping[str, gpd.GeoDataFrame], *, catalog
                     anchor = longest.interpolate(0.5, normalized=True)
                 else:
                     anchor = shapely.point_on_surface(geom)
-                msp.add_text(text, height=LABEL_HEIGHT_M, dxfattribs={"layer": name, "style": "TJ_CJK",
-                                                                      "color": colors.BYLAYER}
-                             ).set_placement((anchor.x, anchor.y))
+                msp.add_text(
+                    text, height=LABEL_HEIGHT_M, dxfattribs={"layer": name, "style": "TJ_CJK", "color": colors.BYLAYER}
+                ).set_placement((anchor.x, anchor.y))
     with atomic_path(path) as tmp:
         doc.saveas(tmp)
     with atomic_path(path.with_suffix(".prj")) as tmp:
@@ -168,13 +179,20 @@ def write_kml(gdf: gpd.GeoDataFrame, layer: Layer, path: str | Path, *, catalog:
     def describe(row: pd.Series) -> str:
         acc = str(row.get("accuracy") or layer.accuracy)
         zh, en = ACCURACY_CLASSES.get(acc, (acc, acc))
-        return (f"{display_title(layer)}\n精度 / accuracy: {zh} / {en}\n来源 / source: {row.get('source', '')}\n"
-                f"许可 / licence: {licences}")
+        return (
+            f"{display_title(layer)}\n精度 / accuracy: {zh} / {en}\n来源 / source: {row.get('source', '')}\n"
+            f"许可 / licence: {licences}"
+        )
 
     out["description"] = out.apply(describe, axis=1) if len(out) else pd.Series([], dtype=object)
     cols = ["name_zh", "description"] + [c for c in out.columns if c not in ("name_zh", "description", "geometry")]
     out = out[cols + ["geometry"]]
     with atomic_path(path) as tmp:
-        pyogrio.write_dataframe(out, tmp, driver="KML", layer=layer.id,
-                                dataset_options={"NameField": "name_zh", "DescriptionField": "description"})
+        pyogrio.write_dataframe(
+            out,
+            tmp,
+            driver="KML",
+            layer=layer.id,
+            dataset_options={"NameField": "name_zh", "DescriptionField": "description"},
+        )
     return path

@@ -33,6 +33,7 @@ Coordinates: ``crs`` (default EPSG:4326, the storage CRS) for the GeoPackage, sh
 defaults to EPSG:4548 metres); GeoJSON (RFC 7946) and KML are always WGS 84. The QGIS project displays in
 EPSG:4548.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,9 +61,25 @@ from .qml import style_qml
 from .shapefile import ExportError, LongValueWarning, read_shapefile, restore_types, write_shapefile
 from ..atomic import atomic_path
 
-__all__ = ["export", "write_styled_gpkg", "write_geojson", "read_geojson", "read_shapefile", "read_index",
-           "read_manifest", "verify_export", "sha256_file", "FORMATS", "GPKG_NAME", "QGZ_NAME", "MANIFEST_NAME",
-           "INDEX_NAME", "DXF_NAME", "ExportError", "LongValueWarning"]
+__all__ = [
+    "export",
+    "write_styled_gpkg",
+    "write_geojson",
+    "read_geojson",
+    "read_shapefile",
+    "read_index",
+    "read_manifest",
+    "verify_export",
+    "sha256_file",
+    "FORMATS",
+    "GPKG_NAME",
+    "QGZ_NAME",
+    "MANIFEST_NAME",
+    "INDEX_NAME",
+    "DXF_NAME",
+    "ExportError",
+    "LongValueWarning",
+]
 
 FORMATS = ("gpkg", "shp", "geojson", "dxf", "kml", "all")
 GPKG_NAME = "tianjin.gpkg"
@@ -77,8 +94,10 @@ _METADATA_EXT = "http://www.geopackage.org/spec120/#extension_metadata"
 
 def _summary(layer: Layer, catalog: Catalog) -> str:
     text = f"{display_title(layer)}. 精度 / accuracy: {layer.accuracy_label}."
-    return (f"{text} Licence: {' | '.join(layer_licences(layer, catalog))}. "
-            f"Attribution: {catalog.attribution(layer.id)}. {layer_abstract(layer)}")
+    return (
+        f"{text} Licence: {' | '.join(layer_licences(layer, catalog))}. "
+        f"Attribution: {catalog.attribution(layer.id)}. {layer_abstract(layer)}"
+    )
 
 
 def _geometry_columns(path: Path) -> dict[str, str]:
@@ -103,23 +122,38 @@ def _add_qgis_metadata(path: Path, docs: Mapping[str, str]) -> None:
               CONSTRAINT crmr_mpi_fk FOREIGN KEY (md_parent_id) REFERENCES gpkg_metadata(id));
         """)
         for table in ("gpkg_metadata", "gpkg_metadata_reference"):
-            exists = con.execute("SELECT 1 FROM gpkg_extensions WHERE table_name = ? AND extension_name = "
-                                 "'gpkg_metadata'", (table,)).fetchone()
+            exists = con.execute(
+                "SELECT 1 FROM gpkg_extensions WHERE table_name = ? AND extension_name = 'gpkg_metadata'", (table,)
+            ).fetchone()
             if not exists:
-                con.execute("INSERT INTO gpkg_extensions (table_name, column_name, extension_name, definition, "
-                            "scope) VALUES (?, NULL, 'gpkg_metadata', ?, 'read-write')", (table, _METADATA_EXT))
+                con.execute(
+                    "INSERT INTO gpkg_extensions (table_name, column_name, extension_name, definition, "
+                    "scope) VALUES (?, NULL, 'gpkg_metadata', ?, 'read-write')",
+                    (table, _METADATA_EXT),
+                )
         for table, doc in docs.items():
-            cur = con.execute("INSERT INTO gpkg_metadata (md_scope, md_standard_uri, mime_type, metadata) "
-                              "VALUES ('dataset', ?, 'text/xml', ?)", (_QGIS_MD_URI, doc))
-            con.execute("INSERT INTO gpkg_metadata_reference (reference_scope, table_name, column_name, "
-                        "row_id_value, timestamp, md_file_id, md_parent_id) VALUES ('table', ?, NULL, NULL, ?, ?, "
-                        "NULL)", (table, now, cur.lastrowid))
+            cur = con.execute(
+                "INSERT INTO gpkg_metadata (md_scope, md_standard_uri, mime_type, metadata) "
+                "VALUES ('dataset', ?, 'text/xml', ?)",
+                (_QGIS_MD_URI, doc),
+            )
+            con.execute(
+                "INSERT INTO gpkg_metadata_reference (reference_scope, table_name, column_name, "
+                "row_id_value, timestamp, md_file_id, md_parent_id) VALUES ('table', ?, NULL, NULL, ?, ?, "
+                "NULL)",
+                (table, now, cur.lastrowid),
+            )
 
 
-def write_styled_gpkg(path: str | Path, data: Mapping[str, gpd.GeoDataFrame], *, catalog: Catalog | None = None,
-                      tables: Mapping[str, pd.DataFrame] | None = None,
-                      provenance: Mapping[str, Mapping[str, str]] | None = None,
-                      crs: str = STORAGE_CRS) -> Path:
+def write_styled_gpkg(
+    path: str | Path,
+    data: Mapping[str, gpd.GeoDataFrame],
+    *,
+    catalog: Catalog | None = None,
+    tables: Mapping[str, pd.DataFrame] | None = None,
+    provenance: Mapping[str, Mapping[str, str]] | None = None,
+    crs: str = STORAGE_CRS,
+) -> Path:
     """Write layers to a GeoPackage whose layers open styled in QGIS; atomically; returns ``path``.
 
     Parameters
@@ -142,25 +176,54 @@ def write_styled_gpkg(path: str | Path, data: Mapping[str, gpd.GeoDataFrame], *,
         for n, (lid, gdf) in enumerate(data.items()):
             layer = catalog[lid]
             pyogrio.write_dataframe(
-                gdf.to_crs(crs), tmp, layer=lid, driver="GPKG", promote_to_multi=None,
+                gdf.to_crs(crs),
+                tmp,
+                layer=lid,
+                driver="GPKG",
+                promote_to_multi=None,
                 dataset_options={"VERSION": "1.2"} if n == 0 else None,
-                layer_options={"SPATIAL_INDEX": "YES", "IDENTIFIER": display_title(layer),
-                               "DESCRIPTION": layer_abstract(layer)})
+                layer_options={
+                    "SPATIAL_INDEX": "YES",
+                    "IDENTIFIER": display_title(layer),
+                    "DESCRIPTION": layer_abstract(layer),
+                },
+            )
         for name, df in (tables or {}).items():
             pyogrio.write_dataframe(pd.DataFrame(df), tmp, layer=name, driver="GPKG")
         geom_cols = _geometry_columns(tmp)
         now = pd.Timestamp.now(tz="UTC").floor("s").tz_localize(None)
-        styles = pd.DataFrame([{
-            "f_table_catalog": "", "f_table_schema": "", "f_table_name": lid,
-            "f_geometry_column": geom_cols[lid], "styleName": f"tjspatial {catalog[lid].style}",
-            "styleQML": style_qml(catalog[lid], data=data[lid]), "styleSLD": "", "useAsDefault": True,
-            "description": f"{display_title(catalog[lid])}: style styles/{catalog[lid].style}.json (tjspatial)",
-            "owner": "tjspatial", "ui": "", "update_time": now,
-        } for lid in data])
+        styles = pd.DataFrame(
+            [
+                {
+                    "f_table_catalog": "",
+                    "f_table_schema": "",
+                    "f_table_name": lid,
+                    "f_geometry_column": geom_cols[lid],
+                    "styleName": f"tjspatial {catalog[lid].style}",
+                    "styleQML": style_qml(catalog[lid], data=data[lid]),
+                    "styleSLD": "",
+                    "useAsDefault": True,
+                    "description": f"{display_title(catalog[lid])}: style styles/{catalog[lid].style}.json (tjspatial)",
+                    "owner": "tjspatial",
+                    "ui": "",
+                    "update_time": now,
+                }
+                for lid in data
+            ]
+        )
         pyogrio.write_dataframe(styles, tmp, layer="layer_styles", driver="GPKG", layer_options={"FID": "id"})
-        _add_qgis_metadata(tmp, {lid: metadata_qmd(catalog[lid], catalog, provenance.get(lid),
-                                                    tuple(gdf.to_crs(STORAGE_CRS).total_bounds) if len(gdf) else None)
-                                 for lid, gdf in data.items()})
+        _add_qgis_metadata(
+            tmp,
+            {
+                lid: metadata_qmd(
+                    catalog[lid],
+                    catalog,
+                    provenance.get(lid),
+                    tuple(gdf.to_crs(STORAGE_CRS).total_bounds) if len(gdf) else None,
+                )
+                for lid, gdf in data.items()
+            },
+        )
     return path
 
 
@@ -173,9 +236,18 @@ def write_geojson(gdf: gpd.GeoDataFrame, layer: Layer, path: str | Path, *, cata
     catalog = catalog or get_catalog()
     path = Path(path)
     with atomic_path(path) as tmp:
-        pyogrio.write_dataframe(gdf.to_crs("EPSG:4326"), tmp, driver="GeoJSON", layer=layer.id,
-                                layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": "17",
-                                               "WRITE_NAME": "YES", "DESCRIPTION": _summary(layer, catalog)})
+        pyogrio.write_dataframe(
+            gdf.to_crs("EPSG:4326"),
+            tmp,
+            driver="GeoJSON",
+            layer=layer.id,
+            layer_options={
+                "RFC7946": "YES",
+                "COORDINATE_PRECISION": "17",
+                "WRITE_NAME": "YES",
+                "DESCRIPTION": _summary(layer, catalog),
+            },
+        )
     return path
 
 
@@ -191,17 +263,35 @@ def read_geojson(path: str | Path, layer: Layer) -> gpd.GeoDataFrame:
     return restore_types(out, layer.all_fields)
 
 
-def _write_index(path: Path, layers: Sequence[Layer], data: Mapping[str, gpd.GeoDataFrame], catalog: Catalog,
-                 files: Mapping[str, list[str]]) -> Path:
+def _write_index(
+    path: Path,
+    layers: Sequence[Layer],
+    data: Mapping[str, gpd.GeoDataFrame],
+    catalog: Catalog,
+    files: Mapping[str, list[str]],
+) -> Path:
     """``layers.csv``: one row per layer, UTF-8 with BOM (Excel on Chinese Windows reads it as UTF-8)."""
-    rows = [{
-        "id": lay.id, "name": short_name(lay), "title": display_title(lay), "title_zh": lay.title_zh,
-        "title_en": lay.title_en, "theme": lay.theme, "geometry_type": lay.geometry_type,
-        "features": len(data[lay.id]),
-        "accuracy": lay.accuracy, "accuracy_label": lay.accuracy_label, "schematic": lay.is_schematic,
-        "licence": " | ".join(layer_licences(lay, catalog)), "attribution": catalog.attribution(lay.id),
-        "description": lay.description, "limitations": lay.limitations, "files": " ".join(files.get(lay.id, [])),
-    } for lay in layers]
+    rows = [
+        {
+            "id": lay.id,
+            "name": short_name(lay),
+            "title": display_title(lay),
+            "title_zh": lay.title_zh,
+            "title_en": lay.title_en,
+            "theme": lay.theme,
+            "geometry_type": lay.geometry_type,
+            "features": len(data[lay.id]),
+            "accuracy": lay.accuracy,
+            "accuracy_label": lay.accuracy_label,
+            "schematic": lay.is_schematic,
+            "licence": " | ".join(layer_licences(lay, catalog)),
+            "attribution": catalog.attribution(lay.id),
+            "description": lay.description,
+            "limitations": lay.limitations,
+            "files": " ".join(files.get(lay.id, [])),
+        }
+        for lay in layers
+    ]
     with atomic_path(path) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False, encoding="utf-8-sig")
     return path
@@ -229,8 +319,7 @@ def read_manifest(out_dir: str | Path) -> dict | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ExportError(f"{path}: unreadable export manifest ({exc}); remove it or export into a new folder") \
-            from exc
+        raise ExportError(f"{path}: unreadable export manifest ({exc}); remove it or export into a new folder") from exc
 
 
 def verify_export(out_dir: str | Path) -> list[str]:
@@ -260,7 +349,7 @@ def _parse_formats(fmt: str) -> list[str]:
         raise InputError(f"unknown export format {fmt!r}; use one of {FORMATS} (or several, comma-separated)")
     out: list[str] = []
     for f in parts:
-        for g in (("gpkg", "shp", "geojson") if f == "all" else (f,)):
+        for g in ("gpkg", "shp", "geojson") if f == "all" else (f,):
             if g not in out:
                 out.append(g)
     return out
@@ -268,6 +357,7 @@ def _parse_formats(fmt: str) -> list[str]:
 
 def _normalise_crs(crs: str | None, default: str) -> str:
     from pyproj import CRS
+
     if crs is None:
         return default
     try:
@@ -290,9 +380,11 @@ def _check_target(out_dir: Path) -> dict | None:
     if man is None:
         foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in _KNOWN and not p.name.startswith("."))
         if foreign:
-            raise ExportError(f"export target {out_dir} already holds files that tjspatial did not write "
-                              f"({', '.join(foreign[:5])}{' …' if len(foreign) > 5 else ''}) and no {MANIFEST_NAME}; "
-                              f"export into an empty or new folder")
+            raise ExportError(
+                f"export target {out_dir} already holds files that tjspatial did not write "
+                f"({', '.join(foreign[:5])}{' …' if len(foreign) > 5 else ''}) and no {MANIFEST_NAME}; "
+                f"export into an empty or new folder"
+            )
     return man
 
 
@@ -343,8 +435,10 @@ def export_lock(out_dir: str | Path, timeout: float = 120.0) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise ExportError(f"{out_dir}: another export into {parent} is still running (waited "
-                                      f"{timeout:g} s); try again when it has finished") from None
+                    raise ExportError(
+                        f"{out_dir}: another export into {parent} is still running (waited "
+                        f"{timeout:g} s); try again when it has finished"
+                    ) from None
                 time.sleep(0.1)
         try:
             yield
@@ -368,9 +462,16 @@ def _swap_in(stage: Path, out_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def export(fmt: str = "all", out_dir: str | Path = "export", gpkg: str | Path | None = None,
-           layers: Iterable[str] | None = None, *, long_values: str = "split", crs: str | None = None,
-           lock_timeout: float = 120.0) -> list[Path]:
+def export(
+    fmt: str = "all",
+    out_dir: str | Path = "export",
+    gpkg: str | Path | None = None,
+    layers: Iterable[str] | None = None,
+    *,
+    long_values: str = "split",
+    crs: str | None = None,
+    lock_timeout: float = 120.0,
+) -> list[Path]:
     """Export catalog layers for QGIS, other desktop GIS and CAD; returns the paths written (in ``out_dir``).
 
     Parameters
@@ -413,8 +514,16 @@ def export(fmt: str = "all", out_dir: str | Path = "export", gpkg: str | Path | 
         return _export_locked(formats, out_dir, ids, gpkg, catalog, data_crs, dxf_crs, long_values)
 
 
-def _export_locked(formats: list[str], out_dir: Path, ids: list[str], gpkg, catalog: Catalog, data_crs: str,
-                   dxf_crs: str, long_values: str) -> list[Path]:
+def _export_locked(
+    formats: list[str],
+    out_dir: Path,
+    ids: list[str],
+    gpkg,
+    catalog: Catalog,
+    data_crs: str,
+    dxf_crs: str,
+    long_values: str,
+) -> list[Path]:
     previous = _check_target(out_dir)
     if out_dir.parent.exists():
         _sweep(out_dir)
@@ -424,9 +533,11 @@ def _export_locked(formats: list[str], out_dir: Path, ids: list[str], gpkg, cata
         prev_layers = [lid for lid in previous.get("layers", []) if lid in catalog]
         keep = [lid for lid in prev_layers if lid not in ids]
         if keep and prev_crs != data_crs:
-            raise ExportError(f"{out_dir} holds an export in {prev_crs}; exporting {', '.join(ids)} in {data_crs} "
-                              f"would mix CRSs in one package. Use crs={prev_crs!r} (--crs {prev_crs}) or "
-                              f"export into a new folder")
+            raise ExportError(
+                f"{out_dir} holds an export in {prev_crs}; exporting {', '.join(ids)} in {data_crs} "
+                f"would mix CRSs in one package. Use crs={prev_crs!r} (--crs {prev_crs}) or "
+                f"export into a new folder"
+            )
         if keep:
             formats += [f for f in previous.get("formats", []) if f not in formats and f in FORMATS]
     chosen = [lay for lay in catalog.layers if lay.id in ids]
@@ -444,8 +555,10 @@ def _export_locked(formats: list[str], out_dir: Path, ids: list[str], gpkg, cata
             kept_present = {name for name, _ in pyogrio.list_layers(old_gpkg)}
             missing = [lid for lid in keep if lid not in kept_present]
             if missing:
-                raise ExportError(f"{old_gpkg}: the existing export lacks layer(s) {missing} that its manifest "
-                                  f"lists; export every layer again (no layers=...) or into a new folder")
+                raise ExportError(
+                    f"{old_gpkg}: the existing export lacks layer(s) {missing} that its manifest "
+                    f"lists; export every layer again (no layers=...) or into a new folder"
+                )
             for lid in keep:
                 data[lid] = load(lid, old_gpkg).to_crs(STORAGE_CRS)
         else:
@@ -458,17 +571,36 @@ def _export_locked(formats: list[str], out_dir: Path, ids: list[str], gpkg, cata
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
     try:
-        files = _write_all(stage, out_dir, formats, every, chosen, keep, data, catalog, tables, prov, previous,
-                           data_crs=data_crs, dxf_crs=dxf_crs, long_values=long_values)
+        files = _write_all(
+            stage,
+            out_dir,
+            formats,
+            every,
+            chosen,
+            keep,
+            data,
+            catalog,
+            tables,
+            prov,
+            previous,
+            data_crs=data_crs,
+            dxf_crs=dxf_crs,
+            long_values=long_values,
+        )
         _write_index(stage / INDEX_NAME, every, data, catalog, files)
         manifest = {
             "tjspatial_export": 1,
             "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "crs": data_crs, "dxf_crs": dxf_crs if "dxf" in formats else None,
-            "formats": formats, "layers": [lay.id for lay in every],
+            "crs": data_crs,
+            "dxf_crs": dxf_crs if "dxf" in formats else None,
+            "formats": formats,
+            "layers": [lay.id for lay in every],
             "updated_layers": [lay.id for lay in chosen],
-            "files": {str(p.relative_to(stage)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
-                      for p in sorted(stage.rglob("*")) if p.is_file()},
+            "files": {
+                str(p.relative_to(stage)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
+                for p in sorted(stage.rglob("*"))
+                if p.is_file()
+            },
         }
         (stage / MANIFEST_NAME).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         written = sorted(stage.rglob("*"))
@@ -513,21 +645,51 @@ def _copy_kept(previous: dict | None, out_dir: Path, stage: Path, prefix: str, k
     return out
 
 
-def _write_all(stage: Path, out_dir: Path, formats: Sequence[str], every: Sequence[Layer], chosen: Sequence[Layer],
-               keep: Sequence[str], data: Mapping[str, gpd.GeoDataFrame], catalog: Catalog, tables, prov,
-               previous: dict | None, *, data_crs: str, dxf_crs: str, long_values: str) -> dict[str, list[str]]:
+def _write_all(
+    stage: Path,
+    out_dir: Path,
+    formats: Sequence[str],
+    every: Sequence[Layer],
+    chosen: Sequence[Layer],
+    keep: Sequence[str],
+    data: Mapping[str, gpd.GeoDataFrame],
+    catalog: Catalog,
+    tables,
+    prov,
+    previous: dict | None,
+    *,
+    data_crs: str,
+    dxf_crs: str,
+    long_values: str,
+) -> dict[str, list[str]]:
     files: dict[str, list[str]] = {lay.id: [] for lay in every}
     if "gpkg" in formats:
         write_styled_gpkg(stage / GPKG_NAME, data, catalog=catalog, tables=tables, provenance=prov, crs=data_crs)
         bounds = {lid: tuple(gdf.to_crs(data_crs).total_bounds) for lid, gdf in data.items() if len(gdf)}
-        write_qgz(stage / QGZ_NAME, list(every), GPKG_NAME, catalog=catalog, bounds=bounds, provenance=prov,
-                  data=data, data_crs=data_crs, marks=bookmarks(data, "EPSG:4548"))
+        write_qgz(
+            stage / QGZ_NAME,
+            list(every),
+            GPKG_NAME,
+            catalog=catalog,
+            bounds=bounds,
+            provenance=prov,
+            data=data,
+            data_crs=data_crs,
+            marks=bookmarks(data, "EPSG:4548"),
+        )
         for lid in files:
             files[lid] += [f"{GPKG_NAME}|layername={lid}"]
     if "shp" in formats:
         for lay in chosen:
-            write_shapefile(data[lay.id], lay, stage / "shp", catalog=catalog, provenance=prov.get(lay.id),
-                            long_values=long_values, crs=data_crs)
+            write_shapefile(
+                data[lay.id],
+                lay,
+                stage / "shp",
+                catalog=catalog,
+                provenance=prov.get(lay.id),
+                long_values=long_values,
+                crs=data_crs,
+            )
         _copy_kept(previous, out_dir, stage, "shp", keep)
         for lid in files:
             files[lid] += [f"shp/{lid}.shp"]
@@ -539,6 +701,7 @@ def _write_all(stage: Path, out_dir: Path, formats: Sequence[str], every: Sequen
             files[lid] += [f"geojson/{lid}.geojson"]
     if "kml" in formats:
         from .dxf import write_kml
+
         for lay in chosen:
             write_kml(data[lay.id], lay, stage / "kml" / f"{lay.id}.kml", catalog=catalog)
         _copy_kept(previous, out_dir, stage, "kml", keep)
@@ -546,6 +709,7 @@ def _write_all(stage: Path, out_dir: Path, formats: Sequence[str], every: Sequen
             files[lid] += [f"kml/{lid}.kml"]
     if "dxf" in formats:
         from .dxf import dxf_layer_name, write_dxf
+
         write_dxf(stage / "dxf" / DXF_NAME, {lay.id: data[lay.id] for lay in every}, catalog=catalog, crs=dxf_crs)
         for lid in files:
             files[lid] += [f"dxf/{DXF_NAME}|layer={dxf_layer_name(catalog[lid])}"]

@@ -5,6 +5,7 @@ A map names catalog ``themes`` (every layer of that theme goes on it) and/or exp
 looked up in the catalog when the map is made, so a layer that is not declared (or not built) yet is skipped
 with a warning rather than crashing the site.
 """
+
 from __future__ import annotations
 
 import tomllib
@@ -14,8 +15,7 @@ from pathlib import Path
 from ..catalog import THEMES, Catalog, CatalogError
 from ..paths import catalog_dir
 
-__all__ = ["MapSpec", "DisplaySettings", "MAP_KINDS", "load_map_specs", "load_display_settings",
-           "map_layer_ids"]
+__all__ = ["MapSpec", "DisplaySettings", "MAP_KINDS", "load_map_specs", "load_display_settings", "map_layer_ids"]
 
 MAP_KINDS = ("layers", "coverage", "indicators")
 
@@ -99,8 +99,9 @@ def load_map_specs(directory: str | Path | None = None) -> list[MapSpec]:
             cmp = entry.get("compare")
             if cmp is not None and (not isinstance(cmp, dict) or not cmp.get("left") or not cmp.get("right")):
                 raise CatalogError(f"{where}: compare needs left = [layer ids] and right = [layer ids]")
-            specs.append(MapSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()},
-                                 catalog_file=path.name))
+            specs.append(
+                MapSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}, catalog_file=path.name)
+            )
     return specs
 
 

@@ -6,6 +6,7 @@ with tjspatial. :func:`inline_assets` replaces every ``<script src=...>`` and ``
 of a rendered page by the matching local copy, with the images its CSS refers to as ``data:`` URIs, so that a
 map opens from a USB stick with no network. A reference that has no local copy is an error, never left behind.
 """
+
 from __future__ import annotations
 
 import base64
@@ -17,8 +18,16 @@ from pathlib import Path
 
 from ..errors import TjSpatialError
 
-__all__ = ["AssetError", "VendoredAsset", "ASSETS_DIR", "vendored_assets", "asset_for_url", "inline_assets",
-           "external_references", "leaflet_icon_data_uris"]
+__all__ = [
+    "AssetError",
+    "VendoredAsset",
+    "ASSETS_DIR",
+    "vendored_assets",
+    "asset_for_url",
+    "inline_assets",
+    "external_references",
+    "leaflet_icon_data_uris",
+]
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 """Folder of the vendored JavaScript/CSS (with ``MANIFEST.json`` and each package's licence file)."""
@@ -66,8 +75,9 @@ def vendored_assets() -> tuple[VendoredAsset, ...]:
                 path = ASSETS_DIR / rel
                 if not path.is_file():
                     raise AssetError(f"assets/MANIFEST.json lists {rel} ({pkg['package']}), which is missing")
-                out.append(VendoredAsset(pkg["package"], pkg["version"], pkg["licence"], pkg["licence_file"],
-                                         kind, path))
+                out.append(
+                    VendoredAsset(pkg["package"], pkg["version"], pkg["licence"], pkg["licence_file"], kind, path)
+                )
     return tuple(out)
 
 
@@ -131,18 +141,23 @@ def inline_assets(html: str) -> str:
     AssetError
         Naming the URL that has no vendored copy.
     """
+
     def script(m: re.Match) -> str:
         asset = asset_for_url(m.group(1))
-        return (f"<script>/* {asset.package} {asset.version} ({asset.licence}), inlined by tjspatial */\n"
-                f"{_inline_js(asset.path)}\n</script>")
+        return (
+            f"<script>/* {asset.package} {asset.version} ({asset.licence}), inlined by tjspatial */\n"
+            f"{_inline_js(asset.path)}\n</script>"
+        )
 
     def link(m: re.Match) -> str:
         tag = m.group(0)
         if not re.search(r"""rel\s*=\s*["']?stylesheet""", tag, re.I):
             return tag
         asset = asset_for_url(m.group(1))
-        return (f"<style>/* {asset.package} {asset.version} ({asset.licence}), inlined by tjspatial */\n"
-                f"{_inline_css(asset.path)}\n</style>")
+        return (
+            f"<style>/* {asset.package} {asset.version} ({asset.licence}), inlined by tjspatial */\n"
+            f"{_inline_css(asset.path)}\n</style>"
+        )
 
     return _SCRIPT_RE.sub(script, _LINK_RE.sub(link, html))
 
@@ -153,14 +168,17 @@ def leaflet_icon_data_uris() -> dict[str, str]:
     Plugins such as leaflet-measure place default markers; Leaflet would look for the images beside the page.
     """
     images = ASSETS_DIR / "leaflet" / "dist" / "images"
-    return {"iconUrl": _data_uri(images / "marker-icon.png"),
-            "iconRetinaUrl": _data_uri(images / "marker-icon-2x.png"),
-            "shadowUrl": _data_uri(images / "marker-shadow.png")}
+    return {
+        "iconUrl": _data_uri(images / "marker-icon.png"),
+        "iconRetinaUrl": _data_uri(images / "marker-icon-2x.png"),
+        "shadowUrl": _data_uri(images / "marker-shadow.png"),
+    }
 
 
 def external_references(html: str) -> list[str]:
     """URLs of the scripts and stylesheets a page still loads from elsewhere (empty for an offline page)."""
     scripts = _SCRIPT_RE.findall(html)
-    sheets = [m.group(1) for m in _LINK_RE.finditer(html)
-              if re.search(r"""rel\s*=\s*["']?stylesheet""", m.group(0), re.I)]
+    sheets = [
+        m.group(1) for m in _LINK_RE.finditer(html) if re.search(r"""rel\s*=\s*["']?stylesheet""", m.group(0), re.I)
+    ]
     return scripts + sheets

@@ -11,6 +11,7 @@ Written as plain XML (no QGIS needed) into the project by :func:`tjspatial.publi
   (following the map's theme), scale bar (km), north arrow, title, a note with the sources and attributions
   of every layer on the map, the "示意 / schematic" note where a schematic layer is shown, and the date.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -25,8 +26,17 @@ from ..catalog import Catalog
 from .map_specs import load_map_specs, map_layer_ids
 from .qml import LABEL_FONT
 
-__all__ = ["PrintMap", "Bookmark", "print_maps", "bookmarks", "visibility_presets_element", "bookmarks_element",
-           "layouts_element", "A3_LANDSCAPE_MM", "OVERVIEW_ID"]
+__all__ = [
+    "PrintMap",
+    "Bookmark",
+    "print_maps",
+    "bookmarks",
+    "visibility_presets_element",
+    "bookmarks_element",
+    "layouts_element",
+    "A3_LANDSCAPE_MM",
+    "OVERVIEW_ID",
+]
 
 A3_LANDSCAPE_MM = (420.0, 297.0)
 OVERVIEW_ID = "overview"
@@ -81,8 +91,9 @@ def print_maps(catalog: Catalog, layer_ids: Sequence[str] | None = None) -> list
         ids = [i for i in ids if i in present]
         if not ids:
             continue
-        out.append(PrintMap(spec.id, spec.title_zh, spec.title_en, tuple(ids),
-                            tuple(h for h in spec.hidden if h in ids)))
+        out.append(
+            PrintMap(spec.id, spec.title_zh, spec.title_en, tuple(ids), tuple(h for h in spec.hidden if h in ids))
+        )
     out.append(PrintMap(OVERVIEW_ID, "总览", "Overview", tuple(i for i in catalog.ids if i in present)))
     return out
 
@@ -120,11 +131,13 @@ def visibility_presets_element(maps: Sequence[PrintMap], layer_ref: Callable[[st
     """``<visibility-presets>``: one map theme per print map; layers not listed are off in the theme."""
     root = ET.Element("visibility-presets")
     for pm in maps:
-        preset = ET.SubElement(root, "visibility-preset", attrib={
-            "name": pm.name, "has-expanded-info": "1", "has-checked-group-info": "1"})
+        preset = ET.SubElement(
+            root, "visibility-preset", attrib={"name": pm.name, "has-expanded-info": "1", "has-checked-group-info": "1"}
+        )
         for lid in pm.visible:
-            ET.SubElement(preset, "layer", attrib={"id": layer_ref(lid), "visible": "1", "style": "default",
-                                                   "expanded": "1"})
+            ET.SubElement(
+                preset, "layer", attrib={"id": layer_ref(lid), "visible": "1", "style": "default", "expanded": "1"}
+            )
         ET.SubElement(preset, "expanded-legend-nodes")
         ET.SubElement(preset, "checked-group-nodes")
         ET.SubElement(preset, "expanded-group-nodes")
@@ -137,8 +150,11 @@ def bookmarks_element(marks: Sequence[Bookmark], srs: Callable[[str], ET.Element
     for i, bm in enumerate(marks):
         x0, y0, x1, y1 = bm.extent
         wkt = f"POLYGON(({x0!r} {y0!r}, {x1!r} {y0!r}, {x1!r} {y1!r}, {x0!r} {y1!r}, {x0!r} {y0!r}))"
-        el = ET.SubElement(root, "Bookmark", attrib={"id": f"tjspatial_bookmark_{i}", "name": bm.name,
-                                                     "group": bm.group, "extent": wkt})
+        el = ET.SubElement(
+            root,
+            "Bookmark",
+            attrib={"id": f"tjspatial_bookmark_{i}", "name": bm.name, "group": bm.group, "extent": wkt},
+        )
         el.append(srs(bm.crs))
     return root
 
@@ -147,15 +163,36 @@ def _uuid(*parts: str) -> str:
     return "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, "tjspatial:" + ":".join(parts))) + "}"
 
 
-def _item(parent: ET.Element, kind: str, uid: str, x: float, y: float, w: float, h: float, z: int,
-          **attrs: str) -> ET.Element:
-    el = ET.SubElement(parent, "LayoutItem", attrib={
-        "type": str(_ITEM[kind]), "uuid": uid, "templateUuid": uid, "id": attrs.pop("item_id", ""),
-        "position": f"{x:g},{y:g},mm", "positionOnPage": f"{x:g},{y:g},mm", "size": f"{w:g},{h:g},mm",
-        "referencePoint": "0", "zValue": str(z), "visibility": "1", "positionLock": "false", "opacity": "1",
-        "frame": attrs.pop("frame", "false"), "background": attrs.pop("background", "false"),
-        "outlineWidthM": "0.3,mm", "frameJoinStyle": "miter", "blendMode": "0", "excludeFromExports": "0",
-        "itemRotation": "0", "groupUuid": "", **attrs})
+def _item(
+    parent: ET.Element, kind: str, uid: str, x: float, y: float, w: float, h: float, z: int, **attrs: str
+) -> ET.Element:
+    el = ET.SubElement(
+        parent,
+        "LayoutItem",
+        attrib={
+            "type": str(_ITEM[kind]),
+            "uuid": uid,
+            "templateUuid": uid,
+            "id": attrs.pop("item_id", ""),
+            "position": f"{x:g},{y:g},mm",
+            "positionOnPage": f"{x:g},{y:g},mm",
+            "size": f"{w:g},{h:g},mm",
+            "referencePoint": "0",
+            "zValue": str(z),
+            "visibility": "1",
+            "positionLock": "false",
+            "opacity": "1",
+            "frame": attrs.pop("frame", "false"),
+            "background": attrs.pop("background", "false"),
+            "outlineWidthM": "0.3,mm",
+            "frameJoinStyle": "miter",
+            "blendMode": "0",
+            "excludeFromExports": "0",
+            "itemRotation": "0",
+            "groupUuid": "",
+            **attrs,
+        },
+    )
     ET.SubElement(el, "FrameColor", red="0", green="0", blue="0", alpha="255")
     ET.SubElement(el, "BackgroundColor", red="255", green="255", blue="255", alpha="255")
     obj = ET.SubElement(el, "LayoutObject")
@@ -169,10 +206,26 @@ def _font(size: float, bold: bool = False) -> str:
     return f"{LABEL_FONT},{size:g},-1,5,{75 if bold else 50},0,0,0,0,0"
 
 
-def _label(parent: ET.Element, uid: str, text: str, x, y, w, h, z, size: float, bold: bool = False,
-           item_id: str = "") -> None:
-    el = _item(parent, "label", uid, x, y, w, h, z, item_id=item_id, labelText=text, htmlState="0",
-               halign="1", valign="32", marginX="1", marginY="1")
+def _label(
+    parent: ET.Element, uid: str, text: str, x, y, w, h, z, size: float, bold: bool = False, item_id: str = ""
+) -> None:
+    el = _item(
+        parent,
+        "label",
+        uid,
+        x,
+        y,
+        w,
+        h,
+        z,
+        item_id=item_id,
+        labelText=text,
+        htmlState="0",
+        halign="1",
+        valign="32",
+        marginX="1",
+        marginY="1",
+    )
     ET.SubElement(el, "LabelFont", description=_font(size, bold), style="")
     ET.SubElement(el, "FontColor", red="0", green="0", blue="0", alpha="255")
 
@@ -199,16 +252,27 @@ def _notes(pm: PrintMap, catalog: Catalog, export_date: str, schematic_note: str
     if schematic:
         lines.append(schematic_note)
         lines.append("示意图层 / schematic layers: " + "、".join(schematic))
-    lines.append("实线 = 现状/已开通，长虚线 = 在建，短虚线 = 规划；半透明衬边 = 示意（位置近似）。"
-                 " / Solid = open, long dashes = under construction, short dashes = planned; "
-                 "translucent casing = schematic (approximate position).")
-    lines.append(f"坐标系 / CRS: EPSG:4548 (CGCS2000 / 3° Gauss-Krüger CM 117E)。导出日期 / Exported: {export_date}; "
-                 "打印日期 / Printed: [% format_date(now(), 'yyyy-MM-dd') %]。tjspatial")
+    lines.append(
+        "实线 = 现状/已开通，长虚线 = 在建，短虚线 = 规划；半透明衬边 = 示意（位置近似）。"
+        " / Solid = open, long dashes = under construction, short dashes = planned; "
+        "translucent casing = schematic (approximate position)."
+    )
+    lines.append(
+        f"坐标系 / CRS: EPSG:4548 (CGCS2000 / 3° Gauss-Krüger CM 117E)。导出日期 / Exported: {export_date}; "
+        "打印日期 / Printed: [% format_date(now(), 'yyyy-MM-dd') %]。tjspatial"
+    )
     return "\n".join(lines)
 
 
-def layouts_element(maps: Sequence[PrintMap], catalog: Catalog, extents: Mapping[str, Sequence[float]], *,
-                    project_title: str, schematic_note: str, export_date: str | None = None) -> ET.Element:
+def layouts_element(
+    maps: Sequence[PrintMap],
+    catalog: Catalog,
+    extents: Mapping[str, Sequence[float]],
+    *,
+    project_title: str,
+    schematic_note: str,
+    export_date: str | None = None,
+) -> ET.Element:
     """``<Layouts>``: one A3 landscape print layout per :class:`PrintMap`.
 
     Parameters
@@ -226,66 +290,203 @@ def layouts_element(maps: Sequence[PrintMap], catalog: Catalog, extents: Mapping
     pw, ph = A3_LANDSCAPE_MM
     mx, my, mw, mh = _MAP_BOX
     for pm in maps:
-        lay = ET.SubElement(root, "Layout", attrib={"name": pm.name, "units": "mm", "worldFileMap": "",
-                                                   "printResolution": "300"})
+        lay = ET.SubElement(
+            root, "Layout", attrib={"name": pm.name, "units": "mm", "worldFileMap": "", "printResolution": "300"}
+        )
         ET.SubElement(lay, "Snapper", snapToGrid="0", snapToGuides="1", tolerance="5", snapToItems="1")
         ET.SubElement(lay, "Grid", offsetUnits="mm", offsetX="0", resolution="10", offsetY="0", resUnits="mm")
         pages = ET.SubElement(lay, "PageCollection")
         _item(pages, "page", _uuid(pm.id, "page"), 0, 0, pw, ph, 0, background="true")
         ET.SubElement(pages, "GuideCollection", visible="1")
-        boxes = [extents[lid] for lid in pm.visible if lid in extents] or \
-                [extents[lid] for lid in pm.layer_ids if lid in extents]
+        boxes = [extents[lid] for lid in pm.visible if lid in extents] or [
+            extents[lid] for lid in pm.layer_ids if lid in extents
+        ]
         if boxes:
-            ext = _fit_extent((min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
-                               max(b[3] for b in boxes)), mw, mh)
+            ext = _fit_extent(
+                (
+                    min(b[0] for b in boxes),
+                    min(b[1] for b in boxes),
+                    max(b[2] for b in boxes),
+                    max(b[3] for b in boxes),
+                ),
+                mw,
+                mh,
+            )
         else:
             ext = (0.0, 0.0, 1.0, 1.0)
         map_uuid = _uuid(pm.id, "map")
-        m = _item(lay, "map", map_uuid, mx, my, mw, mh, 1, item_id="map", frame="true", background="true",
-                  followPreset="true", followPresetName=pm.name, keepLayerSet="false", drawCanvasItems="true",
-                  mapRotation="0", mapFlags="0", labelMargin="0,mm", isTemporal="0")
+        m = _item(
+            lay,
+            "map",
+            map_uuid,
+            mx,
+            my,
+            mw,
+            mh,
+            1,
+            item_id="map",
+            frame="true",
+            background="true",
+            followPreset="true",
+            followPresetName=pm.name,
+            keepLayerSet="false",
+            drawCanvasItems="true",
+            mapRotation="0",
+            mapFlags="0",
+            labelMargin="0,mm",
+            isTemporal="0",
+        )
         ET.SubElement(m, "Extent", xmin=repr(ext[0]), ymin=repr(ext[1]), xmax=repr(ext[2]), ymax=repr(ext[3]))
         ET.SubElement(m, "LayerSet")
         ET.SubElement(m, "AtlasMap", margin="0.1", scalingMode="2", atlasDriven="0")
         ET.SubElement(m, "labelBlockingItems")
         _label(lay, _uuid(pm.id, "title"), pm.name, 10, 6, 400, 11, 2, 20, bold=True, item_id="title")
         _label(lay, _uuid(pm.id, "subtitle"), project_title, 10, 16.5, 400, 7, 2, 10, item_id="subtitle")
-        leg = _item(lay, "legend", _uuid(pm.id, "legend"), 305, 24, 105, 266, 3, item_id="legend", frame="true",
-                    background="true", map_uuid=map_uuid, title="图例 / Legend", resizeToContents="0",
-                    legendFilterByMap="1",
-                    columnCount="1", splitLayer="1", equalColumnWidth="0", wrapChar="", symbolWidth="7",
-                    symbolHeight="4", titleAlignment="1", symbolAlignment="1", lineSpacing="1", boxSpace="2",
-                    columnSpace="2", legendFilterByAtlas="0", fontColor="#000000", rasterBorder="1",
-                    rasterBorderColor="0,0,0,255", rasterBorderWidth="0", wmsLegendWidth="50",
-                    wmsLegendHeight="25", minSymbolSize="0", maxSymbolSize="0")
+        leg = _item(
+            lay,
+            "legend",
+            _uuid(pm.id, "legend"),
+            305,
+            24,
+            105,
+            266,
+            3,
+            item_id="legend",
+            frame="true",
+            background="true",
+            map_uuid=map_uuid,
+            title="图例 / Legend",
+            resizeToContents="0",
+            legendFilterByMap="1",
+            columnCount="1",
+            splitLayer="1",
+            equalColumnWidth="0",
+            wrapChar="",
+            symbolWidth="7",
+            symbolHeight="4",
+            titleAlignment="1",
+            symbolAlignment="1",
+            lineSpacing="1",
+            boxSpace="2",
+            columnSpace="2",
+            legendFilterByAtlas="0",
+            fontColor="#000000",
+            rasterBorder="1",
+            rasterBorderColor="0,0,0,255",
+            rasterBorderWidth="0",
+            wmsLegendWidth="50",
+            wmsLegendHeight="25",
+            minSymbolSize="0",
+            maxSymbolSize="0",
+        )
         styles = ET.SubElement(leg, "styles")
-        for name, size, margin in (("title", 12, ("marginBottom", "3")), ("group", 9, ("marginTop", "2")),
-                                   ("subgroup", 8, ("marginTop", "2")), ("symbol", 7, ("marginTop", "1.5")),
-                                   ("symbolLabel", 7, ("marginTop", "1.5"))):
-            st = ET.SubElement(styles, "style", attrib={"name": name, "alignment": "1", "indent": "0",
-                                                        margin[0]: margin[1]})
+        for name, size, margin in (
+            ("title", 12, ("marginBottom", "3")),
+            ("group", 9, ("marginTop", "2")),
+            ("subgroup", 8, ("marginTop", "2")),
+            ("symbol", 7, ("marginTop", "1.5")),
+            ("symbolLabel", 7, ("marginTop", "1.5")),
+        ):
+            st = ET.SubElement(
+                styles, "style", attrib={"name": name, "alignment": "1", "indent": "0", margin[0]: margin[1]}
+            )
             ET.SubElement(st, "styleFont", description=_font(size, name in ("title", "group")), style="")
         km_per_mm = (ext[2] - ext[0]) / 1000.0 / mw
         seg_km = next((v for v in (0.5, 1, 2, 5, 10, 20, 25, 50, 100) if v >= 15 * km_per_mm), 100)
-        sb = _item(lay, "scalebar", _uuid(pm.id, "scalebar"), 12, my + mh - 14, 90, 12, 5, item_id="scalebar",
-                   background="true", mapUuid=map_uuid, style="Single Box", unitType="km", unitLabel="km",
-                   numMapUnitsPerScaleBarUnit="1", numSegments="4", numSegmentsLeft="0",
-                   numSubdivisions="1", subdivisionsHeight="1.5", segmentSizeMode="0", minBarWidth="50",
-                   maxBarWidth="150", numUnitsPerSegment=f"{seg_km:g}", segmentMillimeters="0", height="2.5",
-                   labelBarSpace="2", boxContentSpace="1", alignment="0", labelVerticalPlacement="0",
-                   labelHorizontalPlacement="0", lineJoinStyle="miter", lineCapStyle="square",
-                   outlineWidth="0.3")
-        ts = ET.SubElement(sb, "text-style", attrib={"fontFamily": LABEL_FONT, "fontSize": "8",
-                                                     "fontSizeUnit": "Point", "textColor": "0,0,0,255",
-                                                     "textOpacity": "1", "namedStyle": "Regular"})
+        sb = _item(
+            lay,
+            "scalebar",
+            _uuid(pm.id, "scalebar"),
+            12,
+            my + mh - 14,
+            90,
+            12,
+            5,
+            item_id="scalebar",
+            background="true",
+            mapUuid=map_uuid,
+            style="Single Box",
+            unitType="km",
+            unitLabel="km",
+            numMapUnitsPerScaleBarUnit="1",
+            numSegments="4",
+            numSegmentsLeft="0",
+            numSubdivisions="1",
+            subdivisionsHeight="1.5",
+            segmentSizeMode="0",
+            minBarWidth="50",
+            maxBarWidth="150",
+            numUnitsPerSegment=f"{seg_km:g}",
+            segmentMillimeters="0",
+            height="2.5",
+            labelBarSpace="2",
+            boxContentSpace="1",
+            alignment="0",
+            labelVerticalPlacement="0",
+            labelHorizontalPlacement="0",
+            lineJoinStyle="miter",
+            lineCapStyle="square",
+            outlineWidth="0.3",
+        )
+        ts = ET.SubElement(
+            sb,
+            "text-style",
+            attrib={
+                "fontFamily": LABEL_FONT,
+                "fontSize": "8",
+                "fontSizeUnit": "Point",
+                "textColor": "0,0,0,255",
+                "textOpacity": "1",
+                "namedStyle": "Regular",
+            },
+        )
         ET.SubElement(ts, "families")
-        _item(lay, "picture", _uuid(pm.id, "north"), mx + mw - 18, my + 4, 14, 20, 6, item_id="north_arrow",
-              file=_NORTH_ARROW_SVG, mode="2", resizeMode="0", pictureRotation="0", northMode="0",
-              northOffset="0", anchorPoint="0", svgFillColor="0,0,0,255", svgBorderColor="0,0,0,255",
-              svgBorderWidth="0.2", pictureWidth="14", pictureHeight="20", mapUuid=map_uuid)
-        _label(lay, _uuid(pm.id, "notes"), _notes(pm, catalog, export_date, schematic_note), mx, my + mh + 1.5, mw,
-               pw - (my + mh + 1.5) - 4, 4, 5.5, item_id="sources")
+        _item(
+            lay,
+            "picture",
+            _uuid(pm.id, "north"),
+            mx + mw - 18,
+            my + 4,
+            14,
+            20,
+            6,
+            item_id="north_arrow",
+            file=_NORTH_ARROW_SVG,
+            mode="2",
+            resizeMode="0",
+            pictureRotation="0",
+            northMode="0",
+            northOffset="0",
+            anchorPoint="0",
+            svgFillColor="0,0,0,255",
+            svgBorderColor="0,0,0,255",
+            svgBorderWidth="0.2",
+            pictureWidth="14",
+            pictureHeight="20",
+            mapUuid=map_uuid,
+        )
+        _label(
+            lay,
+            _uuid(pm.id, "notes"),
+            _notes(pm, catalog, export_date, schematic_note),
+            mx,
+            my + mh + 1.5,
+            mw,
+            pw - (my + mh + 1.5) - 4,
+            4,
+            5.5,
+            item_id="sources",
+        )
         ET.SubElement(lay, "customproperties")
-        ET.SubElement(lay, "Atlas", coverageLayer="", enabled="0", hideCoverage="0", filterFeatures="0",
-                      sortFeatures="0", pageNameExpression="", filenamePattern="'output_'||@atlas_featurenumber")
+        ET.SubElement(
+            lay,
+            "Atlas",
+            coverageLayer="",
+            enabled="0",
+            hideCoverage="0",
+            filterFeatures="0",
+            sortFeatures="0",
+            pageNameExpression="",
+            filenamePattern="'output_'||@atlas_featurenumber",
+        )
     return root

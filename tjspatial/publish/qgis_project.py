@@ -17,6 +17,7 @@ No QGIS is needed: the project XML (``.qgs``) is generated here and zipped. It h
 Layer sources are relative (``./tianjin.gpkg|layername=<id>``), so the project and the GeoPackage can be
 moved together.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -30,23 +31,41 @@ from pyproj import CRS, Transformer
 
 from ..catalog import ACCURACY_CLASSES, THEMES, Catalog, Layer, get_catalog
 from ..crs import METRIC_CRS, STORAGE_CRS
-from .qgis_layouts import (bookmarks_element, layouts_element, print_maps, visibility_presets_element,
-                           Bookmark)
+from .qgis_layouts import bookmarks_element, layouts_element, print_maps, visibility_presets_element, Bookmark
 from .qml import GEOMETRY_QGIS, aliases_element, layer_style, style_elements
 from ..atomic import atomic_path
 
-__all__ = ["display_title", "short_name", "layer_abstract", "layer_licences", "metadata_element", "metadata_qmd",
-           "draw_order", "tree_groups", "project_xml", "write_qgz", "SCHEMATIC_NOTE", "PROJECT_TITLE", "CONTACT",
-           "GEOMETRY_GROUPS"]
+__all__ = [
+    "display_title",
+    "short_name",
+    "layer_abstract",
+    "layer_licences",
+    "metadata_element",
+    "metadata_qmd",
+    "draw_order",
+    "tree_groups",
+    "project_xml",
+    "write_qgz",
+    "SCHEMATIC_NOTE",
+    "PROJECT_TITLE",
+    "CONTACT",
+    "GEOMETRY_GROUPS",
+]
 
-CONTACT = {"name": "tjspatial maintainers", "organization": "tjspatial (Tianjin 14th Five-Year Plan spatial toolkit)",
-           "role": "distributor", "email": ""}
+CONTACT = {
+    "name": "tjspatial maintainers",
+    "organization": "tjspatial (Tianjin 14th Five-Year Plan spatial toolkit)",
+    "role": "distributor",
+    "email": "",
+}
 """Contact written into every layer's metadata (the people who publish this export)."""
 GEOMETRY_GROUPS = {"Point": "点 / Points", "LineString": "线 / Lines", "Polygon": "面 / Polygons"}
 """Layer tree groups, top to bottom: points draw over lines over polygons."""
 
-SCHEMATIC_NOTE = ("示意图层：位置与范围为近似示意，不是测绘或官方数据。"
-                  " / Schematic layer: positions and extents are approximate, not surveyed or official data.")
+SCHEMATIC_NOTE = (
+    "示意图层：位置与范围为近似示意，不是测绘或官方数据。"
+    " / Schematic layer: positions and extents are approximate, not surveyed or official data."
+)
 PROJECT_TITLE = "天津市“十四五”规划空间结构 / Tianjin 14th Five-Year Plan spatial structure (tjspatial)"
 _QGIS_VERSION = "3.22.0-Białowieża"
 _GEOM_RANK = {"Point": 0, "LineString": 1, "Polygon": 2}
@@ -70,14 +89,18 @@ def short_name(layer: Layer) -> str:
 def layer_abstract(layer: Layer) -> str:
     """The metadata abstract: a Chinese summary, then the description, limitations and accuracy (English)."""
     zh, en = ACCURACY_CLASSES[layer.accuracy]
-    summary = (f"【中文】{layer.title_zh}。精度：{zh}；每个要素的精度见其 accuracy 字段，示意要素以半透明衬边绘制，"
-               f"虚线仅表示在建或规划。" + ("位置与范围为近似示意，不是测绘或官方数据。" if layer.is_schematic else ""))
+    summary = (
+        f"【中文】{layer.title_zh}。精度：{zh}；每个要素的精度见其 accuracy 字段，示意要素以半透明衬边绘制，"
+        f"虚线仅表示在建或规划。" + ("位置与范围为近似示意，不是测绘或官方数据。" if layer.is_schematic else "")
+    )
     parts = [summary, f"[English] {layer.title_en}. {layer.description.strip()}"]
     if layer.limitations:
         parts.append(f"局限 / Limitations: {layer.limitations.strip()}")
-    parts.append(f"精度 / Accuracy: {layer.accuracy_label}. Each feature's own class is in its 'accuracy' field "
-                 f"(schematic features are drawn with a translucent casing; dashes mean under construction or "
-                 f"planned).")
+    parts.append(
+        f"精度 / Accuracy: {layer.accuracy_label}. Each feature's own class is in its 'accuracy' field "
+        f"(schematic features are drawn with a translucent casing; dashes mean under construction or "
+        f"planned)."
+    )
     if layer.is_schematic:
         parts.insert(0, SCHEMATIC_NOTE)
     return "\n\n".join(parts)
@@ -100,9 +123,16 @@ def _srs_values(crs_like: str) -> tuple[tuple[str, str], ...]:
     with warnings.catch_warnings():  # "you will likely lose important projection information" (PROJ string)
         warnings.simplefilter("ignore", UserWarning)
         proj4 = crs.to_proj4()
-    return (("wkt", crs.to_wkt()), ("proj4", proj4), ("srid", auth[1]), ("authid", f"{auth[0]}:{auth[1]}"),
-            ("description", crs.name), ("projectionacronym", "longlat" if crs.is_geographic else "tmerc"),
-            ("ellipsoidacronym", ""), ("geographicflag", "true" if crs.is_geographic else "false"))
+    return (
+        ("wkt", crs.to_wkt()),
+        ("proj4", proj4),
+        ("srid", auth[1]),
+        ("authid", f"{auth[0]}:{auth[1]}"),
+        ("description", crs.name),
+        ("projectionacronym", "longlat" if crs.is_geographic else "tmerc"),
+        ("ellipsoidacronym", ""),
+        ("geographicflag", "true" if crs.is_geographic else "false"),
+    )
 
 
 def _spatialrefsys(crs_like: str) -> ET.Element:
@@ -112,9 +142,13 @@ def _spatialrefsys(crs_like: str) -> ET.Element:
     return el
 
 
-def _metadata_children(parent: ET.Element, layer: Layer, catalog: Catalog,
-                       provenance: Mapping[str, str] | None,
-                       bounds: Sequence[float] | None = None) -> ET.Element:
+def _metadata_children(
+    parent: ET.Element,
+    layer: Layer,
+    catalog: Catalog,
+    provenance: Mapping[str, str] | None,
+    bounds: Sequence[float] | None = None,
+) -> ET.Element:
     ET.SubElement(parent, "identifier").text = layer.id
     ET.SubElement(parent, "parentidentifier").text = "tjspatial"
     ET.SubElement(parent, "language").text = "zho; eng"
@@ -138,12 +172,14 @@ def _metadata_children(parent: ET.Element, layer: Layer, catalog: Catalog,
     if provenance:
         ET.SubElement(parent, "history").text = (
             f"Built {provenance.get('build_time', '')} from {provenance.get('built_from', '')} "
-            f"(sources: {provenance.get('sources', '')}); {provenance.get('feature_count', '')} features.")
+            f"(sources: {provenance.get('sources', '')}); {provenance.get('feature_count', '')} features."
+        )
         if provenance.get("warnings"):
             ET.SubElement(parent, "history").text = f"Build warnings: {provenance['warnings']}"
     ET.SubElement(parent, "fees")
     ET.SubElement(parent, "constraints", type="accuracy").text = (
-        SCHEMATIC_NOTE if layer.is_schematic else f"Accuracy class: {layer.accuracy_label}")
+        SCHEMATIC_NOTE if layer.is_schematic else f"Accuracy class: {layer.accuracy_label}"
+    )
     for attribution in layer_attributions(layer, catalog):
         ET.SubElement(parent, "rights").text = attribution
     for licence in layer_licences(layer, catalog):
@@ -153,21 +189,35 @@ def _metadata_children(parent: ET.Element, layer: Layer, catalog: Catalog,
     crs.append(_spatialrefsys(STORAGE_CRS))
     extent = ET.SubElement(parent, "extent")
     if bounds is not None and all(v == v for v in bounds):
-        spatial = ET.SubElement(extent, "spatial", attrib={
-            "minx": repr(float(bounds[0])), "miny": repr(float(bounds[1])), "maxx": repr(float(bounds[2])),
-            "maxy": repr(float(bounds[3])), "minz": "0", "maxz": "0", "dimensions": "2"})
+        spatial = ET.SubElement(
+            extent,
+            "spatial",
+            attrib={
+                "minx": repr(float(bounds[0])),
+                "miny": repr(float(bounds[1])),
+                "maxx": repr(float(bounds[2])),
+                "maxy": repr(float(bounds[3])),
+                "minz": "0",
+                "maxz": "0",
+                "dimensions": "2",
+            },
+        )
         spatial.append(_spatialrefsys(STORAGE_CRS))
     return parent
 
 
 def _now_iso() -> str:
     from datetime import datetime, timezone
+
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def metadata_element(layer: Layer, catalog: Catalog | None = None,
-                     provenance: Mapping[str, str] | None = None,
-                     bounds: Sequence[float] | None = None) -> ET.Element:
+def metadata_element(
+    layer: Layer,
+    catalog: Catalog | None = None,
+    provenance: Mapping[str, str] | None = None,
+    bounds: Sequence[float] | None = None,
+) -> ET.Element:
     """The QGIS ``<resourceMetadata>`` of a layer (for a project's ``<maplayer>``).
 
     Parameters
@@ -180,11 +230,16 @@ def metadata_element(layer: Layer, catalog: Catalog | None = None,
     return _metadata_children(ET.Element("resourceMetadata"), layer, catalog or get_catalog(), provenance, bounds)
 
 
-def metadata_qmd(layer: Layer, catalog: Catalog | None = None, provenance: Mapping[str, str] | None = None,
-                 bounds: Sequence[float] | None = None) -> str:
+def metadata_qmd(
+    layer: Layer,
+    catalog: Catalog | None = None,
+    provenance: Mapping[str, str] | None = None,
+    bounds: Sequence[float] | None = None,
+) -> str:
     """A QGIS layer metadata document (``.qmd`` text; also what QGIS keeps in a GeoPackage's ``gpkg_metadata``)."""
-    root = _metadata_children(ET.Element("qgis", version=_QGIS_VERSION), layer, catalog or get_catalog(), provenance,
-                              bounds)
+    root = _metadata_children(
+        ET.Element("qgis", version=_QGIS_VERSION), layer, catalog or get_catalog(), provenance, bounds
+    )
     ET.indent(root, space=" ")
     return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(root, encoding="unicode") + "\n"
 
@@ -217,16 +272,39 @@ def _to_crs_bounds(b: Sequence[float], src: str, dst: str) -> tuple[float, float
     return (min(xs), min(ys), max(xs), max(ys))
 
 
-def _maplayer(layer: Layer, gpkg_name: str, catalog: Catalog, bounds: Sequence[float] | None,
-              provenance: Mapping[str, str] | None, data=None, data_crs: str = STORAGE_CRS) -> ET.Element:
+def _maplayer(
+    layer: Layer,
+    gpkg_name: str,
+    catalog: Catalog,
+    bounds: Sequence[float] | None,
+    provenance: Mapping[str, str] | None,
+    data=None,
+    data_crs: str = STORAGE_CRS,
+) -> ET.Element:
     style = layer_style(layer)
-    ml = ET.Element("maplayer", attrib={
-        "type": "vector", "geometry": GEOMETRY_QGIS[layer.geometry_type][1],
-        "labelsEnabled": "1" if style.label_field else "0", "styleCategories": "AllStyleCategories",
-        "hasScaleBasedVisibilityFlag": "0", "minScale": "100000000", "maxScale": "0", "readOnly": "0",
-        "simplifyDrawingHints": "1", "simplifyDrawingTol": "1", "simplifyLocal": "1", "simplifyAlgorithm": "0",
-        "simplifyMaxScale": "1", "autoRefreshEnabled": "0", "autoRefreshTime": "0", "refreshOnNotifyEnabled": "0",
-        "refreshOnNotifyMessage": "", "symbologyReferenceScale": "-1"})
+    ml = ET.Element(
+        "maplayer",
+        attrib={
+            "type": "vector",
+            "geometry": GEOMETRY_QGIS[layer.geometry_type][1],
+            "labelsEnabled": "1" if style.label_field else "0",
+            "styleCategories": "AllStyleCategories",
+            "hasScaleBasedVisibilityFlag": "0",
+            "minScale": "100000000",
+            "maxScale": "0",
+            "readOnly": "0",
+            "simplifyDrawingHints": "1",
+            "simplifyDrawingTol": "1",
+            "simplifyLocal": "1",
+            "simplifyAlgorithm": "0",
+            "simplifyMaxScale": "1",
+            "autoRefreshEnabled": "0",
+            "autoRefreshTime": "0",
+            "refreshOnNotifyEnabled": "0",
+            "refreshOnNotifyMessage": "",
+            "symbologyReferenceScale": "-1",
+        },
+    )
     wgs = None
     if bounds is not None:
         wgs = _to_crs_bounds(bounds, data_crs, STORAGE_CRS)
@@ -271,15 +349,25 @@ def _union_bounds(bounds: Mapping[str, Sequence[float]]) -> tuple[float, float, 
 def tree_groups(layers: Sequence[Layer]) -> list[tuple[str, list[Layer]]]:
     """The layer tree, top to bottom: (group name, layers) for points, lines, polygons, in drawing order."""
     ordered = draw_order(layers)
-    return [(name, [lay for lay in ordered if lay.geometry_type == geom]) for geom, name in GEOMETRY_GROUPS.items()
-            if any(lay.geometry_type == geom for lay in ordered)]
+    return [
+        (name, [lay for lay in ordered if lay.geometry_type == geom])
+        for geom, name in GEOMETRY_GROUPS.items()
+        if any(lay.geometry_type == geom for lay in ordered)
+    ]
 
 
-def project_xml(layers: Sequence[Layer], gpkg_name: str = "tianjin.gpkg", *, catalog: Catalog | None = None,
-                bounds: Mapping[str, Sequence[float]] | None = None,
-                provenance: Mapping[str, Mapping[str, str]] | None = None,
-                data: Mapping[str, object] | None = None, data_crs: str = STORAGE_CRS,
-                marks: Sequence[Bookmark] | None = None, export_date: str | None = None) -> str:
+def project_xml(
+    layers: Sequence[Layer],
+    gpkg_name: str = "tianjin.gpkg",
+    *,
+    catalog: Catalog | None = None,
+    bounds: Mapping[str, Sequence[float]] | None = None,
+    provenance: Mapping[str, Mapping[str, str]] | None = None,
+    data: Mapping[str, object] | None = None,
+    data_crs: str = STORAGE_CRS,
+    marks: Sequence[Bookmark] | None = None,
+    export_date: str | None = None,
+) -> str:
     """The ``.qgs`` XML of a QGIS project showing ``layers`` from the GeoPackage ``gpkg_name`` beside it.
 
     Parameters
@@ -314,10 +402,19 @@ def project_xml(layers: Sequence[Layer], gpkg_name: str = "tianjin.gpkg", *, cat
         group = ET.SubElement(tree, "layer-tree-group", name=name, checked="Qt::Checked", expanded="1")
         ET.SubElement(group, "customproperties")
         for lay in members:
-            node = ET.SubElement(group, "layer-tree-layer", attrib={
-                "id": _layer_ref(lay), "name": short_name(lay), "providerKey": "ogr",
-                "source": f"./{gpkg_name}|layername={lay.id}", "checked": "Qt::Checked", "expanded": "0",
-                "legend_exp": ""})
+            node = ET.SubElement(
+                group,
+                "layer-tree-layer",
+                attrib={
+                    "id": _layer_ref(lay),
+                    "name": short_name(lay),
+                    "providerKey": "ogr",
+                    "source": f"./{gpkg_name}|layername={lay.id}",
+                    "checked": "Qt::Checked",
+                    "expanded": "0",
+                    "legend_exp": "",
+                },
+            )
             ET.SubElement(node, "customproperties")
     # no custom order: the panel (tree) order is the drawing order
     order = ET.SubElement(tree, "custom-order", enabled="0")
@@ -326,8 +423,9 @@ def project_xml(layers: Sequence[Layer], gpkg_name: str = "tianjin.gpkg", *, cat
 
     projectlayers = ET.SubElement(root, "projectlayers")
     for lay in ordered:
-        projectlayers.append(_maplayer(lay, gpkg_name, catalog, bounds.get(lay.id), provenance.get(lay.id),
-                                       data.get(lay.id), data_crs))
+        projectlayers.append(
+            _maplayer(lay, gpkg_name, catalog, bounds.get(lay.id), provenance.get(lay.id), data.get(lay.id), data_crs)
+        )
     layerorder = ET.SubElement(root, "layerorder")
     for lay in ordered:
         ET.SubElement(layerorder, "layer", id=_layer_ref(lay))
@@ -343,8 +441,11 @@ def project_xml(layers: Sequence[Layer], gpkg_name: str = "tianjin.gpkg", *, cat
     ET.SubElement(units, "DistanceUnits", type="QString").text = "meters"
     ET.SubElement(units, "AreaUnits", type="QString").text = "km2"
 
-    metric = {lid: _to_crs_bounds(b, data_crs, METRIC_CRS) for lid, b in bounds.items()
-              if b is not None and all(v == v for v in b)}
+    metric = {
+        lid: _to_crs_bounds(b, data_crs, METRIC_CRS)
+        for lid, b in bounds.items()
+        if b is not None and all(v == v for v in b)
+    }
     full = _union_bounds(metric)
     if full is not None:
         canvas = ET.SubElement(root, "mapcanvas", name="theMapCanvas", annotationsVisible="1")
@@ -357,19 +458,24 @@ def project_xml(layers: Sequence[Layer], gpkg_name: str = "tianjin.gpkg", *, cat
     maps = print_maps(catalog, [lay.id for lay in ordered])
     root.append(visibility_presets_element(maps, lambda lid: f"{lid}_tjspatial"))
     root.append(bookmarks_element(list(marks or []), _spatialrefsys))
-    root.append(layouts_element(maps, catalog, metric, project_title=PROJECT_TITLE, schematic_note=SCHEMATIC_NOTE,
-                                export_date=export_date))
+    root.append(
+        layouts_element(
+            maps, catalog, metric, project_title=PROJECT_TITLE, schematic_note=SCHEMATIC_NOTE, export_date=export_date
+        )
+    )
 
     meta = ET.SubElement(root, "projectMetadata")
     ET.SubElement(meta, "identifier").text = "tjspatial"
     ET.SubElement(meta, "title").text = PROJECT_TITLE
     schematic = [display_title(lay) for lay in ordered if lay.is_schematic]
-    abstract = ("天津市“十四五”规划空间结构图层，由 tjspatial 导出。每个要素带有 accuracy（精度）与 source（来源）字段。"
-                "实线为现状/已开通，虚线为在建或规划；半透明衬边表示示意（位置近似）。\n\n"
-                "Layers of the spatial structure of Tianjin's 14th Five-Year Plan, exported by tjspatial. "
-                f"Stored in {data_crs}; the project CRS is EPSG:4548 (CGCS2000 / 3-degree Gauss-Kruger CM 117E). "
-                "Every feature carries 'accuracy' and 'source'. Solid lines are open, dashes under construction or "
-                "planned; a translucent casing marks schematic (approximate) features.")
+    abstract = (
+        "天津市“十四五”规划空间结构图层，由 tjspatial 导出。每个要素带有 accuracy（精度）与 source（来源）字段。"
+        "实线为现状/已开通，虚线为在建或规划；半透明衬边表示示意（位置近似）。\n\n"
+        "Layers of the spatial structure of Tianjin's 14th Five-Year Plan, exported by tjspatial. "
+        f"Stored in {data_crs}; the project CRS is EPSG:4548 (CGCS2000 / 3-degree Gauss-Kruger CM 117E). "
+        "Every feature carries 'accuracy' and 'source'. Solid lines are open, dashes under construction or "
+        "planned; a translucent casing marks schematic (approximate) features."
+    )
     if schematic:
         abstract += f"\n\n{SCHEMATIC_NOTE}\n示意图层 / schematic layers: " + "; ".join(schematic)
     ET.SubElement(meta, "abstract").text = abstract

@@ -29,6 +29,7 @@ status × accuracy, so the legend shows exactly the symbols on the map. The cart
 
 Polygon outlines are a separate line symbol layer (a simple fill cannot draw a custom dash).
 """
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -40,9 +41,21 @@ import numpy as np
 from ..catalog import Layer
 from ..styles import Cartography, Style, load_cartography, load_style
 
-__all__ = ["style_qml", "style_elements", "layer_style", "legend_classes", "LegendClass", "label_expression",
-           "field_aliases", "aliases_element", "qgis_color", "px_to_mm", "LABEL_FONT", "GEOMETRY_QGIS",
-           "OTHER_LABEL"]
+__all__ = [
+    "style_qml",
+    "style_elements",
+    "layer_style",
+    "legend_classes",
+    "LegendClass",
+    "label_expression",
+    "field_aliases",
+    "aliases_element",
+    "qgis_color",
+    "px_to_mm",
+    "LABEL_FONT",
+    "GEOMETRY_QGIS",
+    "OTHER_LABEL",
+]
 
 MM_PER_PX = 25.4 / 96
 """Millimetres per screen pixel at 96 dpi (the unit of widths in ``styles/*.json``)."""
@@ -74,7 +87,7 @@ def qgis_color(hex_color: str | None, opacity: float = 1.0) -> str:
     if not hex_color:
         return "0,0,0,0"
     h = hex_color.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
     return f"{r},{g},{b},{round(255 * float(opacity))}"
 
 
@@ -129,37 +142,58 @@ def _sql_list(values) -> str:
     return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
 
 
-def _line_layer(style: Style, color: str, dd: dict, *, outline: bool, dash: str | None = None,
-                width_px: float | None = None, pass_: int = 0) -> ET.Element:
+def _line_layer(
+    style: Style,
+    color: str,
+    dd: dict,
+    *,
+    outline: bool,
+    dash: str | None = None,
+    width_px: float | None = None,
+    pass_: int = 0,
+) -> ET.Element:
     """A SimpleLine symbol layer (a line symbol, or the outline of a fill symbol)."""
     el = ET.Element("layer", attrib={"class": "SimpleLine", "pass": str(pass_), "enabled": "1", "locked": "0"})
-    _props(el, {
-        "line_color": color,
-        "line_width": px_to_mm(style.stroke_width if width_px is None else width_px),
-        "line_width_unit": "MM",
-        "line_style": "solid",
-        "use_custom_dash": 1 if dash else 0,
-        "customdash": _dash_mm(dash) if dash else "5;2",
-        "customdash_unit": "MM",
-        "capstyle": "round" if not outline else "square",
-        "joinstyle": "round",
-        "offset": 0,
-        "offset_unit": "MM",
-        "draw_inside_polygon": 0,
-        "ring_filter": 0,
-    })
+    _props(
+        el,
+        {
+            "line_color": color,
+            "line_width": px_to_mm(style.stroke_width if width_px is None else width_px),
+            "line_width_unit": "MM",
+            "line_style": "solid",
+            "use_custom_dash": 1 if dash else 0,
+            "customdash": _dash_mm(dash) if dash else "5;2",
+            "customdash_unit": "MM",
+            "capstyle": "round" if not outline else "square",
+            "joinstyle": "round",
+            "offset": 0,
+            "offset_unit": "MM",
+            "draw_inside_polygon": 0,
+            "ring_filter": 0,
+        },
+    )
     _data_defined(el, dd)
     return el
 
 
-def _symbol(geometry_type: str, style: Style, name: str, main_color: str | None, fields: Mapping[str, str], *,
-            dash: str | None, approximate: bool, carto: Cartography) -> ET.Element:
+def _symbol(
+    geometry_type: str,
+    style: Style,
+    name: str,
+    main_color: str | None,
+    fields: Mapping[str, str],
+    *,
+    dash: str | None,
+    approximate: bool,
+    carto: Cartography,
+) -> ET.Element:
     """One QGIS symbol: ``main_color`` (``#rrggbb``) overrides the fill (or line) colour, ``dash`` is the
     status's dash ("on off" px, ``None`` solid), ``approximate`` adds the accuracy casing (a translucent
     wider line, outline or marker in the feature's colour, drawn first)."""
     kind = GEOMETRY_QGIS[geometry_type][0]
-    sym = ET.Element("symbol", attrib={"type": kind, "name": name, "alpha": "1", "clip_to_extent": "1",
-                                       "force_rhr": "0"})
+    sym = ET.Element(
+        "symbol", attrib={"type": kind, "name": name, "alpha": "1", "clip_to_extent": "1", "force_rhr": "0"}
+    )
     _data_defined(sym, {})
     cf = fields.get(style.color_field) if style.color_field else None
     casing_alpha = carto.casing_opacity
@@ -170,34 +204,52 @@ def _symbol(geometry_type: str, style: Style, name: str, main_color: str | None,
             dd["outlineColor"] = ("expression", _color_expression(cf, base, style.stroke_opacity))
             cdd["outlineColor"] = ("expression", _color_expression(cf, base, casing_alpha))
         if approximate:
-            sym.append(_line_layer(style, qgis_color(base, casing_alpha), cdd, outline=False,
-                                   width_px=style.stroke_width + carto.casing_px, pass_=0))
-        sym.append(_line_layer(style, qgis_color(base, style.stroke_opacity), dd, outline=False, dash=dash,
-                               pass_=1))
+            sym.append(
+                _line_layer(
+                    style,
+                    qgis_color(base, casing_alpha),
+                    cdd,
+                    outline=False,
+                    width_px=style.stroke_width + carto.casing_px,
+                    pass_=0,
+                )
+            )
+        sym.append(_line_layer(style, qgis_color(base, style.stroke_opacity), dd, outline=False, dash=dash, pass_=1))
     elif kind == "fill":
         fill_hex = main_color or style.fill
-        fill = ET.SubElement(sym, "layer", attrib={"class": "SimpleFill", "pass": "0", "enabled": "1",
-                                                   "locked": "0"})
-        _props(fill, {
-            "color": qgis_color(fill_hex, style.fill_opacity),
-            "style": "solid" if (fill_hex or cf) else "no",
-            "outline_style": "no",
-            "outline_color": qgis_color(style.stroke, style.stroke_opacity),
-            "outline_width": 0,
-            "outline_width_unit": "MM",
-            "offset": "0,0",
-            "offset_unit": "MM",
-            "joinstyle": "round",
-        })
+        fill = ET.SubElement(sym, "layer", attrib={"class": "SimpleFill", "pass": "0", "enabled": "1", "locked": "0"})
+        _props(
+            fill,
+            {
+                "color": qgis_color(fill_hex, style.fill_opacity),
+                "style": "solid" if (fill_hex or cf) else "no",
+                "outline_style": "no",
+                "outline_color": qgis_color(style.stroke, style.stroke_opacity),
+                "outline_width": 0,
+                "outline_width_unit": "MM",
+                "offset": "0,0",
+                "offset_unit": "MM",
+                "joinstyle": "round",
+            },
+        )
         fdd = {}
         if cf:
             fdd["fillColor"] = ("expression", _color_expression(cf, fill_hex or style.stroke, style.fill_opacity))
         _data_defined(fill, fdd)
         if approximate:
-            sym.append(_line_layer(style, qgis_color(style.stroke, casing_alpha), {}, outline=True,
-                                   width_px=style.stroke_width + carto.casing_px, pass_=1))
-        sym.append(_line_layer(style, qgis_color(style.stroke, style.stroke_opacity), {}, outline=True, dash=dash,
-                               pass_=2))
+            sym.append(
+                _line_layer(
+                    style,
+                    qgis_color(style.stroke, casing_alpha),
+                    {},
+                    outline=True,
+                    width_px=style.stroke_width + carto.casing_px,
+                    pass_=1,
+                )
+            )
+        sym.append(
+            _line_layer(style, qgis_color(style.stroke, style.stroke_opacity), {}, outline=True, dash=dash, pass_=2)
+        )
     else:  # marker
         fill_hex = main_color or style.fill
         marker = style.marker or {}
@@ -206,33 +258,49 @@ def _symbol(geometry_type: str, style: Style, name: str, main_color: str | None,
         if cf:
             mdd["fillColor"] = ("expression", _color_expression(cf, fill_hex or style.stroke, style.fill_opacity))
         if approximate:
-            casing = ET.SubElement(sym, "layer", attrib={"class": "SimpleMarker", "pass": "0", "enabled": "1",
-                                                         "locked": "0"})
-            _props(casing, {"name": "circle", "size": px_to_mm(size_px + carto.casing_px), "size_unit": "MM",
-                            "color": qgis_color(fill_hex or style.stroke, casing_alpha),
-                            "outline_style": "no", "outline_color": "0,0,0,0", "outline_width": 0,
-                            "scale_method": "diameter", "angle": 0, "offset": "0,0", "offset_unit": "MM",
-                            "horizontal_anchor_point": 1, "vertical_anchor_point": 1})
+            casing = ET.SubElement(
+                sym, "layer", attrib={"class": "SimpleMarker", "pass": "0", "enabled": "1", "locked": "0"}
+            )
+            _props(
+                casing,
+                {
+                    "name": "circle",
+                    "size": px_to_mm(size_px + carto.casing_px),
+                    "size_unit": "MM",
+                    "color": qgis_color(fill_hex or style.stroke, casing_alpha),
+                    "outline_style": "no",
+                    "outline_color": "0,0,0,0",
+                    "outline_width": 0,
+                    "scale_method": "diameter",
+                    "angle": 0,
+                    "offset": "0,0",
+                    "offset_unit": "MM",
+                    "horizontal_anchor_point": 1,
+                    "vertical_anchor_point": 1,
+                },
+            )
             _data_defined(casing, {})
-        el = ET.SubElement(sym, "layer", attrib={"class": "SimpleMarker", "pass": "1", "enabled": "1",
-                                                 "locked": "0"})
-        _props(el, {
-            "name": marker.get("shape", "circle"),
-            "size": px_to_mm(size_px),
-            "size_unit": "MM",
-            "color": qgis_color(fill_hex, style.fill_opacity),
-            "outline_color": qgis_color(style.stroke, style.stroke_opacity),
-            "outline_width": px_to_mm(style.stroke_width),
-            "outline_width_unit": "MM",
-            "outline_style": "dash" if dash else "solid",
-            "scale_method": "diameter",
-            "angle": 0,
-            "offset": "0,0",
-            "offset_unit": "MM",
-            "joinstyle": "round",
-            "horizontal_anchor_point": 1,
-            "vertical_anchor_point": 1,
-        })
+        el = ET.SubElement(sym, "layer", attrib={"class": "SimpleMarker", "pass": "1", "enabled": "1", "locked": "0"})
+        _props(
+            el,
+            {
+                "name": marker.get("shape", "circle"),
+                "size": px_to_mm(size_px),
+                "size_unit": "MM",
+                "color": qgis_color(fill_hex, style.fill_opacity),
+                "outline_color": qgis_color(style.stroke, style.stroke_opacity),
+                "outline_width": px_to_mm(style.stroke_width),
+                "outline_width_unit": "MM",
+                "outline_style": "dash" if dash else "solid",
+                "scale_method": "diameter",
+                "angle": 0,
+                "offset": "0,0",
+                "offset_unit": "MM",
+                "joinstyle": "round",
+                "horizontal_anchor_point": 1,
+                "vertical_anchor_point": 1,
+            },
+        )
         _data_defined(el, mdd)
     return sym
 
@@ -256,8 +324,13 @@ def _present(data, column: str | None) -> set | None:
     return set(data[column].astype(object).where(data[column].notna(), "").map(str))
 
 
-def legend_classes(layer: Layer, style: Style | None = None, data=None, field_names: Mapping[str, str] | None = None,
-                   carto: Cartography | None = None) -> list[LegendClass]:
+def legend_classes(
+    layer: Layer,
+    style: Style | None = None,
+    data=None,
+    field_names: Mapping[str, str] | None = None,
+    carto: Cartography | None = None,
+) -> list[LegendClass]:
     """The classes a layer is drawn with, one per combination of colour class, status and accuracy.
 
     Parameters
@@ -283,6 +356,7 @@ def legend_classes(layer: Layer, style: Style | None = None, data=None, field_na
         if col not in texts:
             texts[col] = data[col].astype(object).where(data[col].notna(), "").map(str).to_numpy()
         return texts[col]
+
     keep = None
     base: list[str] = []
     if style.drawn_elsewhere:
@@ -295,10 +369,26 @@ def legend_classes(layer: Layer, style: Style | None = None, data=None, field_na
         field = style.categories["field"]
         values = [str(v) for v in style.categories["values"]]
         for i, (value, spec) in enumerate(style.categories["values"].items()):
-            colours.append((f"c{i}", f"{q(field)} = {_sql_list([value])}", spec["color"],
-                            spec.get("label", str(value)), field, lambda v, value=str(value): v == value))
-        colours.append(("cx", f"coalesce({q(field)}, '') NOT IN ({_sql_list(values)})", None, OTHER_LABEL, field,
-                        lambda v, values=tuple(values): ~np.isin(v, values)))
+            colours.append(
+                (
+                    f"c{i}",
+                    f"{q(field)} = {_sql_list([value])}",
+                    spec["color"],
+                    spec.get("label", str(value)),
+                    field,
+                    lambda v, value=str(value): v == value,
+                )
+            )
+        colours.append(
+            (
+                "cx",
+                f"coalesce({q(field)}, '') NOT IN ({_sql_list(values)})",
+                None,
+                OTHER_LABEL,
+                field,
+                lambda v, values=tuple(values): ~np.isin(v, values),
+            )
+        )
     else:
         colours.append(("c", "", None, display_name(layer), None, None))
     has_status = carto.status_field in layer.all_fields
@@ -307,16 +397,22 @@ def legend_classes(layer: Layer, style: Style | None = None, data=None, field_na
         others = [v for v in carto.statuses if v != carto.default_status]
         for v in carto.statuses:
             if v == carto.default_status:
-                statuses.append((v, f"coalesce({q(carto.status_field)}, '') NOT IN ({_sql_list(others)})",
-                                 lambda x, o=tuple(others): ~np.isin(x, o)))
+                statuses.append(
+                    (
+                        v,
+                        f"coalesce({q(carto.status_field)}, '') NOT IN ({_sql_list(others)})",
+                        lambda x, o=tuple(others): ~np.isin(x, o),
+                    )
+                )
             else:
                 statuses.append((v, f"{q(carto.status_field)} = {_sql_list([v])}", lambda x, v=v: x == v))
     else:
         statuses.append((carto.default_status, "", None))
     appr = tuple(carto.approximate)
-    accs = [(False, f"coalesce({q(carto.accuracy_field)}, '') NOT IN ({_sql_list(appr)})",
-             lambda x: ~np.isin(x, appr)),
-            (True, f"{q(carto.accuracy_field)} IN ({_sql_list(appr)})", lambda x: np.isin(x, appr))]
+    accs = [
+        (False, f"coalesce({q(carto.accuracy_field)}, '') NOT IN ({_sql_list(appr)})", lambda x: ~np.isin(x, appr)),
+        (True, f"{q(carto.accuracy_field)} IN ({_sql_list(appr)})", lambda x: np.isin(x, appr)),
+    ]
     out = []
     for ckey, cflt, colour, clabel, cfield, ctest in colours:
         for status, sflt, stest in statuses:
@@ -337,9 +433,17 @@ def legend_classes(layer: Layer, style: Style | None = None, data=None, field_na
                     label += f" · {carto.statuses[status].label}"
                 if approx:
                     label += f" · {carto.accuracy_label}"
-                out.append(LegendClass(f"{ckey}_{status}_{'a' if approx else 'e'}",
-                                       " AND ".join(f"({p})" for p in parts), label, colour, status,
-                                       approx, carto.dash(status)))
+                out.append(
+                    LegendClass(
+                        f"{ckey}_{status}_{'a' if approx else 'e'}",
+                        " AND ".join(f"({p})" for p in parts),
+                        label,
+                        colour,
+                        status,
+                        approx,
+                        carto.dash(status),
+                    )
+                )
     return out
 
 
@@ -353,15 +457,32 @@ def _renderer(layer: Layer, style: Style, fields: Mapping[str, str], data=None) 
     symbols drawn (status dash and accuracy casing included). Symbol levels draw casings under lines."""
     carto = load_cartography()
     classes = legend_classes(layer, style, data, fields, carto)
-    r = ET.Element("renderer-v2", attrib={"type": "RuleRenderer", "forceraster": "0", "symbollevels": "1",
-                                          "enableorderby": "0", "referencescale": "-1"})
+    r = ET.Element(
+        "renderer-v2",
+        attrib={
+            "type": "RuleRenderer",
+            "forceraster": "0",
+            "symbollevels": "1",
+            "enableorderby": "0",
+            "referencescale": "-1",
+        },
+    )
     rules = ET.SubElement(r, "rules", key="{tjspatial-root}")
     syms = ET.SubElement(r, "symbols")
     for i, cls in enumerate(classes):
-        ET.SubElement(rules, "rule", key=f"{{tjspatial-{cls.key}}}", filter=cls.filter, label=cls.label,
-                      symbol=str(i))
-        syms.append(_symbol(layer.geometry_type, style, str(i), cls.color, fields, dash=cls.dash,
-                            approximate=cls.approximate, carto=carto))
+        ET.SubElement(rules, "rule", key=f"{{tjspatial-{cls.key}}}", filter=cls.filter, label=cls.label, symbol=str(i))
+        syms.append(
+            _symbol(
+                layer.geometry_type,
+                style,
+                str(i),
+                cls.color,
+                fields,
+                dash=cls.dash,
+                approximate=cls.approximate,
+                carto=carto,
+            )
+        )
     return r
 
 
@@ -369,36 +490,86 @@ def label_expression(layer: Layer, style: Style, fields: Mapping[str, str], cart
     """QGIS expression of a layer's label: the label field, followed by "（示意）" for approximate features."""
     carto = carto or load_cartography()
     q = lambda f: _quote_field(fields.get(f, f))  # noqa: E731
-    return (f"coalesce(to_string({q(style.label_field)}), '') || if({q(carto.accuracy_field)} IN "
-            f"({_sql_list(carto.approximate)}), '{carto.label_suffix}', '')")
+    return (
+        f"coalesce(to_string({q(style.label_field)}), '') || if({q(carto.accuracy_field)} IN "
+        f"({_sql_list(carto.approximate)}), '{carto.label_suffix}', '')"
+    )
 
 
 def _labeling(layer: Layer, style: Style, fields: Mapping[str, str]) -> ET.Element:
     lab = ET.Element("labeling", type="simple")
     settings = ET.SubElement(lab, "settings", calloutType="simple")
-    ts = ET.SubElement(settings, "text-style", attrib={
-        "fieldName": label_expression(layer, style, fields), "isExpression": "1", "fontFamily": LABEL_FONT,
-        "namedStyle": "Regular",
-        "fontSize": "9", "fontSizeUnit": "Point", "fontWeight": "50", "fontItalic": "0",
-        "textColor": qgis_color(style.stroke), "textOpacity": "1", "multilineHeight": "1",
-        "blendMode": "0", "allowHtml": "0", "capitalization": "0", "textOrientation": "horizontal"})
+    ts = ET.SubElement(
+        settings,
+        "text-style",
+        attrib={
+            "fieldName": label_expression(layer, style, fields),
+            "isExpression": "1",
+            "fontFamily": LABEL_FONT,
+            "namedStyle": "Regular",
+            "fontSize": "9",
+            "fontSizeUnit": "Point",
+            "fontWeight": "50",
+            "fontItalic": "0",
+            "textColor": qgis_color(style.stroke),
+            "textOpacity": "1",
+            "multilineHeight": "1",
+            "blendMode": "0",
+            "allowHtml": "0",
+            "capitalization": "0",
+            "textOrientation": "horizontal",
+        },
+    )
     ET.SubElement(ts, "families")
-    ET.SubElement(ts, "text-buffer", attrib={
-        "bufferDraw": "1", "bufferSize": "0.8", "bufferSizeUnits": "MM",
-        "bufferColor": qgis_color(style.fill or "#ffffff"), "bufferOpacity": "0.9", "bufferNoFill": "1",
-        "bufferJoinStyle": "128", "bufferBlendMode": "0"})
+    ET.SubElement(
+        ts,
+        "text-buffer",
+        attrib={
+            "bufferDraw": "1",
+            "bufferSize": "0.8",
+            "bufferSizeUnits": "MM",
+            "bufferColor": qgis_color(style.fill or "#ffffff"),
+            "bufferOpacity": "0.9",
+            "bufferNoFill": "1",
+            "bufferJoinStyle": "128",
+            "bufferBlendMode": "0",
+        },
+    )
     placement = {"Point": "6", "LineString": "2", "Polygon": "1"}[layer.geometry_type]
-    ET.SubElement(settings, "placement", attrib={
-        "placement": placement, "dist": "1", "distUnits": "MM", "placementFlags": "10", "priority": "5",
-        "overrunDistance": "0", "centroidInside": "1", "centroidWhole": "0", "fitInPolygonOnly": "0"})
+    ET.SubElement(
+        settings,
+        "placement",
+        attrib={
+            "placement": placement,
+            "dist": "1",
+            "distUnits": "MM",
+            "placementFlags": "10",
+            "priority": "5",
+            "overrunDistance": "0",
+            "centroidInside": "1",
+            "centroidWhole": "0",
+            "fitInPolygonOnly": "0",
+        },
+    )
     scaled = style.label_max_scale is not None
-    ET.SubElement(settings, "rendering", attrib={
-        "obstacle": "1", "scaleVisibility": "1" if scaled else "0",
-        # QGIS's names: scaleMax holds the most zoomed-out scale shown (1:N), scaleMin the most zoomed-in (0: none)
-        "scaleMax": f"{float(style.label_max_scale):g}" if scaled else "0", "scaleMin": "0", "displayAll": "0",
-        "upsidedownLabels": "0", "limitNumLabels": "0",
-        "mergeLines": "1" if layer.geometry_type == "LineString" else "0", "drawLabels": "1",
-        "fontLimitPixelSize": "0", "labelPerPart": "0"})
+    ET.SubElement(
+        settings,
+        "rendering",
+        attrib={
+            "obstacle": "1",
+            "scaleVisibility": "1" if scaled else "0",
+            # QGIS's names: scaleMax holds the most zoomed-out scale shown (1:N), scaleMin the most zoomed-in (0: none)
+            "scaleMax": f"{float(style.label_max_scale):g}" if scaled else "0",
+            "scaleMin": "0",
+            "displayAll": "0",
+            "upsidedownLabels": "0",
+            "limitNumLabels": "0",
+            "mergeLines": "1" if layer.geometry_type == "LineString" else "0",
+            "drawLabels": "1",
+            "fontLimitPixelSize": "0",
+            "labelPerPart": "0",
+        },
+    )
     return lab
 
 
@@ -422,8 +593,9 @@ def field_aliases(layer: Layer, field_names: Mapping[str, str] | None = None) ->
     return out
 
 
-def aliases_element(layer: Layer, field_names: Mapping[str, str] | None = None,
-                    file_fields: list[str] | None = None) -> ET.Element:
+def aliases_element(
+    layer: Layer, field_names: Mapping[str, str] | None = None, file_fields: list[str] | None = None
+) -> ET.Element:
     """``<aliases>`` for a QML or project layer: one ``<alias>`` per field of the file, in file order."""
     aliases = field_aliases(layer, field_names)
     el = ET.Element("aliases")
@@ -432,8 +604,9 @@ def aliases_element(layer: Layer, field_names: Mapping[str, str] | None = None,
     return el
 
 
-def style_elements(layer: Layer, style: Style | None = None,
-                   field_names: Mapping[str, str] | None = None, data=None) -> list[ET.Element]:
+def style_elements(
+    layer: Layer, style: Style | None = None, field_names: Mapping[str, str] | None = None, data=None
+) -> list[ET.Element]:
     """The renderer (and labelling, if any) of ``layer`` as XML elements for a QML or a project layer.
 
     Parameters
@@ -449,19 +622,29 @@ def style_elements(layer: Layer, style: Style | None = None,
     fields = dict(field_names or {})
     for f in layer.all_fields:
         fields.setdefault(f, f)
-    for key, f in (("categories.field", (style.categories or {}).get("field")), ("color_field", style.color_field),
-                   ("label_field", style.label_field)):
+    for key, f in (
+        ("categories.field", (style.categories or {}).get("field")),
+        ("color_field", style.color_field),
+        ("label_field", style.label_field),
+    ):
         if f and f not in layer.all_fields:
-            raise ValueError(f"style {style.id!r} of layer {layer.id!r}: {key} {f!r} is not a field of the layer "
-                             f"({', '.join(layer.all_fields)})")
+            raise ValueError(
+                f"style {style.id!r} of layer {layer.id!r}: {key} {f!r} is not a field of the layer "
+                f"({', '.join(layer.all_fields)})"
+            )
     out = [_renderer(layer, style, fields, data)]
     if style.label_field:
         out.append(_labeling(layer, style, fields))
     return out
 
 
-def style_qml(layer: Layer, style: Style | None = None, field_names: Mapping[str, str] | None = None, data=None,
-              file_fields: list[str] | None = None) -> str:
+def style_qml(
+    layer: Layer,
+    style: Style | None = None,
+    field_names: Mapping[str, str] | None = None,
+    data=None,
+    file_fields: list[str] | None = None,
+) -> str:
     """A QGIS layer style document (QML text) for ``layer``, from its style in ``styles/``.
 
     The document holds symbology and labels only (``styleCategories="Symbology|Labeling"``), so loading it
@@ -472,8 +655,14 @@ def style_qml(layer: Layer, style: Style | None = None, field_names: Mapping[str
     """
     style = style or layer_style(layer)
     elements = style_elements(layer, style, field_names, data)
-    root = ET.Element("qgis", attrib={"version": _QGIS_VERSION, "styleCategories": _STYLE_CATEGORIES,
-                                      "labelsEnabled": "1" if style.label_field else "0"})
+    root = ET.Element(
+        "qgis",
+        attrib={
+            "version": _QGIS_VERSION,
+            "styleCategories": _STYLE_CATEGORIES,
+            "labelsEnabled": "1" if style.label_field else "0",
+        },
+    )
     root.extend(elements)
     root.append(aliases_element(layer, field_names, file_fields))
     ET.SubElement(root, "blendMode").text = "0"

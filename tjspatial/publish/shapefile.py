@@ -29,6 +29,7 @@ DBF limits and how they are met
   shows full names in attribute tables and forms.
 - Lines and polygons are written as Multi geometries.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,9 +51,21 @@ from ..errors import TjSpatialError
 from .qgis_project import metadata_qmd
 from .qml import style_qml
 
-__all__ = ["write_shapefile", "read_shapefile", "shapefile_field_names", "split_utf8", "restore_types", "write_dbf",
-           "float_decimals", "ExportError", "LongValueWarning", "DBF_MAX_BYTES", "DBF_MAX_NAME", "MAX_PARTS",
-           "BOOL_CODES"]
+__all__ = [
+    "write_shapefile",
+    "read_shapefile",
+    "shapefile_field_names",
+    "split_utf8",
+    "restore_types",
+    "write_dbf",
+    "float_decimals",
+    "ExportError",
+    "LongValueWarning",
+    "DBF_MAX_BYTES",
+    "DBF_MAX_NAME",
+    "MAX_PARTS",
+    "BOOL_CODES",
+]
 
 DBF_MAX_BYTES = 254
 """Longest text a DBF field holds, in bytes (here: bytes of UTF-8)."""
@@ -77,7 +90,7 @@ def _unique(candidate: str, taken: set[str]) -> str:
     name, n = candidate[:DBF_MAX_NAME], 1
     while name.upper() in taken:
         suffix = f"_{n}"
-        name = candidate[:DBF_MAX_NAME - len(suffix)] + suffix
+        name = candidate[: DBF_MAX_NAME - len(suffix)] + suffix
         n += 1
     taken.add(name.upper())
     return name
@@ -121,24 +134,35 @@ def _split_column(layer: Layer, name: str, values: pd.Series, long_values: str, 
         return [values]
     where = ", ".join(f"{i} ({names[i][:40]!r}, {int(nbytes[i])} bytes)" for i in too_long[:5])
     if long_values == "refuse":
-        raise ExportError(f"layer {layer.id!r}, field {name!r}: {too_long.size} value(s) longer than the "
-                          f"{DBF_MAX_BYTES} bytes a DBF field holds, features {where}; split them (long_values='split', "
-                          f"the CLI default) or use the GeoPackage")
+        raise ExportError(
+            f"layer {layer.id!r}, field {name!r}: {too_long.size} value(s) longer than the "
+            f"{DBF_MAX_BYTES} bytes a DBF field holds, features {where}; split them (long_values='split', "
+            f"the CLI default) or use the GeoPackage"
+        )
     pieces = {i: split_utf8(values.iat[i]) for i in too_long}
     cut = [i for i, p in pieces.items() if len(p) > MAX_PARTS]
     if cut:
         where_cut = ", ".join(f"{i} ({names[i][:40]!r}, {int(nbytes[i])} bytes)" for i in cut[:5])
-        warnings.warn(f"layer {layer.id!r}, field {name!r}: {len(cut)} value(s) longer than {MAX_PARTS} DBF fields "
-                      f"({MAX_PARTS * DBF_MAX_BYTES} bytes) cut at a character boundary, features {where_cut}; "
-                      f"the GeoPackage keeps the whole text", LongValueWarning, stacklevel=4)
+        warnings.warn(
+            f"layer {layer.id!r}, field {name!r}: {len(cut)} value(s) longer than {MAX_PARTS} DBF fields "
+            f"({MAX_PARTS * DBF_MAX_BYTES} bytes) cut at a character boundary, features {where_cut}; "
+            f"the GeoPackage keeps the whole text",
+            LongValueWarning,
+            stacklevel=4,
+        )
         for i in cut:
             pieces[i] = pieces[i][:MAX_PARTS]
     n_parts = max(len(p) for p in pieces.values())
-    warnings.warn(f"layer {layer.id!r}, field {name!r}: {too_long.size} value(s) longer than {DBF_MAX_BYTES} "
-                  f"bytes split into {n_parts} fields at character boundaries (features {where}); "
-                  f"read_shapefile joins them", LongValueWarning, stacklevel=4)
-    cols = [values.copy()] + [pd.Series([""] * len(values), index=values.index, dtype=object)
-                              for _ in range(n_parts - 1)]
+    warnings.warn(
+        f"layer {layer.id!r}, field {name!r}: {too_long.size} value(s) longer than {DBF_MAX_BYTES} "
+        f"bytes split into {n_parts} fields at character boundaries (features {where}); "
+        f"read_shapefile joins them",
+        LongValueWarning,
+        stacklevel=4,
+    )
+    cols = [values.copy()] + [
+        pd.Series([""] * len(values), index=values.index, dtype=object) for _ in range(n_parts - 1)
+    ]
     for i, parts in pieces.items():
         for k, part in enumerate(parts):
             cols[k].iat[i] = part
@@ -210,8 +234,9 @@ def write_dbf(path: str | Path, columns: list[tuple[str, str, list, int]], n_rec
     header_len = 32 + 32 * len(encoded) + 1
     record_len = 1 + sum(e[3] for e in encoded)
     today = _dt.date.today()
-    head = struct.pack("<BBBBIHH20x", 0x03, today.year - 1900, today.month, today.day, n_records, header_len,
-                       record_len)
+    head = struct.pack(
+        "<BBBBIHH20x", 0x03, today.year - 1900, today.month, today.day, n_records, header_len, record_len
+    )
     parts = [head]
     for name, kind, _cells, width, dec in encoded:
         raw = name.encode("ascii")[:DBF_MAX_NAME]
@@ -228,9 +253,16 @@ def write_dbf(path: str | Path, columns: list[tuple[str, str, list, int]], n_rec
     return path
 
 
-def write_shapefile(gdf: gpd.GeoDataFrame, layer: Layer, out_dir: str | Path, *, catalog: Catalog | None = None,
-                    provenance: Mapping[str, str] | None = None, long_values: str = "split",
-                    crs: str = STORAGE_CRS) -> list[Path]:
+def write_shapefile(
+    gdf: gpd.GeoDataFrame,
+    layer: Layer,
+    out_dir: str | Path,
+    *,
+    catalog: Catalog | None = None,
+    provenance: Mapping[str, str] | None = None,
+    long_values: str = "split",
+    crs: str = STORAGE_CRS,
+) -> list[Path]:
     """Write one catalog layer as ``<out_dir>/<layer.id>.shp`` with its sidecars; returns the files written.
 
     Parameters
@@ -267,19 +299,29 @@ def write_shapefile(gdf: gpd.GeoDataFrame, layer: Layer, out_dir: str | Path, *,
             parts = _split_column(layer, field, col, long_values, labels)
             kinds = [("C", list(p), 0) for p in parts]
         elif ftype == "bool":
-            vals = [None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else BOOL_CODES[bool(v)]
-                    for v in col.tolist()]
+            vals = [
+                None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else BOOL_CODES[bool(v)]
+                for v in col.tolist()
+            ]
             kinds = [("N", vals, 0)]
         elif ftype == "int":
-            kinds = [("N", [None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else int(v)
-                            for v in col.tolist()], 0)]
+            kinds = [
+                (
+                    "N",
+                    [
+                        None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else int(v)
+                        for v in col.tolist()
+                    ],
+                    0,
+                )
+            ]
         else:
             num = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
             declared = getattr(label, "decimals", None) if label is not None else None
             d = float_decimals(num, declared)
             kinds = [("N", [None if not np.isfinite(v) else float(np.round(v, d)) for v in num], d)]
         for k, (kind, vals, dec) in enumerate(kinds, 1):
-            shp = names[field] if k == 1 else _unique(f"{names[field][:DBF_MAX_NAME - 1 - len(str(k))]}_{k}", taken)
+            shp = names[field] if k == 1 else _unique(f"{names[field][: DBF_MAX_NAME - 1 - len(str(k))]}_{k}", taken)
             dbf_cols.append((shp, kind, vals, dec))
             rows.append({"shp_field": shp, "catalog_field": field, "part": k, "type": ftype, "decimals": dec})
     geoms = gpd.GeoSeries(gdf.geometry.to_numpy(), crs=gdf.crs if gdf.crs is not None else STORAGE_CRS)
@@ -291,18 +333,25 @@ def write_shapefile(gdf: gpd.GeoDataFrame, layer: Layer, out_dir: str | Path, *,
         shutil.rmtree(tmp_dir)
     tmp_dir.mkdir()
     try:
-        pyogrio.write_dataframe(table, tmp_dir / f"{layer.id}.shp", driver="ESRI Shapefile", encoding="UTF-8",
-                                promote_to_multi=layer.geometry_type != "Point")
+        pyogrio.write_dataframe(
+            table,
+            tmp_dir / f"{layer.id}.shp",
+            driver="ESRI Shapefile",
+            encoding="UTF-8",
+            promote_to_multi=layer.geometry_type != "Point",
+        )
         write_dbf(tmp_dir / f"{layer.id}.dbf", dbf_cols, len(gdf))
         (tmp_dir / f"{layer.id}.cpg").write_text("UTF-8", encoding="ascii")
         (tmp_dir / f"{layer.id}.qml").write_text(
-            style_qml(layer, field_names=shp_names, data=gdf, file_fields=[c[0] for c in dbf_cols]),
-            encoding="utf-8")
+            style_qml(layer, field_names=shp_names, data=gdf, file_fields=[c[0] for c in dbf_cols]), encoding="utf-8"
+        )
         bounds = tuple(gdf.to_crs(STORAGE_CRS).total_bounds) if len(gdf) else None
-        (tmp_dir / f"{layer.id}.qmd").write_text(metadata_qmd(layer, catalog or get_catalog(), provenance, bounds),
-                                                 encoding="utf-8")
-        pd.DataFrame(rows, columns=list(FIELD_MAP_COLUMNS)).to_csv(tmp_dir / f"{layer.id}.fields.csv",
-                                                                   index=False, encoding="utf-8-sig")
+        (tmp_dir / f"{layer.id}.qmd").write_text(
+            metadata_qmd(layer, catalog or get_catalog(), provenance, bounds), encoding="utf-8"
+        )
+        pd.DataFrame(rows, columns=list(FIELD_MAP_COLUMNS)).to_csv(
+            tmp_dir / f"{layer.id}.fields.csv", index=False, encoding="utf-8-sig"
+        )
         return _atomic_files(tmp_dir, out_dir)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)

@@ -7,6 +7,7 @@ needed, run the analysis if this version has it, write the site, and export for 
 exporter. Analysis and export are imported when called, so the site works before (or without) them; a page
 whose analysis is missing says so instead of failing.
 """
+
 from __future__ import annotations
 
 import errno
@@ -32,12 +33,29 @@ from ..io import load, open_gpkg
 from ..paths import maps_dir
 from ..styles import load_style
 from .map_specs import MapSpec, load_map_specs
-from .webmap import (MapDataError, MapWarning, WebMap, build_date, display_layer, layer_config, make_map,
-                     write_text_atomic)
+from .webmap import (
+    MapDataError,
+    MapWarning,
+    WebMap,
+    build_date,
+    display_layer,
+    layer_config,
+    make_map,
+    write_text_atomic,
+)
 from ..atomic import atomic_path
 
-__all__ = ["SiteResult", "MapDataError", "write_site", "staged_folder", "coverage_table", "coverage_map", "indicators_page",
-           "gallery_html", "write_thumbnail"]
+__all__ = [
+    "SiteResult",
+    "MapDataError",
+    "write_site",
+    "staged_folder",
+    "coverage_table",
+    "coverage_map",
+    "indicators_page",
+    "gallery_html",
+    "write_thumbnail",
+]
 
 e = html.escape
 
@@ -75,6 +93,7 @@ def coverage_table(gpkg: str | Path, *, distance_m: float = 800.0) -> tuple[pd.D
     from ..analysis.coverage import coverage as cov, coverage_delta as delta, plan_stations
     from ..analysis.stations import station_snapshot
     from ..analysis.uncertainty import add_range, default_surfaces
+
     existing = cov(areas="districts", distance=distance_m, path=gpkg)
     table = existing[[c for c in ("area", "name_zh", "name_en", "pop_total", "stations") if c in existing]].copy()
     table["pop_share_pct"] = existing["pop_share"].to_numpy() * 100
@@ -90,8 +109,10 @@ def coverage_table(gpkg: str | Path, *, distance_m: float = 800.0) -> tuple[pd.D
         table["delta_pp"] = d["pop_share_delta"].to_numpy() * 100
         table["stations_2025"] = d["stations_scenario"].to_numpy()
     else:
-        notes.append("2025 规划情景尚不可用，仅显示现状 / the 2025 plan scenario is not available in this "
-                     "version; existing network only")
+        notes.append(
+            "2025 规划情景尚不可用，仅显示现状 / the 2025 plan scenario is not available in this "
+            "version; existing network only"
+        )
     table.attrs = {k: v for k, v in existing.attrs.items() if k != "catchments"}
     table.attrs["station_snapshot"] = station_snapshot(gpkg)
     return table, notes
@@ -100,13 +121,18 @@ def coverage_table(gpkg: str | Path, *, distance_m: float = 800.0) -> tuple[pd.D
 def _coverage_panel(table: pd.DataFrame) -> str:
     has_plan = "pop_share_2025_pct" in table
     has_range = "pop_share_min_pct" in table
-    head = "<tr><th>区 / district</th><th>现状 existing %</th>" + \
-        ("<th>模型区间 range %</th>" if has_range else "") + \
-        ("<th>2025 规划 plan %</th><th>Δ 百分点 pp</th>" if has_plan else "") + "<th>车站 stations</th></tr>"
+    head = (
+        "<tr><th>区 / district</th><th>现状 existing %</th>"
+        + ("<th>模型区间 range %</th>" if has_range else "")
+        + ("<th>2025 规划 plan %</th><th>Δ 百分点 pp</th>" if has_plan else "")
+        + "<th>车站 stations</th></tr>"
+    )
     rows = []
     for r in table.sort_values("pop_share_pct", ascending=False).itertuples():
-        cells = [f"<td>{e(str(r.name_zh))} <span class='tj-en'>{e(str(getattr(r, 'name_en', '')))}</span></td>",
-                 f"<td>{r.pop_share_pct:.1f}</td>"]
+        cells = [
+            f"<td>{e(str(r.name_zh))} <span class='tj-en'>{e(str(getattr(r, 'name_en', '')))}</span></td>",
+            f"<td>{r.pop_share_pct:.1f}</td>",
+        ]
         if has_range:
             cells.append(f"<td>{r.pop_share_min_pct:.1f}–{r.pop_share_max_pct:.1f}</td>")
         if has_plan:
@@ -114,27 +140,41 @@ def _coverage_panel(table: pd.DataFrame) -> str:
         cells.append(f"<td>{int(r.stations) if pd.notna(r.stations) else '—'}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     a = table.attrs
-    method = (f"方法 / method: {e(str(a.get('method', '?')))}, {e(str(a.get('distance_m', '?')))} m; "
-              f"人口 / population: {e(str(a.get('population_source', a.get('source', '?'))))} "
-              f"{e(str(a.get('population_year', a.get('year', ''))))}; 车站 / stations: "
-              f"{e(str(a.get('station_snapshot', '?')))}, all {e(str(a.get('station_count', '')))} points; "
-              f"区间 / range: min–max over the population model and its variants")
-    return (f"<details open><summary>各区轨道覆盖 / Rail coverage by district</summary>"
-            f"<table id='tj-coverage-table'>{head}{''.join(rows)}</table>"
-            f"<div class='tj-pop-lim'>{method}. 人口为模型估算 / population is modelled.</div></details>")
+    method = (
+        f"方法 / method: {e(str(a.get('method', '?')))}, {e(str(a.get('distance_m', '?')))} m; "
+        f"人口 / population: {e(str(a.get('population_source', a.get('source', '?'))))} "
+        f"{e(str(a.get('population_year', a.get('year', ''))))}; 车站 / stations: "
+        f"{e(str(a.get('station_snapshot', '?')))}, all {e(str(a.get('station_count', '')))} points; "
+        f"区间 / range: min–max over the population model and its variants"
+    )
+    return (
+        f"<details open><summary>各区轨道覆盖 / Rail coverage by district</summary>"
+        f"<table id='tj-coverage-table'>{head}{''.join(rows)}</table>"
+        f"<div class='tj-pop-lim'>{method}. 人口为模型估算 / population is modelled.</div></details>"
+    )
 
 
 def _coverage_labels(fields: dict[str, str], districts: Layer, *, distance_m: float) -> dict[str, FieldLabel]:
     """Display labels of the coverage overlays' fields (analysis outputs, not catalog layers)."""
     d = f"{distance_m:.0f}"
     labels = {
-        "pop_share_pct": FieldLabel("pop_share_pct", f"车站 {d} 米内人口比例（现状）",
-                                    f"Residents within {d} m of a station (existing)", format="percent", decimals=1),
-        "pop_share_2025_pct": FieldLabel("pop_share_2025_pct", f"车站 {d} 米内人口比例（2025 规划）",
-                                         f"Residents within {d} m of a station (2025 plan)", format="percent",
-                                         decimals=1),
-        "delta_pp": FieldLabel("delta_pp", "变化（百分点）", "Change (percentage points)", unit="pp",
-                               format="float", decimals=1),
+        "pop_share_pct": FieldLabel(
+            "pop_share_pct",
+            f"车站 {d} 米内人口比例（现状）",
+            f"Residents within {d} m of a station (existing)",
+            format="percent",
+            decimals=1,
+        ),
+        "pop_share_2025_pct": FieldLabel(
+            "pop_share_2025_pct",
+            f"车站 {d} 米内人口比例（2025 规划）",
+            f"Residents within {d} m of a station (2025 plan)",
+            format="percent",
+            decimals=1,
+        ),
+        "delta_pp": FieldLabel(
+            "delta_pp", "变化（百分点）", "Change (percentage points)", unit="pp", format="float", decimals=1
+        ),
         "stations": FieldLabel("stations", "车站数（现状）", "Stations (existing)", format="int"),
         "stations_2025": FieldLabel("stations_2025", "车站数（2025 规划）", "Stations (2025 plan)", format="int"),
         "pop_2020": districts.field_label("pop_2020"),
@@ -142,9 +182,16 @@ def _coverage_labels(fields: dict[str, str], districts: Layer, *, distance_m: fl
     return {name: labels[name] for name in fields if name in labels}
 
 
-def coverage_map(spec: MapSpec, gpkg: str | Path, *, offline: bool = True, basemap: str = "osm",
-                 catalog: Catalog | None = None, tianditu_key: str | None = None,
-                 table_notes: tuple[pd.DataFrame | None, list[str]] | None = None) -> WebMap:
+def coverage_map(
+    spec: MapSpec,
+    gpkg: str | Path,
+    *,
+    offline: bool = True,
+    basemap: str = "osm",
+    catalog: Catalog | None = None,
+    tianditu_key: str | None = None,
+    table_notes: tuple[pd.DataFrame | None, list[str]] | None = None,
+) -> WebMap:
     """The coverage map: districts coloured by the share of population near a station, with a table.
 
     ``table_notes`` is a result of :func:`coverage_table` to reuse (computed when None). Degrades to the base
@@ -159,36 +206,57 @@ def coverage_map(spec: MapSpec, gpkg: str | Path, *, offline: bool = True, basem
         districts = load("districts", gpkg)
         key = "name_zh"
         joined = districts[[key, "name_en", "accuracy", "source", "pop_2020", "geometry"]].merge(
-            table.drop(columns=[c for c in ("name_en", "area") if c in table]), on=key, how="left")
+            table.drop(columns=[c for c in ("name_en", "area") if c in table]), on=key, how="left"
+        )
         style = load_style("coverage_share")
         base = cat["districts"]
         variants = [("coverage_existing", "pop_share_pct", "轨道覆盖（现状）", "Rail coverage (existing)", True)]
         if "pop_share_2025_pct" in joined:
-            variants.append(("coverage_2025", "pop_share_2025_pct", "轨道覆盖（2025 规划）",
-                             "Rail coverage (2025 plan)", False))
+            variants.append(
+                ("coverage_2025", "pop_share_2025_pct", "轨道覆盖（2025 规划）", "Rail coverage (2025 plan)", False)
+            )
         for lid, col, zh, en, show in variants:
             fields = {"pop_2020": "int", col: "float", "stations": "int"}
             if col == "pop_share_2025_pct":
                 fields.update({"delta_pp": "float", "stations_2025": "int"})
-            layer = Layer(id=lid, title_zh=zh, title_en=en, theme="analysis", geometry_type="Polygon",
-                          accuracy="modelled", sources=base.sources, builder="", style=style.id,
-                          description="Share of district population within the station catchments.",
-                          limitations="Population is a modelled grid; straight-line catchments.",
-                          limitations_zh="人口为模型估算的格网；服务范围为直线距离。", fields=fields,
-                          field_labels=_coverage_labels(fields, base, distance_m=float(
-                              table.attrs.get("distance_m", 800.0) or 800.0)))
-            gdf = joined[[c for c in ["name_zh", "name_en", "accuracy", "source", *fields, "geometry"]
-                          if c in joined]].copy()
+            layer = Layer(
+                id=lid,
+                title_zh=zh,
+                title_en=en,
+                theme="analysis",
+                geometry_type="Polygon",
+                accuracy="modelled",
+                sources=base.sources,
+                builder="",
+                style=style.id,
+                description="Share of district population within the station catchments.",
+                limitations="Population is a modelled grid; straight-line catchments.",
+                limitations_zh="人口为模型估算的格网；服务范围为直线距离。",
+                fields=fields,
+                field_labels=_coverage_labels(
+                    fields, base, distance_m=float(table.attrs.get("distance_m", 800.0) or 800.0)
+                ),
+            )
+            gdf = joined[
+                [c for c in ["name_zh", "name_en", "accuracy", "source", *fields, "geometry"] if c in joined]
+            ].copy()
             gdf["accuracy"] = "modelled"
-            disp = display_layer(gpd.GeoDataFrame(gdf, crs=districts.crs), layer, style, 60.0,
-                                 gcj02=basemap == "gaode")
+            disp = display_layer(gpd.GeoDataFrame(gdf, crs=districts.crs), layer, style, 60.0, gcj02=basemap == "gaode")
             ramp = {**style.ramp, "field": col}
             extra.append(layer_config(disp, layer, style, cat, show=show, ramp=ramp))
         panel = _coverage_panel(table)
         notes = notes + ["人口为模型估算（示意级精度）/ population is modelled, not counted"]
-    return make_map(spec, gpkg, offline=offline, basemap=basemap, catalog=cat, extra_layers=extra, notes=notes,
-                    tianditu_key=tianditu_key,
-                    panel_html=panel)
+    return make_map(
+        spec,
+        gpkg,
+        offline=offline,
+        basemap=basemap,
+        catalog=cat,
+        extra_layers=extra,
+        notes=notes,
+        tianditu_key=tianditu_key,
+        panel_html=panel,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ indicators
@@ -207,18 +275,23 @@ font-size:12px;white-space:nowrap}.st-ok{background:#d9f0d3}.st-bad{background:#
 
 
 def _page(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"/>'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"/><title>{e(title)}</title>'
-            f'<meta name="generator" content="tjspatial"/><style>{_PAGE_CSS}</style></head><body>{body}</body></html>')
+    return (
+        f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"/>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"/><title>{e(title)}</title>'
+        f'<meta name="generator" content="tjspatial"/><style>{_PAGE_CSS}</style></head><body>{body}</body></html>'
+    )
 
 
 def indicators_page(spec: MapSpec, gpkg: str | Path) -> tuple[str, list[str]]:
     """The plan indicators as a readable page (``tj.indicators``), or a page saying they are not available."""
     from ..analysis.indicators import indicators
+
     notes: list[str] = []
-    head = (f'<p><a href="index.html">← 地图目录 / Gallery</a></p><h1>{e(spec.title_zh)} '
-            f'<span class="en">{e(spec.title_en)}</span></h1><p class="meta">数据日期 / data date: 构建 built '
-            f'{e(build_date(gpkg) or "unknown")}</p>')
+    head = (
+        f'<p><a href="index.html">← 地图目录 / Gallery</a></p><h1>{e(spec.title_zh)} '
+        f'<span class="en">{e(spec.title_en)}</span></h1><p class="meta">数据日期 / data date: 构建 built '
+        f"{e(build_date(gpkg) or 'unknown')}</p>"
+    )
     df = indicators(gpkg)
     table = _indicators_table(df)
     meta = "; ".join(f"{e(str(k))}: {e(str(v))}" for k, v in df.attrs.items() if isinstance(v, (str, int, float)))
@@ -226,9 +299,12 @@ def indicators_page(spec: MapSpec, gpkg: str | Path) -> tuple[str, list[str]]:
     return _page(f"{spec.title_zh} {spec.title_en}", body), notes
 
 
-_STATUS = {"met": ("已达到", "met", "ok"), "not met": ("未达到", "not met", "bad"),
-           "not measurable": ("无法由图层判断", "not measurable", "na"),
-           "baseline / no target": ("基线，无目标", "baseline / no target", "na")}
+_STATUS = {
+    "met": ("已达到", "met", "ok"),
+    "not met": ("未达到", "not met", "bad"),
+    "not measurable": ("无法由图层判断", "not measurable", "na"),
+    "baseline / no target": ("基线，无目标", "baseline / no target", "na"),
+}
 
 
 def _fmt_value(v, unit: str) -> str:
@@ -243,9 +319,11 @@ _DICT_RE = re.compile(r"\{(\s*'[^']+'\s*:\s*[-\d.]+\s*,?)+\s*\}")
 
 def _tidy_note(text: str) -> str:
     """A note for people: a Python dict literal such as ``{'metro': 45.0}`` is written as ``metro 45``."""
+
     def repl(m: re.Match) -> str:
         pairs = re.findall(r"'([^']+)'\s*:\s*([-\d.]+)", m.group(0))
         return ", ".join(f"{k} {float(v):g}" for k, v in pairs)
+
     return _DICT_RE.sub(repl, text)
 
 
@@ -271,9 +349,12 @@ def _indicators_table(df: pd.DataFrame) -> str:
             f"<tr><td><b>{e(str(r.name_zh))}</b><br/><span class='en'>{e(str(r.name_en))}</span></td>"
             f"<td>{e(str(r.target))} {e(unit)}</td><td>{e(_fmt_value(r.value, unit))}</td>"
             f"<td><span class='st st-{cls}'>{e(zh)}<br/>{e(en)}</span></td>"
-            f"<td>{e(_tidy_note(str(r.note)))}<div class='meta'>{e('' if pd.isna(ref) else str(ref))}</div></td></tr>")
-    head = ("<tr><th>指标 / indicator</th><th>目标 / target</th><th>图层给出的值 / value from the layers</th>"
-            "<th>状态 / status</th><th>说明与出处 / note and plan reference</th></tr>")
+            f"<td>{e(_tidy_note(str(r.note)))}<div class='meta'>{e('' if pd.isna(ref) else str(ref))}</div></td></tr>"
+        )
+    head = (
+        "<tr><th>指标 / indicator</th><th>目标 / target</th><th>图层给出的值 / value from the layers</th>"
+        "<th>状态 / status</th><th>说明与出处 / note and plan reference</th></tr>"
+    )
     return f"<table id='tj-indicators'>{head}{''.join(rows)}</table>"
 
 
@@ -305,27 +386,42 @@ def write_thumbnail(webmap: WebMap, path: str | Path, *, width_px: int = 400, he
             v = pd.to_numeric(gdf[r["field"]], errors="coerce").to_numpy()
             t = np.clip((v - r["min"]) / (r["max"] - r["min"]), 0, 1)
             import matplotlib.colors as mcolors
+
             cmap = mcolors.LinearSegmentedColormap.from_list("ramp", r["colors"])
             colours = pd.Series([mcolors.to_hex(c) for c in cmap(np.nan_to_num(t))], index=gdf.index)
         ls = "-"  # styles/cartography.json: dashes mean planned / under construction (lines below), never accuracy
         if cfg["geometry"] == "Polygon":
             if cfg.get("ramp") or s["fill"] or colours.notna().any():
                 fill = colours.where(colours.notna(), s["fill"] or s["stroke"])
-                gdf.plot(ax=ax, color=_colour_arg(fill), alpha=max(float(s["fill_opacity"]), 0.2), edgecolor="none",
-                         zorder=s["z"])
-            gdf.boundary.plot(ax=ax, color=s["stroke"], linewidth=s["stroke_width"] * 0.4, linestyle=ls,
-                              zorder=s["z"])
+                gdf.plot(
+                    ax=ax,
+                    color=_colour_arg(fill),
+                    alpha=max(float(s["fill_opacity"]), 0.2),
+                    edgecolor="none",
+                    zorder=s["z"],
+                )
+            gdf.boundary.plot(ax=ax, color=s["stroke"], linewidth=s["stroke_width"] * 0.4, linestyle=ls, zorder=s["z"])
         elif cfg["geometry"] == "LineString":
-            status = (gdf["status"].fillna("open").astype(str) if "status" in gdf
-                      else pd.Series("open", index=gdf.index))
+            status = gdf["status"].fillna("open").astype(str) if "status" in gdf else pd.Series("open", index=gdf.index)
             for planned, part in gdf.groupby(status.isin(["planned", "under_construction"])):
                 part_colours = colours.loc[part.index]
-                part.plot(ax=ax, color=_colour_arg(part_colours.where(part_colours.notna(), s["stroke"])),
-                          linewidth=s["stroke_width"] * 0.5, linestyle="--" if planned else "-", zorder=s["z"])
+                part.plot(
+                    ax=ax,
+                    color=_colour_arg(part_colours.where(part_colours.notna(), s["stroke"])),
+                    linewidth=s["stroke_width"] * 0.5,
+                    linestyle="--" if planned else "-",
+                    zorder=s["z"],
+                )
         else:
             radius = (s.get("marker") or {}).get("radius", 4)
-            gdf.plot(ax=ax, color=_colour_arg(colours.where(colours.notna(), s["fill"] or s["stroke"])),
-                     markersize=radius ** 2 * 0.6, edgecolor=s["stroke"], linewidth=0.3, zorder=s["z"])
+            gdf.plot(
+                ax=ax,
+                color=_colour_arg(colours.where(colours.notna(), s["fill"] or s["stroke"])),
+                markersize=radius**2 * 0.6,
+                edgecolor=s["stroke"],
+                linewidth=0.3,
+                zorder=s["z"],
+            )
     b = webmap.config.get("bounds")
     if b:
         ax.set_xlim(b[0], b[2])
@@ -340,30 +436,50 @@ def write_thumbnail(webmap: WebMap, path: str | Path, *, width_px: int = 400, he
 
 
 # ------------------------------------------------------------------------------------------------ gallery
-def gallery_html(specs: list[MapSpec], *, thumbnails: dict[str, str], date: str, offline: bool,
-                 schematic: dict[str, bool], gaode: bool = False) -> str:
+def gallery_html(
+    specs: list[MapSpec],
+    *,
+    thumbnails: dict[str, str],
+    date: str,
+    offline: bool,
+    schematic: dict[str, bool],
+    gaode: bool = False,
+) -> str:
     """The gallery page: a card per map with thumbnail, zh/en title and one line (all text escaped)."""
     cards = []
     for s in specs:
-        thumb = (f'<img src="{e(thumbnails[s.id])}" alt="{e(s.title_zh)} {e(s.title_en)}"/>' if s.id in thumbnails
-                 else '<div class="ph">▦</div>')
+        thumb = (
+            f'<img src="{e(thumbnails[s.id])}" alt="{e(s.title_zh)} {e(s.title_en)}"/>'
+            if s.id in thumbnails
+            else '<div class="ph">▦</div>'
+        )
         badge = ' <span class="badge">含示意图层 / includes schematic layers</span>' if schematic.get(s.id) else ""
-        alt = (f' · <a href="{e(s.id)}.gaode.html">高德底图版 / GaoDe version</a>'
-               if gaode and s.kind != "indicators" else "")
-        cards.append(f'<div class="card" data-map="{e(s.id)}"><a href="{e(s.filename)}">{thumb}</a>'
-                     f'<h2><a href="{e(s.filename)}">{e(s.title_zh)}</a> <span class="en">{e(s.title_en)}</span></h2>'
-                     f'<p>{e(s.summary_zh)} / {e(s.summary_en)}{badge}{alt}</p></div>')
-    mode = ("离线版：地图脚本与离线底图已内嵌，无需联网 / offline edition: map scripts and an offline base map are "
-            "inlined; no network needed" if offline else "在线版：地图脚本与底图来自网络 / online edition: scripts and basemaps load "
-            "from the network")
-    body = (f"<h1>天津“十四五”规划空间格局 <span class='en'>Tianjin 14th Five-Year Plan: spatial structure</span></h1>"
-            f"<p class='meta'>数据日期 / data date: 构建 built {e(date or 'unknown')} · {e(mode)}</p>"
-            "<p class='note'>虚线与“示意 / schematic”标记的图层为示意位置，非测绘数据 / layers marked “示意 / "
-            "schematic” (dashed) are approximate positions, not surveyed data.</p>"
-            f"<div class='cards'>{''.join(cards)}</div>"
-            "<p class='meta'>Maps: Leaflet (BSD-2-Clause) and plugins leaflet.fullscreen, leaflet-minimap, "
-            "leaflet-measure, leaflet-search, leaflet-groupedlayercontrol (MIT / BSD-2-Clause); data sources and "
-            "licences are listed on each map. Made with tjspatial.</p>")
+        alt = (
+            f' · <a href="{e(s.id)}.gaode.html">高德底图版 / GaoDe version</a>'
+            if gaode and s.kind != "indicators"
+            else ""
+        )
+        cards.append(
+            f'<div class="card" data-map="{e(s.id)}"><a href="{e(s.filename)}">{thumb}</a>'
+            f'<h2><a href="{e(s.filename)}">{e(s.title_zh)}</a> <span class="en">{e(s.title_en)}</span></h2>'
+            f"<p>{e(s.summary_zh)} / {e(s.summary_en)}{badge}{alt}</p></div>"
+        )
+    mode = (
+        "离线版：地图脚本与离线底图已内嵌，无需联网 / offline edition: map scripts and an offline base map are "
+        "inlined; no network needed"
+        if offline
+        else "在线版：地图脚本与底图来自网络 / online edition: scripts and basemaps load from the network"
+    )
+    body = (
+        f"<h1>天津“十四五”规划空间格局 <span class='en'>Tianjin 14th Five-Year Plan: spatial structure</span></h1>"
+        f"<p class='meta'>数据日期 / data date: 构建 built {e(date or 'unknown')} · {e(mode)}</p>"
+        "<p class='note'>虚线与“示意 / schematic”标记的图层为示意位置，非测绘数据 / layers marked “示意 / "
+        "schematic” (dashed) are approximate positions, not surveyed data.</p>"
+        f"<div class='cards'>{''.join(cards)}</div>"
+        "<p class='meta'>Maps: Leaflet (BSD-2-Clause) and plugins leaflet.fullscreen, leaflet-minimap, "
+        "leaflet-measure, leaflet-search, leaflet-groupedlayercontrol (MIT / BSD-2-Clause); data sources and "
+        "licences are listed on each map. Made with tjspatial.</p>"
+    )
     return _page("天津“十四五”规划空间格局 · tjspatial", body)
 
 
@@ -441,9 +557,17 @@ def staged_folder(out: str | Path, *, partial: bool = False) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None, *, offline: bool = True,
-               gaode: bool = False, maps: list[str] | None = None, thumbnails: bool = True,
-               catalog: Catalog | None = None, tianditu_key: str | None = None) -> SiteResult:
+def write_site(
+    out_dir: str | Path | None = None,
+    gpkg: str | Path | None = None,
+    *,
+    offline: bool = True,
+    gaode: bool = False,
+    maps: list[str] | None = None,
+    thumbnails: bool = True,
+    catalog: Catalog | None = None,
+    tianditu_key: str | None = None,
+) -> SiteResult:
     """Write every declared map, the coverage and indicator pages, thumbnails and ``index.html``.
 
     Parameters
@@ -484,15 +608,36 @@ def write_site(out_dir: str | Path | None = None, gpkg: str | Path | None = None
         specs = [s for s in specs if s.id in maps]
     res = SiteResult(out_dir=out, gpkg=gpkg)
     with staged_folder(out, partial=bool(maps)) as stage:
-        _write_pages(res, stage, specs, gpkg, cat, offline=offline, gaode=gaode, thumbnails=thumbnails,
-                     maps=maps, tianditu_key=tianditu_key)
+        _write_pages(
+            res,
+            stage,
+            specs,
+            gpkg,
+            cat,
+            offline=offline,
+            gaode=gaode,
+            thumbnails=thumbnails,
+            maps=maps,
+            tianditu_key=tianditu_key,
+        )
     res.pages = {k: out / p.relative_to(stage) for k, p in res.pages.items()}
     res.thumbnails = {k: out / p.relative_to(stage) for k, p in res.thumbnails.items()}
     return res
 
 
-def _write_pages(res: SiteResult, out: Path, specs: list[MapSpec], gpkg: Path, cat: Catalog, *, offline: bool,
-                 gaode: bool, thumbnails: bool, maps: list[str] | None, tianditu_key: str | None = None) -> None:
+def _write_pages(
+    res: SiteResult,
+    out: Path,
+    specs: list[MapSpec],
+    gpkg: Path,
+    cat: Catalog,
+    *,
+    offline: bool,
+    gaode: bool,
+    thumbnails: bool,
+    maps: list[str] | None,
+    tianditu_key: str | None = None,
+) -> None:
     """Write the pages into ``out`` (the staging folder), recording them in ``res``."""
     thumbs: dict[str, str] = {}
     schematic: dict[str, bool] = {}
@@ -511,11 +656,17 @@ def _write_pages(res: SiteResult, out: Path, specs: list[MapSpec], gpkg: Path, c
                 warnings.simplefilter("always", MapWarning)
                 if spec.kind == "coverage":
                     cov = cov or coverage_table(gpkg)
-                    wm = coverage_map(spec, gpkg, offline=offline, basemap=basemap, catalog=cat, table_notes=cov,
-                                      tianditu_key=tianditu_key)
+                    wm = coverage_map(
+                        spec,
+                        gpkg,
+                        offline=offline,
+                        basemap=basemap,
+                        catalog=cat,
+                        table_notes=cov,
+                        tianditu_key=tianditu_key,
+                    )
                 else:
-                    wm = make_map(spec, gpkg, offline=offline, basemap=basemap, catalog=cat,
-                                  tianditu_key=tianditu_key)
+                    wm = make_map(spec, gpkg, offline=offline, basemap=basemap, catalog=cat, tianditu_key=tianditu_key)
             key = spec.id if basemap == "osm" else f"{spec.id}.gaode"
             res.pages[key] = write_text_atomic(out / filename, wm.render())
             res.sizes[key] = res.pages[key].stat().st_size
@@ -528,6 +679,14 @@ def _write_pages(res: SiteResult, out: Path, specs: list[MapSpec], gpkg: Path, c
                         res.thumbnails[spec.id] = p
                         thumbs[spec.id] = f"thumbs/{spec.id}.png"
         res.seconds[spec.id] = round(time.perf_counter() - t0, 2)
-    res.pages["index"] = write_text_atomic(out / "index.html", gallery_html(
-        load_map_specs() if not maps else specs, thumbnails=thumbs, date=build_date(gpkg), offline=offline,
-        schematic=schematic, gaode=gaode))
+    res.pages["index"] = write_text_atomic(
+        out / "index.html",
+        gallery_html(
+            load_map_specs() if not maps else specs,
+            thumbnails=thumbs,
+            date=build_date(gpkg),
+            offline=offline,
+            schematic=schematic,
+            gaode=gaode,
+        ),
+    )

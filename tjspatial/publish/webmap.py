@@ -20,6 +20,7 @@ tiles cannot load.
 Page assembly never substitutes text into a template: the configuration and each layer's features are
 JSON script blocks (:func:`embed_json`), parsed by the runtime.
 """
+
 from __future__ import annotations
 
 import html
@@ -52,8 +53,20 @@ from .map_specs import DisplaySettings, MapSpec, load_display_settings, load_map
 from .offline_assets import ASSETS_DIR, inline_assets, leaflet_icon_data_uris
 from ..atomic import atomic_path
 
-__all__ = ["MapWarning", "MapDataError", "Basemap", "BASEMAPS", "WebMap", "display_layer", "layer_config", "make_map",
-           "write_text_atomic", "get_map_spec", "build_date", "embed_json"]
+__all__ = [
+    "MapWarning",
+    "MapDataError",
+    "Basemap",
+    "BASEMAPS",
+    "WebMap",
+    "display_layer",
+    "layer_config",
+    "make_map",
+    "write_text_atomic",
+    "get_map_spec",
+    "build_date",
+    "embed_json",
+]
 
 COORD_DECIMALS = 5
 """Display coordinates are rounded to 1e-5 degrees (about 1.1 m north-south, 0.9 m east-west at 39°N)."""
@@ -83,25 +96,33 @@ BASEMAPS: tuple[Basemap, ...] = (
 )
 """Basemaps offered on every map; GaoDe only in the ``basemap="gaode"`` variant, whose overlays are GCJ-02."""
 
-TIANDITU_URL = ("https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
-                "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}"
-                "&tk={key}")
+TIANDITU_URL = (
+    "https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+    "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}"
+    "&tk={key}"
+)
 """天地图 WMTS tiles in Web Mercator (the ``_w`` matrix set); CGCS2000 coordinates, equal to WGS84 to a few cm."""
 
-TIANDITU_LAYERS = {"tianditu_vec": ("天地图 矢量 / Tianditu vector", ("vec", "cva")),
-                   "tianditu_img": ("天地图 影像 / Tianditu imagery", ("img", "cia"))}
+TIANDITU_LAYERS = {
+    "tianditu_vec": ("天地图 矢量 / Tianditu vector", ("vec", "cva")),
+    "tianditu_img": ("天地图 影像 / Tianditu imagery", ("img", "cia")),
+}
 """The 天地图 base maps: each a base layer with its Chinese annotation layer (cva / cia) on top."""
 
-TIANDITU_ATTRIBUTION = ('&copy; <a href="https://www.tianditu.gov.cn/">天地图</a> 国家地理信息公共服务平台 / '
-                        'National Platform for Common GeoSpatial Information Services')
+TIANDITU_ATTRIBUTION = (
+    '&copy; <a href="https://www.tianditu.gov.cn/">天地图</a> 国家地理信息公共服务平台 / '
+    "National Platform for Common GeoSpatial Information Services"
+)
 
 
 def resolve_tianditu_key(key: str | None = None) -> str | None:
     """The 天地图 key: ``key`` if given, else the environment variable ``TIANDITU_KEY`` (None when neither)."""
     key = key or os.environ.get("TIANDITU_KEY") or None
     if key is not None and not re.fullmatch(r"[0-9A-Za-z]{8,64}", key):
-        raise ValueError("the 天地图 key must be 8-64 letters or digits (from console.tianditu.gov.cn); "
-                         "check --tianditu-key / TIANDITU_KEY")
+        raise ValueError(
+            "the 天地图 key must be 8-64 letters or digits (from console.tianditu.gov.cn); "
+            "check --tianditu-key / TIANDITU_KEY"
+        )
     return key
 
 
@@ -113,6 +134,7 @@ def tianditu_review_number() -> str:
         return env
     import tomllib
     from ..paths import catalog_dir
+
     for path in sorted(catalog_dir().glob("*.toml")):
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
         if "tianditu_review_no" in raw.get("basemaps", {}):
@@ -128,16 +150,20 @@ _PLUGIN_JS = [
     ("minimap_js", "https://cdnjs.cloudflare.com/ajax/libs/leaflet-minimap/3.6.1/Control.MiniMap.js"),
     ("measure_js", "https://cdn.jsdelivr.net/gh/ljagis/leaflet-measure@2.1.7/dist/leaflet-measure.min.js"),
     ("search_js", "https://cdn.jsdelivr.net/npm/leaflet-search@2.9.7/dist/leaflet-search.min.js"),
-    ("grouped_js", "https://cdnjs.cloudflare.com/ajax/libs/leaflet-groupedlayercontrol/0.6.1/"
-                   "leaflet.groupedlayercontrol.min.js"),
+    (
+        "grouped_js",
+        "https://cdnjs.cloudflare.com/ajax/libs/leaflet-groupedlayercontrol/0.6.1/leaflet.groupedlayercontrol.min.js",
+    ),
 ]
 _PLUGIN_CSS = [
     ("fullscreen_css", "https://cdn.jsdelivr.net/npm/leaflet.fullscreen@3.0.0/Control.FullScreen.css"),
     ("minimap_css", "https://cdnjs.cloudflare.com/ajax/libs/leaflet-minimap/3.6.1/Control.MiniMap.css"),
     ("measure_css", "https://cdn.jsdelivr.net/gh/ljagis/leaflet-measure@2.1.7/dist/leaflet-measure.min.css"),
     ("search_css", "https://cdn.jsdelivr.net/npm/leaflet-search@2.9.7/dist/leaflet-search.min.css"),
-    ("grouped_css", "https://cdnjs.cloudflare.com/ajax/libs/leaflet-groupedlayercontrol/0.6.1/"
-                    "leaflet.groupedlayercontrol.min.css"),
+    (
+        "grouped_css",
+        "https://cdnjs.cloudflare.com/ajax/libs/leaflet-groupedlayercontrol/0.6.1/leaflet.groupedlayercontrol.min.css",
+    ),
 ]
 
 
@@ -153,8 +179,13 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 def embed_json(obj: Any) -> str:
     """JSON for a ``<script>`` block: ``<``, ``>``, ``&`` and U+2028/2029 escaped so data cannot end it."""
     text = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
 
 
 def _json_block(block_id: str, json_text: str) -> str:
@@ -170,8 +201,9 @@ def get_map_spec(map_id: str | MapSpec) -> MapSpec:
     for spec in specs:
         if spec.id == map_id:
             return spec
-    raise UnknownNameError(f"no map {map_id!r} in the catalog's [[map]] tables; known maps: "
-                   f"{', '.join(s.id for s in specs)}")
+    raise UnknownNameError(
+        f"no map {map_id!r} in the catalog's [[map]] tables; known maps: {', '.join(s.id for s in specs)}"
+    )
 
 
 def build_date(gpkg: str | Path) -> str:
@@ -188,8 +220,9 @@ def _gpkg_layers(gpkg: Path) -> set[str]:
 
 
 # ------------------------------------------------------------------------------------------------ layer data
-def display_layer(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, tolerance_m: float, *,
-                  gcj02: bool = False) -> gpd.GeoDataFrame:
+def display_layer(
+    gdf: gpd.GeoDataFrame, layer: Layer, style: Style, tolerance_m: float, *, gcj02: bool = False
+) -> gpd.GeoDataFrame:
     """A layer prepared for a web map: simplified, rounded, with style and search helper columns.
 
     Parameters
@@ -215,8 +248,10 @@ def display_layer(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, tolerance_m
         elsewhere = out[style.drawn_elsewhere["field"]].fillna("").astype(str).str.strip() != ""
         out = out[~elsewhere]
     if layer.id == "rail_stations" and "name_en" in out.columns:
-        out["name_en"] = [english_station_name(z or "", e) for z, e in
-                          zip(out["name_zh"].fillna("").astype(str), out["name_en"].fillna("").astype(str))]
+        out["name_en"] = [
+            english_station_name(z or "", e)
+            for z, e in zip(out["name_zh"].fillna("").astype(str), out["name_en"].fillna("").astype(str))
+        ]
     geoms = out.geometry.values
     if tolerance_m > 0 and layer.geometry_type != "Point" and len(out):
         metric = to_metric(out)
@@ -273,8 +308,15 @@ def _json_value(v: Any) -> Any:
     return v
 
 
-_GEOJSON_TYPES = {0: "Point", 1: "Point", 2: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString",
-                  6: "MultiPolygon"}
+_GEOJSON_TYPES = {
+    0: "Point",
+    1: "Point",
+    2: "LineString",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+}
 
 
 def _quantised_geometries(geoms: np.ndarray, scale: int) -> list[str]:
@@ -295,13 +337,15 @@ def _quantised_geometries(geoms: np.ndarray, scale: int) -> list[str]:
     starts = ring_off[:-1][np.diff(ring_off) > 0]
     d[starts] = q[starts]
     flat = d.ravel()
-    rings = [",".join(map(str, flat[2 * a: 2 * b].tolist())) for a, b in zip(ring_off[:-1], ring_off[1:])]
+    rings = [",".join(map(str, flat[2 * a : 2 * b].tolist())) for a, b in zip(ring_off[:-1], ring_off[1:])]
     if name in ("LineString", "MultiPoint"):
         return ['{"type":"%s","q":[%s]}' % (name, r) for r in rings]
     if name in ("Polygon", "MultiLineString"):
         g = offsets[1]
-        return ['{"type":"%s","q":[%s]}' % (name, ",".join("[" + rings[k] + "]" for k in range(a, b)))
-                for a, b in zip(g[:-1], g[1:])]
+        return [
+            '{"type":"%s","q":[%s]}' % (name, ",".join("[" + rings[k] + "]" for k in range(a, b)))
+            for a, b in zip(g[:-1], g[1:])
+        ]
     parts, g = offsets[1], offsets[2]
     part_txt = ["[" + ",".join("[" + rings[k] + "]" for k in range(a, b)) + "]" for a, b in zip(parts[:-1], parts[1:])]
     return ['{"type":"MultiPolygon","q":[%s]}' % ",".join(part_txt[a:b]) for a, b in zip(g[:-1], g[1:])]
@@ -323,9 +367,15 @@ def dequantise(fc: dict) -> dict:
         if q is None:
             continue
         t = g["type"]
-        g["coordinates"] = (ring(q)[0] if t == "Point" else ring(q) if t in ("LineString", "MultiPoint")
-                            else [ring(r) for r in q] if t in ("Polygon", "MultiLineString")
-                            else [[ring(r) for r in p] for p in q])
+        g["coordinates"] = (
+            ring(q)[0]
+            if t == "Point"
+            else ring(q)
+            if t in ("LineString", "MultiPoint")
+            else [ring(r) for r in q]
+            if t in ("Polygon", "MultiLineString")
+            else [[ring(r) for r in p] for p in q]
+        )
     return fc
 
 
@@ -392,14 +442,14 @@ def columns_to_features(data: dict) -> dict:
     def take(counts):
         pos, out = 0, []
         for c in counts:
-            out.append(xy[pos:pos + c] if isinstance(xy, list) else None)
+            out.append(xy[pos : pos + c] if isinstance(xy, list) else None)
             pos += c
         return out
 
     def group(items, counts):
         pos, out = 0, []
         for c in counts:
-            out.append(items[pos:pos + c])
+            out.append(items[pos : pos + c])
             pos += c
         return out
 
@@ -413,9 +463,13 @@ def columns_to_features(data: dict) -> dict:
         coords = group(take(data["rings"]), data["parts"])
     else:
         coords = group(group(take(data["rings"]), data["parts"]), data["feats"])
-    return {"type": "FeatureCollection",
-            "features": [{"type": "Feature", "properties": p, "geometry": {"type": name, "coordinates": c}}
-                         for p, c in zip(props, coords)]}
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "properties": p, "geometry": {"type": name, "coordinates": c}}
+            for p, c in zip(props, coords)
+        ],
+    }
 
 
 def _features_json(gdf: gpd.GeoDataFrame, layer_id: str = "?", *, quantise: int | None = None) -> str:
@@ -454,8 +508,10 @@ def _features_json(gdf: gpd.GeoDataFrame, layer_id: str = "?", *, quantise: int 
             p = dumps(rec)
         except (TypeError, ValueError) as exc:
             field_name = next((c for c in cols if not _encodes(dumps, rec[c])), None)
-            raise MapDataError(_where(layer_id, gdf, i, field_name)
-                               + f"value {rec.get(field_name)!r:.80} cannot be written as JSON ({exc})") from exc
+            raise MapDataError(
+                _where(layer_id, gdf, i, field_name)
+                + f"value {rec.get(field_name)!r:.80} cannot be written as JSON ({exc})"
+            ) from exc
         feats.append('{"type":"Feature","properties":' + p + ',"geometry":' + gjson[i] + "}")
     head = '{"type":"FeatureCollection",' + (f'"quantised":{int(quantise)},' if quantise else "")
     return head + '"features":[' + ",".join(feats) + "]}"
@@ -511,8 +567,9 @@ def _legend_entries(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, carto: Ca
     if layer.geometry_type != "Point" and (len(statuses) > 1 or (statuses and statuses[0] != carto.default_status)):
         for v in statuses:
             cls = carto.statuses.get(v)
-            entries.append({"color": None, "label": cls.label if cls else v, "dash": cls.dash if cls else None,
-                            "status": v})
+            entries.append(
+                {"color": None, "label": cls.label if cls else v, "dash": cls.dash if cls else None, "status": v}
+            )
     if "accuracy" in gdf and gdf["accuracy"].isin(list(carto.approximate)).any():
         entries.append({"color": None, "label": carto.accuracy_label, "dash": None, "casing": True})
     if style.drawn_elsewhere and style.drawn_elsewhere.get("label"):
@@ -530,8 +587,17 @@ def _chords(gdf: gpd.GeoDataFrame) -> bool:
     return "geometry_quality" in gdf and (gdf["geometry_quality"] == "station_chords").any()
 
 
-def layer_config(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, catalog: Catalog, *, show: bool = True,
-                 ramp: dict | None = None, imported: str | None = None, render: str | None = None) -> dict:
+def layer_config(
+    gdf: gpd.GeoDataFrame,
+    layer: Layer,
+    style: Style,
+    catalog: Catalog,
+    *,
+    show: bool = True,
+    ramp: dict | None = None,
+    imported: str | None = None,
+    render: str | None = None,
+) -> dict:
     """The runtime configuration of one overlay (style, legend, labels, fields, attribution, data).
 
     Parameters
@@ -563,19 +629,23 @@ def layer_config(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, catalog: Cat
         badges.append({"text": "示意 · 站间直连 / schematic · station-to-station chords", "warn": True})
     if imported:
         badges.append({"text": f"导入 / imported: {imported}", "warn": False})
-        limitations = (f"由用户导入的文件替换 / replaced by an imported file: {imported} ({accuracy_label})"
-                       + ("" if schematic else ""))
+        limitations = f"由用户导入的文件替换 / replaced by an imported file: {imported} ({accuracy_label})" + (
+            "" if schematic else ""
+        )
     else:
         limitations = layer.limitations_text
-    fields = [layer.field_label(f).to_dict() for f in layer.fields
-              if f in gdf.columns and not layer.field_label(f).hidden]
+    fields = [
+        layer.field_label(f).to_dict() for f in layer.fields if f in gdf.columns and not layer.field_label(f).hidden
+    ]
     n_vertices = int(shapely.get_num_coordinates(np.asarray(gdf.geometry.values)).sum()) if len(gdf) else 0
     large = (render == "canvas") if render else (len(gdf) > LARGE_LAYER_FEATURES or n_vertices > 100_000)
     unnamed = {}
     if "kind" in layer.fields and "kind" in gdf:
         fl = layer.field_label("kind")
-        unnamed = {k: f"{w.split(' / ')[0]}（未命名）/ {w.split(' / ')[-1]} (unnamed)"
-                   for k, w in ((k, fl.word(k) or k) for k in fl.values)}
+        unnamed = {
+            k: f"{w.split(' / ')[0]}（未命名）/ {w.split(' / ')[-1]} (unnamed)"
+            for k, w in ((k, fl.word(k) or k) for k in fl.values)
+        }
     label_field = style.label_field if "_lx" in gdf else None
     title_zh, title_en = layer.title_zh, layer.title_en
     if imported and not schematic:  # an official import is not called 示意 anywhere
@@ -596,9 +666,14 @@ def layer_config(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, catalog: Cat
         "schematic_dash": SCHEMATIC_DASH,
         "has_status": carto.status_field in gdf.columns,
         "style": {
-            "stroke": style.stroke, "stroke_width": style.stroke_width, "stroke_opacity": style.stroke_opacity,
-            "dash": None, "fill": style.fill, "fill_opacity": style.fill_opacity,
-            "marker": style.marker or {"shape": "circle", "radius": 4}, "z": style.z,
+            "stroke": style.stroke,
+            "stroke_width": style.stroke_width,
+            "stroke_opacity": style.stroke_opacity,
+            "dash": None,
+            "fill": style.fill,
+            "fill_opacity": style.fill_opacity,
+            "marker": style.marker or {"shape": "circle", "radius": 4},
+            "z": style.z,
         },
         "label_field": label_field,
         "label_min_zoom": round(_scale_to_zoom(style.label_max_scale), 2) if style.label_max_scale else 0,
@@ -606,9 +681,14 @@ def layer_config(gdf: gpd.GeoDataFrame, layer: Layer, style: Style, catalog: Cat
         "fields": fields,
         "unnamed_label": "kind" if unnamed else None,
         "unnamed_hidden": bool(unnamed),
-        "unnamed_count": int(((gdf.get("name_zh", pd.Series("", index=gdf.index)).fillna("") == "")
-                              & (gdf.get("name_en", pd.Series("", index=gdf.index)).fillna("") == "")).sum())
-        if unnamed else 0,
+        "unnamed_count": int(
+            (
+                (gdf.get("name_zh", pd.Series("", index=gdf.index)).fillna("") == "")
+                & (gdf.get("name_en", pd.Series("", index=gdf.index)).fillna("") == "")
+            ).sum()
+        )
+        if unnamed
+        else 0,
         "unnamed_labels": unnamed,
         "unnamed_default": "（未命名）/ unnamed",
         "legend": _legend_entries(gdf, layer, style, carto),
@@ -626,11 +706,15 @@ def _sources_html(sources: dict) -> str:
     """A collapsible attribution listing every source of the map's layers (escaped HTML)."""
     e = html.escape
     osm = any("OpenStreetMap" in s.attribution for s in sources.values())
-    items = "".join(f"<li>{e(s.attribution)} <span class='tj-en'>({e(s.licence)}; {e(s.date or 'undated')})</span></li>"
-                    for _, s in sorted(sources.items()))
+    items = "".join(
+        f"<li>{e(s.attribution)} <span class='tj-en'>({e(s.licence)}; {e(s.date or 'undated')})</span></li>"
+        for _, s in sorted(sources.items())
+    )
     lead = "© OpenStreetMap contributors · " if osm else ""
-    return (f"<details class='tj-sources'><summary>{lead}数据来源 / Data sources ({len(sources)})</summary>"
-            f"<ul>{items}</ul></details>")
+    return (
+        f"<details class='tj-sources'><summary>{lead}数据来源 / Data sources ({len(sources)})</summary>"
+        f"<ul>{items}</ul></details>"
+    )
 
 
 def _group_label(theme: str) -> str:
@@ -660,8 +744,7 @@ class _TjRuntime(MacroElement):
         self.plugin_js = _PLUGIN_JS
         self.plugin_css = _PLUGIN_CSS
         self.css = (ASSETS_DIR / "tjspatial" / "tjmap.css").read_text(encoding="utf-8")
-        self.js = (ASSETS_DIR / "tjspatial" / "tjmap.js").read_text(encoding="utf-8").replace("</script",
-                                                                                             "<\\/script")
+        self.js = (ASSETS_DIR / "tjspatial" / "tjmap.js").read_text(encoding="utf-8").replace("</script", "<\\/script")
 
 
 @dataclass
@@ -679,8 +762,11 @@ class WebMap:
         out = []
         for cfg in self.config["layers"]:
             fc = dequantise(columns_to_features(json.loads(cfg["data"])))
-            gdf = (gpd.GeoDataFrame.from_features(fc["features"], crs=STORAGE_CRS) if fc["features"]
-                   else gpd.GeoDataFrame(geometry=[], crs=STORAGE_CRS))
+            gdf = (
+                gpd.GeoDataFrame.from_features(fc["features"], crs=STORAGE_CRS)
+                if fc["features"]
+                else gpd.GeoDataFrame(geometry=[], crs=STORAGE_CRS)
+            )
             out.append((cfg, gdf))
         return out
 
@@ -690,8 +776,9 @@ class WebMap:
         return inline_assets(page) if self.offline else page
 
 
-def _basemap_configs(basemap: str, offline: bool, *, tianditu: str | None = None,
-                     has_offline_base: bool = True) -> list[dict]:
+def _basemap_configs(
+    basemap: str, offline: bool, *, tianditu: str | None = None, has_offline_base: bool = True
+) -> list[dict]:
     """The base maps of one map: the offline base map (drawn from the bundled layers) and the online tiles.
 
     The offline edition opens on the offline base map; the CDN edition on the first online tiles. With a
@@ -703,8 +790,15 @@ def _basemap_configs(basemap: str, offline: bool, *, tianditu: str | None = None
     wanted = [b for b in BASEMAPS if (b.crs == "gcj02") == (basemap == "gaode")]
     out = []
     if has_offline_base:
-        out.append({"id": "offline", "kind": "offline", "name": "离线底图（随包图层）/ Offline base map (bundled layers)",
-                    "url": None, "default": offline})
+        out.append(
+            {
+                "id": "offline",
+                "kind": "offline",
+                "name": "离线底图（随包图层）/ Offline base map (bundled layers)",
+                "url": None,
+                "default": offline,
+            }
+        )
     else:
         out.append({"id": "none", "name": "无底图 / No base map", "url": None, "default": offline})
     needs = "（需联网 / needs network）"
@@ -713,18 +807,38 @@ def _basemap_configs(basemap: str, offline: bool, *, tianditu: str | None = None
             warnings.simplefilter("ignore")
             provider = xyz.query_name(b.provider)
         url = provider.build_url().replace("http://", "https://")
-        out.append({"id": b.id, "kind": "tiles", "name": b.name + needs, "url": url,
-                    "max_zoom": provider.get("max_zoom", 19), "subdomains": provider.get("subdomains", "abc"),
-                    "attribution_html": provider.get("html_attribution", provider.get("attribution", "")),
-                    "crs": b.crs, "default": (not offline and i == 0)})
+        out.append(
+            {
+                "id": b.id,
+                "kind": "tiles",
+                "name": b.name + needs,
+                "url": url,
+                "max_zoom": provider.get("max_zoom", 19),
+                "subdomains": provider.get("subdomains", "abc"),
+                "attribution_html": provider.get("html_attribution", provider.get("attribution", "")),
+                "crs": b.crs,
+                "default": (not offline and i == 0),
+            }
+        )
     if tianditu and basemap != "gaode":
         review = tianditu_review_number()
         attribution = TIANDITU_ATTRIBUTION + (f" · 审图号 {html.escape(review)}" if review else "")
         for tid, (name, layers) in TIANDITU_LAYERS.items():
             urls = [TIANDITU_URL.replace("{layer}", lay).replace("{key}", tianditu) for lay in layers]
-            out.append({"id": tid, "kind": "tiles", "name": name + needs, "url": urls[0], "urls": urls,
-                        "max_zoom": 18, "subdomains": "01234567", "attribution_html": attribution,
-                        "crs": "cgcs2000", "default": False})
+            out.append(
+                {
+                    "id": tid,
+                    "kind": "tiles",
+                    "name": name + needs,
+                    "url": urls[0],
+                    "urls": urls,
+                    "max_zoom": 18,
+                    "subdomains": "01234567",
+                    "attribution_html": attribution,
+                    "crs": "cgcs2000",
+                    "default": False,
+                }
+            )
     return out
 
 
@@ -792,12 +906,28 @@ def _offline_base_uncached(gpkg, present: set[str], *, gcj02: bool = False) -> t
     frames: list[tuple[str, str, str, gpd.GeoDataFrame, float, str]] = []
     sea = _sea_polygon(boundary, coast)
     if sea is not None and not sea.is_empty:
-        frames.append(("sea", "basemap_sea", "Polygon", gpd.GeoDataFrame(geometry=[sea], crs=STORAGE_CRS), 200.0,
-                       "海域（示意，天津岸线以外）/ sea (approximate, off the Tianjin coast)"))
+        frames.append(
+            (
+                "sea",
+                "basemap_sea",
+                "Polygon",
+                gpd.GeoDataFrame(geometry=[sea], crs=STORAGE_CRS),
+                200.0,
+                "海域（示意，天津岸线以外）/ sea (approximate, off the Tianjin coast)",
+            )
+        )
     frames.append(("land", "basemap_land", "Polygon", boundary[["geometry"]], 60.0, "天津市域 / Tianjin"))
     if "water" in present:
-        frames.append(("water", "basemap_water", "Polygon", load("water", gpkg)[["geometry"]], 40.0,
-                       "水体（部分）/ water (partial coverage)"))
+        frames.append(
+            (
+                "water",
+                "basemap_water",
+                "Polygon",
+                load("water", gpkg)[["geometry"]],
+                40.0,
+                "水体（部分）/ water (partial coverage)",
+            )
+        )
     districts = load("districts", gpkg) if "districts" in present else None
     if districts is not None:
         lines = gpd.GeoDataFrame(geometry=districts.boundary.values, crs=STORAGE_CRS)
@@ -806,109 +936,178 @@ def _offline_base_uncached(gpkg, present: set[str], *, gcj02: bool = False) -> t
     for pid, style_id, geom, gdf, tol, legend in frames:
         style = load_style(style_id)
         metric = to_metric(gdf)
-        simple = gpd.GeoSeries(shapely.simplify(np.asarray(metric.geometry.values), tol, preserve_topology=True),
-                               crs=metric.crs).to_crs(STORAGE_CRS)
+        simple = gpd.GeoSeries(
+            shapely.simplify(np.asarray(metric.geometry.values), tol, preserve_topology=True), crs=metric.crs
+        ).to_crs(STORAGE_CRS)
         out = gpd.GeoDataFrame(geometry=simple.values, crs=STORAGE_CRS)
         out = out[~out.geometry.is_empty]
         if gcj02:
             out = convert_gdf(out, "wgs84", "gcj02")
         block_id = f"tj-base-{pid}"
         blocks.append(_json_block(block_id, _features_json(out, f"base map {pid}", quantise=_QUANTISE)))
-        parts.append({"id": pid, "data_id": block_id, "geometry": geom, "legend": legend,
-                      "style": {"stroke": style.stroke, "stroke_width": style.stroke_width,
-                                "stroke_opacity": style.stroke_opacity, "fill": style.fill,
-                                "fill_opacity": style.fill_opacity}})
+        parts.append(
+            {
+                "id": pid,
+                "data_id": block_id,
+                "geometry": geom,
+                "legend": legend,
+                "style": {
+                    "stroke": style.stroke,
+                    "stroke_width": style.stroke_width,
+                    "stroke_opacity": style.stroke_opacity,
+                    "fill": style.fill,
+                    "fill_opacity": style.fill_opacity,
+                },
+            }
+        )
     labels = []
 
     def anchors(gdf: gpd.GeoDataFrame, text: pd.Series) -> list[list]:
         g = convert_gdf(gdf, "wgs84", "gcj02") if gcj02 else gdf
         pts = shapely.point_on_surface(np.asarray(g.geometry.values))
-        return [[round(float(x), 5), round(float(y), 5), str(t)]
-                for x, y, t in zip(shapely.get_x(pts), shapely.get_y(pts), text) if str(t).strip()]
+        return [
+            [round(float(x), 5), round(float(y), 5), str(t)]
+            for x, y, t in zip(shapely.get_x(pts), shapely.get_y(pts), text)
+            if str(t).strip()
+        ]
 
     if districts is not None:
         order = districts.assign(_a=districts.to_crs(METRIC_CRS).area).sort_values("_a", ascending=False)
-        labels.append({"id": "districts", "min_zoom": 7.5, "priority": 5,
-                       "items": anchors(order, order["name_zh"].fillna(""))})
+        labels.append(
+            {"id": "districts", "min_zoom": 7.5, "priority": 5, "items": anchors(order, order["name_zh"].fillna(""))}
+        )
     if "settlements" in present:
         st = load("settlements", gpkg)
-        text = st["name_zh"].fillna("").astype(str).where(st["name_zh"].fillna("") != "",
-                                                          st["name_en"].fillna("").astype(str))
+        text = (
+            st["name_zh"]
+            .fillna("")
+            .astype(str)
+            .where(st["name_zh"].fillna("") != "", st["name_en"].fillna("").astype(str))
+        )
         labels.append({"id": "settlements", "min_zoom": 11, "priority": 1, "items": anchors(st, text)})
     outside = load_style("basemap_outside")
-    config = {"name": "离线底图 / offline base map", "parts": parts, "labels": labels, "background": outside.fill,
-              "background_legend": "天津市域以外 / outside Tianjin",
-              "note": "底图由随包图层绘制（示意）：天津市域、海域、水体、区界与地名 / base map drawn from the bundled "
-                      "layers (approximate): Tianjin, sea, water, district lines and place names"}
+    config = {
+        "name": "离线底图 / offline base map",
+        "parts": parts,
+        "labels": labels,
+        "background": outside.fill,
+        "background_legend": "天津市域以外 / outside Tianjin",
+        "note": "底图由随包图层绘制（示意）：天津市域、海域、水体、区界与地名 / base map drawn from the bundled "
+        "layers (approximate): Tianjin, sea, water, district lines and place names",
+    }
     return config, blocks
 
 
-def _catchment_config(stations: gpd.GeoDataFrame, stations_layer: Layer, catalog: Catalog, distance_m: float,
-                      gcj02: bool) -> dict:
+def _catchment_config(
+    stations: gpd.GeoDataFrame, stations_layer: Layer, catalog: Catalog, distance_m: float, gcj02: bool
+) -> dict:
     """An overlay of the union of ``distance_m`` buffers (metric CRS, EPSG:4548 for Tianjin) around the named
     metro and rail stations."""
     style = load_style(stations_layer.style)
-    sel = stations[stations["kind"].isin(["metro", "rail"]) & (stations["name_zh"] != "")] \
-        if "kind" in stations else stations
+    sel = (
+        stations[stations["kind"].isin(["metro", "rail"]) & (stations["name_zh"] != "")]
+        if "kind" in stations
+        else stations
+    )
     sel_m = to_metric(sel)
     union = shapely.union_all(np.asarray(buffer_m(sel_m, distance_m).values))
     area_km2 = float(shapely.area(union)) / 1e6
     colour = style.category_colors().get("metro", style.stroke)
-    gdf = gpd.GeoDataFrame({"name_zh": [f"车站 {distance_m:.0f} 米服务范围"],
-                            "name_en": [f"{distance_m:.0f} m station catchment"],
-                            "accuracy": ["derived"], "source": [stations_layer.sources[0]],
-                            "stations": [int(len(sel))], "area_km2": [round(area_km2, 1)]},
-                           geometry=[union], crs=sel_m.crs).to_crs(STORAGE_CRS)
+    gdf = gpd.GeoDataFrame(
+        {
+            "name_zh": [f"车站 {distance_m:.0f} 米服务范围"],
+            "name_en": [f"{distance_m:.0f} m station catchment"],
+            "accuracy": ["derived"],
+            "source": [stations_layer.sources[0]],
+            "stations": [int(len(sel))],
+            "area_km2": [round(area_km2, 1)],
+        },
+        geometry=[union],
+        crs=sel_m.crs,
+    ).to_crs(STORAGE_CRS)
     if gcj02:
         gdf = convert_gdf(gdf, "wgs84", "gcj02")
     gdf = gdf.set_geometry(shapely.transform(np.asarray(gdf.geometry.values), lambda c: np.round(c, 5)))
     gdf["_c"] = None
     gdf["_q"] = ""
-    layer = Layer(id="station_catchments", title_zh=f"车站 {distance_m:.0f} 米服务范围",
-                  title_en=f"{distance_m:.0f} m station catchments", theme="analysis", geometry_type="Polygon",
-                  accuracy="derived", sources=stations_layer.sources, builder="", style=stations_layer.style,
-                  description=f"Union of {distance_m:.0f} m buffers (EPSG:4548) around named metro and rail stations.",
-                  limitations="Straight-line distance, not walking distance; stations missing from OSM are absent.",
-                  limitations_zh="直线距离，非步行距离；OSM 中缺失的车站不在其中。",
-                  fields={"stations": "int", "area_km2": "float"},
-                  field_labels={"stations": FieldLabel("stations", "车站数", "Stations", format="int"),
-                                "area_km2": FieldLabel("area_km2", "面积", "Area", unit="km²", format="float",
-                                                       decimals=1)})
-    cat_style = Style(id=style.id, geometry="polygon", stroke=colour, stroke_width=1, fill=colour,
-                      fill_opacity=0.2, z=5)
+    layer = Layer(
+        id="station_catchments",
+        title_zh=f"车站 {distance_m:.0f} 米服务范围",
+        title_en=f"{distance_m:.0f} m station catchments",
+        theme="analysis",
+        geometry_type="Polygon",
+        accuracy="derived",
+        sources=stations_layer.sources,
+        builder="",
+        style=stations_layer.style,
+        description=f"Union of {distance_m:.0f} m buffers (EPSG:4548) around named metro and rail stations.",
+        limitations="Straight-line distance, not walking distance; stations missing from OSM are absent.",
+        limitations_zh="直线距离，非步行距离；OSM 中缺失的车站不在其中。",
+        fields={"stations": "int", "area_km2": "float"},
+        field_labels={
+            "stations": FieldLabel("stations", "车站数", "Stations", format="int"),
+            "area_km2": FieldLabel("area_km2", "面积", "Area", unit="km²", format="float", decimals=1),
+        },
+    )
+    cat_style = Style(
+        id=style.id, geometry="polygon", stroke=colour, stroke_width=1, fill=colour, fill_opacity=0.2, z=5
+    )
     return layer_config(gdf, layer, cat_style, catalog, show=True)
 
 
-def _header_html(spec: MapSpec, *, date: str, offline: bool, gcj02: bool, schematic: bool, missing: list[str],
-                 notes: list[str], source_dates: str, chords: bool = False, base_note: str = "") -> str:
+def _header_html(
+    spec: MapSpec,
+    *,
+    date: str,
+    offline: bool,
+    gcj02: bool,
+    schematic: bool,
+    missing: list[str],
+    notes: list[str],
+    source_dates: str,
+    chords: bool = False,
+    base_note: str = "",
+) -> str:
     """The map's title block: title, then the notes in a collapsible block (collapsed on phones)."""
     e = html.escape
-    lines = [f'<div class="tj-header" id="tj-header"><h1>{e(spec.title_zh)} '
-             f'<span class="tj-en">{e(spec.title_en)}</span></h1>',
-             '<details class="tj-hd-more" open><summary>说明 / notes</summary>',
-             f'<div class="tj-note"><a href="index.html">← 地图目录 / Gallery</a> · '
-             f'数据日期 / data date: 构建 built {e(date or "unknown")} · 来源 sources {e(source_dates)}</div>']
+    lines = [
+        f'<div class="tj-header" id="tj-header"><h1>{e(spec.title_zh)} '
+        f'<span class="tj-en">{e(spec.title_en)}</span></h1>',
+        '<details class="tj-hd-more" open><summary>说明 / notes</summary>',
+        f'<div class="tj-note"><a href="index.html">← 地图目录 / Gallery</a> · '
+        f"数据日期 / data date: 构建 built {e(date or 'unknown')} · 来源 sources {e(source_dates)}</div>",
+    ]
     if schematic:
-        lines.append('<div class="tj-warn">⚠ 带半透明外框的要素为示意位置，非测绘数据；虚线表示规划或在建 / '
-                     'features with a translucent casing are schematic (approximate), not surveyed; dashes mean '
-                     'planned or under construction</div>')
+        lines.append(
+            '<div class="tj-warn">⚠ 带半透明外框的要素为示意位置，非测绘数据；虚线表示规划或在建 / '
+            "features with a translucent casing are schematic (approximate), not surveyed; dashes mean "
+            "planned or under construction</div>"
+        )
     if chords:
-        lines.append('<div class="tj-warn">轨道线为示意：站间直连折线，非线路走向 / rail lines are schematic: '
-                     'station-to-station chords, not track alignments</div>')
+        lines.append(
+            '<div class="tj-warn">轨道线为示意：站间直连折线，非线路走向 / rail lines are schematic: '
+            "station-to-station chords, not track alignments</div>"
+        )
     if offline:
-        lines.append(f'<div class="tj-note">离线版：无需联网；{e(base_note or "底图由随包图层绘制")} / offline '
-                     'edition: no network needed; online base maps are listed but need a network</div>')
+        lines.append(
+            f'<div class="tj-note">离线版：无需联网；{e(base_note or "底图由随包图层绘制")} / offline '
+            "edition: no network needed; online base maps are listed but need a network</div>"
+        )
     if gcj02:
-        lines.append('<div class="tj-note">叠加图层已在显示时偏移至 GCJ-02 以对齐高德底图；数据本身为 WGS84；'
-                     '光标坐标与量测为 GCJ-02 / overlays shifted to GCJ-02 for the GaoDe basemap; the data stays '
-                     'WGS84; cursor coordinates and measurements are GCJ-02</div>')
+        lines.append(
+            '<div class="tj-note">叠加图层已在显示时偏移至 GCJ-02 以对齐高德底图；数据本身为 WGS84；'
+            "光标坐标与量测为 GCJ-02 / overlays shifted to GCJ-02 for the GaoDe basemap; the data stays "
+            "WGS84; cursor coordinates and measurements are GCJ-02</div>"
+        )
     if missing:
         lines.append(f'<div class="tj-warn">尚未生成，未显示 / not built yet, not shown: {e(", ".join(missing))}</div>')
     for note in notes:
         lines.append(f'<div class="tj-warn">{e(note)}</div>')
     lines.append("</details>")
-    lines.append(f'<div class="tj-print-only tj-print-note">示意图，非测绘成果 / schematic map, not a survey product · '
-                 f'{e(spec.title_zh)} {e(spec.title_en)} · tjspatial</div>')
+    lines.append(
+        f'<div class="tj-print-only tj-print-note">示意图，非测绘成果 / schematic map, not a survey product · '
+        f"{e(spec.title_zh)} {e(spec.title_en)} · tjspatial</div>"
+    )
     lines.append("</div>")
     return "\n".join(lines)
 
@@ -922,8 +1121,12 @@ def _compare_config(spec: MapSpec, configs: list[dict]) -> dict | None:
     right = [i for i in spec.compare["right"] if i in ids]
     if not left or not right:
         return None
-    return {"left": left, "right": right, "left_label": spec.compare.get("left_label", "←"),
-            "right_label": spec.compare.get("right_label", "→")}
+    return {
+        "left": left,
+        "right": right,
+        "left_label": spec.compare.get("left_label", "←"),
+        "right_label": spec.compare.get("right_label", "→"),
+    }
 
 
 def _imports(gpkg: Path) -> dict[str, str]:
@@ -937,10 +1140,19 @@ def _imports(gpkg: Path) -> dict[str, str]:
     return {str(r.layer): str(r.built_from).split(":", 1)[1] for r in rows.itertuples()}
 
 
-def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bool = True,
-             basemap: str = "osm", catalog: Catalog | None = None, display: DisplaySettings | None = None,
-             extra_layers: list[dict] | None = None, notes: list[str] | None = None,
-             panel_html: str = "", tianditu_key: str | None = None) -> WebMap:
+def make_map(
+    spec: str | MapSpec,
+    gpkg: str | Path | None = None,
+    *,
+    offline: bool = True,
+    basemap: str = "osm",
+    catalog: Catalog | None = None,
+    display: DisplaySettings | None = None,
+    extra_layers: list[dict] | None = None,
+    notes: list[str] | None = None,
+    panel_html: str = "",
+    tianditu_key: str | None = None,
+) -> WebMap:
     """Make one thematic web map from the built GeoPackage.
 
     Parameters
@@ -980,16 +1192,17 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
     for lid in ids:
         layer = cat[lid]
         if lid not in present:
-            messages.append(f"map {spec.id!r}: layer {lid!r} ({layer.title_en}) is not in {gpkg.name}; "
-                            f"rebuild with `tjspatial build`; skipped")
+            messages.append(
+                f"map {spec.id!r}: layer {lid!r} ({layer.title_en}) is not in {gpkg.name}; "
+                f"rebuild with `tjspatial build`; skipped"
+            )
             missing.append(lid)
             continue
         style = load_style(layer.style)
         gdf = load(lid, gpkg)
         frames[lid] = gdf
         disp = display_layer(gdf, layer, style, display.tolerance(lid, layer.geometry_type), gcj02=gcj02)
-        configs.append(layer_config(disp, layer, style, cat, show=lid not in spec.hidden,
-                                    imported=imported.get(lid)))
+        configs.append(layer_config(disp, layer, style, cat, show=lid not in spec.hidden, imported=imported.get(lid)))
     if spec.catchment_m and "rail_stations" in frames:
         configs.append(_catchment_config(frames["rail_stations"], cat["rail_stations"], cat, spec.catchment_m, gcj02))
     configs.extend(extra_layers or [])
@@ -1015,8 +1228,12 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
     source_dates = f"{dates[0]} – {dates[-1]}" if dates else "—"
     bases = _basemap_configs(basemap, offline, tianditu=tkey, has_offline_base=base_cfg is not None)
     carto = load_cartography()
-    gk_note = ("GCJ-02（高德显示坐标，偏离 WGS84 约 500 米；量测亦为 GCJ-02）/ GCJ-02 (GaoDe display coordinates, ~500 m "
-               "off WGS84; measurements too)" if gcj02 else "")
+    gk_note = (
+        "GCJ-02（高德显示坐标，偏离 WGS84 约 500 米；量测亦为 GCJ-02）/ GCJ-02 (GaoDe display coordinates, ~500 m "
+        "off WGS84; measurements too)"
+        if gcj02
+        else ""
+    )
     cfg = {
         "map_id": spec.id,
         "title": f"{spec.title_zh} / {spec.title_en}",
@@ -1029,14 +1246,22 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
         "basemaps": bases,
         "has_offline_base": base_cfg is not None,
         "offline_base": base_cfg,
-        "cartography": {"status_field": carto.status_field, "default_status": carto.default_status,
-                        "statuses": {k: {"dash": v.dash, "label": v.label} for k, v in carto.statuses.items()},
-                        "approximate": list(carto.approximate), "casing_px": carto.casing_px,
-                        "casing_opacity": carto.casing_opacity, "accuracy_label": carto.accuracy_label,
-                        "label_suffix": carto.label_suffix},
+        "cartography": {
+            "status_field": carto.status_field,
+            "default_status": carto.default_status,
+            "statuses": {k: {"dash": v.dash, "label": v.label} for k, v in carto.statuses.items()},
+            "approximate": list(carto.approximate),
+            "casing_px": carto.casing_px,
+            "casing_opacity": carto.casing_opacity,
+            "accuracy_label": carto.accuracy_label,
+            "label_suffix": carto.label_suffix,
+        },
         "gk": {"lon0": 117.0, "false_easting": 500000.0, "label": "CGCS2000 GK 117°E (EPSG:4548)"},
-        "coords": {"crs_label": "GCJ-02" if gcj02 else "WGS84", "note": gk_note,
-                   "hint": "移动光标显示坐标 / move the cursor for coordinates"},
+        "coords": {
+            "crs_label": "GCJ-02" if gcj02 else "WGS84",
+            "note": gk_note,
+            "hint": "移动光标显示坐标 / move the cursor for coordinates",
+        },
         "compare": _compare_config(spec, configs),
         "search": list(spec.search),
         "search_placeholder": "搜索车站、地点 / Search stations, places",
@@ -1056,14 +1281,28 @@ def make_map(spec: str | MapSpec, gpkg: str | Path | None = None, *, offline: bo
     root = m.get_root()
     root.title = f"{spec.title_zh} {spec.title_en} · tjspatial"
     root.header.add_child(Element('<meta name="generator" content="tjspatial"/>'), name="tj_generator")
-    root.header.add_child(Element('<meta name="viewport" content="width=device-width, initial-scale=1"/>'),
-                          name="tj_viewport")
+    root.header.add_child(
+        Element('<meta name="viewport" content="width=device-width, initial-scale=1"/>'), name="tj_viewport"
+    )
     schematic = any(c["schematic"] or any(e.get("casing") for e in c["legend"]) for c in configs)
     chords = any(any("station-to-station" in b["text"] for b in c.get("badges", [])) for c in configs)
-    root.html.add_child(Element(_header_html(spec, date=build_date(gpkg), offline=offline, gcj02=gcj02,
-                                             schematic=schematic, missing=missing, notes=list(notes or []),
-                                             source_dates=source_dates, chords=chords,
-                                             base_note=(base_cfg or {}).get("note", ""))), name="tj_header")
+    root.html.add_child(
+        Element(
+            _header_html(
+                spec,
+                date=build_date(gpkg),
+                offline=offline,
+                gcj02=gcj02,
+                schematic=schematic,
+                missing=missing,
+                notes=list(notes or []),
+                source_dates=source_dates,
+                chords=chords,
+                base_note=(base_cfg or {}).get("note", ""),
+            )
+        ),
+        name="tj_header",
+    )
     if panel_html:
         root.html.add_child(Element(f'<div class="tj-panel" id="tj-panel">{panel_html}</div>'), name="tj_panel")
     # data is data: the configuration and each layer's features go into their own JSON script blocks, written by

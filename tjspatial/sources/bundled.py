@@ -3,6 +3,7 @@
 Each ``build_<layer>(ctx)`` returns a GeoDataFrame in EPSG:4326 with the fields its catalog declaration
 lists; areas and lengths are measured in the metric CRS (EPSG:4548 for Tianjin).
 """
+
 from __future__ import annotations
 
 import geopandas as gpd
@@ -44,7 +45,7 @@ INTERCITY_EN = {
     "jinji_rail": ("Tianjin–Jizhou Railway (conventional)", "conventional"),
 }
 
-PLAN_REF_DUAL_CITY = ("第十章第一节 构建“津城”“滨城”双城发展格局: 以海河为纽带，…“津城”“滨城”双城发展格局")
+PLAN_REF_DUAL_CITY = "第十章第一节 构建“津城”“滨城”双城发展格局: 以海河为纽带，…“津城”“滨城”双城发展格局"
 PLAN_REF_NODES = "第十章第一节: 武清、宝坻、静海、宁河、蓟州五个节点城市"
 
 
@@ -71,15 +72,24 @@ def build_districts(ctx: BuildContext) -> gpd.GeoDataFrame:
     census = ctx.read_csv("census_2020")
     for col in ("adcode", "name_zh", "pop_2020", "status"):
         if col not in census.columns:
-            raise BuildError(f"census table lacks column {col!r}", layer=ctx.layer_id,
-                             file=str(ctx.path("census_2020")), field=col)
+            raise BuildError(
+                f"census table lacks column {col!r}", layer=ctx.layer_id, file=str(ctx.path("census_2020")), field=col
+            )
     gdf = gdf.drop(columns=[c for c in ("pop_2020", "pop_2020_status") if c in gdf.columns])
-    gdf = gdf.merge(census[["adcode", "pop_2020", "status"]].rename(columns={"status": "pop_2020_status"}),
-                    on="adcode", how="left", validate="one_to_one")
+    gdf = gdf.merge(
+        census[["adcode", "pop_2020", "status"]].rename(columns={"status": "pop_2020_status"}),
+        on="adcode",
+        how="left",
+        validate="one_to_one",
+    )
     missing = gdf.loc[gdf["pop_2020"].isna(), "name_zh"].tolist()
     if missing:
-        raise BuildError(f"no 2020 census population for {', '.join(missing)}", layer=ctx.layer_id,
-                         file=str(ctx.path("census_2020")), field="pop_2020")
+        raise BuildError(
+            f"no 2020 census population for {', '.join(missing)}",
+            layer=ctx.layer_id,
+            file=str(ctx.path("census_2020")),
+            field="pop_2020",
+        )
     gdf["area_km2"] = _area_km2(gdf)
     gdf["source"] = "tianditu_districts; census_2020"
     return gdf.sort_values("adcode")
@@ -88,9 +98,11 @@ def build_districts(ctx: BuildContext) -> gpd.GeoDataFrame:
 def _dissolve(districts: gpd.GeoDataFrame, key: str) -> gpd.GeoDataFrame:
     g = districts.groupby(key, sort=False)
     geoms = g.geometry.apply(lambda s: shapely.union_all(np.asarray(s.values), grid_size=1e-6))
-    out = gpd.GeoDataFrame({key: geoms.index, "districts": g.size().values,
-                            "pop_2020": g["pop_2020"].sum().values},
-                           geometry=gpd.GeoSeries(geoms.values, crs=districts.crs), crs=districts.crs)
+    out = gpd.GeoDataFrame(
+        {key: geoms.index, "districts": g.size().values, "pop_2020": g["pop_2020"].sum().values},
+        geometry=gpd.GeoSeries(geoms.values, crs=districts.crs),
+        crs=districts.crs,
+    )
     return out
 
 
@@ -112,14 +124,18 @@ def build_dual_city(ctx: BuildContext) -> gpd.GeoDataFrame:
     rows = []
     for city, (name_en, zones) in DUAL_CITY.items():
         part = districts[districts["zone"].isin(zones)]
-        rows.append({
-            "name_zh": city, "name_en": name_en, "city": city,
-            "approximation": "行政区近似 / administrative approximation: " + " + ".join(zones),
-            "districts": "、".join(part["name_zh"]),
-            "pop_2020": int(part["pop_2020"].sum()),
-            "plan_ref": PLAN_REF_DUAL_CITY,
-            "geometry": shapely.union_all(np.asarray(part.geometry.values), grid_size=1e-6),
-        })
+        rows.append(
+            {
+                "name_zh": city,
+                "name_en": name_en,
+                "city": city,
+                "approximation": "行政区近似 / administrative approximation: " + " + ".join(zones),
+                "districts": "、".join(part["name_zh"]),
+                "pop_2020": int(part["pop_2020"].sum()),
+                "plan_ref": PLAN_REF_DUAL_CITY,
+                "geometry": shapely.union_all(np.asarray(part.geometry.values), grid_size=1e-6),
+            }
+        )
     gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=districts.crs)
     gdf["area_km2"] = _area_km2(gdf)
     gdf["source"] = "tianditu_districts; census_2020; plan_text"
@@ -130,13 +146,19 @@ def build_nodes(ctx: BuildContext) -> gpd.GeoDataFrame:
     anchors = ctx.read_csv("plan_anchors")
     seats = anchors[anchors["kind"] == "district_seat"].copy()
     if len(seats) != 5:
-        raise BuildError(f"expected 5 district_seat anchors, found {len(seats)}", layer=ctx.layer_id,
-                         file=str(ctx.path("plan_anchors")))
+        raise BuildError(
+            f"expected 5 district_seat anchors, found {len(seats)}",
+            layer=ctx.layer_id,
+            file=str(ctx.path("plan_anchors")),
+        )
     gdf = gpd.GeoDataFrame(seats, geometry=shapely.points(seats[["lon", "lat"]].to_numpy()), crs=STORAGE_CRS)
     gdf["district_zh"] = gdf["expected_district"]
     gdf["accuracy"] = np.where(gdf["confidence"] == "low", "schematic", "derived")
-    gdf["source"] = np.where(gdf["source"].fillna("").str.contains("GeoNames", case=False),
-                             "plan_anchors (GeoNames)", "plan_anchors (approximate)")
+    gdf["source"] = np.where(
+        gdf["source"].fillna("").str.contains("GeoNames", case=False),
+        "plan_anchors (GeoNames)",
+        "plan_anchors (approximate)",
+    )
     gdf["plan_ref"] = PLAN_REF_NODES
     return gdf
 
@@ -161,8 +183,7 @@ def build_rail_stations(ctx: BuildContext) -> gpd.GeoDataFrame:
     return gdf
 
 
-def _locate_stations(stations: gpd.GeoDataFrame, names: pd.Series, line_label: str | None,
-                     kind: str) -> np.ndarray:
+def _locate_stations(stations: gpd.GeoDataFrame, names: pd.Series, line_label: str | None, kind: str) -> np.ndarray:
     """Geometry of each named station (None where not located), preferring nodes that list the line."""
     cand = stations[(stations["kind"] == kind) & (stations["name_zh"] != "")]
     out = np.empty(len(names), dtype=object)
@@ -190,8 +211,12 @@ def build_metro_lines(ctx: BuildContext) -> gpd.GeoDataFrame:
     rows = []
     for line_id, part in seq.groupby("line_id", sort=False):
         if line_id not in meta.index:
-            raise BuildError(f"line {line_id!r} has no row in metro_lines_meta.csv", layer=ctx.layer_id,
-                             file=str(ctx.path("metro_lines_meta")), field="line_id")
+            raise BuildError(
+                f"line {line_id!r} has no row in metro_lines_meta.csv",
+                layer=ctx.layer_id,
+                file=str(ctx.path("metro_lines_meta")),
+                field="line_id",
+            )
         m = meta.loc[line_id]
         label = part["line_name_zh"].iloc[0]
         pieces, located = [], 0
@@ -206,12 +231,21 @@ def build_metro_lines(ctx: BuildContext) -> gpd.GeoDataFrame:
             ctx.warn(f"line {label} has {located} located station(s); fewer than two, so no geometry")
             continue
         geom = pieces[0] if len(pieces) == 1 else shapely.multilinestrings(pieces)
-        rows.append({
-            "name_zh": m["name_zh"], "name_en": m["name_en"], "line_id": line_id, "colour": m["colour"],
-            "status": "open", "length_km": float(m["length_km"]), "opened": m["opened"],
-            "stations_total": len(part), "stations_located": located, "geometry_quality": "station_chords",
-            "geometry": geom,
-        })
+        rows.append(
+            {
+                "name_zh": m["name_zh"],
+                "name_en": m["name_en"],
+                "line_id": line_id,
+                "colour": m["colour"],
+                "status": "open",
+                "length_km": float(m["length_km"]),
+                "opened": m["opened"],
+                "stations_total": len(part),
+                "stations_located": located,
+                "geometry_quality": "station_chords",
+                "geometry": geom,
+            }
+        )
     gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=STORAGE_CRS)
     gdf["length_chord_km"] = _length_km(gdf)
     gdf["source"] = "metro_lines_csv; metro_lines_meta; osm_stations"
@@ -222,14 +256,17 @@ def build_intercity_rail(ctx: BuildContext) -> gpd.GeoDataFrame:
     seq = ctx.read_csv("intercity_rail_csv", dtype={"opened": str})
     stations = ctx.get("rail_stations")
     ext = ctx.read_csv("external_stations")
-    external = pd.DataFrame({"geometry": shapely.points(ext[["lon", "lat"]].to_numpy())},
-                            index=ext["station_zh"])
+    external = pd.DataFrame({"geometry": shapely.points(ext[["lon", "lat"]].to_numpy())}, index=ext["station_zh"])
     rows = []
     for line_id, part in seq.groupby("line", sort=False):
         part = part.sort_values("seq").reset_index(drop=True)
         if line_id not in INTERCITY_EN:
-            raise BuildError(f"line {line_id!r} has no English name / category", layer=ctx.layer_id,
-                             file=str(ctx.path("intercity_rail_csv")), field="line")
+            raise BuildError(
+                f"line {line_id!r} has no English name / category",
+                layer=ctx.layer_id,
+                file=str(ctx.path("intercity_rail_csv")),
+                field="line",
+            )
         name_en, category = INTERCITY_EN[line_id]
         pts = _locate_stations(stations, part["station_zh"], None, "rail")
         approx = np.array([p is None and n in external.index for p, n in zip(pts, part["station_zh"])])
@@ -249,20 +286,31 @@ def build_intercity_rail(ctx: BuildContext) -> gpd.GeoDataFrame:
                 ctx.warn(f"{part['line_zh'][0]} ({st}): fewer than two located stations, no geometry")
                 continue
             opened = part.loc[idx, "opened"].dropna()
-            rows.append({
-                "name_zh": part["line_zh"][0], "name_en": name_en, "line_id": line_id, "category": category,
-                "status": st, "opened": opened.min() if len(opened) else "",
-                "verified": part.loc[idx, "verified"].iloc[-1],
-                "stations_total": len(idx), "stations_located": int(sum(pts[i] is not None for i in idx)),
-                "geometry_quality": "station_chords", "geometry": chord,
-                "accuracy": "schematic" if approx[idx].any() else "derived",
-            })
+            rows.append(
+                {
+                    "name_zh": part["line_zh"][0],
+                    "name_en": name_en,
+                    "line_id": line_id,
+                    "category": category,
+                    "status": st,
+                    "opened": opened.min() if len(opened) else "",
+                    "verified": part.loc[idx, "verified"].iloc[-1],
+                    "stations_total": len(idx),
+                    "stations_located": int(sum(pts[i] is not None for i in idx)),
+                    "geometry_quality": "station_chords",
+                    "geometry": chord,
+                    "accuracy": "schematic" if approx[idx].any() else "derived",
+                }
+            )
     gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=STORAGE_CRS)
     x0, y0, x1, y1 = TIANJIN_ENVELOPE
     gdf["geometry"] = gdf.geometry.clip_by_rect(x0 + 0.01, y0 + 0.01, x1 - 0.01, y1 - 0.01)
     gdf["length_chord_km"] = _length_km(gdf)
-    gdf["source"] = np.where(gdf["accuracy"] == "schematic", "intercity_rail_csv; osm_stations; external_stations",
-                             "intercity_rail_csv; osm_stations")
+    gdf["source"] = np.where(
+        gdf["accuracy"] == "schematic",
+        "intercity_rail_csv; osm_stations; external_stations",
+        "intercity_rail_csv; osm_stations",
+    )
     return gdf
 
 
@@ -270,7 +318,11 @@ def build_intercity_rail(ctx: BuildContext) -> gpd.GeoDataFrame:
 
 
 COASTLINES = {
-    "coastline_tianditu": ("tianditu_derived", "海岸线（天地图边界派生）", "Land/sea edge derived from the Tianditu outline"),
+    "coastline_tianditu": (
+        "tianditu_derived",
+        "海岸线（天地图边界派生）",
+        "Land/sea edge derived from the Tianditu outline",
+    ),
     "coastline_osm": ("osm_2018", "海岸线（OSM，约2017–18年）", "OSM coastline (c. 2017-18)"),
     "coastline_landsat": ("landsat_port", "港区海陆边界（Landsat 30 m）", "Port land/sea edge (Landsat, 30 m)"),
 }

@@ -11,6 +11,7 @@ imports folder (default ``layers/imports/``, i.e. ``$TJSPATIAL_HOME/layers/impor
 imports folder (:func:`stored_path`): a record naming ``../../README.md`` or an absolute path is refused,
 so neither ``build`` nor ``import-layer --remove`` ever reads or deletes a file outside it.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,16 @@ from ..catalog import Catalog, get_catalog
 from ..errors import ImportLayerError
 from ..paths import layers_dir
 
-__all__ = ["RECORD_FILE", "LOCK_FILE", "imports_dir", "recorded_imports", "recorded_overrides", "overrides_from",
-           "stored_path", "build_from_import"]
+__all__ = [
+    "RECORD_FILE",
+    "LOCK_FILE",
+    "imports_dir",
+    "recorded_imports",
+    "recorded_overrides",
+    "overrides_from",
+    "stored_path",
+    "build_from_import",
+]
 
 RECORD_FILE = "imports.json"
 """The provenance file of the imports folder."""
@@ -55,11 +64,13 @@ def recorded_imports(directory: str | Path | None = None) -> dict[str, dict]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ImportLayerError(f"the import record is not valid UTF-8 JSON: {exc}", file=str(path),
-                               rule="import_record") from exc
+        raise ImportLayerError(
+            f"the import record is not valid UTF-8 JSON: {exc}", file=str(path), rule="import_record"
+        ) from exc
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise ImportLayerError("the import record must be a JSON object of layer id → record object",
-                               file=str(path), rule="import_record")
+        raise ImportLayerError(
+            "the import record must be a JSON object of layer id → record object", file=str(path), rule="import_record"
+        )
     return data
 
 
@@ -77,24 +88,34 @@ def stored_path(layer_id: str, record: dict, directory: str | Path | None = None
     base = imports_dir(directory)
     name = record.get("stored") if isinstance(record, dict) else None
     if not isinstance(name, str) or not _STORED_NAME.fullmatch(name) or name in (".gpkg", "..gpkg"):
-        raise ImportLayerError(f"the record's 'stored' value {name!r} is not a plain <name>.gpkg file name inside "
-                               f"the imports folder {base}; refusing to use it (edit or delete the record)",
-                               layer=layer_id, file=str(base / RECORD_FILE), field="stored", rule="import_record")
+        raise ImportLayerError(
+            f"the record's 'stored' value {name!r} is not a plain <name>.gpkg file name inside "
+            f"the imports folder {base}; refusing to use it (edit or delete the record)",
+            layer=layer_id,
+            file=str(base / RECORD_FILE),
+            field="stored",
+            rule="import_record",
+        )
     path = base / name
     if path.resolve().parent != base.resolve():  # e.g. a symlinked name; belt and braces
-        raise ImportLayerError(f"the record's 'stored' file {name!r} resolves outside the imports folder {base}",
-                               layer=layer_id, file=str(base / RECORD_FILE), field="stored", rule="import_record")
+        raise ImportLayerError(
+            f"the record's 'stored' file {name!r} resolves outside the imports folder {base}",
+            layer=layer_id,
+            file=str(base / RECORD_FILE),
+            field="stored",
+            rule="import_record",
+        )
     return path
 
 
-def recorded_overrides(directory: str | Path | None = None,
-                       catalog: Catalog | None = None) -> dict[str, Path]:
+def recorded_overrides(directory: str | Path | None = None, catalog: Catalog | None = None) -> dict[str, Path]:
     """Layer id → recorded file of every import whose layer is still in the catalog (used by ``build``)."""
     return overrides_from(recorded_imports(directory), directory, catalog)
 
 
-def overrides_from(records: dict[str, dict], directory: str | Path | None = None,
-                   catalog: Catalog | None = None) -> dict[str, Path]:
+def overrides_from(
+    records: dict[str, dict], directory: str | Path | None = None, catalog: Catalog | None = None
+) -> dict[str, Path]:
     """Layer id → stored file of the given import ``records`` (as :func:`recorded_overrides` for a record set)."""
     cat = catalog or get_catalog()
     out = {}

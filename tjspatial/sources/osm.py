@@ -34,6 +34,7 @@ of the layer (:func:`check_plausible`).
 The walkable street network (:func:`build_walk_graph`, ``tjspatial walk-network``) is saved as GraphML
 (default ``layers/osm_cache/walk_network.graphml``) and read back with :func:`load_walk_graph`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -57,21 +58,30 @@ from ..settings import DEFAULT_BACKOFF, DEFAULT_RETRIES
 from . import osm_layers
 from .osm_data import OsmData, Routes, read_osm_xml, write_selected_ways
 from .osm_extract import clip_extract, clip_filter_pbf, file_extent, is_pbf, is_xml, tool_path
-from .osm_fetch import (DEFAULT_DEADLINE, DEFAULT_OVERPASS_URL, DEFAULT_TIMEOUT, FetchSettings, cache_path,
-                        fetch_osm_xml)
+from .osm_fetch import DEFAULT_DEADLINE, DEFAULT_OVERPASS_URL, DEFAULT_TIMEOUT, FetchSettings, cache_path, fetch_osm_xml
 from .osm_query import Selector, osm_keys, overpass_ql, parse_selectors
 from ..atomic import atomic_path
 
-__all__ = ["OsmDoc", "resolve_builder", "query_polygon", "fetch_settings", "default_cache_dir",
-           "WALK_SELECTOR", "build_walk_graph", "default_walk_graph_path",
-           "DEFAULT_OVERPASS_URL"]
+__all__ = [
+    "OsmDoc",
+    "resolve_builder",
+    "query_polygon",
+    "fetch_settings",
+    "default_cache_dir",
+    "WALK_SELECTOR",
+    "build_walk_graph",
+    "default_walk_graph_path",
+    "DEFAULT_OVERPASS_URL",
+]
 
 QUERY_MARGIN_M = 1000.0
 """The Tianjin polygon is buffered by this many metres (EPSG:4548) for queries, so border features are kept."""
 
-WALK_SELECTOR = ('way["highway"]["area"!~"yes"]["access"!~"private"]'
-                 '["highway"!~"abandoned|bus_guideway|construction|cycleway|motor|no|planned|platform|proposed'
-                 '|raceway|razed"]["foot"!~"no"]["service"!~"private"]')
+WALK_SELECTOR = (
+    'way["highway"]["area"!~"yes"]["access"!~"private"]'
+    '["highway"!~"abandoned|bus_guideway|construction|cycleway|motor|no|planned|platform|proposed'
+    '|raceway|razed"]["foot"!~"no"]["service"!~"private"]'
+)
 """Walkable ways: osmnx's ``network_type="walk"`` filter, as an Overpass selector."""
 
 
@@ -109,8 +119,7 @@ def fetch_settings(options: dict) -> FetchSettings:
         except (TypeError, ValueError):
             value = math.nan
         if not (math.isfinite(value) and value > 0):
-            raise BuildError(f"--{key} must be a positive number of seconds, not {options.get(key)!r}",
-                             field=key)
+            raise BuildError(f"--{key} must be a positive number of seconds, not {options.get(key)!r}", field=key)
         return value
 
     timeout = positive("timeout", DEFAULT_TIMEOUT)
@@ -142,12 +151,14 @@ def tianjin_boundary(ctx: BuildContext) -> shapely.Geometry:
     return shapely.union_all(shapely.make_valid(np.asarray(lay.geometry.values)))
 
 
-def query_polygon(boundary: shapely.Geometry, margin_m: float = QUERY_MARGIN_M,
-                  tolerance_m: float = 500.0) -> shapely.Geometry:
+def query_polygon(
+    boundary: shapely.Geometry, margin_m: float = QUERY_MARGIN_M, tolerance_m: float = 500.0
+) -> shapely.Geometry:
     """``boundary`` (EPSG:4326) buffered by ``margin_m`` and simplified by ``tolerance_m`` metres in EPSG:4548,
     holes dropped, back in EPSG:4326: the polygon every OSM query and clip uses."""
     g = to_metric(gpd.GeoDataFrame(geometry=[boundary], crs=STORAGE_CRS))
     from ..crs import buffer_m
+
     buf = buffer_m(g, margin_m).simplify(tolerance_m)
     parts = shapely.get_parts(np.asarray(buf.values))
     shells = shapely.polygons(shapely.get_exterior_ring(parts))
@@ -199,8 +210,9 @@ class OsmDoc:
         """The features the layer's ``select`` picks inside the polygon: index ``(element, id)``, one column
         per tag, ``problems`` / ``repairs`` texts (see :mod:`tjspatial.sources.osm_data`), geometry in
         EPSG:4326 (``None`` for a relation that could not be assembled). Empty if none."""
-        return self._data().features(self.select, polygon=self.polygon,
-                                     areas=self.layer.geometry_type != "LineString", repair=repair)
+        return self._data().features(
+            self.select, polygon=self.polygon, areas=self.layer.geometry_type != "LineString", repair=repair
+        )
 
     def routes(self) -> Routes:
         """The route relations the layer's ``routes`` selectors pick (read once)."""
@@ -210,9 +222,12 @@ class OsmDoc:
 
 
 def _all_selectors(catalog: Catalog) -> list[Selector]:
-    return [s for layer in catalog if layer.osm
-            for s in parse_selectors(list(layer.osm.get("select", [])) + list(layer.osm.get("routes", [])),
-                                     layer.id)]
+    return [
+        s
+        for layer in catalog
+        if layer.osm
+        for s in parse_selectors(list(layer.osm.get("select", [])) + list(layer.osm.get("routes", [])), layer.id)
+    ]
 
 
 DIRECT_XML_BYTES = 20_000_000
@@ -229,6 +244,7 @@ def _fmt_box(box) -> str:
 
     def lat(v):
         return f"{abs(v):.{nd}f}°{'N' if v >= 0 else 'S'}"
+
     xs = f"{lon(x0)[:-2]}–{lon(x1)}" if (x0 >= 0) == (x1 >= 0) else f"{lon(x0)}–{lon(x1)}"
     ys = f"{lat(y0)[:-2]}–{lat(y1)}" if (y0 >= 0) == (y1 >= 0) else f"{lat(y0)}–{lat(y1)}"
     return f"{xs}, {ys}"
@@ -250,8 +266,9 @@ def extract_data(ctx: BuildContext, src: Path, polygon) -> OsmData:
     if not src.is_file():
         raise BuildError(f"OSM extract not found: {src}", layer=ctx.layer_id, file=str(src))
     if not (is_xml(src) or is_pbf(src)):
-        raise BuildError("unknown extract format; use .osm, .osm.gz, .osm.bz2 or .osm.pbf", layer=ctx.layer_id,
-                         file=str(src))
+        raise BuildError(
+            "unknown extract format; use .osm, .osm.gz, .osm.bz2 or .osm.pbf", layer=ctx.layer_id, file=str(src)
+        )
     say = ctx.options.get("_progress") or (lambda msg: None)
     t0 = time.perf_counter()
     clipped = not (is_xml(src) and src.stat().st_size <= DIRECT_XML_BYTES)
@@ -262,25 +279,35 @@ def extract_data(ctx: BuildContext, src: Path, polygon) -> OsmData:
         digest = hashlib.sha256(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{bbox}|{keys}".encode()).hexdigest()
         out = fetch_settings(ctx.options).cache_dir / f"extract-{src.name.split('.')[0]}-{digest[:16]}.osm"
         if not out.is_file():
-            say(f"        clipping {src.name} ({src.stat().st_size / 1e6:,.1f} MB) to Tianjin's box "
-                f"{_fmt_box(bbox)} and {len(keys)} tag keys …")
+            say(
+                f"        clipping {src.name} ({src.stat().st_size / 1e6:,.1f} MB) to Tianjin's box "
+                f"{_fmt_box(bbox)} and {len(keys)} tag keys …"
+            )
             clip_extract(src, out, polygon, set(keys), progress=say)
         path = out
     else:
         path = src
     t1 = time.perf_counter()
-    data = read_osm_xml(path, layer_id=ctx.layer_id, progress=lambda n, share: say(
-        _progress_line(f"parsing {path.name}", n, share, time.perf_counter() - t1)))
+    data = read_osm_xml(
+        path,
+        layer_id=ctx.layer_id,
+        progress=lambda n, share: say(_progress_line(f"parsing {path.name}", n, share, time.perf_counter() - t1)),
+    )
     c = data.counts
-    say(f"        read {path.name}: {c['nodes']:,} nodes, {c['ways']:,} ways, {c['relations']:,} relations "
-        f"({time.perf_counter() - t0:.1f} s)")
+    say(
+        f"        read {path.name}: {c['nodes']:,} nodes, {c['ways']:,} ways, {c['relations']:,} relations "
+        f"({time.perf_counter() - t0:.1f} s)"
+    )
     if data.nodes_inside(polygon) == 0:
         box = data.extent() if not clipped else file_extent(src)
         where = f"the file spans {_fmt_box(box)}" if box else "the file holds no node at all"
-        raise BuildError(f"the OSM extract holds nothing inside Tianjin: {where}; Tianjin (+1 km) spans "
-                         f"{_fmt_box(shapely.bounds(polygon))}. Use an extract that covers Tianjin (e.g. "
-                         f"Geofabrik's china-latest.osm.pbf or a BBBike cut of Tianjin); nothing was written",
-                         layer=ctx.layer_id, file=str(src))
+        raise BuildError(
+            f"the OSM extract holds nothing inside Tianjin: {where}; Tianjin (+1 km) spans "
+            f"{_fmt_box(shapely.bounds(polygon))}. Use an extract that covers Tianjin (e.g. "
+            f"Geofabrik's china-latest.osm.pbf or a BBBike cut of Tianjin); nothing was written",
+            layer=ctx.layer_id,
+            file=str(src),
+        )
     ctx.shared[key] = data
     return data
 
@@ -300,8 +327,16 @@ def _overpass_data(ctx: BuildContext, path: Path) -> OsmData:
     return ctx.shared[key]
 
 
-def _build_from_doc(ctx: BuildContext, *, layer: Layer, normalise: Callable, data_of: Callable[[], OsmData],
-                    polygon, boundary, label_of: Callable[[OsmData], tuple[str, str]]) -> gpd.GeoDataFrame:
+def _build_from_doc(
+    ctx: BuildContext,
+    *,
+    layer: Layer,
+    normalise: Callable,
+    data_of: Callable[[], OsmData],
+    polygon,
+    boundary,
+    label_of: Callable[[OsmData], tuple[str, str]],
+) -> gpd.GeoDataFrame:
     data = data_of()
     ctx.file(data.path)
     label, date = label_of(data)
@@ -317,18 +352,25 @@ def _build_from_doc(ctx: BuildContext, *, layer: Layer, normalise: Callable, dat
         if outside.any():
             ctx.fallback(int(outside.sum()), "outside the area the OSM data covers (its nodes' hull)")
             extra = bundled[outside]
-            gdf = gpd.GeoDataFrame(pd.concat([gdf, extra[[c for c in extra.columns if c in gdf.columns]]],
-                                             ignore_index=True), geometry="geometry", crs=STORAGE_CRS)
+            gdf = gpd.GeoDataFrame(
+                pd.concat([gdf, extra[[c for c in extra.columns if c in gdf.columns]]], ignore_index=True),
+                geometry="geometry",
+                crs=STORAGE_CRS,
+            )
     key = layer.osm.get("keep_bundled_missing")
     if key:
         bundled = bundled if bundled is not None else _bundled_quietly(layer, ctx)
         absent = ~bundled[key].astype(str).isin(set(gdf[key].astype(str)))
         if absent.any():
-            ctx.fallback(int(absent.sum()), f"{key} {', '.join(map(str, bundled.loc[absent, key]))} not in the "
-                                            f"OSM data")
+            ctx.fallback(
+                int(absent.sum()), f"{key} {', '.join(map(str, bundled.loc[absent, key]))} not in the OSM data"
+            )
             extra = bundled[absent]
-            gdf = gpd.GeoDataFrame(pd.concat([gdf, extra[[c for c in extra.columns if c in gdf.columns]]],
-                                             ignore_index=True), geometry="geometry", crs=STORAGE_CRS)
+            gdf = gpd.GeoDataFrame(
+                pd.concat([gdf, extra[[c for c in extra.columns if c in gdf.columns]]], ignore_index=True),
+                geometry="geometry",
+                crs=STORAGE_CRS,
+            )
     check_plausible(layer, gdf, ctx, covered, bundled)
     return gdf
 
@@ -347,21 +389,25 @@ PLAUSIBLE_RULES = {
     "max_features": "at most this many features",
     "features": "exactly this many features (OSM and fallback together)",
     "min_share_of_bundled": "OSM features ≥ this share of the bundled layer's features inside the area the OSM "
-                            "data covers",
+    "data covers",
 }
 """Plausibility rules a layer may declare in ``[layer.osm.plausible]``."""
 
 
-def check_plausible(layer: Layer, gdf: gpd.GeoDataFrame, ctx: BuildContext, covered,
-                    bundled: gpd.GeoDataFrame | None = None) -> list[str]:
+def check_plausible(
+    layer: Layer, gdf: gpd.GeoDataFrame, ctx: BuildContext, covered, bundled: gpd.GeoDataFrame | None = None
+) -> list[str]:
     """Check ``gdf`` (built from OSM) against the layer's ``[layer.osm.plausible]`` rules. A failed rule is a
     warning naming the rule and the numbers (recorded for the provenance table's ``plausibility`` column),
     or a :class:`BuildError` with ``--strict``. Returns the failures."""
     rules = layer.osm.get("plausible") or {}
     unknown = set(rules) - set(PLAUSIBLE_RULES)
     if unknown:
-        raise BuildError(f"unknown plausibility rule(s) {sorted(unknown)}; known: {sorted(PLAUSIBLE_RULES)}",
-                         layer=layer.id, field="osm.plausible")
+        raise BuildError(
+            f"unknown plausibility rule(s) {sorted(unknown)}; known: {sorted(PLAUSIBLE_RULES)}",
+            layer=layer.id,
+            field="osm.plausible",
+        )
     n_osm = int(gdf["source"].astype(str).str.startswith("OpenStreetMap").sum()) if "source" in gdf else len(gdf)
     fails = []
     if "min_features" in rules and n_osm < rules["min_features"]:
@@ -379,8 +425,10 @@ def check_plausible(layer: Layer, gdf: gpd.GeoDataFrame, ctx: BuildContext, cove
         n_ref = int((shapely.intersects(g, covered)).sum())
         need = rules["min_share_of_bundled"] * n_ref
         if n_ref and n_osm < need:
-            fails.append(f"min_share_of_bundled = {rules['min_share_of_bundled']:g}: {n_osm} feature(s) from OSM, "
-                         f"{n_osm / n_ref:.0%} of the {n_ref} bundled ones inside the area the OSM data covers")
+            fails.append(
+                f"min_share_of_bundled = {rules['min_share_of_bundled']:g}: {n_osm} feature(s) from OSM, "
+                f"{n_osm / n_ref:.0%} of the {n_ref} bundled ones inside the area the OSM data covers"
+            )
     for msg in fails:
         if ctx.options.get("strict"):
             raise BuildError(f"--strict: plausibility rule {msg}", layer=layer.id, rule="plausible")
@@ -404,8 +452,11 @@ def resolve_builder(layer: Layer, ctx: BuildContext) -> Callable[[BuildContext],
     name = layer.osm.get("normalise", "")
     normalise = getattr(osm_layers, name, None) if name and not name.startswith("_") else None
     if normalise is None:
-        raise BuildError(f"[layer.osm] normalise = {name!r} is not a function of tjspatial.sources.osm_layers",
-                         layer=layer.id, field="osm.normalise")
+        raise BuildError(
+            f"[layer.osm] normalise = {name!r} is not a function of tjspatial.sources.osm_layers",
+            layer=layer.id,
+            field="osm.normalise",
+        )
     sels = parse_selectors(layer.osm.get("select"), layer.id)
     route_sels = parse_selectors(layer.osm.get("routes"), layer.id)
     if not sels and not route_sels:
@@ -428,29 +479,49 @@ def resolve_builder(layer: Layer, ctx: BuildContext) -> Callable[[BuildContext],
         query = overpass_ql(all_sels, polygon, timeout=int(settings.timeout), date=ctx.options.get("osm_date"))
         if settings.offline and not cache_path(settings, query, layer.id).is_file():
             if ctx.options.get("strict"):
-                raise BuildError(f"--strict: --offline and no cached Overpass answer for this layer in "
-                                 f"{settings.cache_dir}", layer=layer.id, rule="strict")
-            ctx.warn(f"--offline: no cached Overpass answer for this layer in {settings.cache_dir}; "
-                     f"built from its bundled source instead")
+                raise BuildError(
+                    f"--strict: --offline and no cached Overpass answer for this layer in {settings.cache_dir}",
+                    layer=layer.id,
+                    rule="strict",
+                )
+            ctx.warn(
+                f"--offline: no cached Overpass answer for this layer in {settings.cache_dir}; "
+                f"built from its bundled source instead"
+            )
             return None
 
         def data_of() -> OsmData:
             return _overpass_data(ctx, fetch_osm_xml(query, settings, label=layer.id, layer_id=layer.id))
+
         pinned = ctx.options.get("osm_date")
 
         def label_of(data: OsmData) -> tuple[str, str]:
             date = pinned or data.timestamp
             return (f"OpenStreetMap via Overpass ({date})" if date else "OpenStreetMap via Overpass", date or "")
-    return functools.partial(_build_from_doc, layer=layer, normalise=normalise, data_of=data_of,
-                             polygon=polygon, boundary=boundary, label_of=label_of)
+
+    return functools.partial(
+        _build_from_doc,
+        layer=layer,
+        normalise=normalise,
+        data_of=data_of,
+        polygon=polygon,
+        boundary=boundary,
+        label_of=label_of,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ walk network
 
 
-def build_walk_graph(*, source: str = "osm", extract: str | Path | None = None, out: str | Path | None = None,
-                     polygon: shapely.Geometry | None = None, options: dict | None = None,
-                     sources_dir: str | Path | None = None) -> Path:
+def build_walk_graph(
+    *,
+    source: str = "osm",
+    extract: str | Path | None = None,
+    out: str | Path | None = None,
+    polygon: shapely.Geometry | None = None,
+    options: dict | None = None,
+    sources_dir: str | Path | None = None,
+) -> Path:
     """Build the walkable street network of Tianjin (or ``polygon``, EPSG:4326) and save it as GraphML.
 
     Parameters
@@ -467,10 +538,14 @@ def build_walk_graph(*, source: str = "osm", extract: str | Path | None = None, 
     """
     import osmnx as ox
     from ..catalog import get_catalog
+
     options = dict(options or {})
     cat = get_catalog()
-    ctx = BuildContext(catalog=cat, sources_dir=Path(sources_dir) if sources_dir else default_sources_dir(),
-                       options={"source": source, **options})
+    ctx = BuildContext(
+        catalog=cat,
+        sources_dir=Path(sources_dir) if sources_dir else default_sources_dir(),
+        options={"source": source, **options},
+    )
     if polygon is None:
         polygon = query_polygon(tianjin_boundary(ctx))
     settings = fetch_settings(options)
@@ -481,7 +556,10 @@ def build_walk_graph(*, source: str = "osm", extract: str | Path | None = None, 
         if not src.is_file():
             raise BuildError(f"OSM extract not found: {src}", layer="walk_network", file=str(src))
         bbox = tuple(np.round(shapely.bounds(polygon), 6))
-        xml = settings.cache_dir / f"walk-{src.name.split('.')[0]}-{hashlib.sha256(str(bbox).encode()).hexdigest()[:12]}.osm"
+        xml = (
+            settings.cache_dir
+            / f"walk-{src.name.split('.')[0]}-{hashlib.sha256(str(bbox).encode()).hexdigest()[:12]}.osm"
+        )
         if tool_path():  # osmium-tool: keep highway ways in the polygon, then only the walkable ones
             clipped = xml.with_name(xml.stem + ".highways.osm")
             clip_extract(src, clipped, polygon, {"highway"}, selectors=sel)
@@ -495,8 +573,9 @@ def build_walk_graph(*, source: str = "osm", extract: str | Path | None = None, 
     try:
         g = ox.graph_from_xml(xml, bidirectional=True, simplify=True, retain_all=True)
     except Exception as exc:
-        raise BuildError(f"cannot build the walk network ({type(exc).__name__}: {exc})", layer="walk_network",
-                         file=str(xml)) from exc
+        raise BuildError(
+            f"cannot build the walk network ({type(exc).__name__}: {exc})", layer="walk_network", file=str(xml)
+        ) from exc
     g = ox.truncate.truncate_graph_polygon(g, polygon, truncate_by_edge=True)
     with atomic_path(out, ".graphml") as tmp:
         ox.save_graphml(g, tmp)

@@ -18,6 +18,7 @@ Geometries are built here rather than by osmnx, so that what real extracts do to
 
 Lengths and gaps are measured on the ellipsoid (pyproj ``Geod``), so no projection is needed.
 """
+
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
@@ -138,8 +139,9 @@ class OsmData:
         return out
 
     # -------------------------------------------------------------------------------------------- features
-    def features(self, selectors: list[Selector], *, polygon=None, areas: bool = True,
-                 repair: bool = True) -> gpd.GeoDataFrame:
+    def features(
+        self, selectors: list[Selector], *, polygon=None, areas: bool = True, repair: bool = True
+    ) -> gpd.GeoDataFrame:
         """The elements ``selectors`` pick, with geometries, optionally only those intersecting ``polygon``.
 
         Parameters
@@ -162,16 +164,20 @@ class OsmData:
         for wid, tags in self.way_tags.items():
             if any(s.matches("way", tags) for s in selectors):
                 line, missing = self.way_line(wid)
-                note = f"way {wid}: {missing} of {len(self.way_nodes[wid])} nodes missing from the file" \
-                    if missing > 0 else ""
+                note = (
+                    f"way {wid}: {missing} of {len(self.way_nodes[wid])} nodes missing from the file"
+                    if missing > 0
+                    else ""
+                )
                 if line is None:
                     rows.append(tags), index.append(("way", wid)), geoms.append(None)
                     problems.append(note or f"way {wid}: no geometry"), repairs.append("")
                     continue
                 refs = self.way_nodes[wid]
                 closed = refs[0] == refs[-1] and missing == 0 and tags.get("area") != "no"
-                geom = shapely.polygons(shapely.get_coordinates(line)) if (areas and closed and
-                                                                           len(refs) >= 4) else line
+                geom = (
+                    shapely.polygons(shapely.get_coordinates(line)) if (areas and closed and len(refs) >= 4) else line
+                )
                 rows.append(tags), index.append(("way", wid)), geoms.append(geom)
                 problems.append(note), repairs.append("")
         for rid, (tags, members) in self.relations.items():
@@ -182,12 +188,19 @@ class OsmData:
                     geom, probs, reps = self._relation_lines(members), [], []
                 rows.append(tags), index.append(("relation", rid)), geoms.append(geom)
                 problems.append("; ".join(probs)), repairs.append("; ".join(reps))
-        df = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["element", "id"])
-                          if index else pd.MultiIndex.from_arrays([[], []], names=["element", "id"]))
+        df = pd.DataFrame(
+            rows,
+            index=pd.MultiIndex.from_tuples(index, names=["element", "id"])
+            if index
+            else pd.MultiIndex.from_arrays([[], []], names=["element", "id"]),
+        )
         df["problems"] = problems
         df["repairs"] = repairs
-        gdf = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(np.asarray(geoms, dtype=object), index=df.index,
-                                                          crs=STORAGE_CRS), crs=STORAGE_CRS)
+        gdf = gpd.GeoDataFrame(
+            df,
+            geometry=gpd.GeoSeries(np.asarray(geoms, dtype=object), index=df.index, crs=STORAGE_CRS),
+            crs=STORAGE_CRS,
+        )
         if polygon is not None and len(gdf):
             g = np.asarray(gdf.geometry.values)
             keep = pd.isna(g) | shapely.intersects(g, polygon)
@@ -285,10 +298,16 @@ class OsmData:
         node_ids = np.asarray(members_df.loc[members_df["type"] == "node", "ref"].unique(), dtype="int64")
         xy, found = self._positions(node_ids)
         node_ids = node_ids[found]
-        names = [(self.node_tags.get(int(n), {}).get("name:zh") or self.node_tags.get(int(n), {}).get("name")
-                  or "") for n in node_ids]
-        nodes = gpd.GeoDataFrame({"name": names}, geometry=shapely.points(xy) if len(xy) else [],
-                                 index=pd.Index(node_ids, dtype="int64"), crs=STORAGE_CRS)
+        names = [
+            (self.node_tags.get(int(n), {}).get("name:zh") or self.node_tags.get(int(n), {}).get("name") or "")
+            for n in node_ids
+        ]
+        nodes = gpd.GeoDataFrame(
+            {"name": names},
+            geometry=shapely.points(xy) if len(xy) else [],
+            index=pd.Index(node_ids, dtype="int64"),
+            crs=STORAGE_CRS,
+        )
         rel_df = pd.DataFrame(rels) if rels else pd.DataFrame({"rel_id": pd.Series(dtype="int64")})
         return Routes(rel_df, members_df, ways, nodes)
 
@@ -305,6 +324,7 @@ def read_osm_xml(path: str | Path, *, layer_id: str = "<none>", progress=None, e
         The file cannot be read or is not well-formed XML (names the file and the layer).
     """
     from .osm_extract import open_osm_xml
+
     path = Path(path)
     ids, lons, lats = [], [], []
     node_tags, way_nodes, way_tags, relations = {}, {}, {}, {}
@@ -339,8 +359,10 @@ def read_osm_xml(path: str | Path, *, layer_id: str = "<none>", progress=None, e
                 elif tag == "relation":
                     rid = int(elem.get("id"))
                     tags = {t.get("k"): t.get("v") for t in elem.iter("tag")}
-                    relations[rid] = (tags, [(m.get("type"), int(m.get("ref")), m.get("role") or "")
-                                             for m in elem.iter("member")])
+                    relations[rid] = (
+                        tags,
+                        [(m.get("type"), int(m.get("ref")), m.get("role") or "") for m in elem.iter("member")],
+                    )
                 else:
                     continue
                 ts = elem.get("timestamp")
@@ -351,13 +373,20 @@ def read_osm_xml(path: str | Path, *, layer_id: str = "<none>", progress=None, e
                 if progress is not None and n % every == 0:
                     progress(n, min(counter.pos / size, 1.0))
     except (ET.ParseError, OSError, EOFError, ValueError, TypeError) as exc:
-        raise BuildError(f"cannot read OSM XML ({type(exc).__name__}: {exc})", layer=layer_id,
-                         file=str(path)) from exc
+        raise BuildError(f"cannot read OSM XML ({type(exc).__name__}: {exc})", layer=layer_id, file=str(path)) from exc
     node_ids = np.asarray(ids, dtype="int64")
     order = np.argsort(node_ids, kind="stable")
-    return OsmData(path=path, node_ids=node_ids[order], lon=np.asarray(lons, dtype="float64")[order],
-                   lat=np.asarray(lats, dtype="float64")[order], node_tags=node_tags, way_nodes=way_nodes,
-                   way_tags=way_tags, relations=relations, timestamp=(root_stamp or newest)[:10])
+    return OsmData(
+        path=path,
+        node_ids=node_ids[order],
+        lon=np.asarray(lons, dtype="float64")[order],
+        lat=np.asarray(lats, dtype="float64")[order],
+        node_tags=node_tags,
+        way_nodes=way_nodes,
+        way_tags=way_tags,
+        relations=relations,
+        timestamp=(root_stamp or newest)[:10],
+    )
 
 
 def write_selected_ways(data: OsmData, selectors: list[Selector], out: Path) -> Path:
@@ -366,6 +395,7 @@ def write_selected_ways(data: OsmData, selectors: list[Selector], out: Path) -> 
     from xml.sax.saxutils import quoteattr
 
     from ..atomic import atomic_path
+
     ways = [w for w, tags in data.way_tags.items() if any(s.matches("way", tags) for s in selectors)]
     refs = np.unique(np.fromiter((r for w in ways for r in data.way_nodes[w]), dtype="int64"))
     xy, found = data._positions(refs)
@@ -379,4 +409,3 @@ def write_selected_ways(data: OsmData, selectors: list[Selector], out: Path) -> 
     with atomic_path(Path(out)) as tmp:
         Path(tmp).write_text("\n".join(lines), encoding="utf-8")
     return Path(out)
-

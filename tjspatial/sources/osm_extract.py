@@ -6,6 +6,7 @@
   OSM XML that :func:`tjspatial.sources.osm_data.read_osm_xml` parses once for all layers;
 * :func:`file_extent` gives a file's extent (for the "nothing inside Tianjin" message).
 """
+
 from __future__ import annotations
 
 import bz2
@@ -26,8 +27,17 @@ import shapely
 from ..errors import BuildError
 from .osm_query import Selector
 
-__all__ = ["XML_SUFFIXES", "open_osm_xml", "clip_extract", "clip_filter_pbf", "file_extent",
-           "filter_expressions", "tool_path", "is_pbf", "is_xml"]
+__all__ = [
+    "XML_SUFFIXES",
+    "open_osm_xml",
+    "clip_extract",
+    "clip_filter_pbf",
+    "file_extent",
+    "filter_expressions",
+    "tool_path",
+    "is_pbf",
+    "is_xml",
+]
 
 XML_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2", ".xml")
 
@@ -98,6 +108,7 @@ def filter_expressions(selectors: list[Selector]) -> list[str]:
         def rank(c):
             k, op, v = c
             return (k == "type", op is None, op == "~" and _alternatives(v) is None)
+
         key, op, value = sorted(conds, key=rank)[0]
         kinds = "".join(e[0] for e in sel.elements)
         if op == "=":
@@ -123,8 +134,9 @@ def _run(cmd: list[str], what: str, src: Path) -> None:
         raise BuildError(f"osmium-tool failed to {what}: {r.stderr.strip()[-400:]}", file=str(src))
 
 
-def clip_extract(src: Path, out: Path, polygon, keys: set[str], *, selectors: list[Selector] | None = None,
-                 progress=None) -> Path:
+def clip_extract(
+    src: Path, out: Path, polygon, keys: set[str], *, selectors: list[Selector] | None = None, progress=None
+) -> Path:
     """Write to ``out`` (OSM XML) the objects of ``src`` (``.osm.pbf``, ``.osm``, ``.osm.bz2``, ``.osm.gz``)
     that a build needs inside ``polygon`` (EPSG:4326), with everything they reference.
 
@@ -140,6 +152,7 @@ def clip_extract(src: Path, out: Path, polygon, keys: set[str], *, selectors: li
         The file cannot be read or clipped (naming the file and what failed).
     """
     import tempfile
+
     tool = tool_path()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -147,6 +160,7 @@ def clip_extract(src: Path, out: Path, polygon, keys: set[str], *, selectors: li
         sels = selectors
         return clip_filter_pbf(src, out, tuple(shapely.bounds(polygon)), keys, selectors=sels, progress=progress)
     from .osm_query import parse_selectors
+
     sels = selectors or parse_selectors([f'nwr["{k}"]' for k in sorted(keys)])
     exprs = filter_expressions(sels)
     say = progress or (lambda msg: None)
@@ -154,20 +168,44 @@ def clip_extract(src: Path, out: Path, polygon, keys: set[str], *, selectors: li
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".clip-") as tmpdir:
         tmp = Path(tmpdir)
         poly = tmp / "tianjin.geojson"
-        poly.write_text(json.dumps({"type": "Feature", "properties": {},
-                                    "geometry": shapely.geometry.mapping(polygon)}), encoding="utf-8")
+        poly.write_text(
+            json.dumps({"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(polygon)}),
+            encoding="utf-8",
+        )
         t = time.perf_counter()
         filtered = tmp / "filtered.osm.pbf"
         _run([tool, "tags-filter", str(src), *exprs, "-o", str(filtered), "-O", *bar], "filter the tags", src)
-        say(f"        osmium tags-filter: {filtered.stat().st_size / 1e6:,.1f} MB kept "
-            f"({time.perf_counter() - t:.1f} s)")
+        say(
+            f"        osmium tags-filter: {filtered.stat().st_size / 1e6:,.1f} MB kept "
+            f"({time.perf_counter() - t:.1f} s)"
+        )
         t = time.perf_counter()
         part = tmp / "clipped.osm"
-        _run([tool, "extract", "-p", str(poly), "--strategy", "smart", "-S",
-              "types=multipolygon,boundary,route", str(filtered), "-o", str(part), "-f", "osm", "-O", *bar],
-             "clip to the Tianjin polygon", src)
-        say(f"        osmium extract --strategy smart: {part.stat().st_size / 1e6:,.1f} MB "
-            f"({time.perf_counter() - t:.1f} s)")
+        _run(
+            [
+                tool,
+                "extract",
+                "-p",
+                str(poly),
+                "--strategy",
+                "smart",
+                "-S",
+                "types=multipolygon,boundary,route",
+                str(filtered),
+                "-o",
+                str(part),
+                "-f",
+                "osm",
+                "-O",
+                *bar,
+            ],
+            "clip to the Tianjin polygon",
+            src,
+        )
+        say(
+            f"        osmium extract --strategy smart: {part.stat().st_size / 1e6:,.1f} MB "
+            f"({time.perf_counter() - t:.1f} s)"
+        )
         os.replace(part, out)
     return out
 
@@ -182,6 +220,7 @@ def file_extent(src: Path) -> tuple[float, float, float, float] | None:
         if r.returncode == 0 and len(nums) == 4:
             return tuple(float(v) for v in nums)
     import osmium
+
     x0 = y0 = np.inf
     x1 = y1 = -np.inf
     for obj in osmium.FileProcessor(str(src), osmium.osm.NODE):
@@ -191,8 +230,14 @@ def file_extent(src: Path) -> tuple[float, float, float, float] | None:
     return None if x0 == np.inf else (x0, y0, x1, y1)
 
 
-def clip_filter_pbf(src: Path, out: Path, bbox: tuple[float, float, float, float], keys: set[str],
-                    selectors: list[Selector] | None = None, progress=None) -> Path:
+def clip_filter_pbf(
+    src: Path,
+    out: Path,
+    bbox: tuple[float, float, float, float],
+    keys: set[str],
+    selectors: list[Selector] | None = None,
+    progress=None,
+) -> Path:
     """Write to ``out`` (OSM XML) the objects of ``src`` (``.osm.pbf``) that carry one of ``keys`` and lie in
     ``bbox`` (min lon, min lat, max lon, max lat, EPSG:4326), plus everything they reference.
 
@@ -220,8 +265,11 @@ def clip_filter_pbf(src: Path, out: Path, bbox: tuple[float, float, float, float
     tracker = osmium.IdTracker()
     try:
         with osmium.BackReferenceWriter(str(tmp), ref_src=str(src), overwrite=True, remove_tags=False) as writer:
-            fp = (osmium.FileProcessor(str(src), osmium.osm.NODE | osmium.osm.WAY).with_locations()
-                  .with_filter(osmium.filter.KeyFilter(*sorted(keys))))
+            fp = (
+                osmium.FileProcessor(str(src), osmium.osm.NODE | osmium.osm.WAY)
+                .with_locations()
+                .with_filter(osmium.filter.KeyFilter(*sorted(keys)))
+            )
             for obj in fp:
                 if selectors is not None:
                     kind = "node" if obj.is_node() else "way"
@@ -243,7 +291,8 @@ def clip_filter_pbf(src: Path, out: Path, bbox: tuple[float, float, float, float
             # a relation's member may lack the keys (e.g. an untagged outer way): find member positions
             rels = []
             for obj in osmium.FileProcessor(str(src), osmium.osm.RELATION).with_filter(
-                    osmium.filter.KeyFilter(*sorted(keys))):
+                osmium.filter.KeyFilter(*sorted(keys))
+            ):
                 if selectors is not None and not any(sel.matches("relation", dict(obj.tags)) for sel in selectors):
                     continue
                 rels.append((obj.id, [(m.type, m.ref) for m in obj.members]))
@@ -255,8 +304,10 @@ def clip_filter_pbf(src: Path, out: Path, bbox: tuple[float, float, float, float
                 for obj in osmium.FileProcessor(str(src), osmium.osm.NODE | osmium.osm.WAY).with_locations():
                     seen += 1
                     if progress is not None and seen % 1_000_000 == 0:
-                        progress(f"        pyosmium pass over {src.name}: {seen:,} objects "
-                                 f"({seen / (time.perf_counter() - t0):,.0f} objects/s)")
+                        progress(
+                            f"        pyosmium pass over {src.name}: {seen:,} objects "
+                            f"({seen / (time.perf_counter() - t0):,.0f} objects/s)"
+                        )
                     if obj.is_node():
                         if obj.id in member_nodes:
                             loc = obj.location
@@ -268,8 +319,11 @@ def clip_filter_pbf(src: Path, out: Path, bbox: tuple[float, float, float, float
                             if loc.valid() and x0 <= loc.lon <= x1 and y0 <= loc.lat <= y1:
                                 inside_w.add(obj.id)
                                 break
-            keep = {rid for rid, ms in rels
-                    if any((t == "w" and r in inside_w) or (t == "n" and r in inside_n) for t, r in ms)}
+            keep = {
+                rid
+                for rid, ms in rels
+                if any((t == "w" and r in inside_w) or (t == "n" and r in inside_n) for t, r in ms)
+            }
             if keep:
                 for obj in osmium.FileProcessor(str(src), osmium.osm.RELATION):
                     if obj.id in keep:
@@ -280,6 +334,5 @@ def clip_filter_pbf(src: Path, out: Path, bbox: tuple[float, float, float, float
         raise
     except Exception as exc:
         tmp.unlink(missing_ok=True)
-        raise BuildError(f"cannot clip/filter the PBF extract ({type(exc).__name__}: {exc})",
-                         file=str(src)) from exc
+        raise BuildError(f"cannot clip/filter the PBF extract ({type(exc).__name__}: {exc})", file=str(src)) from exc
     return out

@@ -11,6 +11,7 @@ body — a server trickling one byte a second is cut off), ``deadline`` bounds a
 including the waits between retries, and a ``Retry-After`` header is obeyed only when it is a finite,
 non-negative number of seconds (or an HTTP date) no larger than :data:`MAX_RETRY_AFTER` and the time left.
 """
+
 from __future__ import annotations
 
 import email.utils
@@ -27,8 +28,18 @@ from ..atomic import atomic_path
 from ..errors import BuildError
 from ..settings import DEFAULT_BACKOFF, DEFAULT_DEADLINE, DEFAULT_OVERPASS_URL, DEFAULT_RETRIES, DEFAULT_TIMEOUT
 
-__all__ = ["DEFAULT_OVERPASS_URL", "FetchSettings", "OfflineMiss", "cache_path", "fetch_osm_xml",
-           "is_complete_osm_xml", "parse_retry_after", "MAX_RETRY_AFTER", "DEFAULT_TIMEOUT", "DEFAULT_DEADLINE"]
+__all__ = [
+    "DEFAULT_OVERPASS_URL",
+    "FetchSettings",
+    "OfflineMiss",
+    "cache_path",
+    "fetch_osm_xml",
+    "is_complete_osm_xml",
+    "parse_retry_after",
+    "MAX_RETRY_AFTER",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_DEADLINE",
+]
 
 RETRY_STATUS = (429, 502, 503, 504)
 """HTTP statuses that mean "busy, try again later" at an Overpass endpoint."""
@@ -68,13 +79,11 @@ class FetchSettings:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.timeout, (int, float)) and math.isfinite(self.timeout) and self.timeout > 0):
-            raise BuildError(f"--timeout must be a positive number of seconds, not {self.timeout!r}",
-                             field="timeout")
+            raise BuildError(f"--timeout must be a positive number of seconds, not {self.timeout!r}", field="timeout")
         if not (isinstance(self.retries, int) and 0 <= self.retries <= 100):
             raise BuildError(f"--retries must be an integer from 0 to 100, not {self.retries!r}", field="retries")
         if not (math.isfinite(self.backoff) and self.backoff >= 0):
-            raise BuildError(f"backoff must be a finite number of seconds >= 0, not {self.backoff!r}",
-                             field="backoff")
+            raise BuildError(f"backoff must be a finite number of seconds >= 0, not {self.backoff!r}", field="backoff")
 
 
 def cache_path(settings: FetchSettings, query: str, label: str) -> Path:
@@ -132,6 +141,7 @@ def _read_body(response: requests.Response, stop_at: float, timeout: float) -> b
     """The whole body, read in pieces as they arrive (``read1``), so that ``stop_at`` (``time.monotonic()``)
     bounds a slow server; :class:`_Retry` when it passes or the connection drops mid-body."""
     import urllib3.exceptions as u3
+
     chunks, size = [], 0
     raw = getattr(response, "raw", None)
     if raw is None or not hasattr(raw, "read1"):  # a response built in memory (tests, adapters)
@@ -148,8 +158,9 @@ def _read_body(response: requests.Response, stop_at: float, timeout: float) -> b
     except u3.ReadTimeoutError:
         raise _Retry(f"no answer within {timeout:g} s ({size:,} bytes received; timeout)") from None
     except (u3.HTTPError, OSError) as exc:
-        raise _Retry(f"connection dropped while reading the answer after {size:,} bytes "
-                     f"({type(exc).__name__})") from None
+        raise _Retry(
+            f"connection dropped while reading the answer after {size:,} bytes ({type(exc).__name__})"
+        ) from None
     return b"".join(chunks)
 
 
@@ -158,6 +169,7 @@ def _bounded(func, seconds: float):
     included); :class:`_Retry` (timeout) if it is not done by then. The worker notices its own deadline and
     ends by itself."""
     import threading
+
     box: dict = {}
 
     def run():
@@ -176,11 +188,17 @@ def _bounded(func, seconds: float):
     return box["value"]
 
 
-def _attempt(session: requests.Session, settings: FetchSettings, query: str, budget: float,
-             stop_at: float) -> tuple[int, str, str | None, bytes]:
+def _attempt(
+    session: requests.Session, settings: FetchSettings, query: str, budget: float, stop_at: float
+) -> tuple[int, str, str | None, bytes]:
     """One POST: ``(status, reason, Retry-After header, body)``; a busy answer's body is not read."""
-    response = session.post(settings.url, data={"data": query}, timeout=budget, stream=True,
-                            headers={"User-Agent": "tjspatial (OSM refresh)"})
+    response = session.post(
+        settings.url,
+        data={"data": query},
+        timeout=budget,
+        stream=True,
+        headers={"User-Agent": "tjspatial (OSM refresh)"},
+    )
     try:
         if response.status_code != 200 and response.status_code in RETRY_STATUS:
             return response.status_code, response.reason, response.headers.get("Retry-After"), b""
@@ -191,8 +209,15 @@ def _attempt(session: requests.Session, settings: FetchSettings, query: str, bud
             response.close()
 
 
-def fetch_osm_xml(query: str, settings: FetchSettings, *, label: str, layer_id: str = "<none>",
-                  session: requests.Session | None = None, sleep=time.sleep) -> Path:
+def fetch_osm_xml(
+    query: str,
+    settings: FetchSettings,
+    *,
+    label: str,
+    layer_id: str = "<none>",
+    session: requests.Session | None = None,
+    sleep=time.sleep,
+) -> Path:
     """Run an Overpass query (answer in OSM XML) and return the path of the cached answer.
 
     Each attempt may take at most ``settings.timeout`` seconds in all; attempts and the waits between them
@@ -214,8 +239,11 @@ def fetch_osm_xml(query: str, settings: FetchSettings, *, label: str, layer_id: 
             return path
         path.unlink(missing_ok=True)  # an incomplete answer cached by an older version: fetch again
     if settings.offline:
-        raise OfflineMiss(f"--offline: no cached Overpass answer ({path.name} not in {settings.cache_dir})",
-                          layer=layer_id, file=str(path))
+        raise OfflineMiss(
+            f"--offline: no cached Overpass answer ({path.name} not in {settings.cache_dir})",
+            layer=layer_id,
+            file=str(path),
+        )
     own = session is None
     session = session or requests.Session()
     last = "no attempt made"
@@ -230,19 +258,24 @@ def fetch_osm_xml(query: str, settings: FetchSettings, *, label: str, layer_id: 
                 last += "; the build's Overpass deadline has passed"
                 break
             attempts += 1
-            wait = settings.backoff * (2 ** attempt)
+            wait = settings.backoff * (2**attempt)
             budget = min(settings.timeout, left())
             stop_at = time.monotonic() + budget
             try:
                 status, reason, retry_after, body = _bounded(
-                    lambda: _attempt(session, settings, query, budget, stop_at), budget)
+                    lambda: _attempt(session, settings, query, budget, stop_at), budget
+                )
                 if status == 200:
                     if b"<osm" not in body[:4096]:
-                        raise BuildError(f"Overpass at {settings.url} answered 200 but not OSM XML: "
-                                         f"{body[:200]!r}", layer=layer_id)
+                        raise BuildError(
+                            f"Overpass at {settings.url} answered 200 but not OSM XML: {body[:200]!r}", layer=layer_id
+                        )
                     if b"runtime error" in body[-3000:] or b"runtime error" in body[:3000]:
-                        raise BuildError(f"Overpass at {settings.url} reported a runtime error (query too "
-                                         f"large or timed out on the server; raise --timeout)", layer=layer_id)
+                        raise BuildError(
+                            f"Overpass at {settings.url} reported a runtime error (query too "
+                            f"large or timed out on the server; raise --timeout)",
+                            layer=layer_id,
+                        )
                     if not is_complete_osm_xml(body):
                         raise _Retry(f"incomplete OSM XML ({len(body):,} bytes, no closing </osm>)")
                     _write_atomic(path, body)
@@ -258,7 +291,9 @@ def fetch_osm_xml(query: str, settings: FetchSettings, *, label: str, layer_id: 
                             f"Overpass at {settings.url} answered {last} and asks to retry after {asked:g} s, "
                             f"more than allowed (at most {MAX_RETRY_AFTER:g} s, {max(left(), 0):.0f} s left of "
                             f"the build's deadline); try later, another --overpass-url, --offline or "
-                            f"--source extract FILE", layer=layer_id)
+                            f"--source extract FILE",
+                            layer=layer_id,
+                        )
                     wait = asked
             except _Retry as exc:
                 last = str(exc)
@@ -275,9 +310,12 @@ def fetch_osm_xml(query: str, settings: FetchSettings, *, label: str, layer_id: 
     finally:
         if own:
             session.close()
-    raise BuildError(f"Overpass at {settings.url} failed after {attempts} attempt(s): {last}. "
-                     f"Check the network or --overpass-url, raise --timeout/--retries, build from the cache "
-                     f"with --offline, or use --source extract FILE", layer=layer_id)
+    raise BuildError(
+        f"Overpass at {settings.url} failed after {attempts} attempt(s): {last}. "
+        f"Check the network or --overpass-url, raise --timeout/--retries, build from the cache "
+        f"with --offline, or use --source extract FILE",
+        layer=layer_id,
+    )
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -13,6 +13,7 @@ from ``name:en``, else an English ``name``, else place-name pinyin of ``name_zh`
 its layer (the build then keeps the bundled source), reports every geometry repair or drop with the OSM id
 (:func:`usable`) and records feature-level fallbacks with ``ctx.fallback``.
 """
+
 from __future__ import annotations
 
 import re
@@ -31,8 +32,21 @@ from ..names import place_name_pinyin
 if TYPE_CHECKING:  # pragma: no cover
     from .osm import OsmDoc
 
-__all__ = ["NotCovered", "usable", "FORMER_NAMES", "pinyin_name", "names", "status", "districts", "rail_stations", "metro_lines", "intercity_rail",
-           "coastline", "water", "plan_areas"]
+__all__ = [
+    "NotCovered",
+    "usable",
+    "FORMER_NAMES",
+    "pinyin_name",
+    "names",
+    "status",
+    "districts",
+    "rail_stations",
+    "metro_lines",
+    "intercity_rail",
+    "coastline",
+    "water",
+    "plan_areas",
+]
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
@@ -54,14 +68,19 @@ def usable(f: gpd.GeoDataFrame, ctx: BuildContext) -> gpd.GeoDataFrame:
         return f
     reps = [r for r in f["repairs"] if r] if "repairs" in f.columns else []
     if reps:
-        ctx.warn(f"repaired {len(reps)} OSM geometr{'y' if len(reps) == 1 else 'ies'} (rings closed, dropped or made "
-                 f"valid): {capped(reps)}")
+        ctx.warn(
+            f"repaired {len(reps)} OSM geometr{'y' if len(reps) == 1 else 'ies'} (rings closed, dropped or made "
+            f"valid): {capped(reps)}"
+        )
     geoms = np.asarray(f.geometry.values)
     bad = pd.isna(geoms) | shapely.is_empty(geoms)
     if bad.any():
         nm = names(f)[0]
-        dropped = [f"{e} {i} {nm.iloc[k] or ''}".strip() + f" ({f['problems'].iloc[k] or 'no geometry'})"
-                   for k, (e, i) in enumerate(f.index) if bad[k]]
+        dropped = [
+            f"{e} {i} {nm.iloc[k] or ''}".strip() + f" ({f['problems'].iloc[k] or 'no geometry'})"
+            for k, (e, i) in enumerate(f.index)
+            if bad[k]
+        ]
         ctx.warn(f"dropped {len(dropped)} OSM feature(s) without a usable geometry: {capped(dropped)}")
     return f[~bad]
 
@@ -82,8 +101,38 @@ def tag(f: pd.DataFrame, key: str) -> pd.Series:
     return col.astype(object).where(col.notna(), "").astype(str)
 
 
-_GENERIC = ("火车站", "大街", "公园", "新区", "广场", "大道", "站", "道", "路", "街", "桥", "东", "西", "南", "北",
-            "湖", "港", "口", "庄", "村", "镇", "园", "城", "区", "县", "河", "里", "角", "门", "线")
+_GENERIC = (
+    "火车站",
+    "大街",
+    "公园",
+    "新区",
+    "广场",
+    "大道",
+    "站",
+    "道",
+    "路",
+    "街",
+    "桥",
+    "东",
+    "西",
+    "南",
+    "北",
+    "湖",
+    "港",
+    "口",
+    "庄",
+    "村",
+    "镇",
+    "园",
+    "城",
+    "区",
+    "县",
+    "河",
+    "里",
+    "角",
+    "门",
+    "线",
+)
 """Generic endings written as a separate word in place-name pinyin (天津西 → Tianjin Xi)."""
 
 
@@ -99,6 +148,7 @@ def pinyin_name(text: str) -> str:
     def py(chars: str) -> str:
         out = "".join(lazy_pinyin(chars, style=Style.NORMAL, v_to_u=True))
         return out[:1].upper() + out[1:]
+
     words, rest = [], text.strip()
     for station_word in ("火车站", "站"):  # the station word, then at most one more generic ending
         if rest.endswith(station_word) and len(rest) > len(station_word):
@@ -126,9 +176,14 @@ def names(f: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
     name, en_tag = tag(f, "name"), tag(f, "name:en")
     english_name = _is_english(name) & (zh_tag != "")
     name_zh = zh_tag.where(zh_tag != "", name)
-    source = pd.Series(np.where(tag(f, "name:zh") != "", "osm:name:zh",
-                                np.where(zh_tag != "", "osm:name:zh-Hans", np.where(name != "", "osm:name", "none"))),
-                       index=f.index)
+    source = pd.Series(
+        np.where(
+            tag(f, "name:zh") != "",
+            "osm:name:zh",
+            np.where(zh_tag != "", "osm:name:zh-Hans", np.where(name != "", "osm:name", "none")),
+        ),
+        index=f.index,
+    )
     name_en = en_tag.where(en_tag != "", name.where(english_name, name_zh.map(pinyin_name)))
     return name_zh, name_en, source
 
@@ -136,10 +191,18 @@ def names(f: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
 def status(f: pd.DataFrame) -> pd.Series:
     """``open``, ``construction`` or ``proposed`` from the lifecycle tags."""
     railway, state = tag(f, "railway"), tag(f, "state")
-    constr = (railway == "construction") | (tag(f, "construction") != "") | (state == "construction") | \
-        (tag(f, "construction:railway") != "")
-    proposed = (railway == "proposed") | (tag(f, "proposed") != "") | (state == "proposed") | \
-        (tag(f, "proposed:railway") != "")
+    constr = (
+        (railway == "construction")
+        | (tag(f, "construction") != "")
+        | (state == "construction")
+        | (tag(f, "construction:railway") != "")
+    )
+    proposed = (
+        (railway == "proposed")
+        | (tag(f, "proposed") != "")
+        | (state == "proposed")
+        | (tag(f, "proposed:railway") != "")
+    )
     return pd.Series(np.where(constr, "construction", np.where(proposed, "proposed", "open")), index=f.index)
 
 
@@ -176,9 +239,17 @@ def _only(geoms: np.ndarray, family: str) -> np.ndarray:
 
 def _district_of(points: gpd.GeoDataFrame, ctx: BuildContext) -> pd.Series:
     """Name of the district each point lies in ('' outside, or when districts were not built before)."""
-    districts = next((ctx.layers[lid] for lid in ctx.layers
-                      if "pop_2020" in ctx.layers[lid].columns and "adcode" in ctx.layers[lid].columns
-                      and ctx.catalog[lid].geometry_type == "Polygon" and len(ctx.layers[lid]) > 1), None)
+    districts = next(
+        (
+            ctx.layers[lid]
+            for lid in ctx.layers
+            if "pop_2020" in ctx.layers[lid].columns
+            and "adcode" in ctx.layers[lid].columns
+            and ctx.catalog[lid].geometry_type == "Polygon"
+            and len(ctx.layers[lid]) > 1
+        ),
+        None,
+    )
     if districts is None:
         return pd.Series("", index=points.index)
     j = gpd.sjoin(points[["geometry"]], districts[["name_zh", "geometry"]], how="left", predicate="within")
@@ -193,8 +264,17 @@ FORMER_NAMES = {"蓟县": "蓟州区", "静海县": "静海区", "宁河县": "�
 """Former names of Tianjin districts still found on OSM boundaries (county → district renamings)."""
 DISTRICT_CODE_TAGS = ("division_code", "adcode", "ref", "ref:adcode", "cn:adcode")
 """Tags that may carry a district's 6-digit administrative division code (first 6 digits used)."""
-DISTRICT_NAME_TAGS = ("name:zh", "name:zh-Hans", "name:zh-CN", "name", "official_name", "official_name:zh",
-                      "old_name", "old_name:zh", "name:en")
+DISTRICT_NAME_TAGS = (
+    "name:zh",
+    "name:zh-Hans",
+    "name:zh-CN",
+    "name",
+    "official_name",
+    "official_name:zh",
+    "old_name",
+    "old_name:zh",
+    "name:en",
+)
 """Tags whose values are tried, in order, as district names."""
 
 
@@ -208,15 +288,22 @@ def _district_code(f: pd.DataFrame) -> pd.Series:
 
 def _district_by_name(f: pd.DataFrame, lookup: dict[str, int]) -> pd.Series:
     """Census adcode of each feature by its name tags (exact, former name, or without 区/县/新区)."""
+
     def base(n: str) -> str:
         return re.sub(r"(新区|区|县)$", "", n.strip())
+
     by_base = {base(k): v for k, v in lookup.items() if not k.isascii()}
     out = pd.Series(np.nan, index=f.index, dtype="float64")
     for key in DISTRICT_NAME_TAGS:
         names_ = tag(f, key)
-        exact = names_.map(lambda n: lookup.get(n.strip()) or lookup.get(FORMER_NAMES.get(n.strip(), "")) or
-                           (by_base.get(base(n)) if n and not n.isascii() else None) or
-                           lookup.get(n.strip().lower()))
+        exact = names_.map(
+            lambda n: (
+                lookup.get(n.strip())
+                or lookup.get(FORMER_NAMES.get(n.strip(), ""))
+                or (by_base.get(base(n)) if n and not n.isascii() else None)
+                or lookup.get(n.strip().lower())
+            )
+        )
         out = out.fillna(pd.to_numeric(exact, errors="coerce"))
     return out
 
@@ -252,12 +339,15 @@ def districts(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     label = [f"{n or '(no name)'} ({e} {i})" for n, (e, i) in zip(names(f)[0], f.index)] if len(f) else []
     extra = [label[i] for i in range(len(f)) if pd.isna(f["_code"].iloc[i]) and inside[i]]
     if extra:
-        ctx.warn(f"ignored {len(extra)} admin_level=6 area(s) inside Tianjin that match no census district: "
-                 f"{', '.join(extra)}")
+        ctx.warn(
+            f"ignored {len(extra)} admin_level=6 area(s) inside Tianjin that match no census district: "
+            f"{', '.join(extra)}"
+        )
     matched = f[f["_code"].notna()].copy()
     if matched.empty:
-        raise NotCovered("the OSM data holds no admin_level=6 boundary of a Tianjin district", layer=ctx.layer_id,
-                         file=str(doc.path))
+        raise NotCovered(
+            "the OSM data holds no admin_level=6 boundary of a Tianjin district", layer=ctx.layer_id, file=str(doc.path)
+        )
     matched["_code"] = matched["_code"].astype("int64")
     gm = np.asarray(matched.geometry.values)
     matched["_area"] = np.where(pd.isna(gm), 0.0, _geod_area_km2(gm))
@@ -271,20 +361,26 @@ def districts(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
             continue
         best = ok.sort_values("_area", ascending=False).iloc[[0]]
         if len(ok) > 1:
-            ctx.warn(f"{len(ok)} OSM boundaries match {lookup_name(census, code)}; kept the largest "
-                     f"({best.index[0][0]} {best.index[0][1]})")
+            ctx.warn(
+                f"{len(ok)} OSM boundaries match {lookup_name(census, code)}; kept the largest "
+                f"({best.index[0][0]} {best.index[0][1]})"
+            )
         ratio = best["_area"].iloc[0] / ref_area.get(code, np.nan)
         if not (0.5 <= ratio <= 2.0):
-            reasons[code] = (f"{best.index[0][0]} {best.index[0][1]} has {ratio:.2f} × the area of the bundled "
-                             f"polygon (implausible)")
+            reasons[code] = (
+                f"{best.index[0][0]} {best.index[0][1]} has {ratio:.2f} × the area of the bundled polygon (implausible)"
+            )
             continue
         good.append(best)
     osm_rows = pd.concat(good) if good else matched.iloc[:0]
     missing = [c for c in census["adcode"] if c not in set(osm_rows["_code"])]
     if not len(osm_rows):
-        raise NotCovered("no district boundary in the OSM data is usable: " +
-                         "; ".join(f"{lookup_name(census, c)}: {reasons.get(c, 'not in the data')}" for c in missing),
-                         layer=ctx.layer_id, file=str(doc.path))
+        raise NotCovered(
+            "no district boundary in the OSM data is usable: "
+            + "; ".join(f"{lookup_name(census, c)}: {reasons.get(c, 'not in the data')}" for c in missing),
+            layer=ctx.layer_id,
+            file=str(doc.path),
+        )
     f = osm_rows.assign(adcode=osm_rows["_code"].to_numpy())
     name_zh, name_en, _ = names(f)
     c = census.set_index("adcode")
@@ -378,6 +474,7 @@ def hex_colour(value: str) -> str:
         return "#" + "".join(c * 2 for c in v.lstrip("#"))
     try:
         from matplotlib.colors import to_hex
+
         return to_hex(v)
     except (ImportError, ValueError):
         return ""
@@ -398,31 +495,42 @@ def rail_stations(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     f = f.assign(geometry=np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms)))
     name_zh, name_en, name_src = names(f)
     railway, station = tag(f, "railway"), tag(f, "station")
-    kind = np.where(station.isin(["subway", "light_rail", "monorail"]) | (tag(f, "subway") == "yes")
-                    | (tag(f, "light_rail") == "yes"), "metro",
-                    np.where((railway == "tram_stop") | (station == "tram") | (tag(f, "tram") == "yes"), "tram",
-                             "rail"))
+    kind = np.where(
+        station.isin(["subway", "light_rail", "monorail"])
+        | (tag(f, "subway") == "yes")
+        | (tag(f, "light_rail") == "yes"),
+        "metro",
+        np.where((railway == "tram_stop") | (station == "tram") | (tag(f, "tram") == "yes"), "tram", "rail"),
+    )
     elements = f.index.get_level_values(0).astype(str)
     ids = f.index.get_level_values(1).astype("int64")
     short = pd.Series(np.where(kind == "rail", _station_name(name_zh), name_zh), index=f.index)
     pinyin_used = name_en == name_zh.map(pinyin_name)
     # 天津西站 → 天津西 → Tianjin Xi, written as the bundled layer writes it (tjspatial.names)
     name_en = name_en.where(~pinyin_used, short.map(place_name_pinyin))
-    out = gpd.GeoDataFrame({
-        "name_zh": short.to_numpy(),
-        "name_en": name_en.to_numpy(),
-        "station_id": ("osm_" + elements.str[0] + ids.astype(str)).to_numpy(),
-        "kind": kind,
-        "status": status(f).to_numpy(),
-        "name_source": name_src.to_numpy(),
-        "osm_station_tag": station.where(station != "", railway.where(railway != "",
-                                                                      tag(f, "public_transport"))).to_numpy(),
-        "_element": elements, "_id": ids, "_name": name_zh.to_numpy(),
-    }, geometry=gpd.GeoSeries(f.geometry.values, crs=STORAGE_CRS), crs=STORAGE_CRS)
+    out = gpd.GeoDataFrame(
+        {
+            "name_zh": short.to_numpy(),
+            "name_en": name_en.to_numpy(),
+            "station_id": ("osm_" + elements.str[0] + ids.astype(str)).to_numpy(),
+            "kind": kind,
+            "status": status(f).to_numpy(),
+            "name_source": name_src.to_numpy(),
+            "osm_station_tag": station.where(
+                station != "", railway.where(railway != "", tag(f, "public_transport"))
+            ).to_numpy(),
+            "_element": elements,
+            "_id": ids,
+            "_name": name_zh.to_numpy(),
+        },
+        geometry=gpd.GeoSeries(f.geometry.values, crs=STORAGE_CRS),
+        crs=STORAGE_CRS,
+    )
     out["lines"] = _station_lines(out, doc, _metro_names(ctx))
-    out["_stop"] = tag(f, "public_transport").isin(["stop_position", "platform"]).to_numpy() | \
-        (railway == "platform").to_numpy()
-    out["_area"] = (elements != "node")
+    out["_stop"] = (
+        tag(f, "public_transport").isin(["stop_position", "platform"]).to_numpy() | (railway == "platform").to_numpy()
+    )
+    out["_area"] = elements != "node"
     out = _merge_stations(out, ctx)
     out["district_zh"] = _district_of(out, ctx).to_numpy()
     out["inside_tianjin"] = shapely.within(np.asarray(out.geometry.values), doc.boundary)
@@ -460,7 +568,8 @@ def _merge_stations(st: gpd.GeoDataFrame, ctx: BuildContext) -> gpd.GeoDataFrame
     rank = st["_stop"].astype(int) * 2 + st["_area"].astype(int)
     st = st.assign(_rank=rank.to_numpy()).sort_values(["_group", "_rank"], kind="stable")
     lines = st.groupby("_group")["lines"].agg(
-        lambda s: ";".join(sorted({x for v in s for x in v.split(";") if x}, key=_natural_key)))
+        lambda s: ";".join(sorted({x for v in s for x in v.split(";") if x}, key=_natural_key))
+    )
     only_stops = st.groupby("_group")["_stop"].all()
     size = st.groupby("_group").size()
     keep = st.drop_duplicates("_group").set_index("_group")
@@ -469,14 +578,17 @@ def _merge_stations(st: gpd.GeoDataFrame, ctx: BuildContext) -> gpd.GeoDataFrame
     dropped = keep[only_stops & (size >= 1)]
     if len(merged):
         ex = ", ".join(f"{keep.loc[g, 'name_zh']} ×{n}" for g, n in merged.sort_values(ascending=False).items())
-        ctx.warn(f"merged {int(merged.sum())} OSM station features into {len(merged)} station(s): "
-                 f"{ex if len(ex) < 300 else ex[:297] + '…'}")
+        ctx.warn(
+            f"merged {int(merged.sum())} OSM station features into {len(merged)} station(s): "
+            f"{ex if len(ex) < 300 else ex[:297] + '…'}"
+        )
     if len(dropped):
-        ctx.warn(f"dropped {len(dropped)} stop position(s)/platform(s) with no station of the same name nearby: "
-                 f"{', '.join(map(str, dropped['name_zh'].head(10)))}")
+        ctx.warn(
+            f"dropped {len(dropped)} stop position(s)/platform(s) with no station of the same name nearby: "
+            f"{', '.join(map(str, dropped['name_zh'].head(10)))}"
+        )
     keep = keep[~(only_stops.reindex(keep.index).to_numpy())]
-    return gpd.GeoDataFrame(keep.reset_index(drop=True).drop(columns=["_rank"]), geometry="geometry",
-                            crs=STORAGE_CRS)
+    return gpd.GeoDataFrame(keep.reset_index(drop=True).drop(columns=["_rank"]), geometry="geometry", crs=STORAGE_CRS)
 
 
 def _natural_key(label: str):
@@ -496,20 +608,28 @@ def _station_lines(stations: gpd.GeoDataFrame, doc: "OsmDoc", names_by_id: dict 
     if routes.relations.empty:
         return empty
     label = pd.Series(_line_label(routes.relations, names_by_id).to_numpy(), index=routes.relations["rel_id"])
-    mode = pd.Series(tag(routes.relations, "route").map(_ROUTE_KIND).fillna("").to_numpy(),
-                     index=routes.relations["rel_id"])
+    mode = pd.Series(
+        tag(routes.relations, "route").map(_ROUTE_KIND).fillna("").to_numpy(), index=routes.relations["rel_id"]
+    )
     m = routes.members
     m = m.assign(label=m["rel_id"].map(label), kind=m["rel_id"].map(mode))
     key = stations["_element"].str[0] + stations["_id"].astype(str)
     direct = m.assign(key=m["type"].str[0] + m["ref"].astype(str)).merge(
-        pd.DataFrame({"key": key.to_numpy(), "row": np.arange(len(stations))}), on="key")[["row", "label"]]
+        pd.DataFrame({"key": key.to_numpy(), "row": np.arange(len(stations))}), on="key"
+    )[["row", "label"]]
     # same-named stop member within 1 km
     stops = m[(m["type"] == "node") & m["ref"].isin(routes.nodes.index)]
     stops = stops.assign(stop_name=stops["ref"].map(routes.nodes["name"]).fillna(""))
     by_name = stops[stops["stop_name"] != ""].merge(
-        pd.DataFrame({"stop_name": stations["_name"].to_numpy(), "kind": stations["kind"].to_numpy(),
-                      "row": np.arange(len(stations))}),
-        on=["stop_name", "kind"])
+        pd.DataFrame(
+            {
+                "stop_name": stations["_name"].to_numpy(),
+                "kind": stations["kind"].to_numpy(),
+                "row": np.arange(len(stations)),
+            }
+        ),
+        on=["stop_name", "kind"],
+    )
     if len(by_name):
         a = to_metric(gpd.GeoDataFrame(geometry=routes.nodes.geometry.loc[by_name["ref"]].values, crs=STORAGE_CRS))
         b = to_metric(gpd.GeoDataFrame(geometry=stations.geometry.iloc[by_name["row"]].values, crs=STORAGE_CRS))
@@ -567,19 +687,28 @@ def metro_lines(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     master_of = master_of[~master_of.index.duplicated()]
     mref = pd.Series(tag(masters, "ref").to_numpy(), index=masters["rel_id"].to_numpy())
     mname = pd.Series(tag(masters, "name").to_numpy(), index=masters["rel_id"].to_numpy())
-    own_id = pd.Series([canonical_metro_id(r, n) for r, n in zip(tag(rel, "ref"), tag(rel, "name"))],
-                       index=rel.index, dtype=object)
+    own_id = pd.Series(
+        [canonical_metro_id(r, n) for r, n in zip(tag(rel, "ref"), tag(rel, "name"))], index=rel.index, dtype=object
+    )
     via_master = rel["rel_id"].map(master_of)
-    from_master = pd.Series([canonical_metro_id(mref.get(x, ""), mname.get(x, "")) if pd.notna(x) else ""
-                             for x in via_master], index=rel.index, dtype=object)
+    from_master = pd.Series(
+        [canonical_metro_id(mref.get(x, ""), mname.get(x, "")) if pd.notna(x) else "" for x in via_master],
+        index=rel.index,
+        dtype=object,
+    )
     line_id = own_id.where(own_id != "", from_master)
     label = line_id.map(lambda i: canon.get(i) or (f"{i}号线" if i else ""))
     label = label.where(label != "", _line_label(rel, canon))
     rel = rel.assign(_label=label.to_numpy(), _id=line_id.to_numpy(), _status=status(rel).to_numpy())
     track, chord, n_stops, n_located = _route_geometries(routes, rel["rel_id"].to_numpy())
     geom = np.where(pd.isna(track), chord, track)
-    rel = rel.assign(_geom=geom, _chord=chord, _stops=n_stops, _located=n_located,
-                     _quality=np.where(pd.isna(track), "station_chords", "osm_track"))
+    rel = rel.assign(
+        _geom=geom,
+        _chord=chord,
+        _stops=n_stops,
+        _located=n_located,
+        _quality=np.where(pd.isna(track), "station_chords", "osm_track"),
+    )
     rel = rel[~pd.isna(rel["_geom"])]
     rel = rel.assign(_len=_length_km(rel["_geom"].to_numpy()))
     closed = rel[rel["_status"] != "open"]
@@ -591,8 +720,10 @@ def metro_lines(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     n_rel = rel.groupby("_label").size()
     multi = n_rel[n_rel > 1]
     if len(multi):
-        ctx.warn(f"one feature per line from {int(multi.sum())} route relations (directions, variants): "
-                 + ", ".join(f"{k} ×{v}" for k, v in multi.items()))
+        ctx.warn(
+            f"one feature per line from {int(multi.sum())} route relations (directions, variants): "
+            + ", ".join(f"{k} ×{v}" for k, v in multi.items())
+        )
     odd = rel.loc[(rel["_id"] != "") & ~rel["_id"].isin(list(canon)), "_label"].unique().tolist()
     if odd and canon:
         ctx.warn(f"line(s) not in the catalog's metro list: {', '.join(map(str, odd))}")
@@ -603,17 +734,31 @@ def metro_lines(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     en = tag(best, "name:en").str.replace(r"\s*[:：(].*$", "", regex=True)
     colour = best["_label"].map(colour_any).fillna("")
     opened = tag(best, "start_date").where(tag(best, "start_date") != "", tag(best, "opening_date"))
-    gdf = gpd.GeoDataFrame({
-        "name_zh": best["_label"].to_numpy(),
-        "name_en": np.where(en != "", en, np.where(best["_id"].map(_metro_names(ctx, "name_en")).notna(),
-                                                    best["_id"].map(_metro_names(ctx, "name_en")),
-                                                    np.where(best["_id"] != "", "Line " + line_id,
-                                                             best["_label"].map(pinyin_name)))),
-        "line_id": line_id.to_numpy(), "colour": colour.to_numpy(), "status": "open",
-        "length_km": best["_len"].to_numpy(), "length_chord_km": _length_km(best["_chord"].to_numpy()),
-        "opened": opened.to_numpy(), "stations_total": best["_stops"].to_numpy(),
-        "stations_located": best["_located"].to_numpy(), "geometry_quality": best["_quality"].to_numpy(),
-    }, geometry=gpd.GeoSeries(best["_geom"].to_numpy(), crs=STORAGE_CRS), crs=STORAGE_CRS)
+    gdf = gpd.GeoDataFrame(
+        {
+            "name_zh": best["_label"].to_numpy(),
+            "name_en": np.where(
+                en != "",
+                en,
+                np.where(
+                    best["_id"].map(_metro_names(ctx, "name_en")).notna(),
+                    best["_id"].map(_metro_names(ctx, "name_en")),
+                    np.where(best["_id"] != "", "Line " + line_id, best["_label"].map(pinyin_name)),
+                ),
+            ),
+            "line_id": line_id.to_numpy(),
+            "colour": colour.to_numpy(),
+            "status": "open",
+            "length_km": best["_len"].to_numpy(),
+            "length_chord_km": _length_km(best["_chord"].to_numpy()),
+            "opened": opened.to_numpy(),
+            "stations_total": best["_stops"].to_numpy(),
+            "stations_located": best["_located"].to_numpy(),
+            "geometry_quality": best["_quality"].to_numpy(),
+        },
+        geometry=gpd.GeoSeries(best["_geom"].to_numpy(), crs=STORAGE_CRS),
+        crs=STORAGE_CRS,
+    )
     order = sorted(range(len(gdf)), key=lambda i: _natural_key(gdf["line_id"].iloc[i]))
     gdf = gdf.iloc[order]
     return _finish(gdf, doc)
@@ -641,11 +786,18 @@ def intercity_rail(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     gdf = gdf[gdf.geometry.notna()]
     name_zh, name_en, _ = names(gdf)
     name = name_zh
-    category = pd.Series(np.where((tag(gdf, "highspeed") == "yes") | name.str.contains("高速"), "hsr",
-                                  np.where(name.str.contains("城际"), "intercity", "conventional")), index=gdf.index)
+    category = pd.Series(
+        np.where(
+            (tag(gdf, "highspeed") == "yes") | name.str.contains("高速"),
+            "hsr",
+            np.where(name.str.contains("城际"), "intercity", "conventional"),
+        ),
+        index=gdf.index,
+    )
     line_id = tag(gdf, "ref").where(tag(gdf, "ref") != "", "osm_r" + gdf["rel_id"].astype(str))
     # the bundled line ids, English names and categories where the OSM name is a bundled line's name
     from .bundled import INTERCITY_EN
+
     known = ctx.read_csv("intercity_rail_csv").drop_duplicates("line")
     by_name = pd.Series(known["line"].to_numpy(), index=_base_name(known["line_zh"]).to_numpy())
     by_name = by_name[~by_name.index.duplicated()]
@@ -653,16 +805,36 @@ def intercity_rail(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     line_id = bundled_id.fillna(line_id)
     en_known = bundled_id.map(lambda i: INTERCITY_EN.get(i, ("", ""))[0] if isinstance(i, str) else "")
     name_en = name_en.where((tag(gdf, "name:en") != "") | (en_known == ""), en_known)
-    category = bundled_id.map(lambda i: INTERCITY_EN.get(i, ("", ""))[1] if isinstance(i, str) else "") \
-        .where(bundled_id.notna(), category).replace("", np.nan).fillna(category)
+    category = (
+        bundled_id.map(lambda i: INTERCITY_EN.get(i, ("", ""))[1] if isinstance(i, str) else "")
+        .where(bundled_id.notna(), category)
+        .replace("", np.nan)
+        .fillna(category)
+    )
     opened = tag(gdf, "start_date").where(tag(gdf, "start_date") != "", tag(gdf, "opening_date"))
-    out = gpd.GeoDataFrame({
-        "name_zh": name.to_numpy(), "name_en": name_en.to_numpy(), "line_id": line_id.to_numpy(),
-        "category": category.to_numpy(), "status": status(gdf).to_numpy(), "opened": opened.to_numpy(), "verified": "osm",
-        "length_chord_km": _length_km(np.asarray(gdf.geometry.values)), "geometry_quality": "osm_track",
-    }, geometry=gpd.GeoSeries(gdf.geometry.values, crs=STORAGE_CRS), crs=STORAGE_CRS)
-    stations = next((ctx.layers[lid] for lid in ctx.catalog[ctx.layer_id].depends if lid in ctx.layers
-                     and "kind" in ctx.layers[lid].columns), None)
+    out = gpd.GeoDataFrame(
+        {
+            "name_zh": name.to_numpy(),
+            "name_en": name_en.to_numpy(),
+            "line_id": line_id.to_numpy(),
+            "category": category.to_numpy(),
+            "status": status(gdf).to_numpy(),
+            "opened": opened.to_numpy(),
+            "verified": "osm",
+            "length_chord_km": _length_km(np.asarray(gdf.geometry.values)),
+            "geometry_quality": "osm_track",
+        },
+        geometry=gpd.GeoSeries(gdf.geometry.values, crs=STORAGE_CRS),
+        crs=STORAGE_CRS,
+    )
+    stations = next(
+        (
+            ctx.layers[lid]
+            for lid in ctx.catalog[ctx.layer_id].depends
+            if lid in ctx.layers and "kind" in ctx.layers[lid].columns
+        ),
+        None,
+    )
     if stations is not None and len(out):
         rail = to_metric(stations[stations["kind"] == "rail"])
         lines_m = to_metric(out)
@@ -688,13 +860,21 @@ def coastline(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     f = _clip(gpd.GeoDataFrame(f, geometry="geometry", crs=STORAGE_CRS), doc.polygon)
     merged = shapely.line_merge(shapely.union_all(_only(np.asarray(f.geometry.values), "line")))
     date = doc.date or "undated"
-    osm = gpd.GeoDataFrame({"name_zh": [f"海岸线（OSM，{date}）"], "name_en": [f"OSM coastline ({date})"],
-                            "variant": ["osm"], "accuracy": ["osm"], "source": [doc.label]},
-                           geometry=[merged], crs=STORAGE_CRS)
+    osm = gpd.GeoDataFrame(
+        {
+            "name_zh": [f"海岸线（OSM，{date}）"],
+            "name_en": [f"OSM coastline ({date})"],
+            "variant": ["osm"],
+            "accuracy": ["osm"],
+            "source": [doc.label],
+        },
+        geometry=[merged],
+        crs=STORAGE_CRS,
+    )
     from .bundled import build_coastline
+
     others = build_coastline(ctx)
-    others = others[~others["source"].isin([s for s in ctx.catalog[ctx.layer_id].sources
-                                             if "osm" in s])]
+    others = others[~others["source"].isin([s for s in ctx.catalog[ctx.layer_id].sources if "osm" in s])]
     gdf = pd.concat([osm, others.drop(columns=["length_km"])], ignore_index=True)
     gdf = gpd.GeoDataFrame(gdf, geometry="geometry", crs=STORAGE_CRS)
     gdf["length_km"] = _length_km(np.asarray(gdf.geometry.values))
@@ -724,9 +904,11 @@ def water(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     wclass = tag(f, "water").where(tag(f, "water") != "", tag(f, "landuse").where(tag(f, "landuse") != "", "water"))
     wclass = wclass.where(tag(f, "waterway") != "riverbank", "river")
     wclass = wclass.where(name_zh != "海河", "haihe_channel")
-    out = gpd.GeoDataFrame({"name_zh": name_zh.to_numpy(), "name_en": name_en.to_numpy(),
-                            "water_class": wclass.to_numpy()},
-                           geometry=gpd.GeoSeries(f.geometry.values, crs=STORAGE_CRS), crs=STORAGE_CRS)
+    out = gpd.GeoDataFrame(
+        {"name_zh": name_zh.to_numpy(), "name_en": name_en.to_numpy(), "water_class": wclass.to_numpy()},
+        geometry=gpd.GeoSeries(f.geometry.values, crs=STORAGE_CRS),
+        crs=STORAGE_CRS,
+    )
     out["area_km2"] = np.round(to_metric(out).area.to_numpy() / 1e6, 3)
     return _finish(out, doc)
 
@@ -765,10 +947,13 @@ def plan_areas(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
         out.loc[b, "accuracy"] = "osm"
         out.loc[b, "source"] = doc.label
         if "construction" in out.columns:
-            labels = [n or f"{e}/{i}" for n, e, i in zip(name_zh.iloc[grp["osm"]], f["element"].iloc[grp["osm"]],
-                                                          f["id"].iloc[grp["osm"]])]
-            out.loc[b, "construction"] = (f"OpenStreetMap: union of {len(grp)} area(s) overlapping the schematic "
-                                          f"shape ({', '.join(labels)})")
+            labels = [
+                n or f"{e}/{i}"
+                for n, e, i in zip(name_zh.iloc[grp["osm"]], f["element"].iloc[grp["osm"]], f["id"].iloc[grp["osm"]])
+            ]
+            out.loc[b, "construction"] = (
+                f"OpenStreetMap: union of {len(grp)} area(s) overlapping the schematic shape ({', '.join(labels)})"
+            )
     if "area_km2" in layer.fields:
         out["area_km2"] = np.round(to_metric(out).area.to_numpy() / 1e6, 3)
     missing = out.loc[out["accuracy"] != "osm", "name_zh"].tolist()

@@ -15,6 +15,7 @@ Supported selector syntax (a subset of Overpass QL): ``node|way|relation|nwr`` f
 ``["key"]``, ``["key"="value"]``, ``["key"!="value"]``, ``["key"~"regex"]`` and ``["key"!~"regex"]``
 conditions, all of which must hold.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,7 @@ import shapely
 
 from ..errors import BuildError
 
-__all__ = ["Selector", "parse_selector", "parse_selectors", "tags_match", "osm_keys",
-           "overpass_ql", "poly_filters"]
+__all__ = ["Selector", "parse_selector", "parse_selectors", "tags_match", "osm_keys", "overpass_ql", "poly_filters"]
 
 _ELEMENTS = {"node": ("node",), "way": ("way",), "relation": ("relation",), "nwr": ("node", "way", "relation")}
 _HEAD = re.compile(r"^\s*(node|way|relation|nwr)\s*")
@@ -68,21 +68,26 @@ def parse_selector(text: str, layer_id: str = "<none>") -> Selector:
     """Parse one selector; :class:`BuildError` naming the layer and the selector if it is malformed."""
     m = _HEAD.match(text)
     if not m:
-        raise BuildError(f"OSM selector {text!r} must start with node, way, relation or nwr", layer=layer_id,
-                         field="osm.select")
+        raise BuildError(
+            f"OSM selector {text!r} must start with node, way, relation or nwr", layer=layer_id, field="osm.select"
+        )
     pos, conds = m.end(), []
     while pos < len(text):
         c = _COND.match(text, pos)
         if not c:
-            raise BuildError(f"OSM selector {text!r}: cannot read the condition at {text[pos:]!r}",
-                             layer=layer_id, field="osm.select")
+            raise BuildError(
+                f"OSM selector {text!r}: cannot read the condition at {text[pos:]!r}",
+                layer=layer_id,
+                field="osm.select",
+            )
         key, op, value = c.groups()
         if op in ("~", "!~"):
             try:
                 re.compile(value)
             except re.error as exc:
-                raise BuildError(f"OSM selector {text!r}: bad regular expression ({exc})", layer=layer_id,
-                                 field="osm.select") from exc
+                raise BuildError(
+                    f"OSM selector {text!r}: bad regular expression ({exc})", layer=layer_id, field="osm.select"
+                ) from exc
         conds.append((key, op, value))
         pos = c.end()
     if not conds:
