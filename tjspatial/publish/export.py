@@ -59,7 +59,7 @@ from .qgis_layouts import bookmarks
 from .qgis_project import display_title, layer_abstract, layer_licences, metadata_qmd, short_name, write_qgz
 from .qml import style_qml
 from .shapefile import ExportError, LongValueWarning, read_shapefile, restore_types, write_shapefile
-from ..atomic import atomic_path
+from ..atomic import atomic_path, pid_alive
 
 __all__ = [
     "export",
@@ -388,6 +388,12 @@ def _check_target(out_dir: Path) -> dict | None:
     return man
 
 
+def _alive(pid: int) -> bool:
+    """Whether the export that named a folder with ``pid`` may still be running (never this process: its own
+    leftovers are stale)."""
+    return pid != os.getpid() and pid_alive(pid)
+
+
 def _sweep(out_dir: Path) -> None:
     """Remove staging/old folders left by killed exports into ``out_dir``."""
     for p in out_dir.parent.glob(f".{out_dir.name}.staging-*"):
@@ -398,18 +404,6 @@ def _sweep(out_dir: Path) -> None:
         pid = p.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not _alive(int(pid)) and out_dir.exists():
             shutil.rmtree(p, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextmanager

@@ -43,7 +43,7 @@ from .webmap import (
     make_map,
     write_text_atomic,
 )
-from ..atomic import atomic_path
+from ..atomic import atomic_path, pid_alive
 
 __all__ = [
     "SiteResult",
@@ -488,21 +488,11 @@ MANIFEST = ".tjspatial-site.json"
 """The list of files a site run wrote (in the site folder), so that the next run knows which files are its own."""
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _sweep_stale(out: Path) -> None:
     """Remove staging/old folders left beside ``out`` by runs that were killed (their process is gone)."""
     for p in out.parent.glob(f".{out.name}.*-*"):
         kind, _, pid = p.name.rpartition("-")
-        if p.is_dir() and kind.endswith((".staging", ".old")) and pid.isdigit() and not _pid_alive(int(pid)):
+        if p.is_dir() and kind.endswith((".staging", ".old")) and pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(p, ignore_errors=True)
 
 
