@@ -380,24 +380,6 @@ class Catalog:
         return pd.DataFrame(rows)
 
 
-_LAYER_KEYS = {
-    "id",
-    "title_zh",
-    "title_en",
-    "theme",
-    "geometry_type",
-    "accuracy",
-    "sources",
-    "builder",
-    "style",
-    "description",
-    "fields",
-    "depends",
-    "limitations",
-    "osm",
-    "limitations_zh",
-    "field_labels",
-}
 _REQUIRED = (
     "id",
     "title_zh",
@@ -410,6 +392,8 @@ _REQUIRED = (
     "style",
     "description",
 )
+_LAYER_KEYS = {*_REQUIRED, "fields", "depends", "limitations", "osm", "limitations_zh", "field_labels"}
+"""Keys a layer declaration may use; any other key is kept in ``Layer.extra``."""
 
 
 def _parse_layer(raw: dict, path: Path, sources: dict[str, Source], seen: list[str]) -> Layer:
