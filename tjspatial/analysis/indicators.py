@@ -270,31 +270,30 @@ def indicators(
             "area of the green_barrier polygons, EPSG:4548",
         )
         lvl1 = gb[gb["level"] == 1] if "level" in gb.columns else gb.iloc[0:0]
-        if landcover is None:
+
+        def add_forest(value, status, note, method=""):
             add(
                 "barrier_level1_forest_cover",
                 "一级管控区森林（绿化）覆盖率",
                 "Forest cover, barrier level-1 zone",
-                None,
+                value,
                 "percent",
                 "25",
+                status,
+                note,
+                "plan_barrier_level1_forest_cover",
+                method,
+            )
+
+        if landcover is None:
+            add_forest(
+                None,
                 "not measurable",
                 "needs a land-cover raster: tj.indicators(landcover='file.tif') (IGBP classes, ≤ "
                 f"{max_landcover_cell_m:g} m cells)",
-                "plan_barrier_level1_forest_cover",
             )
         elif lvl1.empty:
-            add(
-                "barrier_level1_forest_cover",
-                "一级管控区森林（绿化）覆盖率",
-                "Forest cover, barrier level-1 zone",
-                None,
-                "percent",
-                "25",
-                "not measurable",
-                "the green_barrier layer has no level-1 zone",
-                "plan_barrier_level1_forest_cover",
-            )
+            add_forest(None, "not measurable", "the green_barrier layer has no level-1 zone")
         else:
             share, cell_m = forest_cover(landcover, lvl1, classes=forest_classes)
             reasons = []
@@ -303,17 +302,11 @@ def indicators(
             if (lvl1["accuracy"] == "schematic").any():
                 reasons.append("the level-1 zone is schematic (示意)")
             status = "not measurable" if reasons else ("met" if share * 100 >= 25 else "not met")
-            add(
-                "barrier_level1_forest_cover",
-                "一级管控区森林（绿化）覆盖率",
-                "Forest cover, barrier level-1 zone",
+            add_forest(
                 share * 100,
-                "percent",
-                "25",
                 status,
                 f"share of IGBP classes {_class_words(forest_classes)} in {Path(landcover).name}, cells weighted by covered "
                 "area" + ("; " + "; ".join(reasons) if reasons else ""),
-                "plan_barrier_level1_forest_cover",
                 f"share of forest-class cells of {Path(landcover).name} in the level-1 zone, cells weighted by the "
                 "share of their area inside",
             )
