@@ -29,11 +29,6 @@ NUMPYDOC_TODO = {
     "coverage_delta": {"PR07": 2},
     "indicators": {"PR07": 6},
     "rail_graph": {"PR07": 8, "RT01": 1},
-    "export": {"RT01": 1},
-    "make_map": {"PR01": 1, "PR07": 6},
-    "to_metric": {"PR01": 1, "RT01": 1},
-    "check_gcj02": {"PR01": 1, "PR07": 2, "RT01": 1},
-    "import_layer": {"PR01": 1, "RT01": 1},
 }
 
 

@@ -130,6 +130,18 @@ def to_metric(gdf: gpd.GeoDataFrame, crs: str | None = None) -> gpd.GeoDataFrame
     Data already in the target CRS is returned as is; so is data already in :data:`METRIC_CRS` (EPSG:4548) when
     no ``crs`` is given — it was put there on purpose, and results stay those of earlier versions.
 
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        Data in any CRS (it must have one), usually EPSG:4326 as stored.
+    crs : str, optional
+        Target metric CRS (e.g. ``"EPSG:4548"``), units metres. Default: :func:`metric_crs_for` ``(gdf)``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``gdf`` in the metric CRS (coordinates in metres); the same object when no projection was needed.
+
     Raises
     ------
     CRSError
@@ -482,8 +494,23 @@ def check_gcj02(
 
     Parameters
     ----------
-    gdf : GeoDataFrame in EPSG:4326 (or unlabelled lon/lat).
-    reference : WGS84 GeoDataFrame; default :func:`reference_points` (OSM station positions).
+    gdf : geopandas.GeoDataFrame
+        The layer to test, in EPSG:4326 (or unlabelled lon/lat, degrees).
+    reference : geopandas.GeoDataFrame, optional
+        WGS84 reference geometries (any CRS with one set); default :func:`reference_points` (OSM station
+        positions).
+    min_offset_m : float, optional
+        Median offset (metres) above which the layer may be flagged; default 150 m for named points, 60 m for
+        vertices.
+    improvement : float, default 0.5
+        Flag only if reading the layer as GCJ-02 shrinks the median offset below this fraction of itself.
+    max_points : int, default 5000
+        At most this many vertices are sampled from ``gdf`` (evenly) in the nearest-vertex method.
+
+    Returns
+    -------
+    GcjCheck
+        ``probable``, the two median offsets (metres), the number of points compared and the method used.
     """
     if reference is None:
         reference = reference_points()

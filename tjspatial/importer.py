@@ -656,18 +656,33 @@ def check_import(
 
     Parameters
     ----------
-    layer_id : a catalog layer id.
-    file : any vector file GDAL reads (shapefile, GeoJSON, GeoPackage, KML, …).
-    crs : ``auto`` (the file's own CRS; lon/lat files are checked for the GCJ-02 and BD-09 offsets against
-        the current layer), ``gcj02``, ``bd09`` (lon/lat with a Chinese web offset), or an EPSG code (for files without
-        a CRS; it must agree with the file's CRS when there is one).
-    field_map : ``{catalog_field: file_column}`` or ``"a=b,c=d"``.
-    accuracy : the accuracy class the user declares for the data (default ``official``).
-    gpkg : the built GeoPackage holding the current layers (default ``layers/tianjin.gpkg``): the current
+    layer_id : str
+        A catalog layer id.
+    file : str or pathlib.Path
+        Any vector file GDAL reads (shapefile, GeoJSON, GeoPackage, KML, …).
+    crs : str, default "auto"
+        ``auto`` (the file's own CRS; lon/lat files are checked for the GCJ-02 and BD-09 offsets against
+        the current layer), ``gcj02``, ``bd09`` (lon/lat with a Chinese web offset), or an EPSG code (for files
+        without a CRS; it must agree with the file's CRS when there is one).
+    field_map : dict of str to str, or str, optional
+        ``{catalog_field: file_column}`` or ``"a=b,c=d"``.
+    accuracy : str, default "official"
+        The accuracy class the user declares for the data.
+    gpkg : str or pathlib.Path, optional
+        The built GeoPackage holding the current layers (default ``layers/tianjin.gpkg``): the current
         layer (GCJ-02 reference, fields inherited by ``name_zh``) and the boundary (inside-Tianjin check).
-    inherit : fill fields the file lacks from the current layer's feature of the same ``name_zh``.
-    encoding : the text encoding of the file's attributes (e.g. ``gbk``); by default the file's own
+    inherit : bool, default True
+        Fill fields the file lacks from the current layer's feature of the same ``name_zh``.
+    encoding : str, optional
+        The text encoding of the file's attributes (e.g. ``gbk``); by default the file's own
         (``.cpg``), and for a shapefile without one: UTF-8 or GBK/GB18030 detected, else refused.
+    catalog : Catalog, optional
+        The layer catalog; default :func:`tjspatial.catalog.get_catalog`.
+
+    Returns
+    -------
+    ImportResult
+        The converted layer and its provenance record (``stored`` and ``gpkg`` are None).
 
     Raises
     ------
@@ -804,6 +819,45 @@ def import_layer(
 
     Concurrent runs on the same imports folder (or GeoPackage) wait for each other
     (:func:`tjspatial.locks.file_lock`), so none of their records is lost.
+
+    Parameters
+    ----------
+    layer_id : str
+        A catalog layer id (e.g. ``"districts"``).
+    file : str or pathlib.Path
+        Any vector file GDAL reads (shapefile, GeoJSON, GeoPackage, KML, …).
+    crs : str, default "auto"
+        ``"auto"`` (the file's own CRS; lon/lat files are checked for the GCJ-02 and BD-09 offsets),
+        ``"gcj02"``, ``"bd09"`` or an EPSG code (for files without a CRS); see :func:`check_import`.
+    field_map : dict of str to str, or str, optional
+        ``{catalog_field: file_column}`` or ``"a=b,c=d"``.
+    accuracy : str, default "official"
+        The accuracy class the user declares for the data (one of the catalog's accuracy classes).
+    imports_dir : str or pathlib.Path, optional
+        Folder of recorded imports and ``imports.json``; default ``layers/imports``.
+    out : str or pathlib.Path, optional
+        The GeoPackage to rebuild; default ``layers/tianjin.gpkg``.
+    rebuild : bool, default True
+        Rebuild ``out`` with the import (``False``: convert and record only).
+    inherit : bool, default True
+        Fill fields the file lacks from the current layer's feature of the same ``name_zh``.
+    quiet : bool, default True
+        Print no build progress.
+    encoding : str, optional
+        The text encoding of the file's attributes (e.g. ``"gbk"``); default the file's own or detected.
+    catalog : Catalog, optional
+        The layer catalog; default :func:`tjspatial.catalog.get_catalog`.
+
+    Returns
+    -------
+    ImportResult
+        The converted layer (EPSG:4326, catalog schema), its provenance record, the stored file, the rebuilt
+        GeoPackage and the notes for the user.
+
+    Raises
+    ------
+    ImportLayerError
+        Naming the layer, file, feature, field and rule at fault; the record and GeoPackage are unchanged.
     """
     cat = catalog or get_catalog()
     out_path = Path(out) if out else default_gpkg()

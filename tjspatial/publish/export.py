@@ -470,22 +470,34 @@ def export(
 
     Parameters
     ----------
-    fmt : ``"gpkg"`` (styled GeoPackage + ``.qgz`` project), ``"shp"``, ``"geojson"``, ``"dxf"``, ``"kml"``,
+    fmt : str, default "all"
+        ``"gpkg"`` (styled GeoPackage + ``.qgz`` project), ``"shp"``, ``"geojson"``, ``"dxf"``, ``"kml"``,
         ``"all"`` (gpkg, shp, geojson), or several comma-separated.
-    out_dir : target folder (created if needed). Layout: see the module docstring. Written whole through a
+    out_dir : str or pathlib.Path, default "export"
+        Target folder (created if needed). Layout: see the module docstring. Written whole through a
         staging folder; an existing tjspatial export there is updated (see ``layers``), other files refused.
-    gpkg : GeoPackage built by ``tj.build`` to read from; default ``layers/tianjin.gpkg`` (built from the
+    gpkg : str, pathlib.Path or tjspatial.gpkg.GeoPackage, optional
+        GeoPackage built by ``tj.build`` to read from; default ``layers/tianjin.gpkg`` (built from the
         bundled sources if missing).
-    layers : layer ids to export, default every catalog layer (in catalog order). Into an existing export
+    layers : iterable of str, optional
+        Layer ids to export, default every catalog layer (in catalog order). Into an existing export
         these layers are updated and the others kept, in every format the export already has; the CRS must
         match the existing export's.
-    long_values : shapefiles only: ``"split"`` text over 254 bytes into continuation fields (with a
+    long_values : {"split", "refuse"}, default "split"
+        Shapefiles only: ``"split"`` text over 254 bytes into continuation fields (with a
         :class:`LongValueWarning`) or ``"refuse"`` it (:class:`ExportError`).
-    crs : CRS of the coordinates in the GeoPackage, shapefiles and DXF, e.g. ``"EPSG:4548"`` (CGCS2000 /
+    crs : str, optional
+        CRS of the coordinates in the GeoPackage, shapefiles and DXF, e.g. ``"EPSG:4548"`` (CGCS2000 /
         3° Gauss-Krüger CM 117E, metres). Default: EPSG:4326 (DXF: EPSG:4548). GeoJSON and KML are always
         WGS 84. The QGIS project always displays in EPSG:4548.
-    lock_timeout : seconds to wait while another export writes into the same parent folder (exports are
+    lock_timeout : float, default 120.0
+        Seconds to wait while another export writes into the same parent folder (exports are
         serialised by a lock on that folder, so two runs never interleave their swaps).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in ``out_dir`` (GeoPackage, ``.qgz``, shapefiles, GeoJSON, DXF, KML, README).
 
     Raises
     ------

@@ -1157,16 +1157,28 @@ def make_map(
 
     Parameters
     ----------
-    spec : a map id of the catalog's ``[[map]]`` tables, or a :class:`MapSpec`.
-    gpkg : the GeoPackage (default ``layers/tianjin.gpkg``, built if missing).
-    offline : the offline edition (default): Leaflet and the plugins inlined from the vendored copies, and the
-        map opens on the offline base map drawn from the bundled layers. ``False`` is the CDN edition.
-    basemap : ``"osm"`` (offline base map, OpenStreetMap, light, imagery, 天地图 with a key; overlays in
-        WGS84) or ``"gaode"`` (GaoDe tiles; overlays shifted to GCJ-02 for display).
-    extra_layers : further overlay configurations (from :func:`layer_config`), e.g. analysis choropleths.
-    notes : extra lines for the header (e.g. an analysis that is not available).
-    panel_html : escaped HTML for a side panel (e.g. a table).
-    tianditu_key : the 天地图 key (default: environment variable ``TIANDITU_KEY``); without one, no 天地图.
+    spec : str or MapSpec
+        A map id of the catalog's ``[[map]]`` tables, or a :class:`MapSpec`.
+    gpkg : str, pathlib.Path or tjspatial.gpkg.GeoPackage, optional
+        The GeoPackage (default ``layers/tianjin.gpkg``, built if missing).
+    offline : bool, default True
+        The offline edition: Leaflet and the plugins inlined from the vendored copies, and the map opens on
+        the offline base map drawn from the bundled layers. ``False`` is the CDN edition.
+    basemap : {"osm", "gaode"}, default "osm"
+        ``"osm"`` (offline base map, OpenStreetMap, light, imagery, 天地图 with a key; overlays in WGS84) or
+        ``"gaode"`` (GaoDe tiles; overlays shifted to GCJ-02 for display).
+    catalog : Catalog, optional
+        The layer catalog; default :func:`tjspatial.catalog.get_catalog`.
+    display : DisplaySettings, optional
+        Display simplification tolerances (metres, applied in the metric CRS); default the catalog's.
+    extra_layers : list of dict, optional
+        Further overlay configurations (from :func:`layer_config`), e.g. analysis choropleths.
+    notes : list of str, optional
+        Extra lines for the header (e.g. an analysis that is not available).
+    panel_html : str, default ""
+        Escaped HTML for a side panel (e.g. a table).
+    tianditu_key : str, optional
+        The 天地图 key (default: environment variable ``TIANDITU_KEY``); without one, no 天地图.
 
     Returns
     -------
