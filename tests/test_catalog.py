@@ -137,3 +137,33 @@ def test_malformed_field_labels_name_file_layer_and_field(tmp_path, labels, mess
     with pytest.raises(CatalogError) as exc:
         load_catalog(tmp_path)
     assert "10.toml, layer 'x'" in str(exc.value) and message in str(exc.value)
+
+
+def test_analysis_overlays_are_declared_in_the_catalog_not_built():
+    cat = tj.get_catalog()
+    ov = cat.overlay_for("station_catchment", distance_m=800.0)
+    assert ov.id == "station_catchments" and ov.id not in cat.ids  # drawn at map time, never built
+    assert (ov.title_zh, ov.title_en) == ("车站 800 米服务范围", "800 m station catchments")
+    assert ov.description.startswith("Union of 800 m buffers")
+    assert ov.accuracy == "derived" and ov.theme == "analysis" and ov.builder == ""
+    assert ov.extra["derived_from"] == "rail_stations" and ov.sources == cat["rail_stations"].sources
+    assert ov.field_label("area_km2").format_value(12.34) == "12.3 km²"
+    assert load_style(ov.style).geometry == "polygon"
+    assert cat.overlay_for("station_catchment", distance_m=500).title_en == "500 m station catchments"
+    with pytest.raises(tj.TjSpatialError, match="no analysis overlay with role 'nope'.*station_catchment"):
+        cat.overlay_for("nope")
+
+
+def test_malformed_overlay_names_file_and_overlay(tmp_path):
+    from tjspatial.paths import catalog_dir
+
+    for f in catalog_dir().glob("*.toml"):
+        (tmp_path / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
+    bad = tmp_path / "80_analysis.toml"
+    bad.write_text(bad.read_text(encoding="utf-8").replace('derived_from = "rail_stations"', 'derived_from = "x"'))
+    with pytest.raises(CatalogError, match="80_analysis.toml, overlay 'station_catchments': derived_from 'x'"):
+        load_catalog(tmp_path)
+    bad.write_text(bad.read_text(encoding="utf-8").replace('derived_from = "x"', 'derived_from = "rail_stations"'))
+    cat = load_catalog(tmp_path)
+    with pytest.raises(CatalogError, match="overlay 'station_catchments': cannot fill"):
+        cat.overlay_for("station_catchment")  # no distance given

@@ -20,6 +20,13 @@ Keys of a field label: ``zh``, ``en`` (display labels), ``unit`` (shown after th
 :data:`FIELD_FORMATS`), ``decimals`` (for ``float``/``percent``), ``hidden`` (an internal field: kept in the data
 and exports, not shown in popups), ``values`` (code → ``"中文 / English"`` words shown instead of the code).
 A field without a declaration is shown under its own name, formatted by its type (:meth:`Layer.field_label`).
+
+Analysis overlays (``[[overlay]]`` tables, ``layers/catalog/80_analysis.toml``) are layers the web maps draw
+from analysis results at map time (station catchments, coverage shares): declared like a layer, without a
+builder, with ``derived_from`` (the catalog layer they are computed from, whose sources they cite) and a
+``role`` (how code finds them: :meth:`Catalog.overlay_for`). They are not built into the GeoPackage and are not
+among :attr:`Catalog.ids`. Their text may hold ``{distance_m:.0f}``-style fields, filled by
+:meth:`Catalog.overlay_for` from the values of the run.
 """
 
 from __future__ import annotations
@@ -317,6 +324,8 @@ class Catalog:
 
     layers: tuple[Layer, ...]
     sources: dict[str, Source]
+    overlays: tuple[Layer, ...] = ()
+    """Analysis overlays (``[[overlay]]``): drawn from analysis results, not built (see the module docstring)."""
 
     def __iter__(self):
         return iter(self.layers)
@@ -343,6 +352,35 @@ class Catalog:
         return {
             layer.id: str(layer.extra["coverage_label"]) for layer in self.layers if "coverage_label" in layer.extra
         }
+
+    def overlay_for(self, role: str, **values: Any) -> Layer:
+        """The analysis overlay declared with ``role`` (``[[overlay]]``), its text filled from ``values``.
+
+        Parameters
+        ----------
+        role : str
+            The overlay's ``role`` key, e.g. ``"station_catchment"``.
+        **values : Any
+            Values for the ``{name}`` fields of its titles, description, limitations and field labels, e.g.
+            ``distance_m=800.0`` (metres).
+
+        Returns
+        -------
+        Layer
+            The declaration (``builder`` empty), with its text formatted.
+
+        Raises
+        ------
+        UnknownNameError
+            No overlay has this role.
+        CatalogError
+            Its text names a field that ``values`` does not give.
+        """
+        for ov in self.overlays:
+            if ov.extra.get("role") == role:
+                return _format_layer(ov, values)
+        known = sorted(str(o.extra.get("role")) for o in self.overlays)
+        raise UnknownNameError(f"no analysis overlay with role {role!r} in the catalog; roles: {', '.join(known)}")
 
     def layer_sources(self, layer_id: str) -> list[Source]:
         return [self.sources[s] for s in self[layer_id].sources]
@@ -445,6 +483,48 @@ def _parse_layer(raw: dict, path: Path, sources: dict[str, Source], seen: list[s
     )
 
 
+_OVERLAY_REQUIRED = tuple(k for k in _REQUIRED if k not in ("builder", "sources")) + ("derived_from", "role")
+
+
+def _parse_overlay(raw: dict, path: Path, layers: list[Layer], sources: dict[str, Source], seen: list[str]) -> Layer:
+    """An ``[[overlay]]`` declaration as a :class:`Layer` (no builder; sources those of ``derived_from``)."""
+    oid = raw.get("id", "<no id>")
+    where = f"{path.name}, overlay {oid!r}"
+    missing = [k for k in _OVERLAY_REQUIRED if k not in raw]
+    if missing:
+        raise CatalogError(f"{where}: missing {', '.join(missing)}")
+    if "builder" in raw or "osm" in raw:
+        raise CatalogError(f"{where}: an overlay is drawn from analysis results; it has no builder or osm query")
+    if oid in seen or oid in [lay.id for lay in layers]:
+        raise CatalogError(f"{where}: id already declared (as a layer or an overlay)")
+    base = next((lay for lay in layers if lay.id == raw["derived_from"]), None)
+    if base is None:
+        raise CatalogError(f"{where}: derived_from {raw['derived_from']!r} is not a declared layer")
+    raw = {**raw, "builder": "", "sources": list(raw.get("sources", base.sources))}
+    layer = _parse_layer(raw, path, sources, [lay.id for lay in layers])
+    labels = {
+        name: (base.field_labels[name] if name in base.field_labels and name not in raw.get("field_labels", {}) else fl)
+        for name, fl in layer.field_labels.items()
+    }
+    return Layer(**{**layer.__dict__, "field_labels": labels, "catalog_file": path.name})
+
+
+def _format_layer(layer: Layer, values: dict[str, Any]) -> Layer:
+    """``layer`` with ``{name}`` fields of its text filled from ``values`` (str.format syntax)."""
+
+    def fmt(text: str) -> str:
+        try:
+            return text.format(**values)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise CatalogError(f"{layer.catalog_file}, overlay {layer.id!r}: cannot fill {text!r}: {exc!r}") from exc
+
+    labels = {
+        n: FieldLabel(**{**fl.__dict__, "zh": fmt(fl.zh), "en": fmt(fl.en)}) for n, fl in layer.field_labels.items()
+    }
+    text = {k: fmt(getattr(layer, k)) for k in ("title_zh", "title_en", "description", "limitations", "limitations_zh")}
+    return Layer(**{**layer.__dict__, **text, "field_labels": labels})
+
+
 def load_catalog(directory: str | Path | None = None) -> Catalog:
     """Read and check every ``*.toml`` declaration file in ``directory`` (default ``layers/catalog``).
 
@@ -476,7 +556,14 @@ def load_catalog(directory: str | Path | None = None) -> Catalog:
     for path, raw in raw_files:
         for entry in raw.get("layer", []):
             layers.append(_parse_layer(entry, path, sources, [lay.id for lay in layers]))
-    return Catalog(layers=tuple(layers), sources=sources)
+    overlays: list[Layer] = []
+    for path, raw in raw_files:
+        for entry in raw.get("overlay", []):
+            overlays.append(_parse_overlay(entry, path, layers, sources, [o.id for o in overlays]))
+    roles = [o.extra["role"] for o in overlays]
+    if len(set(roles)) != len(roles):
+        raise CatalogError(f"two analysis overlays declare the same role: {sorted(roles)}")
+    return Catalog(layers=tuple(layers), sources=sources, overlays=tuple(overlays))
 
 
 @lru_cache(maxsize=4)

@@ -97,6 +97,27 @@ def data_dictionary(catalog: Catalog | None = None) -> str:
                 f"{'' if fl.decimals is None else f' ({fl.decimals} dp)'} | {'no (internal)' if fl.hidden else 'yes'}"
                 f" | {_cell(words)} |"
             )
+    if cat.overlays:
+        out += [
+            "",
+            "## Analysis overlays",
+            "",
+            "Drawn on the web maps from analysis results when a map is made (`[[overlay]]` in the catalog); not "
+            "built into the GeoPackage. `{distance_m:.0f}` is the distance of the run, in metres.",
+            "",
+            "| id | title | theme | geometry | accuracy | derived from | fields |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for ov in cat.overlays:
+            zh, en = ACCURACY_CLASSES[ov.accuracy]
+            fields = ", ".join(
+                f"`{n}` ({_cell(ov.field_label(n).label)}{', ' + _cell(ov.field_label(n).unit) if ov.field_label(n).unit else ''})"
+                for n in ov.fields
+            )
+            out.append(
+                f"| `{ov.id}` | {_cell(ov.title_zh)} / {_cell(ov.title_en)} | {THEMES[ov.theme][0]} / "
+                f"{THEMES[ov.theme][1]} | {ov.geometry_type} | {zh} / {en} | `{ov.extra['derived_from']}` | {fields} |"
+            )
     out += ["", "## Sources", "", "| id | title | file | licence | attribution | date |", "|---|---|---|---|---|---|"]
     for sid, src in cat.sources.items():
         out.append(

@@ -43,7 +43,7 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from ..errors import TjSpatialError, UnknownNameError
-from ..catalog import ACCURACY_CLASSES, THEMES, Catalog, FieldLabel, Layer, get_catalog
+from ..catalog import ACCURACY_CLASSES, THEMES, Catalog, Layer, get_catalog
 from ..crs import METRIC_CRS, STORAGE_CRS, buffer_m, convert_gdf, to_metric
 from ..gpkg import list_layers as gpkg_tables, read_table
 from ..io import ensure_gpkg, load
@@ -999,26 +999,21 @@ def _offline_base_uncached(gpkg, present: set[str], *, gcj02: bool = False) -> t
 
 
 def _catchment_config(
-    stations: gpd.GeoDataFrame, stations_layer: Layer, catalog: Catalog, distance_m: float, gcj02: bool
+    stations: gpd.GeoDataFrame, overlay: Layer, catalog: Catalog, distance_m: float, gcj02: bool
 ) -> dict:
-    """An overlay of the union of ``distance_m`` buffers (metric CRS, EPSG:4548 for Tianjin) around the named
-    metro and rail stations."""
-    style = load_style(stations_layer.style)
-    sel = (
-        stations[stations["kind"].isin(["metro", "rail"]) & (stations["name_zh"] != "")]
-        if "kind" in stations
-        else stations
-    )
+    """An overlay of the union of ``distance_m`` buffers (metres, metric CRS: EPSG:4548 for Tianjin) around the
+    named stations of the overlay's ``station_kinds`` (catalog ``[[overlay]]`` with role ``station_catchment``)."""
+    kinds = list(overlay.extra.get("station_kinds", []))
+    sel = stations[stations["kind"].isin(kinds) & (stations["name_zh"] != "")] if "kind" in stations else stations
     sel_m = to_metric(sel)
     union = shapely.union_all(np.asarray(buffer_m(sel_m, distance_m).values))
     area_km2 = float(shapely.area(union)) / 1e6
-    colour = style.category_colors().get("metro", style.stroke)
     gdf = gpd.GeoDataFrame(
         {
-            "name_zh": [f"车站 {distance_m:.0f} 米服务范围"],
-            "name_en": [f"{distance_m:.0f} m station catchment"],
-            "accuracy": ["derived"],
-            "source": [stations_layer.sources[0]],
+            "name_zh": [overlay.title_zh],
+            "name_en": [overlay.title_en],
+            "accuracy": [overlay.accuracy],
+            "source": [overlay.sources[0]],
             "stations": [int(len(sel))],
             "area_km2": [round(area_km2, 1)],
         },
@@ -1030,29 +1025,7 @@ def _catchment_config(
     gdf = gdf.set_geometry(shapely.transform(np.asarray(gdf.geometry.values), lambda c: np.round(c, 5)))
     gdf["_c"] = None
     gdf["_q"] = ""
-    layer = Layer(
-        id="station_catchments",
-        title_zh=f"车站 {distance_m:.0f} 米服务范围",
-        title_en=f"{distance_m:.0f} m station catchments",
-        theme="analysis",
-        geometry_type="Polygon",
-        accuracy="derived",
-        sources=stations_layer.sources,
-        builder="",
-        style=stations_layer.style,
-        description=f"Union of {distance_m:.0f} m buffers (EPSG:4548) around named metro and rail stations.",
-        limitations="Straight-line distance, not walking distance; stations missing from OSM are absent.",
-        limitations_zh="直线距离，非步行距离；OSM 中缺失的车站不在其中。",
-        fields={"stations": "int", "area_km2": "float"},
-        field_labels={
-            "stations": FieldLabel("stations", "车站数", "Stations", format="int"),
-            "area_km2": FieldLabel("area_km2", "面积", "Area", unit="km²", format="float", decimals=1),
-        },
-    )
-    cat_style = Style(
-        id=style.id, geometry="polygon", stroke=colour, stroke_width=1, fill=colour, fill_opacity=0.2, z=5
-    )
-    return layer_config(gdf, layer, cat_style, catalog, show=True)
+    return layer_config(gdf, overlay, load_style(overlay.style), catalog, show=True)
 
 
 def _header_html(
@@ -1215,8 +1188,11 @@ def make_map(
         frames[lid] = gdf
         disp = display_layer(gdf, layer, style, display.tolerance(lid, layer.geometry_type), gcj02=gcj02)
         configs.append(layer_config(disp, layer, style, cat, show=lid not in spec.hidden, imported=imported.get(lid)))
-    if spec.catchment_m and "rail_stations" in frames:
-        configs.append(_catchment_config(frames["rail_stations"], cat["rail_stations"], cat, spec.catchment_m, gcj02))
+    if spec.catchment_m:
+        overlay = cat.overlay_for("station_catchment", distance_m=spec.catchment_m)
+        if overlay.extra["derived_from"] in frames:
+            stations = frames[overlay.extra["derived_from"]]
+            configs.append(_catchment_config(stations, overlay, cat, spec.catchment_m, gcj02))
     configs.extend(extra_layers or [])
     for msg in messages:
         warnings.warn(msg, MapWarning, stacklevel=2)
