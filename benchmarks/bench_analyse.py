@@ -1,14 +1,20 @@
-"""Benchmark: ``tj.analyse`` on the bundled data, with and without the GeoPackage reader of #12, outputs compared.
+"""Benchmark: ``tj.analyse`` on the bundled data, with and without the run's reader and memo, outputs compared.
 
-Baseline (same code, same run): this tree with the access pattern before #12 — every ``tj.load`` re-reads its
-layer and re-lists the file, ``indicators`` rebuilds the rail graph and the dual-city sensitivity graphs. Optionally also another git revision
-(``--baseline REV``, e.g. ``e1d8ec4``, main before #12; it differs in other helpers' work too, so its ratio is
-not #12's alone). Each side runs ``tj.analyse`` in a fresh interpreter, alternately (A B A B ...), so all see
-the same machine load. Printed: median wall and CPU seconds of the analyse call, layer/table reads
-(``pyogrio.read_dataframe`` calls), GeoPackage listings, the ratio baseline / this tree, and whether the CSV
+Baseline (same code, same run): this tree with the access pattern before #12/#15 — every ``tj.load`` re-reads
+its layer and re-lists the file, ``indicators`` rebuilds the rail graph, the dual-city sensitivity graphs and
+its metro coverage, and the run's memo (:class:`tjspatial.analysis.context.RunCache`: population units, zone
+weights, rail graphs, surface frames) stores nothing. Optionally also another git revision (``--baseline REV``,
+e.g. ``0d96564``, main when the #15 work on analyse began; it differs in other helpers' work too, so its ratio
+is not this work's alone). Each side runs ``tj.analyse`` in a fresh interpreter, alternately (A B A B ...), so
+all see the same machine load. Printed: median wall and CPU seconds of the analyse call, layer/table reads
+(``pyogrio.read_dataframe`` calls), GeoPackage listings, the ratio baseline / this tree, and whether the
 outputs are identical.
 
-Run: python benchmarks/bench_analyse.py [--repeat 3] [--baseline REV] [--tree FOLDER]
+Outputs: every file ``tj.analyse`` writes is compared with the same file written by ``--reference REV``
+(default ``main``) and by every timed side: CSV and GeoTIFF files byte for byte, GeoPackages table by table
+(SQL dump) with only the write timestamps of ``gpkg_contents`` blanked.
+
+Run: python benchmarks/bench_analyse.py [--repeat 3] [--baseline REV] [--reference REV] [--tree FOLDER]
 """
 
 from __future__ import annotations
@@ -16,17 +22,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+from contextlib import closing
 from pathlib import Path
-
-import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = None
-"""Optional git revision to compare with too (``e1d8ec4``: main just before ``tjspatial.gpkg`` (#12))."""
+"""Optional git revision to time too (``0d96564``: main when the #15 work on ``analyse`` began)."""
+REFERENCE = "main"
+"""Git revision whose outputs this tree's must equal."""
 
 PROBE = r"""
 import json, sys, time
@@ -57,7 +66,14 @@ if sys.argv[3] == "uncached":  # this tree with the access pattern before #12: n
         return cached_listing(self)
     g.GeoPackage._read, g.GeoPackage._listing = uncached_read, uncached_listing
     indicators_with_graph = run.indicators
-    run.indicators = lambda *a, graph=None, sensitivity=None, **kw: indicators_with_graph(*a, **kw)
+    run.indicators = lambda *a, graph=None, sensitivity=None, metro_coverage=None, cache=None, **kw: (
+        indicators_with_graph(*a, **kw)
+    )
+    class NoMemo(run.RunCache):  # computes every time
+        def get(self, key, compute):
+            self.misses[key[0]] += 1
+            return compute()
+    run.RunCache = NoMemo
 tj.analyse  # import the analysis modules before the clock starts
 w, c = time.perf_counter(), time.process_time()
 tj.analyse(gpkg, out)
@@ -74,22 +90,46 @@ def _run(tree: Path, *args: str) -> dict | None:
     return json.loads(lines[-1]) if lines else None
 
 
-def _same_csvs(a: Path, b: Path) -> list[str]:
-    """Names of CSV outputs that differ (or exist on one side only)."""
-    names = sorted({p.name for p in a.glob("*.csv")} | {p.name for p in b.glob("*.csv")})
+_STAMP = re.compile(r"'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z'")
+
+
+def _gpkg_dump(path: Path) -> list[str]:
+    """SQL dump of a GeoPackage with the write timestamps blanked (they differ between any two writes)."""
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+        return [_STAMP.sub("'T'", line) for line in con.iterdump()]
+
+
+def _same_outputs(a: Path, b: Path) -> list[str]:
+    """Names of output files that differ (or exist on one side only): CSV / GeoTIFF / text byte for byte,
+    GeoPackages by their SQL dump without timestamps."""
+    names = sorted({p.name for p in a.iterdir()} | {p.name for p in b.iterdir()})
     diff = []
     for n in names:
         if not (a / n).exists() or not (b / n).exists():
-            diff.append(n)
-        elif not pd.read_csv(a / n).equals(pd.read_csv(b / n)):
+            diff.append(f"{n} (only in {'the first' if (a / n).exists() else 'the second'})")
+        elif n.endswith(".gpkg"):
+            if _gpkg_dump(a / n) != _gpkg_dump(b / n):
+                diff.append(n)
+        elif (a / n).read_bytes() != (b / n).read_bytes():
             diff.append(n)
     return diff
+
+
+def _tree_of(rev: str, dest: Path) -> Path:
+    """The package, layers and styles of git revision ``rev``, extracted into ``dest``."""
+    dest.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "tjspatial", "layers", "styles"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--baseline", default=BASELINE, help="also compare with this git revision")
+    ap.add_argument("--baseline", default=BASELINE, help="also time this git revision")
+    ap.add_argument("--reference", default=REFERENCE, help="git revision whose outputs must be identical")
     ap.add_argument("--tree", type=Path, default=ROOT, help="project folder to time (default: this one)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,19 +137,15 @@ def main() -> None:
         tree = args.tree.resolve()
         sides = {"uncached": (tree, "uncached"), "this tree": (tree, "run")}
         if args.baseline:
-            base = tmp / "baseline"
-            base.mkdir()
-            archive = subprocess.run(
-                ["git", "-C", str(ROOT), "archive", args.baseline, "tjspatial", "layers", "styles"],
-                capture_output=True,
-                check=True,
-            ).stdout
-            subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
-            sides = {f"rev {args.baseline}": (base, "run"), **sides}
+            sides = {f"rev {args.baseline}": (_tree_of(args.baseline, tmp / "baseline"), "run"), **sides}
         gpkgs = {}
         for name, (root, _) in sides.items():
             gpkgs[name] = tmp / f"{root.name}-{len(gpkgs)}.gpkg"
             _run(root, str(gpkgs[name]), "", "build")
+        if args.reference:  # its outputs, once (not timed)
+            ref = _tree_of(args.reference, tmp / "reference")
+            _run(ref, str(tmp / "reference.gpkg"), "", "build")
+            _run(ref, str(tmp / "reference.gpkg"), str(tmp / "out-reference"), "run")
         results: dict[str, list[dict]] = {n: [] for n in sides}
         for i in range(args.repeat):
             for name, (root, mode) in sides.items():
@@ -127,13 +163,22 @@ def main() -> None:
             )
         u = med["uncached"]
         print(
-            f"#12 reader and graph reuse (uncached / this tree): wall {u['wall'] / t['wall']:.2f}x, CPU "
-            f"{u['cpu'] / t['cpu']:.2f}x; goal >= 2x -> {'met' if u['wall'] / t['wall'] >= 2 else 'NOT met'}"
+            f"reader and run memo (uncached / this tree): wall {u['wall'] / t['wall']:.2f}x, CPU "
+            f"{u['cpu'] / t['cpu']:.2f}x"
         )
-        for n in sides:
-            if n != "this tree":
-                differ = _same_csvs(tmp / f"out-{n}-0", tmp / "out-this tree-0")
-                print(f"CSV outputs {n} vs this tree: " + ("identical" if not differ else f"differ: {differ}"))
+        if args.baseline:
+            b = med[f"rev {args.baseline}"]
+            print(
+                f"rev {args.baseline} / this tree: wall {b['wall'] / t['wall']:.2f}x; goal >= 2x -> "
+                f"{'met' if b['wall'] / t['wall'] >= 2 else 'NOT met'} (one machine, same run)"
+            )
+        others = [f"out-{n}-{i}" for n in sides for i in range(args.repeat) if (n, i) != ("this tree", 0)]
+        if args.reference:
+            others.insert(0, "out-reference")
+        for o in others:
+            differ = _same_outputs(tmp / o, tmp / "out-this tree-0")
+            label = f"rev {args.reference}" if o == "out-reference" else o[4:]
+            print(f"outputs {label} vs this tree: " + ("identical" if not differ else f"differ: {differ}"))
 
 
 if __name__ == "__main__":

@@ -139,9 +139,16 @@ def test_analyse_writes_tables_and_rasters(built_gpkg, tmp_path, monkeypatch):
         "tjspatial.analysis.rail_network.dual_city_sensitivity",
     ):
         monkeypatch.setattr(where, lambda *a, **kw: sens_calls.append(a) or real_sens(*a, **kw))
+    # each graph built once (#15): open, plan and the 4 changed-assumption cases (the model case is the open
+    # graph), all from one set of located stations
+    builds, located = [], []
+    real_build, real_inputs = rail_network._build_graph, rail_network._rail_inputs
+    monkeypatch.setattr(rail_network, "_build_graph", lambda *a: builds.append(a[1]) or real_build(*a))
+    monkeypatch.setattr(rail_network, "_rail_inputs", lambda *a: located.append(a) or real_inputs(*a))
     written = tj.analyse(built_gpkg, tmp_path, population=pop, distances=(800,), graph=g)
     assert sorted(reads) == sorted(set(reads)) and "rail_stations" in reads and len(lists) == 1
-    assert graphs == [{}, {"scenario": "plan"}] and len(sens_calls) == 1
+    assert [{k: v for k, v in kw.items() if k != "cache"} for kw in graphs] == [{}, {"scenario": "plan"}]
+    assert len(sens_calls) == 1 and builds == ["open", "plan"] + ["open"] * 4 and len(located) == 1
     for key in (
         "coverage",
         "coverage_delta",

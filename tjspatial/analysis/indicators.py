@@ -141,6 +141,8 @@ def indicators(
     graph=None,
     surfaces: dict | None = None,
     sensitivity: pd.DataFrame | None = None,
+    metro_coverage: pd.DataFrame | None = None,
+    cache=None,
 ) -> pd.DataFrame:
     """The plan's spatial targets with the value the layers give and a status (module docstring).
 
@@ -156,6 +158,11 @@ def indicators(
         ``dual_city_sensitivity(path)`` if already computed (computed here otherwise).
     surfaces : name → population for the range of the coverage row (default: the model and its variants when
         ``population`` is None; none otherwise).
+    metro_coverage : pandas.DataFrame, optional
+        ``coverage(station_set("metro", path), population, "zones", distance=800, path=path)`` if already
+        computed, with its range over ``surfaces`` (``add_range``) if it has one (computed here otherwise).
+    cache : RunCache, optional
+        The run's memo (:mod:`tjspatial.analysis.context`) for what is computed here.
 
     Returns
     -------
@@ -192,7 +199,7 @@ def indicators(
     boundary = load("boundary", path)
     from .rail_network import rail_graph
 
-    g = graph if graph is not None else rail_graph(path)
+    g = graph if graph is not None else rail_graph(path, cache=cache)
 
     # 1. high-speed / intercity rail km (shared chords once, every open line)
     if _has("intercity_rail", path):
@@ -360,7 +367,7 @@ def indicators(
     from .rail_network import DUAL_CITY_HUBS, RAIL_METHOD, dual_city_sensitivity, dual_city_time
 
     minutes = dual_city_time(g)
-    sens = sensitivity if sensitivity is not None else dual_city_sensitivity(path)
+    sens = sensitivity if sensitivity is not None else dual_city_sensitivity(path, cache=cache)
     sens_txt = f"{sens['minutes'].min():.1f}–{sens['minutes'].max():.1f} min"
     z2_open = False
     if _has("planned_rail", path):
@@ -390,17 +397,21 @@ def indicators(
     from .uncertainty import add_range
 
     metro = station_set("metro", path)
-    cov = coverage(metro, population, "zones", distance=800, path=path)
+    cov = (
+        metro_coverage if metro_coverage is not None else coverage(metro, population, "zones", distance=800, path=path)
+    )
     if surfaces is None and population is None:
         from .population import population_variants
 
-        surfaces = population_variants(path)
+        surfaces = population_variants(path, cache=cache)
     keys = ["中心城区", "滨海新区", "环城四区"]
     sel = cov["area"].isin(keys).to_numpy()
     share = float(cov["pop_covered"][sel].sum() / cov["pop_total"][sel].sum()) if sel.any() else None
     rng = ""
-    if surfaces and share is not None:
-        ranged = add_range(cov, surfaces, areas="zones", path=path)
+    if share is not None and ("range_surfaces" in cov.attrs or surfaces):
+        ranged = (
+            cov if "range_surfaces" in cov.attrs else add_range(cov, surfaces, areas="zones", path=path, cache=cache)
+        )
         # the key areas together: re-weight each surface's shares by that surface's totals (= census by zone)
         tot = cov["pop_total"][sel].to_numpy()
         per = [

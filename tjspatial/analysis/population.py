@@ -65,6 +65,7 @@ from ..errors import InputError, UnknownNameError, ValidationError
 from ..crs import METRIC_CRS, to_metric
 from ..io import load, present_layers, read_source_table, source_raster
 from ..validate import check_population_raster
+from .context import RunCache, memo, path_key
 from .grid import cell_centres, cell_fractions, grid_for_bounds, polygonal, write_geotiff_atomic
 
 __all__ = [
@@ -491,6 +492,7 @@ def population(
     accuracy: str | None = None,
     cell: float = BUNDLED_CELL_M,
     window="boundary",
+    cache: RunCache | None = None,
 ):
     """The population to measure coverage with.
 
@@ -509,6 +511,8 @@ def population(
         study area needs: ``"boundary"`` (default: the extent of that layer of ``path`` plus 5 km; the whole
         raster if the layer cannot be read), another layer id, a GeoDataFrame, ``(minx, miny, maxx, maxy)`` in
         degrees, or ``None`` for the whole raster. Coverage warns when an area reaches beyond the grid read.
+    cache : RunCache, optional
+        The run's memo (:mod:`tjspatial.analysis.context`): the bundled model is built once per run.
 
     Returns
     -------
@@ -516,7 +520,7 @@ def population(
         Both have ``zonal_sum(polygons) -> ndarray``, ``total`` and ``attrs``.
     """
     if source is None:
-        return model_population(path=path, cell=cell)
+        return model_population(path=path, cell=cell, cache=cache)
     if isinstance(source, gpd.GeoDataFrame):
         return _polygons(source, column, year, accuracy or "derived", source.attrs.get("layer", "polygons"))
     if isinstance(source, str) and not Path(source).exists():
@@ -763,6 +767,7 @@ def model_population(
     cell: float = BUNDLED_CELL_M,
     variant: str = "model",
     _prep: _Prepared | None = None,
+    cache: RunCache | None = None,
     **params,
 ) -> PopulationGrid:
     """Build the bundled modelled population grid (see the module docstring for the rule).
@@ -774,6 +779,8 @@ def model_population(
     cell : cell size, metres (EPSG:4548).
     variant : a key of :data:`MODEL_VARIANTS` (``model`` is the default surface; the others are the variants
         the coverage ranges are taken over).
+    cache : the run's memo (:mod:`tjspatial.analysis.context`): the allocation units and land shares are
+        prepared once per GeoPackage and cell, and each variant is built once.
     **params : override single parameters of :data:`MODEL_PARAMS`.
 
     Returns
@@ -789,7 +796,21 @@ def model_population(
     if unknown:
         raise TypeError(f"model_population: unknown parameter(s) {sorted(unknown)}; known: {list(MODEL_PARAMS)}")
     p = {**MODEL_PARAMS, **MODEL_VARIANTS[variant], **params}
-    q = _prep if _prep is not None else _prepare(path, cell)
+    if cache is None:
+        return _model(path, cell, variant, p, _prep if _prep is not None else _prepare(path, cell))
+    key = ("population_model", path_key(path), float(cell), variant, tuple(sorted(p.items())))
+    return cache.get(
+        key, lambda: _model(path, cell, variant, p, _prep if _prep is not None else _units_of(path, cell, cache))
+    )
+
+
+def _units_of(path, cell: float, cache: RunCache | None) -> _Prepared:
+    """The model's allocation units and land shares, prepared once per run (GeoPackage and cell)."""
+    return memo(cache, ("population_units", path_key(path), float(cell)), lambda: _prepare(path, cell))
+
+
+def _model(path, cell: float, variant: str, p: dict, q: _Prepared) -> PopulationGrid:
+    """The model grid of :func:`model_population` with the parameters ``p``, from the prepared units ``q``."""
     districts, udist, uxy, tree = q.districts, q.udist, q.uxy, q.tree
     dnames = districts["name_zh"].to_numpy()
 
@@ -893,8 +914,28 @@ def _modis_urban(uxy: np.ndarray, path) -> np.ndarray:
 
 
 def population_variants(
-    path: str | Path | None = None, *, cell: float = BUNDLED_CELL_M, variants=None
+    path: str | Path | None = None, *, cell: float = BUNDLED_CELL_M, variants=None, cache: RunCache | None = None
 ) -> dict[str, PopulationGrid]:
-    """The default model and its variants (:data:`MODEL_VARIANTS`), for coverage ranges."""
-    prep = _prepare(path, cell)  # the units and land shares are built once for all variants
-    return {v: model_population(path=path, cell=cell, variant=v, _prep=prep) for v in (variants or MODEL_VARIANTS)}
+    """The default model and its variants (:data:`MODEL_VARIANTS`), for coverage ranges.
+
+    Parameters
+    ----------
+    path : str, Path or GeoPackage, optional
+        GeoPackage the layers are read from.
+    cell : float
+        Cell size, metres.
+    variants : sequence of str, optional
+        Keys of :data:`MODEL_VARIANTS` (default all).
+    cache : RunCache, optional
+        The run's memo: the ``model`` variant is then the grid ``tj.population(path=path, cache=cache)`` gave.
+
+    Returns
+    -------
+    dict of str to PopulationGrid
+        Variant name → grid, sharing one set of allocation units (one grid layout).
+    """
+    prep = _units_of(path, cell, cache)  # the units and land shares are built once for all variants
+    return {
+        v: model_population(path=path, cell=cell, variant=v, _prep=prep, cache=cache)
+        for v in (variants or MODEL_VARIANTS)
+    }

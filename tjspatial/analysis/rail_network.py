@@ -48,6 +48,7 @@ from scipy.spatial import cKDTree
 from ..catalog import get_catalog
 from ..crs import METRIC_CRS, to_metric
 from ..io import load, read_source_table
+from .context import RunCache, memo, path_key
 
 __all__ = [
     "RailGraph",
@@ -228,6 +229,64 @@ def _line_detours(seq: pd.DataFrame, stations: gpd.GeoDataFrame, approx: dict, d
     return out
 
 
+@dataclass(frozen=True)
+class _RailInputs:
+    """What every rail graph of one GeoPackage shares: the line sequences with their located stations."""
+
+    metro: list  # (line_id, station names, located, declared transfers) per line segment
+    intercity: list  # (line_id, category, station names, located, statuses) per line
+    line_detour: dict
+
+
+def _rail_inputs(path) -> _RailInputs:
+    """Locate the stations of every metro and intercity line (the part of :func:`rail_graph` that does not
+    depend on speeds, dwells or transfers)."""
+    stations = to_metric(load("rail_stations", path))
+    ext = _source_csv("external_stations", path)
+    ext_pts = gpd.GeoSeries(gpd.points_from_xy(ext["lon"], ext["lat"]), crs="EPSG:4326").to_crs(METRIC_CRS)
+    external = dict(zip(ext["station_zh"], ext_pts.values))
+    approx = _approx_points(path)
+    seq = _source_csv("metro_lines_csv", path, dtype={"line_id": str, "segment": str})
+    seq["segment"] = seq["segment"].fillna("")
+    line_detour = _line_detours(seq, stations, approx, 1.1, path)
+    metro = []
+    for (line_id, _), part in seq.groupby(["line_id", "segment"], sort=False):
+        part = part.sort_values("seq")
+        label = part["line_name_zh"].iloc[0]
+        located = _locate(part["station_zh"], stations, "metro", label, approx)
+        transfers = set()
+        for name, to in zip(part["station_zh"], part["transfer_to"].fillna("").astype(str)):
+            transfers |= {(name, line_id, t) for t in to.split(";") if t}
+        metro.append((line_id, list(part["station_zh"]), located, transfers))
+    ic = _source_csv("intercity_rail_csv", path, dtype={"opened": str})
+    cats = {}
+    if "intercity_rail" in get_catalog():
+        layer = load("intercity_rail", path)
+        cats = dict(zip(layer["line_id"], layer["category"]))
+    intercity = []
+    for line_id, part in ic.groupby("line", sort=False):
+        part = part.sort_values("seq")
+        located = _locate(part["station_zh"], stations, "rail", None, {**approx, **external})
+        intercity.append(
+            (line_id, cats.get(line_id, "intercity"), list(part["station_zh"]), located, list(part["status"]))
+        )
+    return _RailInputs(metro=metro, intercity=intercity, line_detour=line_detour)
+
+
+def _plan_lines(path) -> list:
+    """The ``planned_rail`` lines not open yet: (line_id, mode, waypoint labels, located waypoints)."""
+    plan = to_metric(load("planned_rail", path))
+    plan = plan[plan["status"] != "open"]
+    out = []
+    for row in plan.itertuples():
+        coords = shapely.get_coordinates(row.geometry)
+        labels = row.waypoints.split(";") if row.waypoints else []
+        if len(labels) != len(coords):
+            labels = [f"{row.line_id}#{k}" for k in range(len(coords))]
+        out.append((row.line_id, row.mode, labels, [(shapely.Point(c), "schematic") for c in coords]))
+    return out
+
+
 def rail_graph(
     path: str | Path | None = None,
     *,
@@ -240,6 +299,7 @@ def rail_graph(
     detour: float = 1.1,
     line_speeds: dict | None = None,
     walk_detour: float = 1.3,
+    cache: RunCache | None = None,
 ) -> RailGraph:
     """Build the rail graph from the line sequences and the station layer.
 
@@ -256,6 +316,8 @@ def rail_graph(
     detour : track length / chord length for lines without an official length.
     line_speeds : per-line running speeds (km/h), merged over :data:`LINE_SPEEDS_KMH`.
     walk_detour : walked distance / straight distance of a transfer.
+    cache : the run's memo (:mod:`tjspatial.analysis.context`): the located stations are shared by every graph
+        of the run, and a graph with the same parameters is built once.
     """
     if scenario not in ("open", "plan"):
         raise ValueError(f"scenario must be 'open' or 'plan', not {scenario!r}")
@@ -273,17 +335,36 @@ def rail_graph(
             f"detour >= 1 (got {bad or ''} transfer_min={transfer_min}, walk_kmh={walk_kmh}, "
             f"detour={detour})"
         )
-    stations = to_metric(load("rail_stations", path))
-    ext = _source_csv("external_stations", path)
-    ext_pts = gpd.GeoSeries(gpd.points_from_xy(ext["lon"], ext["lat"]), crs="EPSG:4326").to_crs(METRIC_CRS)
-    external = dict(zip(ext["station_zh"], ext_pts.values))
+    key = (
+        "rail_graph",
+        path_key(path),
+        scenario,
+        tuple(sp.items()),
+        tuple(lsp.items()),
+        tuple(dw.items()),
+        transfer_min,
+        walk_kmh,
+        transfer_radius_m,
+        detour,
+        walk_detour,
+    )
+    return memo(
+        cache,
+        key,
+        lambda: _build_graph(
+            path, scenario, sp, lsp, dw, transfer_min, walk_kmh, transfer_radius_m, detour, walk_detour, cache
+        ),
+    )
 
-    approx = _approx_points(path)
+
+def _build_graph(
+    path, scenario, sp, lsp, dw, transfer_min, walk_kmh, transfer_radius_m, detour, walk_detour, cache
+) -> RailGraph:
+    """:func:`rail_graph` once its parameters are checked and merged over the defaults."""
+    inp = memo(cache, ("rail_inputs", path_key(path)), lambda: _rail_inputs(path))
+    line_detour = inp.line_detour
     node_rows: list[dict] = []
     edges: list[dict] = []
-    seq = _source_csv("metro_lines_csv", path, dtype={"line_id": str, "segment": str})
-    seq["segment"] = seq["segment"].fillna("")
-    line_detour = _line_detours(seq, stations, approx, detour, path)
 
     def add_line(line_id: str, mode: str, names: list[str], located: list, statuses: list[str] | None = None):
         speed = lsp.get(line_id, sp[mode])
@@ -322,44 +403,16 @@ def rail_graph(
             prev, stops = idx, 0
 
     interchange = set()
-    for (line_id, _), part in seq.groupby(["line_id", "segment"], sort=False):
-        part = part.sort_values("seq")
-        label = part["line_name_zh"].iloc[0]
-        add_line(
-            line_id, "metro", list(part["station_zh"]), _locate(part["station_zh"], stations, "metro", label, approx)
-        )
-        for name, to in zip(part["station_zh"], part["transfer_to"].fillna("").astype(str)):
-            interchange |= {(name, line_id, t) for t in to.split(";") if t}
+    for line_id, names, located, transfers in inp.metro:
+        add_line(line_id, "metro", names, located)
+        interchange |= transfers
+    for line_id, mode, names, located, statuses in inp.intercity:
+        add_line(line_id, mode if mode in sp else "intercity", names, located, statuses=statuses)
 
-    ic = _source_csv("intercity_rail_csv", path, dtype={"opened": str})
-    cats = {}
-    cat = get_catalog()
-    if "intercity_rail" in cat:
-        layer = load("intercity_rail", path)
-        cats = dict(zip(layer["line_id"], layer["category"]))
-    for line_id, part in ic.groupby("line", sort=False):
-        part = part.sort_values("seq")
-        mode = cats.get(line_id, "intercity")
-        if mode not in sp:
-            mode = "intercity"
-        add_line(
-            line_id,
-            mode,
-            list(part["station_zh"]),
-            _locate(part["station_zh"], stations, "rail", None, {**approx, **external}),
-            statuses=list(part["status"]),
-        )
-
-    if scenario == "plan" and "planned_rail" in cat:
-        plan = to_metric(load("planned_rail", path))
-        plan = plan[plan["status"] != "open"]
-        for row in plan.itertuples():
-            coords = shapely.get_coordinates(row.geometry)
-            labels = row.waypoints.split(";") if row.waypoints else []
-            if len(labels) != len(coords):
-                labels = [f"{row.line_id}#{k}" for k in range(len(coords))]
-            mode = row.mode if row.mode in sp else "metro"
-            add_line(row.line_id, mode, labels, [(shapely.Point(c), "schematic") for c in coords])
+    if scenario == "plan" and "planned_rail" in get_catalog():
+        plan = memo(cache, ("rail_plan_lines", path_key(path)), lambda: _plan_lines(path))
+        for line_id, mode, labels, located in plan:
+            add_line(line_id, mode if mode in sp else "metro", labels, located)
 
     nodes = gpd.GeoDataFrame(node_rows, geometry="geometry", crs=METRIC_CRS)
     # transfers: declared metro interchanges, and any two stations of different lines within a walk
@@ -438,12 +491,18 @@ SENSITIVITY_CASES = {
 
 
 def dual_city_sensitivity(
-    path: str | Path | None = None, *, target: float = 20.0, scenario: str = "open", cases: dict | None = None
+    path: str | Path | None = None,
+    *,
+    target: float = 20.0,
+    scenario: str = "open",
+    cases: dict | None = None,
+    cache: RunCache | None = None,
 ) -> pd.DataFrame:
     """The 津城 ↔ 滨城 time under the model and each changed assumption, and whether it is within ``target``.
 
     Returns ``case, minutes, within_target, params`` (one row per case; ``within_target`` is a plain
-    comparison of a modelled time, not a verdict on the plan's Z2 target).
+    comparison of a modelled time, not a verdict on the plan's Z2 target). With the run's ``cache`` the graphs
+    share their located stations, and the ``model`` case is the run's open graph.
     """
     rows = []
     for name, c in (cases or SENSITIVITY_CASES).items():
@@ -458,6 +517,7 @@ def dual_city_sensitivity(
             line_speeds=lines,
             dwell_min=dwell,
             transfer_min=c.get("transfer_min", 3.0),
+            cache=cache,
         )
         m = dual_city_time(g)
         rows.append(

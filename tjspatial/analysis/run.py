@@ -42,6 +42,7 @@ from ..catalog import get_catalog
 from ..gpkg import GeoPackage, write_gpkg_atomic
 from ..io import load, open_gpkg, present_layers
 from ..paths import project_root
+from .context import RunCache
 from .coverage import DEFAULT_DISTANCES, coverage, coverage_delta, plan_stations
 from .indicators import indicators
 from .population import PopulationGrid, population as make_population
@@ -74,12 +75,12 @@ STATION_SETS_ANALYSED = ("all", "passenger", "metro")
 """Station sets of coverage.csv (:data:`tjspatial.analysis.stations.STATION_SETS`)."""
 
 
-def _surfaces(pop, path) -> dict:
+def _surfaces(pop, path, cache: RunCache | None = None) -> dict:
     """The surfaces coverage ranges are taken over: the model and its variants, fetched grids in the cache, and a
     user's population."""
     from .uncertainty import default_surfaces
 
-    return default_surfaces(path, pop)
+    return default_surfaces(path, pop, cache=cache)
 
 
 def _meta(df: pd.DataFrame) -> dict:
@@ -142,24 +143,31 @@ def analyse(
 
         build(out=gp.path)
     have = present_layers(gp)  # the catalog layers this GeoPackage holds
-    pop = make_population(population, path=gp) if not hasattr(population, "zonal_sum") else population
+    # one memo for the run: population units, zone weights, rail graphs, surface frames are computed once
+    cache = RunCache()
+    pop = make_population(population, path=gp, cache=cache) if not hasattr(population, "zonal_sum") else population
     written: dict[str, Path] = {}
     skipped: list[str] = []
 
     # coverage tables: per station set (declared rule, snapshot date), range over the population surfaces at 800 m
-    surfaces = _surfaces(pop, gp) if "districts" in have else {}
+    surfaces = _surfaces(pop, gp, cache) if "districts" in have else {}
     snapshot = station_snapshot(gp)
     sets = {kind: (None if kind == "all" else station_set(kind, gp)) for kind in STATION_SETS_ANALYSED}
     tables, catch = [], []
+    results = {}  # (areas, station set, distance) -> coverage result (with its range at 800 m)
+    raw = {}  # the same before the range columns were added
     for areas in cat.coverage_areas():  # declared in the catalog (coverage_label)
         if areas not in have:
             skipped.append(f"coverage by {areas}: layer missing")
             continue
         for kind, st in sets.items():
             for d in distances:
-                res = coverage(st, pop, areas, distance=d, kind="all" if st is not None else kind, path=gp)
+                res = raw[(areas, kind, d)] = coverage(
+                    st, pop, areas, distance=d, kind="all" if st is not None else kind, path=gp
+                )
                 if d == 800 and surfaces:
-                    res = add_range(res, surfaces, areas=areas, path=gp)
+                    res = add_range(res, surfaces, areas=areas, path=gp, cache=cache)
+                results[(areas, kind, d)] = res
                 tables.append(
                     res.assign(
                         areas=areas,
@@ -207,7 +215,9 @@ def analyse(
 
     # plan scenario
     if "planned_rail" in cat and "planned_rail" in have and "districts" in have:
-        existing = coverage(None, pop, "districts", distance=800, path=gp)
+        existing = raw.get(("districts", "all", 800))  # computed above (all stations, 800 m)
+        if existing is None:
+            existing = coverage(None, pop, "districts", distance=800, path=gp)
         scenario = coverage(plan_stations(gp), pop, "districts", distance=800, path=gp)
         delta = coverage_delta(existing, scenario).assign(
             **_meta(existing),
@@ -219,13 +229,21 @@ def analyse(
         skipped.append("coverage_delta: no planned_rail layer")
 
     # rail graph (built once per scenario), indicators, times, surfaces
-    graphs = {"open": rail_graph(gp)}
+    graphs = {"open": rail_graph(gp, cache=cache)}
     if "planned_rail" in have:
-        graphs["plan"] = rail_graph(gp, scenario="plan")
-    sens = dual_city_sensitivity(gp)  # how the 20-minute verdict moves with the assumptions (#13); once per run
+        graphs["plan"] = rail_graph(gp, scenario="plan", cache=cache)
+    # how the 20-minute verdict moves with the assumptions (#13); once per run, its model case is graphs["open"]
+    sens = dual_city_sensitivity(gp, cache=cache)
     written["indicators"] = write_csv_atomic(
         indicators(
-            gp, landcover=landcover, population=pop, graph=graphs["open"], surfaces=surfaces or None, sensitivity=sens
+            gp,
+            landcover=landcover,
+            population=pop,
+            graph=graphs["open"],
+            surfaces=surfaces or None,
+            sensitivity=sens,
+            metro_coverage=results.get(("zones", "metro", 800)),
+            cache=cache,
         ),
         out / "indicators.csv",
     )
@@ -255,10 +273,12 @@ def analyse(
     if isinstance(pop, PopulationGrid):
         written["population_grid"] = pop.to_geotiff(out / "population_grid.tif")
     stations = load("rail_stations", gp)
-    written["distance_to_station"] = distance_surface(stations, path=gp).to_geotiff(out / "distance_to_station.tif")
+    written["distance_to_station"] = distance_surface(stations, path=gp, cache=cache).to_geotiff(
+        out / "distance_to_station.tif"
+    )
     iso_rows = []
     for key, hub in HUBS.items():
-        surf = travel_time_surface(graphs["open"], hub, path=gp)
+        surf = travel_time_surface(graphs["open"], hub, path=gp, cache=cache)
         written[f"travel_time_{key}"] = surf.to_geotiff(out / f"travel_time_{key}.tif")
         iso = isochrones(surf)
         iso_rows.append(iso.assign(hub=hub, hub_key=key, method=surf.description))

@@ -7,6 +7,7 @@ centre (scipy ``cKDTree``), in metres; times are minutes.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from scipy.spatial import cKDTree
 
 from ..crs import METRIC_CRS, to_metric
 from ..io import load
+from .context import RunCache, path_key
 from .grid import cell_centres, grid_for_bounds, write_geotiff_atomic
 
 __all__ = ["Surface", "distance_surface", "travel_time_surface", "isochrones", "NODATA", "SURFACE_CELL_M"]
@@ -57,7 +59,16 @@ class Surface:
         return self.values != NODATA
 
 
-def _frame(path, cell: float, boundary=None) -> tuple[Affine, tuple[int, int], np.ndarray, np.ndarray, np.ndarray]:
+def _frame(
+    path, cell: float, boundary=None, cache: RunCache | None = None
+) -> tuple[Affine, tuple[int, int], np.ndarray, np.ndarray, np.ndarray]:
+    """The grid over the boundary, the cells inside it and their centres (once per run and cell size)."""
+    if boundary is not None or cache is None:
+        return _make_frame(path, cell, boundary)
+    return cache.get(("surface_frame", path_key(path), float(cell)), lambda: _make_frame(path, cell, None))
+
+
+def _make_frame(path, cell: float, boundary=None):
     b = to_metric(load("boundary", path) if boundary is None else boundary)
     transform, shape = grid_for_bounds(b.total_bounds, cell)
     inside = rasterio.features.rasterize(
@@ -74,9 +85,11 @@ def distance_surface(
     cell: float = SURFACE_CELL_M,
     boundary: gpd.GeoDataFrame | None = None,
     name: str = "distance_to_station",
+    cache: RunCache | None = None,
 ) -> Surface:
-    """Straight-line distance (m) from every cell centre of the municipality to the nearest of ``stations``."""
-    transform, shape, inside, x, y = _frame(path, cell, boundary)
+    """Straight-line distance (m) from every cell centre of the municipality to the nearest of ``stations``
+    (``cache``: the run's memo, which shares the grid frame with the other surfaces)."""
+    transform, shape, inside, x, y = _frame(path, cell, boundary, cache)
     pts = shapely.get_coordinates(to_metric(stations).geometry.values)
     if not len(pts):
         raise ValueError("distance_surface: no stations")
@@ -102,6 +115,7 @@ def travel_time_surface(
     k: int = 8,
     max_walk_m: float | None = None,
     boundary: gpd.GeoDataFrame | None = None,
+    cache: RunCache | None = None,
 ) -> Surface:
     """Minutes from every cell to ``hub``: straight-line walk to one of the ``k`` nearest stations, then rail.
 
@@ -112,15 +126,25 @@ def travel_time_surface(
     walk_kmh : walking speed, km/h (straight-line distance; no street network).
     k : stations considered per cell (the best of them is kept).
     max_walk_m : cells farther than this from every station get NODATA (default: no limit).
+    cache : the run's memo (:mod:`tjspatial.analysis.context`): the grid frame and the ``k`` nearest stations
+        of every cell are found once for all hubs reached from the same stations.
     """
-    transform, shape, inside, x, y = _frame(path, cell, boundary)
+    transform, shape, inside, x, y = _frame(path, cell, boundary, cache)
     rail = graph.times_from(hub)
     ok = np.isfinite(rail)
     xy = shapely.get_coordinates(graph.nodes.geometry.values)[ok]
     rail = rail[ok]
     k = min(k, len(xy))
-    d, i = cKDTree(xy).query(np.column_stack([x, y]), k=k, workers=-1)
-    d, i = d.reshape(len(x), k), i.reshape(len(x), k)
+
+    def nearest():
+        d, i = cKDTree(xy).query(np.column_stack([x, y]), k=k, workers=-1)
+        return d.reshape(len(x), k), i.reshape(len(x), k)
+
+    if cache is None or boundary is not None:
+        d, i = nearest()
+    else:
+        key = ("nearest_stations", path_key(path), float(cell), k, hashlib.sha1(xy.tobytes()).hexdigest())
+        d, i = cache.get(key, nearest)
     t = (d / 1000 / walk_kmh * 60 + rail[i]).min(axis=1)
     if max_walk_m is not None:
         t[d.min(axis=1) > max_walk_m] = NODATA

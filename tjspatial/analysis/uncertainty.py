@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..crs import METRIC_CRS
+from ..errors import InputError
+from .context import RunCache, geometry_key, memo, path_key
 from .coverage import coverage, resolve_areas
 from .population import PopulationGrid, population_variants
 
@@ -26,29 +28,51 @@ RANGE_NOTE = (
 )
 
 
-def default_surfaces(path: str | Path | None = None, population=None, *, cache_dir=None) -> dict:
+def default_surfaces(
+    path: str | Path | None = None, population=None, *, cache_dir=None, cache: RunCache | None = None
+) -> dict:
     """The surfaces ranges are taken over: the model and its variants, every grid fetched with
     ``tjspatial population fetch`` that is in the cache, and ``population`` when it is not the model.
 
-    Returns name → population (the model first, as ``model``).
+    Parameters
+    ----------
+    path : str, Path or GeoPackage, optional
+        GeoPackage the layers are read from.
+    population : optional
+        The population the headline shares use (``tj.population(...)``'s result).
+    cache_dir : str or Path, optional
+        Folder of the fetched grids (default :func:`tjspatial.analysis.population_fetch.default_cache_dir`).
+    cache : RunCache, optional
+        The run's memo (the model's allocation units are prepared once per run).
+
+    Returns
+    -------
+    dict
+        Name → population (the model first, as ``model``).
     """
     from .population_fetch import PRODUCTS, default_cache_dir
     from .population import population as make_population
 
-    out = dict(population_variants(path))
+    out = dict(population_variants(path, cache=cache))
     if isinstance(population, PopulationGrid) and population.variant == "model":
         out["model"] = population
     elif population is not None:
         out = {"population": population, **out}
-    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    fetched = Path(cache_dir) if cache_dir else default_cache_dir()
     for key in PRODUCTS:
-        if (cache / f"{key}_tianjin.tif").is_file() and key not in out:
-            out[key] = make_population(str(cache / f"{key}_tianjin.tif"), year=PRODUCTS[key].year)
+        if (fetched / f"{key}_tianjin.tif").is_file() and key not in out:
+            out[key] = make_population(str(fetched / f"{key}_tianjin.tif"), year=PRODUCTS[key].year)
     return out
 
 
 def add_range(
-    res: pd.DataFrame, surfaces: dict, *, areas="districts", path: str | Path | None = None, label: str | None = None
+    res: pd.DataFrame,
+    surfaces: dict,
+    *,
+    areas="districts",
+    path: str | Path | None = None,
+    label: str | None = None,
+    cache: RunCache | None = None,
 ) -> pd.DataFrame:
     """Add ``pop_share_min``, ``pop_share_max`` and ``share_<surface>`` columns to a :func:`coverage` result.
 
@@ -60,12 +84,18 @@ def add_range(
     areas : the areas ``res`` was computed over (layer id or GeoDataFrame).
     label : name of the surface ``res`` was computed with (default ``res.attrs['population_variant']`` or
         ``population``).
+    cache : the run's memo (:mod:`tjspatial.analysis.context`): the areas' zonal weights over a grid layout
+        are computed once per run, whatever the station set or distance.
     """
     catch = res.attrs.get("catchments")
     if catch is None:
-        raise ValueError("add_range: the coverage result has no attrs['catchments'] to re-sum")
-    ar = resolve_areas(areas, path=path)
+        raise InputError("add_range: the coverage result has no attrs['catchments'] to re-sum")
+    if isinstance(areas, str):
+        ar = memo(cache, ("areas", path_key(path), areas), lambda: resolve_areas(areas, path=path))
+    else:
+        ar = resolve_areas(areas, path=path)
     geoms, acrs = np.asarray(ar.geometry.values, dtype=object), ar.crs or METRIC_CRS
+    akey = geometry_key(geoms, acrs) if cache is not None else None
     cgeoms, ccrs = np.asarray(catch.geometry.values, dtype=object), catch.crs or METRIC_CRS
     label = label or res.attrs.get("population_variant") or "population"
     shares = {label: res["pop_share"].to_numpy(float)}
@@ -75,7 +105,7 @@ def add_range(
             continue
         if isinstance(pop, PopulationGrid):
             if cached is None or not cached[0].same_layout(pop):
-                cached = (pop, pop.zonal_weights(geoms, crs=acrs), pop.zonal_weights(cgeoms, crs=ccrs))
+                cached = (pop, _area_weights(pop, geoms, acrs, akey, cache), pop.zonal_weights(cgeoms, crs=ccrs))
             v = pop.vector()
             tot, cov = cached[1] @ v, cached[2] @ v
         else:
@@ -89,6 +119,22 @@ def add_range(
     out["pop_share_max"] = np.nanmax(stack, axis=0)
     out.attrs = {**res.attrs, "range_surfaces": ",".join(shares), "range_note": RANGE_NOTE}
     return out
+
+
+def _area_weights(pop: PopulationGrid, geoms: np.ndarray, crs, key: str | None, cache: RunCache | None):
+    """``pop.zonal_weights(geoms)``, computed once per run for each set of areas and grid layout (the weights
+    depend on the cells, pieces and polygons, not on the persons)."""
+    if cache is None:
+        return pop.zonal_weights(geoms, crs=crs)
+    entries = cache.get(("area_weights_by_layout", key), list)  # [(grid, weights)], one per grid layout
+    for grid, weights in entries:
+        if grid.same_layout(pop):
+            cache.hits["area_weights"] += 1
+            return weights
+    cache.misses["area_weights"] += 1
+    weights = pop.zonal_weights(geoms, crs=crs)
+    entries.append((pop, weights))
+    return weights
 
 
 def coverage_range(
