@@ -304,9 +304,13 @@ def test_english_name_wins_and_pinyin_is_spaced(tmp_path):
 
 
 def test_implausibly_few_stations_warn_and_fail_with_strict(tmp_path):
-    out = build_variant("two_stations", tmp_path, ["rail_stations"])
+    out = build_variant("two_stations", tmp_path, ["rail_stations", "metro_lines"])
     p = prov(out).loc["rail_stations"]
     assert p["osm_features"] == 2
+    # metro_lines still builds from the route relations (its bundled yardstick, drawn from 2 stations, has no
+    # line at all: it used to crash the build with "Unknown column geometry")
+    m = tj.load("metro_lines", out)
+    assert len(m) == 12 and (m["accuracy"] == "osm").all() and prov(out).loc["metro_lines", "built_from"] == "extract"
     assert p["plausibility"] == (
         "min_share_of_bundled = 0.5: 2 feature(s) from OSM, 1% of the 235 bundled ones "
         "inside the area the OSM data covers"

@@ -246,7 +246,10 @@ def build_metro_lines(ctx: BuildContext) -> gpd.GeoDataFrame:
                 "geometry": geom,
             }
         )
-    gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=STORAGE_CRS)
+    # the columns named: no row at all when no line has two located stations (an extract with almost none)
+    columns = ["name_zh", "name_en", "line_id", "colour", "status", "length_km", "opened", "stations_total"]
+    columns += ["stations_located", "geometry_quality", "geometry"]
+    gdf = gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry="geometry", crs=STORAGE_CRS)
     gdf["length_chord_km"] = _length_km(gdf)
     gdf["source"] = "metro_lines_csv; metro_lines_meta; osm_stations"
     return gdf
