@@ -130,6 +130,7 @@ def test_rail_stations_feature_by_feature(osm_gpkg):
     pinyin = s[(s["name_zh"] != "") & (s["name_en"] != "Tianjin Railway Station")]  # the fixture's one name:en
     assert len(pinyin) > 200 and (pinyin["name_en"] == pinyin["name_zh"].map(place_name_pinyin)).all()
     assert by[("metro", "张贵庄")].name_en == "Zhangguizhuang"
+    assert by[("metro", "东丽湖")].name_en == "Donglihu"  # a station is a place name: 湖 is not translated
     assert by[("metro", "天津站")].lines == "2号线;3号线;9号线"  # 2号线 by stop name, 3/9 by membership
     assert by[("metro", "营口道")].lines == "1号线;3号线"
     assert by[("metro", "东丽湖")].status == "construction"
@@ -184,6 +185,9 @@ def test_coastline_and_water(osm_gpkg):
     assert set(w.index) == {"北大港水库", "水上公园湖", "海河"}
     assert w.loc["海河", "water_class"] == "haihe_channel" and w.loc["海河", "name_en"] == "Hai River"
     assert w.loc["北大港水库", "water_class"] == "reservoir"
+    # no name:en: the feature type is translated, the place name is spaced pinyin (tjspatial.names.english_name)
+    assert w.loc["北大港水库", "name_en"] == "Beidagang Reservoir"  # was "Beidagangshuiku"
+    assert w.loc["水上公园湖", "name_en"] == "Shuishang Park Lake"  # was "Shuishanggongyuan Hu"
     # the reservoir is a multipolygon relation with an island: area = outer ring minus inner ring
     a = np.linspace(0, 2 * np.pi, 12, endpoint=False)
     b = np.linspace(0, 2 * np.pi, 6, endpoint=False)

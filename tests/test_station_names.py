@@ -21,16 +21,19 @@ def test_bundled_rail_stations_store_spaced_english_names(built_gpkg):
     assert by[("metro", "天津大学北洋园校区")] == "Tianjin Daxue Beiyangyuan Xiaoqu"
     assert by[("metro", "中新生态城")] == "Zhongxin Shengtaicheng"
     assert by[("metro", "空港经济区")] == "Konggang Jingjiqu"
+    assert by[("metro", "北运河")] == "Beiyunhe" and by[("rail", "汉沟镇")] == "Hangouzhen"  # 3 characters: one word
     # every named station has an English name (26 had none), and it is what the names module shows
     assert (named["name_en"] != "").all()
     assert [e for z, e in zip(named["name_zh"], named["name_en"]) if english_station_name(z, e) != e] == []
     # no run-together generic part: a name ending in 路/道/西/大街… after a place name of two or more characters
-    # is written with a space before it
-    generic = tuple(GENERIC_PARTS)
+    # (three before 河 湖 镇 乡 区 县: 北运河, 汉沟镇 are one word) is written with a space before it
     glued = [
         (z, e)
         for z, e in zip(named["name_zh"], named["name_en"])
-        if any(re.sub("站$", "", z).endswith(g) and len(re.sub("站$", "", z)) - len(g) >= 2 for g in generic)
+        if any(
+            re.sub("站$", "", z).endswith(g) and len(re.sub("站$", "", z)) - len(g) >= shortest
+            for g, (shortest, _) in GENERIC_PARTS.items()
+        )
         and " " not in e
     ]
     assert glued == []

@@ -40,7 +40,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -56,7 +55,7 @@ from ..errors import BuildError
 from ..paths import layers_dir, sources_dir as default_sources_dir
 from ..settings import DEFAULT_BACKOFF, DEFAULT_RETRIES
 from . import osm_layers
-from .osm_data import OsmData, Routes, read_osm_xml, write_selected_ways
+from .osm_data import OsmData, OsmDoc, read_osm_xml, write_selected_ways
 from .osm_extract import clip_extract, clip_filter_pbf, file_extent, is_pbf, is_xml, tool_path
 from .osm_fetch import DEFAULT_DEADLINE, DEFAULT_OVERPASS_URL, DEFAULT_TIMEOUT, FetchSettings, cache_path, fetch_osm_xml
 from .osm_query import Selector, osm_keys, overpass_ql, parse_selectors
@@ -164,61 +163,6 @@ def query_polygon(
     shells = shapely.polygons(shapely.get_exterior_ring(parts))
     out = gpd.GeoSeries([shapely.union_all(shells)], crs=g.crs)
     return to_storage(gpd.GeoDataFrame(geometry=out)).geometry.iloc[0]
-
-
-# ------------------------------------------------------------------------------------------------ the document
-
-
-@dataclass
-class OsmDoc:
-    """The OSM data of one layer: the parsed OSM file, the layer's selectors, and the query polygon.
-
-    Attributes
-    ----------
-    path : OSM XML file (Overpass answer, extract, or clipped extract).
-    layer : the catalog layer.
-    polygon : Tianjin + 1 km (EPSG:4326); features outside are dropped.
-    boundary : the Tianjin outline (EPSG:4326).
-    label : text for the ``source`` column, naming OpenStreetMap and the data date.
-    date : data date (YYYY-MM-DD) or ''.
-    data : the file parsed once (shared by every layer built from the same file).
-    """
-
-    path: Path
-    layer: Layer
-    polygon: shapely.Geometry
-    boundary: shapely.Geometry
-    label: str
-    date: str = ""
-    data: OsmData | None = None
-    _routes: Routes | None = field(default=None, repr=False)
-
-    @property
-    def select(self) -> list[Selector]:
-        return parse_selectors(self.layer.osm.get("select"), self.layer.id)
-
-    @property
-    def route_selectors(self) -> list[Selector]:
-        return parse_selectors(self.layer.osm.get("routes"), self.layer.id)
-
-    def _data(self) -> OsmData:
-        if self.data is None:
-            self.data = read_osm_xml(self.path, layer_id=self.layer.id)
-        return self.data
-
-    def features(self, *, repair: bool = True) -> gpd.GeoDataFrame:
-        """The features the layer's ``select`` picks inside the polygon: index ``(element, id)``, one column
-        per tag, ``problems`` / ``repairs`` texts (see :mod:`tjspatial.sources.osm_data`), geometry in
-        EPSG:4326 (``None`` for a relation that could not be assembled). Empty if none."""
-        return self._data().features(
-            self.select, polygon=self.polygon, areas=self.layer.geometry_type != "LineString", repair=repair
-        )
-
-    def routes(self) -> Routes:
-        """The route relations the layer's ``routes`` selectors pick (read once)."""
-        if self._routes is None:
-            self._routes = self._data().routes(self.route_selectors)
-        return self._routes
 
 
 def _all_selectors(catalog: Catalog) -> list[Selector]:

@@ -31,11 +31,12 @@ import pandas as pd
 import shapely
 from pyproj import Geod
 
+from ..catalog import Layer
 from ..crs import STORAGE_CRS
 from ..errors import BuildError
-from .osm_query import Selector
+from .osm_query import Selector, parse_selectors
 
-__all__ = ["OsmData", "Routes", "read_osm_xml", "write_selected_ways", "REPAIR_GAP_M", "AREA_RELATIONS"]
+__all__ = ["OsmData", "OsmDoc", "Routes", "read_osm_xml", "write_selected_ways", "REPAIR_GAP_M", "AREA_RELATIONS"]
 
 REPAIR_GAP_M = 500.0
 """An open ring whose ends are at most this far apart (m), or 10 % of its length, is closed when repairing."""
@@ -310,6 +311,58 @@ class OsmData:
         )
         rel_df = pd.DataFrame(rels) if rels else pd.DataFrame({"rel_id": pd.Series(dtype="int64")})
         return Routes(rel_df, members_df, ways, nodes)
+
+
+@dataclass
+class OsmDoc:
+    """The OSM data of one layer: the parsed OSM file, the layer's selectors, and the query polygon.
+
+    Attributes
+    ----------
+    path : OSM XML file (Overpass answer, extract, or clipped extract).
+    layer : the catalog layer.
+    polygon : Tianjin + 1 km (EPSG:4326); features outside are dropped.
+    boundary : the Tianjin outline (EPSG:4326).
+    label : text for the ``source`` column, naming OpenStreetMap and the data date.
+    date : data date (YYYY-MM-DD) or ''.
+    data : the file parsed once (shared by every layer built from the same file).
+    """
+
+    path: Path
+    layer: Layer
+    polygon: shapely.Geometry
+    boundary: shapely.Geometry
+    label: str
+    date: str = ""
+    data: OsmData | None = None
+    _routes: Routes | None = field(default=None, repr=False)
+
+    @property
+    def select(self) -> list[Selector]:
+        return parse_selectors(self.layer.osm.get("select"), self.layer.id)
+
+    @property
+    def route_selectors(self) -> list[Selector]:
+        return parse_selectors(self.layer.osm.get("routes"), self.layer.id)
+
+    def _data(self) -> OsmData:
+        if self.data is None:
+            self.data = read_osm_xml(self.path, layer_id=self.layer.id)
+        return self.data
+
+    def features(self, *, repair: bool = True) -> gpd.GeoDataFrame:
+        """The features the layer's ``select`` picks inside the polygon: index ``(element, id)``, one column
+        per tag, ``problems`` / ``repairs`` texts (see :mod:`tjspatial.sources.osm_data`), geometry in
+        EPSG:4326 (``None`` for a relation that could not be assembled). Empty if none."""
+        return self._data().features(
+            self.select, polygon=self.polygon, areas=self.layer.geometry_type != "LineString", repair=repair
+        )
+
+    def routes(self) -> Routes:
+        """The route relations the layer's ``routes`` selectors pick (read once)."""
+        if self._routes is None:
+            self._routes = self._data().routes(self.route_selectors)
+        return self._routes
 
 
 def read_osm_xml(path: str | Path, *, layer_id: str = "<none>", progress=None, every: int = 500_000) -> OsmData:

@@ -1,15 +1,16 @@
 """Normalisation: OSM features → the catalog schema of each layer OSM can supply.
 
 A layer's ``[layer.osm] normalise`` names one function of this module. Each takes the layer's
-:class:`~tjspatial.sources.osm.OsmDoc` (the OSM XML answer or extract, with the selectors of the layer) and the
+:class:`~tjspatial.sources.osm_data.OsmDoc` (the OSM XML answer or extract, with the selectors of the layer) and the
 build context, and returns a GeoDataFrame in EPSG:4326 with the layer's declared fields, so that downstream
 code cannot tell which source built the layer. Every feature gets ``accuracy = "osm"`` and a ``source`` naming
 OpenStreetMap and the data date. Lengths and areas are measured in the metric CRS (EPSG:4548 for Tianjin).
 
 Tag mapping (common to all layers): ``name_zh`` from ``name:zh``, ``name:zh-Hans``, then ``name``; ``name_en``
-from ``name:en``, else an English ``name``, else place-name pinyin of ``name_zh`` (:func:`pinyin_name`:
-天津西 → "Tianjin Xi"); status ``construction`` / ``proposed`` from the ``railway``/``construction``/
-``proposed`` tags, else ``open``. A normaliser raises :class:`NotCovered` when the data holds nothing for
+from ``name:en``, else an English ``name``, else made from ``name_zh`` by :mod:`tjspatial.names` (stations:
+place-name pinyin, 天津西站 → "Tianjin Xi"; other features: their type translated, 北大港水库 → "Beidagang
+Reservoir");
+status ``construction`` / ``proposed`` from the ``railway``/``construction``/``proposed`` tags, else ``open``. A normaliser raises :class:`NotCovered` when the data holds nothing for
 its layer (the build then keeps the bundled source), reports every geometry repair or drop with the OSM id
 (:func:`usable`) and records feature-level fallbacks with ``ctx.fallback``.
 """
@@ -17,7 +18,7 @@ its layer (the build then keeps the bundled source), reports every geometry repa
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Callable
 
 import geopandas as gpd
 import numpy as np
@@ -27,16 +28,13 @@ import shapely
 from ..build_context import BuildContext
 from ..crs import STORAGE_CRS, to_metric
 from ..errors import BuildError
-from ..names import place_name_pinyin
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .osm import OsmDoc
+from ..names import english_name, place_name_pinyin
+from .osm_data import OsmDoc
 
 __all__ = [
     "NotCovered",
     "usable",
     "FORMER_NAMES",
-    "pinyin_name",
     "names",
     "status",
     "districts",
@@ -101,80 +99,18 @@ def tag(f: pd.DataFrame, key: str) -> pd.Series:
     return col.astype(object).where(col.notna(), "").astype(str)
 
 
-_GENERIC = (
-    "火车站",
-    "大街",
-    "公园",
-    "新区",
-    "广场",
-    "大道",
-    "站",
-    "道",
-    "路",
-    "街",
-    "桥",
-    "东",
-    "西",
-    "南",
-    "北",
-    "湖",
-    "港",
-    "口",
-    "庄",
-    "村",
-    "镇",
-    "园",
-    "城",
-    "区",
-    "县",
-    "河",
-    "里",
-    "角",
-    "门",
-    "线",
-)
-"""Generic endings written as a separate word in place-name pinyin (天津西 → Tianjin Xi)."""
-
-
-def pinyin_name(text: str) -> str:
-    """Toneless pinyin of ``text`` written as place names are: the specific part as one capitalised word, a
-    generic ending (站, 道, 路, 东, 西 … see ``_GENERIC``) as another (``"天津西"`` → ``"Tianjin Xi"``,
-    ``"营口道"`` → ``"Yingkou Dao"``, ``"天津西站"`` → ``"Tianjin Xi Zhan"``); ü as ``ü``; other characters
-    kept. ``''`` stays ``''``."""
-    if not text or not _CJK.search(text):
-        return text
-    from pypinyin import Style, lazy_pinyin
-
-    def py(chars: str) -> str:
-        out = "".join(lazy_pinyin(chars, style=Style.NORMAL, v_to_u=True))
-        return out[:1].upper() + out[1:]
-
-    words, rest = [], text.strip()
-    for station_word in ("火车站", "站"):  # the station word, then at most one more generic ending
-        if rest.endswith(station_word) and len(rest) > len(station_word):
-            words.insert(0, py(station_word))
-            rest = rest[: -len(station_word)]
-            break
-    end = next((g for g in _GENERIC if rest.endswith(g) and len(rest) > len(g) and g not in ("站", "火车站")), None)
-    if end is not None and len(rest) >= 2:
-        words.insert(0, py(end))
-        rest = rest[: -len(end)]
-    if rest:
-        words.insert(0, py(rest))
-    return re.sub(r"\s+", " ", " ".join(words)).strip()
-
-
 def _is_english(text: pd.Series) -> pd.Series:
     return text.str.contains(r"[A-Za-z]", regex=True) & ~text.str.contains(_CJK.pattern, regex=True)
 
 
-def names(f: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
+def names(f: pd.DataFrame, romanise: Callable[[str], str] = english_name) -> tuple[pd.Series, pd.Series, pd.Series]:
     """``(name_zh, name_en, name_source)``: ``name_zh`` from ``name:zh``, ``name:zh-Hans``, then ``name``;
-    ``name_en`` from ``name:en``, else an English ``name`` (Latin letters, no Chinese), else the place-name
-    pinyin of ``name_zh`` (:func:`pinyin_name`)."""
+    ``name_en`` from ``name:en``, else an English ``name`` (Latin letters, no Chinese), else ``romanise`` of
+    ``name_zh`` (:func:`tjspatial.names.english_name` for features, :func:`~tjspatial.names.place_name_pinyin`
+    for stations)."""
     zh_tag = tag(f, "name:zh").where(tag(f, "name:zh") != "", tag(f, "name:zh-Hans"))
     name, en_tag = tag(f, "name"), tag(f, "name:en")
-    english_name = _is_english(name) & (zh_tag != "")
+    english = _is_english(name) & (zh_tag != "")
     name_zh = zh_tag.where(zh_tag != "", name)
     source = pd.Series(
         np.where(
@@ -184,7 +120,7 @@ def names(f: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
         ),
         index=f.index,
     )
-    name_en = en_tag.where(en_tag != "", name.where(english_name, name_zh.map(pinyin_name)))
+    name_en = en_tag.where(en_tag != "", name.where(english, name_zh.map(romanise)))
     return name_zh, name_en, source
 
 
@@ -206,7 +142,7 @@ def status(f: pd.DataFrame) -> pd.Series:
     return pd.Series(np.where(constr, "construction", np.where(proposed, "proposed", "open")), index=f.index)
 
 
-def _finish(gdf: gpd.GeoDataFrame, doc: "OsmDoc") -> gpd.GeoDataFrame:
+def _finish(gdf: gpd.GeoDataFrame, doc: OsmDoc) -> gpd.GeoDataFrame:
     gdf = gdf.copy()
     gdf["accuracy"] = "osm"
     gdf["source"] = doc.label
@@ -308,7 +244,7 @@ def _district_by_name(f: pd.DataFrame, lookup: dict[str, int]) -> pd.Series:
     return out
 
 
-def districts(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
+def districts(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
     """The 16 districts: ``admin_level=6`` boundaries matched to the 2020 census, district by district.
 
     Matching: by division code first (``division_code`` / ``adcode`` / ``ref``, first 6 digits), then by
@@ -485,7 +421,7 @@ def _station_name(name: pd.Series) -> pd.Series:
     return name.str.replace(r"(火车站|站)$", "", regex=True).where(name.str.len() > 2, name)
 
 
-def rail_stations(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
+def rail_stations(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
     """Station nodes (and station areas, as points on surface); kind metro / rail / tram; lines from route
     relations (the station is a member, or a stop of the route has its name within 1 km)."""
     f = usable(doc.features(), ctx)
@@ -493,7 +429,7 @@ def rail_stations(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
         raise NotCovered("the OSM data holds no station", layer=ctx.layer_id, file=str(doc.path))
     geoms = np.asarray(f.geometry.values)
     f = f.assign(geometry=np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms)))
-    name_zh, name_en, name_src = names(f)
+    name_zh, name_en, name_src = names(f, romanise=place_name_pinyin)
     railway, station = tag(f, "railway"), tag(f, "station")
     kind = np.where(
         station.isin(["subway", "light_rail", "monorail"])
@@ -505,9 +441,6 @@ def rail_stations(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     elements = f.index.get_level_values(0).astype(str)
     ids = f.index.get_level_values(1).astype("int64")
     short = pd.Series(np.where(kind == "rail", _station_name(name_zh), name_zh), index=f.index)
-    pinyin_used = name_en == name_zh.map(pinyin_name)
-    # 天津西站 → 天津西 → Tianjin Xi, written as the bundled layer writes it (tjspatial.names)
-    name_en = name_en.where(~pinyin_used, short.map(place_name_pinyin))
     out = gpd.GeoDataFrame(
         {
             "name_zh": short.to_numpy(),
@@ -599,7 +532,7 @@ _ROUTE_KIND = {"subway": "metro", "light_rail": "metro", "monorail": "metro", "t
 """Which station kind a route's stops are matched to by name."""
 
 
-def _station_lines(stations: gpd.GeoDataFrame, doc: "OsmDoc", names_by_id: dict | None = None) -> np.ndarray:
+def _station_lines(stations: gpd.GeoDataFrame, doc: OsmDoc, names_by_id: dict | None = None) -> np.ndarray:
     """';'-joined line labels of every station: the station is a member of the route, or a stop of the route
     has the station's name, a matching mode (subway/light_rail → metro, tram → tram, train → rail) and lies
     within 1 km."""
@@ -671,7 +604,7 @@ def _length_km(geoms: np.ndarray) -> np.ndarray:
     return np.round(to_metric(gpd.GeoDataFrame(geometry=s)).length.fillna(0).to_numpy() / 1e3, 3)
 
 
-def metro_lines(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
+def metro_lines(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
     """One feature per metro line (``ref``), from its longest route relation: the track as mapped
     (``geometry_quality = osm_track``) or, without member ways, chords through the stops."""
     routes = doc.routes()
@@ -743,7 +676,7 @@ def metro_lines(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
                 np.where(
                     best["_id"].map(_metro_names(ctx, "name_en")).notna(),
                     best["_id"].map(_metro_names(ctx, "name_en")),
-                    np.where(best["_id"] != "", "Line " + line_id, best["_label"].map(pinyin_name)),
+                    np.where(best["_id"] != "", "Line " + line_id, best["_label"].map(english_name)),
                 ),
             ),
             "line_id": line_id.to_numpy(),
@@ -769,7 +702,7 @@ def _base_name(name: pd.Series) -> pd.Series:
     return name.astype(str).str.replace(r"\s*[（(].*$", "", regex=True).str.replace(" ", "", regex=False)
 
 
-def intercity_rail(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
+def intercity_rail(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
     """One feature per railway line relation (``route=railway``), clipped to Tianjin (+1 km). Category hsr
     (``highspeed=yes`` or 高速 in the name), intercity (城际), else conventional. ``length_chord_km`` holds the
     measured track length (``geometry_quality = osm_track``); stations are the rail stations within 300 m."""
@@ -851,7 +784,7 @@ def intercity_rail(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
 # ------------------------------------------------------------------------------------------------ context
 
 
-def coastline(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
+def coastline(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
     """``natural=coastline`` ways merged into one line (variant ``osm``), clipped to Tianjin (+1 km); the
     two non-OSM variants of the bundled layer (Tianditu-derived, Landsat port edge) are kept beside it."""
     f = usable(doc.features(), ctx)
@@ -881,7 +814,7 @@ def coastline(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     return gdf
 
 
-def _polygons(doc: "OsmDoc", ctx: BuildContext, what: str) -> gpd.GeoDataFrame:
+def _polygons(doc: OsmDoc, ctx: BuildContext, what: str) -> gpd.GeoDataFrame:
     f = usable(doc.features(), ctx)
     if f.empty:
         raise NotCovered(f"the OSM data holds no {what}", layer=ctx.layer_id, file=str(doc.path))
@@ -895,7 +828,7 @@ def _polygons(doc: "OsmDoc", ctx: BuildContext, what: str) -> gpd.GeoDataFrame:
     return f
 
 
-def water(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
+def water(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
     """Water areas (``natural=water``, ``waterway=riverbank``, reservoirs, basins) clipped to Tianjin;
     ``water_class`` is ``haihe_channel`` for the 海河 and otherwise the ``water`` tag (``river``, ``lake``,
     ``reservoir`` …) or ``water``."""
@@ -913,7 +846,7 @@ def water(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
     return _finish(out, doc)
 
 
-def plan_areas(doc: "OsmDoc", ctx: BuildContext) -> gpd.GeoDataFrame:
+def plan_areas(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
     """Real outlines for a schematic polygon layer (wetland reserves, port areas, the airport).
 
     The layer's own (schematic) builder runs first and gives the features, their ids and attributes. Each
