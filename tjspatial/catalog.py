@@ -21,6 +21,11 @@ Keys of a field label: ``zh``, ``en`` (display labels), ``unit`` (shown after th
 and exports, not shown in popups), ``values`` (code → ``"中文 / English"`` words shown instead of the code).
 A field without a declaration is shown under its own name, formatted by its type (:meth:`Layer.field_label`).
 
+Roles: ``roles = ["municipality", ...]`` on a layer says what code may need it for; code asks
+:meth:`Catalog.layer_for` ``(role)`` (or :meth:`Catalog.with_role`) instead of quoting a layer id, so a layer can be
+renamed or replaced in the catalog alone. The roles code uses are :data:`ROLES` (one layer each, unless listed in
+``_MULTI_ROLES``); tests/test_architecture.py fails on a quoted layer id outside the catalog and the builders.
+
 Analysis overlays (``[[overlay]]`` tables, ``layers/catalog/80_analysis.toml``) are layers the web maps draw
 from analysis results at map time (station catchments, coverage shares): declared like a layer, without a
 builder, with ``derived_from`` (the catalog layer they are computed from, whose sources they cite) and a
@@ -49,6 +54,7 @@ __all__ = [
     "FIELD_TYPES",
     "GEOMETRY_TYPES",
     "THEMES",
+    "ROLES",
     "CatalogError",
     "COMMON_FIELD_LABELS",
     "FIELD_FORMATS",
@@ -85,6 +91,21 @@ GEOMETRY_TYPES = ("Point", "LineString", "Polygon")
 """Declared geometry families; the Multi* variant of each is accepted."""
 
 FIELD_TYPES = ("str", "int", "float", "bool", "date")
+
+ROLES: dict[str, str] = {
+    "municipality": "the municipal boundary: inside-Tianjin checks, the land of the offline base map, model extent",
+    "district_areas": "the districts: coverage by district, base-map district lines and labels",
+    "shoreline": "the coastline: the sea of the offline base map",
+    "water_bodies": "water bodies: the offline base map, uninhabited land in the population model",
+    "place_names": "settlement points: base-map labels",
+    "station_points": "rail and metro stations (``kind``, ``lines``): catchments, coverage, the rail graph",
+    "planned_lines": "planned rail lines: the 2025 plan scenario of coverage and the rail graph",
+    "qgis_bookmark": "a spatial bookmark of the QGIS project (``bookmark = { group, per, name }``)",
+}
+"""Layer roles (``roles = [...]`` on a ``[[layer]]``) and what code uses them for."""
+
+_MULTI_ROLES = {"qgis_bookmark"}
+"""Roles several layers may declare (:meth:`Catalog.with_role`); every other role names one layer."""
 
 COMMON_FIELDS: dict[str, str] = {"name_zh": "str", "name_en": "str", "accuracy": "str", "source": "str"}
 """Fields every layer carries, first in every table."""
@@ -290,6 +311,11 @@ class Layer:
         return FieldLabel(name, name, name, format=_DEFAULT_FORMAT.get(self.fields.get(name, "str"), "text"))
 
     @property
+    def roles(self) -> tuple[str, ...]:
+        """The roles the layer declares (``roles = [...]``, see :data:`ROLES`)."""
+        return tuple(self.extra.get("roles", ()))
+
+    @property
     def limitations_text(self) -> str:
         """Limitations in Chinese and English (``"中文 / English"``), or whichever is declared."""
         return " / ".join(t for t in (self.limitations_zh, self.limitations) if t)
@@ -352,6 +378,46 @@ class Catalog:
         return {
             layer.id: str(layer.extra["coverage_label"]) for layer in self.layers if "coverage_label" in layer.extra
         }
+
+    def with_role(self, role: str) -> list[Layer]:
+        """The layers that declare ``role`` (``roles = [...]``), in catalog order (empty when none does).
+
+        Parameters
+        ----------
+        role : str
+            One of :data:`ROLES`.
+
+        Returns
+        -------
+        list of Layer
+            In catalog (build) order.
+        """
+        if role not in ROLES:
+            raise UnknownNameError(f"no layer role {role!r}; known roles: {', '.join(ROLES)}")
+        return [layer for layer in self.layers if role in layer.roles]
+
+    def layer_for(self, role: str) -> Layer:
+        """The one layer that declares ``role`` (e.g. ``"municipality"``).
+
+        Parameters
+        ----------
+        role : str
+            One of :data:`ROLES`.
+
+        Returns
+        -------
+        Layer
+            Its declaration; ``.id`` is the layer id to load.
+
+        Raises
+        ------
+        UnknownNameError
+            No layer of the catalog declares the role (or the role is unknown).
+        """
+        found = self.with_role(role)
+        if not found:
+            raise UnknownNameError(f"no layer of the catalog declares the role {role!r} ({ROLES[role]})")
+        return found[0]
 
     def overlay_for(self, role: str, **values: Any) -> Layer:
         """The analysis overlay declared with ``role`` (``[[overlay]]``), its text filled from ``values``.
@@ -461,6 +527,9 @@ def _parse_layer(raw: dict, path: Path, sources: dict[str, Source], seen: list[s
         if dep not in seen:
             raise CatalogError(f"{where}: depends on {dep!r}, which is not declared before it")
     extra = {k: v for k, v in raw.items() if k not in _LAYER_KEYS}
+    roles = extra.get("roles", [])
+    if not isinstance(roles, list) or any(r not in ROLES for r in roles):
+        raise CatalogError(f"{where}: roles must be a list of {list(ROLES)}, not {roles!r}")
     return Layer(
         id=lid,
         title_zh=raw["title_zh"],
@@ -563,6 +632,10 @@ def load_catalog(directory: str | Path | None = None) -> Catalog:
     roles = [o.extra["role"] for o in overlays]
     if len(set(roles)) != len(roles):
         raise CatalogError(f"two analysis overlays declare the same role: {sorted(roles)}")
+    for role in set(ROLES) - _MULTI_ROLES:
+        holders = [lay.id for lay in layers if role in lay.roles]
+        if len(holders) > 1:
+            raise CatalogError(f"layers {holders} all declare the role {role!r}, which names one layer")
     return Catalog(layers=tuple(layers), sources=sources, overlays=tuple(overlays))
 
 

@@ -263,7 +263,7 @@ def _as_arrays(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     lon = np.asarray(lon, dtype="float64")
     lat = np.asarray(lat, dtype="float64")
     if lon.shape != lat.shape:
-        raise ValueError(f"lon and lat differ in shape: {lon.shape} vs {lat.shape}")
+        raise CRSError(f"lon and lat differ in shape: {lon.shape} vs {lat.shape}")
     return lon, lat
 
 
@@ -408,7 +408,7 @@ def convert_gdf(gdf: gpd.GeoDataFrame | gpd.GeoSeries, src: str, dst: str):
     if key[0] == key[1]:
         return gdf.copy()
     if key not in _CONVERSIONS:
-        raise ValueError(f"unknown conversion {src} → {dst}; use wgs84, gcj02 or bd09")
+        raise CRSError(f"unknown conversion {src} → {dst}; use wgs84, gcj02 or bd09")
     if gdf.crs is not None and not CRS.from_user_input(gdf.crs).is_geographic:
         raise CRSError(f"{src} → {dst} converts lon/lat; the data is in {gdf.crs}. Use to_storage first.")
     out = gdf.copy()

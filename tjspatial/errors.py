@@ -17,6 +17,7 @@ __all__ = [
     "InputError",
     "GeoPackageError",
     "UsageError",
+    "MissingFileError",
 ]
 
 
@@ -82,3 +83,8 @@ class GeoPackageError(TjSpatialError):
 
 class UsageError(TjSpatialError):
     """A command-line call that lacks something it needs (e.g. ``build --source extract`` without a file)."""
+
+
+class MissingFileError(TjSpatialError, FileNotFoundError):
+    """A file the user named, or one a command should have made first, is missing; the message names it and
+    the command that makes it (also a :class:`FileNotFoundError`)."""

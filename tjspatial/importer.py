@@ -308,12 +308,12 @@ def _current_layer(layer_id: str, gpkg: Path | None) -> gpd.GeoDataFrame | None:
 
 def _boundary(cat: Catalog, gpkg: Path | None) -> tuple[gpd.GeoDataFrame | None, str]:
     """The municipal boundary: from the built GeoPackage, else built from the bundled source (no GeoPackage yet)."""
-    if "boundary" not in cat:
+    if not cat.with_role("municipality"):
         return None, ""
-    current = _current_layer("boundary", gpkg)
+    layer = cat.layer_for("municipality")
+    current = _current_layer(layer.id, gpkg)
     if current is not None and len(current):
-        return current, f"the boundary layer of {gpkg}"
-    layer = cat["boundary"]
+        return current, f"the {layer.id} layer of {gpkg}"
     ctx = BuildContext(catalog=cat, sources_dir=sources_dir())
     ctx.layer = layer
     try:

@@ -12,7 +12,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from .catalog import ACCURACY_CLASSES, Layer
+from .catalog import ACCURACY_CLASSES, CatalogError, Layer
 from .crs import STORAGE_CRS, check_gcj02
 from .errors import ValidationError
 
@@ -267,15 +267,33 @@ def check_coordinates(gdf: gpd.GeoDataFrame | gpd.GeoSeries, what: str) -> None:
 # ------------------------------------------------------------------------------------------------ tables
 
 
-def parse_column_rule(rule: str) -> tuple[str, float | None]:
+def parse_column_rule(rule: str, column: str = "") -> tuple[str, float | None]:
     """``"int >= 0"`` → ``("int", 0.0)``; ``"float"`` → ``("float", None)``: a declared column rule.
 
-    Raises :class:`ValueError` for anything else.
+    Parameters
+    ----------
+    rule : str
+        ``TYPE`` or ``TYPE >= NUMBER``, TYPE one of int, float, str (a source's ``columns`` in the catalog).
+    column : str, optional
+        The column the rule is declared for (named in the error).
+
+    Returns
+    -------
+    tuple of (str, float or None)
+        The type and the minimum (None when the rule has none).
+
+    Raises
+    ------
+    CatalogError
+        For anything else (also a :class:`ValueError`), naming the column and the rule.
     """
     text = str(rule).replace(" ", "")
     ftype, sep, bound = text.partition(">=")
     if ftype not in ("int", "float", "str") or (sep and not bound):
-        raise ValueError(f"column rule {rule!r} is not TYPE or TYPE >= NUMBER (TYPE: int, float, str)")
+        raise CatalogError(
+            f"{'column ' + repr(column) + ': ' if column else ''}column rule {rule!r} is not TYPE or "
+            "TYPE >= NUMBER (TYPE: int, float, str)"
+        )
     return ftype, (float(bound) if sep else None)
 
 
@@ -289,7 +307,7 @@ def table_problems(
     """
     problems: list[ValidationError] = []
     for name, rule in columns.items():
-        ftype, minimum = parse_column_rule(rule)
+        ftype, minimum = parse_column_rule(rule, name)
         if name not in df.columns:
             problems.append(
                 ValidationError(f"declared column is missing (rule {rule!r})", file=file, field=name, rule="fields")
@@ -372,7 +390,7 @@ def check_table(
         )
     out = df.copy()
     for name, rule in columns.items():
-        ftype, _ = parse_column_rule(rule)
+        ftype, _ = parse_column_rule(rule, name)
         if ftype == "int":
             out[name] = pd.to_numeric(out[name]).astype("int64")
         elif ftype == "float":

@@ -681,7 +681,7 @@ def _write_all(
             provenance=prov,
             data=data,
             data_crs=data_crs,
-            marks=bookmarks(data, "EPSG:4548"),
+            marks=bookmarks(data, "EPSG:4548", catalog),
         )
         for lid in files:
             files[lid] += [f"{GPKG_NAME}|layername={lid}"]

@@ -22,7 +22,7 @@ from typing import Callable, Mapping, Sequence
 
 import geopandas as gpd
 
-from ..catalog import Catalog
+from ..catalog import Catalog, get_catalog
 from .map_specs import load_map_specs, map_layer_ids
 from .qml import LABEL_FONT
 
@@ -104,26 +104,41 @@ def _grow(b: Sequence[float], share: float = 0.08, minimum: float = 2000.0) -> t
     return (float(b[0] - dx), float(b[1] - dy), float(b[2] + dx), float(b[3] + dy))
 
 
-def bookmarks(data: Mapping[str, gpd.GeoDataFrame], crs: str) -> list[Bookmark]:
-    """Bookmarks in ``crs`` (the project CRS, metres): 津城, 滨城, each wetland, the port.
+def bookmarks(data: Mapping[str, gpd.GeoDataFrame], crs: str, catalog: Catalog | None = None) -> list[Bookmark]:
+    """Bookmarks in ``crs`` (the project CRS, metres) of the catalog layers with the role ``qgis_bookmark``.
 
-    Each extent is the feature's bounding box grown by 8 % (at least 1 km) on every side. Layers missing from
-    ``data`` give no bookmark.
+    A layer's ``bookmark = { group, per, name }`` says how: ``per = "feature"`` gives one bookmark per feature,
+    named by its ``name_zh`` (津城, 滨城, each wetland); ``per = "layer"`` one for the whole layer, named
+    ``name`` (the port). Each extent is the bounding box grown by 8 % (at least 1 km) on every side.
+
+    Parameters
+    ----------
+    data : mapping of str to geopandas.GeoDataFrame
+        Layers by id (any CRS); a bookmarked layer missing from it, or empty, gives no bookmark.
+    crs : str
+        The project CRS, e.g. ``"EPSG:4548"`` (metres).
+    catalog : Catalog, optional
+        The layer catalog; default :func:`tjspatial.catalog.get_catalog`.
+
+    Returns
+    -------
+    list of Bookmark
+        In catalog order of the layers, then feature order.
     """
     out: list[Bookmark] = []
-    if "dual_city" in data and len(data["dual_city"]):
-        dc = data["dual_city"].to_crs(crs)
-        for _, row in dc.iterrows():
+    for layer in (catalog or get_catalog()).with_role("qgis_bookmark"):
+        gdf = data.get(layer.id)
+        if gdf is None or not len(gdf):
+            continue
+        spec = layer.extra.get("bookmark") or {}
+        group = str(spec.get("group", layer.title_zh))
+        gdf = gdf.to_crs(crs)
+        if spec.get("per", "feature") == "layer":
+            out.append(Bookmark(str(spec.get("name", layer.title_zh)), group, _grow(gdf.total_bounds), crs))
+            continue
+        for _, row in gdf.iterrows():
             if row.geometry is not None and not row.geometry.is_empty:
-                out.append(Bookmark(str(row["name_zh"]), "双城 / Dual city", _grow(row.geometry.bounds), crs))
-    if "wetlands" in data and len(data["wetlands"]):
-        wl = data["wetlands"].to_crs(crs)
-        for _, row in wl.iterrows():
-            if row.geometry is not None and not row.geometry.is_empty:
-                out.append(Bookmark(str(row["name_zh"]), "湿地 / Wetlands", _grow(row.geometry.bounds), crs))
-    if "port_districts" in data and len(data["port_districts"]):
-        port = data["port_districts"].to_crs(crs)
-        out.append(Bookmark("天津港 / Port of Tianjin", "港口 / Port", _grow(port.total_bounds), crs))
+                out.append(Bookmark(str(row["name_zh"]), group, _grow(row.geometry.bounds), crs))
     return out
 
 

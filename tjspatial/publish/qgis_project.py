@@ -34,6 +34,7 @@ from ..crs import METRIC_CRS, STORAGE_CRS
 from .qgis_layouts import bookmarks_element, layouts_element, print_maps, visibility_presets_element, Bookmark
 from .qml import GEOMETRY_QGIS, aliases_element, layer_style, style_elements
 from ..atomic import atomic_path
+from ..errors import InputError
 
 __all__ = [
     "display_title",
@@ -498,7 +499,7 @@ def write_qgz(path: str | Path, layers: Sequence[Layer], gpkg_name: str = "tianj
     """
     path = Path(path)
     if path.suffix.lower() != ".qgz":
-        raise ValueError(f"{path}: a QGIS project archive must end in .qgz")
+        raise InputError(f"{path}: a QGIS project archive must end in .qgz")
     xml = project_xml(layers, gpkg_name, **kwargs)
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(f"{path.stem}.qgs", xml.encode("utf-8"))

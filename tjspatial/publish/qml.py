@@ -39,7 +39,7 @@ from typing import Mapping
 import numpy as np
 
 from ..catalog import Layer
-from ..styles import Cartography, Style, load_cartography, load_style
+from ..styles import Cartography, Style, StyleError, load_cartography, load_style
 
 __all__ = [
     "style_qml",
@@ -628,7 +628,7 @@ def style_elements(
         ("label_field", style.label_field),
     ):
         if f and f not in layer.all_fields:
-            raise ValueError(
+            raise StyleError(
                 f"style {style.id!r} of layer {layer.id!r}: {key} {f!r} is not a field of the layer "
                 f"({', '.join(layer.all_fields)})"
             )

@@ -47,7 +47,7 @@ import shapely
 
 from ..catalog import Catalog, Layer, get_catalog
 from ..crs import STORAGE_CRS
-from ..errors import TjSpatialError
+from ..errors import InputError, MissingFileError, TjSpatialError
 from .qgis_project import metadata_qmd
 from .qml import style_qml
 
@@ -280,7 +280,7 @@ def write_shapefile(
     when the whole set is complete.
     """
     if long_values not in ("split", "refuse"):
-        raise ValueError(f"long_values must be 'split' or 'refuse', not {long_values!r}")
+        raise InputError(f"long_values must be 'split' or 'refuse', not {long_values!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     missing = [f for f in layer.all_fields if f not in gdf.columns]
@@ -387,7 +387,7 @@ def read_shapefile(path: str | Path) -> gpd.GeoDataFrame:
     path = Path(path)
     fmap_path = path.with_suffix(".fields.csv")
     if not fmap_path.is_file():
-        raise FileNotFoundError(f"{path}: no field map {fmap_path.name} beside it (written by write_shapefile)")
+        raise MissingFileError(f"{path}: no field map {fmap_path.name} beside it (written by write_shapefile)")
     fmap = pd.read_csv(fmap_path, encoding="utf-8-sig", dtype={"shp_field": str, "catalog_field": str, "type": str})
     raw = pyogrio.read_dataframe(path, encoding="UTF-8")
     missing = sorted(set(fmap["shp_field"]) - set(raw.columns))

@@ -42,7 +42,7 @@ import shapely
 from branca.element import Element, MacroElement
 from jinja2 import Template
 
-from ..errors import TjSpatialError, UnknownNameError
+from ..errors import InputError, TjSpatialError, UnknownNameError
 from ..catalog import ACCURACY_CLASSES, THEMES, Catalog, Layer, get_catalog
 from ..crs import METRIC_CRS, STORAGE_CRS, buffer_m, convert_gdf, to_metric
 from ..gpkg import list_layers as gpkg_tables, read_table
@@ -119,7 +119,7 @@ def resolve_tianditu_key(key: str | None = None) -> str | None:
     """The 天地图 key: ``key`` if given, else the environment variable ``TIANDITU_KEY`` (None when neither)."""
     key = key or os.environ.get("TIANDITU_KEY") or None
     if key is not None and not re.fullmatch(r"[0-9A-Za-z]{8,64}", key):
-        raise ValueError(
+        raise InputError(
             "the 天地图 key must be 8-64 letters or digits (from console.tianditu.gov.cn); "
             "check --tianditu-key / TIANDITU_KEY"
         )
@@ -247,7 +247,7 @@ def display_layer(
     if style.drawn_elsewhere and style.drawn_elsewhere.get("field") in out.columns:
         elsewhere = out[style.drawn_elsewhere["field"]].fillna("").astype(str).str.strip() != ""
         out = out[~elsewhere]
-    if layer.id == "rail_stations" and "name_en" in out.columns:
+    if "station_points" in layer.roles and "name_en" in out.columns:
         out["name_en"] = [
             english_station_name(z or "", e)
             for z, e in zip(out["name_zh"].fillna("").astype(str), out["name_en"].fillna("").astype(str))
@@ -887,22 +887,29 @@ def _offline_base(key: _GpkgKey, present: frozenset, gcj02: bool) -> tuple[dict 
     return cfg, tuple(blocks)
 
 
+def _role_ids(cat: Catalog) -> dict[str, str]:
+    """Layer id by role (:data:`tjspatial.catalog.ROLES`) of the roles one layer of ``cat`` declares."""
+    return {role: layer.id for layer in cat for role in layer.roles}
+
+
 def _offline_base_uncached(gpkg, present: set[str], *, gcj02: bool = False) -> tuple[dict | None, list[str]]:
     """The offline base map drawn from the bundled layers, with its data blocks.
 
-    Parts (bottom to top, styled by ``styles/basemap_*.json``): sea off the coast (``boundary`` +
-    ``coastline``), Tianjin's land (``boundary``), water bodies (``water``), district lines (``districts``);
-    labels: district names from zoom 7.5, settlement names from zoom 11.
+    Parts (bottom to top, styled by ``styles/basemap_*.json``), from the catalog layers of these roles: sea off
+    the coast (``municipality`` + ``shoreline``), Tianjin's land (``municipality``), water bodies
+    (``water_bodies``), district lines (``district_areas``); labels: district names from zoom 7.5, settlement
+    names (``place_names``) from zoom 11.
 
     Returns
     -------
-    (config, blocks) : the ``offline_base`` configuration (None when the GeoPackage has no ``boundary``) and
-        the JSON data blocks (``<script type="application/json">``) it refers to.
+    (config, blocks) : the ``offline_base`` configuration (None when the GeoPackage has no municipal
+        boundary) and the JSON data blocks (``<script type="application/json">``) it refers to.
     """
-    if "boundary" not in present:
+    role = _role_ids(get_catalog())
+    if role.get("municipality") not in present:
         return None, []
-    boundary = load("boundary", gpkg)
-    coast = load("coastline", gpkg) if "coastline" in present else None
+    boundary = load(role["municipality"], gpkg)
+    coast = load(role["shoreline"], gpkg) if role.get("shoreline") in present else None
     frames: list[tuple[str, str, str, gpd.GeoDataFrame, float, str]] = []
     sea = _sea_polygon(boundary, coast)
     if sea is not None and not sea.is_empty:
@@ -917,18 +924,18 @@ def _offline_base_uncached(gpkg, present: set[str], *, gcj02: bool = False) -> t
             )
         )
     frames.append(("land", "basemap_land", "Polygon", boundary[["geometry"]], 60.0, "天津市域 / Tianjin"))
-    if "water" in present:
+    if role.get("water_bodies") in present:
         frames.append(
             (
                 "water",
                 "basemap_water",
                 "Polygon",
-                load("water", gpkg)[["geometry"]],
+                load(role["water_bodies"], gpkg)[["geometry"]],
                 40.0,
                 "水体（部分）/ water (partial coverage)",
             )
         )
-    districts = load("districts", gpkg) if "districts" in present else None
+    districts = load(role["district_areas"], gpkg) if role.get("district_areas") in present else None
     if districts is not None:
         lines = gpd.GeoDataFrame(geometry=districts.boundary.values, crs=STORAGE_CRS)
         frames.append(("district_lines", "basemap_district_lines", "LineString", lines, 60.0, "区界 / district lines"))
@@ -974,17 +981,22 @@ def _offline_base_uncached(gpkg, present: set[str], *, gcj02: bool = False) -> t
     if districts is not None:
         order = districts.assign(_a=districts.to_crs(METRIC_CRS).area).sort_values("_a", ascending=False)
         labels.append(
-            {"id": "districts", "min_zoom": 7.5, "priority": 5, "items": anchors(order, order["name_zh"].fillna(""))}
+            {
+                "id": role["district_areas"],
+                "min_zoom": 7.5,
+                "priority": 5,
+                "items": anchors(order, order["name_zh"].fillna("")),
+            }
         )
-    if "settlements" in present:
-        st = load("settlements", gpkg)
+    if role.get("place_names") in present:
+        st = load(role["place_names"], gpkg)
         text = (
             st["name_zh"]
             .fillna("")
             .astype(str)
             .where(st["name_zh"].fillna("") != "", st["name_en"].fillna("").astype(str))
         )
-        labels.append({"id": "settlements", "min_zoom": 11, "priority": 1, "items": anchors(st, text)})
+        labels.append({"id": role["place_names"], "min_zoom": 11, "priority": 1, "items": anchors(st, text)})
     outside = load_style("basemap_outside")
     config = {
         "name": "离线底图 / offline base map",
@@ -1160,7 +1172,7 @@ def make_map(
         messages are issued as :class:`MapWarning`.
     """
     if basemap not in ("osm", "gaode"):
-        raise ValueError(f"basemap must be 'osm' or 'gaode', not {basemap!r}")
+        raise InputError(f"basemap must be 'osm' or 'gaode', not {basemap!r}")
     spec = get_map_spec(spec)
     cat = catalog or get_catalog()
     display = display or load_display_settings()
@@ -1201,14 +1213,15 @@ def make_map(
     groups = [{"label": _group_label(t)} for t in theme_order if any(c["theme"] == t for c in configs)]
 
     bounds = None
-    if "boundary" in frames:
-        b = frames["boundary"]
+    muni = _role_ids(cat).get("municipality")
+    if muni in frames:
+        b = frames[muni]
         b = convert_gdf(b, "wgs84", "gcj02") if gcj02 else b
         bounds = [round(float(v), 4) for v in b.total_bounds]
     elif frames:
         tb = pd.concat([f.geometry for f in frames.values()]).total_bounds
         bounds = [round(float(v), 4) for v in tb] if np.isfinite(tb).all() else None
-    outline = any(c["id"] == "boundary" for c in configs)
+    outline = any(c["id"] == muni for c in configs)
     base_cfg, base_blocks = offline_base_config(gpkg, present, gcj02=gcj02)
 
     srcs = {s: cat.sources[s] for c in configs for s in c.pop("source_ids") if s in cat.sources}
@@ -1256,8 +1269,8 @@ def make_map(
         "bounds": bounds,
         "minimap_url": None if offline else next((b["url"] for b in bases if b.get("url")), None),
         "default_icon": leaflet_icon_data_uris() if offline else None,
-        "minimap_outline_layer": "boundary" if outline else None,
-        "minimap_style": {"color": cat_style_stroke("boundary", cat), "weight": 1, "fill": False},
+        "minimap_outline_layer": muni if outline else None,
+        "minimap_style": {"color": cat_style_stroke(muni, cat) if outline else None, "weight": 1, "fill": False},
     }
     if gcj02:  # GCJ-02 display coordinates are ~500 m off WGS84: no GK metres that would pass for real ones
         cfg["gk"] = None
