@@ -408,6 +408,19 @@ def _run_analyse(args) -> int:
     written = analyse(
         args.gpkg, args.out, population=args.population, landcover=args.landcover, graph=args.walk_graph, quiet=False
     )
+    from .analysis.run import default_out_dir
+    from .paths import default_gpkg
+    from .publish.analysis_outputs import record_analysis
+
+    # what the outputs were computed from, so that `tjspatial maps` can reuse them (#15)
+    written["record"] = record_analysis(
+        args.out or default_out_dir(),
+        args.gpkg or default_gpkg(),
+        written,
+        population=args.population,
+        landcover=args.landcover,
+        graph=args.walk_graph,
+    )
     for key, path in written.items():
         print(f"{key:<22} {path}")
     return 0
@@ -489,6 +502,15 @@ def _add_maps(sub) -> None:
     _add_map_options(p)
     p.add_argument("--maps", help="comma-separated map ids (default: all)")
     p.add_argument("--no-thumbnails", dest="thumbnails", action="store_false", help="skip the PNG thumbnails")
+    p.add_argument(
+        "--analysis",
+        type=Path,
+        help="folder of `tjspatial analyse` outputs (default out/analysis): the coverage map and indicators "
+        "page reuse them when they were computed from the same GeoPackage, else compute their own",
+    )
+    p.add_argument(
+        "--recompute", action="store_true", help="compute coverage and indicators, ignoring the analysis outputs"
+    )
 
 
 def _run_maps(args) -> int:
@@ -505,6 +527,9 @@ def _run_maps(args) -> int:
             tianditu_key=args.tianditu_key,
             maps=args.maps.split(",") if args.maps else None,
             thumbnails=args.thumbnails,
+            analysis_dir=args.analysis,
+            reuse_analysis=not args.recompute,
+            say=print,
         )
     res.warnings.extend(_own_warnings(caught, skip=res.warnings))
     _print_site(res)

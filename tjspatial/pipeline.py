@@ -14,6 +14,7 @@ from typing import Callable
 from .catalog import Catalog, get_catalog
 from .gpkg import GeoPackage
 from .paths import default_gpkg
+from .publish.analysis_outputs import record_analysis
 from .publish.site import SiteResult, write_site
 
 __all__ = ["publish", "needs_build"]
@@ -57,7 +58,9 @@ def publish(
     rebuild : bool
         Rebuild the GeoPackage even if it is complete.
     analyse : bool
-        Run ``tj.analyse`` (tables and rasters in ``out/analysis``).
+        Run ``tj.analyse`` (tables and rasters in ``out/analysis``, with a record of what they were computed
+        from); the coverage map and the indicators page reuse its outputs. Without it, the maps reuse earlier
+        outputs only if their record matches this GeoPackage, else compute their own (and say so).
     export : bool
         Run :func:`tjspatial.publish.export.export` (styled GeoPackage, QGIS project, shapefiles, GeoJSON) into
         ``export_dir`` (default ``export/`` beside ``out_dir``).
@@ -86,15 +89,21 @@ def publish(
     reader = GeoPackage(path)  # one read per layer for every step below
     analysis = None
     t = time.perf_counter()
+    from .analysis.run import default_out_dir
+
+    analysis_dir = default_out_dir()
     if analyse:
         from .analysis.run import analyse as run_analyse
 
         say("analysing (tj.analyse) ...")
-        analysis = run_analyse(reader)
+        analysis = run_analyse(reader, analysis_dir)
+        record_analysis(analysis_dir, reader, analysis)  # the maps reuse these outputs (#15)
     times["analyse"] = round(time.perf_counter() - t, 2)
     t = time.perf_counter()
     say("writing maps ...")
-    res = write_site(out_dir, reader, offline=offline, gaode=gaode, tianditu_key=tianditu_key)
+    res = write_site(
+        out_dir, reader, offline=offline, gaode=gaode, tianditu_key=tianditu_key, analysis_dir=analysis_dir, say=say
+    )
     times["maps"] = round(time.perf_counter() - t, 2)
     res.analysis = analysis
     t = time.perf_counter()

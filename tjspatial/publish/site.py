@@ -21,7 +21,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import geopandas as gpd
 import numpy as np
@@ -73,6 +73,7 @@ class SiteResult:
     analysis: Any = None
     exported: list[Path] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    analysis_note: str = ""
 
     @property
     def index(self) -> Path:
@@ -282,9 +283,8 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def indicators_page(spec: MapSpec, gpkg: str | Path) -> tuple[str, list[str]]:
-    """The plan indicators as a readable page (``tj.indicators``), or a page saying they are not available."""
-    from ..analysis.indicators import indicators
+def indicators_page(spec: MapSpec, gpkg: str | Path, results: pd.DataFrame | None = None) -> tuple[str, list[str]]:
+    """The plan indicators as a readable page (``tj.indicators``; ``results``, if given, is its result to reuse)."""
 
     notes: list[str] = []
     head = (
@@ -292,7 +292,11 @@ def indicators_page(spec: MapSpec, gpkg: str | Path) -> tuple[str, list[str]]:
         f'<span class="en">{e(spec.title_en)}</span></h1><p class="meta">数据日期 / data date: 构建 built '
         f"{e(build_date(gpkg) or 'unknown')}</p>"
     )
-    df = indicators(gpkg)
+    if results is None:
+        from ..analysis.indicators import indicators
+
+        results = indicators(gpkg)
+    df = results
     table = _indicators_table(df)
     meta = "; ".join(f"{e(str(k))}: {e(str(v))}" for k, v in df.attrs.items() if isinstance(v, (str, int, float)))
     body = head + f'<p class="meta">{meta}</p>' + table
@@ -557,6 +561,9 @@ def write_site(
     thumbnails: bool = True,
     catalog: Catalog | None = None,
     tianditu_key: str | None = None,
+    analysis_dir: str | Path | None = None,
+    reuse_analysis: bool = True,
+    say: Callable[[str], None] | None = None,
 ) -> SiteResult:
     """Write every declared map, the coverage and indicator pages, thumbnails and ``index.html``.
 
@@ -581,6 +588,14 @@ def write_site(
         Draw ``thumbs/<id>.png`` (needs matplotlib).
     catalog : Catalog, optional
         The catalog (default: ``tj.get_catalog()``).
+    analysis_dir : str or Path, optional
+        Where ``tj.analyse`` wrote its outputs (default ``out/analysis``). The coverage map and the indicators
+        page reuse them when their record (:mod:`tjspatial.publish.analysis_outputs`) matches this GeoPackage;
+        otherwise they are computed again and ``say`` / ``SiteResult.analysis_note`` says why.
+    reuse_analysis : bool
+        ``False``: always compute coverage and indicators here.
+    say : callable, optional
+        Progress callback (e.g. ``print``): whether the analysis outputs were reused.
 
     Returns
     -------
@@ -597,6 +612,7 @@ def write_site(
             raise UnknownNameError(f"unknown map(s) {sorted(unknown)}; known: {', '.join(s.id for s in specs)}")
         specs = [s for s in specs if s.id in maps]
     res = SiteResult(out_dir=out, gpkg=gpkg)
+    results = _AnalysisResults(gpkg, analysis_dir if reuse_analysis else None, reuse_analysis, res, say)
     with staged_folder(out, partial=bool(maps)) as stage:
         _write_pages(
             res,
@@ -609,10 +625,62 @@ def write_site(
             thumbnails=thumbnails,
             maps=maps,
             tianditu_key=tianditu_key,
+            results=results,
         )
     res.pages = {k: out / p.relative_to(stage) for k, p in res.pages.items()}
     res.thumbnails = {k: out / p.relative_to(stage) for k, p in res.thumbnails.items()}
     return res
+
+
+class _AnalysisResults:
+    """Coverage and indicators for the pages: from the analysis outputs when they match the GeoPackage, else
+    computed here; each at most once per site run."""
+
+    def __init__(self, gpkg, folder, reuse: bool, res: SiteResult, say) -> None:
+        self.gpkg, self.folder, self.reuse, self.res, self.say = gpkg, folder, reuse, res, say or (lambda _m: None)
+        self._outputs = None
+        self._cov = None
+        self._ind = None
+
+    def _usable(self):
+        if self._outputs is None:
+            if not self.reuse:
+                self.res.analysis_note = "coverage and indicators computed for the maps (reuse switched off)"
+                self._outputs = False
+            else:
+                from ..analysis.run import default_out_dir
+                from .analysis_outputs import load_analysis
+
+                found = load_analysis(self.folder or default_out_dir(), self.gpkg)
+                self.res.analysis_note = found.reason
+                self._outputs = found if found.usable else False
+            self.say(self.res.analysis_note)
+        return self._outputs
+
+    def _missing(self, what: str) -> None:
+        self.say(f"{what} not among the analysis outputs in {self._outputs.folder}: computing it for the maps")
+
+    def coverage(self) -> tuple:
+        if self._cov is None:
+            found = self._usable()
+            self._cov = found.coverage_table(self.gpkg) if found else None
+            if self._cov is None:
+                if found:
+                    self._missing("district coverage (800 m, all stations, with plan scenario)")
+                self._cov = coverage_table(self.gpkg)
+        return self._cov
+
+    def indicators(self) -> pd.DataFrame:
+        if self._ind is None:
+            found = self._usable()
+            self._ind = found.indicators() if found else None
+            if self._ind is None:
+                if found:
+                    self._missing("indicators.csv")
+                from ..analysis.indicators import indicators
+
+                self._ind = indicators(self.gpkg)
+        return self._ind
 
 
 def _write_pages(
@@ -627,16 +695,16 @@ def _write_pages(
     thumbnails: bool,
     maps: list[str] | None,
     tianditu_key: str | None = None,
+    results: _AnalysisResults,
 ) -> None:
     """Write the pages into ``out`` (the staging folder), recording them in ``res``."""
     thumbs: dict[str, str] = {}
     schematic: dict[str, bool] = {}
-    cov: tuple | None = None
     for spec in specs:
         t0 = time.perf_counter()
         variants = [("osm", spec.filename)] + ([("gaode", f"{spec.id}.gaode.html")] if gaode else [])
         if spec.kind == "indicators":
-            page, notes = indicators_page(spec, gpkg)
+            page, notes = indicators_page(spec, gpkg, results.indicators())
             res.pages[spec.id] = write_text_atomic(out / spec.filename, page)
             res.warnings += [f"map {spec.id!r}: {n}" for n in notes]
             res.sizes[spec.id] = res.pages[spec.id].stat().st_size
@@ -645,14 +713,13 @@ def _write_pages(
             with warnings.catch_warnings(record=True):
                 warnings.simplefilter("always", MapWarning)
                 if spec.kind == "coverage":
-                    cov = cov or coverage_table(gpkg)
                     wm = coverage_map(
                         spec,
                         gpkg,
                         offline=offline,
                         basemap=basemap,
                         catalog=cat,
-                        table_notes=cov,
+                        table_notes=results.coverage(),
                         tianditu_key=tianditu_key,
                     )
                 else:

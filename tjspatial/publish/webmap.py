@@ -23,6 +23,7 @@ JSON script blocks (:func:`embed_json`), parsed by the runtime.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import math
@@ -1316,7 +1317,23 @@ def make_map(
     blocks += base_blocks
     root.html.add_child(Element("\n".join(blocks)), name="tj_data")
     m.add_child(_TjRuntime(), name="tj_runtime")
+    _stable_ids(m.get_root(), f"{spec.id}.{basemap}")
     return WebMap(spec=spec, map=m, config=cfg, warnings=messages, offline=offline)
+
+
+def _stable_ids(root: Element, seed: str) -> None:
+    """Give every element under ``root`` an id derived from ``seed`` and its place in the tree.
+
+    Folium/branca draw a random id per element (``map_<uuid>`` in the page), so two writes of the same map
+    differed by a few lines; with ids from the map id, the basemap edition and the element's position, the same
+    data gives the same bytes (#16, #15).
+    """
+    todo, n = [root], 0
+    while todo:
+        el = todo.pop(0)
+        el._id = hashlib.sha256(f"{seed}:{n}".encode()).hexdigest()[:32]
+        n += 1
+        todo.extend(el._children.values())
 
 
 def cat_style_stroke(layer_id: str, catalog: Catalog) -> str:
