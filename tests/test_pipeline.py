@@ -29,5 +29,6 @@ def test_publish_reads_each_layer_once_across_maps(built_gpkg, tmp_path, monkeyp
     res = publish(tmp_path / "site", built_gpkg, analyse=False, export=False, say=said.append)
     assert res.index.is_file() and len(res.pages) >= 5
     assert sorted(reads) == sorted(set(reads)) and "districts" in reads  # six maps, one read per layer
-    assert said == ["writing maps ..."] and res.exported == []
+    assert said == ["writing maps ...", res.analysis_note] and res.exported == []
+    assert res.analysis_note.endswith("computing coverage and indicators for the maps")  # no fresh analysis here
     assert {"step_build", "step_analyse", "step_maps", "step_export"} <= set(res.seconds)
