@@ -49,7 +49,9 @@ def _copy_tree(src: Path, dst: Path) -> None:
 
 def _archive(rev: str, dst: Path) -> None:
     dst.mkdir(parents=True)
-    names = [n for n in COPY if subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{rev}:{n}"]).returncode == 0]
+    names = [
+        n for n in COPY if subprocess.run(["git", "-C", str(ROOT), "cat-file", "-e", f"{rev}:{n}"]).returncode == 0
+    ]
     data = subprocess.run(["git", "-C", str(ROOT), "archive", rev, *names], capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(dst)], input=data, check=True)
 
@@ -111,7 +113,9 @@ def main() -> None:
                 key = name.replace(" ", "-")
                 runs[name].append(_run(tree, tmp / f"site-{key}-{i}", tmp / f"export-{key}-{i}"))
                 r = runs[name][-1]
-                print(f"  run {i + 1}/{repeat} {name:<14} " + ", ".join(f"{k} {v:.2f}" for k, v in r.items()), flush=True)
+                print(
+                    f"  run {i + 1}/{repeat} {name:<14} " + ", ".join(f"{k} {v:.2f}" for k, v in r.items()), flush=True
+                )
         steps = ["total", "build", "analyse", "maps", "export"]
         med = {n: {s: statistics.median(r.get(s, float("nan")) for r in rs) for s in steps} for n, rs in runs.items()}
         this = med["this tree"]
@@ -130,10 +134,14 @@ def main() -> None:
         key = "this-tree"
         first = _pages(tmp / f"site-{key}-0")
         same = all(_pages(tmp / f"site-{key}-{i}") == first for i in range(1, repeat))
-        print(f"this tree: site pages and thumbnails byte-identical across its {repeat} runs: {'yes' if same else 'NO'}")
+        print(
+            f"this tree: site pages and thumbnails byte-identical across its {repeat} runs: {'yes' if same else 'NO'}"
+        )
         for n in sides:
             if n != "this tree":
-                d = _differ(_pages(tmp / f"site-{n.replace(' ', '-')}-0", mask=True), _pages(tmp / f"site-{key}-0", True))
+                d = _differ(
+                    _pages(tmp / f"site-{n.replace(' ', '-')}-0", mask=True), _pages(tmp / f"site-{key}-0", True)
+                )
                 print(f"{n} vs this tree, folium ids masked: " + ("identical" if not d else f"differ: {', '.join(d)}"))
 
 
