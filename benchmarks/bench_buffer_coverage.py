@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import platform
 import statistics
 import tempfile
@@ -85,6 +86,7 @@ def previous(st, pop, ar, distance=800.0):
 
 
 def plain_rasterio(st, ds, ar, distance=800.0):
+    """The plain geopandas + rasterio way: buffer in the metric CRS, union, intersect, mask and sum."""
     catch = st.buffer(distance, quad_segs=16).union_all()
     covered = ar.geometry.intersection(catch)
     tot, cov = [], []
@@ -95,6 +97,12 @@ def plain_rasterio(st, ds, ar, distance=800.0):
         else:
             cov.append(float(rasterio.mask.mask(ds, [part], crop=True, filled=False)[0].sum()))
     return np.array(tot), np.array(cov), covered.area.to_numpy()
+
+
+def plain_rasterio_cold(st, tif, ar, distance=800.0):
+    """:func:`plain_rasterio` from the GeoTIFF on disk: the file opened inside the call (no block cache)."""
+    with rasterio.open(tif) as ds:
+        return plain_rasterio(st, ds, ar, distance)
 
 
 class KDIdeal:
@@ -125,8 +133,25 @@ class KDIdeal:
 
 
 def fresh(pop: PopulationGrid) -> PopulationGrid:
-    """The same grid as a new object: nothing memoised for it yet."""
-    return dataclasses.replace(pop)
+    """The same grid as a new object (values and split-cell pieces copied): nothing memoised for it yet."""
+    pieces = pop.pieces
+    if pieces is not None:
+        pieces = dataclasses.replace(
+            pieces,
+            rows=pieces.rows.copy(),
+            cols=pieces.cols.copy(),
+            geoms=np.array(pieces.geoms, dtype=object),
+            persons=pieces.persons.copy(),
+            district=pieces.district.copy(),
+            _tree=None,
+        )
+    return dataclasses.replace(pop, values=pop.values.copy(), pieces=pieces)
+
+
+def timed(f, *a, **k):
+    s = time.perf_counter()
+    out = f(*a, **k)
+    return time.perf_counter() - s, out
 
 
 def main() -> None:
@@ -135,17 +160,25 @@ def main() -> None:
     ap.add_argument("--stations", type=int, nargs="+", default=[400, 4000])
     ap.add_argument("--layouts", nargs="+", default=["uniform", "clustered"])
     ap.add_argument("--cell", type=float, default=100.0)
+    ap.add_argument("--gpkg", type=Path, default=None, help="a built GeoPackage to use (default: build one)")
+    ap.add_argument("--previous-runs", type=int, default=1, help="runs of the slow previous method (0: skip)")
     args = ap.parse_args()
     rng = np.random.default_rng(15)
     with tempfile.TemporaryDirectory() as tmp:
-        gpkg = tj.build(out=Path(tmp) / "tianjin.gpkg", quiet=True)
+        gpkg = args.gpkg or tj.build(out=Path(tmp) / "tianjin.gpkg", quiet=True)
         pop = tj.population(path=gpkg, cell=args.cell)
         ar = resolve_areas("districts", path=gpkg)
+        tif = pop.to_geotiff(Path(tmp) / "population.tif")  # float32, as population rasters come
+        _main(args, rng, pop, ar, tif)
+
+
+def _main(args, rng, pop, ar, tif) -> None:
     boundary = shapely.union_all(ar.geometry.values)
     print(
         f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}; grid {pop.shape[0]} x {pop.shape[1]} = {pop.values.size:,} cells of "
-        f"{args.cell:g} m, {len(ar)} districts, 800 m; medians of {args.runs} alternating runs"
+        f"Python {platform.python_version()}, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; "
+        f"grid {pop.shape[0]} x {pop.shape[1]} = {pop.values.size:,} cells of {args.cell:g} m, {len(ar)} districts, "
+        f"800 m; medians of {args.runs} alternating runs"
     )
     mf = MemoryFile()
     ds = mf.open(
@@ -159,50 +192,56 @@ def main() -> None:
     )
     ds.write(pop.values, 1)
     kd = KDIdeal(pop, ar)
-    coverage(stations(boundary, 10, "uniform", rng), pop, ar)  # warm imports and the grid's memo
+    coverage(stations(boundary, 10, "uniform", rng), pop, ar)  # warm imports and the grid's cache
+    plain_rasterio_cold(stations(boundary, 10, "uniform", rng), tif, ar)
     for layout in args.layouts:
         for n in args.stations:
             st = stations(boundary, n, layout, rng)
-            t = {k: [] for k in ("warm", "cold", "previous", "mask", "kd_build", "kd_query")}
-            for _ in range(args.runs):
-                s = time.perf_counter()
-                res = coverage(st, pop, ar, distance=800)
-                t["warm"].append(time.perf_counter() - s)
+            keys = ("warm", "cold", "tif", "mask_warm", "mask", "kd_build", "kd_query", "previous")
+            t = {k: [] for k in keys}
+            for i in range(args.runs):
+                dt, res = timed(coverage, st, pop, ar, distance=800)
+                t["warm"].append(dt)
                 p2 = fresh(pop)
-                s = time.perf_counter()
-                coverage(st, p2, ar, distance=800)
-                t["cold"].append(time.perf_counter() - s)
-                s = time.perf_counter()
-                mt, mc, _ = plain_rasterio(st, ds, ar)
-                t["mask"].append(time.perf_counter() - s)
-                s = time.perf_counter()
-                tree = kd.build()
-                t["kd_build"].append(time.perf_counter() - s)
-                s = time.perf_counter()
-                kc = kd.query(tree, st)
-                t["kd_query"].append(time.perf_counter() - s)
-                if len(t["previous"]) < min(args.runs, 3):
-                    s = time.perf_counter()
-                    pt, pc, _ = previous(st, pop, ar)
-                    t["previous"].append(time.perf_counter() - s)
-            m = {k: statistics.median(v) for k, v in t.items()}
+                dt, cold = timed(coverage, st, p2, ar, distance=800)
+                t["cold"].append(dt)
+                dt, (mt, mc, _) = timed(plain_rasterio_cold, st, tif, ar)
+                t["mask"].append(dt)
+                dt, rtif = timed(lambda: coverage(st, tj.population(tif, window=None), ar, distance=800))
+                t["tif"].append(dt)
+                t["mask_warm"].append(timed(plain_rasterio, st, ds, ar)[0])
+                dt, tree = timed(kd.build)
+                t["kd_build"].append(dt)
+                dt, kc = timed(kd.query, tree, st)
+                t["kd_query"].append(dt)
+                if i < args.previous_runs:
+                    dt, (pt, pc, _) = timed(previous, st, pop, ar)
+                    t["previous"].append(dt)
+            m = {k: statistics.median(v) if v else float("nan") for k, v in t.items()}
             kd_full = statistics.median(np.add(t["kd_build"], t["kd_query"]))
-            cov, exact_prev = res["pop_covered"].to_numpy(), np.abs(res["pop_covered"].to_numpy() - pc).max()
+            cov = res["pop_covered"].to_numpy()
+            assert np.array_equal(cov, cold["pop_covered"].to_numpy())
+            gap_prev = np.abs(cov - pc).max() if t["previous"] else float("nan")
             print(
-                f"[{layout:9s} {n:>5} stations] tjspatial warm {m['warm']:.3f} s, cold {m['cold']:.3f} s | "
-                f"previous {m['previous']:.3f} s | rasterio.mask {m['mask']:.3f} s | KD-tree {m['kd_query']:.3f} s "
+                f"[{layout:9s} {n:>5} stations] tjspatial cold {m['cold']:.3f} s, warm {m['warm']:.3f} s, "
+                f"from the GeoTIFF {m['tif']:.3f} s | rasterio.mask {m['mask']:.3f} s (dataset kept open: "
+                f"{m['mask_warm']:.3f} s) | previous {m['previous']:.3f} s | KD-tree {m['kd_query']:.3f} s "
                 f"(+ build {kd_full:.3f} s)"
             )
             print(
-                f"    speed-up vs rasterio.mask: warm {m['mask'] / m['warm']:.1f}x, cold {m['mask'] / m['cold']:.1f}x"
-                f" (goal >= 2x) | vs previous: warm {m['previous'] / m['warm']:.1f}x | time / KD-tree incl. build: "
-                f"warm {m['warm'] / kd_full:.2f}x, cold {m['cold'] / kd_full:.2f}x (goal <= 3x); "
-                f"without build: {m['warm'] / m['kd_query']:.1f}x"
+                f"    speed-up vs rasterio.mask (goal >= 2x): cold {m['mask'] / m['cold']:.1f}x, "
+                f"GeoTIFF vs GeoTIFF {m['mask'] / m['tif']:.1f}x, warm vs dataset kept open "
+                f"{m['mask_warm'] / m['warm']:.1f}x | time / KD-tree incl. build (goal <= 3x): cold "
+                f"{m['cold'] / kd_full:.2f}x, GeoTIFF {m['tif'] / kd_full:.2f}x, warm {m['warm'] / kd_full:.2f}x; "
+                f"without build: warm {m['warm'] / m['kd_query']:.1f}x | vs previous: cold "
+                f"{m['previous'] / m['cold']:.1f}x"
             )
+            tifcov = rtif["pop_covered"].to_numpy()
             print(
-                f"    covered persons: tjspatial {cov.sum():,.0f} (previous: max gap {exact_prev:.2e} persons), "
-                f"rasterio.mask {mc.sum():,.0f} ({(mc.sum() / cov.sum() - 1) * 100:+.2f} %), "
-                f"KD-tree {kc.sum():,.0f} ({(kc.sum() / cov.sum() - 1) * 100:+.2f} %)"
+                f"    covered persons: tjspatial {cov.sum():,.0f} (previous: max gap {gap_prev:.2e} persons; from the "
+                f"float32 GeoTIFF {(tifcov.sum() / cov.sum() - 1) * 100:+.4f} %), rasterio.mask {mc.sum():,.0f} "
+                f"({(mc.sum() / cov.sum() - 1) * 100:+.2f} %), KD-tree {kc.sum():,.0f} "
+                f"({(kc.sum() / cov.sum() - 1) * 100:+.2f} %)"
             )
 
 

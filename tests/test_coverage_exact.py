@@ -118,6 +118,45 @@ def test_area_totals_are_computed_once_per_grid():
     assert res["pop_total"].iloc[0] == pytest.approx(pop.zonal_sum(areas)[0], rel=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore:coverage. 1 area")
+def test_area_totals_are_cached_on_the_surface_not_in_the_module():
+    """#15: each population surface carries its own cache (no module-level state): a copy made with
+    dataclasses.replace or a pickle starts empty, and a second surface does not see the first one's totals."""
+    import dataclasses
+    import pickle
+
+    from tjspatial.analysis import zonal
+
+    pop, areas, stations = reference_case()
+    assert not [k for k, v in vars(zonal).items() if isinstance(v, dict) and not k.startswith("__")]
+    tj.coverage(stations, pop, areas, distance=800)
+    cache = zonal.surface_cache(pop)
+    assert cache is zonal.surface_cache(pop)  # the same object on every call
+    assert [k[0] for k in cache.memo] == ["area_totals"]
+    other = dataclasses.replace(pop, values=pop.values * 2.0)
+    assert zonal.surface_cache(other) is not cache and not zonal.surface_cache(other).memo
+    res2 = tj.coverage(stations, other, areas, distance=800)
+    res1 = tj.coverage(stations, pop, areas, distance=800)
+    assert np.asarray(res2["pop_total"]) == pytest.approx(2 * np.asarray(res1["pop_total"]), rel=1e-12)
+    clone = pickle.loads(pickle.dumps(pop))
+    assert zonal.surface_cache(clone) is not cache and not zonal.surface_cache(clone).memo
+
+
+def test_clip_catchment_equals_the_intersection():
+    from tjspatial.analysis.coverage import buffer_catchment, clip_catchment
+
+    _, areas, stations = reference_case()
+    geoms = np.asarray(areas.geometry.values)
+    catch = buffer_catchment(np.asarray(stations.geometry.values), 800)
+    got = clip_catchment(geoms, catch)
+    exp = shapely.intersection(geoms, catch)
+    assert shapely.area(got) == pytest.approx(shapely.area(exp), rel=1e-12)
+    assert (shapely.area(shapely.symmetric_difference(got, exp)) < 1e-6).all()
+    assert set(shapely.get_type_id(got)) <= {3, 6} and shapely.is_valid(got).all()
+    far = shapely.box(0, 0, 10, 10)  # an area the catchment misses: an empty polygon
+    assert shapely.is_empty(clip_catchment(np.asarray([far]), catch)[0])
+
+
 def test_integrator_on_constructed_polygons():
     from tjspatial.analysis.zonal import GridIntegrator
 

@@ -25,10 +25,13 @@ Speed (#15)
 -----------
 For a grid population both sums are computed from the polygons' boundaries, not cell by cell
 (:mod:`tjspatial.analysis.zonal`: the exact area-weighted sum, equal to the cell-by-cell one to ~1e-12
-relative, at a cost proportional to the number of cells the boundaries cross), and each area's total is
-memoised per population grid, so repeated calls (several distances, kinds, scenarios) only sum their
-catchments. Sparse station sets are buffered as one MultiPoint (:func:`buffer_catchment`). Measured by
-``benchmarks/bench_buffer_coverage.py`` (README, Benchmarks).
+relative, at a cost proportional to the number of cells the boundaries cross). What depends only on the
+surface and the areas (the grid's row prefix sums, each area's total, which split-cell pieces lie in which
+area) is cached on the population object itself (:func:`tjspatial.analysis.zonal.surface_cache`; no module
+state), so repeated calls over one surface (several distances, kinds, scenarios) only sum their catchments.
+The circles are unioned by groups of overlapping ones (:func:`buffer_catchment`) and each area keeps the
+catchment parts inside it whole, intersecting only those its boundary crosses (:func:`clip_catchment`).
+Measured by ``benchmarks/bench_buffer_coverage.py`` (README, Benchmarks).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ __all__ = [
     "select_stations",
     "resolve_areas",
     "buffer_catchment",
+    "clip_catchment",
     "DEFAULT_DISTANCES",
     "STATION_KINDS",
 ]
@@ -154,29 +158,53 @@ def resolve_areas(areas="districts", *, path: str | Path | None = None, label: s
 
 
 def buffer_catchment(points: np.ndarray, distance: float, quad_segs: int = 16) -> shapely.Geometry:
-    """Union of circles of ``distance`` metres around ``points`` (EPSG:4548 shapely points).
+    """Union of circles of ``distance`` metres around ``points`` (shapely points in a metric CRS, e.g. EPSG:4548).
 
-    Each circle is the ``4 * quad_segs``-gon GEOS draws. Where the circles overlap little (on average at most
-    :data:`_SPARSE_NEIGHBOURS` other stations within ``2 * distance``), GEOS buffers the points as one
-    MultiPoint, which nodes all circles at once (2-4x faster than unioning them pairwise; the same polygon);
-    denser sets are unioned circle by circle, which is then the faster way.
+    Each circle is the ``4 * quad_segs``-gon GEOS draws. The circles are unioned group by group of overlapping
+    ones (``shapely.disjoint_subset_union_all``: the same polygon as ``union_all``, 1.5-15x faster on station
+    sets, measured by ``benchmarks/bench_buffer_coverage.py``); the result is a Polygon or MultiPolygon whose
+    parts are the separate catchments.
     """
     pts = np.asarray(points, dtype=object)
     if not len(pts):
         return shapely.Polygon()
-    if len(pts) > 1:
-        from scipy.spatial import cKDTree
-
-        xy = shapely.get_coordinates(pts)
-        pairs = cKDTree(xy).query_pairs(2 * distance, output_type="ndarray")
-        if 2 * len(pairs) <= _SPARSE_NEIGHBOURS * len(pts):
-            return shapely.buffer(shapely.multipoints(pts), distance, quad_segs=quad_segs)
-    return shapely.union_all(shapely.buffer(pts, distance, quad_segs=quad_segs))
+    return shapely.disjoint_subset_union_all(shapely.buffer(pts, distance, quad_segs=quad_segs))
 
 
-_SPARSE_NEIGHBOURS = 3
-"""Mean number of overlapping neighbours up to which a MultiPoint buffer beats a union of circles (measured:
-2.3x faster at 1.6 neighbours, 1.3x at 4.3, 5x slower at 17)."""
+def clip_catchment(geoms: np.ndarray, catch) -> np.ndarray:
+    """``geoms[i] ∩ catch`` for every area polygon, as Polygons / MultiPolygons (an empty Polygon where none).
+
+    Parts of ``catch`` (its separate polygons) lying inside an area are taken whole (a prepared
+    ``contains_properly`` test); only the parts an area boundary crosses are intersected with it. Same point
+    sets as ``shapely.intersection(geoms, catch)`` (polygonal part), at a fraction of the overlay work.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    if shapely.get_type_id(catch) not in (3, 6):  # valid polygons assumed (a union): parts do not overlap
+        return np.asarray([_poly(g) for g in shapely.intersection(geoms, catch)], dtype=object)
+    parts = shapely.get_parts(catch)
+    parts = parts[~shapely.is_empty(parts)]
+    out = np.asarray([shapely.Polygon() for _ in geoms], dtype=object)
+    if not len(parts) or not len(geoms):
+        return out
+    ia, ip = shapely.STRtree(parts).query(geoms)  # envelopes
+    keep = ~(shapely.is_empty(geoms[ia]) | shapely.is_missing(geoms[ia]))
+    ia, ip = ia[keep], ip[keep]
+    shapely.prepare(geoms)
+    whole = shapely.contains_properly(geoms[ia], parts[ip])
+    rest = np.flatnonzero(~whole)
+    rest = rest[shapely.intersects(geoms[ia[rest]], parts[ip[rest]])]
+    clipped = shapely.intersection(geoms[ia[rest]], parts[ip[rest]])
+    cparts, cidx = shapely.get_parts(clipped, return_index=True)
+    ok = (shapely.get_type_id(cparts) == 3) & ~shapely.is_empty(cparts)
+    polys = np.concatenate([parts[ip[whole]], cparts[ok]])
+    owner = np.concatenate([ia[whole], ia[rest][cidx[ok]]])
+    order = np.argsort(owner, kind="stable")
+    polys, owner = polys[order], owner[order]
+    bounds = np.searchsorted(owner, np.arange(len(geoms) + 1))
+    for i in np.flatnonzero(np.diff(bounds)):
+        lo, hi = bounds[i], bounds[i + 1]
+        out[i] = polys[lo] if hi - lo == 1 else shapely.MultiPolygon(list(polys[lo:hi]))
+    return out
 
 
 def _population(population, path):
@@ -277,9 +305,7 @@ def _summarise(
     ar: gpd.GeoDataFrame, catch, pop, pts, st, *, method, distance, kind, status, extra: dict
 ) -> pd.DataFrame:
     geoms = np.asarray(ar.geometry.values, dtype=object)
-    shapely.prepare(catch)
-    covered = shapely.intersection(geoms, catch)
-    covered = np.asarray([g if shapely.get_type_id(g) in (3, 6) else _poly(g) for g in covered], dtype=object)
+    covered = clip_catchment(geoms, catch)
     pop_total, pop_cov = _zonal_sums(pop, geoms, covered, extra.pop("_parts", None), crs=ar.crs)
     area = shapely.area(geoms) / 1e6
     area_cov = shapely.area(covered) / 1e6
@@ -344,10 +370,11 @@ def _zonal_sums(
     hit = memo.get(key)
     if hit is None:
         _warn_outside(pop, geoms, integ)
-        totals = integ.sum(geoms)
+        abp = integ.boundary_pieces(geoms)
+        totals = integ.sum(geoms, bp=abp)
         pairs = None
         if pieces is not None:
-            pairs = pieces_in_areas(integ, pieces, geoms)
+            pairs = pieces_in_areas(integ, pieces, geoms, bp=abp)
             totals = totals + np.bincount(
                 pairs[0], weights=np.asarray(pieces.persons, float)[pairs[1]] * pairs[2], minlength=len(geoms)
             )

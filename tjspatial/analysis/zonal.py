@@ -9,7 +9,9 @@ font rasterisers accumulate coverage:
   over ``Q`` is ``Σ_edges ∫ (Σ of the row's values right of the edge) dw``;
 * every ring edge of ``Q`` is cut where it crosses a grid line, so that each piece lies in one cell ``(r, k)``;
   a piece rising by ``dw`` at mean column position ``ū`` contributes ``dw · (v[r, k] · (k + 1 − ū) + S[r, k+1])``,
-  where ``S[r, j]`` is the sum of row ``r`` from column ``j`` to its end (a suffix sum, computed once per grid);
+  where ``S[r, j]`` is the sum of row ``r`` from column ``j`` to its end; since the rises of a closed ring sum to
+  zero in every row, ``S[r, k+1]`` may be replaced by ``−P[r, k]``, minus the row's prefix sum (one ``cumsum`` of
+  the grid, computed once per population surface and kept on it: :func:`surface_cache`);
 * the sign of each ring (exterior or hole, either orientation) is taken from its own signed area.
 
 The result equals the cell-by-cell sum with exact partial cells (the same integral, up to floating-point
@@ -18,44 +20,58 @@ rounding, ~1e-12 relative) and costs O(number of cells the boundary crosses) ins
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
 from affine import Affine
 
-__all__ = ["GridIntegrator", "integrator_for"]
+__all__ = ["GridIntegrator", "SurfaceCache", "integrator_for", "surface_cache"]
 
 
 @dataclass(frozen=True, eq=False)
 class GridIntegrator:
-    """Suffix sums of a north-up (or south-up) unrotated grid, ready for :meth:`sum` over polygons.
+    """Row prefix sums of a north-up (or south-up) unrotated grid, ready for :meth:`sum` over polygons.
 
     Attributes
     ----------
     transform : the grid's affine transform (no rotation).
     shape : (rows, cols).
-    vpad : float64 (rows, cols + 2): the values with a zero column on each side.
-    suffix : float64 (rows, cols + 3): ``suffix[r, j] = vpad[r, j:].sum()``.
+    prefix : float64 (rows, cols): ``prefix[r, c] = values[r, :c + 1].sum()``.
     """
 
     transform: Affine
     shape: tuple[int, int]
-    vpad: np.ndarray
-    suffix: np.ndarray
+    prefix: np.ndarray
 
     @classmethod
-    def from_grid(cls, values: np.ndarray, transform: Affine) -> "GridIntegrator":
+    def from_grid(cls, values: np.ndarray, transform: Affine, zero=None) -> "GridIntegrator":
+        """Build from ``values`` (rows, cols; any float dtype) and the grid's ``transform``; the cells
+        ``(zero[0][j], zero[1][j])``, if given, count zero. One float64 copy of the grid, summed in place."""
         if transform.b != 0 or transform.d != 0:
             raise ValueError("rotated grids are not supported")
-        v = np.asarray(values, dtype=np.float64)
-        rows, cols = v.shape
-        vpad = np.zeros((rows, cols + 2))
-        vpad[:, 1:-1] = v
-        suffix = np.zeros((rows, cols + 3))
-        suffix[:, :-1] = np.cumsum(vpad[:, ::-1], axis=1)[:, ::-1]
-        return cls(transform=transform, shape=(rows, cols), vpad=vpad, suffix=suffix)
+        prefix = np.array(values, dtype=np.float64)
+        if prefix.ndim != 2:
+            raise ValueError(f"a grid must be 2-D, got shape {prefix.shape}")
+        if zero is not None:
+            prefix[zero[0], zero[1]] = 0.0
+        np.cumsum(prefix, axis=1, out=prefix)
+        return cls(transform=transform, shape=prefix.shape, prefix=prefix)
+
+    def _terms(self, r: np.ndarray, k: np.ndarray, um: np.ndarray) -> np.ndarray:
+        """``v[r, k] (k + 1 - um) - P[r, k]`` per boundary piece (``P`` the row prefix sum, ``v`` 0 off the grid).
+
+        With the row's suffix sum ``S[r, k + 1] = T[r] - P[r, k]`` this is the Green's-theorem integrand of the
+        module docstring minus ``T[r]``, whose pieces' rises ``dw`` sum to zero in every row of a closed ring.
+        """
+        cols = self.shape[1]
+        kc = np.clip(k, 0, cols - 1)
+        p = self.prefix[r, kc]
+        left = np.where(kc > 0, self.prefix[r, kc - 1], 0.0)
+        on = (k >= 0) & (k < cols)
+        v = np.where(on, p - left, 0.0)
+        pk = np.where(k < 0, 0.0, p)
+        return v * (k + 1 - um) - pk
 
     def sum(self, geoms, bp=None) -> np.ndarray:
         """The grid summed over each polygon of ``geoms`` (shapely, in the grid's CRS), partial cells by area.
@@ -65,8 +81,7 @@ class GridIntegrator:
         """
         geoms = np.asarray(geoms, dtype=object).reshape(-1)
         g, r, k, dw, um = self.boundary_pieces(geoms) if bp is None else bp
-        val = self.vpad[r, k + 1] * (k + 1 - um) + self.suffix[r, k + 2]
-        return np.bincount(g, weights=dw * val, minlength=len(geoms))
+        return np.bincount(g, weights=dw * self._terms(r, k, um), minlength=len(geoms))
 
     def fractions_at(self, geoms, gi: np.ndarray, rows: np.ndarray, cols: np.ndarray, bp=None) -> np.ndarray:
         """Exact share of the area of cell ``(rows[j], cols[j])`` that ``geoms[gi[j]]`` covers, for every ``j``.
@@ -165,45 +180,70 @@ class GridIntegrator:
         return e[inside], r[inside], np.clip(k[inside], -1, cols), pdw[inside], um[inside]
 
 
-# One integrator per live grid (keyed by identity, dropped with the grid; rebuilt if its values change).
-_CACHE: dict[int, tuple[weakref.ref, tuple, GridIntegrator, dict]] = {}
+class SurfaceCache:
+    """What zonal sums over one population surface reuse, kept on the surface object (:func:`surface_cache`).
+
+    Attributes
+    ----------
+    fingerprint : the surface's values as last seen (shape, dtype, transform, sums); a mismatch rebuilds.
+    integrator : the surface's :class:`GridIntegrator` (cells held by split-cell pieces count zero).
+    memo : dict for per-surface results keyed by the caller, e.g. ``("area_totals", <hash of the areas>)``.
+
+    A copy or a pickle of the surface carries an empty cache (rebuilt on first use), not the arrays.
+    """
+
+    def __init__(self, fingerprint=None, integrator: GridIntegrator | None = None, memo: dict | None = None):
+        self.fingerprint = fingerprint
+        self.integrator = integrator
+        self.memo = {} if memo is None else memo
+
+    def __reduce__(self):
+        return (SurfaceCache, ())
 
 
-def _fingerprint(values: np.ndarray, transform: Affine) -> tuple:
-    v = np.asarray(values)
+_CACHE_ATTR = "_tjspatial_zonal_cache"
+
+
+def _fingerprint(grid) -> tuple:
+    v = np.asarray(grid.values)
+    pieces = getattr(grid, "pieces", None)
     return (
         v.shape,
         str(v.dtype),
-        tuple(transform)[:6],
+        tuple(grid.transform)[:6],
         float(v.sum(dtype=np.float64)),
         float(v.ravel()[:: max(v.size // 4096, 1)].sum(dtype=np.float64)),
+        None if pieces is None else (len(pieces.persons), float(np.sum(pieces.persons, dtype=np.float64))),
     )
 
 
-def integrator_for(grid) -> tuple[GridIntegrator, dict]:
-    """The :class:`GridIntegrator` of a population grid (anything with ``values`` and ``transform``; the cells of
-    its ``pieces``, if any, count zero there), built once per grid object and kept while the object lives, and a dict for per-grid memos (e.g. area totals).
+def surface_cache(grid) -> SurfaceCache:
+    """The :class:`SurfaceCache` of a population grid (anything with ``values`` and ``transform``; the cells of
+    its ``pieces``, if any, count zero in the integrator), built on first use and stored on the grid object
+    itself, so it lives and dies with the surface (no module-level state). Each surface of an analysis (the
+    bundled model, its variants, a user's raster) has its own.
 
-    The cache notices in-place changes of ``values`` (sum and a sample of cells) and rebuilds.
+    The cache notices in-place changes of ``values`` or of the pieces' persons (sums and a sample of cells) and
+    rebuilds. Objects that take no new attributes get a fresh, unshared cache on every call.
     """
-    key = id(grid)
-    fp = _fingerprint(grid.values, grid.transform)
-    hit = _CACHE.get(key)
-    if hit is not None and hit[0]() is grid and hit[1] == fp:
-        return hit[2], hit[3]
-    values = grid.values
+    fp = _fingerprint(grid)
+    hit = getattr(grid, _CACHE_ATTR, None)
+    if isinstance(hit, SurfaceCache) and hit.integrator is not None and hit.fingerprint == fp:
+        return hit
     pieces = getattr(grid, "pieces", None)
-    if pieces is not None:  # split cells hold their persons in pieces, summed apart (pieces_in_areas)
-        values = np.array(values, dtype=np.float64)
-        values[pieces.rows, pieces.cols] = 0.0
-    integ = GridIntegrator.from_grid(values, grid.transform)
-    memo: dict = {}
+    zero = None if pieces is None else (pieces.rows, pieces.cols)  # split cells: persons summed per piece
+    cache = SurfaceCache(fp, GridIntegrator.from_grid(grid.values, grid.transform, zero=zero))
     try:
-        ref = weakref.ref(grid, lambda _r, k=key: _CACHE.pop(k, None))
-    except TypeError:  # not weak-referenceable: do not cache
-        return integ, memo
-    _CACHE[key] = (ref, fp, integ, memo)
-    return integ, memo
+        object.__setattr__(grid, _CACHE_ATTR, cache)  # frozen dataclasses too: the cache is not a field
+    except (AttributeError, TypeError):  # __slots__ without a dict: not cached
+        pass
+    return cache
+
+
+def integrator_for(grid) -> tuple[GridIntegrator, dict]:
+    """``(integrator, memo)`` of :func:`surface_cache` (kept for callers of the earlier interface)."""
+    cache = surface_cache(grid)
+    return cache.integrator, cache.memo
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -212,68 +252,133 @@ def integrator_for(grid) -> tuple[GridIntegrator, dict]:
 _FULL = 1e-9  # a cell share within this of 0 or 1 counts as outside / inside
 
 
-def pieces_in_areas(integ: GridIntegrator, pieces, geoms: np.ndarray):
+def _expand(pair_g: np.ndarray, pair_c: np.ndarray, starts: np.ndarray, counts: np.ndarray, order: np.ndarray):
+    """Every (area, piece) of the (area, cell) pairs: the pieces of cell ``c`` are ``order[starts[c]:][:counts[c]]``."""
+    n = counts[pair_c]
+    offs = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+    return np.repeat(pair_g, n), order[np.repeat(starts[pair_c], n) + offs], np.repeat(np.arange(len(pair_g)), n)
+
+
+def _interior_points(geoms: np.ndarray) -> np.ndarray:
+    """(n, 2) points inside each polygon: the mean of its vertices where the polygon is convex (numpy, no GEOS
+    call per polygon; that mean is interior for a convex polygon of positive area), else GEOS's
+    ``point_on_surface``."""
+    out = np.full((len(geoms), 2), np.nan)
+    if not len(geoms):
+        return out
+    simple = (shapely.get_type_id(geoms) == 3) & (shapely.get_num_interior_rings(geoms) == 0)
+    idx = np.flatnonzero(simple)
+    xy, owner = shapely.get_coordinates(geoms[idx], return_index=True)  # no holes: the exterior ring
+    # drop each ring's closing vertex
+    last = np.r_[owner[1:] != owner[:-1], True]
+    xy, owner = xy[~last], owner[~last]
+    n = np.bincount(owner, minlength=len(idx))
+    start = np.cumsum(n) - n
+    pos = np.arange(len(owner)) - start[owner]
+    nxt = start[owner] + (pos + 1) % np.maximum(n[owner], 1)
+    nxt2 = start[owner] + (pos + 2) % np.maximum(n[owner], 1)
+    e1 = xy[nxt] - xy
+    e2 = xy[nxt2] - xy[nxt]
+    cross = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    scale = np.abs(e1).sum(axis=1) * np.abs(e2).sum(axis=1)
+    tol = 1e-12 * scale
+    pos_any = np.bincount(owner, weights=cross > tol, minlength=len(idx)) > 0
+    neg_any = np.bincount(owner, weights=cross < -tol, minlength=len(idx)) > 0
+    convex = (n >= 3) & (pos_any != neg_any)
+    mean = np.column_stack(
+        [np.bincount(owner, weights=xy[:, i], minlength=len(idx)) / np.maximum(n, 1) for i in (0, 1)]
+    )
+    out[idx[convex]] = mean[convex]
+    rest = np.setdiff1d(np.arange(len(geoms)), idx[convex])
+    if len(rest):
+        out[rest] = shapely.get_coordinates(shapely.point_on_surface(geoms[rest]))
+    return out
+
+
+def pieces_in_areas(integ: GridIntegrator, pieces, geoms: np.ndarray, bp=None):
     """Which pieces lie in which area and how much of each, for :func:`pieces_covered`.
 
     ``pieces`` has ``geoms`` (small polygons, one grid cell each), ``rows``, ``cols`` and ``persons``;
-    ``geoms`` are the areas, in the grid's CRS. Returns ``(gi, pi, share, cell_share)``: area index, piece
-    index, share of the piece inside the area (> 0), and share of the piece's cell inside the area.
+    ``geoms`` are the areas, in the grid's CRS (``bp``: their :meth:`GridIntegrator.boundary_pieces`, if
+    already computed). Returns ``(gi, pi, share, cell_share)``: area index, piece index, share of the piece
+    inside the area (> 0), and share of the piece's cell inside the area.
 
-    A piece whose cell the area boundary misses is wholly in or out; where the area's part of a cell equals the
+    A cell the area boundary misses is wholly in or out (the boundary integral tells, no point-in-polygon
+    test), and so are its pieces; in a cell the boundary crosses, where the area's part of the cell equals the
     pieces whose interior point it holds (the usual case: areas made of districts, whose boundaries split the
-    cells), those pieces are wholly in; only the other pieces are intersected (with the area cut into pieces of
-    at most 64 vertices).
+    cells), those pieces are wholly in; only the other pieces are intersected (with the area cut into pieces
+    of at most 64 vertices).
     """
+    geoms = np.asarray(geoms, dtype=object).reshape(-1)
+    nr, nc = integ.shape
+    empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0))
     pg = np.asarray(pieces.geoms, dtype=object)
-    parea = shapely.area(pg)
-    cell_area = abs(integ.transform.a * integ.transform.e)
-    rep = shapely.point_on_surface(pg)
-    gpt, ipt = shapely.STRtree(rep).query(np.asarray(geoms, dtype=object), predicate="intersects")
-    # every (area, cell) pair where the area holds a piece's interior point or the cell is shared
-    cell = pieces.rows.astype(np.int64) * integ.shape[1] + pieces.cols
-    pair_g, pair_p = gpt, ipt
-    bp = integ.boundary_pieces(np.asarray(geoms, dtype=object))
-    # cells of the pieces crossed by each area's boundary: candidates even without an interior point inside
-    g_b, r_b, k_b = bp[0], bp[1], bp[2]
-    bcell = r_b * integ.shape[1] + k_b
-    hit = (k_b >= 0) & (k_b < integ.shape[1]) & np.isin(bcell, cell)
-    bkey = np.unique(g_b[hit] * (integ.shape[0] * integ.shape[1] + 1) + bcell[hit])
-    by_cell = {}
-    order = np.argsort(cell, kind="stable")
-    sc = cell[order]
-    bg, bc = bkey // (integ.shape[0] * integ.shape[1] + 1), bkey % (integ.shape[0] * integ.shape[1] + 1)
-    lo, hi = np.searchsorted(sc, bc, "left"), np.searchsorted(sc, bc, "right")
+    if not len(pg) or not len(geoms):
+        return empty
+    if bp is None:
+        bp = integ.boundary_pieces(geoms)
+    cell = np.asarray(pieces.rows, dtype=np.int64) * nc + np.asarray(pieces.cols, dtype=np.int64)
+    ucell, pcell = np.unique(cell, return_inverse=True)
+    nu = len(ucell)
+    order = np.argsort(pcell, kind="stable")
+    counts = np.bincount(pcell, minlength=nu)
+    starts = np.cumsum(counts) - counts
+    ur, uc = ucell // nc, ucell % nc
+    # candidate (area, cell) pairs: the piece cells inside each area's row and column span (from its boundary)
+    g_b, r_b, k_b = bp[:3]
+    span = np.full((len(geoms), 4), -1, dtype=np.int64)
+    if len(g_b):
+        has = np.bincount(g_b, minlength=len(geoms)) > 0
+        for j, (vals, fn) in enumerate(((r_b, np.minimum), (r_b, np.maximum), (k_b, np.minimum), (k_b, np.maximum))):
+            acc = np.full(len(geoms), np.iinfo(np.int64).max if fn is np.minimum else -1, dtype=np.int64)
+            fn.at(acc, g_b, vals)
+            span[:, j] = np.where(has, acc, -1)
+    ok = span[:, 1] >= 0
+    lo = np.where(ok, np.searchsorted(ucell, span[:, 0] * nc), 0)
+    hi = np.where(ok, np.searchsorted(ucell, (span[:, 1] + 1) * nc), 0)
     n = hi - lo
-    extra_p = order[np.repeat(lo, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))]
-    extra_g = np.repeat(bg, n)
-    del by_cell
-    gg = np.concatenate([pair_g, extra_g])
-    pp = np.concatenate([pair_p, extra_p])
-    key = np.unique(gg * len(pg) + pp)
-    gg, pp = key // len(pg), key % len(pg)
-    cshare = integ.fractions_at(geoms, gg, pieces.rows[pp], pieces.cols[pp], bp=bp)
-    # pieces whose interior point is inside the area, per (area, cell)
-    inside = np.zeros(len(gg), dtype=bool)
-    pkey = gpt * len(pg) + ipt
-    inside[np.isin(key, pkey)] = True
-    ck = gg * (integ.shape[0] * integ.shape[1] + 1) + cell[pp]
-    uck, inv = np.unique(ck, return_inverse=True)
-    held = np.bincount(inv, weights=np.where(inside, parea[pp], 0.0))
-    tol = 1e-9 * cell_area
-    clean = np.abs(held - np.bincount(inv, weights=cshare) / np.bincount(inv) * cell_area)[inv] <= tol
+    cand_g = np.repeat(np.arange(len(geoms)), n)
+    cand_c = np.repeat(lo, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+    inside_cols = (uc[cand_c] >= span[cand_g, 2]) & (uc[cand_c] <= span[cand_g, 3])
+    cand_g, cand_c = cand_g[inside_cols], cand_c[inside_cols]
+    frac = integ.fractions_at(geoms, cand_g, ur[cand_c], uc[cand_c], bp=bp)
+    # which of them the boundary crosses
+    on = (k_b >= 0) & (k_b < nc)
+    crossed = np.unique(g_b[on] * (nr * nc) + r_b[on] * nc + k_b[on])
+    is_crossed = np.isin(cand_g * (nr * nc) + ucell[cand_c], crossed)
+    whole = ~is_crossed & (frac > 0.5)
+    wg, wp, _ = _expand(cand_g[whole], cand_c[whole], starts, counts, order)
+    part = is_crossed & (frac > _FULL)
+    cg, cc, cshare = cand_g[part], cand_c[part], frac[part]
+    # crossed cells, piece by piece
+    gg, pp, pair = _expand(cg, cc, starts, counts, order)
+    parea = shapely.area(pg[pp])
+    need = np.unique(pp)
+    rxy = np.empty((len(pg), 2))
+    rxy[need] = _interior_points(pg[need])
+    shapely.prepare(geoms)
+    inside = shapely.contains_xy(geoms[gg], rxy[pp, 0], rxy[pp, 1])
+    held = np.bincount(pair, weights=np.where(inside, parea, 0.0), minlength=len(cg))
+    cell_area = abs(integ.transform.a * integ.transform.e)
+    clean = (np.abs(held - cshare * cell_area) <= 1e-9 * cell_area)[pair]
     share = np.where(inside, 1.0, 0.0)
     messy = np.flatnonzero(~clean)
     if len(messy):
         from .grid import subdivide
 
-        sub, owner = _subdivided(np.asarray(geoms, dtype=object), 64, subdivide)
+        sub, owner = _subdivided(geoms, 64, subdivide)
         ip, isub = shapely.STRtree(sub).query(pg[pp[messy]], predicate="intersects")
         ok = owner[isub] == gg[messy][ip]
         ip, isub = ip[ok], isub[ok]
         area = shapely.area(shapely.intersection(pg[pp[messy]][ip], sub[isub]))
-        share[messy] = np.bincount(ip, weights=area, minlength=len(messy)) / np.maximum(parea[pp[messy]], 1e-300)
+        share[messy] = np.bincount(ip, weights=area, minlength=len(messy)) / np.maximum(parea[messy], 1e-300)
     keep = share > 0
-    return gg[keep], pp[keep], share[keep], cshare[keep]
+    return (
+        np.concatenate([wg, gg[keep]]),
+        np.concatenate([wp, pp[keep]]),
+        np.concatenate([np.ones(len(wg)), share[keep]]),
+        np.concatenate([np.ones(len(wg)), cshare[pair][keep]]),
+    )
 
 
 def pieces_covered(integ: GridIntegrator, pieces, pairs, covered: np.ndarray, bp, catch_parts=None) -> np.ndarray:
