@@ -548,12 +548,84 @@ def test_parse_progress_reports_share_of_the_file(tmp_path, suffix):
     if suffix == ".osm":  # (a 12 kB .bz2 is read from disk in one buffer: 100 % at once)
         assert shares[0] < 0.2 and shares[-1] > 0.8
     assert d.counts == {"nodes": 874, "ways": 57, "relations": 43}
-    from tjspatial.sources.osm import _progress_line
+    from tjspatial.sources.osm_extract import progress_line
 
     assert (
-        _progress_line("parsing x.osm", 1_500_000, 0.5, 5.0)
+        progress_line("parsing x.osm", 1_500_000, 0.5, 5.0)
         == "        parsing x.osm: 1,500,000 objects, 50% (300,000 objects/s, ETA 5 s)"
     )
+    assert progress_line("x", 10, float("nan"), 2.0) == "        x: 10 objects, ?% (5 objects/s, ETA unknown)"
+
+
+def test_pyosmium_fallback_clip_prints_rate_share_and_eta(tmp_path):
+    """The pyosmium clip (no osmium-tool) prints the same progress line as the parser: objects, share of the
+    file read, objects/s and ETA, for each of its passes (fake clock: 1 s per reading)."""
+    import itertools
+    import re
+
+    from tjspatial.sources.osm_extract import _Ticker, clip_filter_pbf
+
+    # one pass, fake clock and a share that grows by 25 % per reading: exact lines
+    clock, shares, lines = itertools.count(), itertools.count(1), []
+    tick = _Ticker("pass", lines.append, lambda: next(shares) / 4, interval=2, check=100, clock=lambda: next(clock))
+    for _ in range(450):
+        tick.tick()
+    # the clock is read at 100, 200, 300, 400 objects (t = 1, 2, 3, 4); a line at most every 2 s: t = 2 and 4
+    assert lines == [
+        "        pass: 200 objects, 25% (100 objects/s, ETA 6 s)",
+        "        pass: 400 objects, 50% (100 objects/s, ETA 4 s)",
+    ]
+    # the real fallback on the fixture (874 nodes, 57 ways, 43 relations), a line every 10 objects
+    lines, clock = [], itertools.count()
+    keys = {"railway", "boundary", "natural", "water", "route", "type"}
+    clip_filter_pbf(
+        FIXTURE,
+        tmp_path / "clip.osm",
+        (116.7, 38.5, 118.1, 40.3),
+        keys,
+        progress=lines.append,
+        interval=0,
+        check=10,
+        clock=lambda: float(next(clock)),
+    )
+    parsed = [
+        re.fullmatch(
+            r" {8}pyosmium pass (\d)/4 \(.*\) over tianjin_fixture\.osm: ([\d,]+) objects, (\d+)% "
+            r"\(([\d,]+) objects/s, ETA (\d+) s\)",
+            line,
+        )
+        for line in lines
+    ]
+    assert all(parsed), lines
+    by_pass = {}
+    for m in parsed:
+        by_pass.setdefault(int(m[1]), []).append(m)
+    assert sorted(by_pass) == [1, 2, 3, 4]
+    assert len(by_pass[3]) == 93 and by_pass[3][-1][2] == "930"  # every node and way: 931 objects
+    assert [m[2] for m in by_pass[4]] == ["10", "20", "30", "40"]  # every relation: 43
+    for ms in by_pass.values():
+        for i, m in enumerate(ms, start=1):  # i-th line of a pass: i s elapsed, 10 i objects
+            n, share, rate, eta = int(m[2].replace(",", "")), int(m[3]) / 100, int(m[4].replace(",", "")), int(m[5])
+            assert n == 10 * i and rate == 10 and 0 < share <= 1
+            assert abs(eta - i * (1 - share) / share) <= 0.5 + i * 0.005 / share**2  # ETA from the printed share
+    assert (tmp_path / "clip.osm").stat().st_size > 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/fdinfo").is_dir(), reason="file positions are read from /proc")
+def test_share_of_a_file_read_is_the_readers_position(tmp_path):
+    from tjspatial.sources.osm_extract import _file_share
+
+    src = tmp_path / "x.osm.pbf"
+    src.write_bytes(bytes(1000))
+    share = _file_share(src)
+    with open(src, "rb", buffering=0) as fh:  # unbuffered: the position is what was read
+        assert share() == 0.0
+        fh.read(250)
+        assert share() == 0.25  # the reader's position over the size on disk
+        with open(src, "rb", buffering=0) as other:  # a second reader further on: the furthest counts
+            other.read(600)
+            assert share() == 0.6
+    assert share() == 1.0  # no reader has it open any more: read to the end and closed
 
 
 def test_large_xml_extracts_are_clipped_too(osm_gpkg, tmp_path, monkeypatch):

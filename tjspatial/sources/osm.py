@@ -56,7 +56,7 @@ from ..paths import layers_dir, sources_dir as default_sources_dir
 from ..settings import DEFAULT_BACKOFF, DEFAULT_RETRIES
 from . import osm_layers
 from .osm_data import OsmData, OsmDoc, read_osm_xml, write_selected_ways
-from .osm_extract import clip_extract, clip_filter_pbf, file_extent, is_pbf, is_xml, tool_path
+from .osm_extract import clip_extract, clip_filter_pbf, file_extent, is_pbf, is_xml, progress_line, tool_path
 from .osm_fetch import DEFAULT_DEADLINE, DEFAULT_OVERPASS_URL, DEFAULT_TIMEOUT, FetchSettings, cache_path, fetch_osm_xml
 from .osm_query import Selector, osm_keys, overpass_ql, parse_selectors
 from ..atomic import atomic_path
@@ -235,7 +235,7 @@ def extract_data(ctx: BuildContext, src: Path, polygon) -> OsmData:
     data = read_osm_xml(
         path,
         layer_id=ctx.layer_id,
-        progress=lambda n, share: say(_progress_line(f"parsing {path.name}", n, share, time.perf_counter() - t1)),
+        progress=lambda n, share: say(progress_line(f"parsing {path.name}", n, share, time.perf_counter() - t1)),
     )
     c = data.counts
     say(
@@ -254,14 +254,6 @@ def extract_data(ctx: BuildContext, src: Path, polygon) -> OsmData:
         )
     ctx.shared[key] = data
     return data
-
-
-def _progress_line(what: str, n: int, share: float, elapsed: float) -> str:
-    """``"        parsing x.osm: 1,500,000 objects, 42 % (310,000 objects/s, ETA 9 s)"``."""
-    rate = n / elapsed if elapsed > 0 else 0.0
-    eta = elapsed * (1 - share) / share if share > 0 else float("nan")
-    eta_text = f"ETA {eta:,.0f} s" if eta == eta else "ETA unknown"
-    return f"        {what}: {n:,} objects, {share:.0%} ({rate:,.0f} objects/s, {eta_text})"
 
 
 def _overpass_data(ctx: BuildContext, path: Path) -> OsmData:

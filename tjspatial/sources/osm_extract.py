@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import shapely
@@ -37,6 +38,7 @@ __all__ = [
     "tool_path",
     "is_pbf",
     "is_xml",
+    "progress_line",
 ]
 
 XML_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2", ".xml")
@@ -85,6 +87,91 @@ def open_osm_xml(path: Path, *, counting: bool = False):
     else:
         fh = io.BufferedReader(raw)
     return (fh, raw) if counting else fh
+
+
+def progress_line(what: str, n: int, share: float, elapsed: float) -> str:
+    """One progress line of a long step, the same for every step of an extract build.
+
+    Parameters
+    ----------
+    what : str
+        The step (``"parsing x.osm"``, ``"pyosmium pass 1/4 (tagged nodes and ways) over x.osm.pbf"``).
+    n : int
+        Objects handled so far.
+    share : float
+        Share of the input read so far (0–1); NaN when unknown.
+    elapsed : float
+        Seconds since the step started.
+
+    Returns
+    -------
+    str
+        ``"        parsing x.osm: 1,500,000 objects, 50% (300,000 objects/s, ETA 5 s)"``; with an unknown share,
+        ``"…, ?% (… objects/s, ETA unknown)"``.
+    """
+    rate = n / elapsed if elapsed > 0 else 0.0
+    known = share == share and share > 0
+    eta = elapsed * (1 - share) / share if known else float("nan")
+    eta_text = f"ETA {eta:,.0f} s" if eta == eta else "ETA unknown"
+    share_text = f"{share:.0%}" if share == share else "?%"
+    return f"        {what}: {n:,} objects, {share_text} ({rate:,.0f} objects/s, {eta_text})"
+
+
+def _file_share(path: Path) -> Callable[[], float]:
+    """A function giving how far (0–1) this process has read ``path`` while a reader has it open: the position
+    of the file descriptor that reads it (Linux ``/proc/self/fdinfo``, the furthest one if several) over the
+    file's size, below any decompression, as :func:`open_osm_xml`'s counter gives it for the XML parser. 1 when
+    no descriptor has the file open any more (the reader has read it all and closed it); NaN where positions
+    cannot be read (a system without ``/proc``)."""
+    target = os.path.realpath(path)
+    size = max(os.path.getsize(path), 1)
+
+    def share() -> float:
+        best = float("nan")
+        try:
+            fds = os.listdir("/proc/self/fd")
+        except OSError:
+            return best
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/self/fd/{fd}") != target:
+                    continue
+                with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as fh:
+                    pos = int(fh.readline().split()[1])  # "pos:\t<bytes>"
+            except (OSError, ValueError, IndexError):
+                continue
+            best = pos / size if best != best else max(best, pos / size)
+        return 1.0 if best != best else min(best, 1.0)
+
+    return share
+
+
+class _Ticker:
+    """Counts the objects of one pass and hands :func:`progress_line` to ``progress`` at most every
+    ``interval`` seconds (the clock is read every ``check`` objects)."""
+
+    def __init__(
+        self,
+        what: str,
+        progress: Callable[[str], None] | None,
+        share: Callable[[], float],
+        *,
+        interval: float = 5.0,
+        check: int = 10_000,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
+        self.what, self.progress, self.share = what, progress, share
+        self.interval, self.check, self.clock = interval, check, clock
+        self.n = 0
+        self.t0 = self.last = clock() if progress is not None else 0.0
+
+    def tick(self) -> None:
+        self.n += 1
+        if self.progress is not None and self.n % self.check == 0:
+            now = self.clock()
+            if now - self.last >= self.interval:
+                self.last = now
+                self.progress(progress_line(self.what, self.n, self.share(), now - self.t0))
 
 
 def tool_path() -> str | None:
@@ -236,7 +323,11 @@ def clip_filter_pbf(
     bbox: tuple[float, float, float, float],
     keys: set[str],
     selectors: list[Selector] | None = None,
-    progress=None,
+    progress: Callable[[str], None] | None = None,
+    *,
+    interval: float = 5.0,
+    check: int = 10_000,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> Path:
     """Write to ``out`` (OSM XML) the objects of ``src`` (``.osm.pbf``) that carry one of ``keys`` and lie in
     ``bbox`` (min lon, min lat, max lon, max lat, EPSG:4326), plus everything they reference.
@@ -245,8 +336,13 @@ def clip_filter_pbf(
     way was kept. Referenced objects (way nodes, relation members) are added whole with their tags (pyosmium
     ``BackReferenceWriter``), so multipolygons and routes crossing the box stay complete. With ``selectors``,
     an object must also be picked by one of them (e.g. the walkable-way selector). ``src`` may also be OSM
-    XML (pyosmium reads both). The file is
-    written to a temporary name in ``out``'s folder and renamed when complete.
+    XML (pyosmium reads both). The file is written to a temporary name in ``out``'s folder and renamed when
+    complete.
+
+    It reads ``src`` in up to four passes (tagged nodes and ways; tagged relations; the positions of relation
+    members; the relations kept). With ``progress``, each pass hands it a :func:`progress_line` at most every ``interval``
+    seconds (``clock``, checked every ``check`` objects) — objects so far, share of the file read, objects/s
+    and ETA — as the osmium-tool path and the XML parser do.
 
     Raises
     ------
@@ -263,6 +359,13 @@ def clip_filter_pbf(
     tmp = out.with_name(f"{out.stem}.tmp-{os.getpid()}.osm")
     tmp.unlink(missing_ok=True)
     tracker = osmium.IdTracker()
+    share = _file_share(src)
+
+    def ticker(what: str) -> _Ticker:
+        return _Ticker(
+            f"pyosmium pass {what} over {src.name}", progress, share, interval=interval, check=check, clock=clock
+        )
+
     try:
         with osmium.BackReferenceWriter(str(tmp), ref_src=str(src), overwrite=True, remove_tags=False) as writer:
             fp = (
@@ -270,7 +373,9 @@ def clip_filter_pbf(
                 .with_locations()
                 .with_filter(osmium.filter.KeyFilter(*sorted(keys)))
             )
+            tick = ticker("1/4 (tagged nodes and ways)")
             for obj in fp:
+                tick.tick()
                 if selectors is not None:
                     kind = "node" if obj.is_node() else "way"
                     tags = dict(obj.tags)
@@ -290,9 +395,11 @@ def clip_filter_pbf(
                             break
             # a relation's member may lack the keys (e.g. an untagged outer way): find member positions
             rels = []
+            tick = ticker("2/4 (tagged relations)")
             for obj in osmium.FileProcessor(str(src), osmium.osm.RELATION).with_filter(
                 osmium.filter.KeyFilter(*sorted(keys))
             ):
+                tick.tick()
                 if selectors is not None and not any(sel.matches("relation", dict(obj.tags)) for sel in selectors):
                     continue
                 rels.append((obj.id, [(m.type, m.ref) for m in obj.members]))
@@ -300,14 +407,9 @@ def clip_filter_pbf(
             member_nodes = {ref for _, ms in rels for t, ref in ms if t == "n"}
             inside_w, inside_n = set(), set()
             if member_ways or member_nodes:
-                t0, seen = time.perf_counter(), 0
+                tick = ticker("3/4 (positions of relation members)")
                 for obj in osmium.FileProcessor(str(src), osmium.osm.NODE | osmium.osm.WAY).with_locations():
-                    seen += 1
-                    if progress is not None and seen % 1_000_000 == 0:
-                        progress(
-                            f"        pyosmium pass over {src.name}: {seen:,} objects "
-                            f"({seen / (time.perf_counter() - t0):,.0f} objects/s)"
-                        )
+                    tick.tick()
                     if obj.is_node():
                         if obj.id in member_nodes:
                             loc = obj.location
@@ -325,7 +427,9 @@ def clip_filter_pbf(
                 if any((t == "w" and r in inside_w) or (t == "n" and r in inside_n) for t, r in ms)
             }
             if keep:
+                tick = ticker("4/4 (relations kept)")
                 for obj in osmium.FileProcessor(str(src), osmium.osm.RELATION):
+                    tick.tick()
                     if obj.id in keep:
                         writer.add_relation(obj)
         os.replace(tmp, out)
