@@ -105,3 +105,73 @@ def test_public_api_docstrings_pass_numpydoc_validation():
             if n > allowed.get(code, 0):
                 worse.append(f"tj.{name}: {n} x {code} (allowed {allowed.get(code, 0)})")
     assert worse == [], "fix these docstrings (numpydoc: `name : type` then an indented description)"
+
+
+NUMPYDOC_MODULE_TODO = {
+    # every public function and public method of a public class (a module's ``__all__``), beyond ``tj.*``:
+    # module -> numpydoc problems (NUMPYDOC_CHECKS) still allowed. It may only shrink; drop a module at 0.
+    "tjspatial.analysis.context": 4,
+    "tjspatial.analysis.coverage": 21,
+    "tjspatial.analysis.grid": 15,
+    "tjspatial.analysis.indicators": 7,
+    "tjspatial.analysis.network_coverage": 13,
+    "tjspatial.analysis.population": 26,
+    "tjspatial.analysis.population_fetch": 17,
+    "tjspatial.analysis.rail_network": 24,
+    "tjspatial.analysis.run": 3,
+    "tjspatial.analysis.stations": 6,
+    "tjspatial.analysis.surfaces": 14,
+    "tjspatial.analysis.uncertainty": 10,
+    "tjspatial.analysis.zonal": 8,
+    "tjspatial.analysis.zones": 12,
+    "tjspatial.names": 2,
+    "tjspatial.pipeline": 2,
+    "tjspatial.plan.ecology": 6,
+    "tjspatial.plan.places": 4,
+    "tjspatial.plan.port": 4,
+    "tjspatial.plan.rail": 2,
+    "tjspatial.plan.refs": 4,
+    "tjspatial.plan.shapes": 22,
+    "tjspatial.publish.dxf": 9,
+    "tjspatial.publish.export": 27,
+    "tjspatial.publish.map_specs": 7,
+    "tjspatial.publish.offline_assets": 6,
+    "tjspatial.publish.qgis_layouts": 12,
+    "tjspatial.publish.qgis_project": 30,
+    "tjspatial.publish.qml": 26,
+    "tjspatial.publish.shapefile": 25,
+    "tjspatial.publish.site": 10,
+    "tjspatial.publish.webmap": 18,
+    "tjspatial.sources.imported": 12,
+    "tjspatial.sources.osm": 12,
+    "tjspatial.sources.osm_data": 21,
+    "tjspatial.sources.osm_extract": 15,
+    "tjspatial.sources.osm_fetch": 8,
+    "tjspatial.sources.osm_layers": 20,
+    "tjspatial.sources.osm_query": 14,
+}
+
+
+def _public_callables():
+    for name, obj in _public_objects():
+        if inspect.isfunction(obj):
+            yield name, obj
+        else:  # a class: its public methods (the class's own parameters are its documented attributes)
+            for mname, member in vars(obj).items():
+                if inspect.isfunction(member) and not mname.startswith("_"):
+                    yield f"{name}.{mname}", member
+
+
+def test_every_public_docstring_passes_numpydoc_validation():
+    validate = pytest.importorskip("numpydoc.validate", reason="numpydoc is a dev dependency").validate
+    found: dict[str, list[str]] = {}
+    for name, obj in _public_callables():
+        for code, _msg in validate(f"{obj.__module__}.{obj.__qualname__}")["errors"]:
+            if code in NUMPYDOC_CHECKS:
+                found.setdefault(obj.__module__, []).append(f"{name} {code}")
+    worse = [
+        f"{mod}: {len(problems)} (allowed {NUMPYDOC_MODULE_TODO.get(mod, 0)}): {problems}"
+        for mod, problems in sorted(found.items())
+        if len(problems) > NUMPYDOC_MODULE_TODO.get(mod, 0)
+    ]
+    assert worse == [], "fix these docstrings (numpydoc: `name : type` then an indented description; Returns)"

@@ -13,7 +13,18 @@ __all__ = ["atomic_path", "sweep_stale_temps", "pid_alive"]
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with id ``pid`` exists (on this machine)."""
+    """Whether a process with id ``pid`` exists (on this machine).
+
+    Parameters
+    ----------
+    pid : int
+        A process id.
+
+    Returns
+    -------
+    bool
+        True when the process exists (or exists but belongs to another user).
+    """
     if pid <= 0:
         return False
     try:
@@ -33,6 +44,16 @@ def sweep_stale_temps(path: str | Path) -> list[Path]:
     A temporary file of :func:`atomic_path` is ``.<stem>.tmp-<pid>...`` (GDAL may add ``-journal``,
     ``-wal`` or ``-shm`` companions); one whose process no longer exists can never be completed, so it is
     deleted. Files of live processes are left alone.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The target file whose leftovers are swept.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files removed.
     """
     path = Path(path)
     folder = path.parent
@@ -60,6 +81,18 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     extension (GDAL, rasterio) working. On any error the temporary file is removed and the target is left
     as it was. Temporary files of writers that were killed (``kill -9``) are swept first
     (:func:`sweep_stale_temps`).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The target file.
+    suffix : str, optional
+        Suffix of the temporary file; default the target's.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary path to write.
 
     Examples
     --------

@@ -66,7 +66,18 @@ def _all_depends(cat: Catalog, layer: Layer) -> set[str]:
 def format_summary(prov: pd.DataFrame) -> str:
     """The per-layer outcome of a build as a text table: where each layer came from, how many features
     came from OSM and how many fell back to the bundled source (and why), and the OSM inputs of derived
-    layers."""
+    layers.
+
+    Parameters
+    ----------
+    prov : pandas.DataFrame
+        The build's provenance table (one row per layer).
+
+    Returns
+    -------
+    str
+        The text table, one line per layer.
+    """
     lines = ["build summary (layer, built from, OSM features, fallback features, why / OSM inputs):"]
     for r in prov.itertuples():
         why = r.fallback if r.fallback else (f"from OSM inputs: {r.osm_inputs}" if r.osm_inputs else "")
@@ -84,6 +95,20 @@ def reference_tables(cat: Catalog, sources_dir: Path) -> tuple[dict[str, pd.Data
     """The sources the catalog declares a ``table`` for, to be copied into the GeoPackage so that it stands
     alone: CSV files as text tables (parsed by :func:`tjspatial.io.read_source_table` as ``pandas.read_csv``
     parses the file), rasters as raster tables.
+
+    Parameters
+    ----------
+    cat : Catalog
+        The catalog (its sources with a ``table``).
+    sources_dir : pathlib.Path
+        The folder of the source files (``layers/sources``).
+
+    Returns
+    -------
+    tables : dict of str to pandas.DataFrame
+        CSV sources by table name, as text tables.
+    rasters : dict of str to pathlib.Path
+        Raster sources by table name (the files to copy).
 
     Raises
     ------

@@ -25,7 +25,18 @@ __all__ = ["BuildContext", "finish_layer", "file_sha256"]
 
 
 def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes, as hex (read in 1 MiB chunks)."""
+    """The SHA-256 of a file's bytes, as hex (read in 1 MiB chunks).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -68,10 +79,24 @@ class BuildContext:
         return self.layer.id if self.layer else "<none>"
 
     def warn(self, message: str) -> None:
+        """Record a warning about the current layer (printed in the build summary and kept in provenance).
+
+        Parameters
+        ----------
+        message : str
+            What happened; the layer id is prefixed.
+        """
         self.warnings.append(f"{self.layer_id}: {message}")
 
     def fallback(self, count: int, reason: str) -> None:
         """Record that ``count`` features of the current layer fell back to its bundled source, and why.
+
+        Parameters
+        ----------
+        count : int
+            How many features fell back.
+        reason : str
+            Why (e.g. the OSM answer lacked them).
 
         Raises
         ------
@@ -88,7 +113,23 @@ class BuildContext:
         self.warn(f"{reason}; {count} feature(s) kept from the bundled source")
 
     def path(self, source_id: str) -> Path:
-        """Path of a declared source's file; :class:`BuildError` if it is not there."""
+        """Path of a declared source's file.
+
+        Parameters
+        ----------
+        source_id : str
+            A catalog source with a ``file``.
+
+        Returns
+        -------
+        pathlib.Path
+            The file in the sources folder (recorded with its sha256).
+
+        Raises
+        ------
+        BuildError
+            The source is not declared, has no file, or the file is not there.
+        """
         try:
             src = self.catalog.sources[source_id]
         except KeyError:
@@ -98,7 +139,23 @@ class BuildContext:
         return self.file(self.sources_dir / src.file)
 
     def file(self, path: Path) -> Path:
-        """Record ``path`` (and its sha256) as an input of the current layer; :class:`BuildError` if absent."""
+        """Record ``path`` (and its sha256) as an input of the current layer.
+
+        Parameters
+        ----------
+        path : pathlib.Path
+            Any input file (e.g. a plan input in ``layers/plan``).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+
+        Raises
+        ------
+        BuildError
+            The file is absent.
+        """
         path = Path(path)
         if not path.is_file():
             raise BuildError(f"source file is missing: {path}", layer=self.layer_id, file=str(path))
@@ -106,12 +163,38 @@ class BuildContext:
         return path
 
     def read_vector(self, source_id: str, **kwargs) -> gpd.GeoDataFrame:
-        """Read a declared vector source (any format GDAL reads) into EPSG:4326."""
+        """Read a declared vector source (any format GDAL reads) into EPSG:4326.
+
+        Parameters
+        ----------
+        source_id : str
+            A declared vector source (any format GDAL reads).
+        **kwargs
+            Passed to ``pyogrio.read_dataframe`` (e.g. ``layer=``).
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            The features in EPSG:4326.
+        """
         path = self.path(source_id)
         return read_vector_file(path, layer_id=self.layer_id, **kwargs)
 
     def read_csv(self, source_id: str, **kwargs) -> pd.DataFrame:
-        """Read a declared CSV source (UTF-8)."""
+        """Read a declared CSV source (UTF-8).
+
+        Parameters
+        ----------
+        source_id : str
+            A declared CSV source (UTF-8).
+        **kwargs
+            Passed to :func:`pandas.read_csv`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The table (declared ``columns`` rules checked).
+        """
         path = self.path(source_id)
         try:
             df = pd.read_csv(path, encoding="utf-8", **kwargs)
@@ -124,7 +207,18 @@ class BuildContext:
         return df
 
     def get(self, layer_id: str) -> gpd.GeoDataFrame:
-        """A layer built earlier in this build (declared in ``depends``)."""
+        """A layer built earlier in this build (declared in ``depends``).
+
+        Parameters
+        ----------
+        layer_id : str
+            A layer declared before the current one (listed in its ``depends``).
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            The built layer (EPSG:4326, catalog schema).
+        """
         if layer_id not in self.layers:
             raise BuildError(f"needs layer {layer_id!r}, which was not built before it", layer=self.layer_id)
         return self.layers[layer_id]
@@ -151,6 +245,20 @@ def finish_layer(gdf: gpd.GeoDataFrame, layer: Layer, source_label: str) -> gpd.
     Missing ``accuracy`` and ``source`` values default to the layer's accuracy class and ``source_label``.
     Types: str and date → text ('' for missing); int → int64 (nullable Int64 where values are missing);
     float → float64; bool → bool. A declared field the builder did not produce raises :class:`BuildError`.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        A builder's output (EPSG:4326).
+    layer : Layer
+        Its catalog declaration.
+    source_label : str
+        Default ``source`` value (e.g. ``bundled``, ``osm``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer in exactly the catalog schema.
     """
     gdf = gdf.copy()
     if "accuracy" not in gdf.columns:

@@ -144,12 +144,34 @@ class FieldLabel:
         return f"{text} ({self.unit})" if self.unit else text
 
     def word(self, value: Any) -> str | None:
-        """The ``"中文 / English"`` words for a code value, or None when the value has none declared."""
+        """The ``"中文 / English"`` words for a code value, or None when the value has none declared.
+
+        Parameters
+        ----------
+        value : Any
+            A field value (compared as text with the declared ``values`` codes).
+
+        Returns
+        -------
+        str or None
+            ``"中文 / English"`` (one word when both are equal), or None.
+        """
         pair = self.values.get(str(value))
         return None if pair is None else (pair[0] if pair[0] == pair[1] else f"{pair[0]} / {pair[1]}")
 
     def format_value(self, value: Any) -> str:
-        """The value as text for people: code words, number format and unit ('' for a missing value)."""
+        """The value as text for people: code words, number format and unit ('' for a missing value).
+
+        Parameters
+        ----------
+        value : Any
+            A field value; None, NaN, ``pd.NA``, ``NaT`` and ``""`` count as missing.
+
+        Returns
+        -------
+        str
+            E.g. ``"1,234 人 persons"`` (int), ``"12.3 km²"`` (float, 1 decimal), ``"45.6 %"`` (percent).
+        """
         if value is None or (isinstance(value, float) and value != value) or value is pd.NA or value is pd.NaT:
             return ""
         if isinstance(value, str) and value == "":
@@ -175,7 +197,13 @@ class FieldLabel:
         return f"{text} {self.unit}" if self.unit and fmt not in ("bool",) else text
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form (web maps)."""
+        """A JSON-ready form (web maps).
+
+        Returns
+        -------
+        dict
+            name, zh, en, label, unit, format, decimals, hidden and values (code → ``"中文 / English"``).
+        """
         return {
             "name": self.name,
             "zh": self.zh,
@@ -303,7 +331,18 @@ class Layer:
     field_labels: dict[str, FieldLabel] = field(default_factory=dict)
 
     def field_label(self, name: str) -> FieldLabel:
-        """The display declaration of a field (declared in ``[layer.field_labels]``, else a default)."""
+        """The display declaration of a field (declared in ``[layer.field_labels]``, else a default).
+
+        Parameters
+        ----------
+        name : str
+            A field name (common or the layer's own).
+
+        Returns
+        -------
+        FieldLabel
+            The declared label, the common field's, or one named after the field and formatted by its type.
+        """
         if name in self.field_labels:
             return self.field_labels[name]
         if name in COMMON_FIELD_LABELS:
@@ -336,7 +375,18 @@ class Layer:
         return f"{zh} / {en}"
 
     def builder_func(self) -> Callable:
-        """Import and return the builder function named by ``builder`` (``module:function``)."""
+        """Import and return the builder function named by ``builder`` (``module:function``).
+
+        Returns
+        -------
+        callable
+            ``builder(ctx: BuildContext) -> GeoDataFrame`` (EPSG:4326).
+
+        Raises
+        ------
+        CatalogError
+            The module or function cannot be imported.
+        """
         module, _, func = self.builder.partition(":")
         try:
             return getattr(importlib.import_module(module), func)
@@ -373,8 +423,13 @@ class Catalog:
         return [layer.id for layer in self.layers]
 
     def coverage_areas(self) -> dict[str, str]:
-        """Area layers of the standard coverage tables (``coverage_label = "field"`` in the catalog), in
-        catalog order: layer id → the field that names each area."""
+        """Area layers of the standard coverage tables (``coverage_label = "field"`` in the catalog).
+
+        Returns
+        -------
+        dict of str to str
+            In catalog order: layer id → the field that names each area.
+        """
         return {
             layer.id: str(layer.extra["coverage_label"]) for layer in self.layers if "coverage_label" in layer.extra
         }
@@ -449,18 +504,59 @@ class Catalog:
         raise UnknownNameError(f"no analysis overlay with role {role!r} in the catalog; roles: {', '.join(known)}")
 
     def layer_sources(self, layer_id: str) -> list[Source]:
+        """The source declarations of a layer.
+
+        Parameters
+        ----------
+        layer_id : str
+            A catalog layer id.
+
+        Returns
+        -------
+        list of Source
+            In the order the layer lists them.
+        """
         return [self.sources[s] for s in self[layer_id].sources]
 
     def licence(self, layer_id: str) -> str:
-        """The licences of a layer's sources, deduplicated, joined by '; '."""
+        """The licences of a layer's sources, deduplicated, joined by '; '.
+
+        Parameters
+        ----------
+        layer_id : str
+            A catalog layer id.
+
+        Returns
+        -------
+        str
+            E.g. ``"ODbL 1.0"``.
+        """
         return "; ".join(dict.fromkeys(s.licence for s in self.layer_sources(layer_id)))
 
     def attribution(self, layer_id: str) -> str:
-        """The attribution texts of a layer's sources, deduplicated, joined by '; '."""
+        """The attribution texts of a layer's sources, deduplicated, joined by '; '.
+
+        Parameters
+        ----------
+        layer_id : str
+            A catalog layer id.
+
+        Returns
+        -------
+        str
+            E.g. ``"© OpenStreetMap contributors"``.
+        """
         return "; ".join(dict.fromkeys(s.attribution for s in self.layer_sources(layer_id)))
 
     def to_frame(self) -> pd.DataFrame:
-        """The declarations as a DataFrame, one row per layer (fields as 'name:type' text)."""
+        """The declarations as a DataFrame, one row per layer.
+
+        Returns
+        -------
+        pandas.DataFrame
+            id, titles, theme, geometry type, accuracy, fields (``name:type`` text), sources, licence,
+            attribution, style, description, limitations, osm_query.
+        """
         rows = []
         for layer in self.layers:
             rows.append(
@@ -596,6 +692,16 @@ def _format_layer(layer: Layer, values: dict[str, Any]) -> Layer:
 
 def load_catalog(directory: str | Path | None = None) -> Catalog:
     """Read and check every ``*.toml`` declaration file in ``directory`` (default ``layers/catalog``).
+
+    Parameters
+    ----------
+    directory : str or pathlib.Path, optional
+        Folder of the ``*.toml`` files, read in name order; default ``layers/catalog``.
+
+    Returns
+    -------
+    Catalog
+        Layers in build order, sources by id, analysis overlays.
 
     Raises
     ------

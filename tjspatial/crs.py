@@ -109,8 +109,15 @@ def metric_crs_for(data) -> str:
 
     Parameters
     ----------
-    data : GeoDataFrame / GeoSeries (any CRS), ``(minx, miny, maxx, maxy)`` in degrees, or a longitude.
+    data : geopandas.GeoDataFrame, geopandas.GeoSeries, tuple of float or float
+        Data in any CRS, its ``(minx, miny, maxx, maxy)`` bounds in degrees, or a longitude (degrees).
         Empty data gives :data:`METRIC_CRS`.
+
+    Returns
+    -------
+    str
+        ``"EPSG:45xx"`` (CGCS2000 3-degree Gauss-Krüger zone) or ``"EPSG:326xx"``/``"EPSG:327xx"`` (UTM);
+        units metres.
     """
     c = _centre_lonlat(data)
     if c is None:
@@ -162,7 +169,23 @@ def _same_crs(a, b) -> bool:
 
 
 def to_storage(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Return ``gdf`` in the storage CRS, EPSG:4326."""
+    """Return ``gdf`` in the storage CRS, EPSG:4326.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        Data in any CRS (it must have one).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``gdf`` in EPSG:4326 (the same object when already there).
+
+    Raises
+    ------
+    CRSError
+        ``gdf`` has no CRS.
+    """
     if gdf.crs is None:
         raise CRSError("the GeoDataFrame has no CRS; set it before converting to EPSG:4326")
     if CRS.from_user_input(gdf.crs) == CRS.from_user_input(STORAGE_CRS):
@@ -175,6 +198,18 @@ def require_metric(gdf: gpd.GeoDataFrame | gpd.GeoSeries, what: str = "this oper
 
     Buffers and areas in degrees are meaningless, and EPSG:3857 inflates distances by 1/cos(lat) (about 29 %
     in Tianjin), so both are refused.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame or geopandas.GeoSeries
+        The data about to be measured.
+    what : str, default "this operation"
+        What needs metres, named in the error.
+
+    Raises
+    ------
+    CRSError
+        No CRS, a geographic CRS (degrees), units other than metres, or Web Mercator.
     """
     if gdf.crs is None:
         raise CRSError(f"{what} needs a CRS; the geometry has none")
@@ -359,12 +394,34 @@ def bd09_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
 
 
 def wgs84_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
-    """Convert WGS84 lon/lat to BD-09 (through GCJ-02)."""
+    """Convert WGS84 lon/lat to BD-09 (through GCJ-02).
+
+    Parameters
+    ----------
+    lon, lat : array-like of float
+        WGS84 longitude and latitude, degrees (same shape).
+
+    Returns
+    -------
+    lon, lat : numpy.ndarray
+        BD-09 longitude and latitude, degrees.
+    """
     return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
 
 
 def bd09_to_wgs84(lon, lat) -> tuple[np.ndarray, np.ndarray]:
-    """Convert BD-09 lon/lat to WGS84 (through GCJ-02)."""
+    """Convert BD-09 lon/lat to WGS84 (through GCJ-02).
+
+    Parameters
+    ----------
+    lon, lat : array-like of float
+        BD-09 longitude and latitude, degrees (same shape).
+
+    Returns
+    -------
+    lon, lat : numpy.ndarray
+        WGS84 longitude and latitude, degrees (the GCJ-02 inverse is iterated to within millimetres).
+    """
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
 
 
@@ -456,7 +513,13 @@ class GcjCheck:
 
 
 def reference_points() -> gpd.GeoDataFrame:
-    """The named WGS84 reference points (OSM station positions) used to detect GCJ-02 layers."""
+    """The named WGS84 reference points (OSM station positions) used to detect GCJ-02 layers.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Points with ``name_zh``, EPSG:4326.
+    """
     names = list(REFERENCE_POINTS)
     xy = np.array([REFERENCE_POINTS[n] for n in names])
     return gpd.GeoDataFrame({"name_zh": names}, geometry=shapely.points(xy), crs=STORAGE_CRS)

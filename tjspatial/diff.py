@@ -39,7 +39,22 @@ def _layers_in(path: Path) -> set[str]:
 
 
 def match_key(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, fields: list[str]) -> tuple[pd.Series, pd.Series, str]:
-    """The key each feature of ``old`` and ``new`` is matched by, and a description of the key."""
+    """The key each feature of ``old`` and ``new`` is matched by, and a description of the key.
+
+    Parameters
+    ----------
+    old, new : geopandas.GeoDataFrame
+        The layer in the old and the new GeoPackage.
+    fields : list of str
+        The layer's fields; an ``*_id`` or id-like field unique and shared by half the features is the key.
+
+    Returns
+    -------
+    old_key, new_key : pandas.Series
+        The key of each feature (index as the frames').
+    description : str
+        The field used, or ``name_zh (+ position where not unique)``.
+    """
     for f in [f for f in fields if f.endswith("_id")] + [f for f in _ID_FIELDS if f in fields]:
         if f in old.columns and f in new.columns:
             a, b = old[f].astype(str), new[f].astype(str)
@@ -328,7 +343,20 @@ def _provenance_notes(path: Path) -> dict[str, tuple[str, str]]:
 def format_diff(df: pd.DataFrame, *, limit: int = 10) -> str:
     """The diff as a plain-text table (one line per layer; lengths in km, areas in km²), followed by the new
     file's fallbacks and failed plausibility rules (from its provenance table), at most ``limit`` of each
-    with a count of the rest."""
+    with a count of the rest.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The result of :func:`diff_gpkg` (one row per layer).
+    limit : int, default 10
+        At most this many fallbacks and failed rules are listed (``<= 0``: all).
+
+    Returns
+    -------
+    str
+        The text, lines separated by newlines.
+    """
     lines = [
         f"{'layer':<18} {'status':<8} {'count':>13} {'+add':>5} {'-rem':>5} {'~chg':>5}  "
         f"{'length km (Δ)':>22}  {'area km² (Δ)':>24}"
@@ -352,7 +380,20 @@ def format_diff(df: pd.DataFrame, *, limit: int = 10) -> str:
 
 
 def cap(rows: list[str], limit: int) -> list[str]:
-    """``rows`` cut to ``limit`` lines, with ``… and N more`` when longer (``limit <= 0``: no cap)."""
+    """``rows`` cut to ``limit`` lines, with ``… and N more`` when longer (``limit <= 0``: no cap).
+
+    Parameters
+    ----------
+    rows : list of str
+        The lines.
+    limit : int
+        The most lines kept (``<= 0``: no cap).
+
+    Returns
+    -------
+    list of str
+        At most ``limit`` lines plus the ``… and N more`` line.
+    """
     if limit <= 0 or len(rows) <= limit:
         return rows
     return rows[:limit] + [f"  … and {len(rows) - limit} more"]
@@ -361,7 +402,20 @@ def cap(rows: list[str], limit: int) -> list[str]:
 def format_features(d: gpd.GeoDataFrame, *, limit: int = 20) -> list[str]:
     """One line per added, removed and changed feature of :func:`diff_layer`'s result: key, name, and for a
     changed feature every changed field as ``old → new`` and how far the geometry moved (m) and its size
-    ratio; at most ``limit`` lines per kind of change, with a count of the rest."""
+    ratio; at most ``limit`` lines per kind of change, with a count of the rest.
+
+    Parameters
+    ----------
+    d : geopandas.GeoDataFrame
+        The result of :func:`diff_layer`.
+    limit : int, default 20
+        At most this many lines per kind of change (``<= 0``: all).
+
+    Returns
+    -------
+    list of str
+        The lines.
+    """
     out = []
     for change in ("added", "removed", "changed"):
         part = d[d["change"] == change]

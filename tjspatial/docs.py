@@ -26,7 +26,18 @@ def _cell(text: str) -> str:
 
 
 def data_dictionary(catalog: Catalog | None = None) -> str:
-    """The data dictionary as Markdown: every layer, field, source, licence, accuracy and limitation."""
+    """The data dictionary as Markdown: every layer, field, source, licence, accuracy and limitation.
+
+    Parameters
+    ----------
+    catalog : Catalog, optional
+        The catalog; default :func:`tjspatial.catalog.get_catalog`.
+
+    Returns
+    -------
+    str
+        The Markdown text (layers, fields with labels/units/formats, analysis overlays, sources).
+    """
     cat = catalog or get_catalog()
     out = [
         "# tjspatial data dictionary",
@@ -128,7 +139,18 @@ def data_dictionary(catalog: Catalog | None = None) -> str:
 
 
 def write_data_dictionary(path: str | Path | None = None) -> Path:
-    """Write the data dictionary (default ``layers/README.md``) atomically and return its path."""
+    """Write the data dictionary (default ``layers/README.md``) atomically and return its path.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        The file to write; default ``layers/README.md``.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
     path = Path(path) if path else layers_dir() / "README.md"
     with atomic_path(path) as tmp:
         tmp.write_text(data_dictionary(), encoding="utf-8")
@@ -136,6 +158,17 @@ def write_data_dictionary(path: str | Path | None = None) -> Path:
 
 
 def dictionary_is_current(path: str | Path | None = None) -> bool:
-    """True when the file at ``path`` (default ``layers/README.md``) equals the freshly generated dictionary."""
+    """True when the file at ``path`` (default ``layers/README.md``) equals the freshly generated dictionary.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        The file to compare; default ``layers/README.md``.
+
+    Returns
+    -------
+    bool
+        True when the file exists and equals :func:`data_dictionary` ``()``.
+    """
     path = Path(path) if path else layers_dir() / "README.md"
     return path.is_file() and path.read_text(encoding="utf-8") == data_dictionary()

@@ -39,6 +39,16 @@ FULL_DISK_BYTES = 1 << 20
 def check_gpkg(path: str | os.PathLike) -> Path:
     """``path`` as a Path if it is an existing GeoPackage file.
 
+    Parameters
+    ----------
+    path : str or path-like
+        The file to check.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
     Raises
     ------
     GeoPackageError
@@ -151,7 +161,18 @@ class GeoPackage(os.PathLike):
         return self._rasters
 
     def raster(self, name: str) -> str:
-        """The GDAL name of the raster table ``name`` (open it with ``rasterio.open``)."""
+        """The GDAL name of the raster table ``name`` (open it with ``rasterio.open``).
+
+        Parameters
+        ----------
+        name : str
+            A raster table of the GeoPackage.
+
+        Returns
+        -------
+        str
+            ``GPKG:<path>:<name>``.
+        """
         if name not in self.rasters:
             raise GeoPackageError(
                 f"no raster {name!r} in {self.path} (rasters: {self.rasters or 'none'}); rebuild it",
@@ -180,31 +201,101 @@ class GeoPackage(os.PathLike):
         return self._frames[key].copy()
 
     def read(self, name: str) -> gpd.GeoDataFrame:
-        """The layer ``name`` as stored (a copy), with its CRS; no catalog processing (see ``tj.load``)."""
+        """The layer ``name`` as stored (a copy), with its CRS; no catalog processing (see ``tj.load``).
+
+        Parameters
+        ----------
+        name : str
+            A vector layer of the GeoPackage.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            A copy of the cached layer, in its stored CRS (EPSG:4326 for catalog layers).
+        """
         return self._read(name, True)
 
     def table(self, name: str) -> pd.DataFrame:
-        """The attribute table ``name`` (``provenance``, ``catalog``, ...) as a DataFrame (a copy)."""
+        """The attribute table ``name`` (``provenance``, ``catalog``, ...) as a DataFrame (a copy).
+
+        Parameters
+        ----------
+        name : str
+            An attribute table of the GeoPackage.
+
+        Returns
+        -------
+        pandas.DataFrame
+            A copy of the cached table.
+        """
         return pd.DataFrame(self._read(name, False))
 
 
 def as_geopackage(path: str | os.PathLike | GeoPackage) -> GeoPackage:
-    """``path`` itself if it is a :class:`GeoPackage`, else a new one opened on it."""
+    """``path`` itself if it is a :class:`GeoPackage`, else a new one opened on it.
+
+    Parameters
+    ----------
+    path : str, path-like or GeoPackage
+        The GeoPackage file or reader.
+
+    Returns
+    -------
+    GeoPackage
+        A cached reader.
+    """
     return path if isinstance(path, GeoPackage) else GeoPackage(path)
 
 
 def list_layers(path: str | os.PathLike | GeoPackage) -> list[str]:
-    """Names of the tables in a GeoPackage (layers and attribute tables)."""
+    """Names of the tables in a GeoPackage (layers and attribute tables).
+
+    Parameters
+    ----------
+    path : str, path-like or GeoPackage
+        The GeoPackage file or reader.
+
+    Returns
+    -------
+    list of str
+        Table names, layers and attribute tables.
+    """
     return as_geopackage(path).names
 
 
 def read_layer(path: str | os.PathLike | GeoPackage, name: str) -> gpd.GeoDataFrame:
-    """One layer of a GeoPackage as stored (see :meth:`GeoPackage.read`)."""
+    """One layer of a GeoPackage as stored (see :meth:`GeoPackage.read`).
+
+    Parameters
+    ----------
+    path : str, path-like or GeoPackage
+        The GeoPackage file or reader.
+    name : str
+        The layer.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer as stored, with its CRS.
+    """
     return as_geopackage(path).read(name)
 
 
 def read_table(path: str | os.PathLike | GeoPackage, name: str) -> pd.DataFrame:
-    """Read an attribute table (``provenance``, ``catalog``, ...) from a GeoPackage."""
+    """Read an attribute table (``provenance``, ``catalog``, ...) from a GeoPackage.
+
+    Parameters
+    ----------
+    path : str, path-like or GeoPackage
+        The GeoPackage file or reader.
+    name : str
+        The attribute table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table.
+    """
     return as_geopackage(path).table(name)
 
 

@@ -94,7 +94,20 @@ _imports_path = imports_dir  # the API's ``imports_dir`` arguments shadow the fu
 def parse_field_map(text: str | None) -> dict[str, str]:
     """Parse ``"a=b,c=d"`` (catalog field = file field) into ``{"a": "b", "c": "d"}``.
 
-    Raises :class:`ValueError` naming the malformed item.
+    Parameters
+    ----------
+    text : str or None
+        The ``--map-fields`` text; None or ``""`` gives an empty map.
+
+    Returns
+    -------
+    dict of str to str
+        Catalog field → file column.
+
+    Raises
+    ------
+    InputError
+        Naming the malformed item (also a :class:`ValueError`).
     """
     out: dict[str, str] = {}
     for item in filter(None, (p.strip() for p in (text or "").split(","))):
@@ -929,6 +942,26 @@ def remove_import(
 
     The record is updated only after the rebuild succeeded; the stored file (which must lie in the imports
     folder: rule ``import_record``) is deleted last.
+
+    Parameters
+    ----------
+    layer_id : str
+        A catalog layer id with a recorded import.
+    imports_dir : str or pathlib.Path, optional
+        Folder of recorded imports and ``imports.json``; default ``layers/imports``.
+    out : str or pathlib.Path, optional
+        The GeoPackage to rebuild; default ``layers/tianjin.gpkg``.
+    rebuild : bool, default True
+        Rebuild ``out`` without the import.
+    quiet : bool, default True
+        Print no build progress.
+    catalog : Catalog, optional
+        The layer catalog; default :func:`tjspatial.catalog.get_catalog`.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The rebuilt GeoPackage, or None when not rebuilt.
     """
     cat = catalog or get_catalog()
     base = _imports_path(imports_dir)

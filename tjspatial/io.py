@@ -24,7 +24,18 @@ __all__ = ["load", "list_layers", "present_layers", "ensure_gpkg", "open_gpkg", 
 
 def ensure_gpkg(path: str | os.PathLike | GeoPackage | None = None) -> Path | GeoPackage:
     """``path`` as a Path; ``None`` means the default ``layers/tianjin.gpkg``, built from the bundled sources
-    first if it does not exist yet. A :class:`~tjspatial.gpkg.GeoPackage` is returned as it is."""
+    first if it does not exist yet. A :class:`~tjspatial.gpkg.GeoPackage` is returned as it is.
+
+    Parameters
+    ----------
+    path : str, path-like or GeoPackage, optional
+        The GeoPackage; default ``layers/tianjin.gpkg`` (built first if missing).
+
+    Returns
+    -------
+    pathlib.Path or GeoPackage
+        ``path`` as a Path, or the GeoPackage reader given.
+    """
     if isinstance(path, GeoPackage):
         return path
     if path is not None:
@@ -44,6 +55,11 @@ def open_gpkg(path: str | os.PathLike | GeoPackage | None = None) -> GeoPackage:
     ----------
     path : str, path-like or GeoPackage, optional
         The GeoPackage; a :class:`~tjspatial.gpkg.GeoPackage` is returned as it is.
+
+    Returns
+    -------
+    GeoPackage
+        A cached reader: each layer and table read once, dropped when the file changes.
 
     Raises
     ------
@@ -124,7 +140,18 @@ def present_layers(path: str | os.PathLike | GeoPackage | None = None) -> set[st
 
 
 def list_layers(path: str | os.PathLike | GeoPackage | None = None) -> list[str]:
-    """Names of the tables in a GeoPackage (layers and attribute tables); default ``layers/tianjin.gpkg``."""
+    """Names of the tables in a GeoPackage (layers and attribute tables); default ``layers/tianjin.gpkg``.
+
+    Parameters
+    ----------
+    path : str, path-like or GeoPackage, optional
+        The GeoPackage; default ``layers/tianjin.gpkg``.
+
+    Returns
+    -------
+    list of str
+        Table names: layers and attribute tables (provenance, catalog, reference tables).
+    """
     return as_geopackage(path if path is not None else default_gpkg()).names
 
 
@@ -178,6 +205,11 @@ def read_source_table(
     **read_csv_kwargs
         Passed to :func:`pandas.read_csv` (e.g. ``dtype={"line_id": str}``).
 
+    Returns
+    -------
+    pandas.DataFrame
+        The table, parsed as ``pandas.read_csv`` parses the source file.
+
     Raises
     ------
     UnknownNameError
@@ -199,6 +231,11 @@ def source_raster(source_id: str, path: str | os.PathLike | GeoPackage | None = 
         A catalog source with a ``table`` whose file is a raster (e.g. ``"landcover_modis"``).
     path : str, path-like or GeoPackage, optional
         The GeoPackage (default ``layers/tianjin.gpkg``, rebuilt when it predates the table).
+
+    Returns
+    -------
+    str
+        A GDAL dataset name (``GPKG:<path>:<table>``) for ``rasterio.open``.
     """
     gp, table = _source_table(source_id, path, raster=True)
     return gp.raster(table)

@@ -41,7 +41,18 @@ class LockTimeout(TjSpatialError):
 
 
 def gpkg_lock_path(gpkg: str | Path) -> Path:
-    """The lock file that serialises writers of the GeoPackage ``gpkg``: ``.<name>.lock`` beside it."""
+    """The lock file that serialises writers of the GeoPackage ``gpkg``: ``.<name>.lock`` beside it.
+
+    Parameters
+    ----------
+    gpkg : str or pathlib.Path
+        The GeoPackage.
+
+    Returns
+    -------
+    pathlib.Path
+        ``.<name>.lock`` in the GeoPackage's folder.
+    """
     gpkg = Path(gpkg)
     return gpkg.with_name(f".{gpkg.name}.lock")
 
@@ -69,10 +80,19 @@ def file_lock(
 
     Parameters
     ----------
-    lock_file : the lock file.
-    timeout : seconds to wait for another holder before raising :class:`LockTimeout`.
-    what : what the lock protects, for the messages (e.g. ``"GeoPackage layers/tianjin.gpkg"``).
-    on_wait : called once with a message when the lock is not free within a second (e.g. a progress printer).
+    lock_file : str or pathlib.Path
+        The lock file (created if needed; left in place).
+    timeout : float, optional
+        Seconds to wait for another holder before raising :class:`LockTimeout`.
+    what : str, default ""
+        What the lock protects, for the messages (e.g. ``"GeoPackage layers/tianjin.gpkg"``).
+    on_wait : callable, optional
+        Called once with a message when the lock is not free within a second (e.g. a progress printer).
+
+    Yields
+    ------
+    pathlib.Path
+        The lock file, held until the block ends.
     """
     lock_file = Path(lock_file)
     key = (str(lock_file.absolute()), threading.get_ident())

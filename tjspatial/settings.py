@@ -76,7 +76,13 @@ class OsmSettings:
         return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None})
 
     def as_options(self) -> dict[str, Any]:
-        """The settings that were given, as the ``options`` mapping of ``tj.build`` (``--retries 0`` kept)."""
+        """The settings that were given, as the ``options`` mapping of ``tj.build`` (``--retries 0`` kept).
+
+        Returns
+        -------
+        dict of str to Any
+            Option name → value, only the settings that were given.
+        """
         return {k: v for k, v in asdict(self).items() if v is not None and v is not False}
 
 

@@ -97,7 +97,13 @@ class Style:
     z: int = 0
 
     def category_colors(self) -> dict[str, str]:
-        """value → colour of a categorised style (empty when not categorised)."""
+        """value → colour of a categorised style (empty when not categorised).
+
+        Returns
+        -------
+        dict of str to str
+            Category value → hex colour (empty when the style is not categorised).
+        """
         if not self.categories:
             return {}
         return {k: v["color"] for k, v in self.categories["values"].items()}
@@ -105,7 +111,18 @@ class Style:
     def with_schematic(self, schematic: bool) -> "Style":
         """This style, dashed if ``schematic`` and no dash is set.
 
-        Deprecated: dashes mean planned (:func:`load_cartography`); schematic features get a casing instead."""
+        Deprecated: dashes mean planned (:func:`load_cartography`); schematic features get a casing instead.
+
+        Parameters
+        ----------
+        schematic : bool
+            Whether the layer is schematic.
+
+        Returns
+        -------
+        Style
+            This style, or a copy with :data:`SCHEMATIC_DASH`.
+        """
         if schematic and not self.dash:
             return Style(**{**self.__dict__, "dash": SCHEMATIC_DASH})
         return self
@@ -196,7 +213,18 @@ def _all(directory: str) -> dict[str, Style]:
 
 
 def all_styles(directory: str | Path | None = None) -> dict[str, Style]:
-    """Every style in ``styles/``, by id."""
+    """Every style in ``styles/``, by id.
+
+    Parameters
+    ----------
+    directory : str or pathlib.Path, optional
+        The styles folder; default ``styles/``.
+
+    Returns
+    -------
+    dict of str to Style
+        Every style file but :data:`CARTOGRAPHY_FILE`, by id.
+    """
     return _all(str(directory or styles_dir()))
 
 
@@ -237,17 +265,50 @@ class Cartography:
     label_suffix: str
 
     def dash(self, status: str | None) -> str | None:
-        """The dash pattern ("on off" pixels, ``None`` = solid) of a status; unknown or empty → the default's."""
+        """The dash pattern ("on off" pixels, ``None`` = solid) of a status; unknown or empty → the default's.
+
+        Parameters
+        ----------
+        status : str or None
+            A feature's ``status`` (``open``, ``under_construction``, ``planned``).
+
+        Returns
+        -------
+        str or None
+            The dash pattern ("on off" pixels) or None for a solid line.
+        """
         cls = self.statuses.get(status or self.default_status) or self.statuses[self.default_status]
         return cls.dash
 
     def is_approximate(self, accuracy: str | None) -> bool:
-        """Whether features of this accuracy class get the casing."""
+        """Whether features of this accuracy class get the casing.
+
+        Parameters
+        ----------
+        accuracy : str or None
+            An accuracy class.
+
+        Returns
+        -------
+        bool
+            True for the classes the rule lists as approximate (``schematic``).
+        """
         return accuracy in self.approximate
 
 
 def load_cartography(directory: str | Path | None = None) -> Cartography:
-    """Read and check the status-vs-accuracy rule, ``styles/cartography.json``."""
+    """Read and check the status-vs-accuracy rule, ``styles/cartography.json``.
+
+    Parameters
+    ----------
+    directory : str or pathlib.Path, optional
+        The styles folder; default ``styles/``.
+
+    Returns
+    -------
+    Cartography
+        The rule (dash by status, casing by accuracy).
+    """
     path = Path(directory or styles_dir()) / CARTOGRAPHY_FILE
     where = path.name
     try:

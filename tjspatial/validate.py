@@ -89,6 +89,18 @@ def geometry_problems(gdf: gpd.GeoDataFrame, layer: Layer) -> list[ValidationErr
 
     Used by :func:`layer_problems` and, before any conversion, by the import workflow
     (:mod:`tjspatial.importer`). When a geometry is missing or empty, the other two rules are not checked.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        The features (any CRS).
+    layer : Layer
+        Its catalog declaration (``geometry_type``).
+
+    Returns
+    -------
+    list of ValidationError
+        Empty when the geometries are valid.
     """
     lid = layer.id
     problems: list[ValidationError] = []
@@ -137,7 +149,24 @@ def layer_problems(
     check_gcj: bool = True,
     envelope: tuple[float, float, float, float] = TIANJIN_ENVELOPE,
 ) -> list[ValidationError]:
-    """Every rule ``gdf`` breaks as declared by ``layer``, as a list of :class:`ValidationError` (empty = valid)."""
+    """Every rule ``gdf`` breaks as declared by ``layer``, as a list of :class:`ValidationError` (empty = valid).
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        A built layer (EPSG:4326, catalog schema).
+    layer : Layer
+        Its catalog declaration (fields, accuracy, ``unique_fields``, ``tianjin_margin_km``).
+    check_gcj : bool, default True
+        Also test whether lon/lat data is probably in GCJ-02 (:func:`tjspatial.crs.check_gcj02`).
+    envelope : tuple of float, optional
+        ``(min_lon, min_lat, max_lon, max_lat)`` in degrees that the data must overlap; default Tianjin's.
+
+    Returns
+    -------
+    list of ValidationError
+        Every rule broken (empty = valid).
+    """
     lid = layer.id
     problems: list[ValidationError] = []
 
@@ -214,7 +243,22 @@ def layer_problems(
 
 
 def validate_layer(gdf: gpd.GeoDataFrame, layer: Layer, **kwargs) -> None:
-    """Raise the first :class:`ValidationError` of :func:`layer_problems`, or return ``None`` when valid."""
+    """Raise the first :class:`ValidationError` of :func:`layer_problems`, or return ``None`` when valid.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        A built layer.
+    layer : Layer
+        Its catalog declaration.
+    **kwargs
+        Passed to :func:`layer_problems`.
+
+    Raises
+    ------
+    ValidationError
+        The first rule broken, naming layer, feature, field and rule.
+    """
     problems = layer_problems(gdf, layer, **kwargs)
     if problems:
         first = problems[0]
@@ -232,6 +276,18 @@ def check_coordinates(gdf: gpd.GeoDataFrame | gpd.GeoSeries, what: str) -> None:
     NaN or infinite coordinates, and in a geographic CRS (e.g. EPSG:4326) longitudes beyond ±180° or
     latitudes beyond ±90° — typically metric coordinates labelled EPSG:4326 — raise
     :class:`~tjspatial.errors.ValidationError` naming ``what`` (a layer id or description) and the feature.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame or geopandas.GeoSeries
+        The geometries, with their CRS.
+    what : str
+        A layer id or description, named in the error.
+
+    Raises
+    ------
+    ValidationError
+        Rule ``coordinates``.
     """
     geoms = np.asarray(gdf.geometry.values if isinstance(gdf, gpd.GeoDataFrame) else gdf.values)
     present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
@@ -304,6 +360,22 @@ def table_problems(
 
     Each problem names the file, the field, the row (1-based data row; ``key`` adds that column's value)
     and the rule (``fields`` for a missing column, ``column_type``, ``column_min``).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table as read.
+    columns : dict of str to str
+        Column rules (``"int >= 0"``, ``"float"``, ``"str"``).
+    file : str, optional
+        The file it was read from, named in the problems.
+    key : str, optional
+        A column whose value names the row in the problems.
+
+    Returns
+    -------
+    list of ValidationError
+        Empty when every rule holds.
     """
     problems: list[ValidationError] = []
     for name, rule in columns.items():
@@ -375,7 +447,31 @@ def check_table(
     key: str | None = None,
     layer: str | None = None,
 ) -> pd.DataFrame:
-    """Raise the first problem of :func:`table_problems`; else return ``df`` with the numeric columns converted."""
+    """Raise the first problem of :func:`table_problems`; else return ``df`` with the numeric columns converted.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table as read.
+    columns : dict of str to str
+        Column rules (``"int >= 0"``, ``"float"``, ``"str"``).
+    file : str, optional
+        The file it was read from, named in the error.
+    key : str, optional
+        A column whose value names the row in the error.
+    layer : str, optional
+        The layer being built, named in the error.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``int`` columns as int64 and ``float`` columns as float64.
+
+    Raises
+    ------
+    ValidationError
+        The first rule broken.
+    """
     problems = table_problems(df, columns, file=file, key=key)
     if problems:
         first = problems[0]
@@ -409,6 +505,24 @@ def check_population_raster(
     ``values`` is band 1 read with ``masked=True`` (nodata masked). Refused: no CRS; bounds that do not
     overlap Tianjin's envelope (e.g. a raster over Africa); no valid cell over Tianjin, or all of them 0;
     negative counts (an undeclared nodata value such as -200 or -99999 is the usual cause).
+
+    Parameters
+    ----------
+    values : numpy.ma.MaskedArray
+        Band 1 read with ``masked=True`` (persons per cell).
+    transform : affine.Affine
+        The raster's transform.
+    crs : rasterio.crs.CRS or None
+        The raster's CRS.
+    path : str
+        The file, named in the error.
+    envelope : tuple of float, optional
+        ``(min_lon, min_lat, max_lon, max_lat)`` in degrees; default Tianjin's.
+
+    Raises
+    ------
+    ValidationError
+        Rules ``raster_crs``, ``raster_overlap``, ``raster_nodata``, ``raster_sign``.
     """
     from pyproj import Transformer
 
