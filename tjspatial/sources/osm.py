@@ -287,12 +287,7 @@ def _build_from_doc(
         outside = shapely.intersects(g, polygon) & ~shapely.intersects(g, covered)
         if outside.any():
             ctx.fallback(int(outside.sum()), "outside the area the OSM data covers (its nodes' hull)")
-            extra = bundled[outside]
-            gdf = gpd.GeoDataFrame(
-                pd.concat([gdf, extra[[c for c in extra.columns if c in gdf.columns]]], ignore_index=True),
-                geometry="geometry",
-                crs=STORAGE_CRS,
-            )
+            gdf = _with_bundled(gdf, bundled[outside])
     key = layer.osm.get("keep_bundled_missing")
     if key:
         bundled = bundled if bundled is not None else _bundled_quietly(layer, ctx)
@@ -301,14 +296,15 @@ def _build_from_doc(
             ctx.fallback(
                 int(absent.sum()), f"{key} {', '.join(map(str, bundled.loc[absent, key]))} not in the OSM data"
             )
-            extra = bundled[absent]
-            gdf = gpd.GeoDataFrame(
-                pd.concat([gdf, extra[[c for c in extra.columns if c in gdf.columns]]], ignore_index=True),
-                geometry="geometry",
-                crs=STORAGE_CRS,
-            )
+            gdf = _with_bundled(gdf, bundled[absent])
     check_plausible(layer, gdf, ctx, covered, bundled)
     return gdf
+
+
+def _with_bundled(gdf: gpd.GeoDataFrame, extra: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``gdf`` with the bundled fallback features ``extra`` appended (only the columns ``gdf`` has)."""
+    extra = extra[[c for c in extra.columns if c in gdf.columns]]
+    return gpd.GeoDataFrame(pd.concat([gdf, extra], ignore_index=True), geometry="geometry", crs=STORAGE_CRS)
 
 
 def _bundled_quietly(layer: Layer, ctx: BuildContext) -> gpd.GeoDataFrame:

@@ -365,6 +365,11 @@ class OsmDoc:
         return self._routes
 
 
+def _tags(elem: ET.Element) -> dict[str, str]:
+    """The ``<tag k v>`` children of an OSM element as a dict."""
+    return {t.get("k"): t.get("v") for t in elem.iter("tag")}
+
+
 def read_osm_xml(path: str | Path, *, layer_id: str = "<none>", progress=None, every: int = 500_000) -> OsmData:
     """Parse an OSM XML file (optionally ``.gz`` / ``.bz2``) in one streaming pass.
 
@@ -400,18 +405,18 @@ def read_osm_xml(path: str | Path, *, layer_id: str = "<none>", progress=None, e
                     ids.append(nid)
                     lons.append(float(elem.get("lon")))
                     lats.append(float(elem.get("lat")))
-                    tags = {t.get("k"): t.get("v") for t in elem.iter("tag")}
+                    tags = _tags(elem)
                     if tags:
                         node_tags[nid] = tags
                 elif tag == "way":
                     wid = int(elem.get("id"))
                     way_nodes[wid] = [int(nd.get("ref")) for nd in elem.iter("nd")]
-                    tags = {t.get("k"): t.get("v") for t in elem.iter("tag")}
+                    tags = _tags(elem)
                     if tags:
                         way_tags[wid] = tags
                 elif tag == "relation":
                     rid = int(elem.get("id"))
-                    tags = {t.get("k"): t.get("v") for t in elem.iter("tag")}
+                    tags = _tags(elem)
                     relations[rid] = (
                         tags,
                         [(m.get("type"), int(m.get("ref")), m.get("role") or "") for m in elem.iter("member")],

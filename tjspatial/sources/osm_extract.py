@@ -361,6 +361,12 @@ def clip_filter_pbf(
     tracker = osmium.IdTracker()
     share = _file_share(src)
 
+    def node_inside(loc) -> bool:
+        return loc.valid() and x0 <= loc.lon <= x1 and y0 <= loc.lat <= y1
+
+    def way_inside(way) -> bool:
+        return any(node_inside(nd.location) for nd in way.nodes)
+
     def ticker(what: str) -> _Ticker:
         return _Ticker(
             f"pyosmium pass {what} over {src.name}", progress, share, interval=interval, check=check, clock=clock
@@ -382,17 +388,12 @@ def clip_filter_pbf(
                     if not any(sel.matches(kind, tags) for sel in selectors):
                         continue
                 if obj.is_node():
-                    loc = obj.location
-                    if loc.valid() and x0 <= loc.lon <= x1 and y0 <= loc.lat <= y1:
+                    if node_inside(obj.location):
                         tracker.add_node(obj.id)
                         writer.add_node(obj)
-                else:
-                    for nd in obj.nodes:
-                        loc = nd.location
-                        if loc.valid() and x0 <= loc.lon <= x1 and y0 <= loc.lat <= y1:
-                            tracker.add_way(obj.id)
-                            writer.add_way(obj)
-                            break
+                elif way_inside(obj):
+                    tracker.add_way(obj.id)
+                    writer.add_way(obj)
             # a relation's member may lack the keys (e.g. an untagged outer way): find member positions
             rels = []
             tick = ticker("2/4 (tagged relations)")
@@ -411,16 +412,10 @@ def clip_filter_pbf(
                 for obj in osmium.FileProcessor(str(src), osmium.osm.NODE | osmium.osm.WAY).with_locations():
                     tick.tick()
                     if obj.is_node():
-                        if obj.id in member_nodes:
-                            loc = obj.location
-                            if loc.valid() and x0 <= loc.lon <= x1 and y0 <= loc.lat <= y1:
-                                inside_n.add(obj.id)
-                    elif obj.id in member_ways:
-                        for nd in obj.nodes:
-                            loc = nd.location
-                            if loc.valid() and x0 <= loc.lon <= x1 and y0 <= loc.lat <= y1:
-                                inside_w.add(obj.id)
-                                break
+                        if obj.id in member_nodes and node_inside(obj.location):
+                            inside_n.add(obj.id)
+                    elif obj.id in member_ways and way_inside(obj):
+                        inside_w.add(obj.id)
             keep = {
                 rid
                 for rid, ms in rels

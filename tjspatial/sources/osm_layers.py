@@ -127,18 +127,11 @@ def names(f: pd.DataFrame, romanise: Callable[[str], str] = english_name) -> tup
 def status(f: pd.DataFrame) -> pd.Series:
     """``open``, ``construction`` or ``proposed`` from the lifecycle tags."""
     railway, state = tag(f, "railway"), tag(f, "state")
-    constr = (
-        (railway == "construction")
-        | (tag(f, "construction") != "")
-        | (state == "construction")
-        | (tag(f, "construction:railway") != "")
-    )
-    proposed = (
-        (railway == "proposed")
-        | (tag(f, "proposed") != "")
-        | (state == "proposed")
-        | (tag(f, "proposed:railway") != "")
-    )
+
+    def stage(word: str) -> pd.Series:  # railway=<word>, <word>=*, state=<word> or <word>:railway=*
+        return (railway == word) | (tag(f, word) != "") | (state == word) | (tag(f, f"{word}:railway") != "")
+
+    constr, proposed = stage("construction"), stage("proposed")
     return pd.Series(np.where(constr, "construction", np.where(proposed, "proposed", "open")), index=f.index)
 
 
