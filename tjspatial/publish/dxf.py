@@ -64,7 +64,18 @@ _FORBIDDEN = re.compile(r'[<>/\\":;?*|=`,]')
 
 
 def dxf_layer_name(layer: Layer) -> str:
-    """The CAD layer name of a catalog layer: its Chinese title, characters DXF forbids replaced by ``_``."""
+    """The CAD layer name of a catalog layer: its Chinese title, characters DXF forbids replaced by ``_``.
+
+    Parameters
+    ----------
+    layer : Layer
+        The catalog layer.
+
+    Returns
+    -------
+    str
+        The CAD layer name.
+    """
     return _FORBIDDEN.sub("_", layer.title_zh).strip() or layer.id
 
 
@@ -99,10 +110,19 @@ def write_dxf(
 
     Parameters
     ----------
-    path : target ``.dxf``; a ``.prj`` with the CRS is written beside it.
-    data : layer id → GeoDataFrame (any CRS; reprojected to ``crs``), in drawing order.
-    catalog : the catalog; default ``tj.get_catalog()``.
-    crs : target CRS, projected in metres (default EPSG:4548).
+    path : str or pathlib.Path
+        Target ``.dxf``; a ``.prj`` with the CRS is written beside it.
+    data : mapping of str to geopandas.GeoDataFrame
+        Layer id → features (any CRS; reprojected to ``crs``), in drawing order.
+    catalog : Catalog, optional
+        The catalog; default ``tj.get_catalog()``.
+    crs : str, default "EPSG:4548"
+        Target CRS, projected in metres.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
     """
     import ezdxf
     from ezdxf import colors
@@ -170,7 +190,24 @@ def write_dxf(
 
 def write_kml(gdf: gpd.GeoDataFrame, layer: Layer, path: str | Path, *, catalog: Catalog | None = None) -> Path:
     """Write one layer as KML (WGS 84): placemark name = ``name_zh``, description = title, accuracy, source,
-    licence. Atomic; returns ``path``."""
+    licence. Atomic.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        The features (any CRS; written in EPSG:4326).
+    layer : Layer
+        Its catalog layer.
+    path : str or pathlib.Path
+        Target ``.kml``.
+    catalog : Catalog, optional
+        The catalog (licences); default ``tj.get_catalog()``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     catalog = catalog or get_catalog()
     path = Path(path)
     licences = " | ".join(layer_licences(layer, catalog))

@@ -156,18 +156,29 @@ def write_styled_gpkg(
 ) -> Path:
     """Write layers to a GeoPackage whose layers open styled in QGIS; atomically; returns ``path``.
 
-    Parameters
-    ----------
-    path : target ``.gpkg``.
-    data : layer id → GeoDataFrame (catalog schema), written in this order, reprojected to ``crs``.
-    catalog : the catalog; default ``tj.get_catalog()``.
-    tables : extra attribute tables (e.g. ``provenance``, ``catalog``) copied as they are.
-    provenance : layer id → provenance row, for the metadata history.
-    crs : CRS of the stored coordinates (default EPSG:4326).
-
     Each layer gets: its QML as the default style in ``layer_styles`` (``useAsDefault`` = 1, so QGIS applies
     it when the layer is added), its QGIS metadata in ``gpkg_metadata``, and the title and abstract in
     ``gpkg_contents`` (``identifier``, ``description``) for other GeoPackage readers.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        Target ``.gpkg``.
+    data : mapping of str to geopandas.GeoDataFrame
+        Layer id → features (catalog schema), written in this order, reprojected to ``crs``.
+    catalog : Catalog, optional
+        The catalog; default ``tj.get_catalog()``.
+    tables : mapping of str to pandas.DataFrame, optional
+        Extra attribute tables (e.g. ``provenance``, ``catalog``) copied as they are.
+    provenance : mapping of str to mapping, optional
+        Layer id → provenance row, for the metadata history.
+    crs : str, default "EPSG:4326"
+        CRS of the stored coordinates.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
     """
     catalog = catalog or get_catalog()
     path = Path(path)
@@ -232,6 +243,22 @@ def write_geojson(gdf: gpd.GeoDataFrame, layer: Layer, path: str | Path, *, cata
 
     The top-level ``name`` member is the layer id and ``description`` gives title, accuracy ("示意 /
     schematic" for schematic layers), licence, attribution, description and limitations.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        The layer (catalog schema, any CRS; written in EPSG:4326).
+    layer : Layer
+        Its catalog layer.
+    path : str or pathlib.Path
+        Target ``.geojson``.
+    catalog : Catalog, optional
+        For licences and attributions; default ``tj.get_catalog()``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
     """
     catalog = catalog or get_catalog()
     path = Path(path)
@@ -252,7 +279,20 @@ def write_geojson(gdf: gpd.GeoDataFrame, layer: Layer, path: str | Path, *, cata
 
 
 def read_geojson(path: str | Path, layer: Layer) -> gpd.GeoDataFrame:
-    """Read a GeoJSON written by :func:`write_geojson` with the catalog field order and types of ``layer``."""
+    """Read a GeoJSON written by :func:`write_geojson` with the catalog field order and types of ``layer``.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.geojson`` file.
+    layer : Layer
+        Its catalog layer.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        EPSG:4326, catalog schema.
+    """
     raw = pyogrio.read_dataframe(path, DATE_AS_STRING="YES")  # dates are text in the catalog
     if len(raw) == 0:  # GeoJSON has no schema without features
         raw = raw.assign(**{f: pd.Series([], dtype=object) for f in layer.all_fields if f not in raw.columns})
@@ -298,12 +338,34 @@ def _write_index(
 
 
 def read_index(path: str | Path) -> pd.DataFrame:
-    """Read an export's ``layers.csv`` (UTF-8 with BOM)."""
+    """Read an export's ``layers.csv`` (UTF-8 with BOM).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``layers.csv`` file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per exported layer.
+    """
     return pd.read_csv(path, encoding="utf-8-sig")
 
 
 def sha256_file(path: str | Path) -> str:
-    """The sha256 hex digest of a file."""
+    """The sha256 hex digest of a file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -312,7 +374,18 @@ def sha256_file(path: str | Path) -> str:
 
 
 def read_manifest(out_dir: str | Path) -> dict | None:
-    """The manifest of an export folder (``export-manifest.json``), or None when there is none."""
+    """The manifest of an export folder (``export-manifest.json``), or None when there is none.
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+        The export folder.
+
+    Returns
+    -------
+    dict or None
+        The parsed manifest (files with sizes and sha256, CRS, formats), or None.
+    """
     path = Path(out_dir) / MANIFEST_NAME
     if not path.is_file():
         return None
@@ -323,7 +396,18 @@ def read_manifest(out_dir: str | Path) -> dict | None:
 
 
 def verify_export(out_dir: str | Path) -> list[str]:
-    """Check an export folder against its manifest; returns the problems (empty when every file matches)."""
+    """Check an export folder against its manifest; returns the problems (empty when every file matches).
+
+    Parameters
+    ----------
+    out_dir : str or pathlib.Path
+        The export folder.
+
+    Returns
+    -------
+    list of str
+        One line per missing, changed or unlisted file; empty when every file matches.
+    """
     out_dir = Path(out_dir)
     man = read_manifest(out_dir)
     if man is None:

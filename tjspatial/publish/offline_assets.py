@@ -84,6 +84,16 @@ def vendored_assets() -> tuple[VendoredAsset, ...]:
 def asset_for_url(url: str) -> VendoredAsset:
     """The vendored copy of a CDN URL, matched by file name (``.min`` ignored).
 
+    Parameters
+    ----------
+    url : str
+        A CDN URL of a script or stylesheet.
+
+    Returns
+    -------
+    VendoredAsset
+        The vendored file and its kind.
+
     Raises
     ------
     AssetError
@@ -129,7 +139,8 @@ def inline_assets(html: str) -> str:
 
     Parameters
     ----------
-    html : a rendered page (e.g. ``folium.Map.get_root().render()``).
+    html : str
+        A rendered page (e.g. ``folium.Map.get_root().render()``).
 
     Returns
     -------
@@ -166,6 +177,11 @@ def leaflet_icon_data_uris() -> dict[str, str]:
     """Leaflet's default marker images as ``data:`` URIs (``L.Icon.Default`` options for offline pages).
 
     Plugins such as leaflet-measure place default markers; Leaflet would look for the images beside the page.
+
+    Returns
+    -------
+    dict of str to str
+        ``iconUrl``, ``iconRetinaUrl``, ``shadowUrl`` → ``data:image/png;base64,...``.
     """
     images = ASSETS_DIR / "leaflet" / "dist" / "images"
     return {
@@ -176,7 +192,18 @@ def leaflet_icon_data_uris() -> dict[str, str]:
 
 
 def external_references(html: str) -> list[str]:
-    """URLs of the scripts and stylesheets a page still loads from elsewhere (empty for an offline page)."""
+    """URLs of the scripts and stylesheets a page still loads from elsewhere (empty for an offline page).
+
+    Parameters
+    ----------
+    html : str
+        A rendered page.
+
+    Returns
+    -------
+    list of str
+        The URLs, in page order.
+    """
     scripts = _SCRIPT_RE.findall(html)
     sheets = [
         m.group(1) for m in _LINK_RE.finditer(html) if re.search(r"""rel\s*=\s*["']?stylesheet""", m.group(0), re.I)

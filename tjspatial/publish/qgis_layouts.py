@@ -80,9 +80,16 @@ def print_maps(catalog: Catalog, layer_ids: Sequence[str] | None = None) -> list
 
     Parameters
     ----------
-    catalog : the catalog.
-    layer_ids : layers present in the project (default all); maps keep only these and maps left without
-        a layer are dropped.
+    catalog : Catalog
+        The catalog (its ``[[map]]`` tables).
+    layer_ids : sequence of str, optional
+        Layers present in the project (default all); maps keep only these and maps left without a layer are
+        dropped.
+
+    Returns
+    -------
+    list of PrintMap
+        In the order of the web maps, the overview last.
     """
     present = list(layer_ids) if layer_ids is not None else catalog.ids
     out = []
@@ -143,7 +150,20 @@ def bookmarks(data: Mapping[str, gpd.GeoDataFrame], crs: str, catalog: Catalog |
 
 
 def visibility_presets_element(maps: Sequence[PrintMap], layer_ref: Callable[[str], str]) -> ET.Element:
-    """``<visibility-presets>``: one map theme per print map; layers not listed are off in the theme."""
+    """``<visibility-presets>``: one map theme per print map; layers not listed are off in the theme.
+
+    Parameters
+    ----------
+    maps : sequence of PrintMap
+        The print maps.
+    layer_ref : callable
+        Layer id → the project's layer reference (``id`` attribute of its ``<maplayer>``).
+
+    Returns
+    -------
+    xml.etree.ElementTree.Element
+        ``<visibility-presets>``.
+    """
     root = ET.Element("visibility-presets")
     for pm in maps:
         preset = ET.SubElement(
@@ -160,7 +180,20 @@ def visibility_presets_element(maps: Sequence[PrintMap], layer_ref: Callable[[st
 
 
 def bookmarks_element(marks: Sequence[Bookmark], srs: Callable[[str], ET.Element]) -> ET.Element:
-    """``<Bookmarks>`` of the project (QGIS bookmark manager)."""
+    """``<Bookmarks>`` of the project (QGIS bookmark manager).
+
+    Parameters
+    ----------
+    marks : sequence of Bookmark
+        The bookmarks.
+    srs : callable
+        CRS text → its ``<spatialrefsys>`` element.
+
+    Returns
+    -------
+    xml.etree.ElementTree.Element
+        ``<Bookmarks>``.
+    """
     root = ET.Element("Bookmarks")
     for i, bm in enumerate(marks):
         x0, y0, x1, y1 = bm.extent
@@ -292,13 +325,24 @@ def layouts_element(
 
     Parameters
     ----------
-    maps : the print maps (their ``name`` is the layout's and the map theme's name).
-    catalog : for titles, sources and attributions.
-    extents : layer id → (xmin, ymin, xmax, ymax) in the project CRS (metres); a map's extent is the union of
-        its visible layers' extents.
-    project_title : shown under each layout's title.
-    schematic_note : the "示意 / schematic" sentence printed when a schematic layer is on the map.
-    export_date : ISO date printed on the layouts; default today.
+    maps : sequence of PrintMap
+        The print maps (their ``name`` is the layout's and the map theme's name).
+    catalog : Catalog
+        For titles, sources and attributions.
+    extents : mapping of str to sequence of float
+        Layer id → (xmin, ymin, xmax, ymax) in the project CRS (metres); a map's extent is the union of its
+        visible layers' extents.
+    project_title : str
+        Shown under each layout's title.
+    schematic_note : str
+        The "示意 / schematic" sentence printed when a schematic layer is on the map.
+    export_date : str, optional
+        ISO date printed on the layouts; default today.
+
+    Returns
+    -------
+    xml.etree.ElementTree.Element
+        ``<Layouts>``.
     """
     export_date = export_date or date.today().isoformat()
     root = ET.Element("Layouts")

@@ -73,7 +73,18 @@ _GEOM_RANK = {"Point": 0, "LineString": 1, "Polygon": 2}
 
 
 def display_title(layer: Layer) -> str:
-    """``"<title_zh> / <title_en>"``; for schematic layers each title says 示意 / schematic (added if absent)."""
+    """``"<title_zh> / <title_en>"``; for schematic layers each title says 示意 / schematic (added if absent).
+
+    Parameters
+    ----------
+    layer : Layer
+        The catalog layer.
+
+    Returns
+    -------
+    str
+        The bilingual title.
+    """
     zh, en = layer.title_zh, layer.title_en
     if layer.is_schematic:
         zh = zh if "示意" in zh else f"{zh}（示意）"
@@ -82,13 +93,35 @@ def display_title(layer: Layer) -> str:
 
 
 def short_name(layer: Layer) -> str:
-    """Short layer name for the layers panel and legends: ``title_zh``, with "（示意）" for schematic layers."""
+    """Short layer name for the layers panel and legends: ``title_zh``, with "（示意）" for schematic layers.
+
+    Parameters
+    ----------
+    layer : Layer
+        The catalog layer.
+
+    Returns
+    -------
+    str
+        The Chinese title (with "（示意）" when schematic).
+    """
     zh = layer.title_zh
     return zh if (not layer.is_schematic or "示意" in zh) else f"{zh}（示意）"
 
 
 def layer_abstract(layer: Layer) -> str:
-    """The metadata abstract: a Chinese summary, then the description, limitations and accuracy (English)."""
+    """The metadata abstract: a Chinese summary, then the description, limitations and accuracy (English).
+
+    Parameters
+    ----------
+    layer : Layer
+        The catalog layer.
+
+    Returns
+    -------
+    str
+        The abstract text.
+    """
     zh, en = ACCURACY_CLASSES[layer.accuracy]
     summary = (
         f"【中文】{layer.title_zh}。精度：{zh}；每个要素的精度见其 accuracy 字段，示意要素以半透明衬边绘制，"
@@ -108,7 +141,20 @@ def layer_abstract(layer: Layer) -> str:
 
 
 def layer_licences(layer: Layer, catalog: Catalog) -> list[str]:
-    """Every licence of the layer's sources, each whole (never split at "; "), once, in source order."""
+    """Every licence of the layer's sources, each whole (never split at "; "), once, in source order.
+
+    Parameters
+    ----------
+    layer : Layer
+        The catalog layer.
+    catalog : Catalog
+        The catalog holding its sources.
+
+    Returns
+    -------
+    list of str
+        The licences, deduplicated.
+    """
     return list(dict.fromkeys(s.licence for s in catalog.layer_sources(layer.id)))
 
 
@@ -223,10 +269,19 @@ def metadata_element(
 
     Parameters
     ----------
-    layer : catalog layer.
-    catalog : the catalog (for licences and attributions); default ``tj.get_catalog()``.
-    provenance : the layer's row of the GeoPackage ``provenance`` table (build time, source, warnings).
-    bounds : the layer's extent (xmin, ymin, xmax, ymax) in EPSG:4326 degrees.
+    layer : Layer
+        The catalog layer.
+    catalog : Catalog, optional
+        The catalog (for licences and attributions); default ``tj.get_catalog()``.
+    provenance : mapping of str to str, optional
+        The layer's row of the GeoPackage ``provenance`` table (build time, source, warnings).
+    bounds : sequence of float, optional
+        The layer's extent (xmin, ymin, xmax, ymax) in EPSG:4326 degrees.
+
+    Returns
+    -------
+    xml.etree.ElementTree.Element
+        ``<resourceMetadata>``.
     """
     return _metadata_children(ET.Element("resourceMetadata"), layer, catalog or get_catalog(), provenance, bounds)
 
@@ -237,7 +292,24 @@ def metadata_qmd(
     provenance: Mapping[str, str] | None = None,
     bounds: Sequence[float] | None = None,
 ) -> str:
-    """A QGIS layer metadata document (``.qmd`` text; also what QGIS keeps in a GeoPackage's ``gpkg_metadata``)."""
+    """A QGIS layer metadata document (``.qmd`` text; also what QGIS keeps in a GeoPackage's ``gpkg_metadata``).
+
+    Parameters
+    ----------
+    layer : Layer
+        The catalog layer.
+    catalog : Catalog, optional
+        The catalog (for licences and attributions); default ``tj.get_catalog()``.
+    provenance : mapping of str to str, optional
+        The layer's row of the GeoPackage ``provenance`` table (build time, source, warnings).
+    bounds : sequence of float, optional
+        The layer's extent (xmin, ymin, xmax, ymax) in EPSG:4326 degrees.
+
+    Returns
+    -------
+    str
+        The ``.qmd`` XML text.
+    """
     root = _metadata_children(
         ET.Element("qgis", version=_QGIS_VERSION), layer, catalog or get_catalog(), provenance, bounds
     )
@@ -246,7 +318,18 @@ def metadata_qmd(
 
 
 def draw_order(layers: Sequence[Layer]) -> list[Layer]:
-    """Layers from top to bottom: points over lines over polygons; within each, higher style ``z`` on top."""
+    """Layers from top to bottom: points over lines over polygons; within each, higher style ``z`` on top.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        Catalog layers.
+
+    Returns
+    -------
+    list of Layer
+        Top to bottom.
+    """
     return sorted(layers, key=lambda lay: (_GEOM_RANK[lay.geometry_type], -layer_style(lay).z))
 
 
@@ -348,7 +431,18 @@ def _union_bounds(bounds: Mapping[str, Sequence[float]]) -> tuple[float, float, 
 
 
 def tree_groups(layers: Sequence[Layer]) -> list[tuple[str, list[Layer]]]:
-    """The layer tree, top to bottom: (group name, layers) for points, lines, polygons, in drawing order."""
+    """The layer tree, top to bottom: (group name, layers) for points, lines, polygons, in drawing order.
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        Catalog layers.
+
+    Returns
+    -------
+    list of tuple of (str, list of Layer)
+        Group name and its layers, top to bottom; empty groups left out.
+    """
     ordered = draw_order(layers)
     return [
         (name, [lay for lay in ordered if lay.geometry_type == geom])
@@ -373,16 +467,30 @@ def project_xml(
 
     Parameters
     ----------
-    layers : catalog layers to include (any order; the tree order is computed: points, lines, polygons).
-    gpkg_name : file name of the GeoPackage, relative to the project file.
-    catalog : for licences and attributions; default ``tj.get_catalog()``.
-    bounds : layer id → (xmin, ymin, xmax, ymax) in ``data_crs``; sets layer extents, metadata extents, the
+    layers : sequence of Layer
+        Catalog layers to include (any order; the tree order is computed: points, lines, polygons).
+    gpkg_name : str, default "tianjin.gpkg"
+        File name of the GeoPackage, relative to the project file.
+    catalog : Catalog, optional
+        For licences and attributions; default ``tj.get_catalog()``.
+    bounds : mapping of str to sequence of float, optional
+        Layer id → (xmin, ymin, xmax, ymax) in ``data_crs``; sets layer extents, metadata extents, the
         start view and the print layouts' map extents.
-    provenance : layer id → its row of the GeoPackage ``provenance`` table (written to the metadata history).
-    data : layer id → GeoDataFrame; when given each legend lists only the classes drawn.
-    data_crs : CRS of the layers in the GeoPackage (default EPSG:4326).
-    marks : spatial bookmarks (:func:`tjspatial.publish.qgis_layouts.bookmarks`).
-    export_date : ISO date printed on the layouts (default today).
+    provenance : mapping of str to mapping, optional
+        Layer id → its row of the GeoPackage ``provenance`` table (written to the metadata history).
+    data : mapping of str to geopandas.GeoDataFrame, optional
+        Layer id → features; when given each legend lists only the classes drawn.
+    data_crs : str, default "EPSG:4326"
+        CRS of the layers in the GeoPackage.
+    marks : sequence of Bookmark, optional
+        Spatial bookmarks (:func:`tjspatial.publish.qgis_layouts.bookmarks`).
+    export_date : str, optional
+        ISO date printed on the layouts (default today).
+
+    Returns
+    -------
+    str
+        The project XML (display CRS EPSG:4548).
     """
     catalog = catalog or get_catalog()
     bounds = dict(bounds or {})
@@ -496,6 +604,27 @@ def write_qgz(path: str | Path, layers: Sequence[Layer], gpkg_name: str = "tianj
     The project file inside the archive is named after ``path`` (``tianjin.qgz`` → ``tianjin.qgs``).
     Keyword arguments go to :func:`project_xml`. The archive is written to a temporary file in the target
     folder and renamed over ``path`` when complete.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.qgz`` file.
+    layers : sequence of Layer
+        Catalog layers to include.
+    gpkg_name : str, default "tianjin.gpkg"
+        File name of the GeoPackage, relative to the project.
+    **kwargs
+        Passed to :func:`project_xml`.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        ``path`` does not end in ``.qgz``.
     """
     path = Path(path)
     if path.suffix.lower() != ".qgz":

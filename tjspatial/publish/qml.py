@@ -78,12 +78,36 @@ _STYLE_CATEGORIES = "Symbology|Labeling|Fields"
 
 
 def px_to_mm(px: float) -> float:
-    """Screen pixels (96 dpi) to millimetres, rounded to 4 decimals."""
+    """Screen pixels (96 dpi) to millimetres, rounded to 4 decimals.
+
+    Parameters
+    ----------
+    px : float
+        Screen pixels at 96 dpi.
+
+    Returns
+    -------
+    float
+        Millimetres, rounded to 4 decimals.
+    """
     return round(float(px) * MM_PER_PX, 4)
 
 
 def qgis_color(hex_color: str | None, opacity: float = 1.0) -> str:
-    """``#rrggbb`` and an opacity (0–1) as QGIS's ``"r,g,b,a"``; fully transparent for ``None``."""
+    """``#rrggbb`` and an opacity (0–1) as QGIS's ``"r,g,b,a"``; fully transparent for ``None``.
+
+    Parameters
+    ----------
+    hex_color : str or None
+        ``#rrggbb``.
+    opacity : float, default 1.0
+        0 (transparent) to 1 (opaque).
+
+    Returns
+    -------
+    str
+        ``"r,g,b,a"`` with 0-255 components.
+    """
     if not hex_color:
         return "0,0,0,0"
     h = hex_color.lstrip("#")
@@ -92,7 +116,20 @@ def qgis_color(hex_color: str | None, opacity: float = 1.0) -> str:
 
 
 def layer_style(layer: Layer, directory=None) -> Style:
-    """The style of ``layer`` from ``styles/`` (dashes and casings come from the cartography rule)."""
+    """The style of ``layer`` from ``styles/`` (dashes and casings come from the cartography rule).
+
+    Parameters
+    ----------
+    layer : Layer
+        The catalog layer.
+    directory : str or pathlib.Path, optional
+        The styles folder; default ``styles/``.
+
+    Returns
+    -------
+    Style
+        The layer's style.
+    """
     return load_style(layer.style, directory)
 
 
@@ -333,17 +370,28 @@ def legend_classes(
 ) -> list[LegendClass]:
     """The classes a layer is drawn with, one per combination of colour class, status and accuracy.
 
-    Parameters
-    ----------
-    layer, style : catalog layer and its style (default from ``styles/``).
-    data : the layer's features (optional). When given, only combinations that occur among the features that
-        are drawn are listed (so the legend shows nothing that is not on the map); otherwise every combination.
-    field_names : catalog field → field name in the file (shapefiles).
-    carto : the status-vs-accuracy rule; default :func:`~tjspatial.styles.load_cartography`.
-
     Each class has a QGIS filter expression; together the filters cover every drawn feature exactly once.
     Status comes from the layer's status field (layers without one are all ``default_status``); features
     whose ``drawn_elsewhere`` field is filled are excluded (they are drawn by another layer).
+
+    Parameters
+    ----------
+    layer : Layer
+        The catalog layer.
+    style : Style, optional
+        Its style; default from ``styles/``.
+    data : geopandas.GeoDataFrame, optional
+        The layer's features. When given, only combinations that occur among the features that are drawn
+        are listed (so the legend shows nothing that is not on the map); otherwise every combination.
+    field_names : mapping of str to str, optional
+        Catalog field → field name in the file (shapefiles).
+    carto : Cartography, optional
+        The status-vs-accuracy rule; default :func:`~tjspatial.styles.load_cartography`.
+
+    Returns
+    -------
+    list of LegendClass
+        Each with its key, filter expression, label, colour, status, accuracy (approximate or not) and dash.
     """
     style = style or layer_style(layer)
     carto = carto or load_cartography()
@@ -487,7 +535,24 @@ def _renderer(layer: Layer, style: Style, fields: Mapping[str, str], data=None) 
 
 
 def label_expression(layer: Layer, style: Style, fields: Mapping[str, str], carto: Cartography | None = None) -> str:
-    """QGIS expression of a layer's label: the label field, followed by "（示意）" for approximate features."""
+    """QGIS expression of a layer's label: the label field, followed by "（示意）" for approximate features.
+
+    Parameters
+    ----------
+    layer : Layer
+        The catalog layer.
+    style : Style
+        Its style (``label_field``).
+    fields : mapping of str to str
+        Catalog field → field name in the file.
+    carto : Cartography, optional
+        The status-vs-accuracy rule; default :func:`~tjspatial.styles.load_cartography`.
+
+    Returns
+    -------
+    str
+        A QGIS expression.
+    """
     carto = carto or load_cartography()
     q = lambda f: _quote_field(fields.get(f, f))  # noqa: E731
     return (
@@ -580,6 +645,18 @@ def field_aliases(layer: Layer, field_names: Mapping[str, str] | None = None) ->
     "中文 English (unit)"); where a file shortens the name (shapefiles: 10 characters), the full catalog name
     follows in brackets, e.g. ``面积（官方） Area, official (km²) [area_km2_official]``. With ``field_names``
     (a shapefile) boolean fields also give their code: ``(1 = 是 true, 0 = 否 false)``.
+
+    Parameters
+    ----------
+    layer : Layer
+        The catalog layer.
+    field_names : mapping of str to str, optional
+        Catalog field name → field name in the file (shapefiles).
+
+    Returns
+    -------
+    dict of str to str
+        Field name in the file → alias.
     """
     names = dict(field_names or {})
     out = {}
@@ -596,7 +673,22 @@ def field_aliases(layer: Layer, field_names: Mapping[str, str] | None = None) ->
 def aliases_element(
     layer: Layer, field_names: Mapping[str, str] | None = None, file_fields: list[str] | None = None
 ) -> ET.Element:
-    """``<aliases>`` for a QML or project layer: one ``<alias>`` per field of the file, in file order."""
+    """``<aliases>`` for a QML or project layer: one ``<alias>`` per field of the file, in file order.
+
+    Parameters
+    ----------
+    layer : Layer
+        The catalog layer.
+    field_names : mapping of str to str, optional
+        Catalog field name → field name in the file (shapefiles).
+    file_fields : list of str, optional
+        The file's fields in order; default the catalog fields, renamed.
+
+    Returns
+    -------
+    xml.etree.ElementTree.Element
+        ``<aliases>``.
+    """
     aliases = field_aliases(layer, field_names)
     el = ET.Element("aliases")
     for i, name in enumerate(file_fields or list(aliases)):
@@ -611,12 +703,21 @@ def style_elements(
 
     Parameters
     ----------
-    layer : catalog layer.
-    style : its style; default :func:`layer_style` (from ``styles/``, dashed if schematic).
-    field_names : catalog field name → field name in the target file (e.g. a shapefile's 10-byte names);
-        names not in the mapping are used unchanged.
-    data : the layer's features; when given the legend lists only the classes that are drawn
+    layer : Layer
+        The catalog layer.
+    style : Style, optional
+        Its style; default :func:`layer_style` (from ``styles/``).
+    field_names : mapping of str to str, optional
+        Catalog field name → field name in the target file (e.g. a shapefile's 10-byte names); names not in
+        the mapping are used unchanged.
+    data : geopandas.GeoDataFrame, optional
+        The layer's features; when given the legend lists only the classes that are drawn
         (:func:`legend_classes`).
+
+    Returns
+    -------
+    list of xml.etree.ElementTree.Element
+        ``<renderer-v2>`` and, when the style has a label field, ``<labeling>``.
     """
     style = style or layer_style(layer)
     fields = dict(field_names or {})
@@ -650,8 +751,27 @@ def style_qml(
     The document holds symbology and labels only (``styleCategories="Symbology|Labeling"``), so loading it
     leaves a layer's forms and metadata alone; it also carries field aliases (``Fields``: the catalog names of
     a shapefile's short fields). It is what the GeoPackage's ``layer_styles`` table and the shapefiles' sidecar
-    ``.qml`` files hold. See :func:`style_elements` for the parameters; ``file_fields`` lists the fields of
-    the file in order (default: the catalog fields, renamed by ``field_names``).
+    ``.qml`` files hold.
+
+    Parameters
+    ----------
+    layer : Layer
+        The catalog layer.
+    style : Style, optional
+        Its style; default :func:`layer_style` (from ``styles/``).
+    field_names : mapping of str to str, optional
+        Catalog field name → field name in the target file (e.g. a shapefile's 10-byte names); names not in
+        the mapping are used unchanged.
+    data : geopandas.GeoDataFrame, optional
+        The layer's features; when given the legend lists only the classes that are drawn
+        (:func:`legend_classes`).
+    file_fields : list of str, optional
+        The fields of the file in order; default the catalog fields, renamed by ``field_names``.
+
+    Returns
+    -------
+    str
+        The QML document (UTF-8 XML text).
     """
     style = style or layer_style(layer)
     elements = style_elements(layer, style, field_names, data)

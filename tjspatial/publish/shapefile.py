@@ -106,13 +106,36 @@ def shapefile_field_names(layer: Layer) -> dict[str, str]:
 
     Names that fit are kept; longer ones are cut to 10 characters, and a clash gets a ``_1``, ``_2`` …
     suffix. Non-ASCII characters become ``_``.
+
+    Parameters
+    ----------
+    layer : Layer
+        The catalog layer.
+
+    Returns
+    -------
+    dict of str to str
+        Catalog field → DBF field name.
     """
     taken: set[str] = set()
     return {name: _unique(_ascii_name(name), taken) for name in layer.all_fields}
 
 
 def split_utf8(text: str, limit: int = DBF_MAX_BYTES) -> list[str]:
-    """``text`` in pieces of at most ``limit`` bytes of UTF-8 each, split only between characters."""
+    """``text`` in pieces of at most ``limit`` bytes of UTF-8 each, split only between characters.
+
+    Parameters
+    ----------
+    text : str
+        The value.
+    limit : int, optional
+        Bytes per piece; default 254 (a DBF text field).
+
+    Returns
+    -------
+    list of str
+        The pieces, in order (one piece, maybe ``""``, when the text fits).
+    """
     if len(text.encode("utf-8")) <= limit:
         return [text]
     sizes = np.fromiter((len(ch.encode("utf-8")) for ch in text), dtype=np.int64, count=len(text))
@@ -179,7 +202,22 @@ def _atomic_files(tmp_dir: Path, out_dir: Path) -> list[Path]:
 
 def float_decimals(values: np.ndarray, declared: int | None = None, limit: int = 15) -> int:
     """Decimals a float column is written with: ``declared`` if given, else the fewest (≤ ``limit``) that
-    give back every value's shortest decimal form (16.037 → 3)."""
+    give back every value's shortest decimal form (16.037 → 3).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        The column's values (NaN for missing).
+    declared : int, optional
+        Decimals declared in the catalog (``decimals``).
+    limit : int, default 15
+        The most decimals used.
+
+    Returns
+    -------
+    int
+        The decimals.
+    """
     if declared is not None:
         return int(declared)
     vals = np.unique(values[np.isfinite(values)])
@@ -192,14 +230,22 @@ def float_decimals(values: np.ndarray, declared: int | None = None, limit: int =
 def write_dbf(path: str | Path, columns: list[tuple[str, str, list, int]], n_records: int) -> Path:
     """Write a dBase III table (``.dbf``) with exact field widths and decimals; returns ``path``.
 
+    Text is padded with blanks; missing numbers are blanks (read as NULL by GDAL and QGIS).
+
     Parameters
     ----------
-    path : target file.
-    columns : ``(name, kind, values, decimals)`` per field, in order: kind ``"C"`` (text, UTF-8, values str),
+    path : str or pathlib.Path
+        Target file.
+    columns : list of tuple
+        ``(name, kind, values, decimals)`` per field, in order: kind ``"C"`` (text, UTF-8, values str),
         ``"N"`` (number; values float/int or None/NaN for missing, formatted with ``decimals``).
-    n_records : number of records (every ``values`` list has this length).
+    n_records : int
+        Number of records (every ``values`` list has this length).
 
-    Text is padded with blanks; missing numbers are blanks (read as NULL by GDAL and QGIS).
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
     """
     import datetime as _dt
     import struct
@@ -265,19 +311,31 @@ def write_shapefile(
 ) -> list[Path]:
     """Write one catalog layer as ``<out_dir>/<layer.id>.shp`` with its sidecars; returns the files written.
 
-    Parameters
-    ----------
-    gdf : the layer (catalog schema, as from ``tj.load``).
-    layer : its catalog declaration.
-    out_dir : target folder (created if needed).
-    catalog : for licences and attributions in the metadata; default ``tj.get_catalog()``.
-    provenance : the layer's row of the GeoPackage ``provenance`` table, for the metadata history.
-    long_values : ``"split"`` (default; warn with :class:`LongValueWarning`) or ``"refuse"`` (raise
-        :class:`ExportError`) for text values over 254 bytes of UTF-8.
-    crs : CRS of the written coordinates (default EPSG:4326; e.g. ``"EPSG:4548"`` for CGCS2000 metres).
-
     All files are first written to a temporary folder inside ``out_dir`` and each is renamed into place only
     when the whole set is complete.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        The layer (catalog schema, as from ``tj.load``).
+    layer : Layer
+        Its catalog declaration.
+    out_dir : str or pathlib.Path
+        Target folder (created if needed).
+    catalog : Catalog, optional
+        For licences and attributions in the metadata; default ``tj.get_catalog()``.
+    provenance : mapping of str to str, optional
+        The layer's row of the GeoPackage ``provenance`` table, for the metadata history.
+    long_values : {"split", "refuse"}, default "split"
+        ``"split"`` (warn with :class:`LongValueWarning`) or ``"refuse"`` (raise :class:`ExportError`) for text
+        values over 254 bytes of UTF-8.
+    crs : str, default "EPSG:4326"
+        CRS of the written coordinates (e.g. ``"EPSG:4548"`` for CGCS2000 metres).
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``.shp``, ``.shx``, ``.dbf``, ``.prj``, ``.cpg``, ``.qml``, ``.qmd`` (metadata) and ``.fields.csv``.
     """
     if long_values not in ("split", "refuse"):
         raise InputError(f"long_values must be 'split' or 'refuse', not {long_values!r}")
@@ -359,7 +417,20 @@ def write_shapefile(
 
 def restore_types(df: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFrame:
     """Give columns their catalog types: str/date → text ('' for missing), int → int64 (Int64 with
-    missing values), float → float64, bool → bool. Columns not in ``types`` are left alone."""
+    missing values), float → float64, bool → bool. Columns not in ``types`` are left alone.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    types : mapping of str to str
+        Column → catalog type (``str``, ``int``, ``float``, ``bool``, ``date``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with the types restored.
+    """
     df = df.copy()
     for name, ftype in types.items():
         if name not in df.columns:
@@ -383,6 +454,21 @@ def read_shapefile(path: str | Path) -> gpd.GeoDataFrame:
     Continuation parts of long text values are joined; the field map ``<id>.fields.csv`` beside the
     shapefile gives the names. Lines and polygons come back as Multi geometries (a shapefile does not
     distinguish single from multi parts), in EPSG:4326.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.shp`` file (its ``<id>.fields.csv`` must be beside it).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Catalog field names and types, EPSG:4326.
+
+    Raises
+    ------
+    MissingFileError
+        The field map is not beside the shapefile.
     """
     path = Path(path)
     fmap_path = path.with_suffix(".fields.csv")
