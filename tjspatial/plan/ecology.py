@@ -80,6 +80,16 @@ def build_wetlands(ctx: BuildContext) -> gpd.GeoDataFrame:
 
     Shape: an ellipse inscribed in the published bounding box (大黄堡, 北大港) or a circle on the anchor
     point (七里海, 团泊), intersected with the reserve's district, scaled about the anchor by bisection.
+
+    Parameters
+    ----------
+    ctx : BuildContext
+        The build's context (sources, plan inputs, earlier layers, warnings).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer's features in EPSG:4326 (the build applies the catalog schema and validation).
     """
     districts = to_metric(ctx.get("districts"))
     anc = anchors(ctx)
@@ -153,6 +163,16 @@ def build_green_barrier(ctx: BuildContext) -> gpd.GeoDataFrame:
     E–W width is fitted so the whole barrier measures 736 km². Zones are bands by distance from the axis:
     level 1 (the core band) fitted to 449.3 km², level 2 to 148.7 km²; level 3 is the remainder (its
     138.0 km² is derived, not verified, so it is not a target and ``area_official_km2`` is empty).
+
+    Parameters
+    ----------
+    ctx : BuildContext
+        The build's context (sources, plan inputs, earlier layers, warnings).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer's features in EPSG:4326 (the build applies the catalog schema and validation).
     """
     districts = to_metric(ctx.get("districts"))
     boundary = to_metric(ctx.get("boundary")).geometry.union_all()
@@ -270,6 +290,16 @@ def build_eco_pattern(ctx: BuildContext) -> gpd.GeoDataFrame:
     - 西部生态防护林带: a 5 km band inside the municipal boundary west of 117.10°E.
     - 东部国际蓝色海湾带: 3 km either side of the derived (Tianditu) coastline.
     - 中屏障: the green barrier, dissolved.
+
+    Parameters
+    ----------
+    ctx : BuildContext
+        The build's context (sources, plan inputs, earlier layers, warnings).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer's features in EPSG:4326 (the build applies the catalog schema and validation).
     """
     boundary = to_metric(ctx.get("boundary")).geometry.union_all()
     districts = to_metric(ctx.get("districts"))

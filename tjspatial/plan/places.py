@@ -69,7 +69,18 @@ BAY_BOX = (117.60, 38.95, 118.10, 39.25)
 
 
 def build_urban_clusters(ctx: BuildContext) -> gpd.GeoDataFrame:
-    """津城's four cities and 滨城's core and service clusters as representative points (schematic)."""
+    """津城's four cities and 滨城's core and service clusters as representative points (schematic).
+
+    Parameters
+    ----------
+    ctx : BuildContext
+        The build's context (sources, plan inputs, earlier layers, warnings).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer's features in EPSG:4326 (the build applies the catalog schema and validation).
+    """
     anc = anchors(ctx)
     pts = plan_points(ctx)
     stations = to_metric(ctx.get("rail_stations"))
@@ -111,7 +122,18 @@ def build_urban_clusters(ctx: BuildContext) -> gpd.GeoDataFrame:
 
 
 def build_tourism(ctx: BuildContext) -> gpd.GeoDataFrame:
-    """ "一湾三廊" and the ~45 km public shoreline as schematic lines."""
+    """ "一湾三廊" and the ~45 km public shoreline as schematic lines.
+
+    Parameters
+    ----------
+    ctx : BuildContext
+        The build's context (sources, plan inputs, earlier layers, warnings).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer's features in EPSG:4326 (the build applies the catalog schema and validation).
+    """
     coast = to_metric(ctx.get("coastline"))
     coast_line = coast.loc[coast["variant"] == "tianditu_derived"].geometry.union_all()
     if coast_line.is_empty:

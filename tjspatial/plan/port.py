@@ -45,7 +45,18 @@ def _coast(ctx: BuildContext) -> shapely.Geometry:
 
 
 def build_port_districts(ctx: BuildContext) -> gpd.GeoDataFrame:
-    """The six port areas of 天津港 (北疆, 南疆, 东疆, 大沽口, 高沙岭, 大港) on the Binhai coast."""
+    """The six port areas of 天津港 (北疆, 南疆, 东疆, 大沽口, 高沙岭, 大港) on the Binhai coast.
+
+    Parameters
+    ----------
+    ctx : BuildContext
+        The build's context (sources, plan inputs, earlier layers, warnings).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer's features in EPSG:4326 (the build applies the catalog schema and validation).
+    """
     anc = anchors(ctx)
     ports = anc[anc["kind"] == "port_area"]
     if len(ports) != 6:
@@ -87,7 +98,18 @@ def build_port_districts(ctx: BuildContext) -> gpd.GeoDataFrame:
 
 
 def build_airport(ctx: BuildContext) -> gpd.GeoDataFrame:
-    """天津滨海国际机场 as a schematic rectangle on the airport anchor, inside its district (东丽区)."""
+    """天津滨海国际机场 as a schematic rectangle on the airport anchor, inside its district (东丽区).
+
+    Parameters
+    ----------
+    ctx : BuildContext
+        The build's context (sources, plan inputs, earlier layers, warnings).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer's features in EPSG:4326 (the build applies the catalog schema and validation).
+    """
     anc = anchors(ctx)
     if "airport_tsn" not in anc.index:
         raise BuildError("anchor 'airport_tsn' is missing", layer=ctx.layer_id, file=str(ctx.path("plan_anchors")))

@@ -203,7 +203,18 @@ def _station_lookup(stations: gpd.GeoDataFrame) -> dict[tuple[str, str], shapely
 
 
 def build_planned_rail(ctx: BuildContext) -> gpd.GeoDataFrame:
-    """The plan's rail lines (metro M4, M7, M8, M10, M11, B1, Z2, Z4, M2 east; 京滨, 京唐, 津兴, 津潍)."""
+    """The plan's rail lines (metro M4, M7, M8, M10, M11, B1, Z2, Z4, M2 east; 京滨, 京唐, 津兴, 津潍).
+
+    Parameters
+    ----------
+    ctx : BuildContext
+        The build's context (sources, plan inputs, earlier layers, warnings).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer's features in EPSG:4326 (the build applies the catalog schema and validation).
+    """
     stations = _station_lookup(to_metric(ctx.get("rail_stations")))
     pts = plan_points(ctx)
     base = {"metro_lines": to_metric(ctx.get("metro_lines")), "intercity_rail": to_metric(ctx.get("intercity_rail"))}

@@ -63,10 +63,32 @@ _CLAUSE = re.compile(r"「(.+?)」")
 
 
 def plan_ref(*keys: str) -> str:
-    """The ``plan_ref`` text for one or more :data:`PLAN_REFS` keys, joined by '; '."""
+    """The ``plan_ref`` text for one or more :data:`PLAN_REFS` keys, joined by '; '.
+
+    Parameters
+    ----------
+    *keys : str
+        Keys of :data:`PLAN_REFS`.
+
+    Returns
+    -------
+    str
+        The references, joined by '; '.
+    """
     return "; ".join(f"{PLAN_REFS[k][0]}：「{PLAN_REFS[k][1]}」" for k in keys)
 
 
 def clause_of(ref: str) -> list[str]:
-    """The verbatim clauses quoted in a ``plan_ref`` value (the text between 「 and 」)."""
+    """The verbatim clauses quoted in a ``plan_ref`` value (the text between 「 and 」).
+
+    Parameters
+    ----------
+    ref : str
+        A ``plan_ref`` value.
+
+    Returns
+    -------
+    list of str
+        The quoted clauses, in order.
+    """
     return _CLAUSE.findall(ref)

@@ -43,7 +43,18 @@ VERIFIED = ("yes", "secondary")
 
 
 def polygonal(geom: shapely.Geometry) -> shapely.Geometry:
-    """The polygonal part of ``geom`` (drops points and lines left over by overlays); empty if none."""
+    """The polygonal part of ``geom`` (drops points and lines left over by overlays); empty if none.
+
+    Parameters
+    ----------
+    geom : shapely.Geometry
+        Any geometry.
+
+    Returns
+    -------
+    shapely.Geometry
+        Its polygons (a Polygon or MultiPolygon), or an empty polygon.
+    """
     if geom is None or geom.is_empty:
         return shapely.Polygon()
     if geom.geom_type in ("Polygon", "MultiPolygon"):
@@ -65,8 +76,31 @@ def fit_area(
 ) -> tuple[shapely.Geometry, float]:
     """Bisect ``p`` in ``[lo, hi]`` until ``make(p)`` (EPSG:4548) has ``target_km2`` km² within ``rtol``.
 
-    ``make`` must return a geometry whose area grows with ``p``. Returns ``(geometry, p)``. ``measure``
-    replaces the area (km²) by another growing measure, e.g. a length in km for lines.
+    ``make`` must return a geometry whose area grows with ``p``.
+
+    Parameters
+    ----------
+    make : callable
+        ``p`` → geometry in EPSG:4548 (metres), growing with ``p``.
+    target_km2 : float
+        The target area, km² (or the target of ``measure``).
+    lo, hi : float
+        The bracket of ``p``.
+    what : str
+        The feature, named in the error.
+    rtol : float, optional
+        Relative tolerance; default :data:`AREA_RTOL` (0.2 %).
+    max_iter : int, default 80
+        Bisection steps at most.
+    measure : callable, optional
+        Replaces the area (km²) by another growing measure, e.g. a length in km for lines.
+
+    Returns
+    -------
+    geometry : shapely.Geometry
+        ``make(p)`` at the solution.
+    p : float
+        The parameter found.
 
     Raises
     ------
@@ -89,25 +123,73 @@ def fit_area(
 
 
 def ellipse(cx: float, cy: float, half_x: float, half_y: float, n: int = 32) -> shapely.Polygon:
-    """An axis-aligned ellipse (metres) centred on ``(cx, cy)`` with semi-axes ``half_x``, ``half_y``."""
+    """An axis-aligned ellipse (metres) centred on ``(cx, cy)`` with semi-axes ``half_x``, ``half_y``.
+
+    Parameters
+    ----------
+    cx, cy : float
+        Centre, metres (EPSG:4548).
+    half_x, half_y : float
+        Semi-axes, metres.
+    n : int, default 32
+        Vertices.
+
+    Returns
+    -------
+    shapely.Polygon
+        The ellipse, EPSG:4548.
+    """
     circle = shapely.Point(cx, cy).buffer(1.0, quad_segs=n)
     return affinity.scale(circle, half_x, half_y, origin=(cx, cy))
 
 
 def lonlat_to_metric(lon, lat) -> np.ndarray:
-    """EPSG:4548 coordinates (n × 2, metres) of lon/lat arrays (degrees, EPSG:4326)."""
+    """EPSG:4548 coordinates (n × 2, metres) of lon/lat arrays (degrees, EPSG:4326).
+
+    Parameters
+    ----------
+    lon, lat : array-like of float
+        Degrees, EPSG:4326.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 2)`` x, y in metres, EPSG:4548.
+    """
     pts = gpd.GeoSeries(shapely.points(np.column_stack([np.atleast_1d(lon), np.atleast_1d(lat)])), crs=STORAGE_CRS)
     return shapely.get_coordinates(pts.to_crs(METRIC_CRS).values)
 
 
 def lonlat_box(x0: float, y0: float, x1: float, y1: float) -> shapely.Polygon:
-    """A lon/lat box (degrees) as a polygon in EPSG:4548, densified so its edges follow the meridians."""
+    """A lon/lat box (degrees) as a polygon in EPSG:4548, densified so its edges follow the meridians.
+
+    Parameters
+    ----------
+    x0, y0, x1, y1 : float
+        West, south, east, north, degrees.
+
+    Returns
+    -------
+    shapely.Polygon
+        The box in EPSG:4548 (metres).
+    """
     box = shapely.segmentize(shapely.box(x0, y0, x1, y1), 0.01)
     return gpd.GeoSeries([box], crs=STORAGE_CRS).to_crs(METRIC_CRS).iloc[0]
 
 
 def anchors(ctx: BuildContext) -> pd.DataFrame:
-    """``plan_anchors.csv`` indexed by ``feature_id``, with metric ``x``, ``y`` (EPSG:4548) added."""
+    """``plan_anchors.csv`` indexed by ``feature_id``, with metric ``x``, ``y`` (EPSG:4548) added.
+
+    Parameters
+    ----------
+    ctx : BuildContext
+        The build's context (sources, plan inputs, earlier layers, warnings).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per anchor, ``x``/``y`` in metres (EPSG:4548).
+    """
     df = ctx.read_csv("plan_anchors")
     for col in ("feature_id", "name_zh", "name_en", "kind", "lon", "lat", "expected_district"):
         if col not in df.columns:
@@ -119,7 +201,18 @@ def anchors(ctx: BuildContext) -> pd.DataFrame:
 
 
 def plan_points(ctx: BuildContext) -> pd.DataFrame:
-    """The hand-authored points of ``layers/plan/plan_points.csv`` indexed by ``point_id`` (+ metric x, y)."""
+    """The hand-authored points of ``layers/plan/plan_points.csv`` indexed by ``point_id`` (+ metric x, y).
+
+    Parameters
+    ----------
+    ctx : BuildContext
+        The build's context (sources, plan inputs, earlier layers, warnings).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per point, ``x``/``y`` in metres (EPSG:4548).
+    """
     path = ctx.file(plan_dir() / "plan_points.csv")
     df = pd.read_csv(path, encoding="utf-8")
     xy = lonlat_to_metric(df["lon"].to_numpy(float), df["lat"].to_numpy(float))
@@ -129,7 +222,22 @@ def plan_points(ctx: BuildContext) -> pd.DataFrame:
 def official_area_km2(ctx: BuildContext, key: str) -> float | None:
     """A verified area (km²) from ``reference_figures.csv``; ``None`` when the row is derived/unverified.
 
-    Raises :class:`BuildError` naming the key when the row is missing.
+    Parameters
+    ----------
+    ctx : BuildContext
+        The build's context (sources, plan inputs, earlier layers, warnings).
+    key : str
+        The row's key in ``reference_figures.csv``.
+
+    Returns
+    -------
+    float or None
+        km².
+
+    Raises
+    ------
+    BuildError
+        Naming the key when the row is missing.
     """
     ref = ctx.read_csv("reference_figures").set_index("key")
     if key not in ref.index:
@@ -146,7 +254,20 @@ def official_area_km2(ctx: BuildContext, key: str) -> float | None:
 
 
 def to_storage(records: list[dict], geoms: list[shapely.Geometry]) -> gpd.GeoDataFrame:
-    """Records with EPSG:4548 geometries → GeoDataFrame in EPSG:4326 (repairing rings pinched by the projection)."""
+    """Records with EPSG:4548 geometries → GeoDataFrame in EPSG:4326 (repairing rings pinched by the projection).
+
+    Parameters
+    ----------
+    records : list of dict
+        Attributes, one dict per feature.
+    geoms : list of shapely.Geometry
+        Their geometries in EPSG:4548 (metres).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        EPSG:4326.
+    """
     gdf = gpd.GeoDataFrame(pd.DataFrame(records), geometry=list(geoms), crs=METRIC_CRS).to_crs(STORAGE_CRS)
     g = np.asarray(gdf.geometry.values)
     bad = ~shapely.is_valid(g)
@@ -160,10 +281,32 @@ def to_storage(records: list[dict], geoms: list[shapely.Geometry]) -> gpd.GeoDat
 
 
 def area_km2(geom: shapely.Geometry) -> float:
-    """Area of an EPSG:4548 geometry in km², rounded to 3 decimals."""
+    """Area of an EPSG:4548 geometry in km², rounded to 3 decimals.
+
+    Parameters
+    ----------
+    geom : shapely.Geometry
+        In EPSG:4548 (metres).
+
+    Returns
+    -------
+    float
+        km², 3 decimals.
+    """
     return round(geom.area / 1e6, 3)
 
 
 def length_km(geom: shapely.Geometry) -> float:
-    """Length of an EPSG:4548 geometry in km, rounded to 3 decimals."""
+    """Length of an EPSG:4548 geometry in km, rounded to 3 decimals.
+
+    Parameters
+    ----------
+    geom : shapely.Geometry
+        In EPSG:4548 (metres).
+
+    Returns
+    -------
+    float
+        km, 3 decimals.
+    """
     return round(geom.length / 1e3, 3)

@@ -46,12 +46,33 @@ _STORED_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\.gpkg")
 
 
 def imports_dir(directory: str | Path | None = None) -> Path:
-    """The imports folder: ``directory`` if given, else ``layers/imports`` (under ``$TJSPATIAL_HOME`` if set)."""
+    """The imports folder: ``directory`` if given, else ``layers/imports`` (under ``$TJSPATIAL_HOME`` if set).
+
+    Parameters
+    ----------
+    directory : str or pathlib.Path, optional
+        The imports folder; default ``layers/imports``.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (may not exist yet).
+    """
     return Path(directory) if directory else layers_dir() / "imports"
 
 
 def recorded_imports(directory: str | Path | None = None) -> dict[str, dict]:
     """The provenance entries of ``imports.json`` by layer id (empty when nothing was imported).
+
+    Parameters
+    ----------
+    directory : str or pathlib.Path, optional
+        The imports folder; default ``layers/imports``.
+
+    Returns
+    -------
+    dict of str to dict
+        Layer id → its provenance entry.
 
     Raises
     ------
@@ -79,6 +100,20 @@ def stored_path(layer_id: str, record: dict, directory: str | Path | None = None
 
     ``record["stored"]`` must be a plain file name (``<name>.gpkg``: letters, digits, ``_ . -``; no
     folder, no ``..``, not absolute) of a file directly inside the imports folder.
+
+    Parameters
+    ----------
+    layer_id : str
+        The imported layer.
+    record : dict
+        Its import record.
+    directory : str or pathlib.Path, optional
+        The imports folder; default ``layers/imports``.
+
+    Returns
+    -------
+    pathlib.Path
+        The stored file inside the imports folder.
 
     Raises
     ------
@@ -109,14 +144,42 @@ def stored_path(layer_id: str, record: dict, directory: str | Path | None = None
 
 
 def recorded_overrides(directory: str | Path | None = None, catalog: Catalog | None = None) -> dict[str, Path]:
-    """Layer id → recorded file of every import whose layer is still in the catalog (used by ``build``)."""
+    """Layer id → recorded file of every import whose layer is still in the catalog (used by ``build``).
+
+    Parameters
+    ----------
+    directory : str or pathlib.Path, optional
+        The imports folder; default ``layers/imports``.
+    catalog : Catalog, optional
+        The catalog; default :func:`tjspatial.catalog.get_catalog`.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        Layer id → the stored ``.gpkg``.
+    """
     return overrides_from(recorded_imports(directory), directory, catalog)
 
 
 def overrides_from(
     records: dict[str, dict], directory: str | Path | None = None, catalog: Catalog | None = None
 ) -> dict[str, Path]:
-    """Layer id → stored file of the given import ``records`` (as :func:`recorded_overrides` for a record set)."""
+    """Layer id → stored file of the given import ``records`` (as :func:`recorded_overrides` for a record set).
+
+    Parameters
+    ----------
+    records : dict of str to dict
+        Layer id → import record (as in ``imports.json``).
+    directory : str or pathlib.Path, optional
+        The imports folder; default ``layers/imports``.
+    catalog : Catalog, optional
+        The catalog; default :func:`tjspatial.catalog.get_catalog`.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        Layer id → the stored ``.gpkg``.
+    """
     cat = catalog or get_catalog()
     out = {}
     for lid, rec in records.items():
@@ -133,6 +196,16 @@ def build_from_import(ctx: BuildContext) -> gpd.GeoDataFrame:
 
     A recorded import (``layers/imports/<layer>.gpkg``) is already converted and complete; a raw file
     passed directly as an override must carry a CRS and every declared field.
+
+    Parameters
+    ----------
+    ctx : BuildContext
+        The build's context (sources, plan inputs, earlier layers, warnings).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer's features in EPSG:4326 (the build applies the catalog schema and validation).
     """
     path = ctx.file(Path(ctx.overrides[ctx.layer_id]))
     layers = [n for n, _ in pyogrio.list_layers(path)] if path.suffix.lower() == ".gpkg" else []
