@@ -51,7 +51,20 @@ class DisplaySettings:
     default_tolerance_m: dict[str, float] = field(default_factory=dict)
 
     def tolerance(self, layer_id: str, geometry_type: str) -> float:
-        """Tolerance in metres for ``layer_id`` (its own, else its geometry type's default, else 0)."""
+        """Tolerance in metres for ``layer_id`` (its own, else its geometry type's default, else 0).
+
+        Parameters
+        ----------
+        layer_id : str
+            The layer.
+        geometry_type : str
+            Its geometry family (``Point``, ``LineString``, ``Polygon``).
+
+        Returns
+        -------
+        float
+            Metres, applied in the metric CRS (EPSG:4548 for Tianjin).
+        """
         if layer_id in self.tolerance_m:
             return float(self.tolerance_m[layer_id])
         return float(self.default_tolerance_m.get(geometry_type, 0.0))
@@ -69,6 +82,16 @@ def _raw_files(directory: Path) -> list[tuple[Path, dict]]:
 
 def load_map_specs(directory: str | Path | None = None) -> list[MapSpec]:
     """Every ``[[map]]`` declared in the catalog folder, in file and declaration order.
+
+    Parameters
+    ----------
+    directory : str or pathlib.Path, optional
+        The catalog folder; default ``layers/catalog``.
+
+    Returns
+    -------
+    list of MapSpec
+        In file and declaration order.
 
     Raises
     ------
@@ -106,7 +129,18 @@ def load_map_specs(directory: str | Path | None = None) -> list[MapSpec]:
 
 
 def load_display_settings(directory: str | Path | None = None) -> DisplaySettings:
-    """The ``[display]`` table of the catalog folder (simplification tolerances in metres)."""
+    """The ``[display]`` table of the catalog folder (simplification tolerances in metres).
+
+    Parameters
+    ----------
+    directory : str or pathlib.Path, optional
+        The catalog folder; default ``layers/catalog``.
+
+    Returns
+    -------
+    DisplaySettings
+        Tolerances in metres by layer id and by geometry type.
+    """
     directory = Path(directory) if directory else catalog_dir()
     tol: dict[str, float] = {}
     default: dict[str, float] = {}
@@ -120,10 +154,19 @@ def load_display_settings(directory: str | Path | None = None) -> DisplaySetting
 def map_layer_ids(spec: MapSpec, catalog: Catalog) -> tuple[list[str], list[str]]:
     """The catalog layers on a map, in catalog (build) order, and the ids it names that the catalog lacks.
 
+    Parameters
+    ----------
+    spec : MapSpec
+        The map.
+    catalog : Catalog
+        The catalog.
+
     Returns
     -------
-    (layer_ids, missing) : layers of ``spec.themes`` plus ``spec.layers`` that the catalog declares, and the
-        explicitly named ids it does not declare (yet).
+    layer_ids : list of str
+        Layers of ``spec.themes`` plus ``spec.layers`` that the catalog declares, in catalog order.
+    missing : list of str
+        The explicitly named ids it does not declare (yet).
     """
     wanted = set(spec.layers) | {lay.id for lay in catalog if lay.theme in spec.themes}
     ids = [lay.id for lay in catalog if lay.id in wanted]

@@ -170,7 +170,20 @@ _PLUGIN_CSS = [
 
 # ------------------------------------------------------------------------------------------------ helpers
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to a temporary file beside ``path`` and rename it into place when complete."""
+    """Write ``text`` (UTF-8) to a temporary file beside ``path`` and rename it into place when complete.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The target file.
+    text : str
+        The content.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
@@ -178,7 +191,18 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
 
 
 def embed_json(obj: Any) -> str:
-    """JSON for a ``<script>`` block: ``<``, ``>``, ``&`` and U+2028/2029 escaped so data cannot end it."""
+    """JSON for a ``<script>`` block: ``<``, ``>``, ``&`` and U+2028/2029 escaped so data cannot end it.
+
+    Parameters
+    ----------
+    obj : Any
+        JSON-serialisable data.
+
+    Returns
+    -------
+    str
+        The JSON text, safe inside ``<script type="application/json">``.
+    """
     text = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
     return (
         text.replace("<", "\\u003c")
@@ -195,7 +219,23 @@ def _json_block(block_id: str, json_text: str) -> str:
 
 
 def get_map_spec(map_id: str | MapSpec) -> MapSpec:
-    """The ``[[map]]`` declaration with this id (``KeyError`` naming the known ids otherwise)."""
+    """The ``[[map]]`` declaration with this id.
+
+    Parameters
+    ----------
+    map_id : str or MapSpec
+        A map id (a :class:`MapSpec` is returned as it is).
+
+    Returns
+    -------
+    MapSpec
+        The declaration.
+
+    Raises
+    ------
+    UnknownNameError
+        Naming the known ids (also a :class:`KeyError`).
+    """
     if isinstance(map_id, MapSpec):
         return map_id
     specs = load_map_specs()
@@ -208,7 +248,18 @@ def get_map_spec(map_id: str | MapSpec) -> MapSpec:
 
 
 def build_date(gpkg: str | Path) -> str:
-    """The date (UTC, ``YYYY-MM-DD``) the GeoPackage was built, from its ``provenance`` table ('' if none)."""
+    """The date (UTC, ``YYYY-MM-DD``) the GeoPackage was built, from its ``provenance`` table ('' if none).
+
+    Parameters
+    ----------
+    gpkg : str, pathlib.Path or GeoPackage
+        The built GeoPackage.
+
+    Returns
+    -------
+    str
+        ``YYYY-MM-DD`` (UTC), or '' when it has no provenance.
+    """
     if "provenance" not in gpkg_tables(gpkg):  # a GeoPackage without provenance still maps
         return ""
     prov = read_table(gpkg, "provenance")
@@ -228,19 +279,27 @@ def display_layer(
 
     Parameters
     ----------
-    gdf : the layer as loaded (EPSG:4326).
-    layer, style : its catalog declaration and style.
-    tolerance_m : simplification tolerance in metres, applied in the metric CRS (EPSG:4548 for Tianjin;
+    gdf : geopandas.GeoDataFrame
+        The layer as loaded (EPSG:4326).
+    layer : Layer
+        Its catalog declaration.
+    style : Style
+        Its style.
+    tolerance_m : float
+        Simplification tolerance in metres, applied in the metric CRS (EPSG:4548 for Tianjin;
         topology-preserving); 0 keeps the geometry as is. Points are never simplified.
-    gcj02 : shift the geometry from WGS84 to GCJ-02 (for the GaoDe basemap). The stored data is unchanged.
+    gcj02 : bool, default False
+        Shift the geometry from WGS84 to GCJ-02 (for the GaoDe basemap). The stored data is unchanged.
 
     Returns
     -------
-    GeoDataFrame (EPSG:4326 label; GCJ-02 coordinates if ``gcj02``) with the common and declared fields and
-    ``_c`` (feature colour from the style's categories or colour field, or None), ``_q`` (search text),
-    ``_lx``/``_ly`` (label position, for styles with a ``label_field``). Empty geometries are dropped, and so
-    are features the style says are drawn by another layer (``drawn_elsewhere``). Station English names that
-    are run-together pinyin are shown as spaced place-name pinyin (:func:`tjspatial.names.english_station_name`).
+    geopandas.GeoDataFrame
+        EPSG:4326 label (GCJ-02 coordinates if ``gcj02``) with the common and declared fields and ``_c``
+        (feature colour from the style's categories or colour field, or None), ``_q`` (search text),
+        ``_lx``/``_ly`` (label position, for styles with a ``label_field``). Empty geometries are dropped, and
+        so are features the style says are drawn by another layer (``drawn_elsewhere``). Station English names
+        that are run-together pinyin are shown as spaced place-name pinyin
+        (:func:`tjspatial.names.english_station_name`).
     """
     keep = [c for c in layer.all_fields if c in gdf.columns]
     out = gdf[keep + [gdf.geometry.name]].copy()
@@ -603,17 +662,31 @@ def layer_config(
 
     Parameters
     ----------
-    gdf : the display frame from :func:`display_layer`.
-    layer, style : the catalog declaration and its style. Dashes follow the features' ``status`` and a casing
-        their accuracy (``styles/cartography.json``), the same rule as the QGIS export.
-    catalog : for the sources' attribution.
-    show : whether the overlay is on when the map opens.
-    ramp : a continuous colour ramp ``{"field", "colors", "min", "max", "unit", "label"}`` (choropleths).
-    imported : the file name when the layer was replaced by an import (``tjspatial import-layer``); its
+    gdf : geopandas.GeoDataFrame
+        The display frame from :func:`display_layer`.
+    layer : Layer
+        The catalog declaration (or an analysis overlay, :meth:`Catalog.overlay_for`).
+    style : Style
+        Its style. Dashes follow the features' ``status`` and a casing their accuracy
+        (``styles/cartography.json``), the same rule as the QGIS export.
+    catalog : Catalog
+        For the sources' attribution.
+    show : bool, default True
+        Whether the overlay is on when the map opens.
+    ramp : dict, optional
+        A continuous colour ramp ``{"field", "colors", "min", "max", "unit", "label"}`` (choropleths).
+    imported : str, optional
+        The file name when the layer was replaced by an import (``tjspatial import-layer``); its
         accuracy then comes from the data, and a layer imported as official is no longer called 示意.
-    render : ``"svg"`` (each feature an SVG path, decimal GeoJSON) or ``"canvas"`` (one canvas, coordinates
+    render : {"svg", "canvas"}, optional
+        ``"svg"`` (each feature an SVG path, decimal GeoJSON) or ``"canvas"`` (one canvas, coordinates
         quantised and delta-encoded); default: canvas for layers over :data:`LARGE_LAYER_FEATURES` features
         or 100,000 vertices.
+
+    Returns
+    -------
+    dict
+        The overlay's configuration, JSON-ready (``data``: GeoJSON text, or quantised columns for canvas).
     """
     carto = load_cartography()
     acc_values = set(gdf["accuracy"].dropna().astype(str)) if "accuracy" in gdf else set()
@@ -759,7 +832,13 @@ class WebMap:
     offline: bool = False
 
     def frames(self) -> list[tuple[dict, gpd.GeoDataFrame]]:
-        """Each overlay's configuration with its display data as a GeoDataFrame (EPSG:4326 label)."""
+        """Each overlay's configuration with its display data as a GeoDataFrame (EPSG:4326 label).
+
+        Returns
+        -------
+        list of tuple of (dict, geopandas.GeoDataFrame)
+            Configuration and display data per overlay, in drawing order.
+        """
         out = []
         for cfg in self.config["layers"]:
             fc = dequantise(columns_to_features(json.loads(cfg["data"])))
@@ -772,7 +851,13 @@ class WebMap:
         return out
 
     def render(self) -> str:
-        """The complete HTML page (Leaflet and plugins inlined when ``offline``)."""
+        """The complete HTML page (Leaflet and plugins inlined when ``offline``).
+
+        Returns
+        -------
+        str
+            The HTML page.
+        """
         page = self.map.get_root().render()
         return inline_assets(page) if self.offline else page
 
