@@ -241,6 +241,44 @@ def test_threads_give_the_same_catchment_as_one_worker():
     dist, _ = walk_distances(net, pts, 600.0)
     segs = walked_segments(net, dist, 600.0)
     plain = fill_holes(shapely.union_all(shapely.buffer(shapely.linestrings(segs), 100, quad_segs=4)), 20_000)
-    assert one.area == pytest.approx(plain.area, rel=1e-5)
+    assert one.area == pytest.approx(plain.area, rel=1e-12) and shapely.symmetric_difference(one, plain).area < 1e-6
     polys = shapely.buffer(shapely.linestrings(segs[:400]), 100, quad_segs=4)
     assert union_by_piece(polys, workers=2).area == pytest.approx(union_by_piece(polys).area, rel=1e-12)
+
+
+def test_catchment_equals_buffering_every_walked_segment_on_a_realistic_grid():
+    """Issue #15: the fast path (blocks filled whole, buffers deep inside them skipped) gives the same polygon as
+    the per-segment method (buffer every walked segment, union, fill holes < 2 ha), on perturbed blocks with
+    missing streets (2-ha faces, larger holes), curved streets (walk length > chord) and cut edges."""
+    from tjspatial.analysis.network_coverage import walk_distances, walked_segments
+
+    rng = np.random.default_rng(15)
+    n = 40
+    ii, jj = np.divmod(np.arange(n * n), n)
+    xy = np.column_stack([X0 + jj * 100.0, Y0 + ii * 100.0]) + rng.uniform(-10, 10, (n * n, 2))
+    idx = np.arange(n * n).reshape(n, n)
+    u = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    v = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    keep = rng.random(len(u)) > 0.12
+    keep &= ~((jj[u] >= 18) & (jj[u] <= 26) & (ii[u] >= 6) & (ii[u] <= 14) & (jj[v] <= 26) & (ii[v] <= 14))  # a park
+    u, v = u[keep], v[keep]
+    chord = np.hypot(*(xy[u] - xy[v]).T)
+    length = np.where(rng.random(len(u)) < 0.3, chord * rng.uniform(1.0, 1.25, len(u)), chord)
+    net = WalkNetwork.from_arrays(xy, u, v, length)
+    pts = np.array(
+        [
+            [X0 + 1650, Y0 + 1000],
+            [X0 + 2200, Y0 + 1550],
+            [X0 + 2750, Y0 + 1000],
+            [X0 + 2200, Y0 + 450],
+            [X0 + 900, Y0 + 3000],
+        ]
+    )
+    area, info = walk_catchment(pts, net, 900.0, workers=1)
+    dist, _ = walk_distances(net, pts, 900.0)
+    segs = walked_segments(net, dist, 900.0)
+    plain = fill_holes(shapely.union_all(shapely.buffer(shapely.linestrings(segs), 100, quad_segs=4)), 20_000)
+    assert info["small_faces_km2"] > 2.0  # the shortcut did most of the work
+    assert shapely.get_num_interior_rings(shapely.get_parts(plain)).sum() > 0  # a large hole stayed open
+    assert area.area == pytest.approx(plain.area, rel=1e-12)
+    assert shapely.symmetric_difference(area, plain).area < 1e-6

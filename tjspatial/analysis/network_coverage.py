@@ -18,19 +18,17 @@ How it is fast
 * edges are cut with numpy on their two end points (street edges are treated as straight segments between
   their nodes; the ``length`` attribute is the walk length, so a curved street is cut in proportion along
   its chord — edge geometries are not used);
-* street blocks under ``max_hole_m2`` are filled whole (faces of the walked graph, traced in numpy) and
-  buffered as one MultiPolygon; only the other walked streets (cut ends, dead ends, streets between large
-  blocks) are buffered one by one, merged per connected piece (:func:`union_by_piece`: no global union) and
-  then once with the blocks' buffer; holes are
-  dropped by area in one vectorised pass. The blocks' buffer draws its corner arcs from the block outline
-  rather than from each street's end caps, so areas differ from buffering every street by ~1e-6 relative
-  (benchmarks/bench_network_coverage.py prints the difference);
-* the GEOS work runs on two threads by default (``workers=``; shapely releases the GIL): cut streets are
-  buffered while the blocks are traced, the blocks' buffer is drawn alongside the other streets' buffers, and
-  the connected pieces are merged on balanced threads — the same geometry as one thread, about 1.4x faster on
-  an idle two-core machine and no faster when other processes already use the cores. Merging the cut
-  streets' buffers (thousands of overlapping 100 m capsules at the edge of the walk) is still about half of
-  a call.
+* street blocks under ``max_hole_m2`` (and larger blocks too thin to leave a gap inside the street buffers)
+  are taken whole (faces of the walked graph, traced in numpy: the *core*); a street buffer that lies inside the
+  core adds nothing, so only the streets within ``walk_buffer`` of the core's edge are buffered — each one as
+  the per-station method buffers it (``quad_segs=4``) — and merged, per connected piece
+  (:func:`union_by_piece`: no global union), first those on or outside the core's edge, then only those of
+  the rest that stick out. Holes are dropped by area in one vectorised pass. The catchment is therefore the
+  same polygon as buffering and merging every walked segment (tests compare the two to 1e-12 relative;
+  benchmarks/bench_network_coverage.py prints the difference from the per-station pipeline); merging the
+  buffers along the catchment's edge is most of a call;
+* with ``workers=2`` (default on a multi-core machine) the connected pieces are merged on two threads (shapely
+  releases the GIL); the geometry is the same as with one thread.
 
 Graph conventions (osmnx): a networkx (Multi)(Di)Graph whose nodes have ``x``/``y`` (in ``graph.graph["crs"]``,
 default EPSG:4326) and whose edges have ``length`` in metres (computed as straight lines when absent). Walking
@@ -396,13 +394,13 @@ def walk_catchment(
     distance : walk distance, metres.
     walk_buffer : buffer around walked streets, metres.
     max_hole_m2 : holes smaller than this are filled, m².
-    workers : threads for the GEOS buffering and merging (default: 2, or 1 on a one-core machine); the
+    workers : threads for merging the street buffers (default: 2, or 1 on a one-core machine); the
         catchment is the same geometry whatever the number (only its vertex order may differ).
 
     Returns
     -------
     (polygon in EPSG:4548, dict of diagnostics: ``walk_buffer_m``, ``max_hole_m2``, ``stations_off_network``
-    (snapped farther than ``distance``), ``walked_km``, ``small_faces_km2`` (area of the street blocks filled
+    (snapped farther than ``distance``), ``walked_km``, ``small_faces_km2`` (area of the street blocks taken
     whole, the shortcut that makes this fast))
     """
     if graph is None:
@@ -470,18 +468,24 @@ def _left_probe(pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
     return (pa + pb) / 2 + nrm * np.minimum(1e-3 * length, 0.01)[:, None]
 
 
-def _core(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float) -> tuple[np.ndarray, np.ndarray]:
-    """The small faces (< ``max_area``) of the walked edges a–b as polygons, and which edges they cover.
+def _core(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float, walk_buffer: float) -> shapely.Geometry | None:
+    """The part of the catchment known without buffering: faces of the walked edges a–b (all walked whole) that
+    the result covers anyway.
+
+    * small faces (< ``max_area``): whatever the street buffers leave of them is a hole smaller than
+      ``max_area``, which is filled;
+    * thin faces: larger regions enclosed by those faces' rims in which no point is farther than ~97 % of
+      ``walk_buffer`` from the rim, so the rim streets' buffers (polygons whose sides and arc chords stay at least
+      ``walk_buffer * cos(pi / 16)`` = 98 % of it from the street) cover them whole.
 
     Small faces that share an edge form pieces; each region bounded by edges with a small face on one side only
-    is polygonised and kept if the pieces whose interior points fall in it add up to its area — true wherever
-    the streets form a plane graph, false around streets that cross without a node (bridges), whose edges are
-    then left to the ordinary buffer.
+    is polygonised and kept if the pieces whose interior points fall in it add up to its area — true wherever the
+    streets form a plane graph, false around streets that cross without a node (bridges), whose faces are then
+    left to the street buffers. Regions that hold no small face are kept if they are thin (negative buffer empty).
 
     Returns
     -------
-    core : polygons (EPSG:4548) made of small faces.
-    covered : (m,) bool, edges with a kept small face on either side (their buffer lies in ``buffer(core)``).
+    The union of those regions (polygons in the metric CRS), or ``None`` when there are none.
     """
     m = len(a)
     face, area = _faces(xy, a, b)
@@ -489,9 +493,8 @@ def _core(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float) -> tupl
     hs = small[face]
     left, right = hs[:m], hs[m:]
     rim = left ^ right
-    none = (np.empty(0, dtype=object), np.zeros(m, dtype=bool))
     if not rim.any():
-        return none
+        return None
     # chains of rim edges merged at their two-edge nodes first (the line merger keeps every junction as an end
     # point, so the linework stays noded): the polygonizer then builds a graph of ~1/10 the edges
     rim_lines = shapely.linestrings(np.stack([xy[a[rim]], xy[b[rim]]], axis=1))
@@ -499,7 +502,7 @@ def _core(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float) -> tupl
         shapely.polygonize(shapely.get_parts(shapely.line_merge(shapely.multilinestrings(rim_lines))))
     )
     if not len(regions):
-        return none
+        return None
     # small faces sharing an edge form the connected pieces of the core; one interior point per piece, just
     # left of one of its rim half-edges, tells which polygonised region it is
     nf = len(area)
@@ -516,12 +519,18 @@ def _core(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float) -> tupl
     ip, ir = shapely.STRtree(regions).query(shapely.points(_left_probe(xy[org], xy[dst])), predicate="within")
     assigned = np.bincount(ir, weights=comp_area[cid[ip]], minlength=len(regions))
     reg_area = shapely.area(regions)
-    valid = (assigned > 0) & (np.abs(assigned - reg_area) <= 1e-6 * np.maximum(reg_area, 1.0))
-    comp_ok = np.zeros(comp.max() + 1, dtype=bool)
-    comp_ok[cid[ip[valid[ir]]]] = True
-    ok = comp_ok[comp[face]] & hs
-    covered = (left & ok[:m]) | (right & ok[m:])
-    return regions[valid], covered
+    keep = (assigned > 0) & (np.abs(assigned - reg_area) <= 1e-6 * np.maximum(reg_area, 1.0))
+    # a region's inscribed circle is at most as large as its area: regions under pi * (0.97 walk_buffer)^2 are
+    # thin; larger ones are thin if their negative buffer is empty
+    empty = assigned == 0
+    keep |= empty & (reg_area < np.pi * (0.97 * walk_buffer) ** 2)
+    big = np.flatnonzero(empty & ~keep)
+    if len(big):
+        keep[big] = shapely.is_empty(shapely.buffer(regions[big], -0.97 * walk_buffer, quad_segs=2))
+    if not keep.any():
+        return None
+    # the regions are faces of one polygonised linework: an edge-matched coverage, dissolved without overlay
+    return shapely.coverage_union_all(regions[keep])
 
 
 def _buffer_walk(
@@ -533,81 +542,57 @@ def _buffer_walk(
     max_hole_m2: float,
     workers: int = 1,
 ) -> tuple[shapely.Geometry, float]:
-    """``buffer(walked segments, walk_buffer)`` with small holes filled, without buffering every segment.
+    """The union of ``buffer(segment, walk_buffer, quad_segs=4)`` over the walked segments, with holes under
+    ``max_hole_m2`` filled — the same polygon as buffering and merging every segment, without merging most of
+    them.
 
-    Faces of the walked network smaller than ``max_hole_m2`` would be filled as holes anyway, so their union
-    (the *core*, :func:`_core`) belongs to the catchment; ``buffer(core)`` then also covers the buffers of every
-    edge inside or on the edge of the core, and only the remaining segments (cut ends, tree-like streets,
-    edges between large faces, streets around a crossing without a node) are buffered one by one. The result
-    equals the buffer of all walked segments with small holes filled. Returns it and the core area (m²).
+    The *core* (:func:`_core`: street blocks that are filled or covered anyway) belongs to the result. A
+    segment whose buffer lies inside the core adds nothing: every segment inside the core eroded by
+    ``walk_buffer`` (negative buffer, its arcs widened so that their chords stay ``walk_buffer`` away) is dropped
+    without being buffered. The others are buffered (the very polygons the per-segment method makes) and merged
+    in two rounds: first those not strictly inside the core (streets on its rim, cut ends, streets between
+    large blocks) with the core; then of the remaining ones (inside the core, less than ``walk_buffer`` from its
+    edge) only those that stick out of that union. Each round merges per connected piece
+    (:func:`union_by_piece`). Returns the polygon and the core area (m²).
 
-    With ``workers > 1`` the GEOS work runs on that many threads (shapely releases the GIL): the cut streets
-    are buffered while the core is traced, the core is buffered while the other streets are, and the connected
-    pieces of street buffers are merged on balanced threads. The geometry is the same as with one worker.
+    With ``workers > 1`` the pieces are merged on that many threads (shapely releases the GIL); the geometry is
+    the same as with one worker.
     """
-    du, dv = dist[net.u], dist[net.v]
-    whole = (
-        np.isfinite(du)
-        & np.isfinite(dv)
-        & ((np.clip(distance - du, 0, None) + np.clip(distance - dv, 0, None)) >= net.length)
-    )
-    wa, wb = net.u[whole], net.v[whole]
-    ex = ThreadPoolExecutor(workers) if workers > 1 else None
-    try:
-
-        def run(fn, *args):
-            return _Now(fn(*args)) if ex is None else ex.submit(fn, *args)
-
-        def buffer_lines(segments):
-            if not len(segments):
-                return np.empty(0, dtype=object)
-            return shapely.buffer(shapely.linestrings(segments), walk_buffer, quad_segs=4)
-
-        core_area = 0.0
-        core_buffer = None
-        if max_hole_m2 > 0 and len(wa):
-            # streets that are not walked whole are never inside the core: buffer them while the core is traced
-            never = _segments_excluding(net, dist, distance, whole)
-            rest_never = run(buffer_lines, never)
-            core, covered = _core(net.xy, wa, wb, max_hole_m2)
-            if len(core):
-                core_area = float(shapely.area(core).sum())
-                # the core pieces are faces of a plane graph: they meet at nodes at most, so they form a valid
-                # MultiPolygon as they are and need no union before the buffer
-                core_future = run(shapely.buffer, shapely.multipolygons(core), walk_buffer, 4)
-                skip = ~whole
-                skip[np.flatnonzero(whole)[covered]] = True
-                rest = np.concatenate(
-                    [rest_never.result(), buffer_lines(_segments_excluding(net, dist, distance, skip))]
-                )
-                core_buffer = core_future.result()
-            else:
-                rest = np.concatenate(
-                    [rest_never.result(), buffer_lines(_segments_excluding(net, dist, distance, ~whole))]
-                )
-        else:
-            rest = buffer_lines(segs)
-        if core_buffer is not None and len(rest):
-            shapely.prepare(core_buffer)
-            rest = rest[~shapely.contains(core_buffer, rest)]  # already inside: no need to merge them
-        # merge the small street buffers among themselves first, then once with the (large) core buffer
-        merged = union_by_piece(rest, workers=workers, executor=ex) if len(rest) else None
-    finally:
-        if ex is not None:
-            ex.shutdown()
-    if core_buffer is None:
-        return (merged if merged is not None else shapely.Polygon()), core_area
-    return (shapely.union(core_buffer, merged) if merged is not None else core_buffer), core_area
+    lines = shapely.linestrings(segs)
+    core = None
+    if max_hole_m2 > 0:
+        du, dv = dist[net.u], dist[net.v]
+        whole = (
+            np.isfinite(du)
+            & np.isfinite(dv)
+            & ((np.clip(distance - du, 0, None) + np.clip(distance - dv, 0, None)) >= net.length)
+        )
+        if whole.any():
+            core = _core(net.xy, net.u[whole], net.v[whole], max_hole_m2, walk_buffer)
+    if core is None or shapely.is_empty(core):
+        return union_by_piece(_capsules(lines, walk_buffer), workers=workers), 0.0
+    core_area = float(shapely.area(core))
+    # a capsule lies within walk_buffer of its segment; the erosion's arcs are chords of circles of radius r,
+    # at least r * cos(pi / 32) from their centre (quad_segs=8)
+    r = walk_buffer / np.cos(np.pi / 32) * (1 + 1e-6) + 1e-6
+    deep = shapely.buffer(core, -r, quad_segs=8)
+    shapely.prepare(deep)
+    lines = lines[~shapely.contains_properly(deep, lines)]
+    shapely.prepare(core)
+    inside = shapely.contains_properly(core, lines)
+    first = shapely.union(core, union_by_piece(_capsules(lines[~inside], walk_buffer), workers=workers))
+    second = _capsules(lines[inside], walk_buffer)
+    if len(second):
+        shapely.prepare(first)
+        second = second[~shapely.contains(first, second)]
+    if len(second):
+        first = shapely.union(first, union_by_piece(second, workers=workers))
+    return first, core_area
 
 
-class _Now:
-    """A computed value behind the ``Future.result()`` interface (the one-worker path)."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def result(self):
-        return self.value
+def _capsules(lines: np.ndarray, walk_buffer: float) -> np.ndarray:
+    """``buffer(line, walk_buffer)`` of each segment with round caps of 4 segments a quarter circle (ITDP's)."""
+    return shapely.buffer(lines, walk_buffer, quad_segs=4) if len(lines) else np.empty(0, dtype=object)
 
 
 def union_by_piece(polys: np.ndarray, *, workers: int = 1, executor=None) -> shapely.Geometry:
@@ -653,14 +638,6 @@ def union_by_piece(polys: np.ndarray, *, workers: int = 1, executor=None) -> sha
         parts = union_pieces(np.arange(n))
     parts = parts[shapely.get_type_id(parts) == 3]
     return shapely.multipolygons(parts) if len(parts) > 1 else parts[0]
-
-
-def _segments_excluding(net: WalkNetwork, dist: np.ndarray, distance: float, skip: np.ndarray) -> np.ndarray:
-    """Walked segments of the edges not flagged in ``skip`` (edge-indexed boolean)."""
-    sub = WalkNetwork(
-        xy=net.xy, u=net.u[~skip], v=net.v[~skip], length=net.length[~skip], node_ids=net.node_ids, crs=net.crs
-    )
-    return walked_segments(sub, dist, distance)
 
 
 def load_walk_graph(path: str | Path | None = None) -> nx.MultiDiGraph:
