@@ -100,6 +100,16 @@ ROLES: dict[str, str] = {
     "place_names": "settlement points: base-map labels",
     "station_points": "rail and metro stations (``kind``, ``lines``): catchments, coverage, the rail graph",
     "planned_lines": "planned rail lines: the 2025 plan scenario of coverage and the rail graph",
+    "planning_zones": "the planning zones (central city, Binhai, outer districts): metro coverage by zone",
+    "dual_city_areas": "Jincheng and Bincheng: the dual-city summary",
+    "town_seats": "district and town seats (the regional nodes): population kernels",
+    "metro_network": "metro lines (``line_id``): which lines are drawn, the rail graph",
+    "intercity_network": "intercity and national rail lines: the rail graph, rail indicators",
+    "wetland_areas": "the protected wetlands: distance rings, features near wetlands",
+    "green_barrier_area": "the green ecological barrier: rings, the barrier indicator, clusters near it",
+    "urban_cluster_areas": "the urban clusters: clusters near the green barrier",
+    "port_areas": "the port districts: features near wetlands",
+    "tourism_sites": "tourism sites: the tourism indicator",
     "qgis_bookmark": "a spatial bookmark of the QGIS project (``bookmark = { group, per, name }``)",
 }
 """Layer roles (``roles = [...]`` on a ``[[layer]]``) and what code uses them for."""

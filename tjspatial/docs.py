@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .atomic import atomic_path
-from .catalog import ACCURACY_CLASSES, COMMON_FIELDS, THEMES, Catalog, get_catalog
+from .catalog import ACCURACY_CLASSES, COMMON_FIELDS, ROLES, THEMES, Catalog, get_catalog
 from .paths import layers_dir
 
 __all__ = ["data_dictionary", "write_data_dictionary", "dictionary_is_current"]
@@ -85,6 +85,8 @@ def data_dictionary(catalog: Catalog | None = None) -> str:
             f"- licence: {cat.licence(layer.id)}",
             f"- attribution: {cat.attribution(layer.id)}",
         ]
+        if layer.roles:
+            out.append("- roles (what the code uses it for): " + "; ".join(f"`{r}` {ROLES[r]}" for r in layer.roles))
         if layer.depends:
             out.append(f"- built from layers: {', '.join(f'`{d}`' for d in layer.depends)}")
         if layer.osm:
