@@ -167,3 +167,18 @@ def test_malformed_overlay_names_file_and_overlay(tmp_path):
     cat = load_catalog(tmp_path)
     with pytest.raises(CatalogError, match="overlay 'station_catchments': cannot fill"):
         cat.overlay_for("station_catchment")  # no distance given
+
+
+def test_coverage_overlays_declare_fields_labels_and_ramp():
+    cat = tj.get_catalog()
+    now, plan = (cat.overlay_for(r, distance_m=800.0) for r in ("coverage_existing", "coverage_plan"))
+    assert (now.id, plan.id) == ("coverage_existing", "coverage_2025")
+    assert now.accuracy == plan.accuracy == "modelled" and now.extra["derived_from"] == "districts"
+    assert now.extra["ramp_field"] == "pop_share_pct" and now.extra["shown"] is True
+    assert plan.extra["ramp_field"] == "pop_share_2025_pct" and plan.extra["shown"] is False
+    assert (
+        now.field_label("pop_share_pct").label
+        == "车站 800 米内人口比例（现状） / Residents within 800 m of a station (existing)"
+    )
+    assert plan.field_label("delta_pp").format_value(-1.25) == "-1.2 pp"
+    assert now.field_label("pop_2020") == cat["districts"].field_label("pop_2020")  # inherited from districts
