@@ -130,10 +130,8 @@ NUMPYDOC_MODULE_TODO = {
     "tjspatial.publish.site": 10,
     "tjspatial.sources.osm": 12,
     "tjspatial.sources.osm_data": 21,
-    "tjspatial.sources.osm_extract": 15,
     "tjspatial.sources.osm_fetch": 8,
     "tjspatial.sources.osm_layers": 20,
-    "tjspatial.sources.osm_query": 14,
 }
 
 

@@ -45,12 +45,34 @@ XML_SUFFIXES = (".osm", ".osm.gz", ".osm.bz2", ".xml")
 
 
 def is_pbf(path: Path) -> bool:
-    """Whether ``path`` names an OSM PBF extract (``.pbf``)."""
+    """Whether ``path`` names an OSM PBF extract (``.pbf``).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A file name.
+
+    Returns
+    -------
+    bool
+        True for ``*.pbf``.
+    """
     return str(path).lower().endswith(".pbf")
 
 
 def is_xml(path: Path) -> bool:
-    """Whether ``path`` names an OSM XML extract (``.osm``, optionally gzip / bzip2 compressed)."""
+    """Whether ``path`` names an OSM XML extract (``.osm``, optionally gzip / bzip2 compressed).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A file name.
+
+    Returns
+    -------
+    bool
+        True for ``*.osm``, ``*.osm.gz``, ``*.osm.bz2``.
+    """
     return str(path).lower().endswith(XML_SUFFIXES)
 
 
@@ -75,9 +97,20 @@ class _Counting(io.RawIOBase):
 
 
 def open_osm_xml(path: Path, *, counting: bool = False):
-    """Open an OSM XML file for binary reading, decompressing ``.gz`` / ``.bz2``. With ``counting``, returns
-    ``(file, counter)`` where ``counter.pos`` is how many bytes of the file on disk were read so far (for a
-    progress share and ETA)."""
+    """Open an OSM XML file for binary reading, decompressing ``.gz`` / ``.bz2``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The ``.osm``, ``.osm.gz`` or ``.osm.bz2`` file.
+    counting : bool, default False
+        Also return a counter of the bytes read on disk (for a progress share and ETA).
+
+    Returns
+    -------
+    file object or tuple
+        The binary file, or ``(file, counter)`` with ``counter.pos`` the bytes read so far.
+    """
     name = str(path).lower()
     raw = _Counting(Path(path))
     if name.endswith(".gz"):
@@ -176,7 +209,13 @@ class _Ticker:
 
 def tool_path() -> str | None:
     """The osmium-tool program (Debian ``osmium-tool``), or ``None`` when absent or disabled with the
-    environment variable ``TJSPATIAL_NO_OSMIUM_TOOL=1`` (then pyosmium clips)."""
+    environment variable ``TJSPATIAL_NO_OSMIUM_TOOL=1`` (then pyosmium clips).
+
+    Returns
+    -------
+    str or None
+        The path of ``osmium``.
+    """
     if os.environ.get("TJSPATIAL_NO_OSMIUM_TOOL"):
         return None
     return shutil.which("osmium")
@@ -185,7 +224,18 @@ def tool_path() -> str | None:
 def filter_expressions(selectors: list[Selector]) -> list[str]:
     """osmium ``tags-filter`` expressions that keep at least what ``selectors`` pick: per selector its most
     specific positive condition (``key=value``; ``key~"^(a|b)$"`` → ``key=a,b``; else ``key``), on the
-    selector's element types (``n``, ``w``, ``r``)."""
+    selector's element types (``n``, ``w``, ``r``).
+
+    Parameters
+    ----------
+    selectors : list of Selector
+        Parsed selectors (:func:`parse_selectors`).
+
+    Returns
+    -------
+    list of str
+        The ``tags-filter`` expressions, e.g. ``w/railway=subway``.
+    """
     out = []
     for sel in selectors:
         conds = [(k, op, v) for k, op, v in sel.conditions if op in (None, "=", "~")]
@@ -232,6 +282,26 @@ def clip_extract(
     cuts that to the polygon keeping ways whole and multipolygon, boundary and route relations complete.
     Without it, :func:`clip_filter_pbf` does the same with pyosmium on the polygon's bounding box. The file is
     written to a temporary name in ``out``'s folder and renamed when complete.
+
+    Parameters
+    ----------
+    src : pathlib.Path
+        The extract (``.osm.pbf``, ``.osm``, ``.osm.bz2``, ``.osm.gz``).
+    out : pathlib.Path
+        The OSM XML file to write.
+    polygon : shapely.Geometry
+        The area, EPSG:4326 (degrees).
+    keys : set of str
+        Tag keys the build's selectors test (:func:`tjspatial.sources.osm_query.osm_keys`).
+    selectors : list of Selector, optional
+        Selectors to keep instead of the catalog's.
+    progress : callable, optional
+        Receives progress lines.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
 
     Raises
     ------
@@ -299,7 +369,18 @@ def clip_extract(
 
 def file_extent(src: Path) -> tuple[float, float, float, float] | None:
     """(min lon, min lat, max lon, max lat) of every node of an OSM file (osmium-tool ``fileinfo -e``, else
-    the file header's box, else a pyosmium pass); ``None`` if it has no node."""
+    the file header's box, else a pyosmium pass); ``None`` if it has no node.
+
+    Parameters
+    ----------
+    src : pathlib.Path
+        An OSM file (PBF or XML).
+
+    Returns
+    -------
+    tuple of float or None
+        ``(min lon, min lat, max lon, max lat)`` in degrees, or None when it has no node.
+    """
     tool = tool_path()
     if tool:
         r = subprocess.run([tool, "fileinfo", "-e", "-g", "data.bbox", str(src)], capture_output=True, text=True)
@@ -343,6 +424,32 @@ def clip_filter_pbf(
     members; the relations kept). With ``progress``, each pass hands it a :func:`progress_line` at most every ``interval``
     seconds (``clock``, checked every ``check`` objects) — objects so far, share of the file read, objects/s
     and ETA — as the osmium-tool path and the XML parser do.
+
+    Parameters
+    ----------
+    src : pathlib.Path
+        The extract (``.osm.pbf``, ``.osm``, ``.osm.bz2``, ``.osm.gz``).
+    out : pathlib.Path
+        The OSM XML file to write.
+    bbox : tuple of float
+        ``(min lon, min lat, max lon, max lat)``, degrees (EPSG:4326).
+    keys : set of str
+        Tag keys an object must carry one of.
+    selectors : list of Selector, optional
+        An object must also be picked by one of them.
+    progress : callable, optional
+        Receives a progress line at most every ``interval`` seconds.
+    interval : float, default 5.0
+        Seconds between progress lines.
+    check : int, default 10000
+        Objects between clock checks.
+    clock : callable, optional
+        Time source in seconds (default ``time.perf_counter``; tests pass a fake).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
 
     Raises
     ------

@@ -41,12 +41,38 @@ class Selector:
     text: str
 
     def matches(self, element: str, tags: dict[str, str]) -> bool:
-        """Whether one element of type ``element`` with ``tags`` is selected."""
+        """Whether one element of type ``element`` with ``tags`` is selected.
+
+        Parameters
+        ----------
+        element : str
+            ``node``, ``way`` or ``relation``.
+        tags : dict of str to str
+            The element's tags.
+
+        Returns
+        -------
+        bool
+            True when the element type and every condition match.
+        """
         return element in self.elements and tags_match(tags, self.conditions)
 
 
 def tags_match(tags: dict[str, str], conditions) -> bool:
-    """Whether a tag dictionary satisfies every (key, op, value) condition."""
+    """Whether a tag dictionary satisfies every (key, op, value) condition.
+
+    Parameters
+    ----------
+    tags : dict of str to str
+        An element's tags.
+    conditions : iterable of tuple
+        ``(key, op, value)`` conditions of a selector.
+
+    Returns
+    -------
+    bool
+        True when every condition holds.
+    """
     for key, op, value in conditions:
         v = tags.get(key)
         if op is None:
@@ -65,7 +91,25 @@ def tags_match(tags: dict[str, str], conditions) -> bool:
 
 
 def parse_selector(text: str, layer_id: str = "<none>") -> Selector:
-    """Parse one selector; :class:`BuildError` naming the layer and the selector if it is malformed."""
+    """Parse one selector of a ``[layer.osm]`` query (e.g. ``way[railway=subway]``).
+
+    Parameters
+    ----------
+    text : str
+        The selector.
+    layer_id : str, optional
+        The layer whose query it is, named in the error.
+
+    Returns
+    -------
+    Selector
+        Element types and (key, op, value) conditions.
+
+    Raises
+    ------
+    BuildError
+        Naming the layer and the selector if it is malformed.
+    """
     m = _HEAD.match(text)
     if not m:
         raise BuildError(
@@ -96,17 +140,52 @@ def parse_selector(text: str, layer_id: str = "<none>") -> Selector:
 
 
 def parse_selectors(texts, layer_id: str = "<none>") -> list[Selector]:
-    """Parse every selector text of a layer's ``[layer.osm]`` query (see :func:`parse_selector`)."""
+    """Parse every selector text of a layer's ``[layer.osm]`` query (see :func:`parse_selector`).
+
+    Parameters
+    ----------
+    texts : iterable of str
+        The selector texts.
+    layer_id : str, optional
+        The layer whose query they are, named in the error.
+
+    Returns
+    -------
+    list of Selector
+        In order.
+    """
     return [parse_selector(t, layer_id) for t in (texts or [])]
 
 
 def osm_keys(selectors: list[Selector]) -> set[str]:
-    """Every tag key a list of selectors tests (used to pre-filter extracts)."""
+    """Every tag key a list of selectors tests (used to pre-filter extracts).
+
+    Parameters
+    ----------
+    selectors : list of Selector
+        Parsed selectors (:func:`parse_selectors`).
+
+    Returns
+    -------
+    set of str
+        The tag keys.
+    """
     return {key for s in selectors for key, op, _ in s.conditions if op in (None, "=", "~")}
 
 
 def poly_filters(polygon) -> list[str]:
-    """Overpass ``poly:"lat lon ..."`` strings, one per polygon part (exterior rings, 6 decimals)."""
+    """Overpass ``poly:"lat lon ..."`` strings, one per polygon part (exterior rings, 6 decimals).
+
+    Parameters
+    ----------
+    polygon : shapely.Geometry
+        Polygon or MultiPolygon, EPSG:4326 (degrees).
+
+    Returns
+    -------
+    list of str
+        One ``poly:"..."`` filter per part.
+    """
     parts = shapely.get_parts(polygon)
     out = []
     for part in parts:
@@ -127,6 +206,22 @@ def overpass_ql(selectors: list[Selector], polygon, *, timeout: int = 180, date:
     Everything the selected elements reference (way nodes, relation members and their nodes) is included
     with its tags (``>``), so the answer can be read with osmnx's XML readers like any extract.
     ``date`` (``YYYY-MM-DD`` or ISO timestamp) asks for the database as of that moment (attic query).
+
+    Parameters
+    ----------
+    selectors : list of Selector
+        Parsed selectors (:func:`parse_selectors`).
+    polygon : shapely.Geometry
+        The area to query, EPSG:4326 (degrees).
+    timeout : int, default 180
+        Overpass server timeout, seconds.
+    date : str, optional
+        ``YYYY-MM-DD`` or ISO timestamp: the database as of that moment (attic query).
+
+    Returns
+    -------
+    str
+        The Overpass QL text.
     """
     head = f"[out:xml][timeout:{int(timeout)}]"
     if date:
