@@ -157,6 +157,56 @@ def test_clip_catchment_equals_the_intersection():
     assert shapely.is_empty(clip_catchment(np.asarray([far]), catch)[0])
 
 
+def test_pieces_in_areas_matches_brute_force_intersections():
+    """Split cells whose pieces an area takes whole (one set of pieces fits its part of the cell), two halves of
+    equal area (two sets fit: decided by interior points), pieces an area cuts (intersected), and cells wholly
+    inside: every (area, piece) share equals area(piece ∩ area) / area(piece)."""
+    from types import SimpleNamespace
+
+    from tjspatial.analysis.zonal import GridIntegrator, pieces_in_areas
+
+    integ = GridIntegrator.from_grid(np.ones((4, 4)), Affine(10, 0, 0, 0, -10, 40))
+    cell = lambda r, c: shapely.box(c * 10, 30 - r * 10, c * 10 + 10, 40 - r * 10)  # noqa: E731
+    geoms = [
+        shapely.box(10, 20, 15, 30),  # cell (1, 1): left and right halves, equal areas
+        shapely.box(15, 20, 20, 30),
+        shapely.Polygon([(20, 0), (30, 0), (20, 10)]),  # cell (3, 2): two triangles of equal area
+        shapely.Polygon([(30, 0), (30, 10), (20, 10)]),
+        shapely.box(30, 30, 33, 40),  # cell (0, 3): three strips of unequal width
+        shapely.box(33, 30, 37, 40),
+        shapely.box(37, 30, 40, 40),
+        cell(2, 0),  # a whole cell as one piece
+    ]
+    pieces = SimpleNamespace(
+        geoms=np.asarray(geoms, dtype=object),
+        rows=np.array([1, 1, 3, 3, 0, 0, 0, 2]),
+        cols=np.array([1, 1, 2, 2, 3, 3, 3, 0]),
+        persons=np.ones(8),
+    )
+    areas = np.asarray(
+        [
+            shapely.box(0, 0, 15, 40),  # follows the split of (1, 1): halves of equal area
+            shapely.Polygon([(0, 0), (30, 0), (0, 30)]),  # follows the diagonal of (3, 2); holds (2, 0) whole
+            shapely.box(33, 0, 40, 40),  # takes two strips of (0, 3) whole
+            shapely.box(12.5, 5, 35.5, 36),  # cuts pieces
+        ],
+        dtype=object,
+    )
+    gi, pi, share, cshare = pieces_in_areas(integ, pieces, areas)
+    got = np.zeros((len(areas), len(geoms)))
+    got[gi, pi] = share
+    exp = np.array([[shapely.intersection(p, a).area / p.area for p in geoms] for a in areas])
+    assert got == pytest.approx(exp, abs=1e-12)
+    assert (exp[:3] % 1 == 0).all() and exp[3].min() < 1 and ((exp[3] > 0) & (exp[3] < 1)).sum() >= 4
+    cells = np.array(
+        [
+            [shapely.intersection(cell(r, c), areas[g]).area / 100]
+            for g, r, c in zip(gi, pieces.rows[pi], pieces.cols[pi])
+        ]
+    ).ravel()
+    assert cshare == pytest.approx(cells, abs=1e-12)
+
+
 def test_integrator_on_constructed_polygons():
     from tjspatial.analysis.zonal import GridIntegrator
 

@@ -360,7 +360,7 @@ def _zonal_sums(
     same = CRS.from_user_input(gcrs).equals(CRS.from_user_input(crs))
     if values is None or transform is None or transform.b != 0 or transform.d != 0 or (pieces is not None and not same):
         return pop.zonal_sum(geoms, crs=crs), pop.zonal_sum(covered, crs=crs)
-    from .zonal import integrator_for, pieces_covered, pieces_in_areas
+    from .zonal import integrator_for, piece_moments, pieces_covered, pieces_in_areas
 
     integ, memo = integrator_for(pop)
     if not same:
@@ -374,7 +374,9 @@ def _zonal_sums(
         totals = integ.sum(geoms, bp=abp)
         pairs = None
         if pieces is not None:
-            pairs = pieces_in_areas(integ, pieces, geoms, bp=abp)
+            if ("piece_moments",) not in memo:  # the same for every set of areas
+                memo[("piece_moments",)] = piece_moments(integ, pieces)
+            pairs = pieces_in_areas(integ, pieces, geoms, bp=abp, pmom=memo[("piece_moments",)])
             totals = totals + np.bincount(
                 pairs[0], weights=np.asarray(pieces.persons, float)[pairs[1]] * pairs[2], minlength=len(geoms)
             )

@@ -80,7 +80,7 @@ class GridIntegrator:
         :meth:`boundary_pieces` of ``geoms`` if already computed.
         """
         geoms = np.asarray(geoms, dtype=object).reshape(-1)
-        g, r, k, dw, um = self.boundary_pieces(geoms) if bp is None else bp
+        g, r, k, dw, um = (self.boundary_pieces(geoms) if bp is None else bp)[:5]
         return np.bincount(g, weights=dw * self._terms(r, k, um), minlength=len(geoms))
 
     def fractions_at(self, geoms, gi: np.ndarray, rows: np.ndarray, cols: np.ndarray, bp=None) -> np.ndarray:
@@ -91,7 +91,7 @@ class GridIntegrator:
         """
         geoms = np.asarray(geoms, dtype=object).reshape(-1)
         gi, rows, cols = (np.asarray(a, dtype=np.int64) for a in (gi, rows, cols))
-        g, r, k, dw, um = self.boundary_pieces(geoms) if bp is None else bp
+        g, r, k, dw, um = (self.boundary_pieces(geoms) if bp is None else bp)[:5]
         nr, nc = self.shape
         width = nc + 2
         key = (g * nr + r) * width + (k + 1)
@@ -106,14 +106,59 @@ class GridIntegrator:
         hi = np.searchsorted(key, q, side="right")
         return (cs[lo] - cs[start]) + (cs2[hi] - cs2[lo])
 
+    def moments_at(self, geoms, gi: np.ndarray, rows: np.ndarray, cols: np.ndarray, bp=None) -> np.ndarray:
+        """Area and first moments of ``geoms[gi[j]] ∩ cell (rows[j], cols[j])`` in the cell's own coordinates
+        (``t = u − col``, ``s = w − row``, the cell the unit square): ``(n, 3)`` array of ``∫∫ dA``, ``∫∫ t dA``,
+        ``∫∫ s dA`` (the first column is :meth:`fractions_at`).
+
+        Green's theorem as in :meth:`sum`, per row band: a boundary piece left of the cell adds the whole cell
+        width (``dw``, ``dw / 2``, ``dw · mean(s)``), one inside the cell the part right of it
+        (``dw · mean(1 − t)``, ``dw · mean(1 − t²) / 2``, ``dw · mean((1 − t) s)``), exact for straight pieces.
+        """
+        geoms = np.asarray(geoms, dtype=object).reshape(-1)
+        gi, rows, cols = (np.asarray(a, dtype=np.int64) for a in (gi, rows, cols))
+        g, r, k, dw, um, loc = self.boundary_pieces(geoms) if bp is None else bp
+        nr, nc = self.shape
+        width = nc + 2
+        key = (g * nr + r) * width + (k + 1)
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        t0, t1, s0, s1 = loc[order].T
+        d = dw[order]
+        a0, a1 = 1.0 - t0, 1.0 - t1
+        left = np.column_stack([d, d / 2, d * (s0 + s1) / 2])
+        same = np.column_stack(
+            [
+                d * (a0 + a1) / 2,
+                d * (1.0 - (t0 * t0 + t0 * t1 + t1 * t1) / 3) / 2,
+                d * (a0 * s0 / 3 + (a0 * s1 + a1 * s0) / 6 + a1 * s1 / 3),
+            ]
+        )
+        cl = np.vstack([np.zeros((1, 3)), np.cumsum(left, axis=0)])
+        cs = np.vstack([np.zeros((1, 3)), np.cumsum(same, axis=0)])
+        qrow = (gi * nr + rows) * width
+        q = qrow + (cols + 1)
+        start = np.searchsorted(key, qrow, side="left")
+        lo = np.searchsorted(key, q, side="left")
+        hi = np.searchsorted(key, q, side="right")
+        return (cl[lo] - cl[start]) + (cs[hi] - cs[lo])
+
     def boundary_pieces(self, geoms: np.ndarray):
         """Ring edges of ``geoms`` cut at the grid lines, as pieces lying in one cell each (index space).
 
-        Returns ``(g, r, k, dw, um)``: owner geometry, row, column (clipped to -1 .. cols), rise ``dw``
-        signed so that Σ ``dw · (v[r, k] (k + 1 − um) + S[r, k + 1])`` is the grid sum over the polygon, and
-        mean column position ``um``. Pieces outside the grid's rows are left out.
+        Returns ``(g, r, k, dw, um, loc)``: owner geometry, row, column (clipped to -1 .. cols), rise ``dw``
+        signed so that Σ ``dw · (v[r, k] (k + 1 − um) + S[r, k + 1])`` is the grid sum over the polygon, mean
+        column position ``um``, and the piece's ends in its cell's own coordinates, ``loc = (t0, t1, s0, s1)``
+        (``t = u − k``, ``s = w − r``, for :meth:`moments_at`). Pieces outside the grid's rows are left out.
         """
-        empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0))
+        empty = (
+            np.empty(0, np.int64),
+            np.empty(0, np.int64),
+            np.empty(0, np.int64),
+            np.empty(0),
+            np.empty(0),
+            np.empty((0, 4)),
+        )
         if not len(geoms):
             return empty
         parts, gidx = shapely.get_parts(geoms, return_index=True)
@@ -138,9 +183,9 @@ class GridIntegrator:
         first = np.ones(len(rings), dtype=bool)
         first[1:] = pidx[1:] != pidx[:-1]
         ring_sign = np.where(first, -1.0, 1.0) * np.sign(ring_area2)
-        e, r, k, dw, um = self._cut(ua, wa, ub, wb)
+        e, r, k, dw, um, loc = self._cut(ua, wa, ub, wb)
         er_e = er[e]
-        return gidx[pidx[er_e]], r, k, dw * ring_sign[er_e], um
+        return gidx[pidx[er_e]], r, k, dw * ring_sign[er_e], um, loc
 
     def _cut(self, ua, wa, ub, wb):
         """Cut edges at the lines u = integer and w = integer: (edge, row, col, dw, mean u) of every piece."""
@@ -174,10 +219,12 @@ class GridIntegrator:
         w1 = wa[e] + t1 * dw[e]
         pdw = w1 - w0
         um = (u0 + u1) / 2
-        r = np.floor((w0 + w1) / 2).astype(np.int64)
-        k = np.floor(um).astype(np.int64)
-        inside = (r >= 0) & (r < rows)  # horizontal pieces add nothing to sums but mark the cells crossed
-        return e[inside], r[inside], np.clip(k[inside], -1, cols), pdw[inside], um[inside]
+        rf, kf = np.floor((w0 + w1) / 2), np.floor(um)
+        inside = (rf >= 0) & (rf < rows)  # horizontal pieces add nothing to sums but mark the cells crossed
+        rf, kf = rf[inside], kf[inside]
+        loc = np.column_stack([u0[inside] - kf, u1[inside] - kf, w0[inside] - rf, w1[inside] - rf])
+        r, k = rf.astype(np.int64), np.clip(kf, -1, cols).astype(np.int64)
+        return e[inside], r, k, pdw[inside], um[inside], loc
 
 
 class SurfaceCache:
@@ -295,12 +342,12 @@ def _interior_points(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def pieces_in_areas(integ: GridIntegrator, pieces, geoms: np.ndarray, bp=None):
+def pieces_in_areas(integ: GridIntegrator, pieces, geoms: np.ndarray, bp=None, pmom=None):
     """Which pieces lie in which area and how much of each, for :func:`pieces_covered`.
 
     ``pieces`` has ``geoms`` (small polygons, one grid cell each), ``rows``, ``cols`` and ``persons``;
     ``geoms`` are the areas, in the grid's CRS (``bp``: their :meth:`GridIntegrator.boundary_pieces`, if
-    already computed). Returns ``(gi, pi, share, cell_share)``: area index, piece index, share of the piece
+    already computed; ``pmom``: :func:`piece_moments`, if already computed). Returns ``(gi, pi, share, cell_share)``: area index, piece index, share of the piece
     inside the area (> 0), and share of the piece's cell inside the area.
 
     A cell the area boundary misses is wholly in or out (the boundary integral tells, no point-in-polygon
@@ -341,44 +388,124 @@ def pieces_in_areas(integ: GridIntegrator, pieces, geoms: np.ndarray, bp=None):
     cand_c = np.repeat(lo, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
     inside_cols = (uc[cand_c] >= span[cand_g, 2]) & (uc[cand_c] <= span[cand_g, 3])
     cand_g, cand_c = cand_g[inside_cols], cand_c[inside_cols]
-    frac = integ.fractions_at(geoms, cand_g, ur[cand_c], uc[cand_c], bp=bp)
-    # which of them the boundary crosses
+    mom = integ.moments_at(geoms, cand_g, ur[cand_c], uc[cand_c], bp=bp)
+    frac = mom[:, 0]
+    # which of them the boundary crosses (a bitmap over (area, piece cell))
     on = (k_b >= 0) & (k_b < nc)
-    crossed = np.unique(g_b[on] * (nr * nc) + r_b[on] * nc + k_b[on])
-    is_crossed = np.isin(cand_g * (nr * nc) + ucell[cand_c], crossed)
+    bc = r_b[on] * nc + k_b[on]
+    pos = np.minimum(np.searchsorted(ucell, bc), nu - 1)
+    hit = ucell[pos] == bc
+    crossed = np.zeros(len(geoms) * nu, dtype=bool)
+    crossed[g_b[on][hit] * nu + pos[hit]] = True
+    is_crossed = crossed[cand_g * nu + cand_c]
     whole = ~is_crossed & (frac > 0.5)
     wg, wp, _ = _expand(cand_g[whole], cand_c[whole], starts, counts, order)
     part = is_crossed & (frac > _FULL)
-    cg, cc, cshare = cand_g[part], cand_c[part], frac[part]
-    # crossed cells, piece by piece
+    cg, cc, target = cand_g[part], cand_c[part], mom[part]
+    # crossed cells, piece by piece: the set of pieces with the area's area and first moments in the cell
     gg, pp, pair = _expand(cg, cc, starts, counts, order)
-    parea = shapely.area(pg[pp])
-    need = np.unique(pp)
-    rxy = np.empty((len(pg), 2))
-    rxy[need] = _interior_points(pg[need])
-    shapely.prepare(geoms)
-    inside = shapely.contains_xy(geoms[gg], rxy[pp, 0], rxy[pp, 1])
-    held = np.bincount(pair, weights=np.where(inside, parea, 0.0), minlength=len(cg))
-    cell_area = abs(integ.transform.a * integ.transform.e)
-    clean = (np.abs(held - cshare * cell_area) <= 1e-9 * cell_area)[pair]
+    if pmom is None:
+        pmom = piece_moments(integ, pieces)
+    inside, status = _match_pieces(target, counts[cc], pair, pmom[pp], _MATCH_TOL)
+    unsure = np.flatnonzero(status[pair] == 2)  # a cell of many pieces: ask an interior point of each
+    if len(unsure):
+        rxy = _interior_points(pg[pp[unsure]])
+        shapely.prepare(geoms)
+        inside[unsure] = shapely.contains_xy(geoms[gg[unsure]], rxy[:, 0], rxy[:, 1])
+        held = np.zeros((len(cg), 3))
+        np.add.at(held, pair[inside], pmom[pp[inside]])
+        fits = (np.abs(held - target) <= _MATCH_TOL).all(axis=1)
+        status = np.where(status == 2, np.where(fits, 1, 0), status)
     share = np.where(inside, 1.0, 0.0)
-    messy = np.flatnonzero(~clean)
+    messy = np.flatnonzero(status[pair] == 0)  # no set of pieces fits (the area cuts a piece): intersect
     if len(messy):
         from .grid import subdivide
 
+        parea = shapely.area(pg[pp[messy]])
         sub, owner = _subdivided(geoms, 64, subdivide)
         ip, isub = shapely.STRtree(sub).query(pg[pp[messy]], predicate="intersects")
         ok = owner[isub] == gg[messy][ip]
         ip, isub = ip[ok], isub[ok]
         area = shapely.area(shapely.intersection(pg[pp[messy]][ip], sub[isub]))
-        share[messy] = np.bincount(ip, weights=area, minlength=len(messy)) / np.maximum(parea[messy], 1e-300)
+        share[messy] = np.bincount(ip, weights=area, minlength=len(messy)) / np.maximum(parea, 1e-300)
     keep = share > 0
     return (
         np.concatenate([wg, gg[keep]]),
         np.concatenate([wp, pp[keep]]),
         np.concatenate([np.ones(len(wg)), share[keep]]),
-        np.concatenate([np.ones(len(wg)), cshare[pair][keep]]),
+        np.concatenate([np.ones(len(wg)), target[pair, 0][keep]]),
     )
+
+
+_MATCH_MAX_PIECES = 6
+"""Cells with up to this many pieces are matched by trying every subset (2**6 sums); more: interior points."""
+
+_MATCH_TOL = 1e-9
+"""Area and first moments (cell units) within which a set of pieces is the area's part of a cell."""
+
+
+def piece_moments(integ: GridIntegrator, pieces) -> np.ndarray:
+    """``(n, 3)``: area and first moments of every piece in its cell's own coordinates (see
+    :meth:`GridIntegrator.moments_at`), depending on the pieces and the grid only (memoise per surface).
+
+    Shoelace sums over each piece's coordinates taken as one closed chain: the jumps between the rings of a
+    polygon with holes or of a multipolygon cancel, so the sum is that of its rings, signed by orientation;
+    where that is not its area (rings oriented alike), GEOS's area and centroid are used instead.
+    """
+    pg = np.asarray(pieces.geoms, dtype=object)
+    t = integ.transform
+    cell_area = abs(t.a * t.e)
+    xy, owner = shapely.get_coordinates(pg, return_index=True)
+    u = (xy[:, 0] - t.c) / t.a - np.asarray(pieces.cols, dtype=float)[owner]
+    w = (xy[:, 1] - t.f) / t.e - np.asarray(pieces.rows, dtype=float)[owner]
+    n = np.bincount(owner, minlength=len(pg))
+    start = np.cumsum(n) - n
+    nxt = np.arange(len(owner)) + 1
+    last = np.r_[owner[1:] != owner[:-1], True]
+    nxt[last] = start[owner[last]]
+    ub, wb = u[nxt], w[nxt]
+    cross = u * wb - ub * w
+    a = np.bincount(owner, weights=cross, minlength=len(pg)) / 2
+    mu = np.bincount(owner, weights=(u + ub) * cross, minlength=len(pg)) / 6
+    mw = np.bincount(owner, weights=(w + wb) * cross, minlength=len(pg)) / 6
+    sign = np.where(a < 0, -1.0, 1.0)
+    out = np.column_stack([a, mu, mw]) * sign[:, None]
+    area = shapely.area(pg) / cell_area
+    rest = np.flatnonzero(np.abs(out[:, 0] - area) > 1e-12)
+    if len(rest):
+        c = shapely.get_coordinates(shapely.centroid(pg[rest]))
+        cu = (c[:, 0] - t.c) / t.a - np.asarray(pieces.cols, dtype=float)[rest]
+        cw = (c[:, 1] - t.f) / t.e - np.asarray(pieces.rows, dtype=float)[rest]
+        out[rest] = np.column_stack([area[rest], area[rest] * cu, area[rest] * cw])
+    return out
+
+
+def _match_pieces(target: np.ndarray, k: np.ndarray, pair: np.ndarray, pmom: np.ndarray, tol: float):
+    """For every crossed (area, cell) pair ``i`` (its ``k[i]`` pieces are the rows ``pair == i``, consecutive),
+    the subset of its pieces whose area and first moments (``pmom``, one row per piece row) sum to
+    ``target[i]`` (those of the area's part of the cell) within ``tol``.
+
+    Returns ``(inside, status)``: per piece row, whether it is in that subset; per pair, 1 if exactly one
+    subset fits (the area's boundary follows the pieces' edges in that cell), 0 if none does (the boundary cuts
+    a piece: intersect), 2 if several fit or the cell has too many pieces (decide by interior points).
+    """
+    inside = np.zeros(len(pair), dtype=bool)
+    status = np.full(len(target), 2, dtype=np.int8)
+    first = np.cumsum(k) - k
+    for kk in np.unique(k):
+        if kk > _MATCH_MAX_PIECES:
+            continue
+        sel = np.flatnonzero(k == kk)
+        rows = first[sel][:, None] + np.arange(kk)
+        masks = (np.arange(2**kk)[:, None] >> np.arange(kk)) & 1
+        fit = np.ones((len(sel), 2**kk), dtype=bool)
+        for j in range(3):
+            fit &= np.abs(pmom[rows, j] @ masks.T - target[sel, j, None]) <= tol
+        nfit = fit.sum(axis=1)
+        one = nfit == 1
+        status[sel] = np.where(one, 1, np.where(nfit == 0, 0, 2))
+        inside[rows[one]] = masks[np.argmax(fit[one], axis=1)].astype(bool)
+    return inside, status
 
 
 def pieces_covered(integ: GridIntegrator, pieces, pairs, covered: np.ndarray, bp, catch_parts=None) -> np.ndarray:
