@@ -282,3 +282,106 @@ def test_catchment_equals_buffering_every_walked_segment_on_a_realistic_grid():
     assert shapely.get_num_interior_rings(shapely.get_parts(plain)).sum() > 0  # a large hole stayed open
     assert area.area == pytest.approx(plain.area, rel=1e-12)
     assert shapely.symmetric_difference(area, plain).area < 1e-6
+
+
+def _graphml_grid(tmp_path):
+    """grid_graph() in EPSG:4326 saved as osmnx GraphML (the import format), plus one node without streets."""
+    import osmnx as ox
+    from pyproj import Transformer
+
+    g = grid_graph()
+    to_ll = Transformer.from_crs("EPSG:4548", "EPSG:4326", always_xy=True)
+    for _, d in g.nodes(data=True):
+        d["x"], d["y"] = to_ll.transform(d["x"], d["y"])
+    g.add_node("lone", x=117.1, y=38.9)
+    g.graph["crs"] = "EPSG:4326"
+    g = nx.relabel_nodes(g, {k: i * 10 + 7 for i, k in enumerate(g.nodes)})  # int ids, like OSM's
+    path = tmp_path / "walk.graphml"
+    ox.save_graphml(g, path)
+    return path
+
+
+def test_walk_network_graphml_to_gpkg_and_parquet_gives_the_same_network_and_coverage(tmp_path):
+    """#15: the compact edge table (GeoPackage or Parquet) written from a GraphML import loads back to the same
+    arrays (GeoPackage: identical; Parquet: the same streets, nodes in id order) and the same catchment."""
+    net = WalkNetwork.load(_graphml_grid(tmp_path))
+    assert net.crs == "EPSG:4548" and len(net.xy) == 442 and len(net.u) == 2 * 21 * 20
+    gp = WalkNetwork.load(net.save(tmp_path / "walk.gpkg", source="grid"))
+    for name in ("xy", "u", "v", "length", "node_ids"):
+        assert np.array_equal(getattr(gp, name), getattr(net, name)), name
+    assert gp.crs == net.crs
+    pq = WalkNetwork.load(net.save(tmp_path / "walk.parquet", source="grid"))
+    assert pq.crs == net.crs and len(pq.xy) == 442 and np.array_equal(np.sort(pq.node_ids), np.sort(net.node_ids))
+    row = {k: i for i, k in enumerate(net.node_ids.tolist())}
+    back = np.array([row[k] for k in pq.node_ids.tolist()])
+    assert np.array_equal(net.xy[back], pq.xy)
+    edges = lambda n, ids: sorted(zip(ids[n.u].tolist(), ids[n.v].tolist(), n.length.tolist()))  # noqa: E731
+    assert edges(pq, pq.node_ids) == [tuple(sorted(e[:2])) + (e[2],) for e in edges(net, net.node_ids)]
+    pts = np.array([[X0 + 1003, Y0 + 996], [X0 + 310, Y0 + 1790]])
+    a, ia = walk_catchment(pts, net, 420.0, workers=1)
+    b, ib = walk_catchment(pts, gp, 420.0, workers=1)
+    c, ic = walk_catchment(pts, pq, 420.0, workers=1)
+    assert ia == ib and a.equals_exact(b, 0) and a.area > 0.5e6
+    assert ic["walked_km"] == pytest.approx(ia["walked_km"], rel=1e-12)
+    assert c.area == pytest.approx(a.area, rel=1e-12) and shapely.symmetric_difference(a, c).area < 1e-6
+
+
+def test_bad_walk_network_edge_tables_name_the_file_and_column(tmp_path):
+    import sqlite3
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tjspatial.errors import InputError
+
+    net = WalkNetwork.from_graph(grid_graph(n=3))
+    gp = net.save(tmp_path / "walk.gpkg")
+    con = sqlite3.connect(gp)
+    con.execute("ALTER TABLE walk_edges DROP COLUMN length")
+    con.commit()
+    con.close()
+    with pytest.raises(InputError, match=r"walk\.gpkg: table walk_edges lacks column\(s\) length"):
+        WalkNetwork.load(gp)
+    table = pq.read_table(net.save(tmp_path / "walk.parquet"))
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(table.drop_columns(["x_v"]).replace_schema_metadata(table.schema.metadata), bad)
+    with pytest.raises(InputError, match=r"bad\.parquet: the edge table lacks column\(s\) x_v"):
+        WalkNetwork.load(bad)
+    neg = tmp_path / "neg.parquet"
+    lengths = pa.array(-table.column("length").to_numpy())
+    pq.write_table(table.set_column(2, "length", lengths), neg)
+    with pytest.raises(InputError, match=r"neg\.parquet: the edge table, column length has 12 values"):
+        WalkNetwork.load(neg)
+    with pytest.raises(FileNotFoundError, match="tjspatial walk-network"):
+        WalkNetwork.load(tmp_path / "none.gpkg")
+
+
+def test_cli_walk_network_writes_an_edge_table_that_coverage_reads(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    fixture = Path(__file__).parent / "fixtures" / "osm" / "tianjin_fixture.osm"
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = tmp_path / "walk.gpkg"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tjspatial.cli", "walk-network", "--extract", str(fixture), "--out", str(out)]
+        + ["--cache-dir", str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"{out}: 4 nodes, 3 streets (EPSG:4548)" in proc.stdout
+    assert (tmp_path / "cache" / "walk_network.graphml").is_file()
+    net = WalkNetwork.load(out)
+    assert net.crs == "EPSG:4548" and len(net.xy) == 4 and len(net.u) == 3
+    st = gpd.GeoDataFrame({"kind": ["metro"]}, geometry=[shapely.Point(117.2000, 39.1330)], crs="EPSG:4326")
+    a, _ = walk_catchment(tj.to_metric(st).geometry.values, net, 1000.0)
+    b, _ = walk_catchment(
+        tj.to_metric(st).geometry.values, load_walk_graph(tmp_path / "cache" / "walk_network.graphml"), 1000.0
+    )
+    assert a.area == pytest.approx(b.area, rel=1e-12) and a.area > 0

@@ -54,7 +54,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
 from ..crs import METRIC_CRS
-from ..errors import BuildError
+from ..errors import BuildError, InputError
 from ..paths import osm_cache_dir
 
 if TYPE_CHECKING:
@@ -209,12 +209,26 @@ class WalkNetwork:
 
     # ------------------------------------------------------------------------------------------ edge table
     def save(self, path, *, source: str = "") -> Path:
-        """Write the network as two tables of a GeoPackage (``walk_nodes``: node_id, x, y; ``walk_edges``: u, v,
-        length — node rows, metres) plus ``walk_meta`` (crs, counts, source), atomically (temporary file, then
-        rename). :meth:`load` reads it back in seconds without networkx."""
+        """Write the network as an edge table, atomically (temporary file, then rename); :meth:`load` reads it
+        back in seconds, without networkx.
+
+        ``.parquet``: one table, a row per edge — ``u``, ``v`` (node ids), ``length`` (metres), ``x_u``, ``y_u``,
+        ``x_v``, ``y_v`` (node coordinates in ``crs``); a node without edges is a row with ``u == v`` and length 0;
+        the CRS and source in the file's key-value metadata (needs pyarrow). Anything else: a GeoPackage with
+        ``walk_nodes`` (node_id, x, y), ``walk_edges`` (u, v: ``walk_nodes`` rows; length: metres) and
+        ``walk_meta`` (crs, counts, source), attribute tables GDAL and QGIS list."""
+        path = Path(path)
+        if path.suffix.lower() == ".parquet":
+            return self._save_parquet(path, source)
+        return self._save_gpkg(path, source)
+
+    def _node_ids(self) -> np.ndarray:
+        ids = np.asarray(self.node_ids)
+        return ids.astype(np.int64) if np.issubdtype(ids.dtype, np.integer) else np.arange(len(ids))
+
+    def _save_gpkg(self, path: Path, source: str) -> Path:
         from ..atomic import atomic_path
 
-        path = Path(path)
         meta = {
             "crs": self.crs,
             "nodes": len(self.xy),
@@ -243,11 +257,9 @@ class WalkNetwork:
                     "CREATE TABLE walk_edges (fid INTEGER PRIMARY KEY, u INTEGER NOT NULL, "
                     "v INTEGER NOT NULL, length REAL NOT NULL)"
                 )
-                ids = np.asarray(self.node_ids)
-                ids = ids.astype(np.int64) if np.issubdtype(ids.dtype, np.integer) else np.arange(len(ids))
                 con.executemany(
                     "INSERT INTO walk_nodes VALUES (?, ?, ?, ?)",
-                    zip(range(len(self.xy)), ids.tolist(), self.xy[:, 0].tolist(), self.xy[:, 1].tolist()),
+                    zip(range(len(self.xy)), self._node_ids().tolist(), self.xy[:, 0].tolist(), self.xy[:, 1].tolist()),
                 )
                 con.executemany(
                     "INSERT INTO walk_edges VALUES (?, ?, ?, ?)",
@@ -267,27 +279,87 @@ class WalkNetwork:
                 con.close()
         return path
 
+    def _save_parquet(self, path: Path, source: str) -> Path:
+        import json
+
+        pa, pq = _pyarrow(path)
+        from ..atomic import atomic_path
+
+        ids = self._node_ids()
+        lone = np.setdiff1d(np.arange(len(self.xy)), np.concatenate([self.u, self.v]))
+        u = np.concatenate([self.u, lone])
+        v = np.concatenate([self.v, lone])
+        cols = {
+            "u": ids[u],
+            "v": ids[v],
+            "length": np.concatenate([self.length, np.zeros(len(lone))]),
+            "x_u": self.xy[u, 0],
+            "y_u": self.xy[u, 1],
+            "x_v": self.xy[v, 0],
+            "y_v": self.xy[v, 1],
+        }
+        meta = {"crs": self.crs, "source": source, "format": _PARQUET_FORMAT}
+        table = pa.table(cols).replace_schema_metadata({"tjspatial": json.dumps(meta)})
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp)
+        return path
+
     @classmethod
     def load(cls, path) -> "WalkNetwork":
-        """Read a network written by :meth:`save` (a GeoPackage with ``walk_nodes``/``walk_edges``), or import a
-        GraphML file (``.graphml``, through networkx: slow and memory-hungry for a city-wide network)."""
+        """Read a network written by :meth:`save` (a GeoPackage with ``walk_nodes``/``walk_edges``/``walk_meta``,
+        or a ``.parquet`` edge table), or import a GraphML file (``.graphml``, through networkx: slow and
+        memory-hungry for a city-wide network).
+
+        Raises
+        ------
+        FileNotFoundError
+            No file at ``path``.
+        InputError
+            The file is not such a network: the message names the file, the table and the missing column (or the
+            bad values).
+        """
         path = Path(path)
-        if path.suffix.lower() == ".graphml":
+        suffix = path.suffix.lower()
+        if suffix == ".graphml":
             return cls.from_graph(load_walk_graph(path))
         if not path.is_file():
-            raise FileNotFoundError(f"no walk network at {path}")
+            raise FileNotFoundError(f"no walk network at {path}; write one with `tjspatial walk-network --out FILE`")
+        if suffix == ".parquet":
+            return cls._load_parquet(path)
+        return cls._load_gpkg(path)
+
+    @classmethod
+    def _load_gpkg(cls, path: Path) -> "WalkNetwork":
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if not {"walk_nodes", "walk_edges", "walk_meta"} <= tables:
-                raise ValueError(
-                    f"{path}: not a walk network GeoPackage (tables walk_nodes, walk_edges, walk_meta "
-                    f"missing); build one with WalkNetwork.save"
+            try:
+                tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            except sqlite3.DatabaseError as exc:
+                raise InputError(f"{path}: not a walk network GeoPackage ({exc})") from None
+            missing = [t for t in _GPKG_COLUMNS if t not in tables]
+            if missing:
+                raise InputError(
+                    f"{path}: not a walk network GeoPackage (table(s) {', '.join(missing)} missing); write one with "
+                    f"`tjspatial walk-network --out FILE.gpkg` or WalkNetwork.save"
                 )
+            for table, need in _GPKG_COLUMNS.items():
+                have = {r[1] for r in con.execute(f"PRAGMA table_info({table})")}
+                lack = [c for c in need if c not in have]
+                if lack:
+                    raise InputError(
+                        f"{path}: table {table} lacks column(s) {', '.join(lack)} (a walk network needs {table}"
+                        f"({', '.join(need)}))"
+                    )
+                for c in need[1:] if table == "walk_meta" else need:
+                    if c != "node_id" and con.execute(f"SELECT 1 FROM {table} WHERE {c} IS NULL LIMIT 1").fetchone():
+                        raise InputError(f"{path}: table {table}, column {c} has empty values")
             meta = dict(con.execute("SELECT key, value FROM walk_meta"))
-            n, m = int(meta["nodes"]), int(meta["edges"])
+            if "crs" not in meta:
+                raise InputError(f"{path}: table walk_meta has no 'crs' row (the CRS of walk_nodes x, y)")
+            n = con.execute("SELECT COUNT(*) FROM walk_nodes").fetchone()[0]
+            m = con.execute("SELECT COUNT(*) FROM walk_edges").fetchone()[0]
             nodes = np.fromiter(
-                con.execute("SELECT node_id, x, y FROM walk_nodes ORDER BY fid"),
+                con.execute("SELECT coalesce(node_id, fid), x, y FROM walk_nodes ORDER BY fid"),
                 dtype=[("id", "i8"), ("x", "f8"), ("y", "f8")],
                 count=n,
             )
@@ -299,15 +371,75 @@ class WalkNetwork:
         finally:
             con.close()
         xy = np.column_stack([nodes["x"], nodes["y"]])
-        if m and (edges["u"].min() < 0 or max(edges["u"].max(), edges["v"].max()) >= n):
-            raise ValueError(f"{path}: table walk_edges refers to nodes outside walk_nodes (0..{n - 1})")
+        if m and (min(edges["u"].min(), edges["v"].min()) < 0 or max(edges["u"].max(), edges["v"].max()) >= n):
+            raise InputError(f"{path}: table walk_edges, columns u, v refer to nodes outside walk_nodes (0..{n - 1})")
+        _check_lengths(edges["l"], path, "walk_edges")
+        u, v = edges["u"], edges["v"]
+        if m and ((u >= v).any()):
+            # not written by save (u < v, one row per pair): canonicalise
+            return cls.from_arrays(xy, u, v, edges["l"], node_ids=nodes["id"], crs=meta["crs"])
         return cls(
             xy=xy,
-            u=edges["u"].copy(),
-            v=edges["v"].copy(),
+            u=u.copy(),
+            v=v.copy(),
             length=edges["l"].copy(),
             node_ids=nodes["id"].copy(),
-            crs=meta.get("crs", METRIC_CRS),
+            crs=meta["crs"],
+        )
+
+    @classmethod
+    def _load_parquet(cls, path: Path) -> "WalkNetwork":
+        import json
+
+        _, pq = _pyarrow(path)
+        try:
+            schema = pq.read_schema(path)
+        except Exception as exc:  # pyarrow raises its own error classes for a file that is not Parquet
+            raise InputError(f"{path}: not a Parquet file ({type(exc).__name__}: {exc})") from None
+        lack = [c for c in _PARQUET_COLUMNS if c not in schema.names]
+        if lack:
+            raise InputError(
+                f"{path}: the edge table lacks column(s) {', '.join(lack)} (a walk network edge table needs "
+                f"{', '.join(_PARQUET_COLUMNS)}: node ids, metres, node coordinates)"
+            )
+        meta = json.loads((schema.metadata or {}).get(b"tjspatial", b"{}"))
+        if "crs" not in meta:
+            raise InputError(f"{path}: no 'tjspatial' metadata with the CRS of x_u, y_u, x_v, y_v")
+        table = pq.read_table(path, columns=list(_PARQUET_COLUMNS))
+        cols = {}
+        for c in _PARQUET_COLUMNS:
+            col = table.column(c)
+            if col.null_count:
+                raise InputError(f"{path}: column {c} has {col.null_count} empty values")
+            cols[c] = col.to_numpy()
+        _check_lengths(cols["length"], path, "the edge table")
+        ids, first, inv = np.unique(np.concatenate([cols["u"], cols["v"]]), return_index=True, return_inverse=True)
+        x = np.concatenate([cols["x_u"], cols["x_v"]])[first]
+        y = np.concatenate([cols["y_u"], cols["y_v"]])[first]
+        m = len(cols["u"])
+        return cls.from_arrays(np.column_stack([x, y]), inv[:m], inv[m:], cols["length"], node_ids=ids, crs=meta["crs"])
+
+
+_GPKG_COLUMNS = {"walk_nodes": ("node_id", "x", "y"), "walk_edges": ("u", "v", "length"), "walk_meta": ("key", "value")}
+_PARQUET_COLUMNS = ("u", "v", "length", "x_u", "y_u", "x_v", "y_v")
+_PARQUET_FORMAT = "tjspatial walk network edge table 1 (u, v: node ids; length: metres; x, y in crs)"
+
+
+def _pyarrow(path: Path):
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise InputError(f"{path}: a Parquet walk network needs pyarrow (pip install pyarrow) or use .gpkg") from None
+    return pa, pq
+
+
+def _check_lengths(length: np.ndarray, path: Path, table: str) -> None:
+    bad = ~np.isfinite(length) | (length < 0)
+    if bad.any():
+        raise InputError(
+            f"{path}: {table}, column length has {int(bad.sum())} values that are not finite non-negative metres "
+            f"(first at row {int(np.argmax(bad))})"
         )
 
 

@@ -122,9 +122,10 @@ def analyse(
     distances : sequence of float
         Buffer coverage distances, metres.
     graph : networkx graph, WalkNetwork, str or Path, optional
-        A street graph (osmnx conventions) or a GraphML file for
-        :func:`tjspatial.analysis.network_coverage.load_walk_graph`; when given, ``coverage.csv`` also holds
-        ``network`` rows (ITDP walk catchments) for the districts.
+        A street graph (osmnx conventions), or a file for
+        :meth:`tjspatial.analysis.network_coverage.WalkNetwork.load` (a .gpkg / .parquet edge table, or
+        GraphML); when given, ``coverage.csv`` also holds ``network`` rows (ITDP walk catchments) for the
+        districts.
     quiet : bool
         No progress lines.
 
@@ -184,9 +185,7 @@ def analyse(
         from .network_coverage import WalkNetwork
 
         if isinstance(graph, (str, Path)):
-            from .network_coverage import load_walk_graph
-
-            graph = load_walk_graph(graph)
+            graph = WalkNetwork.load(graph)  # .gpkg / .parquet edge table, or GraphML
         net = graph if isinstance(graph, WalkNetwork) else WalkNetwork.from_graph(graph)
         for kind in ("all", "metro"):
             for d in distances:
