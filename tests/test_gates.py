@@ -128,10 +128,6 @@ NUMPYDOC_MODULE_TODO = {
     "tjspatial.pipeline": 2,
     "tjspatial.publish.analysis_outputs": 5,
     "tjspatial.publish.site": 10,
-    "tjspatial.sources.osm": 12,
-    "tjspatial.sources.osm_data": 21,
-    "tjspatial.sources.osm_fetch": 8,
-    "tjspatial.sources.osm_layers": 20,
 }
 
 

@@ -85,13 +85,30 @@ WALK_SELECTOR = (
 
 
 def default_cache_dir() -> Path:
-    """``layers/osm_cache`` (Overpass answers, clipped extracts, the walk network)."""
+    """``layers/osm_cache`` (Overpass answers, clipped extracts, the walk network).
+
+    Returns
+    -------
+    pathlib.Path
+        ``layers/osm_cache``.
+    """
     return layers_dir() / "osm_cache"
 
 
 def default_walk_graph_path(cache_dir: str | Path | None = None) -> Path:
     """Where the walk network is saved: ``<cache_dir>/walk_network.graphml`` (default cache
-    ``layers/osm_cache``)."""
+    ``layers/osm_cache``).
+
+    Parameters
+    ----------
+    cache_dir : str or pathlib.Path, optional
+        The OSM cache folder; default ``layers/osm_cache``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<cache_dir>/walk_network.graphml``.
+    """
     return Path(cache_dir or default_cache_dir()) / "walk_network.graphml"
 
 
@@ -99,6 +116,16 @@ def fetch_settings(options: dict) -> FetchSettings:
     """Overpass settings from build options (``overpass_url, cache_dir, timeout, retries, backoff, offline,
     deadline``). ``deadline`` (s, default :data:`~tjspatial.sources.osm_fetch.DEFAULT_DEADLINE`) bounds all the
     Overpass requests of one build: it is counted from the first call with the same ``options`` dict.
+
+    Parameters
+    ----------
+    options : dict
+        Build options (``tj.build``'s ``options``, :meth:`OsmSettings.as_options`).
+
+    Returns
+    -------
+    FetchSettings
+        The settings, with the build's shared deadline.
 
     Raises
     ------
@@ -154,7 +181,22 @@ def query_polygon(
     boundary: shapely.Geometry, margin_m: float = QUERY_MARGIN_M, tolerance_m: float = 500.0
 ) -> shapely.Geometry:
     """``boundary`` (EPSG:4326) buffered by ``margin_m`` and simplified by ``tolerance_m`` metres in EPSG:4548,
-    holes dropped, back in EPSG:4326: the polygon every OSM query and clip uses."""
+    holes dropped, back in EPSG:4326: the polygon every OSM query and clip uses.
+
+    Parameters
+    ----------
+    boundary : shapely.Geometry
+        The municipal boundary, EPSG:4326.
+    margin_m : float, optional
+        Buffer, metres (default :data:`QUERY_MARGIN_M`).
+    tolerance_m : float, default 500.0
+        Simplification tolerance, metres.
+
+    Returns
+    -------
+    shapely.Geometry
+        The query polygon, EPSG:4326.
+    """
     g = to_metric(gpd.GeoDataFrame(geometry=[boundary], crs=STORAGE_CRS))
     from ..crs import buffer_m
 
@@ -374,6 +416,18 @@ def resolve_builder(layer: Layer, ctx: BuildContext) -> Callable[[BuildContext],
     builder (no ``[layer.osm]`` table, or ``--offline`` and its Overpass answer is not cached: a warning
     then names the layer).
 
+    Parameters
+    ----------
+    layer : Layer
+        The catalog layer.
+    ctx : BuildContext
+        The build's context (options: source, extract, offline...).
+
+    Returns
+    -------
+    callable or None
+        ``builder(ctx) -> GeoDataFrame`` or None.
+
     Raises
     ------
     BuildError
@@ -458,15 +512,25 @@ def build_walk_graph(
 
     Parameters
     ----------
-    source : ``"osm"`` (Overpass, with the same cache/offline/date/endpoint options as the build) or
-        ``"extract"`` (``extract`` = .osm / .osm.gz / .osm.bz2 / .osm.pbf, clipped and filtered with pyosmium).
-    out : GraphML path; default :func:`default_walk_graph_path` (``layers/osm_cache/walk_network.graphml``).
-    polygon : area to cover; default the Tianjin boundary + 1 km.
+    source : {"osm", "extract"}, default "osm"
+        ``"osm"`` (Overpass, with the same cache/offline/date/endpoint options as the build) or ``"extract"``.
+    extract : str or pathlib.Path, optional
+        With ``source="extract"``: a .osm / .osm.gz / .osm.bz2 / .osm.pbf file, clipped and filtered with
+        pyosmium.
+    out : str or pathlib.Path, optional
+        GraphML path; default :func:`default_walk_graph_path` (``layers/osm_cache/walk_network.graphml``).
+    polygon : shapely.Geometry, optional
+        Area to cover, EPSG:4326; default the Tianjin boundary + 1 km.
+    options : dict, optional
+        Overpass options as for ``tj.build`` (cache, offline, timeout, retries, endpoint).
+    sources_dir : str or pathlib.Path, optional
+        Folder of the bundled sources (for the boundary); default ``layers/sources``.
 
     Returns
     -------
-    Path of the GraphML file: an osmnx MultiDiGraph (both directions of every way), edge ``length`` in metres,
-    node ``x``/``y`` in EPSG:4326. Written to a temporary file and renamed when complete.
+    pathlib.Path
+        The GraphML file: an osmnx MultiDiGraph (both directions of every way), edge ``length`` in metres,
+        node ``x``/``y`` in EPSG:4326. Written to a temporary file and renamed when complete.
     """
     import osmnx as ox
     from ..catalog import get_catalog

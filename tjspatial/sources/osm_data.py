@@ -96,15 +96,33 @@ class OsmData:
         return {"nodes": len(self.node_ids), "ways": len(self.way_nodes), "relations": len(self.relations)}
 
     def extent(self) -> tuple[float, float, float, float] | None:
-        """(min lon, min lat, max lon, max lat) of every node, or ``None`` if the file has none."""
+        """(min lon, min lat, max lon, max lat) of every node, or ``None`` if the file has none.
+
+        Returns
+        -------
+        tuple of float or None
+            Degrees, EPSG:4326.
+        """
         if not len(self.node_ids):
             return None
         return float(self.lon.min()), float(self.lat.min()), float(self.lon.max()), float(self.lat.max())
 
     def coverage(self, polygon=None):
         """The area this data covers (EPSG:4326): the convex hull of its nodes, within ``polygon`` if given.
+
         An extract cut to a box or a region covers its hull; features of a layer outside it are not missing
-        from OSM, they are simply not in the file."""
+        from OSM, they are simply not in the file.
+
+        Parameters
+        ----------
+        polygon : shapely.Geometry, optional
+            EPSG:4326 (degrees).
+
+        Returns
+        -------
+        shapely.Geometry
+            The covered area (empty when there is no node).
+        """
         if "coverage" not in self._way_geom:
             pts = shapely.multipoints(np.c_[self.lon, self.lat]) if len(self.node_ids) else shapely.Point()
             self._way_geom["coverage"] = shapely.convex_hull(pts)
@@ -112,7 +130,18 @@ class OsmData:
         return hull if polygon is None else shapely.intersection(hull, polygon)
 
     def nodes_inside(self, polygon) -> int:
-        """How many nodes lie inside ``polygon`` (EPSG:4326)."""
+        """How many nodes lie inside ``polygon`` (EPSG:4326).
+
+        Parameters
+        ----------
+        polygon : shapely.Geometry
+            EPSG:4326 (degrees).
+
+        Returns
+        -------
+        int
+            The count.
+        """
         if not len(self.node_ids):
             return 0
         return int(shapely.contains_xy(polygon, self.lon, self.lat).sum())
@@ -127,7 +156,20 @@ class OsmData:
         return xy, found
 
     def way_line(self, way_id: int) -> tuple[shapely.LineString | None, int]:
-        """The way as a LineString from the nodes present, and how many of its nodes are missing."""
+        """The way as a LineString from the nodes present, and how many of its nodes are missing.
+
+        Parameters
+        ----------
+        way_id : int
+            The OSM way id.
+
+        Returns
+        -------
+        line : shapely.LineString or None
+            None with fewer than two nodes present.
+        missing : int
+            Nodes of the way not in the data.
+        """
         if way_id in self._way_geom:
             return self._way_geom[way_id]
         refs = self.way_nodes.get(way_id)
@@ -147,14 +189,21 @@ class OsmData:
 
         Parameters
         ----------
-        areas : closed ways become Polygons (``False``: LineStrings, e.g. coastline).
-        repair : close near-closed rings and make invalid polygons valid (see the module docstring).
+        selectors : list of Selector
+            Parsed selectors (:func:`tjspatial.sources.osm_query.parse_selectors`).
+        polygon : shapely.Geometry, optional
+            EPSG:4326 (degrees). Only elements intersecting it are kept.
+        areas : bool, default True
+            Closed ways become Polygons (``False``: LineStrings, e.g. coastline).
+        repair : bool, default True
+            Close near-closed rings and make invalid polygons valid (see the module docstring).
 
         Returns
         -------
-        GeoDataFrame (EPSG:4326) indexed by ``(element, id)``, one column per tag key, plus ``problems`` and
-        ``repairs`` (texts, '' when none). Relations whose geometry could not be built at all keep a ``None``
-        geometry (their ``problems`` say why); they are never dropped silently.
+        geopandas.GeoDataFrame
+            EPSG:4326, indexed by ``(element, id)``, one column per tag key, plus ``problems`` and ``repairs``
+            (texts, '' when none). Relations whose geometry could not be built at all keep a ``None`` geometry
+            (their ``problems`` say why); they are never dropped silently.
         """
         rows, index, geoms, problems, repairs = [], [], [], [], []
         picked = [nid for nid, tags in self.node_tags.items() if any(s.matches("node", tags) for s in selectors)]
@@ -226,7 +275,26 @@ class OsmData:
         return shapely.line_merge(shapely.multilinestrings(lines)) if lines else None
 
     def assemble(self, rel_id: int, members, *, repair: bool = True):
-        """A multipolygon/boundary relation as (geometry or None, problems, repairs)."""
+        """A multipolygon/boundary relation as (geometry or None, problems, repairs).
+
+        Parameters
+        ----------
+        rel_id : int
+            The relation id.
+        members : list of tuple
+            Its members ``(type, ref, role)``.
+        repair : bool, default True
+            Close near-closed rings and make invalid polygons valid.
+
+        Returns
+        -------
+        geometry : shapely.Geometry or None
+            The (multi)polygon, EPSG:4326.
+        problems : list of str
+            Why it could not be built, or is incomplete.
+        repairs : list of str
+            The repairs made.
+        """
         problems, repairs = [], []
         lines = {"outer": [], "inner": []}
         for t, ref, role in members:
@@ -284,7 +352,18 @@ class OsmData:
 
     # -------------------------------------------------------------------------------------------- routes
     def routes(self, selectors: list[Selector]) -> Routes:
-        """The relations ``selectors`` pick, their members, member way lines and member node names."""
+        """The relations ``selectors`` pick, their members, member way lines and member node names.
+
+        Parameters
+        ----------
+        selectors : list of Selector
+            Parsed selectors (:func:`tjspatial.sources.osm_query.parse_selectors`).
+
+        Returns
+        -------
+        Routes
+            Relations, members, member way lines and member node names.
+        """
         rels, members = [], []
         for rid, (tags, ms) in self.relations.items():
             if any(s.matches("relation", tags) for s in selectors):
@@ -353,13 +432,30 @@ class OsmDoc:
     def features(self, *, repair: bool = True) -> gpd.GeoDataFrame:
         """The features the layer's ``select`` picks inside the polygon: index ``(element, id)``, one column
         per tag, ``problems`` / ``repairs`` texts (see :mod:`tjspatial.sources.osm_data`), geometry in
-        EPSG:4326 (``None`` for a relation that could not be assembled). Empty if none."""
+        EPSG:4326 (``None`` for a relation that could not be assembled). Empty if none.
+
+        Parameters
+        ----------
+        repair : bool, default True
+            Close near-closed rings and make invalid polygons valid.
+
+        Returns
+        -------
+        geopandas.GeoDataFrame
+            EPSG:4326, indexed by ``(element, id)``.
+        """
         return self._data().features(
             self.select, polygon=self.polygon, areas=self.layer.geometry_type != "LineString", repair=repair
         )
 
     def routes(self) -> Routes:
-        """The route relations the layer's ``routes`` selectors pick (read once)."""
+        """The route relations the layer's ``routes`` selectors pick (read once).
+
+        Returns
+        -------
+        Routes
+            The route relations and their members.
+        """
         if self._routes is None:
             self._routes = self._data().routes(self.route_selectors)
         return self._routes
@@ -375,6 +471,22 @@ def read_osm_xml(path: str | Path, *, layer_id: str = "<none>", progress=None, e
 
     ``progress(objects, share)`` is called every ``every`` objects with the share (0–1) of the file on disk
     read so far (of the compressed file for ``.gz`` / ``.bz2``), from which a rate and an ETA follow.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.osm`` / ``.osm.gz`` / ``.osm.bz2`` file.
+    layer_id : str, optional
+        The layer being built, named in errors.
+    progress : callable, optional
+        ``progress(objects, share)``.
+    every : int, default 500000
+        Objects between progress calls.
+
+    Returns
+    -------
+    OsmData
+        Nodes, ways, relations and tags.
 
     Raises
     ------
@@ -449,7 +561,22 @@ def read_osm_xml(path: str | Path, *, layer_id: str = "<none>", progress=None, e
 
 def write_selected_ways(data: OsmData, selectors: list[Selector], out: Path) -> Path:
     """Write to ``out`` (OSM XML, atomically) the ways of ``data`` that ``selectors`` pick, with their tags,
-    and the nodes they reference (e.g. the walkable ways for osmnx's ``graph_from_xml``)."""
+    and the nodes they reference (e.g. the walkable ways for osmnx's ``graph_from_xml``).
+
+    Parameters
+    ----------
+    data : OsmData
+        Parsed OSM data.
+    selectors : list of Selector
+        Parsed selectors (:func:`tjspatial.sources.osm_query.parse_selectors`).
+    out : pathlib.Path
+        The OSM XML file to write.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+    """
     from xml.sax.saxutils import quoteattr
 
     from ..atomic import atomic_path

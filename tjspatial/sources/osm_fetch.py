@@ -87,14 +87,42 @@ class FetchSettings:
 
 
 def cache_path(settings: FetchSettings, query: str, label: str) -> Path:
-    """Where the answer to ``query`` at ``settings.url`` is cached (``<label>-<sha256[:16]>.osm``)."""
+    """Where the answer to ``query`` at ``settings.url`` is cached (``<label>-<sha256[:16]>.osm``).
+
+    Parameters
+    ----------
+    settings : FetchSettings
+        The Overpass settings (endpoint, cache folder).
+    query : str
+        The Overpass QL text.
+    label : str
+        A readable prefix (the layer id).
+
+    Returns
+    -------
+    pathlib.Path
+        The cache file (may not exist yet).
+    """
     digest = hashlib.sha256(f"{settings.url}\n{query}".encode("utf-8")).hexdigest()[:16]
     return Path(settings.cache_dir) / f"overpass-{label}-{digest}.osm"
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds a ``Retry-After`` header asks to wait, or ``None`` when absent or not a finite, non-negative
-    number of seconds or an HTTP date (``inf``, ``nan``, ``-5``, ``soon`` → ``None``). Not capped here."""
+    number of seconds or an HTTP date (``inf``, ``nan``, ``-5``, ``soon`` → ``None``). Not capped here.
+
+    Parameters
+    ----------
+    value : str or None
+        The header value.
+    now : datetime.datetime, optional
+        The current time (UTC) for an HTTP date; default now.
+
+    Returns
+    -------
+    float or None
+        Seconds to wait.
+    """
     if value is None:
         return None
     text = str(value).strip()
@@ -118,7 +146,18 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 def is_complete_osm_xml(data: bytes | Path) -> bool:
     """Whether ``data`` (bytes or a file) looks like a whole OSM XML document: ``<osm`` near the start and
-    ``</osm>`` as its last tag (a cut-off answer fails)."""
+    ``</osm>`` as its last tag (a cut-off answer fails).
+
+    Parameters
+    ----------
+    data : bytes or pathlib.Path
+        The answer or its file.
+
+    Returns
+    -------
+    bool
+        True when it starts with ``<osm`` and ends with ``</osm>``.
+    """
     if isinstance(data, Path):
         try:
             size = data.stat().st_size
@@ -223,6 +262,26 @@ def fetch_osm_xml(
     Each attempt may take at most ``settings.timeout`` seconds in all; attempts and the waits between them
     stop at ``settings.deadline``. Busy statuses, timeouts, connection errors (also mid-body) and incomplete
     XML are retried ``settings.retries`` times.
+
+    Parameters
+    ----------
+    query : str
+        The Overpass QL text (output OSM XML).
+    settings : FetchSettings
+        Endpoint, cache folder, timeout (s), retries, backoff (s), offline, deadline (s).
+    label : str
+        Prefix of the cache file name (the layer id).
+    layer_id : str, optional
+        The layer, named in errors.
+    session : requests.Session, optional
+        HTTP session (tests pass a fake).
+    sleep : callable, optional
+        Waits between retries, seconds (default ``time.sleep``).
+
+    Returns
+    -------
+    pathlib.Path
+        The cached answer (OSM XML).
 
     Raises
     ------

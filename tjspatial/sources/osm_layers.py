@@ -61,7 +61,20 @@ class NotCovered(BuildError):
 
 def usable(f: gpd.GeoDataFrame, ctx: BuildContext) -> gpd.GeoDataFrame:
     """``f`` without the features whose geometry could not be built, after warning about each repair made
-    and each feature dropped, naming its OSM element and id."""
+    and each feature dropped, naming its OSM element and id.
+
+    Parameters
+    ----------
+    f : geopandas.GeoDataFrame
+        Features built from OSM (``geometry`` None where it failed).
+    ctx : BuildContext
+        The build's context (warnings, fallbacks, bundled layers).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The features with a geometry.
+    """
     if not len(f):
         return f
     reps = [r for r in f["repairs"] if r] if "repairs" in f.columns else []
@@ -107,7 +120,20 @@ def names(f: pd.DataFrame, romanise: Callable[[str], str] = english_name) -> tup
     """``(name_zh, name_en, name_source)``: ``name_zh`` from ``name:zh``, ``name:zh-Hans``, then ``name``;
     ``name_en`` from ``name:en``, else an English ``name`` (Latin letters, no Chinese), else ``romanise`` of
     ``name_zh`` (:func:`tjspatial.names.english_name` for features, :func:`~tjspatial.names.place_name_pinyin`
-    for stations)."""
+    for stations).
+
+    Parameters
+    ----------
+    f : pandas.DataFrame
+        OSM features with their tags as columns.
+    romanise : callable, optional
+        Chinese name → English or pinyin (default :func:`tjspatial.names.english_name`).
+
+    Returns
+    -------
+    name_zh, name_en, name_source : pandas.Series
+        The names and where each came from.
+    """
     zh_tag = tag(f, "name:zh").where(tag(f, "name:zh") != "", tag(f, "name:zh-Hans"))
     name, en_tag = tag(f, "name"), tag(f, "name:en")
     english = _is_english(name) & (zh_tag != "")
@@ -125,7 +151,18 @@ def names(f: pd.DataFrame, romanise: Callable[[str], str] = english_name) -> tup
 
 
 def status(f: pd.DataFrame) -> pd.Series:
-    """``open``, ``construction`` or ``proposed`` from the lifecycle tags."""
+    """``open``, ``construction`` or ``proposed`` from the lifecycle tags.
+
+    Parameters
+    ----------
+    f : pandas.DataFrame
+        OSM features with their tags as columns.
+
+    Returns
+    -------
+    pandas.Series
+        One status per feature.
+    """
     railway, state = tag(f, "railway"), tag(f, "state")
 
     def stage(word: str) -> pd.Series:  # railway=<word>, <word>=*, state=<word> or <word>:railway=*
@@ -248,6 +285,18 @@ def districts(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
     in the message) or implausible (area outside 0.5–2 × the bundled polygon's) keeps its bundled polygon;
     :meth:`BuildContext.fallback` records it (an error with ``--strict``). The result always has exactly the
     census districts and the census total.
+
+    Parameters
+    ----------
+    doc : OsmDoc
+        The parsed OSM answer or extract.
+    ctx : BuildContext
+        The build's context (warnings, fallbacks, bundled layers).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer's features, EPSG:4326.
     """
     census = ctx.read_csv("census_2020")
     attrs = ctx.read_vector("tianditu_districts")
@@ -416,7 +465,20 @@ def _station_name(name: pd.Series) -> pd.Series:
 
 def rail_stations(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
     """Station nodes (and station areas, as points on surface); kind metro / rail / tram; lines from route
-    relations (the station is a member, or a stop of the route has its name within 1 km)."""
+    relations (the station is a member, or a stop of the route has its name within 1 km).
+
+    Parameters
+    ----------
+    doc : OsmDoc
+        The parsed OSM answer or extract.
+    ctx : BuildContext
+        The build's context (warnings, fallbacks, bundled layers).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer's features, EPSG:4326.
+    """
     f = usable(doc.features(), ctx)
     if f.empty:
         raise NotCovered("the OSM data holds no station", layer=ctx.layer_id, file=str(doc.path))
@@ -599,7 +661,20 @@ def _length_km(geoms: np.ndarray) -> np.ndarray:
 
 def metro_lines(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
     """One feature per metro line (``ref``), from its longest route relation: the track as mapped
-    (``geometry_quality = osm_track``) or, without member ways, chords through the stops."""
+    (``geometry_quality = osm_track``) or, without member ways, chords through the stops.
+
+    Parameters
+    ----------
+    doc : OsmDoc
+        The parsed OSM answer or extract.
+    ctx : BuildContext
+        The build's context (warnings, fallbacks, bundled layers).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer's features, EPSG:4326.
+    """
     routes = doc.routes()
     rel = routes.relations
     if rel.empty:
@@ -698,7 +773,20 @@ def _base_name(name: pd.Series) -> pd.Series:
 def intercity_rail(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
     """One feature per railway line relation (``route=railway``), clipped to Tianjin (+1 km). Category hsr
     (``highspeed=yes`` or 高速 in the name), intercity (城际), else conventional. ``length_chord_km`` holds the
-    measured track length (``geometry_quality = osm_track``); stations are the rail stations within 300 m."""
+    measured track length (``geometry_quality = osm_track``); stations are the rail stations within 300 m.
+
+    Parameters
+    ----------
+    doc : OsmDoc
+        The parsed OSM answer or extract.
+    ctx : BuildContext
+        The build's context (warnings, fallbacks, bundled layers).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer's features, EPSG:4326.
+    """
     routes = doc.routes()
     rel = routes.relations
     if rel.empty:
@@ -779,7 +867,20 @@ def intercity_rail(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
 
 def coastline(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
     """``natural=coastline`` ways merged into one line (variant ``osm``), clipped to Tianjin (+1 km); the
-    two non-OSM variants of the bundled layer (Tianditu-derived, Landsat port edge) are kept beside it."""
+    two non-OSM variants of the bundled layer (Tianditu-derived, Landsat port edge) are kept beside it.
+
+    Parameters
+    ----------
+    doc : OsmDoc
+        The parsed OSM answer or extract.
+    ctx : BuildContext
+        The build's context (warnings, fallbacks, bundled layers).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer's features, EPSG:4326.
+    """
     f = usable(doc.features(), ctx)
     if f.empty:
         raise NotCovered("the OSM data holds no coastline", layer=ctx.layer_id, file=str(doc.path))
@@ -824,7 +925,20 @@ def _polygons(doc: OsmDoc, ctx: BuildContext, what: str) -> gpd.GeoDataFrame:
 def water(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
     """Water areas (``natural=water``, ``waterway=riverbank``, reservoirs, basins) clipped to Tianjin;
     ``water_class`` is ``haihe_channel`` for the 海河 and otherwise the ``water`` tag (``river``, ``lake``,
-    ``reservoir`` …) or ``water``."""
+    ``reservoir`` …) or ``water``.
+
+    Parameters
+    ----------
+    doc : OsmDoc
+        The parsed OSM answer or extract.
+    ctx : BuildContext
+        The build's context (warnings, fallbacks, bundled layers).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer's features, EPSG:4326.
+    """
     f = _polygons(doc, ctx, "water area")
     name_zh, name_en, _ = names(f)
     wclass = tag(f, "water").where(tag(f, "water") != "", tag(f, "landuse").where(tag(f, "landuse") != "", "water"))
@@ -849,6 +963,18 @@ def plan_areas(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
     ``construction`` field, a note naming the OSM areas. Features OSM does not cover keep their schematic
     geometry and ``accuracy = "schematic"`` (a warning names them), so the layer stays honest feature by
     feature and downstream code finds the same ids.
+
+    Parameters
+    ----------
+    doc : OsmDoc
+        The parsed OSM answer or extract.
+    ctx : BuildContext
+        The build's context (warnings, fallbacks, bundled layers).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The layer's features, EPSG:4326.
     """
     layer = ctx.catalog[ctx.layer_id]
     base = layer.builder_func()(ctx)
