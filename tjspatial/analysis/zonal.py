@@ -272,6 +272,17 @@ def surface_cache(grid) -> SurfaceCache:
 
     The cache notices in-place changes of ``values`` or of the pieces' persons (sums and a sample of cells) and
     rebuilds. Objects that take no new attributes get a fresh, unshared cache on every call.
+
+    Parameters
+    ----------
+    grid : object
+        A population surface: ``values`` (persons per cell), ``transform`` (affine, metric CRS) and optional
+        ``pieces``.
+
+    Returns
+    -------
+    SurfaceCache
+        The grid's integrator and memo.
     """
     fp = _fingerprint(grid)
     hit = getattr(grid, _CACHE_ATTR, None)
@@ -288,7 +299,21 @@ def surface_cache(grid) -> SurfaceCache:
 
 
 def integrator_for(grid) -> tuple[GridIntegrator, dict]:
-    """``(integrator, memo)`` of :func:`surface_cache` (kept for callers of the earlier interface)."""
+    """``(integrator, memo)`` of :func:`surface_cache` (kept for callers of the earlier interface).
+
+    Parameters
+    ----------
+    grid : object
+        A population surface: ``values`` (persons per cell), ``transform`` (affine, metric CRS) and optional
+        ``pieces``.
+
+    Returns
+    -------
+    integrator : GridIntegrator
+        Exact area-weighted sums over the grid.
+    memo : dict
+        Per-surface memo of results.
+    """
     cache = surface_cache(grid)
     return cache.integrator, cache.memo
 
