@@ -27,8 +27,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BASELINES = ["0d96564"]
-"""Default baseline: the code when the #15 work began (``publish --offline`` measured at ~34 s then)."""
+BASELINES = ["0d96564", "fa0142d"]
+"""Default baselines: ``0d96564`` (2026-11-27, named as the start of the #15 work; it runs fewer analyses: no
+population variants or coverage ranges) and ``fa0142d`` (main when the analysis-reuse work began on 2026-11-30;
+``publish --offline`` ≈ 23 s idle from a fresh clone)."""
 
 COPY = ("tjspatial", "layers", "styles", "pyproject.toml")
 """What a side needs to run ``publish`` (maps and exports go to temporary folders)."""
@@ -94,7 +96,9 @@ def _differ(a: dict[str, bytes], b: dict[str, bytes]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeat", type=int, default=3, help="runs per side (at least 3)")
-    ap.add_argument("--baseline", action="append", help="git revision to compare with (repeatable; default 0d96564)")
+    ap.add_argument(
+        "--baseline", action="append", help="git revision to compare with (repeatable; default 0d96564 and fa0142d)"
+    )
     ap.add_argument("--tree", type=Path, default=ROOT, help="project folder to time (default: this one)")
     args = ap.parse_args()
     repeat = max(3, args.repeat)

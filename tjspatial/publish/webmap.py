@@ -272,6 +272,10 @@ def _gpkg_layers(gpkg: Path) -> set[str]:
 
 
 # ------------------------------------------------------------------------------------------------ layer data
+_english_station_name = lru_cache(maxsize=8192)(english_station_name)
+""":func:`tjspatial.names.english_station_name` once per name in a run (the stations are on several maps)."""
+
+
 def display_layer(
     gdf: gpd.GeoDataFrame, layer: Layer, style: Style, tolerance_m: float, *, gcj02: bool = False
 ) -> gpd.GeoDataFrame:
@@ -309,7 +313,7 @@ def display_layer(
         out = out[~elsewhere]
     if "station_points" in layer.roles and "name_en" in out.columns:
         out["name_en"] = [
-            english_station_name(z or "", e)
+            _english_station_name(z or "", e)
             for z, e in zip(out["name_zh"].fillna("").astype(str), out["name_en"].fillna("").astype(str))
         ]
     geoms = out.geometry.values
