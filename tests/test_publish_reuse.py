@@ -134,3 +134,25 @@ def test_cli_maps_says_it_reuses(analysed, built_gpkg, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"reusing coverage and indicators from {analysed}" in proc.stdout
     assert (tmp_path / "s" / "indicators.html").is_file()
+
+
+def test_cli_analyse_writes_the_record(analysed, built_gpkg, tmp_path, monkeypatch, capsys):
+    from tjspatial import cli
+
+    out = tmp_path / "analysis"
+    shutil.copytree(analysed, out)
+    (out / ao.RECORD).unlink()
+    calls = []
+
+    def fake_analyse(path, out_dir, **kw):  # the outputs of a real run (the fixture), not a second 10 s run
+        calls.append((path, out_dir, kw))
+        return {p.stem: p for p in sorted(Path(out_dir).glob("*.csv"))}
+
+    monkeypatch.setattr(importlib.import_module("tjspatial.analysis.run"), "analyse", fake_analyse)
+    assert cli.main(["analyse", "--gpkg", str(built_gpkg), "--out", str(out)]) == 0
+    assert calls and calls[0][2]["population"] is None
+    assert f"record                 {out / ao.RECORD}" in capsys.readouterr().out
+    assert ao.load_analysis(out, built_gpkg).usable
+    assert cli.main(["analyse", "--gpkg", str(built_gpkg), "--out", str(out), "--population", "worldpop"]) == 0
+    reason = ao.load_analysis(out, built_gpkg).reason
+    assert "{'population': 'worldpop'}" in reason and reason.endswith("computing coverage and indicators for the maps")
