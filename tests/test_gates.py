@@ -122,10 +122,8 @@ NUMPYDOC_MODULE_TODO = {
     "tjspatial.analysis.stations": 6,
     "tjspatial.analysis.surfaces": 14,
     "tjspatial.analysis.uncertainty": 10,
-    "tjspatial.analysis.zonal": 10,
+    "tjspatial.analysis.zonal": 8,
     "tjspatial.analysis.zones": 12,
-    "tjspatial.names": 2,
-    "tjspatial.pipeline": 2,
     "tjspatial.publish.analysis_outputs": 5,
     "tjspatial.publish.site": 10,
 }

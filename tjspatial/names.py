@@ -257,6 +257,18 @@ def english_station_name(name_zh: str, name_en: str | None) -> str:
     A ``name_en`` that is empty or the run-together pinyin of ``name_zh`` (with or without 站 "zhan") is
     replaced by :func:`place_name_pinyin`; any other name (e.g. OSM ``name:en`` "Tianjin West Railway Station")
     is kept.
+
+    Parameters
+    ----------
+    name_zh : str
+        The Chinese name (e.g. ``"天津西站"``).
+    name_en : str or None
+        The English name as stored.
+
+    Returns
+    -------
+    str
+        The English name to show (e.g. ``"Tianjin Xi"``).
     """
     en = (name_en or "").strip()
     if not name_zh:

@@ -21,7 +21,20 @@ __all__ = ["publish", "needs_build"]
 
 
 def needs_build(gpkg: str | Path, catalog: Catalog | None = None) -> bool:
-    """Whether ``gpkg`` is missing or lacks a catalog layer or reference table (so it must be (re)built)."""
+    """Whether ``gpkg`` is missing or lacks a catalog layer or reference table (so it must be (re)built).
+
+    Parameters
+    ----------
+    gpkg : str or pathlib.Path
+        The GeoPackage.
+    catalog : Catalog, optional
+        The catalog; default :func:`tjspatial.catalog.get_catalog`.
+
+    Returns
+    -------
+    bool
+        True when it must be (re)built.
+    """
     gpkg = Path(gpkg)
     if not gpkg.exists():
         return True
