@@ -182,3 +182,11 @@ def test_coverage_overlays_declare_fields_labels_and_ramp():
     )
     assert plan.field_label("delta_pp").format_value(-1.25) == "-1.2 pp"
     assert now.field_label("pop_2020") == cat["districts"].field_label("pop_2020")  # inherited from districts
+
+
+def test_role_id_names_the_layer_of_a_role():
+    from tjspatial.catalog import role_id
+
+    assert role_id("municipality") == "boundary" and role_id("station_points") == "rail_stations"
+    with pytest.raises(tj.TjSpatialError, match="no layer role 'nope'"):
+        role_id("nope")

@@ -64,6 +64,7 @@ __all__ = [
     "Catalog",
     "load_catalog",
     "catalog",
+    "role_id",
 ]
 
 ACCURACY_CLASSES: dict[str, tuple[str, str]] = {
@@ -774,6 +775,29 @@ def get_catalog(directory: str | Path | None = None) -> Catalog:
         Layers in build order, sources by id.
     """
     return _cached(str(Path(directory) if directory else catalog_dir()))
+
+
+def role_id(role: str, catalog: Catalog | None = None) -> str:
+    """The id of the one layer that declares ``role`` (:meth:`Catalog.layer_for`), e.g. ``"municipality"``.
+
+    Parameters
+    ----------
+    role : str
+        One of :data:`ROLES`.
+    catalog : Catalog, optional
+        The catalog; default :func:`get_catalog`.
+
+    Returns
+    -------
+    str
+        The layer id.
+
+    Raises
+    ------
+    UnknownNameError
+        No layer declares the role.
+    """
+    return (catalog or get_catalog()).layer_for(role).id
 
 
 def catalog(directory: str | Path | None = None) -> pd.DataFrame:
