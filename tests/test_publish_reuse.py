@@ -156,3 +156,23 @@ def test_cli_analyse_writes_the_record(analysed, built_gpkg, tmp_path, monkeypat
     assert cli.main(["analyse", "--gpkg", str(built_gpkg), "--out", str(out), "--population", "worldpop"]) == 0
     reason = ao.load_analysis(out, built_gpkg).reason
     assert "{'population': 'worldpop'}" in reason and reason.endswith("computing coverage and indicators for the maps")
+
+
+def test_publish_records_the_analysis_and_the_maps_reuse_it(analysed, built_gpkg, tmp_path, monkeypatch):
+    from tjspatial.pipeline import publish
+
+    def fake_analyse(path, out_dir, **kw):  # what a real run wrote (the fixture), copied as tj.analyse writes it
+        shutil.copytree(analysed, out_dir, dirs_exist_ok=True)
+        (Path(out_dir) / ao.RECORD).unlink()
+        return {p.stem: p for p in sorted(Path(out_dir).glob("*.csv"))}
+
+    monkeypatch.setattr(importlib.import_module("tjspatial.analysis.run"), "analyse", fake_analyse)
+    module = importlib.import_module("tjspatial.analysis.indicators")
+    monkeypatch.setattr(module, "indicators", lambda *a, **kw: pytest.fail("indicators computed again"))
+    monkeypatch.setattr(site, "coverage_table", lambda *a, **kw: pytest.fail("coverage computed again"))
+    said = []
+    res = publish(tmp_path / "site", built_gpkg, export=False, analysis_dir=tmp_path / "analysis", say=said.append)
+    assert said[:2] == ["analysing (tj.analyse) ...", "writing maps ..."]
+    assert said[2] == res.analysis_note and res.analysis_note.startswith("reusing coverage and indicators")
+    assert (tmp_path / "analysis" / ao.RECORD).is_file() and res.pages["coverage"].is_file()
+    assert "all 341 points" in res.pages["coverage"].read_text(encoding="utf-8")

@@ -55,6 +55,7 @@ def publish(
     analyse: bool = True,
     export: bool = True,
     export_dir: str | Path | None = None,
+    analysis_dir: str | Path | None = None,
     say: Callable[[str], None] | None = None,
 ) -> SiteResult:
     """Build (if needed), analyse, write the maps and gallery, and export.
@@ -79,6 +80,8 @@ def publish(
         ``export_dir`` (default ``export/`` beside ``out_dir``).
     export_dir : str or Path, optional
         Export folder.
+    analysis_dir : str or Path, optional
+        Where ``tj.analyse`` writes and the maps read its outputs (default ``out/analysis``).
     say : callable, optional
         Progress callback (e.g. ``print``).
 
@@ -104,7 +107,7 @@ def publish(
     t = time.perf_counter()
     from .analysis.run import default_out_dir
 
-    analysis_dir = default_out_dir()
+    analysis_dir = Path(analysis_dir) if analysis_dir else default_out_dir()
     if analyse:
         from .analysis.run import analyse as run_analyse
 
