@@ -164,6 +164,20 @@ def buffer_catchment(points: np.ndarray, distance: float, quad_segs: int = 16) -
     ones (``shapely.disjoint_subset_union_all``: the same polygon as ``union_all``, 1.5-15x faster on station
     sets, measured by ``benchmarks/bench_buffer_coverage.py``); the result is a Polygon or MultiPolygon whose
     parts are the separate catchments.
+
+    Parameters
+    ----------
+    points : array of shapely Points
+        Stations in a metric CRS (metres).
+    distance : float
+        Radius, metres.
+    quad_segs : int, default 16
+        Segments per quarter circle.
+
+    Returns
+    -------
+    shapely.Geometry
+        The union (an empty Polygon for no points).
     """
     pts = np.asarray(points, dtype=object)
     if not len(pts):
@@ -177,6 +191,18 @@ def clip_catchment(geoms: np.ndarray, catch) -> np.ndarray:
     Parts of ``catch`` (its separate polygons) lying inside an area are taken whole (a prepared
     ``contains_properly`` test); only the parts an area boundary crosses are intersected with it. Same point
     sets as ``shapely.intersection(geoms, catch)`` (polygonal part), at a fraction of the overlay work.
+
+    Parameters
+    ----------
+    geoms : array of shapely geometries
+        Area polygons, in the catchment's metric CRS.
+    catch : shapely.Geometry
+        A valid polygonal catchment (e.g. :func:`buffer_catchment`); other geometries are intersected as is.
+
+    Returns
+    -------
+    numpy.ndarray
+        object array of Polygons / MultiPolygons, one per area.
     """
     geoms = np.asarray(geoms, dtype=object)
     if shapely.get_type_id(catch) not in (3, 6):  # valid polygons assumed (a union): parts do not overlap

@@ -62,7 +62,7 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 
 from ..errors import InputError, UnknownNameError, ValidationError
-from ..crs import METRIC_CRS, to_metric
+from ..crs import METRIC_CRS, to_metric, transformer
 from ..io import load, present_layers, read_source_table, source_raster
 from ..validate import check_population_raster
 from .context import RunCache, memo, path_key
@@ -383,9 +383,7 @@ def _study_bounds(window, path) -> tuple[tuple[float, float, float, float] | Non
         return tuple(float(v) for v in window), "window: given bounds"
     m = to_metric(gdf)
     b = np.asarray(m.total_bounds) + np.array([-1, -1, 1, 1]) * RASTER_WINDOW_MARGIN_M
-    from pyproj import Transformer
-
-    return Transformer.from_crs(m.crs, "EPSG:4326", always_xy=True).transform_bounds(*b), label
+    return transformer(m.crs, "EPSG:4326").transform_bounds(*b), label
 
 
 def _grid_from_tif(
@@ -401,10 +399,9 @@ def _grid_from_tif(
                 raise InputError(f"population raster {path} is rotated; warp it north-up first")
             win = None
             if bounds is not None:
-                from pyproj import Transformer
                 from rasterio.windows import Window, from_bounds
 
-                b = Transformer.from_crs("EPSG:4326", src.crs, always_xy=True).transform_bounds(*bounds)
+                b = transformer("EPSG:4326", src.crs).transform_bounds(*bounds)
                 w = from_bounds(*b, transform=src.transform)
                 c0, r0 = int(np.floor(w.col_off)), int(np.floor(w.row_off))
                 c1, r1 = int(np.ceil(w.col_off + w.width)), int(np.ceil(w.row_off + w.height))

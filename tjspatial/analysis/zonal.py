@@ -76,8 +76,19 @@ class GridIntegrator:
     def sum(self, geoms, bp=None) -> np.ndarray:
         """The grid summed over each polygon of ``geoms`` (shapely, in the grid's CRS), partial cells by area.
 
-        Non-polygonal parts (lines, points of a collection) and empty geometries count zero. ``bp``: the
-        :meth:`boundary_pieces` of ``geoms`` if already computed.
+        Non-polygonal parts (lines, points of a collection) and empty geometries count zero.
+
+        Parameters
+        ----------
+        geoms : array of shapely geometries
+            Polygons / MultiPolygons in the grid's CRS (e.g. EPSG:4548, metres).
+        bp : tuple, optional
+            :meth:`boundary_pieces` of ``geoms``, if already computed (reused across calls).
+
+        Returns
+        -------
+        numpy.ndarray
+            float64, one sum per geometry (grid units, e.g. persons).
         """
         geoms = np.asarray(geoms, dtype=object).reshape(-1)
         g, r, k, dw, um = (self.boundary_pieces(geoms) if bp is None else bp)[:5]
@@ -86,8 +97,21 @@ class GridIntegrator:
     def fractions_at(self, geoms, gi: np.ndarray, rows: np.ndarray, cols: np.ndarray, bp=None) -> np.ndarray:
         """Exact share of the area of cell ``(rows[j], cols[j])`` that ``geoms[gi[j]]`` covers, for every ``j``.
 
-        Each query costs a binary search among the boundary pieces of its polygon's row. ``bp``: the
-        :meth:`boundary_pieces` of ``geoms`` if already computed.
+        Each query costs a binary search among the boundary pieces of its polygon's row.
+
+        Parameters
+        ----------
+        geoms : array of shapely geometries
+            Polygons in the grid's CRS.
+        gi, rows, cols : numpy.ndarray
+            int, one query per element: geometry index, cell row and cell column.
+        bp : tuple, optional
+            :meth:`boundary_pieces` of ``geoms``, if already computed (reused across calls).
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 in [0, 1] per query.
         """
         geoms = np.asarray(geoms, dtype=object).reshape(-1)
         gi, rows, cols = (np.asarray(a, dtype=np.int64) for a in (gi, rows, cols))
@@ -114,6 +138,20 @@ class GridIntegrator:
         Green's theorem as in :meth:`sum`, per row band: a boundary piece left of the cell adds the whole cell
         width (``dw``, ``dw / 2``, ``dw · mean(s)``), one inside the cell the part right of it
         (``dw · mean(1 − t)``, ``dw · mean(1 − t²) / 2``, ``dw · mean((1 − t) s)``), exact for straight pieces.
+
+        Parameters
+        ----------
+        geoms : array of shapely geometries
+            Polygons in the grid's CRS.
+        gi, rows, cols : numpy.ndarray
+            int, one query per element: geometry index, cell row and cell column.
+        bp : tuple, optional
+            :meth:`boundary_pieces` of ``geoms``, if already computed (reused across calls).
+
+        Returns
+        -------
+        numpy.ndarray
+            float64 ``(n, 3)``: area share of the cell, and the two first moments, in cell units.
         """
         geoms = np.asarray(geoms, dtype=object).reshape(-1)
         gi, rows, cols = (np.asarray(a, dtype=np.int64) for a in (gi, rows, cols))
@@ -150,6 +188,16 @@ class GridIntegrator:
         signed so that Σ ``dw · (v[r, k] (k + 1 − um) + S[r, k + 1])`` is the grid sum over the polygon, mean
         column position ``um``, and the piece's ends in its cell's own coordinates, ``loc = (t0, t1, s0, s1)``
         (``t = u − k``, ``s = w − r``, for :meth:`moments_at`). Pieces outside the grid's rows are left out.
+
+        Parameters
+        ----------
+        geoms : array of shapely geometries
+            Polygons in the grid's CRS; other parts of a collection are ignored.
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            ``(g, r, k, dw, um, loc)`` as above, one element per piece.
         """
         empty = (
             np.empty(0, np.int64),
