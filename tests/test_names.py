@@ -29,6 +29,7 @@ def test_docstring_examples_hold():
         ("大沽街道", "Dagu Jiedao"),  # 街道 is one generic part, not 街 + 道
         ("京津城际铁路", "Jingjin Chengji Tielu"),  # longest part first: 铁路, not 路
         ("南开大学八里台", "Nankai Daxue Balitai"),
+        ("团泊医学园", "Tuanbo Yixueyuan"),  # 泊 read bo as in place names (pypinyin alone: Tuanpo)
         ("Tianjin West", "Tianjin West"),
         ("", ""),
     ],

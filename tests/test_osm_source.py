@@ -131,6 +131,7 @@ def test_rail_stations_feature_by_feature(osm_gpkg):
     assert len(pinyin) > 200 and (pinyin["name_en"] == pinyin["name_zh"].map(place_name_pinyin)).all()
     assert by[("metro", "张贵庄")].name_en == "Zhangguizhuang"
     assert by[("metro", "东丽湖")].name_en == "Donglihu"  # a station is a place name: 湖 is not translated
+    assert by[("metro", "团泊健康城")].name_en == "Tuanbo Jiankangcheng"  # as bundled (was "Tuanpo …")
     assert by[("metro", "天津站")].lines == "2号线;3号线;9号线"  # 2号线 by stop name, 3/9 by membership
     assert by[("metro", "营口道")].lines == "1号线;3号线"
     assert by[("metro", "东丽湖")].status == "construction"

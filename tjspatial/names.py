@@ -10,7 +10,8 @@ from the bundled data and from OpenStreetMap alike:
    characters; three before the one-character 河 湖 镇 乡 区 县, so 海河, 月牙河, 汉沟镇, 高新区 stay one word);
 3. 大学 between two place names is a word of its own (:data:`INNER_PARTS`);
 4. each part is one capitalised word of toneless pinyin, ü written u, an apostrophe before a syllable that
-   starts with a, o or e (福安 → Fu'an);
+   starts with a, o or e (福安 → Fu'an), characters read as place names read them (:data:`PLACE_READINGS`:
+   团泊 → "Tuanbo");
 5. text with no Chinese character is returned as it is;
 6. in the name of a *feature* (a river, reservoir, wetland, district, railway line …: :func:`english_name`),
    the feature-type words that end it are translated by the table's English column (北大港水库 →
@@ -39,7 +40,14 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["place_name_pinyin", "english_name", "english_station_name", "GENERIC_PARTS", "INNER_PARTS"]
+__all__ = [
+    "place_name_pinyin",
+    "english_name",
+    "english_station_name",
+    "GENERIC_PARTS",
+    "INNER_PARTS",
+    "PLACE_READINGS",
+]
 
 GENERIC_PARTS: dict[str, tuple[int, str]] = {
     # institutions and areas
@@ -115,8 +123,18 @@ INNER_PARTS: tuple[str, ...] = ("大学",)
 """Generic parts also written as a separate word inside a name, between two place names (南开大学八里台 →
 "Nankai Daxue Balitai")."""
 
+PLACE_READINGS: dict[str, str] = {"泊": "bo"}
+"""Readings of characters that place names read otherwise than pypinyin's everyday reading (泊 bó in 团泊
+"Tuanbo", 杨家泊 "Yangjiabo", not pō as in 湖泊)."""
+
 _VOWEL_START = re.compile(r"^[aoe]")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _syllables(text: str, syl: list[str]) -> list[tuple[str, str]]:
+    """(source text, syllable) pairs: one character per syllable where pypinyin gave one syllable per
+    character, else the whole text against each syllable (no override applies)."""
+    return list(zip(text, syl)) if len(syl) == len(text) else [("", s) for s in syl]
 
 
 def _pinyin_word(text: str) -> str:
@@ -124,7 +142,8 @@ def _pinyin_word(text: str) -> str:
     a, o or e (西安 → Xi'an, 福安 → Fu'an)."""
     from pypinyin import lazy_pinyin
 
-    syl = [s for s in lazy_pinyin(text) if s.strip()]
+    syl = [PLACE_READINGS.get(c, s) if len(c) == 1 else s for c, s in _syllables(text, lazy_pinyin(text))]
+    syl = [s for s in syl if s.strip()]
     out = ""
     for i, s in enumerate(syl):
         s = s.replace("ü", "u").replace("v", "u") if not s.isascii() or "v" in s else s
