@@ -12,6 +12,7 @@ from affine import Affine
 import tjspatial as tj
 from tjspatial.analysis.grid import cell_fractions, grid_for_bounds
 from tjspatial.analysis.population import PopulationGrid, PopulationPolygons
+from tjspatial.errors import InputError
 
 
 def test_cell_fractions_exact_for_circle_and_polygon_with_hole():
@@ -173,7 +174,7 @@ def test_model_variants_keep_the_census_and_differ(built_gpkg):
     g = model_population(path=built_gpkg, variant="cores_wide")
     assert (g.district_totals().to_numpy() == census).all()
     assert "cores_wide" in g.source and g.params["core_radius_scale"] == 1.5
-    with pytest.raises(ValueError, match="unknown population model variant 'nope'"):
+    with pytest.raises(InputError, match="unknown population model variant 'nope'"):
         model_population(path=built_gpkg, variant="nope")
     with pytest.raises(TypeError, match="unknown parameter"):
         model_population(path=built_gpkg, sigma=3)

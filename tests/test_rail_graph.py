@@ -12,6 +12,7 @@ import shapely
 import tjspatial as tj
 from tjspatial.analysis.rail_network import RailGraph, dual_city_time, rail_graph
 from tjspatial.analysis.surfaces import NODATA, distance_surface, isochrones, travel_time_surface
+from tjspatial.errors import InputError
 
 
 def test_constructed_graph_times_and_transfers():
@@ -138,7 +139,7 @@ def test_surfaces_and_isochrones(built_gpkg, tmp_path):
 
 
 def test_bad_parameters_are_refused(built_gpkg):
-    with pytest.raises(ValueError, match="speeds must be > 0"):
+    with pytest.raises(InputError, match="speeds must be > 0"):
         rail_graph(built_gpkg, speeds={"metro": 0})
-    with pytest.raises(ValueError, match="scenario"):
+    with pytest.raises(InputError, match="scenario"):
         rail_graph(built_gpkg, scenario="2035")

@@ -8,6 +8,7 @@ import pytest
 import tjspatial as tj
 from tjspatial.analysis.stations import NOT_IN_SERVICE, STATION_SETS, station_set, station_snapshot
 from tjspatial.analysis.uncertainty import add_range, coverage_range
+from tjspatial.errors import InputError
 
 
 def test_station_sets_follow_the_declared_rule(built_gpkg):
@@ -22,7 +23,7 @@ def test_station_sets_follow_the_declared_rule(built_gpkg):
         assert gdf.attrs["station_snapshot"] == "OSM extract 2025-02 (bundled, OMap-GeoDB)"
         assert gdf.attrs["station_rule"]
     assert station_snapshot(built_gpkg).startswith("OSM extract 2025-02")
-    with pytest.raises(ValueError, match="unknown station set 'bus'"):
+    with pytest.raises(InputError, match="unknown station set 'bus'"):
         station_set("bus", built_gpkg)
 
 
@@ -45,7 +46,7 @@ def test_coverage_range_over_the_population_variants(built_gpkg):
     assert "not a confidence interval" in res.attrs["range_note"]
     bare = res.copy()
     bare.attrs = {}
-    with pytest.raises(ValueError, match="no attrs"):
+    with pytest.raises(InputError, match="no attrs"):
         add_range(bare, surfaces)
 
 

@@ -21,6 +21,7 @@ import shapely
 from affine import Affine
 
 from ..atomic import atomic_path
+from ..errors import InputError
 
 __all__ = ["polygonal", "subdivide", "cell_fractions", "grid_for_bounds", "cell_centres", "write_geotiff_atomic"]
 
@@ -146,7 +147,7 @@ def cell_fractions(geom, transform: Affine, shape: tuple[int, int]) -> tuple[np.
     if shapely.is_empty(geom) or shapely.area(geom) == 0:
         return empty
     if transform.b != 0 or transform.d != 0:
-        raise ValueError("rotated grids are not supported")
+        raise InputError("rotated grids are not supported")
     win = _window(geom, transform, shape)
     if win is None:
         return empty

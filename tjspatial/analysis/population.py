@@ -57,7 +57,7 @@ import rasterio
 import rasterio.features
 import shapely
 from affine import Affine
-from pyproj import CRS
+from pyproj import CRS, Transformer
 from scipy import sparse
 from scipy.spatial import cKDTree
 
@@ -125,11 +125,11 @@ def _as_geoms(polygons, crs) -> tuple[np.ndarray, Any]:
     """Polygons (GeoSeries / GeoDataFrame / array + crs) as a geometry array and its CRS."""
     if isinstance(polygons, (gpd.GeoSeries, gpd.GeoDataFrame)):
         if polygons.crs is None:
-            raise ValueError("the polygons have no CRS; set one (e.g. EPSG:4548) before summing population")
+            raise InputError("the polygons have no CRS; set one (e.g. EPSG:4548) before summing population")
         return np.asarray(polygons.geometry.values, dtype=object), polygons.crs
     geoms = np.asarray(polygons, dtype=object).reshape(-1)
     if crs is None:
-        raise ValueError("pass crs= with bare shapely polygons")
+        raise InputError("pass crs= with bare shapely polygons")
     return geoms, crs
 
 
@@ -290,7 +290,7 @@ class PopulationGrid:
     def district_totals(self) -> pd.Series:
         """Persons per district (bundled model only): equals the census totals exactly."""
         if self.district is None:
-            raise ValueError("this grid has no district allocation (only the bundled model has one)")
+            raise InputError("this grid has no district allocation (only the bundled model has one)")
         values, n = self.values, len(self.district_names)
         if self.pieces is not None:
             values = values.copy()
@@ -695,7 +695,7 @@ def _prepare(path, cell: float) -> _Prepared:
     districts = to_metric(load("districts", path))
     bad = districts["pop_2020"].isna() | (districts["pop_2020"] < 0)
     if bad.any():
-        raise ValueError(f"layer 'districts', field 'pop_2020': missing for {list(districts.loc[bad, 'name_zh'])}")
+        raise InputError(f"layer 'districts', field 'pop_2020': missing for {list(districts.loc[bad, 'name_zh'])}")
     dnames = districts["name_zh"].to_numpy()
     dgeoms = np.asarray(districts.geometry.values, dtype=object)
     transform, shape = grid_for_bounds(districts.total_bounds, cell)
@@ -704,7 +704,7 @@ def _prepare(path, cell: float) -> _Prepared:
     uxy = np.column_stack([x[rows, cols], y[rows, cols]])
     ncell = np.bincount(udist, weights=afrac, minlength=len(districts))
     if (ncell == 0).any():
-        raise ValueError(
+        raise InputError(
             f"layer 'districts': no {cell:g} m cell falls inside "
             f"{list(districts.loc[ncell == 0, 'name_zh'])}; use a smaller cell"
         )
@@ -788,7 +788,7 @@ def model_population(
         returns the census total (cells the boundary or coast splits are kept as pieces).
     """
     if variant not in MODEL_VARIANTS:
-        raise ValueError(f"unknown population model variant {variant!r}; use one of {list(MODEL_VARIANTS)}")
+        raise InputError(f"unknown population model variant {variant!r}; use one of {list(MODEL_VARIANTS)}")
     unknown = set(params) - set(MODEL_PARAMS)
     if unknown:
         raise TypeError(f"model_population: unknown parameter(s) {sorted(unknown)}; known: {list(MODEL_PARAMS)}")
@@ -852,7 +852,7 @@ def _model(path, cell: float, variant: str, p: dict, q: _Prepared) -> Population
         for j, k in enumerate(k_idx):
             sel = member & (near == j)
             if not sel.any():
-                raise ValueError(
+                raise InputError(
                     f"population_centres: no cell of {centres.at[k, 'district_zh']} within "
                     f"{centres.at[k, 'radius_km']} km of {centres.at[k, 'name_zh']}"
                 )
@@ -860,7 +860,7 @@ def _model(path, cell: float, variant: str, p: dict, q: _Prepared) -> Population
             totals.append(int(centres.at[k, "census_2020"]))
             totals[cdist[k]] -= int(centres.at[k, "census_2020"])
         if min(totals) < 0:
-            raise ValueError("population_centres: township counts exceed their district's census total")
+            raise InputError("population_centres: township counts exceed their district's census total")
     persons = _largest_remainder(group, np.asarray(totals, dtype=np.int64), weight, q.afrac)
 
     values = np.zeros(q.shape)
@@ -899,10 +899,12 @@ def _model(path, cell: float, variant: str, p: dict, q: _Prepared) -> Population
 def _modis_urban(uxy: np.ndarray, path) -> np.ndarray:
     """1 where the bundled MODIS 2019 land cover (0.05°) is urban (IGBP 13), else 0, at EPSG:4548 points."""
     f = source_raster("landcover_modis", path)  # the bundled GeoTIFF, copied into the GeoPackage
-    ll = gpd.GeoSeries(shapely.points(uxy), crs=METRIC_CRS).to_crs("EPSG:4326")
+    # the coordinates alone, through the transformer GeoSeries.to_crs would use (no point objects: 10x faster)
+    to_ll = Transformer.from_crs(CRS.from_user_input(METRIC_CRS), CRS.from_user_input("EPSG:4326"), always_xy=True)
+    lon, lat = to_ll.transform(np.ascontiguousarray(uxy[:, 0]), np.ascontiguousarray(uxy[:, 1]))
     with rasterio.open(f) as src:
         arr = src.read(1)
-        r, c = rasterio.transform.rowcol(src.transform, ll.x.to_numpy(), ll.y.to_numpy())
+        r, c = rasterio.transform.rowcol(src.transform, lon, lat)
     r, c = np.asarray(r), np.asarray(c)
     ok = (r >= 0) & (r < arr.shape[0]) & (c >= 0) & (c < arr.shape[1])
     out = np.zeros(len(uxy))

@@ -46,6 +46,7 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from ..catalog import get_catalog
+from ..errors import InputError, UnknownNameError
 from ..crs import METRIC_CRS, to_metric
 from ..io import load, read_source_table
 from .context import RunCache, memo, path_key
@@ -143,7 +144,7 @@ class RailGraph:
             wanted = [re.sub(r"(?<=.)站$", "", p) for p in place]
             hit = np.flatnonzero(np.isin(names, wanted))
             if not len(hit):
-                raise KeyError(f"no station named {' / '.join(place)} in the rail graph")
+                raise UnknownNameError(f"no station named {' / '.join(place)} in the rail graph")
             return hit
         pt = place if isinstance(place, shapely.Point) else shapely.Point(*place)
         xy = gpd.GeoSeries([pt], crs="EPSG:4326").to_crs(METRIC_CRS).get_coordinates().to_numpy()
@@ -320,7 +321,7 @@ def rail_graph(
         of the run, and a graph with the same parameters is built once.
     """
     if scenario not in ("open", "plan"):
-        raise ValueError(f"scenario must be 'open' or 'plan', not {scenario!r}")
+        raise InputError(f"scenario must be 'open' or 'plan', not {scenario!r}")
     sp = {**DEFAULT_SPEEDS_KMH, **(speeds or {})}
     lsp = {**LINE_SPEEDS_KMH, **(line_speeds or {})}
     dw = {**DEFAULT_DWELL_MIN, **(dwell_min or {})}
@@ -330,7 +331,7 @@ def rail_graph(
         | {f"line {k}": v for k, v in lsp.items() if not v > 0}
     )
     if bad or transfer_min < 0 or not walk_kmh > 0 or detour < 1:
-        raise ValueError(
+        raise InputError(
             f"rail_graph: speeds must be > 0 km/h, dwell and transfer >= 0 min, walk > 0 km/h and "
             f"detour >= 1 (got {bad or ''} transfer_min={transfer_min}, walk_kmh={walk_kmh}, "
             f"detour={detour})"

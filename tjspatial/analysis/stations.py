@@ -25,6 +25,7 @@ import geopandas as gpd
 import pandas as pd
 
 from ..catalog import get_catalog
+from ..errors import InputError, UnknownNameError
 from ..gpkg import read_table
 from ..io import load
 from ..paths import default_gpkg
@@ -80,11 +81,11 @@ def station_set(
     stations : a station GeoDataFrame to filter instead (columns ``kind`` and ``name_zh``).
     """
     if name not in STATION_SETS:
-        raise ValueError(f"unknown station set {name!r}; use one of {list(STATION_SETS)}")
+        raise InputError(f"unknown station set {name!r}; use one of {list(STATION_SETS)}")
     gdf = load("rail_stations", path) if stations is None else stations
     for col in ("kind", "name_zh"):
         if col not in gdf.columns and name != "all":
-            raise KeyError(f"{gdf.attrs.get('layer', 'stations')}: no {col!r} column to select the {name!r} set")
+            raise UnknownNameError(f"{gdf.attrs.get('layer', 'stations')}: no {col!r} column to select the {name!r} set")
     out = gdf[_mask(gdf, name).to_numpy()].copy()
     out.attrs = {
         **gdf.attrs,

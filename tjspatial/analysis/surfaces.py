@@ -19,6 +19,7 @@ from affine import Affine
 from scipy.spatial import cKDTree
 
 from ..crs import METRIC_CRS, to_metric
+from ..errors import InputError
 from ..io import load
 from .context import RunCache, path_key
 from .grid import cell_centres, grid_for_bounds, write_geotiff_atomic
@@ -92,7 +93,7 @@ def distance_surface(
     transform, shape, inside, x, y = _frame(path, cell, boundary, cache)
     pts = shapely.get_coordinates(to_metric(stations).geometry.values)
     if not len(pts):
-        raise ValueError("distance_surface: no stations")
+        raise InputError("distance_surface: no stations")
     d, _ = cKDTree(pts).query(np.column_stack([x, y]), workers=-1)
     out = np.full(shape, NODATA, dtype="float32")
     out[inside] = d
@@ -138,14 +139,15 @@ def travel_time_surface(
 
     def nearest():
         d, i = cKDTree(xy).query(np.column_stack([x, y]), k=k, workers=-1)
-        return d.reshape(len(x), k), i.reshape(len(x), k)
+        d, i = d.reshape(len(x), k), i.reshape(len(x), k)
+        return d, i, d / 1000 / walk_kmh * 60  # walk minutes to each of the k stations
 
     if cache is None or boundary is not None:
-        d, i = nearest()
+        d, i, walk = nearest()
     else:
-        key = ("nearest_stations", path_key(path), float(cell), k, hashlib.sha1(xy.tobytes()).hexdigest())
-        d, i = cache.get(key, nearest)
-    t = (d / 1000 / walk_kmh * 60 + rail[i]).min(axis=1)
+        key = ("nearest_stations", path_key(path), float(cell), k, walk_kmh, hashlib.sha1(xy.tobytes()).hexdigest())
+        d, i, walk = cache.get(key, nearest)
+    t = (walk + rail[i]).min(axis=1)
     if max_walk_m is not None:
         t[d.min(axis=1) > max_walk_m] = NODATA
     out = np.full(shape, NODATA, dtype="float32")
