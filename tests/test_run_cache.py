@@ -115,3 +115,23 @@ def test_surfaces_share_frame_and_nearest_stations(built_gpkg):
     d = distance_surface(st, path=built_gpkg, cell=2000.0, cache=cache)
     np.testing.assert_array_equal(d.values, distance_surface(st, path=built_gpkg, cell=2000.0).values)
     assert cache.hits["surface_frame"] == 2
+
+
+def test_memo_is_thread_safe_one_computation_per_key():
+    import threading
+    import time
+
+    cache, calls = RunCache(), []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.05)
+        return 42
+
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(cache.get(("slow",), slow))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [42] * 4 and calls == [1] and cache.hits["slow"] == 3

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import threading
 from contextlib import closing
 from pathlib import Path
 from typing import Mapping
@@ -100,6 +101,7 @@ class GeoPackage(os.PathLike):
         self._names: dict[str, str | None] | None = None
         self._frames: dict[tuple[str, bool], pd.DataFrame] = {}
         self._rasters: list[str] | None = None
+        self._lock = threading.RLock()  # threads of one run (tj.analyse) share the reader: one read per layer
         self.reads = 0
         """Number of layer / table reads from disk (for tests and benchmarks)."""
 
@@ -189,16 +191,18 @@ class GeoPackage(os.PathLike):
                 layer=name,
             )
         key = (name, geometry)
-        if key not in self._frames:
-            try:
-                kw = {} if geometry else {"read_geometry": False}
-                self._frames[key] = pyogrio.read_dataframe(self.path, layer=name, **kw)
-            except (DataSourceError, DataLayerError) as exc:
-                raise GeoPackageError(
-                    f"cannot read {name!r} from {self.path}: {exc}", path=self.path, layer=name
-                ) from exc
-            self.reads += 1
-        return self._frames[key].copy()
+        with self._lock:
+            if key not in self._frames:
+                try:
+                    kw = {} if geometry else {"read_geometry": False}
+                    self._frames[key] = pyogrio.read_dataframe(self.path, layer=name, **kw)
+                except (DataSourceError, DataLayerError) as exc:
+                    raise GeoPackageError(
+                        f"cannot read {name!r} from {self.path}: {exc}", path=self.path, layer=name
+                    ) from exc
+                self.reads += 1
+            frame = self._frames[key]
+        return frame.copy()
 
     def read(self, name: str) -> gpd.GeoDataFrame:
         """The layer ``name`` as stored (a copy), with its CRS; no catalog processing (see ``tj.load``).

@@ -9,13 +9,15 @@ ranges of every station set), the raster frame and nearest-station query of the 
 The memo is an ordinary object, not module state: it lives as long as the run holds it, so nothing leaks
 between GeoPackages, runs or user calls. Keys are tuples of immutable inputs (the GeoPackage path, parameters,
 hashes of geometries); without a cache every function computes as before, so cached and uncached results are
-the same numbers (tests/test_run_cache.py).
+the same numbers (tests/test_run_cache.py). It is thread-safe: a result asked for by two threads at once is
+computed by the first and waited for by the second.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections import Counter
 from typing import Any, Callable, Hashable
 
@@ -37,6 +39,8 @@ class RunCache:
 
     def __init__(self) -> None:
         self._memo: dict[Hashable, Any] = {}
+        self._busy: dict[Hashable, threading.Lock] = {}  # a lock per key being computed
+        self._lock = threading.Lock()
         self.hits: Counter = Counter()
         self.misses: Counter = Counter()
 
@@ -55,11 +59,21 @@ class RunCache:
         object
             The stored (shared) value: callers must not change it.
         """
-        if key in self._memo:
-            self.hits[key[0]] += 1
-            return self._memo[key]
-        self.misses[key[0]] += 1
-        value = self._memo[key] = compute()
+        with self._lock:
+            if key in self._memo:
+                self.hits[key[0]] += 1
+                return self._memo[key]
+            busy = self._busy.setdefault(key, threading.Lock())
+        with busy:  # another thread computing the same key: wait for it
+            with self._lock:
+                if key in self._memo:
+                    self.hits[key[0]] += 1
+                    return self._memo[key]
+                self.misses[key[0]] += 1
+            value = compute()
+            with self._lock:
+                self._memo[key] = value
+                self._busy.pop(key, None)
         return value
 
     def __len__(self) -> int:

@@ -66,7 +66,7 @@ from ..crs import METRIC_CRS, to_metric, transformer
 from ..io import load, present_layers, read_source_table, source_raster
 from ..validate import check_population_raster
 from .context import RunCache, memo, path_key
-from .grid import cell_centres, cell_fractions, grid_for_bounds, polygonal, write_geotiff_atomic
+from .grid import cell_centres, cell_fractions, geojson, grid_for_bounds, polygonal, write_geotiff_atomic
 
 __all__ = [
     "PopulationGrid",
@@ -592,7 +592,7 @@ def _units(districts: gpd.GeoDataFrame, transform: Affine, shape: tuple[int, int
     boundary or the coast crosses. Returns (idx, rows, cols, district, area_fraction, piece geometries or None)."""
     dgeoms = np.asarray(districts.geometry.values, dtype=object)
     idx = rasterio.features.rasterize(
-        [(g, i) for i, g in enumerate(dgeoms)],
+        [(geojson(g), i) for i, g in enumerate(dgeoms)],
         out_shape=shape,
         transform=transform,
         fill=-1,
@@ -600,7 +600,7 @@ def _units(districts: gpd.GeoDataFrame, transform: Affine, shape: tuple[int, int
         dtype="int32",
     )
     edge = rasterio.features.rasterize(
-        [(shapely.boundary(g), 1) for g in dgeoms],
+        [(geojson(shapely.boundary(g)), 1) for g in dgeoms],
         out_shape=shape,
         transform=transform,
         fill=0,

@@ -32,6 +32,7 @@ the returned ``skipped`` entry.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import geopandas as gpd
@@ -95,6 +96,77 @@ def _meta(df: pd.DataFrame) -> dict:
     }
 
 
+class _Done:
+    """A call made now, with the ``result()`` of a future (``workers=1``)."""
+
+    def __init__(self, fn, *args, **kwargs):
+        self._value = fn(*args, **kwargs)
+
+    def result(self):
+        return self._value
+
+
+def _range_surfaces(pop, gp, area_layers: list[str], cache: RunCache) -> dict:
+    """The population surfaces of the coverage ranges (:func:`_surfaces`), with the zonal weights of every set
+    of areas over each grid layout among them put in the run's memo (what :func:`add_range` reuses)."""
+    from .uncertainty import area_weights
+
+    surfaces = _surfaces(pop, gp, cache)
+    label = getattr(pop, "attrs", {}).get("population_variant") or "population"  # add_range's label: not re-summed
+    grids = [g for n, g in surfaces.items() if n != label and isinstance(g, PopulationGrid)]
+    layouts = [g for i, g in enumerate(grids) if not any(h.same_layout(g) for h in grids[:i])]
+    for areas in area_layers:
+        for grid in layouts:
+            area_weights(grid, areas, path=gp, cache=cache)
+    return surfaces
+
+
+def _draw_surfaces(graph, stations, gp, out: Path, cache: RunCache) -> dict[str, Path]:
+    """Distance and travel-time surfaces and the isochrones of :func:`analyse`, written to ``out``."""
+    written = {}
+    written["distance_to_station"] = distance_surface(stations, path=gp, cache=cache).to_geotiff(
+        out / "distance_to_station.tif"
+    )
+    iso_rows = []
+    for key, hub in HUBS.items():
+        surf = travel_time_surface(graph, hub, path=gp, cache=cache)
+        written[f"travel_time_{key}"] = surf.to_geotiff(out / f"travel_time_{key}.tif")
+        iso = isochrones(surf)
+        iso_rows.append(iso.assign(hub=hub, hub_key=key, method=surf.description))
+    iso_all = gpd.GeoDataFrame(pd.concat(iso_rows, ignore_index=True), geometry="geometry", crs=iso_rows[0].crs)
+    written["isochrones"] = write_csv_atomic(pd.DataFrame(iso_all.drop(columns="geometry")), out / "isochrones.csv")
+    written["isochrones_gpkg"] = write_gpkg_atomic(out / "isochrones.gpkg", {"isochrones": iso_all.to_crs("EPSG:4326")})
+    return written
+
+
+def _buffers_and_conflicts(gp, have: set[str], out: Path) -> tuple[dict[str, Path], list[str]]:
+    """Wetland rings, features near wetlands, rail in ecological zones, clusters in the barrier (written to
+    ``out``), and the analyses skipped for lack of a layer."""
+    from . import zones as z
+
+    written: dict[str, Path] = {}
+    skipped: list[str] = []
+    if "wetlands" in have:
+        rg = [z.rings("wetlands", path=gp)]
+        if "green_barrier" in have:
+            rg.append(z.rings("green_barrier", path=gp, dissolve=True))
+        ring_tab = pd.DataFrame(pd.concat(rg, ignore_index=True).drop(columns="geometry"))
+        written["wetland_rings"] = write_csv_atomic(ring_tab, out / "wetland_rings.csv")
+        near = [z.features_near("rail_stations", "wetlands", 5.0, path=gp)]
+        if "port_districts" in have:
+            near.append(z.features_near("port_districts", "wetlands", 5.0, path=gp))
+        written["near_wetlands"] = write_csv_atomic(pd.concat(near, ignore_index=True), out / "near_wetlands.csv")
+    else:
+        skipped.append("wetland rings: no wetlands layer")
+    if z.eco_layers(gp):
+        written["rail_in_zones"] = write_csv_atomic(z.rail_in_zones(path=gp), out / "rail_in_zones.csv")
+    if "green_barrier" in have and "urban_clusters" in have:
+        written["clusters_in_barrier"] = write_csv_atomic(
+            z.clusters_in_barrier(path=gp), out / "clusters_in_barrier.csv"
+        )
+    return written, skipped
+
+
 def analyse(
     path: str | Path | GeoPackage | None = None,
     out_dir: str | Path | None = None,
@@ -104,6 +176,7 @@ def analyse(
     distances=DEFAULT_DISTANCES,
     graph=None,
     quiet: bool = True,
+    workers: int = 2,
 ) -> dict[str, Path]:
     """Run the standard analyses on the layers in ``path`` and write tables and rasters to ``out_dir``.
 
@@ -128,6 +201,10 @@ def analyse(
         districts.
     quiet : bool
         No progress lines.
+    workers : int
+        Threads: with 2 (default) the raster surfaces, the population variants and the coverage ranges are
+        computed on a second thread while the coverage, plan and rail results are computed on the calling one
+        (the same outputs); 1 computes everything on the calling thread.
 
     Returns
     -------
@@ -146,167 +223,169 @@ def analyse(
     have = present_layers(gp)  # the catalog layers this GeoPackage holds
     # one memo for the run: population units, zone weights, rail graphs, surface frames are computed once
     cache = RunCache()
-    pop = make_population(population, path=gp, cache=cache) if not hasattr(population, "zonal_sum") else population
     written: dict[str, Path] = {}
     skipped: list[str] = []
 
-    # coverage tables: per station set (declared rule, snapshot date), range over the population surfaces at 800 m
-    surfaces = _surfaces(pop, gp, cache) if "districts" in have else {}
-    snapshot = station_snapshot(gp)
-    sets = {kind: (None if kind == "all" else station_set(kind, gp)) for kind in STATION_SETS_ANALYSED}
-    tables, catch = [], []
-    results = {}  # (areas, station set, distance) -> coverage result (with its range at 800 m)
-    raw = {}  # the same before the range columns were added
-    for areas in cat.coverage_areas():  # declared in the catalog (coverage_label)
-        if areas not in have:
-            skipped.append(f"coverage by {areas}: layer missing")
-            continue
-        for kind, st in sets.items():
-            for d in distances:
-                res = raw[(areas, kind, d)] = coverage(
-                    st, pop, areas, distance=d, kind="all" if st is not None else kind, path=gp
-                )
-                if d == 800 and surfaces:
-                    res = add_range(res, surfaces, areas=areas, path=gp, cache=cache)
-                results[(areas, kind, d)] = res
-                tables.append(
-                    res.assign(
-                        areas=areas,
-                        **{**_meta(res), "kind": kind},
-                        station_set=kind,
-                        station_rule=STATION_SETS[kind],
-                        station_snapshot=snapshot,
-                    )
-                )
-                if areas == "districts" and d == 800:
-                    c = res.attrs["catchments"].assign(kind=kind, distance_m=d, station_snapshot=snapshot)
-                    catch.append(c)
-    if graph is not None and "districts" in have:
-        from .network_coverage import WalkNetwork
-
-        if isinstance(graph, (str, Path)):
-            graph = WalkNetwork.load(graph)  # .gpkg / .parquet edge table, or GraphML
-        net = graph if isinstance(graph, WalkNetwork) else WalkNetwork.from_graph(graph)
-        for kind in ("all", "metro"):
-            for d in distances:
-                res = coverage(None, pop, "districts", distance=d, method="network", graph=net, kind=kind, path=gp)
-                tables.append(
-                    res.assign(
-                        areas="districts",
-                        **_meta(res),
-                        station_set=kind,
-                        station_rule=STATION_SETS[kind],
-                        station_snapshot=snapshot,
-                    )
-                )
-        say("network coverage done")
-    if tables:
-        cov = pd.concat(tables, ignore_index=True)
-        lead = ["areas", "area", "name_zh", "name_en", "kind", "distance_m", "method"]
-        cov = cov[lead + [c for c in cov.columns if c not in lead]]
-        written["coverage"] = write_csv_atomic(cov, out / "coverage.csv")
-        say(f"coverage: {len(cov)} rows")
-    if catch:
-        gdf = gpd.GeoDataFrame(pd.concat(catch, ignore_index=True), geometry="geometry", crs=catch[0].crs)
-        written["coverage_catchments"] = write_gpkg_atomic(
-            out / "coverage_catchments.gpkg", {"catchments": gdf.to_crs("EPSG:4326")}
-        )
-
-    # plan scenario
-    if "planned_rail" in cat and "planned_rail" in have and "districts" in have:
-        existing = raw.get(("districts", "all", 800))  # computed above (all stations, 800 m)
-        if existing is None:
-            existing = coverage(None, pop, "districts", distance=800, path=gp)
-        scenario = coverage(plan_stations(gp), pop, "districts", distance=800, path=gp)
-        delta = coverage_delta(existing, scenario).assign(
-            **_meta(existing),
-            station_snapshot=snapshot,
-            scenario="open + planned_rail (示意 / schematic station positions)",
-        )
-        written["coverage_delta"] = write_csv_atomic(delta, out / "coverage_delta.csv")
-    else:
-        skipped.append("coverage_delta: no planned_rail layer")
-
-    # rail graph (built once per scenario), indicators, times, surfaces
+    # rail graph (built once per scenario); the raster surfaces and isochrones need only it, the stations and
+    # the boundary, so they are drawn on another thread while the coverage tables are summed. Work handed to the
+    # thread shares nothing mutable (the memo and the GeoPackage reader are thread-safe; all the raster (GDAL)
+    # work runs on that one thread, in order, or on this one while it waits), so the outputs are those of
+    # workers=1.
     graphs = {"open": rail_graph(gp, cache=cache)}
     if "planned_rail" in have:
         graphs["plan"] = rail_graph(gp, scenario="plan", cache=cache)
-    # how the 20-minute verdict moves with the assumptions (#13); once per run, its model case is graphs["open"]
-    sens = dual_city_sensitivity(gp, cache=cache)
-    written["indicators"] = write_csv_atomic(
-        indicators(
-            gp,
-            landcover=landcover,
-            population=pop,
-            graph=graphs["open"],
-            surfaces=surfaces or None,
-            sensitivity=sens,
-            metro_coverage=results.get(("zones", "metro", 800)),
-            cache=cache,
-        ),
-        out / "indicators.csv",
-    )
-    rows, dual = [], []
-    for scen, g in graphs.items():
-        dual.append(
-            {
-                "scenario": scen,
-                "case": "model",
-                "from": "/".join(list(DUAL_CITY_HUBS.values())[0]),
-                "to": "/".join(list(DUAL_CITY_HUBS.values())[1]),
-                "minutes": dual_city_time(g),
-                "target_minutes": 20,
-                "method": RAIL_METHOD,
-                "params": g.params_json(),
-            }
-        )
-        if scen == "open":  # how the 20-minute verdict moves with the assumptions (#13)
-            for r in sens[sens["case"] != "model"].itertuples():
-                dual.append({**dual[-1], "case": r.case, "minutes": r.minutes, "params": r.params})
-        for key, hub in HUBS.items():
-            st = g.station_times(hub).assign(hub=hub, hub_key=key, scenario=scen)
-            rows.append(st)
-    written["rail_times"] = write_csv_atomic(pd.concat(rows, ignore_index=True), out / "rail_times.csv")
-    written["dual_city"] = write_csv_atomic(pd.DataFrame(dual), out / "dual_city.csv")
-
-    if isinstance(pop, PopulationGrid):
-        written["population_grid"] = pop.to_geotiff(out / "population_grid.tif")
     stations = load("rail_stations", gp)
-    written["distance_to_station"] = distance_surface(stations, path=gp, cache=cache).to_geotiff(
-        out / "distance_to_station.tif"
-    )
-    iso_rows = []
-    for key, hub in HUBS.items():
-        surf = travel_time_surface(graphs["open"], hub, path=gp, cache=cache)
-        written[f"travel_time_{key}"] = surf.to_geotiff(out / f"travel_time_{key}.tif")
-        iso = isochrones(surf)
-        iso_rows.append(iso.assign(hub=hub, hub_key=key, method=surf.description))
-    iso_all = gpd.GeoDataFrame(pd.concat(iso_rows, ignore_index=True), geometry="geometry", crs=iso_rows[0].crs)
-    written["isochrones"] = write_csv_atomic(pd.DataFrame(iso_all.drop(columns="geometry")), out / "isochrones.csv")
-    written["isochrones_gpkg"] = write_gpkg_atomic(out / "isochrones.gpkg", {"isochrones": iso_all.to_crs("EPSG:4326")})
+    area_layers = [a for a in cat.coverage_areas() if a in have]  # declared in the catalog (coverage_label)
+    pool = ThreadPoolExecutor(max_workers=workers - 1) if workers > 1 else None
+
+    def submit(fn, *args, **kwargs):
+        return pool.submit(fn, *args, **kwargs) if pool is not None else _Done(fn, *args, **kwargs)
+
+    pop = population if hasattr(population, "zonal_sum") else None
+    if pop is None and population is not None:  # a user's population: read (and refused) before anything runs
+        pop = make_population(population, path=gp, cache=cache)
+    drawn = submit(_draw_surfaces, graphs["open"], stations, gp, out, cache)
+    try:
+        if pop is None:  # the bundled model, built while the surfaces are drawn
+            pop = make_population(None, path=gp, cache=cache)
+        # coverage tables: per station set (declared rule, snapshot date), range over the population surfaces
+        # at 800 m; the surfaces (model variants) and the areas' zonal weights over them are made meanwhile
+        ranging = submit(_range_surfaces, pop, gp, area_layers, cache) if "districts" in have else None
+        snapshot = station_snapshot(gp)
+        sets = {kind: (None if kind == "all" else station_set(kind, gp)) for kind in STATION_SETS_ANALYSED}
+        raw = {}  # (areas, station set, distance) -> coverage result
+        for areas in cat.coverage_areas():
+            if areas not in have:
+                skipped.append(f"coverage by {areas}: layer missing")
+                continue
+            for kind, st in sets.items():
+                for d in distances:
+                    raw[(areas, kind, d)] = coverage(
+                        st, pop, areas, distance=d, kind="all" if st is not None else kind, path=gp
+                    )
+        surfaces = ranging.result() if ranging is not None else {}
+        ranged = {  # the ranges at 800 m, on the other thread while the network, plan and rail results are made
+            k: submit(add_range, r, surfaces, areas=k[0], path=gp, cache=cache)
+            for k, r in raw.items()
+            if k[2] == 800 and surfaces
+        }
+        zoning = submit(_buffers_and_conflicts, gp, have, out)  # after the ranges, beside the indicators
+        net_tables = []
+        if graph is not None and "districts" in have:
+            from .network_coverage import WalkNetwork
+
+            if isinstance(graph, (str, Path)):
+                graph = WalkNetwork.load(graph)  # .gpkg / .parquet edge table, or GraphML
+            net = graph if isinstance(graph, WalkNetwork) else WalkNetwork.from_graph(graph)
+            for kind in ("all", "metro"):
+                for d in distances:
+                    res = coverage(None, pop, "districts", distance=d, method="network", graph=net, kind=kind, path=gp)
+                    net_tables.append(
+                        res.assign(
+                            areas="districts",
+                            **_meta(res),
+                            station_set=kind,
+                            station_rule=STATION_SETS[kind],
+                            station_snapshot=snapshot,
+                        )
+                    )
+            say("network coverage done")
+
+        # plan scenario
+        delta = None
+        if "planned_rail" in cat and "planned_rail" in have and "districts" in have:
+            existing = raw.get(("districts", "all", 800))  # computed above (all stations, 800 m)
+            if existing is None:
+                existing = coverage(None, pop, "districts", distance=800, path=gp)
+            scenario = coverage(plan_stations(gp), pop, "districts", distance=800, path=gp)
+            delta = coverage_delta(existing, scenario).assign(
+                **_meta(existing),
+                station_snapshot=snapshot,
+                scenario="open + planned_rail (示意 / schematic station positions)",
+            )
+        else:
+            skipped.append("coverage_delta: no planned_rail layer")
+
+        # dual-city times and rail times; how the 20-minute verdict moves with the assumptions (#13): once per
+        # run, its model case is graphs["open"]
+        sens = dual_city_sensitivity(gp, cache=cache)
+        rows, dual = [], []
+        for scen, g in graphs.items():
+            dual.append(
+                {
+                    "scenario": scen,
+                    "case": "model",
+                    "from": "/".join(list(DUAL_CITY_HUBS.values())[0]),
+                    "to": "/".join(list(DUAL_CITY_HUBS.values())[1]),
+                    "minutes": dual_city_time(g),
+                    "target_minutes": 20,
+                    "method": RAIL_METHOD,
+                    "params": g.params_json(),
+                }
+            )
+            if scen == "open":  # how the 20-minute verdict moves with the assumptions (#13)
+                for r in sens[sens["case"] != "model"].itertuples():
+                    dual.append({**dual[-1], "case": r.case, "minutes": r.minutes, "params": r.params})
+            for key, hub in HUBS.items():
+                st = g.station_times(hub).assign(hub=hub, hub_key=key, scenario=scen)
+                rows.append(st)
+
+        results = {k: ranged[k].result() if k in ranged else r for k, r in raw.items()}
+        tables, catch = [], []
+        for (areas, kind, d), res in results.items():
+            tables.append(
+                res.assign(
+                    areas=areas,
+                    **{**_meta(res), "kind": kind},
+                    station_set=kind,
+                    station_rule=STATION_SETS[kind],
+                    station_snapshot=snapshot,
+                )
+            )
+            if areas == "districts" and d == 800:
+                c = res.attrs["catchments"].assign(kind=kind, distance_m=d, station_snapshot=snapshot)
+                catch.append(c)
+        tables += net_tables
+        if tables:
+            cov = pd.concat(tables, ignore_index=True)
+            lead = ["areas", "area", "name_zh", "name_en", "kind", "distance_m", "method"]
+            cov = cov[lead + [c for c in cov.columns if c not in lead]]
+            written["coverage"] = write_csv_atomic(cov, out / "coverage.csv")
+            say(f"coverage: {len(cov)} rows")
+        if catch:
+            gdf = gpd.GeoDataFrame(pd.concat(catch, ignore_index=True), geometry="geometry", crs=catch[0].crs)
+            written["coverage_catchments"] = write_gpkg_atomic(
+                out / "coverage_catchments.gpkg", {"catchments": gdf.to_crs("EPSG:4326")}
+            )
+        if delta is not None:
+            written["coverage_delta"] = write_csv_atomic(delta, out / "coverage_delta.csv")
+        written["indicators"] = write_csv_atomic(
+            indicators(
+                gp,
+                landcover=landcover,
+                population=pop,
+                graph=graphs["open"],
+                surfaces=surfaces or None,
+                sensitivity=sens,
+                metro_coverage=results.get(("zones", "metro", 800)),
+                cache=cache,
+            ),
+            out / "indicators.csv",
+        )
+        written["rail_times"] = write_csv_atomic(pd.concat(rows, ignore_index=True), out / "rail_times.csv")
+        written["dual_city"] = write_csv_atomic(pd.DataFrame(dual), out / "dual_city.csv")
+
+        if isinstance(pop, PopulationGrid):
+            written["population_grid"] = pop.to_geotiff(out / "population_grid.tif")
+        written.update(drawn.result())  # the surfaces drawn on the other thread
+        zoned = zoning.result()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     say("rail graph, surfaces and isochrones written")
 
-    # buffers and conflicts
-    from . import zones as z
-
-    if "wetlands" in have:
-        rg = [z.rings("wetlands", path=gp)]
-        if "green_barrier" in have:
-            rg.append(z.rings("green_barrier", path=gp, dissolve=True))
-        ring_tab = pd.DataFrame(pd.concat(rg, ignore_index=True).drop(columns="geometry"))
-        written["wetland_rings"] = write_csv_atomic(ring_tab, out / "wetland_rings.csv")
-        near = [z.features_near("rail_stations", "wetlands", 5.0, path=gp)]
-        if "port_districts" in have:
-            near.append(z.features_near("port_districts", "wetlands", 5.0, path=gp))
-        written["near_wetlands"] = write_csv_atomic(pd.concat(near, ignore_index=True), out / "near_wetlands.csv")
-    else:
-        skipped.append("wetland rings: no wetlands layer")
-    if z.eco_layers(gp):
-        written["rail_in_zones"] = write_csv_atomic(z.rail_in_zones(path=gp), out / "rail_in_zones.csv")
-    if "green_barrier" in have and "urban_clusters" in have:
-        written["clusters_in_barrier"] = write_csv_atomic(
-            z.clusters_in_barrier(path=gp), out / "clusters_in_barrier.csv"
-        )
+    written.update(zoned[0])  # buffers and conflicts, made on the other thread
+    skipped += zoned[1]
     if skipped:
         note = out / "skipped.txt"
         with atomic_path(note) as tmp:

@@ -85,7 +85,9 @@ def station_set(
     gdf = load("rail_stations", path) if stations is None else stations
     for col in ("kind", "name_zh"):
         if col not in gdf.columns and name != "all":
-            raise UnknownNameError(f"{gdf.attrs.get('layer', 'stations')}: no {col!r} column to select the {name!r} set")
+            raise UnknownNameError(
+                f"{gdf.attrs.get('layer', 'stations')}: no {col!r} column to select the {name!r} set"
+            )
     out = gdf[_mask(gdf, name).to_numpy()].copy()
     out.attrs = {
         **gdf.attrs,

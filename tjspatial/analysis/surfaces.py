@@ -22,7 +22,7 @@ from ..crs import METRIC_CRS, to_metric
 from ..errors import InputError
 from ..io import load
 from .context import RunCache, path_key
-from .grid import cell_centres, grid_for_bounds, write_geotiff_atomic
+from .grid import cell_centres, geojson, grid_for_bounds, write_geotiff_atomic
 
 __all__ = ["Surface", "distance_surface", "travel_time_surface", "isochrones", "NODATA", "SURFACE_CELL_M"]
 
@@ -73,7 +73,7 @@ def _make_frame(path, cell: float, boundary=None):
     b = to_metric(load("boundary", path) if boundary is None else boundary)
     transform, shape = grid_for_bounds(b.total_bounds, cell)
     inside = rasterio.features.rasterize(
-        [(g, 1) for g in b.geometry.values], out_shape=shape, transform=transform, fill=0, dtype="uint8"
+        [(geojson(g), 1) for g in b.geometry.values], out_shape=shape, transform=transform, fill=0, dtype="uint8"
     ).astype(bool)
     x, y = cell_centres(transform, shape)
     return transform, shape, inside, x[inside], y[inside]

@@ -20,7 +20,7 @@ from .context import RunCache, geometry_key, memo, path_key
 from .coverage import coverage, resolve_areas
 from .population import PopulationGrid, population_variants
 
-__all__ = ["add_range", "coverage_range", "default_surfaces", "RANGE_NOTE"]
+__all__ = ["add_range", "area_weights", "coverage_range", "default_surfaces", "RANGE_NOTE"]
 
 RANGE_NOTE = (
     "range = min–max of the share over the population model and its variants (settlements only, urban "
@@ -90,10 +90,7 @@ def add_range(
     catch = res.attrs.get("catchments")
     if catch is None:
         raise InputError("add_range: the coverage result has no attrs['catchments'] to re-sum")
-    if isinstance(areas, str):
-        ar = memo(cache, ("areas", path_key(path), areas), lambda: resolve_areas(areas, path=path))
-    else:
-        ar = resolve_areas(areas, path=path)
+    ar = _areas(areas, path, cache)
     geoms, acrs = np.asarray(ar.geometry.values, dtype=object), ar.crs or METRIC_CRS
     akey = geometry_key(geoms, acrs) if cache is not None else None
     cgeoms, ccrs = np.asarray(catch.geometry.values, dtype=object), catch.crs or METRIC_CRS
@@ -121,20 +118,49 @@ def add_range(
     return out
 
 
+def _areas(areas, path, cache: RunCache | None):
+    """:func:`resolve_areas`, once per run for a layer id."""
+    if isinstance(areas, str):
+        return memo(cache, ("areas", path_key(path), areas), lambda: resolve_areas(areas, path=path))
+    return resolve_areas(areas, path=path)
+
+
+def area_weights(grid: PopulationGrid, areas, *, path=None, cache: RunCache | None = None):
+    """Zonal weights of ``areas`` over the cells and pieces of ``grid`` (:meth:`PopulationGrid.zonal_weights`),
+    kept in the run's memo for every grid of the same layout (what :func:`add_range` reuses).
+
+    Parameters
+    ----------
+    grid : PopulationGrid
+        Any grid of the layout.
+    areas : str or GeoDataFrame
+        Layer id or polygons, as for :func:`add_range`.
+    path : str, Path or GeoPackage, optional
+        GeoPackage the layers are read from.
+    cache : RunCache, optional
+        The run's memo.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Areas × (cells + pieces) covered shares.
+    """
+    ar = _areas(areas, path, cache)
+    geoms, acrs = np.asarray(ar.geometry.values, dtype=object), ar.crs or METRIC_CRS
+    return _area_weights(grid, geoms, acrs, geometry_key(geoms, acrs) if cache is not None else None, cache)
+
+
 def _area_weights(pop: PopulationGrid, geoms: np.ndarray, crs, key: str | None, cache: RunCache | None):
     """``pop.zonal_weights(geoms)``, computed once per run for each set of areas and grid layout (the weights
     depend on the cells, pieces and polygons, not on the persons)."""
     if cache is None:
         return pop.zonal_weights(geoms, crs=crs)
-    entries = cache.get(("area_weights_by_layout", key), list)  # [(grid, weights)], one per grid layout
-    for grid, weights in entries:
-        if grid.same_layout(pop):
-            cache.hits["area_weights"] += 1
-            return weights
-    cache.misses["area_weights"] += 1
-    weights = pop.zonal_weights(geoms, crs=crs)
-    entries.append((pop, weights))
-    return weights
+    # one entry per grid layout: (a grid of that layout, the weights), computed under the layout's key
+    layout = (pop.shape, tuple(pop.transform), str(pop.crs), id(pop.pieces.geoms) if pop.pieces is not None else None)
+    entry = cache.get(("area_weights", key, layout), lambda: (pop, pop.zonal_weights(geoms, crs=crs)))
+    if not entry[0].same_layout(pop):  # another layout under a reused id: compute (never happens in one run)
+        return pop.zonal_weights(geoms, crs=crs)
+    return entry[1]
 
 
 def coverage_range(
