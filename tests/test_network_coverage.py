@@ -385,3 +385,28 @@ def test_cli_walk_network_writes_an_edge_table_that_coverage_reads(tmp_path):
         tj.to_metric(st).geometry.values, load_walk_graph(tmp_path / "cache" / "walk_network.graphml"), 1000.0
     )
     assert a.area == pytest.approx(b.area, rel=1e-12) and a.area > 0
+
+
+def test_street_buffers_built_in_numpy_are_geos_buffers():
+    """The capsules drawn with numpy have GEOS's vertices (to the last bits) and orientation, any direction."""
+    from tjspatial.analysis.network_coverage import _capsules
+
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0, 30_000, (2000, 2)) + (X0, Y0)
+    q = p + rng.uniform(-150, 150, (2000, 2))
+    q[:4] = p[:4] + [[100, 0], [0, -100], [-100, 0], [0, 1e-4]]  # axis-parallel, and one too short (GEOS)
+    segs = np.stack([p, q], axis=1)
+    ours = _capsules(segs, 100.0)
+    geos = shapely.buffer(shapely.linestrings(segs), 100.0, quad_segs=4)
+
+    def vertex_sets(polys):
+        c, i = shapely.get_coordinates(shapely.get_exterior_ring(polys), return_index=True)
+        body = np.r_[i[1:] == i[:-1], False]  # without each ring's closing point
+        c, i = c[body], i[body]
+        o = np.lexsort((c[:, 1], c[:, 0], i))
+        return c[o], i[o]
+
+    (a, ia), (b, ib) = vertex_sets(ours), vertex_sets(geos)
+    assert np.array_equal(ia, ib) and np.abs(a - b).max() < 1e-8
+    assert (shapely.is_ccw(shapely.get_exterior_ring(ours)) == shapely.is_ccw(shapely.get_exterior_ring(geos))).all()
+    assert shapely.area(ours) == pytest.approx(shapely.area(geos), rel=1e-13)

@@ -692,28 +692,35 @@ def _buffer_walk(
     """
     lines = shapely.linestrings(segs)
     core = None
+    du, dv = dist[net.u], dist[net.v]
+    ra = np.where(np.isfinite(du), np.clip(distance - du, 0, None), 0.0)
+    rb = np.where(np.isfinite(dv), np.clip(distance - dv, 0, None), 0.0)
+    # walked_segments lists the edges walked whole first
+    n_whole = int((((ra > 0) | (rb > 0)) & (ra + rb >= net.length)).sum())
     if max_hole_m2 > 0:
-        du, dv = dist[net.u], dist[net.v]
-        whole = (
-            np.isfinite(du)
-            & np.isfinite(dv)
-            & ((np.clip(distance - du, 0, None) + np.clip(distance - dv, 0, None)) >= net.length)
-        )
+        whole = np.isfinite(du) & np.isfinite(dv) & (ra + rb >= net.length)
         if whole.any():
             core = _core(net.xy, net.u[whole], net.v[whole], max_hole_m2, walk_buffer)
     if core is None or shapely.is_empty(core):
-        return union_by_piece(_capsules(lines, walk_buffer), workers=workers), 0.0
+        return union_by_piece(_capsules(segs, walk_buffer), workers=workers), 0.0
     core_area = float(shapely.area(core))
     # a capsule lies within walk_buffer of its segment; the erosion's arcs are chords of circles of radius r,
     # at least r * cos(pi / 32) from their centre (quad_segs=8)
     r = walk_buffer / np.cos(np.pi / 32) * (1 + 1e-6) + 1e-6
     deep = shapely.buffer(core, -r, quad_segs=8)
     shapely.prepare(deep)
-    lines = lines[~shapely.contains_properly(deep, lines)]
     shapely.prepare(core)
-    inside = shapely.contains_properly(core, lines)
-    first = shapely.union(core, union_by_piece(_capsules(lines[~inside], walk_buffer), workers=workers))
-    second = _capsules(lines[inside], walk_buffer)
+    # first round: cut ends and the streets on the core's rim (a point just left of the street's middle in the
+    # core, the one just right not, or the other way round); they draw the catchment's edge
+    mid = 0.5 * (segs[:, 0] + segs[:, 1])
+    off = _left_probe(segs[:, 0], segs[:, 1]) - mid
+    rim = shapely.contains_xy(core, *(mid + off).T) != shapely.contains_xy(core, *(mid - off).T)
+    cut = np.arange(len(segs)) >= n_whole
+    shallow = ~shapely.contains_properly(deep, lines)
+    first_round = shallow & (rim | cut) & ~shapely.contains_properly(core, lines)
+    first = shapely.union(core, union_by_piece(_capsules(segs[first_round], walk_buffer), workers=workers))
+    # second round: the other streets near the core's edge, merged only where they stick out
+    second = _capsules(segs[shallow & ~first_round], walk_buffer)
     if len(second):
         shapely.prepare(first)
         second = second[~shapely.contains(first, second)]
@@ -722,9 +729,48 @@ def _buffer_walk(
     return first, core_area
 
 
-def _capsules(lines: np.ndarray, walk_buffer: float) -> np.ndarray:
-    """``buffer(line, walk_buffer)`` of each segment with round caps of 4 segments a quarter circle (ITDP's)."""
-    return shapely.buffer(lines, walk_buffer, quad_segs=4) if len(lines) else np.empty(0, dtype=object)
+def _capsules(segs: np.ndarray, walk_buffer: float) -> np.ndarray:
+    """``shapely.buffer(LineString(segment), walk_buffer, quad_segs=4)`` of each (2, 2) segment — round caps of 4
+    chords a quarter circle, ITDP's street buffer — with the vertices GEOS's offset curve generator makes (the
+    left offset from ``p`` to ``q``, the cap round ``q`` clockwise from ``angle + pi/2`` in 8 equal steps, the
+    right offset, the cap round ``p``; tests compare them with GEOS's), built with numpy: about twice as fast
+    as GEOS, which nodes each curve. Segments shorter than 1 mm go through GEOS."""
+    if not len(segs):
+        return np.empty(0, dtype=object)
+    p, q = segs[:, 0], segs[:, 1]
+    dx, dy = q[:, 0] - p[:, 0], q[:, 1] - p[:, 1]
+    length = np.sqrt(dx * dx + dy * dy)
+    short = length < 1e-3
+    out = np.empty(len(segs), dtype=object)
+    if short.any():
+        out[short] = shapely.buffer(shapely.linestrings(segs[short]), walk_buffer, quad_segs=4)
+    ok = ~short
+    if not ok.any():
+        return out
+    p, q, dx, dy, length = p[ok], q[ok], dx[ok], dy[ok], length[ok]
+    r = float(walk_buffer)
+    ux, uy = r * dx / length, r * dy / length  # GEOS: sideSign * distance * dx / len
+    uxr, uyr = (-r) * dx / length, (-r) * dy / length
+    steps = -np.arange(1, 8)[None, :]  # clockwise; the first and last points of each cap are the offsets
+
+    def cap(angle):
+        start = angle + np.pi / 2.0
+        inc = np.abs(start - (angle - np.pi / 2.0)) / 8
+        return start[:, None] + steps * inc[:, None]
+
+    aq, ap = cap(np.arctan2(dy, dx)), cap(np.arctan2(-dy, -dx))
+    ring = np.empty((len(p), 19, 2))
+    ring[:, 0, 0], ring[:, 0, 1] = p[:, 0] - uy, p[:, 1] + ux
+    ring[:, 1, 0], ring[:, 1, 1] = q[:, 0] - uy, q[:, 1] + ux
+    ring[:, 2:9, 0] = q[:, 0, None] + r * np.cos(aq)
+    ring[:, 2:9, 1] = q[:, 1, None] + r * np.sin(aq)
+    ring[:, 9, 0], ring[:, 9, 1] = q[:, 0] - uyr, q[:, 1] + uxr
+    ring[:, 10, 0], ring[:, 10, 1] = p[:, 0] - uyr, p[:, 1] + uxr
+    ring[:, 11:18, 0] = p[:, 0, None] + r * np.cos(ap)
+    ring[:, 11:18, 1] = p[:, 1, None] + r * np.sin(ap)
+    ring[:, 18] = ring[:, 0]
+    out[ok] = shapely.polygons(ring)
+    return out
 
 
 def union_by_piece(polys: np.ndarray, *, workers: int = 1, executor=None) -> shapely.Geometry:
