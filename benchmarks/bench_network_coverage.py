@@ -19,8 +19,8 @@ Methods, alternated, each run ``--runs`` times (default 3), medians printed:
     timed on the first N stations and scaled (said so in the output); otherwise on all of them, and the two
     catchments are compared (area and population).
 
-Also printed: the compact network's store (GeoPackage edge table) written and read back — bytes a node and load
-time — for ``--scale`` nodes (default 1,210,000).
+Also printed: the compact network's store (GeoPackage edge table, then the Parquet one) written and read back —
+bytes a node and load time — for ``--scale`` nodes (default 1,210,000).
 
 Run: ``python benchmarks/bench_network_coverage.py [--stations 100 400 1600 6400] [--runs 3] [--grid 300]
 [--baseline-stations 400] [--scale 1210000]``.
@@ -139,6 +139,16 @@ def store(n_nodes: int) -> None:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
         t1, t2, nbytes, n, r0, r1 = float(out[0]), float(out[1]), int(out[2]), int(out[3]), int(out[4]), int(out[5])
         size = path.stat().st_size
+        pq_path = Path(tmp) / "walk.parquet"
+        net.save(pq_path, source="benchmark lattice")
+        t = time.perf_counter()
+        WalkNetwork.load(pq_path)
+        t_pq = time.perf_counter() - t
+        pq_size = pq_path.stat().st_size
+    print(
+        f"[store] Parquet edge table: {pq_size / 1e6:.0f} MB ({pq_size / n:.0f} B a node), load {t_pq:.1f} s "
+        f"(in this process)"
+    )
     print(
         f"[store] {n:,} nodes, {len(u):,} edges: saved in {t_save:.1f} s ({size / 1e6:.0f} MB GeoPackage, "
         f"{size / n:.0f} B a node); load {t1:.1f} s, + CSR matrix and KD-tree {t2:.1f} s; arrays {nbytes / n:.0f} B "
@@ -206,7 +216,9 @@ def main() -> None:
             if m == n_st:
                 same = (
                     f"; same answer: area {area.area / 1e6:,.6f} vs {base.area / 1e6:,.6f} km² "
-                    f"(diff {abs(area.area - base.area) / 1e6:.1e} km²), persons {pop:,.1f} vs {base_pop:,.1f}"
+                    f"(diff {abs(area.area - base.area) / 1e6:.1e} km², {abs(area.area / base.area - 1):.1e} "
+                    f"relative; symmetric difference {shapely.symmetric_difference(area, base).area:.1e} m²), "
+                    f"persons {pop:,.3f} vs {base_pop:,.3f} ({abs(pop / base_pop - 1):.1e} relative)"
                 )
             print(
                 f"[{layout:9s} {n_st:>5}] tjspatial {f:.2f} s (1 thread {f1:.2f} s) | ITDP per station {b:.2f} s{label}"

@@ -775,47 +775,68 @@ def _capsules(segs: np.ndarray, walk_buffer: float) -> np.ndarray:
 
 def union_by_piece(polys: np.ndarray, *, workers: int = 1, executor=None) -> shapely.Geometry:
     """Union of polygons, piece by piece: polygons whose bounding boxes chain together form a piece, each piece
-    is unioned on its own (one GEOS unary union per piece, vectorised), and the pieces — disjoint, since no two
-    of their polygons' boxes meet — are gathered into one MultiPolygon without a global union (about 2x faster
-    than ``shapely.union_all`` for thousands of street buffers spread over a city).
+    is unioned on its own (one GEOS unary union per piece, vectorised; a piece of one polygon is that polygon),
+    and the pieces — disjoint, since no two of their polygons' boxes meet — are gathered into one MultiPolygon
+    without a global union.
 
     ``workers > 1`` spreads the pieces over that many threads (balanced by polygon count; ``executor``: a
-    ``concurrent.futures`` executor to use, else one is made); the result is the same geometry."""
+    ``concurrent.futures`` executor to use, else one is made). When one piece holds most polygons (catchments
+    that merge across a city) the polygons are cut into ``workers`` strips of equal count by x instead, each
+    strip is merged on its own thread and the strips' pieces are merged where they meet. The result is the same
+    geometry."""
     polys = np.asarray(polys, dtype=object)
     if len(polys) < 2:
         return polys[0] if len(polys) else shapely.Polygon()
-    a, b = shapely.STRtree(polys).query(polys)  # no predicate: bounding boxes only
     n = len(polys)
-    n_lab, lab = connected_components(
-        sparse.csr_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)), directed=False
-    )
-
-    def union_pieces(sel: np.ndarray) -> np.ndarray:
-        order = sel[np.argsort(lab[sel], kind="stable")]
-        _, idx = np.unique(lab[order], return_inverse=True)
-        return shapely.get_parts(shapely.lib.unary_union(shapely.geometrycollections(polys[order], indices=idx)))
-
-    if workers > 1 and n_lab > 1:
-        size = np.bincount(lab)
-        group = np.empty(n_lab, dtype=np.int64)
-        load = np.zeros(workers)
-        for piece in np.argsort(-size, kind="stable"):  # largest piece first, to the least loaded worker
-            k = int(np.argmin(load))
-            group[piece] = k
-            load[k] += size[piece]
-        sels = [np.flatnonzero(group[lab] == k) for k in range(workers)]
-        sels = [s for s in sels if len(s)]
-        own = executor is None
-        ex = ThreadPoolExecutor(workers) if own else executor
-        try:
-            parts = np.concatenate(list(ex.map(union_pieces, sels)))
-        finally:
-            if own:
-                ex.shutdown()
-    else:
-        parts = union_pieces(np.arange(n))
+    lab = _pieces(polys)
+    n_lab = int(lab.max()) + 1
+    size = np.bincount(lab)
+    own = executor is None and workers > 1
+    ex = ThreadPoolExecutor(workers) if own else executor
+    try:
+        if workers > 1 and size.max() > 0.6 * n and n >= 1000:
+            b = shapely.bounds(polys)
+            order = np.argsort(b[:, 0] + b[:, 2], kind="stable")
+            strips = [polys[s] for s in np.array_split(order, workers)]
+            merged = list(ex.map(union_by_piece, strips))
+            parts = np.concatenate([shapely.get_parts(m) for m in merged])
+            return union_by_piece(parts)
+        if workers > 1 and n_lab > 1:
+            group = np.empty(n_lab, dtype=np.int64)
+            load = np.zeros(workers)
+            for piece in np.argsort(-size, kind="stable"):  # largest piece first, to the least loaded worker
+                k = int(np.argmin(load))
+                group[piece] = k
+                load[k] += size[piece]
+            sels = [np.flatnonzero(group[lab] == k) for k in range(workers)]
+            sels = [s for s in sels if len(s)]
+            parts = np.concatenate(list(ex.map(lambda sel: _union_pieces(polys, lab, size, sel), sels)))
+        else:
+            parts = _union_pieces(polys, lab, size, np.arange(n))
+    finally:
+        if own:
+            ex.shutdown()
     parts = parts[shapely.get_type_id(parts) == 3]
     return shapely.multipolygons(parts) if len(parts) > 1 else parts[0]
+
+
+def _pieces(polys: np.ndarray) -> np.ndarray:
+    """Label of the piece of each polygon (bounding boxes that chain together)."""
+    a, b = shapely.STRtree(polys).query(polys)  # no predicate: bounding boxes only
+    n = len(polys)
+    return connected_components(
+        sparse.csr_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)), directed=False
+    )[1]
+
+
+def _union_pieces(polys: np.ndarray, lab: np.ndarray, size: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    """The union of each piece among the polygons ``sel``, as polygons (a piece of one polygon passes as is)."""
+    alone = sel[size[lab[sel]] == 1]
+    sel = sel[size[lab[sel]] > 1]
+    order = sel[np.argsort(lab[sel], kind="stable")]
+    _, idx = np.unique(lab[order], return_inverse=True)
+    merged = shapely.lib.unary_union(shapely.geometrycollections(polys[order], indices=idx)) if len(order) else []
+    return np.concatenate([shapely.get_parts(merged), shapely.get_parts(polys[alone])])
 
 
 def load_walk_graph(path: str | Path | None = None) -> nx.MultiDiGraph:
