@@ -135,3 +135,19 @@ def test_memo_is_thread_safe_one_computation_per_key():
     for t in threads:
         t.join()
     assert got == [42] * 4 and calls == [1] and cache.hits["slow"] == 3
+
+
+@pytest.mark.filterwarnings("ignore:coverage.*beyond the population grid")
+def test_coverage_with_the_cache_resolves_areas_and_stations_once(built_gpkg):
+    from tjspatial.analysis.stations import station_set
+
+    pop = _grid(np.ones((5, 5)), 0)  # a tiny grid: only the areas and stations matter here
+    metro = station_set("metro", built_gpkg)
+    cache = RunCache()
+    for stations in (None, metro):
+        for d in (500, 800):
+            cached = coverage(stations, pop, "zones", distance=d, path=built_gpkg, cache=cache)
+            plain = coverage(stations, pop, "zones", distance=d, path=built_gpkg)
+            pd.testing.assert_frame_equal(cached, plain, check_exact=True)
+    assert cache.misses["coverage_areas"] == 1 and cache.hits["coverage_areas"] == 3
+    assert cache.misses["coverage_stations"] == 2 and cache.hits["coverage_stations"] == 2

@@ -260,6 +260,7 @@ def coverage(
     path: str | Path | None = None,
     walk_buffer: float = 100.0,
     max_hole_m2: float | None = None,
+    cache=None,
 ) -> pd.DataFrame:
     """Population and land within ``distance`` of a station, per area.
 
@@ -277,6 +278,8 @@ def coverage(
     kind, status : station filters (see :func:`select_stations`).
     path : GeoPackage the layers are read from.
     walk_buffer, max_hole_m2 : ``network`` only: buffer around walked streets (m), holes filled below (m²).
+    cache : a run's memo (:class:`tjspatial.analysis.context.RunCache`): the areas and the selected stations
+        are then resolved once per run, not on every call (``tj.analyse``).
 
     Returns
     -------
@@ -289,8 +292,8 @@ def coverage(
         raise ValueError(f"method must be 'buffer' or 'network', not {method!r}")
     if not distance > 0:
         raise ValueError(f"distance must be positive metres, got {distance!r}")
-    ar = resolve_areas(areas, path=path)
-    st = select_stations(stations, kind=kind, status=status, path=path, crs=ar.crs)  # one metric CRS for both
+    ar = _resolved_areas(areas, path, cache)
+    st = _selected_stations(stations, kind, status, path, ar.crs, cache)  # one metric CRS for both
     pop = _population(population, path)
     pts = np.asarray(st.geometry.values, dtype=object)
     extra = {}
@@ -309,6 +312,33 @@ def coverage(
         net = _walk_network(graph, ar.crs)
         catch, extra = walk_catchment(pts, net, distance, walk_buffer=walk_buffer, max_hole_m2=holes)
     return _summarise(ar, catch, pop, pts, st, method=method, distance=distance, kind=kind, status=status, extra=extra)
+
+
+def _resolved_areas(areas, path, cache):
+    """:func:`resolve_areas`, once per run (``cache``) for a layer id."""
+    if cache is None or not isinstance(areas, str):
+        return resolve_areas(areas, path=path)
+    from .context import path_key
+
+    return cache.get(("coverage_areas", path_key(path), areas), lambda: resolve_areas(areas, path=path))
+
+
+def _selected_stations(stations, kind, status, path, crs, cache):
+    """:func:`select_stations`, once per run (``cache``) for the same stations (layer id, or the same frame
+    object), filters and CRS."""
+
+    def select():
+        return select_stations(stations, kind=kind, status=status, path=path, crs=crs)
+
+    if cache is None:
+        return select()
+    from .context import path_key
+
+    filters = (_as_list(kind) and tuple(_as_list(kind)), _as_list(status) and tuple(_as_list(status)), str(crs))
+    if stations is None or isinstance(stations, str):
+        return cache.get(("coverage_stations", path_key(path), stations, filters), select)
+    given, selected = cache.get(("coverage_stations", id(stations), filters), lambda: (stations, select()))
+    return selected if given is stations else select()  # (an id reused by another frame: select it)
 
 
 def _walk_network(graph, crs):

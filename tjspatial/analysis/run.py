@@ -261,7 +261,7 @@ def analyse(
             for kind, st in sets.items():
                 for d in distances:
                     raw[(areas, kind, d)] = coverage(
-                        st, pop, areas, distance=d, kind="all" if st is not None else kind, path=gp
+                        st, pop, areas, distance=d, kind="all" if st is not None else kind, path=gp, cache=cache
                     )
         surfaces = ranging.result() if ranging is not None else {}
         ranged = {  # the ranges at 800 m, on the other thread while the network, plan and rail results are made
@@ -279,7 +279,9 @@ def analyse(
             net = graph if isinstance(graph, WalkNetwork) else WalkNetwork.from_graph(graph)
             for kind in ("all", "metro"):
                 for d in distances:
-                    res = coverage(None, pop, "districts", distance=d, method="network", graph=net, kind=kind, path=gp)
+                    res = coverage(
+                        None, pop, "districts", distance=d, method="network", graph=net, kind=kind, path=gp, cache=cache
+                    )
                     net_tables.append(
                         res.assign(
                             areas="districts",
@@ -296,8 +298,8 @@ def analyse(
         if "planned_rail" in cat and "planned_rail" in have and "districts" in have:
             existing = raw.get(("districts", "all", 800))  # computed above (all stations, 800 m)
             if existing is None:
-                existing = coverage(None, pop, "districts", distance=800, path=gp)
-            scenario = coverage(plan_stations(gp), pop, "districts", distance=800, path=gp)
+                existing = coverage(None, pop, "districts", distance=800, path=gp, cache=cache)
+            scenario = coverage(plan_stations(gp), pop, "districts", distance=800, path=gp, cache=cache)
             delta = coverage_delta(existing, scenario).assign(
                 **_meta(existing),
                 station_snapshot=snapshot,
