@@ -37,6 +37,7 @@ Measured by ``benchmarks/bench_buffer_coverage.py`` (README, Benchmarks).
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Iterable
 
@@ -298,8 +299,23 @@ def coverage(
     pts = np.asarray(st.geometry.values, dtype=object)
     extra = {}
     if method == "buffer":
-        catch = buffer_catchment(pts, distance)
-        extra = {"_parts": (pts, distance)}  # the circles, for the few split cells the catchment boundary crosses
+        # the surface's per-area totals (first call on a surface) on a second core while the circles are unioned
+        with _Prefetch(pop, ar) as pre:
+            catch = buffer_catchment(pts, distance)
+            extra = {"_parts": (pts, distance)}  # the circles, for the few split cells the catchment boundary crosses
+            return _summarise(
+                ar,
+                catch,
+                pop,
+                pts,
+                st,
+                method=method,
+                distance=distance,
+                kind=kind,
+                status=status,
+                extra=extra,
+                ready=pre.wait,
+            )
     else:
         from .network_coverage import DEFAULT_MAX_HOLE_M2, walk_catchment
 
@@ -357,11 +373,43 @@ def _walk_network(graph, crs):
     return graph
 
 
+class _Prefetch:
+    """Compute the surface's memo entry for these areas (:func:`_area_entry`) on a worker thread, when the
+    surface is a grid summed here and the machine has a second core; :meth:`wait` joins it (re-raising its
+    error). GEOS and numpy release the GIL, so the union of the circles proceeds meanwhile."""
+
+    def __init__(self, pop, ar: gpd.GeoDataFrame):
+        self.pop, self.ar, self.future, self.pool = pop, ar, None, None
+
+    def __enter__(self) -> "_Prefetch":
+        route = _grid_route(self.pop, self.ar.crs)
+        if route is not None and (os.cpu_count() or 1) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pieces, same = route
+            geoms = np.asarray(self.ar.geometry.values, dtype=object)
+            self.pool = ThreadPoolExecutor(max_workers=1)
+            self.future = self.pool.submit(
+                lambda: _area_entry(self.pop, _to_grid_crs(self.pop, geoms, self.ar.crs, same), pieces)
+            )
+        return self
+
+    def wait(self) -> None:
+        if self.future is not None:
+            self.future.result()
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+
 def _summarise(
-    ar: gpd.GeoDataFrame, catch, pop, pts, st, *, method, distance, kind, status, extra: dict
+    ar: gpd.GeoDataFrame, catch, pop, pts, st, *, method, distance, kind, status, extra: dict, ready=None
 ) -> pd.DataFrame:
     geoms = np.asarray(ar.geometry.values, dtype=object)
     covered = clip_catchment(geoms, catch)
+    if ready is not None:
+        ready()
     pop_total, pop_cov = _zonal_sums(pop, geoms, covered, extra.pop("_parts", None), crs=ar.crs)
     area = shapely.area(geoms) / 1e6
     area_cov = shapely.area(covered) / 1e6
@@ -398,34 +446,33 @@ def _summarise(
     return df
 
 
-def _zonal_sums(
-    pop, geoms: np.ndarray, covered: np.ndarray, catch_parts=None, *, crs=METRIC_CRS
-) -> tuple[np.ndarray, np.ndarray]:
-    """Population inside each area and inside its covered part ``covered = geoms ∩ catchment`` (EPSG:4548);
-    ``catch_parts``, if given, are polygons whose union is the catchment (the station circles).
-
-    For a grid population (``values`` + ``transform``) both are exact area-weighted zonal sums computed from
-    the polygons' boundaries (:mod:`tjspatial.analysis.zonal`); the areas' totals (and which split-cell pieces
-    of the bundled model lie in which area) are memoised per grid and set of areas, so that repeated calls over
-    the same surface only sum their catchments. Other populations (polygons with counts, grids in another CRS
-    with pieces) answer through their own ``zonal_sum``.
-    """
+def _grid_route(pop, crs):
+    """``(pieces, same_crs)`` if ``pop`` is a north-up grid summed from boundaries here, else ``None``."""
     values, transform = getattr(pop, "values", None), getattr(pop, "transform", None)
     pieces = getattr(pop, "pieces", None)
     gcrs = getattr(pop, "crs", None) or crs
     same = CRS.from_user_input(gcrs).equals(CRS.from_user_input(crs))
     if values is None or transform is None or transform.b != 0 or transform.d != 0 or (pieces is not None and not same):
-        return pop.zonal_sum(geoms, crs=crs), pop.zonal_sum(covered, crs=crs)
-    from .zonal import integrator_for, piece_moments, pieces_covered, pieces_in_areas
+        return None
+    return pieces, same
 
-    integ, memo = integrator_for(pop)
-    if not same:
-        geoms = np.asarray(gpd.GeoSeries(geoms, crs=crs).to_crs(gcrs).values, dtype=object)
-        covered = np.asarray(gpd.GeoSeries(covered, crs=crs).to_crs(gcrs).values, dtype=object)
+
+def _to_grid_crs(pop, geoms: np.ndarray, crs, same: bool) -> np.ndarray:
+    if same:
+        return geoms
+    return np.asarray(gpd.GeoSeries(geoms, crs=crs).to_crs(pop.crs).values, dtype=object)
+
+
+def _area_entry(pop, geoms: np.ndarray, pieces) -> list:
+    """The per-surface memo entry of a set of areas (grid CRS): ``[totals, pairs, n_outside, warned]``, computed
+    once per surface and set of areas (thread-safe to call for different surfaces)."""
+    from .zonal import piece_moments, pieces_in_areas, surface_cache
+
+    cache = surface_cache(pop)
+    integ, memo = cache.integrator, cache.memo
     key = ("area_totals", hashlib.sha1(b"".join(shapely.to_wkb(geoms))).hexdigest())
     hit = memo.get(key)
     if hit is None:
-        _warn_outside(pop, geoms, integ)
         abp = integ.boundary_pieces(geoms)
         totals = integ.sum(geoms, bp=abp)
         pairs = None
@@ -436,8 +483,36 @@ def _zonal_sums(
             totals = totals + np.bincount(
                 pairs[0], weights=np.asarray(pieces.persons, float)[pairs[1]] * pairs[2], minlength=len(geoms)
             )
-        hit = memo[key] = (totals, pairs)
-    totals, pairs = hit
+        hit = memo[key] = [totals, pairs, _outside(geoms, integ), False]
+    return hit
+
+
+def _zonal_sums(
+    pop, geoms: np.ndarray, covered: np.ndarray, catch_parts=None, *, crs=METRIC_CRS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Population inside each area and inside its covered part ``covered = geoms ∩ catchment`` (EPSG:4548);
+    ``catch_parts``, if given, are polygons whose union is the catchment (the station circles).
+
+    For a grid population (``values`` + ``transform``) both are exact area-weighted zonal sums computed from
+    the polygons' boundaries (:mod:`tjspatial.analysis.zonal`); the areas' totals (and which split-cell pieces
+    of the bundled model lie in which area) are memoised on the surface per set of areas, so that repeated
+    calls over the same surface only sum their catchments. Other populations (polygons with counts, grids in
+    another CRS with pieces) answer through their own ``zonal_sum``.
+    """
+    route = _grid_route(pop, crs)
+    if route is None:
+        return pop.zonal_sum(geoms, crs=crs), pop.zonal_sum(covered, crs=crs)
+    from .zonal import pieces_covered, surface_cache
+
+    pieces, same = route
+    geoms = _to_grid_crs(pop, geoms, crs, same)
+    covered = _to_grid_crs(pop, covered, crs, same)
+    entry = _area_entry(pop, geoms, pieces)
+    totals, pairs, n_out, warned = entry
+    if n_out and not warned:  # said once per surface and set of areas
+        _warn_outside(pop, n_out)
+        entry[3] = True
+    integ = surface_cache(pop).integrator
     bp = integ.boundary_pieces(covered)
     cov = integ.sum(covered, bp=bp)
     if pairs is not None:
@@ -445,24 +520,28 @@ def _zonal_sums(
     return totals.copy(), cov
 
 
-def _warn_outside(pop, geoms: np.ndarray, integ) -> None:
-    """Warn when areas reach more than a cell beyond the population grid (a raster read in a window, or one that
-    does not cover the study area): people there are not counted."""
+def _outside(geoms: np.ndarray, integ) -> int:
+    """How many areas reach more than a cell beyond the grid."""
     t, (rows, cols) = integ.transform, integ.shape
     xs, ys = sorted((t.c, t.c + cols * t.a)), sorted((t.f, t.f + rows * t.e))
     b = shapely.bounds(geoms)
     ok = ~np.isnan(b).any(axis=1)
     tol = max(abs(t.a), abs(t.e))
     out = ok & ((b[:, 0] < xs[0] - tol) | (b[:, 2] > xs[1] + tol) | (b[:, 1] < ys[0] - tol) | (b[:, 3] > ys[1] + tol))
-    if out.any():
-        import warnings
+    return int(out.sum())
 
-        warnings.warn(
-            f"coverage: {int(out.sum())} area(s) reach beyond the population grid "
-            f"({getattr(pop, 'description', '') or getattr(pop, 'source', '')}); people outside it are "
-            f"not counted",
-            stacklevel=4,
-        )
+
+def _warn_outside(pop, n_out: int) -> None:
+    """Warn when areas reach more than a cell beyond the population grid (a raster read in a window, or one that
+    does not cover the study area): people there are not counted."""
+    import warnings
+
+    warnings.warn(
+        f"coverage: {n_out} area(s) reach beyond the population grid "
+        f"({getattr(pop, 'description', '') or getattr(pop, 'source', '')}); people outside it are "
+        f"not counted",
+        stacklevel=4,
+    )
 
 
 def _poly(g):
