@@ -253,7 +253,7 @@ def _main(args, rng, pop, ar, tif) -> None:
             tifcov = rtif["pop_covered"].to_numpy()
             print(
                 f"    covered persons: tjspatial {cov.sum():,.0f} (previous: max gap {gap_prev:.2e} persons; from the "
-                f"float32 GeoTIFF {(tifcov.sum() / cov.sum() - 1) * 100:+.4f} %), rasterio.mask {mc.sum():,.0f} "
+                f"GeoTIFF, float32 and split cells counted whole: {(tifcov.sum() / cov.sum() - 1) * 100:+.4f} %), rasterio.mask {mc.sum():,.0f} "
                 f"({(mc.sum() / cov.sum() - 1) * 100:+.2f} %), KD-tree {kc.sum():,.0f} "
                 f"({(kc.sum() / cov.sum() - 1) * 100:+.2f} %)"
             )
