@@ -88,7 +88,7 @@ class BuildContext:
         """
         self.warnings.append(f"{self.layer_id}: {message}")
 
-    def fallback(self, count: int, reason: str) -> None:
+    def fallback(self, count: int, reason: str, feature: str | None = None) -> None:
         """Record that ``count`` features of the current layer fell back to its bundled source, and why.
 
         Parameters
@@ -97,6 +97,8 @@ class BuildContext:
             How many features fell back.
         reason : str
             Why (e.g. the OSM answer lacked them).
+        feature : str, optional
+            The one feature concerned (named in the ``--strict`` error).
 
         Raises
         ------
@@ -107,6 +109,7 @@ class BuildContext:
             raise BuildError(
                 f"--strict: {reason} (without --strict {count} feature(s) would keep the bundled source)",
                 layer=self.layer_id,
+                feature=feature,
                 rule="strict",
             )
         self.fallbacks.setdefault(self.layer_id, []).append((int(count), reason))

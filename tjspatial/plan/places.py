@@ -18,6 +18,7 @@ from ..build_context import BuildContext
 from ..crs import METRIC_CRS, to_metric
 from ..errors import BuildError
 from ..paths import plan_dir
+from .anchors import StationAnchors
 from .refs import plan_ref
 from .shapes import anchors, fit_area, length_km, lonlat_box, plan_points, to_storage
 
@@ -83,7 +84,7 @@ def build_urban_clusters(ctx: BuildContext) -> gpd.GeoDataFrame:
     """
     anc = anchors(ctx)
     pts = plan_points(ctx)
-    stations = to_metric(ctx.get("rail_stations"))
+    stations = StationAnchors(ctx)
     districts = to_metric(ctx.get("districts"))
     records, geoms = [], []
     for kind, key, city, ckind, zh, en, ref in CLUSTERS:
@@ -98,10 +99,14 @@ def build_urban_clusters(ctx: BuildContext) -> gpd.GeoDataFrame:
             geom, conf, basis = shapely.Point(row["x"], row["y"]), row["confidence"], row["basis"]
             zh, en = row["name_zh"], row["name_en"]
         else:
-            sel = stations[stations["name_zh"] == key]
-            if sel.empty:
-                raise BuildError(f"station {key!r} is not in rail_stations", layer=ctx.layer_id, feature=zh)
-            geom, conf, basis = sel.geometry.iloc[0], "low", f"OSM station {key} (rail_stations) as its point"
+            at = stations.resolve(zh, [(None, key)])
+            if at is None:  # in neither rail_stations nor the bundled stations: warned, left out
+                continue
+            geom, conf, basis = (
+                at[(None, key)],
+                "low",
+                f"OSM station {key} (rail_stations) as its point" + stations.note(zh),
+            )
         inside = districts[districts.contains(geom)]
         records.append(
             {

@@ -7,7 +7,9 @@ geometry, so a map shows the plan's new lines with ``status != 'open'`` and does
 Open parts that no base layer draws (Z4 north, 京滨 north: their stations have no OSM point) are drawn here
 with ``base_layer = ''``. Lines are straight chords through their waypoints: real stations of the
 ``rail_stations`` layer where one exists, otherwise approximate hand-placed points from
-``layers/plan/plan_points.csv`` (``ends_located`` counts the ends that are real stations).
+``layers/plan/plan_points.csv`` (``ends_located`` counts the ends that are real stations). A station the built
+``rail_stations`` lacks (a partial OSM extract) takes its bundled position, recorded per feature as a fallback
+(see :mod:`tjspatial.plan.anchors`); a station in neither leaves only its line out, with a warning.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shapely
 from ..build_context import BuildContext
 from ..crs import to_metric
 from ..errors import BuildError
+from .anchors import StationAnchors
 from .refs import plan_ref
 from .shapes import length_km, plan_points, to_storage
 
@@ -196,12 +199,6 @@ PLANNED_RAIL: list[dict] = [
 """Every rail line the plan names for 2021–2025, split where one part is open and another is not."""
 
 
-def _station_lookup(stations: gpd.GeoDataFrame) -> dict[tuple[str, str], shapely.Point]:
-    named = stations[stations["name_zh"] != ""]
-    first = named.drop_duplicates(["kind", "name_zh"])
-    return {(k, n): g for k, n, g in zip(first["kind"], first["name_zh"], first.geometry)}
-
-
 def build_planned_rail(ctx: BuildContext) -> gpd.GeoDataFrame:
     """The plan's rail lines (metro M4, M7, M8, M10, M11, B1, Z2, Z4, M2 east; 京滨, 京唐, 津兴, 津潍).
 
@@ -215,7 +212,7 @@ def build_planned_rail(ctx: BuildContext) -> gpd.GeoDataFrame:
     geopandas.GeoDataFrame
         The layer's features in EPSG:4326 (the build applies the catalog schema and validation).
     """
-    stations = _station_lookup(to_metric(ctx.get("rail_stations")))
+    stations = StationAnchors(ctx)
     pts = plan_points(ctx)
     base = {"metro_lines": to_metric(ctx.get("metro_lines")), "intercity_rail": to_metric(ctx.get("intercity_rail"))}
     records, geoms = [], []
@@ -235,6 +232,9 @@ def build_planned_rail(ctx: BuildContext) -> gpd.GeoDataFrame:
             geom, names, located = rows.geometry.union_all(), "", 2
             basis = f"copy of the {layer} geometry (station chords)"
         else:
+            at = stations.resolve(spec["line_id"], [(k, r) for k, r in spec["way"] if k != "point"])
+            if at is None:  # a station in neither rail_stations nor the bundled stations: warned, left out
+                continue
             coords, labels, real = [], [], []
             for kind, ref in spec["way"]:
                 if kind == "point":
@@ -249,19 +249,14 @@ def build_planned_rail(ctx: BuildContext) -> gpd.GeoDataFrame:
                     labels.append(pts.loc[ref, "name_zh"].split("（")[0] + "≈")
                     real.append(False)
                 else:
-                    if (kind, ref) not in stations:
-                        raise BuildError(
-                            f"station {ref!r} ({kind}) is not in the rail_stations layer",
-                            layer=ctx.layer_id,
-                            feature=spec["line_id"],
-                        )
-                    p = stations[(kind, ref)]
+                    p = at[(kind, ref)]
                     coords.append((p.x, p.y))
                     labels.append(ref)
                     real.append(True)
             geom = shapely.LineString(coords)
             names, located = ";".join(labels), int(real[0]) + int(real[-1])
             basis = "chords through stations of rail_stations and approximate points (≈) of layers/plan"
+            basis += stations.note(spec["line_id"])
         records.append(
             {
                 "name_zh": spec["name_zh"],

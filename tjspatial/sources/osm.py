@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ..build_context import BuildContext
+from ..build_context import BuildContext, finish_layer
 from ..catalog import Catalog, Layer
 from ..crs import STORAGE_CRS, to_metric, to_storage
 from ..errors import BuildError
@@ -339,6 +339,18 @@ def _build_from_doc(
                 int(absent.sum()), f"{key} {', '.join(map(str, bundled.loc[absent, key]))} not in the OSM data"
             )
             gdf = _with_bundled(gdf, bundled[absent])
+        if STATIONS in layer.depends and STATIONS in ctx.layers:
+            # a feature the bundled builder cannot draw on the built stations (a partial extract lacks them)
+            # is drawn on the bundled station positions, as in a bundled build, rather than lost in silence
+            ref = _on_bundled_stations(layer, ctx)
+            more = ~ref[key].astype(str).isin(set(gdf[key].astype(str)))
+            if more.any():
+                ctx.fallback(
+                    int(more.sum()),
+                    f"{key} {', '.join(map(str, ref.loc[more, key]))} neither in the OSM data nor drawable on "
+                    f"the built {STATIONS} layer; drawn on the bundled station positions (rail_stations_osm.geojson)",
+                )
+                gdf = _with_bundled(gdf, ref[more])
     check_plausible(layer, gdf, ctx, covered, bundled)
     return gdf
 
@@ -356,6 +368,20 @@ def _bundled_quietly(layer: Layer, ctx: BuildContext) -> gpd.GeoDataFrame:
     out = layer.builder_func()(ctx)
     del ctx.warnings[n:]
     return out
+
+
+STATIONS = "rail_stations"
+
+
+def _on_bundled_stations(layer: Layer, ctx: BuildContext) -> gpd.GeoDataFrame:
+    """The layer as its bundled builder makes it on the bundled stations (not the built ``rail_stations``)."""
+    built = ctx.layers[STATIONS]
+    st = ctx.catalog[STATIONS]
+    ctx.layers[STATIONS] = finish_layer(_bundled_quietly(st, ctx), st, source_label="bundled")
+    try:
+        return _bundled_quietly(layer, ctx)
+    finally:
+        ctx.layers[STATIONS] = built
 
 
 PLAUSIBLE_RULES = {
