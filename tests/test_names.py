@@ -69,3 +69,21 @@ def test_one_table_drives_both_functions():
     # the station-name repair keeps using the same rule
     assert english_station_name("北运河", "Beiyunhe") == "Beiyunhe"
     assert english_station_name("天津西站", "Tianjinxizhan") == "Tianjin Xi"
+
+
+def test_hand_written_english_names_spell_tuanbo(built_gpkg):
+    """团泊 is Tuanbo in the bundled English names, as in the metro data (团泊健康城 Tuanbo Jiankangcheng);
+    only GeoNames' own settlement name (third-party data, kept verbatim) still reads Tuanpo."""
+    import tjspatial as tj
+
+    wet = tj.load("wetlands", built_gpkg).set_index("name_zh")
+    assert wet.loc["团泊鸟类自然保护区（团泊洼）", "name_en"] == "Tuanbo Bird Nature Reserve (Tuanbowa)"
+    eco = tj.load("eco_pattern", built_gpkg).set_index("name_zh")
+    assert (
+        eco.loc["南部团泊洼—北大港生态湿地保护区", "name_en"] == "Southern Tuanbowa–Beidagang wetland protection area"
+    )
+    spelt = {
+        lid: sorted(n for n in tj.load(lid, built_gpkg)["name_en"] if "tuanpo" in str(n).lower())
+        for lid in tj.get_catalog().ids
+    }
+    assert {k: v for k, v in spelt.items() if v} == {"settlements": ["Tuanpo"]}

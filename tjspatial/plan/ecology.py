@@ -50,7 +50,7 @@ WETLANDS: dict[str, dict] = {
     },
     "wetland_tuanpo": {
         "figure": "tuanpo_reserve_area",
-        "name_en": "Tuanpo Bird Nature Reserve (Tuanpowa)",
+        "name_en": "Tuanbo Bird Nature Reserve (Tuanbowa)",
         "bbox": None,
         "refs": ("wetlands",),
     },
@@ -240,7 +240,7 @@ RESERVE_NAMES: dict[str, tuple[str, ...]] = {
     "wetland_qilihai": ("七里海", "古海岸", "qilihai"),
     "wetland_dahuangpu": ("大黄堡", "dahuangpu"),
     "wetland_beidagang": ("北大港", "beidagang"),
-    "wetland_tuanpo": ("团泊", "tuanpo"),
+    "wetland_tuanpo": ("团泊", "tuanbo", "tuanpo"),
 }
 """Names by which a reserve is recognised in any wetlands layer (an official file has no tjspatial ids)."""
 
@@ -333,7 +333,7 @@ def build_eco_pattern(ctx: BuildContext) -> gpd.GeoDataFrame:
         ),
         (
             "南部团泊洼—北大港生态湿地保护区",
-            "Southern Tuanpowa–Beidagang wetland protection area",
+            "Southern Tuanbowa–Beidagang wetland protection area",
             "protection_area",
             hull(["wetland_tuanpo", "wetland_beidagang"]),
             "eco_south",
