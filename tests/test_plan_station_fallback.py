@@ -175,3 +175,21 @@ def test_every_quirk_variant_builds_the_whole_catalog(tmp_path):
             if counts != (tj.get_catalog().ids, N_PLANNED_RAIL, N_CLUSTERS):
                 failed[quirk] = counts
     assert not failed, failed
+
+
+def test_base_layer_without_a_line_leaves_out_only_its_copy(built_gpkg):
+    """A base layer without a line planned_rail copies (e.g. a user's imported metro_lines without line 4)."""
+    from tjspatial.build_context import BuildContext
+    from tjspatial.paths import sources_dir
+    from tjspatial.plan.rail import build_planned_rail
+
+    cat = tj.get_catalog()
+    layers = {lid: tj.load(lid, built_gpkg) for lid in ("rail_stations", "metro_lines", "intercity_rail")}
+    layers["metro_lines"] = layers["metro_lines"][layers["metro_lines"]["line_id"] != "4"]
+    ctx = BuildContext(catalog=cat, sources_dir=sources_dir(), layers=layers, layer=cat["planned_rail"])
+    got = build_planned_rail(ctx)
+    assert len(got) == N_PLANNED_RAIL - 1 and "M4" not in set(got["line_id"]) and "M4-mid" in set(got["line_id"])
+    assert ctx.warnings == ["planned_rail: feature M4 left out: metro_lines has no line '4' to copy"]
+    ctx.options["strict"] = True
+    with pytest.raises(BuildError, match=r"^layer 'planned_rail', feature M4, rule strict: --strict: feature M4 left"):
+        build_planned_rail(ctx)

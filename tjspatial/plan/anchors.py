@@ -19,9 +19,32 @@ from ..build_context import BuildContext, finish_layer
 from ..crs import to_metric
 from ..errors import BuildError
 
-__all__ = ["StationAnchors"]
+__all__ = ["StationAnchors", "leave_out"]
 
 STATION_LAYER = "rail_stations"
+
+
+def leave_out(ctx: BuildContext, feature: str, reason: str) -> None:
+    """Leave one feature of the current layer out, with a warning naming it (an error with ``--strict``).
+
+    Parameters
+    ----------
+    ctx : BuildContext
+        The build's context.
+    feature : str
+        The feature's id or name.
+    reason : str
+        Why it cannot be drawn (names the missing input).
+
+    Raises
+    ------
+    BuildError
+        The build runs with ``--strict``.
+    """
+    message = f"feature {feature} left out: {reason}"
+    if ctx.options.get("strict"):
+        raise BuildError(f"--strict: {message}", layer=ctx.layer_id, feature=feature, rule="strict")
+    ctx.warn(message)
 
 
 def _lookup(stations: gpd.GeoDataFrame) -> dict[tuple[str | None, str], shapely.Point]:
@@ -110,13 +133,12 @@ class StationAnchors:
         absent = [w for w in missing if w not in bundled]
         if absent:
             gone = ", ".join(f"{n} ({k})" if k else n for k, n in absent)
-            reason = (
-                f"feature {feature} left out: station(s) {gone} in neither the {STATION_LAYER} layer "
-                "nor the bundled stations (rail_stations_osm.geojson)"
+            leave_out(
+                self.ctx,
+                feature,
+                f"station(s) {gone} in neither the {STATION_LAYER} layer nor the bundled stations "
+                "(rail_stations_osm.geojson)",
             )
-            if self.ctx.options.get("strict"):
-                raise BuildError(f"--strict: {reason}", layer=self.ctx.layer_id, feature=feature, rule="strict")
-            self.ctx.warn(reason)
             return None
         found.update({w: bundled[w] for w in missing})
         self.fell_back[feature] = [n for _, n in missing]

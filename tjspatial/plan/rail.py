@@ -20,7 +20,7 @@ import shapely
 from ..build_context import BuildContext
 from ..crs import to_metric
 from ..errors import BuildError
-from .anchors import StationAnchors
+from .anchors import StationAnchors, leave_out
 from .refs import plan_ref
 from .shapes import length_km, plan_points, to_storage
 
@@ -227,8 +227,9 @@ def build_planned_rail(ctx: BuildContext) -> gpd.GeoDataFrame:
         if spec.get("base"):
             layer, key = spec["base"]
             rows = base[layer][base[layer]["line_id"] == key]
-            if rows.empty:
-                raise BuildError(f"{layer} has no line {key!r} to copy", layer=ctx.layer_id, feature=spec["line_id"])
+            if rows.empty:  # e.g. an imported base layer without it: only this feature is left out, named
+                leave_out(ctx, spec["line_id"], f"{layer} has no line {key!r} to copy")
+                continue
             geom, names, located = rows.geometry.union_all(), "", 2
             basis = f"copy of the {layer} geometry (station chords)"
         else:
