@@ -26,6 +26,8 @@ import numpy as np
 import shapely
 from affine import Affine
 
+from ..errors import InputError
+
 __all__ = ["GridIntegrator", "SurfaceCache", "integrator_for", "surface_cache"]
 
 
@@ -49,10 +51,10 @@ class GridIntegrator:
         """Build from ``values`` (rows, cols; any float dtype) and the grid's ``transform``; the cells
         ``(zero[0][j], zero[1][j])``, if given, count zero. One float64 copy of the grid, summed in place."""
         if transform.b != 0 or transform.d != 0:
-            raise ValueError("rotated grids are not supported")
+            raise InputError("rotated grids are not supported; warp the population grid north-up first")
         values = np.asarray(values)
         if values.ndim != 2:
-            raise ValueError(f"a grid must be 2-D, got shape {values.shape}")
+            raise InputError(f"a grid must be 2-D, got shape {values.shape}")
         prefix = np.empty(values.shape, dtype=np.float64)
         np.copyto(prefix, values)  # (np.array(values, dtype=float64) takes 15x longer on a fresh 2.2 M-cell grid)
         if zero is not None:
@@ -348,6 +350,12 @@ def surface_cache(grid) -> SurfaceCache:
     return cache
 
 
+def peek_cache(grid) -> SurfaceCache | None:
+    """The cache :func:`surface_cache` left on ``grid``, if any, without checking it against the values."""
+    hit = getattr(grid, _CACHE_ATTR, None)
+    return hit if isinstance(hit, SurfaceCache) and hit.integrator is not None else None
+
+
 def integrator_for(grid) -> tuple[GridIntegrator, dict]:
     """``(integrator, memo)`` of :func:`surface_cache` (kept for callers of the earlier interface).
 
@@ -597,7 +605,15 @@ def pieces_covered(integ: GridIntegrator, pieces, pairs, covered: np.ndarray, bp
     out = np.zeros(len(covered))
     if not len(gi):
         return out
-    fc = integ.fractions_at(covered, gi, pieces.rows[pi], pieces.cols[pi], bp=bp)
+    rows, cols = np.asarray(pieces.rows)[pi], np.asarray(pieces.cols)[pi]
+    t = integ.transform
+    b = shapely.bounds(np.asarray(covered, dtype=object))  # NaN for an empty part: nothing near it
+    u0, u1 = np.sort(np.column_stack([(b[:, 0] - t.c) / t.a, (b[:, 2] - t.c) / t.a]), axis=1).T
+    w0, w1 = np.sort(np.column_stack([(b[:, 1] - t.f) / t.e, (b[:, 3] - t.f) / t.e]), axis=1).T
+    with np.errstate(invalid="ignore"):
+        near = (cols + 1 >= u0[gi]) & (cols <= u1[gi]) & (rows + 1 >= w0[gi]) & (rows <= w1[gi])
+    fc = np.zeros(len(gi))  # cells outside the covered part's bounds: 0
+    fc[near] = integ.fractions_at(covered, gi[near], rows[near], cols[near], bp=bp)
     persons = np.asarray(pieces.persons, dtype=float)[pi]
     full = fc >= cshare - _FULL
     out += np.bincount(gi[full], weights=persons[full] * share[full], minlength=len(covered))
