@@ -249,6 +249,25 @@ def test_hebei_open_ring_keeps_16_districts_and_the_census_total(tmp_path):
         build_variant("hebei_open_ring", tmp_path / "strict", ["districts"], strict=True)
 
 
+@pytest.mark.parametrize("quirk", ["no_port", "hebei_open_ring"])
+def test_overlapping_district_polygons_become_a_partition(tmp_path, quirk, built_gpkg):
+    """The fixture's outlines are simplified one by one, so neighbours overlap (as outlines mapped apart, or an
+    OSM outline beside a bundled fallback one, do): each overlap stays with one district, with a warning, so
+    that no area (and no resident of an areal sum such as the population model) is counted twice."""
+    out = build_variant(quirk, tmp_path, ["districts"])
+    d = tj.load("districts", out)
+    g = np.asarray(d.to_crs(METRIC_CRS).geometry.values)
+    assert shapely.is_valid(g).all() and len(d) == 16 and d["pop_2020"].sum() == CENSUS_TOTAL
+    assert shapely.area(g).sum() - shapely.union_all(g).area < 0.05e6  # m²: overlaps gone (was 43.5 km²)
+    warn = prov(out).loc["districts", "warnings"]
+    assert "district polygons overlapped (" in warn and "each overlap kept by one district only" in warn
+    assert "宝坻区 ∩ 武清区 5.29 km²" in warn  # the larger 武清区 keeps it
+    if quirk == "hebei_open_ring":  # the bundled 河北区 gives way to its OSM neighbours
+        hebei = d.set_index("name_zh").loc["河北区"]
+        bundled = tj.load("districts", built_gpkg).set_index("name_zh").loc["河北区"]
+        assert hebei["accuracy"] == "official" and hebei["area_km2"] < bundled["area_km2"]
+
+
 # ------------------------------------------------------------------------------------------------ transport
 
 

@@ -284,7 +284,8 @@ def districts(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
     A district whose boundary is missing, broken (member way missing, ring not closed: relation and way ids
     in the message) or implausible (area outside 0.5–2 × the bundled polygon's) keeps its bundled polygon;
     :meth:`BuildContext.fallback` records it (an error with ``--strict``). The result always has exactly the
-    census districts and the census total.
+    census districts and the census total, and no two polygons overlap (an overlap stays with one district,
+    with a warning: :func:`_without_overlaps`).
 
     Parameters
     ----------
@@ -382,7 +383,58 @@ def districts(doc: OsmDoc, ctx: BuildContext) -> gpd.GeoDataFrame:
         ctx.fallback(len(missing), f"district boundary not usable from OSM for {', '.join(why)}")
         out = pd.concat([out, bundled[bundled["adcode"].isin(missing)]], ignore_index=True)
     out = gpd.GeoDataFrame(out, geometry="geometry", crs=STORAGE_CRS)
-    return out.sort_values("adcode").reset_index(drop=True)
+    return _without_overlaps(out.sort_values("adcode").reset_index(drop=True), ctx)
+
+
+OVERLAP_REPORT_KM2 = 0.01
+"""Overlaps between district polygons smaller than this are removed without being listed one by one."""
+
+
+def _without_overlaps(gdf: gpd.GeoDataFrame, ctx: BuildContext) -> gpd.GeoDataFrame:
+    """The districts as a partition: where two polygons overlap (OSM outlines mapped or simplified apart, or an
+    OSM outline beside a bundled fallback one), the overlap stays with one district only (an OSM polygon before
+    a bundled one, then the larger district), with a warning naming each overlap and its area. A person
+    counted in two districts would break the census total of any areal sum (e.g. the population model)."""
+    geoms = np.array(gdf.geometry.values, dtype=object)  # a copy: gdf is not changed
+    metric = np.asarray(to_metric(gdf).geometry.values, dtype=object)
+    osm = gdf["source"].astype(str).str.startswith("OpenStreetMap").to_numpy()
+    area = shapely.area(metric)
+    order = sorted(range(len(gdf)), key=lambda i: (not osm[i], -area[i]))
+    names_zh = gdf["name_zh"].astype(str).to_numpy()
+    kept: list[int] = []
+    changed, notes, total = [], [], 0.0
+    for i in order:
+        before = [j for j in kept if shapely.intersects(geoms[i], geoms[j])]
+        overlap = [(j, shapely.area(shapely.intersection(metric[i], metric[j]))) for j in before]
+        overlap = [(j, a) for j, a in overlap if a > 0]
+        kept.append(i)
+        if not overlap:
+            continue
+        cut = shapely.difference(geoms[i], shapely.union_all([geoms[j] for j, _ in overlap]))
+        # on OSM's 1e-7° grid: no near-coincident edges left that turn invalid when projected
+        geoms[i] = _polygonal(shapely.set_precision(shapely.make_valid(cut), 1e-7))
+        changed.append(i)
+        total += sum(a for _, a in overlap)
+        notes += [(a, f"{names_zh[i]} ∩ {names_zh[j]} {a / 1e6:.2f} km²") for j, a in overlap]
+    if not changed:
+        return gdf
+    out = gdf.copy()
+    out["geometry"] = gpd.GeoSeries(geoms, crs=gdf.crs, index=gdf.index)
+    out.loc[out.index[changed], "area_km2"] = np.round(to_metric(out.iloc[changed]).area.to_numpy() / 1e6, 3)
+    ctx.warn(
+        f"district polygons overlapped ({total / 1e6:.2f} km² in all); each overlap kept by one district only "
+        f"(OSM before bundled, then the larger): "
+        + (capped([n for a, n in sorted(notes, reverse=True) if a / 1e6 >= OVERLAP_REPORT_KM2]) or "all under 0.01 km²")
+    )
+    return out
+
+
+def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+    """The polygonal part of an overlay result (a Polygon or MultiPolygon)."""
+    if shapely.get_type_id(geom) in (3, 6):
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if shapely.get_type_id(g) in (3, 6)]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
 def lookup_name(census: pd.DataFrame, code: int) -> str:
