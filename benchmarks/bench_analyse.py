@@ -2,8 +2,9 @@
 
 Baseline (same code, same run): this tree with the access pattern before #12/#15 — every ``tj.load`` re-reads
 its layer and re-lists the file, ``indicators`` rebuilds the rail graph, the dual-city sensitivity graphs and
-its metro coverage, and the run's memo (:class:`tjspatial.analysis.context.RunCache`: population units, zone
-weights, rail graphs, surface frames) stores nothing. Optionally also another git revision (``--baseline REV``,
+its metro coverage, the run's memo (:class:`tjspatial.analysis.context.RunCache`: population units, zone
+weights, rail graphs, surface frames, resolved areas and stations) stores nothing, and everything runs on one
+thread (``workers=1``); its outputs must be byte-identical to this tree's. Optionally also another git revision (``--baseline REV``,
 e.g. ``0d96564``, main when the #15 work on analyse began; it differs in other helpers' work too, so its ratio
 is not this work's alone). Each side runs ``tj.analyse`` in a fresh interpreter, alternately (A B A B ...), so
 all see the same machine load. Printed: median wall and CPU seconds of the analyse call, layer/table reads
@@ -74,9 +75,10 @@ if sys.argv[3] == "uncached":  # this tree with the access pattern before #12: n
             self.misses[key[0]] += 1
             return compute()
     run.RunCache = NoMemo
+kw = {"workers": 1} if sys.argv[3] == "uncached" else {}  # the run before #15: one thread
 tj.analyse  # import the analysis modules before the clock starts
 w, c = time.perf_counter(), time.process_time()
-tj.analyse(gpkg, out)
+tj.analyse(gpkg, out, **kw)
 print(json.dumps({"wall": time.perf_counter() - w, "cpu": time.process_time() - c, **counts}))
 """
 

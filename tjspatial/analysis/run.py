@@ -32,11 +32,13 @@ the returned ``skipped`` entry.
 
 from __future__ import annotations
 
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+from rasterio.errors import NotGeoreferencedWarning
 
 from ..atomic import atomic_path
 from ..catalog import get_catalog
@@ -104,6 +106,21 @@ class _Done:
 
     def result(self):
         return self._value
+
+    def cancel(self) -> bool:
+        return False
+
+
+def _collect(futures: dict, compute) -> dict:
+    """The results of ``futures``: the ones not started yet are cancelled and computed here with
+    ``compute(key)``, from the last one back, while the pool works from the first (the same values)."""
+    out = {}
+    for k in reversed(list(futures)):
+        if futures[k].cancel():
+            out[k] = compute(k)
+        else:
+            break
+    return {k: out[k] if k in out else f.result() for k, f in futures.items()}
 
 
 def _range_surfaces(pop, gp, area_layers: list[str], cache: RunCache) -> dict:
@@ -244,6 +261,11 @@ def analyse(
     pop = population if hasattr(population, "zonal_sum") else None
     if pop is None and population is not None:  # a user's population: read (and refused) before anything runs
         pop = make_population(population, path=gp, cache=cache)
+    # rasterio's in-memory rasters warn "no geotransform" while being set up and silence it with
+    # warnings.catch_warnings, which is not thread-safe: keep it silenced for the whole threaded part
+    quiet_gdal = warnings.catch_warnings()
+    quiet_gdal.__enter__()
+    warnings.simplefilter("ignore", NotGeoreferencedWarning)
     drawn = submit(_draw_surfaces, graphs["open"], stations, gp, out, cache)
     try:
         if pop is None:  # the bundled model, built while the surfaces are drawn
@@ -264,7 +286,9 @@ def analyse(
                         st, pop, areas, distance=d, kind="all" if st is not None else kind, path=gp, cache=cache
                     )
         surfaces = ranging.result() if ranging is not None else {}
-        ranged = {  # the ranges at 800 m, on the other thread while the network, plan and rail results are made
+        # the ranges at 800 m: the other thread takes them from the first while the network, plan and rail
+        # results are made here; then this thread takes the ones not started yet from the last (_collect)
+        ranged = {
             k: submit(add_range, r, surfaces, areas=k[0], path=gp, cache=cache)
             for k, r in raw.items()
             if k[2] == 800 and surfaces
@@ -332,7 +356,8 @@ def analyse(
                 st = g.station_times(hub).assign(hub=hub, hub_key=key, scenario=scen)
                 rows.append(st)
 
-        results = {k: ranged[k].result() if k in ranged else r for k, r in raw.items()}
+        ranged = _collect(ranged, lambda k: add_range(raw[k], surfaces, areas=k[0], path=gp, cache=cache))
+        results = {k: ranged.get(k, r) for k, r in raw.items()}
         tables, catch = [], []
         for (areas, kind, d), res in results.items():
             tables.append(
@@ -384,6 +409,7 @@ def analyse(
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
+        quiet_gdal.__exit__(None, None, None)
     say("rail graph, surfaces and isochrones written")
 
     written.update(zoned[0])  # buffers and conflicts, made on the other thread
