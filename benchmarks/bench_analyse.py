@@ -1,19 +1,25 @@
-"""Benchmark: ``tj.analyse`` on the bundled data, with and without the run's reader and memo, outputs compared.
+"""Benchmark: ``tj.analyse`` on the bundled data, with and without the run's reader, memo and threads; outputs
+compared.
 
-Baseline (same code, same run): this tree with the access pattern before #12/#15 — every ``tj.load`` re-reads
-its layer and re-lists the file, ``indicators`` rebuilds the rail graph, the dual-city sensitivity graphs and
-its metro coverage, the run's memo (:class:`tjspatial.analysis.context.RunCache`: population units, zone
-weights, rail graphs, surface frames, resolved areas and stations) stores nothing, and everything runs on one
-thread (``workers=1``); its outputs must be byte-identical to this tree's. Optionally also another git revision (``--baseline REV``,
-e.g. ``0d96564``, main when the #15 work on analyse began; it differs in other helpers' work too, so its ratio
-is not this work's alone). Each side runs ``tj.analyse`` in a fresh interpreter, alternately (A B A B ...), so
-all see the same machine load. Printed: median wall and CPU seconds of the analyse call, layer/table reads
-(``pyogrio.read_dataframe`` calls), GeoPackage listings, the ratio baseline / this tree, and whether the
-outputs are identical.
+Sides, each run in a fresh interpreter, alternately (A B C ...), so all see the same machine load:
+
+* ``uncached`` — this tree with the access pattern before #12/#15: every ``tj.load`` re-reads its layer and
+  re-lists the file, ``indicators`` rebuilds the rail graph, the dual-city sensitivity graphs and its metro
+  coverage, the run's memo (:class:`tjspatial.analysis.context.RunCache`: population units, zone weights, rail
+  graphs, surface frames, resolved areas and stations) stores nothing, one thread (``workers=1``);
+* ``1 thread`` — this tree with ``workers=1`` (``--no-threads-side`` leaves it out);
+* ``this tree`` — ``tj.analyse`` as shipped (``workers=2``);
+* ``rev REV`` with ``--baseline REV`` (e.g. ``0d96564``, main when the #15 work on analyse began; it differs in
+  other helpers' work too, so its ratio is not this work's alone).
+
+Printed: median wall and CPU seconds of the analyse call, layer/table reads (``pyogrio.read_dataframe`` calls),
+GeoPackage listings and the ratio side / this tree. The two threads only pay on an idle second core: on a loaded
+machine compare ``1 thread`` too.
 
 Outputs: every file ``tj.analyse`` writes is compared with the same file written by ``--reference REV``
 (default ``main``) and by every timed side: CSV and GeoTIFF files byte for byte, GeoPackages table by table
-(SQL dump) with only the write timestamps of ``gpkg_contents`` blanked.
+(SQL dump) with only the write timestamps of ``gpkg_contents`` blanked. ``uncached`` and ``1 thread`` must be
+identical to this tree.
 
 Run: python benchmarks/bench_analyse.py [--repeat 3] [--baseline REV] [--reference REV] [--tree FOLDER]
 """
@@ -75,7 +81,7 @@ if sys.argv[3] == "uncached":  # this tree with the access pattern before #12: n
             self.misses[key[0]] += 1
             return compute()
     run.RunCache = NoMemo
-kw = {"workers": 1} if sys.argv[3] == "uncached" else {}  # the run before #15: one thread
+kw = {"workers": 1} if sys.argv[3] in ("uncached", "run1") else {}  # uncached: the run before #15, one thread
 tj.analyse  # import the analysis modules before the clock starts
 w, c = time.perf_counter(), time.process_time()
 tj.analyse(gpkg, out, **kw)
@@ -132,14 +138,17 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--baseline", default=BASELINE, help="also time this git revision")
     ap.add_argument("--reference", default=REFERENCE, help="git revision whose outputs must be identical")
+    ap.add_argument("--no-threads-side", action="store_true", help="skip the side that runs this tree with workers=1")
     ap.add_argument("--tree", type=Path, default=ROOT, help="project folder to time (default: this one)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         tree = args.tree.resolve()
-        sides = {"uncached": (tree, "uncached"), "this tree": (tree, "run")}
+        sides = {"uncached": (tree, "uncached"), "1 thread": (tree, "run1"), "this tree": (tree, "run")}
         if args.baseline:
             sides = {f"rev {args.baseline}": (_tree_of(args.baseline, tmp / "baseline"), "run"), **sides}
+        if args.no_threads_side:
+            sides.pop("1 thread")
         gpkgs = {}
         for name, (root, _) in sides.items():
             gpkgs[name] = tmp / f"{root.name}-{len(gpkgs)}.gpkg"
@@ -170,10 +179,13 @@ def main() -> None:
         )
         if args.baseline:
             b = med[f"rev {args.baseline}"]
-            print(
-                f"rev {args.baseline} / this tree: wall {b['wall'] / t['wall']:.2f}x; goal >= 2x -> "
-                f"{'met' if b['wall'] / t['wall'] >= 2 else 'NOT met'} (one machine, same run)"
-            )
+            for n in ("this tree", "1 thread"):
+                if n in med:
+                    r = b["wall"] / med[n]["wall"]
+                    print(
+                        f"rev {args.baseline} / {n}: wall {r:.2f}x; goal >= 2x -> {'met' if r >= 2 else 'NOT met'} "
+                        "(one machine, same run)"
+                    )
         others = [f"out-{n}-{i}" for n in sides for i in range(args.repeat) if (n, i) != ("this tree", 0)]
         if args.reference:
             others.insert(0, "out-reference")
