@@ -176,11 +176,33 @@ class RailGraph:
         return json.dumps(self.params, ensure_ascii=False, sort_keys=True)
 
 
-def _locate(names: pd.Series, stations: gpd.GeoDataFrame, kind: str, line_label: str | None, external: dict) -> list:
-    cand = stations[(stations["kind"] == kind) & (stations["name_zh"] != "")]
-    by_name = cand.groupby("name_zh").indices  # name -> row positions, in the layer's order
-    geoms = cand.geometry.to_numpy()
-    lines = cand["lines"].to_numpy() if line_label else None
+class _StationIndex:
+    """The named stations of each kind by name (row positions in the layer's order) with their points, built
+    once per kind for every line located against them."""
+
+    def __init__(self, stations: gpd.GeoDataFrame):
+        self.stations = stations
+        self._kinds: dict = {}
+        self._lines: dict = {}
+
+    def of(self, kind: str) -> tuple[dict, np.ndarray]:
+        if kind not in self._kinds:
+            st = self.stations
+            cand = st[(st["kind"] == kind) & (st["name_zh"] != "")]
+            self._kinds[kind] = (cand, cand.groupby("name_zh").indices, cand.geometry.to_numpy())
+        return self._kinds[kind][1:]
+
+    def lines(self, kind: str) -> np.ndarray:
+        if kind not in self._lines:
+            self.of(kind)
+            self._lines[kind] = self._kinds[kind][0]["lines"].to_numpy()
+        return self._lines[kind]
+
+
+def _locate(names: pd.Series, stations, kind: str, line_label: str | None, external: dict) -> list:
+    index = stations if isinstance(stations, _StationIndex) else _StationIndex(stations)
+    by_name, geoms = index.of(kind)  # name -> row positions, in the layer's order
+    lines = index.lines(kind) if line_label else None
     out = []
     for name in names:
         rows = by_name.get(name)
@@ -205,7 +227,7 @@ def _approx_points(path) -> dict:
     return {re.split(r"[（(]", n)[0]: g for n, g in zip(df["name_zh"], pts.values)}
 
 
-def _line_detours(seq: pd.DataFrame, stations: gpd.GeoDataFrame, approx: dict, default: float, path) -> dict:
+def _line_detours(seq: pd.DataFrame, stations, approx: dict, default: float, path) -> dict:
     """Official length / sum of station chords, per metro line (lines without a length keep ``default``)."""
     try:
         meta = _source_csv("metro_lines_meta", path, dtype={"line_id": str})
@@ -242,7 +264,7 @@ class _RailInputs:
 def _rail_inputs(path) -> _RailInputs:
     """Locate the stations of every metro and intercity line (the part of :func:`rail_graph` that does not
     depend on speeds, dwells or transfers)."""
-    stations = to_metric(load("rail_stations", path))
+    stations = _StationIndex(to_metric(load("rail_stations", path)))
     ext = _source_csv("external_stations", path)
     ext_pts = gpd.GeoSeries(gpd.points_from_xy(ext["lon"], ext["lat"]), crs="EPSG:4326").to_crs(METRIC_CRS)
     external = dict(zip(ext["station_zh"], ext_pts.values))
