@@ -176,3 +176,15 @@ def test_publish_records_the_analysis_and_the_maps_reuse_it(analysed, built_gpkg
     assert said[2] == res.analysis_note and res.analysis_note.startswith("reusing coverage and indicators")
     assert (tmp_path / "analysis" / ao.RECORD).is_file() and res.pages["coverage"].is_file()
     assert "all 341 points" in res.pages["coverage"].read_text(encoding="utf-8")
+
+
+def test_change_in_points_never_shows_minus_zero():
+    assert [site._signed(v) for v in (-1e-13, -0.04, 0.0, 0.05, 5.84, -2.26)] == [
+        "+0.0",
+        "+0.0",
+        "+0.0",
+        "+0.1",
+        "+5.8",
+        "-2.3",
+    ]
+    assert site._signed(float("nan")) == "—"

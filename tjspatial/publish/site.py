@@ -119,6 +119,14 @@ def coverage_table(gpkg: str | Path, *, distance_m: float = 800.0) -> tuple[pd.D
     return table, notes
 
 
+def _signed(pp: float) -> str:
+    """A change in percentage points, one decimal with its sign; a change that rounds to zero is "+0.0" (never
+    "-0.0" from float noise such as -1e-13)."""
+    if pd.isna(pp):
+        return "—"
+    return f"{round(float(pp), 1) + 0.0:+.1f}"
+
+
 def _coverage_panel(table: pd.DataFrame) -> str:
     has_plan = "pop_share_2025_pct" in table
     has_range = "pop_share_min_pct" in table
@@ -137,7 +145,7 @@ def _coverage_panel(table: pd.DataFrame) -> str:
         if has_range:
             cells.append(f"<td>{r.pop_share_min_pct:.1f}–{r.pop_share_max_pct:.1f}</td>")
         if has_plan:
-            cells += [f"<td>{r.pop_share_2025_pct:.1f}</td>", f"<td>{r.delta_pp:+.1f}</td>"]
+            cells += [f"<td>{r.pop_share_2025_pct:.1f}</td>", f"<td>{_signed(r.delta_pp)}</td>"]
         cells.append(f"<td>{int(r.stations) if pd.notna(r.stations) else '—'}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     a = table.attrs
