@@ -216,6 +216,14 @@ def test_union_by_piece_equals_the_global_union():
     assert shapely.is_valid(got) and got.area == pytest.approx(exp.area, rel=1e-12)
     assert shapely.symmetric_difference(got, exp).area < 1e-6
     assert union_by_piece(polys[:1]).equals(polys[0]) and union_by_piece(polys[:0]).is_empty
+    # one city-wide piece (most polygons chained together) is merged in x strips on two threads
+    k = np.arange(1500)
+    p = np.column_stack([(k % 50) * 60.0, (k // 50) * 60.0]) + np.random.default_rng(5).uniform(-20, 20, (1500, 2))
+    chain = shapely.buffer(shapely.linestrings(np.stack([p, p + [45.0, 30.0]], axis=1)), 40, quad_segs=4)
+    chain = np.concatenate([chain, [shapely.Point(10_000, 0).buffer(50)]])  # and a lone one
+    two, one = union_by_piece(chain, workers=2), shapely.union_all(chain)
+    assert shapely.is_valid(two) and len(shapely.get_parts(two)) == len(shapely.get_parts(one)) == 2
+    assert two.area == pytest.approx(one.area, rel=1e-12) and shapely.symmetric_difference(two, one).area < 1e-6
 
 
 def test_threads_give_the_same_catchment_as_one_worker():
@@ -356,26 +364,16 @@ def test_bad_walk_network_edge_tables_name_the_file_and_column(tmp_path):
         WalkNetwork.load(tmp_path / "none.gpkg")
 
 
-def test_cli_walk_network_writes_an_edge_table_that_coverage_reads(tmp_path):
-    import os
-    import subprocess
-    import sys
+def test_cli_walk_network_writes_an_edge_table_that_coverage_reads(tmp_path, capsys):
     from pathlib import Path
 
+    from tjspatial.cli import main
+
     fixture = Path(__file__).parent / "fixtures" / "osm" / "tianjin_fixture.osm"
-    root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     out = tmp_path / "walk.gpkg"
-    proc = subprocess.run(
-        [sys.executable, "-m", "tjspatial.cli", "walk-network", "--extract", str(fixture), "--out", str(out)]
-        + ["--cache-dir", str(tmp_path / "cache")],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert f"{out}: 4 nodes, 3 streets (EPSG:4548)" in proc.stdout
+    argv = ["walk-network", "--extract", str(fixture), "--out", str(out), "--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) == 0
+    assert f"{out}: 4 nodes, 3 streets (EPSG:4548)" in capsys.readouterr().out
     assert (tmp_path / "cache" / "walk_network.graphml").is_file()
     net = WalkNetwork.load(out)
     assert net.crs == "EPSG:4548" and len(net.xy) == 4 and len(net.u) == 3
