@@ -607,7 +607,7 @@ def _core(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float, walk_bu
 
     * small faces (< ``max_area``): whatever the street buffers leave of them is a hole smaller than
       ``max_area``, which is filled;
-    * thin faces: larger regions enclosed by those faces' rims in which no point is farther than ~97 % of
+    * thin faces: larger regions enclosed by those faces' rims in which no point is farther than 95 % of
       ``walk_buffer`` from the rim, so the rim streets' buffers (polygons whose sides and arc chords stay at least
       ``walk_buffer * cos(pi / 16)`` = 98 % of it from the street) cover them whole.
 
@@ -653,13 +653,16 @@ def _core(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float, walk_bu
     assigned = np.bincount(ir, weights=comp_area[cid[ip]], minlength=len(regions))
     reg_area = shapely.area(regions)
     keep = (assigned > 0) & (np.abs(assigned - reg_area) <= 1e-6 * np.maximum(reg_area, 1.0))
-    # a region's inscribed circle is at most as large as its area: regions under pi * (0.97 walk_buffer)^2 are
-    # thin; larger ones are thin if their negative buffer is empty
+    # thin: no point farther than 0.95 walk_buffer from the rim (a street buffer covers everything within
+    # walk_buffer * cos(pi / 16) = 0.98 walk_buffer of its street). A region's inscribed circle is at most as
+    # large as its area, so regions under pi * (0.95 walk_buffer)^2 are thin; larger ones are thin if their
+    # negative buffer is empty (its chords only make it larger; GEOS's input simplification moves the rim by
+    # at most 1 % of the distance)
     empty = assigned == 0
-    keep |= empty & (reg_area < np.pi * (0.97 * walk_buffer) ** 2)
+    keep |= empty & (reg_area < np.pi * (0.95 * walk_buffer) ** 2)
     big = np.flatnonzero(empty & ~keep)
     if len(big):
-        keep[big] = shapely.is_empty(shapely.buffer(regions[big], -0.97 * walk_buffer, quad_segs=2))
+        keep[big] = shapely.is_empty(shapely.buffer(regions[big], -0.95 * walk_buffer, quad_segs=2))
     if not keep.any():
         return None
     # the regions are faces of one polygonised linework: an edge-matched coverage, dissolved without overlay
@@ -691,7 +694,6 @@ def _buffer_walk(
     With ``workers > 1`` the pieces are merged on that many threads (shapely releases the GIL); the geometry is
     the same as with one worker.
     """
-    lines = shapely.linestrings(segs)
     core = None
     du, dv = dist[net.u], dist[net.v]
     ra = np.where(np.isfinite(du), np.clip(distance - du, 0, None), 0.0)
@@ -705,20 +707,31 @@ def _buffer_walk(
     if core is None or shapely.is_empty(core):
         return union_by_piece(_capsules(segs, walk_buffer), workers=workers), 0.0
     core_area = float(shapely.area(core))
-    # a capsule lies within walk_buffer of its segment; the erosion's arcs are chords of circles of radius r,
-    # at least r * cos(pi / 32) from their centre (quad_segs=8)
-    r = walk_buffer / np.cos(np.pi / 32) * (1 + 1e-6) + 1e-6
+    # a capsule lies within walk_buffer of its segment. The erosion's arcs are chords of circles of radius r, at
+    # least r * cos(pi / 32) from their centre (quad_segs=8), and GEOS first simplifies the core's rings by up
+    # to 1 % of r (its buffer input simplifier): r * (cos(pi / 32) - 0.01) >= walk_buffer, with a margin
+    r = walk_buffer / (np.cos(np.pi / 32) - 0.02) + 1e-6
     deep = shapely.buffer(core, -r, quad_segs=8)
     shapely.prepare(deep)
     shapely.prepare(core)
-    # first round: cut ends and the streets on the core's rim (a point just left of the street's middle in the
-    # core, the one just right not, or the other way round); they draw the catchment's edge
-    mid = 0.5 * (segs[:, 0] + segs[:, 1])
-    off = _left_probe(segs[:, 0], segs[:, 1]) - mid
-    rim = shapely.contains_xy(core, *(mid + off).T) != shapely.contains_xy(core, *(mid - off).T)
-    cut = np.arange(len(segs)) >= n_whole
-    shallow = ~shapely.contains_properly(deep, lines)
-    first_round = shallow & (rim | cut) & ~shapely.contains_properly(core, lines)
+    n = len(segs)
+    # streets deep inside the core: both ends in the eroded core, then the whole street (linestrings only for
+    # those)
+    deep_ends = shapely.contains_xy(deep, *segs[:, 0].T) & shapely.contains_xy(deep, *segs[:, 1].T)
+    shallow = np.ones(n, dtype=bool)
+    if deep_ends.any():
+        shallow[deep_ends] = ~shapely.contains_properly(deep, shapely.linestrings(segs[deep_ends]))
+    # first round: cut ends not inside the core, and the streets on the core's rim (a point just left of the
+    # street's middle in the core, the one just right not, or the other way round); they draw the catchment's edge
+    cut = np.arange(n) >= n_whole
+    first_round = np.zeros(n, dtype=bool)
+    w = np.flatnonzero(shallow & ~cut)
+    mid = 0.5 * (segs[w, 0] + segs[w, 1])
+    off = _left_probe(segs[w, 0], segs[w, 1]) - mid
+    first_round[w] = shapely.contains_xy(core, *(mid + off).T) != shapely.contains_xy(core, *(mid - off).T)
+    c = np.flatnonzero(shallow & cut)
+    if len(c):
+        first_round[c] = ~shapely.contains_properly(core, shapely.linestrings(segs[c]))
     first = shapely.union(core, union_by_piece(_capsules(segs[first_round], walk_buffer), workers=workers))
     # second round: the other streets near the core's edge, merged only where they stick out
     second = _capsules(segs[shallow & ~first_round], walk_buffer)
