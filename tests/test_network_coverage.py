@@ -254,7 +254,8 @@ def test_threads_give_the_same_catchment_as_one_worker():
     assert union_by_piece(polys, workers=2).area == pytest.approx(union_by_piece(polys).area, rel=1e-12)
 
 
-def test_catchment_equals_buffering_every_walked_segment_on_a_realistic_grid():
+@pytest.mark.parametrize("walk_buffer, max_hole", [(100.0, 20_000.0), (60.0, 12_000.0)])
+def test_catchment_equals_buffering_every_walked_segment_on_a_realistic_grid(walk_buffer, max_hole):
     """Issue #15: the fast path (blocks filled whole, buffers deep inside them skipped) gives the same polygon as
     the per-segment method (buffer every walked segment, union, fill holes < 2 ha), on perturbed blocks with
     missing streets (2-ha faces, larger holes), curved streets (walk length > chord) and cut edges."""
@@ -282,10 +283,11 @@ def test_catchment_equals_buffering_every_walked_segment_on_a_realistic_grid():
             [X0 + 900, Y0 + 3000],
         ]
     )
-    area, info = walk_catchment(pts, net, 900.0, workers=1)
+    area, info = walk_catchment(pts, net, 900.0, walk_buffer=walk_buffer, max_hole_m2=max_hole, workers=1)
     dist, _ = walk_distances(net, pts, 900.0)
     segs = walked_segments(net, dist, 900.0)
-    plain = fill_holes(shapely.union_all(shapely.buffer(shapely.linestrings(segs), 100, quad_segs=4)), 20_000)
+    capsules = shapely.buffer(shapely.linestrings(segs), walk_buffer, quad_segs=4)
+    plain = fill_holes(shapely.union_all(capsules), max_hole)
     assert info["small_faces_km2"] > 2.0  # the shortcut did most of the work
     assert shapely.get_num_interior_rings(shapely.get_parts(plain)).sum() > 0  # a large hole stayed open
     assert area.area == pytest.approx(plain.area, rel=1e-12)
