@@ -678,18 +678,18 @@ def _buffer_walk(
     max_hole_m2: float,
     workers: int = 1,
 ) -> tuple[shapely.Geometry, float]:
-    """The union of ``buffer(segment, walk_buffer, quad_segs=4)`` over the walked segments, with holes under
-    ``max_hole_m2`` filled — the same polygon as buffering and merging every segment, without merging most of
+    """The union of ``buffer(segment, walk_buffer, quad_segs=4)`` over the walked segments, plus the core —
+    after :func:`fill_holes` the same polygon as buffering and merging every segment, without merging most of
     them.
 
     The *core* (:func:`_core`: street blocks that are filled or covered anyway) belongs to the result. A
-    segment whose buffer lies inside the core adds nothing: every segment inside the core eroded by
-    ``walk_buffer`` (negative buffer, its arcs widened so that their chords stay ``walk_buffer`` away) is dropped
-    without being buffered. The others are buffered (the very polygons the per-segment method makes) and merged
-    in two rounds: first those not strictly inside the core (streets on its rim, cut ends, streets between
-    large blocks) with the core; then of the remaining ones (inside the core, less than ``walk_buffer`` from its
-    edge) only those that stick out of that union. Each round merges per connected piece
-    (:func:`union_by_piece`). Returns the polygon and the core area (m²).
+    segment whose buffer lies inside the core adds nothing: every segment inside the core eroded by a little
+    more than ``walk_buffer`` (negative buffer; the margin covers its arc chords and GEOS's input
+    simplification) is dropped without being buffered. The others are buffered (the very polygons the
+    per-segment method makes, :func:`_capsules`) and merged in two rounds: first the streets on the core's rim
+    and the cut ends not inside the core, which draw the catchment's edge, with the core; then, of the other
+    streets within ``walk_buffer`` of the core's edge, only those that stick out of that union. Each round
+    merges per connected piece (:func:`union_by_piece`). Returns the polygon and the core area (m²).
 
     With ``workers > 1`` the pieces are merged on that many threads (shapely releases the GIL); the geometry is
     the same as with one worker.
