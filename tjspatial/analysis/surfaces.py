@@ -140,14 +140,17 @@ def travel_time_surface(
     def nearest():
         d, i = cKDTree(xy).query(np.column_stack([x, y]), k=k, workers=-1)
         d, i = d.reshape(len(x), k), i.reshape(len(x), k)
-        return d, i, d / 1000 / walk_kmh * 60  # walk minutes to each of the k stations
+        # walk minutes to each of the k stations; (k, cells) so that each hub's minimum runs over rows
+        return d, np.ascontiguousarray(i.T), np.ascontiguousarray((d / 1000 / walk_kmh * 60).T)
 
     if cache is None or boundary is not None:
         d, i, walk = nearest()
     else:
         key = ("nearest_stations", path_key(path), float(cell), k, walk_kmh, hashlib.sha1(xy.tobytes()).hexdigest())
         d, i, walk = cache.get(key, nearest)
-    t = (walk + rail[i]).min(axis=1)
+    t = walk[0] + rail[i[0]]  # the best of the k stations: the same minimum as over axis 1 of (cells, k)
+    for j in range(1, k):
+        np.minimum(t, walk[j] + rail[i[j]], out=t)
     if max_walk_m is not None:
         t[d.min(axis=1) > max_walk_m] = NODATA
     out = np.full(shape, NODATA, dtype="float32")
