@@ -84,7 +84,22 @@ class RunCache:
 
 
 def memo(cache: RunCache | None, key: tuple, compute: Callable[[], Any]) -> Any:
-    """``cache.get(key, compute)``, or just ``compute()`` when there is no cache."""
+    """``cache.get(key, compute)``, or just ``compute()`` when there is no cache.
+
+    Parameters
+    ----------
+    cache : RunCache or None
+        The run's memo.
+    key : tuple
+        What the value is computed from.
+    compute : callable
+        Computes the value (no arguments).
+
+    Returns
+    -------
+    Any
+        The cached or computed value.
+    """
     return compute() if cache is None else cache.get(key, compute)
 
 
@@ -94,7 +109,20 @@ def path_key(path) -> str | None:
 
 
 def geometry_key(geoms, crs=None) -> str:
-    """A content key of a geometry array (SHA-1 of its WKB) and its CRS."""
+    """A content key of a geometry array (SHA-1 of its WKB) and its CRS.
+
+    Parameters
+    ----------
+    geoms : array-like of shapely.Geometry
+        The geometries.
+    crs : optional
+        Their CRS (anything pyproj accepts).
+
+    Returns
+    -------
+    str
+        A hex digest.
+    """
     arr = np.asarray(geoms, dtype=object).reshape(-1)
     h = hashlib.sha1(b"".join(shapely.to_wkb(arr)))
     h.update(str(crs).encode())
