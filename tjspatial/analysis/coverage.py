@@ -86,10 +86,22 @@ def select_stations(
 
     Parameters
     ----------
-    stations : a GeoDataFrame of points (any CRS), a layer id, or ``None`` for the ``rail_stations`` layer.
-    kind : ``"all"`` or one or more of ``metro``, ``rail``, ``tram`` (matched against the ``kind`` column).
-    status : ``None`` for every status, else one or more values of the ``status`` column
-        (``open``, ``planned``, ``under_construction`` ...).
+    stations : geopandas.GeoDataFrame or str, optional
+        Points (any CRS), a layer id, or ``None`` for the catalog's station layer (role ``station_points``).
+    kind : str or iterable of str, default "all"
+        ``"all"`` or one or more of ``metro``, ``rail``, ``tram`` (matched against the ``kind`` column).
+    status : str or iterable of str, optional
+        ``None`` for every status, else one or more values of the ``status`` column (``open``, ``planned``,
+        ``under_construction`` ...).
+    path : str or pathlib.Path, optional
+        GeoPackage the layers are read from (default ``layers/tianjin.gpkg``).
+    crs : optional
+        Metric CRS of the result; default :func:`tjspatial.crs.metric_crs_for` of the stations.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The selected points in metres.
     """
     if stations is None:
         stations = "rail_stations"
@@ -130,9 +142,19 @@ def resolve_areas(areas="districts", *, path: str | Path | None = None, label: s
     """Areas as metric polygons (the zone that follows the data, :func:`tjspatial.crs.metric_crs_for`: EPSG:4548
     in Tianjin) with an ``area`` key column (and ``name_zh``/``name_en`` where known).
 
-    ``areas`` is a layer id (``districts``, ``zones``, ``dual_city``, ``boundary`` or any polygon layer of
-    the catalog) or a polygon GeoDataFrame; ``label`` names its key column (default: ``name_zh``, else the
-    index).
+    Parameters
+    ----------
+    areas : str or geopandas.GeoDataFrame, optional
+        A polygon layer id of the catalog (districts, zones, dual city, boundary, ...) or polygons.
+    path : str or pathlib.Path, optional
+        GeoPackage the layers are read from (default ``layers/tianjin.gpkg``).
+    label : str, optional
+        The column naming each area (default: ``name_zh``, else the index).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Polygons in metres with ``area``.
     """
     if isinstance(areas, str):
         lid = areas
@@ -268,20 +290,34 @@ def coverage(
 
     Parameters
     ----------
-    stations : station points (GeoDataFrame, layer id, or ``None`` = ``rail_stations``).
-    population : what ``tj.population(...)`` returns (``None`` = the bundled modelled grid), or a source it
-        accepts (GeoTIFF path, polygon layer id / GeoDataFrame).
-    areas : layer id (``districts``, ``zones``, ``dual_city``, ``boundary``) or polygons.
-    distance : catchment distance, metres (straight-line radius for ``buffer``, walk for ``network``).
-    method : ``"buffer"`` or ``"network"``.
-    graph : street graph for ``network``: a :class:`~tjspatial.analysis.network_coverage.WalkNetwork`, the path
-        of one saved with ``WalkNetwork.save`` (GeoPackage edge table; or a ``.graphml`` file, imported), or a
+    stations : geopandas.GeoDataFrame or str, optional
+        Station points, or a layer id; default the catalog's station layer (role ``station_points``).
+    population : optional
+        What ``tj.population(...)`` returns (``None`` = the bundled modelled grid), or a source it accepts
+        (GeoTIFF path, polygon layer id / GeoDataFrame).
+    areas : str or geopandas.GeoDataFrame, default "districts"
+        A polygon layer id (districts, zones, dual city, boundary) or polygons.
+    distance : float, default 800
+        Catchment distance, metres (straight-line radius for ``buffer``, walk for ``network``).
+    method : {"buffer", "network"}, default "buffer"
+        Straight-line buffers or walks along the street graph.
+    graph : WalkNetwork, str, pathlib.Path or networkx.MultiDiGraph, optional
+        Street graph for ``network``: a :class:`~tjspatial.analysis.network_coverage.WalkNetwork`, the path of
+        one saved with ``WalkNetwork.save`` (GeoPackage edge table; or a ``.graphml`` file, imported), or a
         networkx MultiDiGraph with osmnx conventions.
-    kind, status : station filters (see :func:`select_stations`).
-    path : GeoPackage the layers are read from.
-    walk_buffer, max_hole_m2 : ``network`` only: buffer around walked streets (m), holes filled below (m²).
-    cache : a run's memo (:class:`tjspatial.analysis.context.RunCache`): the areas and the selected stations
-        are then resolved once per run, not on every call (``tj.analyse``).
+    kind : str or iterable of str, default "all"
+        Station kinds kept (``metro``, ``rail``, ``tram``; see :func:`select_stations`).
+    status : str or iterable of str, optional
+        Station statuses kept (see :func:`select_stations`).
+    path : str or pathlib.Path, optional
+        GeoPackage the layers are read from (default ``layers/tianjin.gpkg``).
+    walk_buffer : float, default 100.0
+        ``network`` only: buffer around the walked streets, metres.
+    max_hole_m2 : float, optional
+        ``network`` only: holes of the catchment smaller than this are filled, square metres.
+    cache : RunCache, optional
+        A run's memo (:class:`tjspatial.analysis.context.RunCache`): the areas and the selected stations are
+        then resolved once per run, not on every call (``tj.analyse``).
 
     Returns
     -------
@@ -569,13 +605,17 @@ def coverage_delta(existing: pd.DataFrame, scenario: pd.DataFrame) -> pd.DataFra
 
     Parameters
     ----------
-    existing, scenario : results of :func:`coverage` over the same areas, distance and population.
+    existing : pandas.DataFrame
+        A result of :func:`coverage` (e.g. the open network).
+    scenario : pandas.DataFrame
+        A result of :func:`coverage` over the same areas, distance and population (e.g. the 2025 plan).
 
     Returns
     -------
-    DataFrame with ``area`` (and names), ``pop_covered_existing``, ``pop_covered_scenario``,
-    ``pop_covered_delta``, ``pop_share_existing``, ``pop_share_scenario``, ``pop_share_delta`` (percentage
-    points as a fraction), the same three for ``area_covered_km2``, and ``stations_existing/scenario/delta``.
+    pandas.DataFrame
+        ``area`` (and names), ``pop_covered_existing``, ``pop_covered_scenario``, ``pop_covered_delta``
+        (persons), ``pop_share_existing``, ``pop_share_scenario``, ``pop_share_delta`` (percentage points as a
+        fraction), the same three for ``area_covered_km2`` (km²), and ``stations_existing/scenario/delta``.
     """
     for key in ("distance_m", "method", "population_source"):
         a, b = existing.attrs.get(key), scenario.attrs.get(key)
@@ -607,6 +647,20 @@ def plan_stations(
     The planned lines are schematic chords whose stations are not known: a station is placed at every waypoint
     and, for modes in ``spacing_m`` (default: metro every 1.5 km), evenly along each chord. Those points carry
     ``accuracy = schematic``, ``status`` of their line and ``kind`` metro (metro lines) or rail.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        GeoPackage the layers are read from (default ``layers/tianjin.gpkg``).
+    spacing_m : dict, optional
+        Mode → station spacing along a planned chord, metres (default metro 1500).
+    include_open : bool, default True
+        Include the open stations.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Points in EPSG:4326 with ``kind``, ``status``, ``accuracy``.
     """
     cat = get_catalog()
     if "planned_rail" not in cat:
