@@ -37,7 +37,18 @@ _PIECE_VERTICES = 256  # polygons with more vertices are cut into pieces before 
 
 
 def polygonal(geom) -> shapely.Geometry:
-    """The polygonal part of ``geom`` (a GeometryCollection from an overlay may hold lines and points)."""
+    """The polygonal part of ``geom`` (a GeometryCollection from an overlay may hold lines and points).
+
+    Parameters
+    ----------
+    geom : shapely.Geometry
+        Any geometry.
+
+    Returns
+    -------
+    shapely.Geometry
+        Its polygons (empty when none).
+    """
     if geom is None or shapely.is_empty(geom):
         return shapely.Polygon()
     tid = shapely.get_type_id(geom)
@@ -104,7 +115,20 @@ def _clip(geoms, rects: np.ndarray) -> np.ndarray:
 
 def subdivide(geom, max_vertices: int = 256) -> np.ndarray:
     """Cut a polygonal geometry into pieces of at most ``max_vertices`` vertices (recursive halving of the
-    bounding box with ``clip_by_rect``, vectorised per level). The pieces tile ``geom`` without overlap."""
+    bounding box with ``clip_by_rect``, vectorised per level). The pieces tile ``geom`` without overlap.
+
+    Parameters
+    ----------
+    geom : shapely.Geometry
+        A Polygon or MultiPolygon.
+    max_vertices : int, default 256
+        The most vertices of a piece.
+
+    Returns
+    -------
+    numpy.ndarray
+        The pieces (shapely geometries), same CRS.
+    """
     todo = shapely.get_parts(np.asarray([geom], dtype=object))
     done = []
     while len(todo):
@@ -132,9 +156,19 @@ def grid_for_bounds(bounds, cell: float, pad: int = 1) -> tuple[Affine, tuple[in
 
     Parameters
     ----------
-    bounds : (minx, miny, maxx, maxy) in the grid's CRS units (metres for EPSG:4548).
-    cell : cell size in the same units.
-    pad : extra cells on every side.
+    bounds : tuple of float
+        ``(minx, miny, maxx, maxy)`` in the grid's CRS units (metres in the metric CRS).
+    cell : float
+        Cell size in the same units.
+    pad : int, default 1
+        Extra cells on every side.
+
+    Returns
+    -------
+    transform : affine.Affine
+        The grid's transform.
+    shape : tuple of int
+        ``(rows, cols)``.
     """
     x0 = (np.floor(bounds[0] / cell) - pad) * cell
     y1 = (np.ceil(bounds[3] / cell) + pad) * cell
@@ -146,7 +180,20 @@ def grid_for_bounds(bounds, cell: float, pad: int = 1) -> tuple[Affine, tuple[in
 
 
 def cell_centres(transform: Affine, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """x and y of every cell centre, as two arrays of ``shape``."""
+    """x and y of every cell centre, as two arrays of ``shape``.
+
+    Parameters
+    ----------
+    transform : affine.Affine
+        The grid's transform.
+    shape : tuple of int
+        ``(rows, cols)``.
+
+    Returns
+    -------
+    x, y : numpy.ndarray
+        Coordinates in the grid's CRS units, each of ``shape``.
+    """
     rows, cols = shape
     c, r = np.meshgrid(np.arange(cols) + 0.5, np.arange(rows) + 0.5)
     x = transform.c + c * transform.a + r * transform.b
@@ -184,13 +231,19 @@ def cell_fractions(geom, transform: Affine, shape: tuple[int, int]) -> tuple[np.
 
     Parameters
     ----------
-    geom : shapely Polygon or MultiPolygon in the grid's CRS (other parts of a collection are ignored).
-    transform, shape : the grid (north-up, no rotation).
+    geom : shapely.Geometry
+        Polygon or MultiPolygon in the grid's CRS (other parts of a collection are ignored).
+    transform : affine.Affine
+        The grid's transform (north-up, no rotation).
+    shape : tuple of int
+        ``(rows, cols)`` of the grid.
 
     Returns
     -------
-    rows, cols : int arrays of cell indices.
-    weights : float64 array in (0, 1]: covered area / cell area.
+    rows, cols : numpy.ndarray
+        Int arrays of cell indices.
+    weights : numpy.ndarray
+        Float64 in (0, 1]: covered area / cell area.
     """
     empty = (np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0, np.float64))
     geom = polygonal(geom)
@@ -242,6 +295,28 @@ def write_geotiff_atomic(
     """Write a one-band GeoTIFF (deflate-compressed) to a temporary file beside ``path``, then rename it.
 
     ``tags`` are written as GDAL metadata (e.g. units, method, accuracy).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.tif`` to write.
+    array : numpy.ndarray
+        The band (2-D).
+    transform : affine.Affine
+        Its transform.
+    crs : optional
+        Its CRS (anything rasterio accepts, e.g. ``"EPSG:4548"``).
+    nodata : float, optional
+        The nodata value.
+    tags : dict, optional
+        GDAL metadata (e.g. units, method, accuracy).
+    band_description : str, optional
+        Description of band 1 (e.g. ``"persons per cell"``).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
     """
     path = Path(path)
     profile = {
