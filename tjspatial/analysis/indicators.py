@@ -96,9 +96,21 @@ def forest_cover(landcover: str | Path, zone: gpd.GeoDataFrame, *, classes=FORES
     Cells are weighted by the share of their area inside the zone (in the raster's CRS); nodata cells are left
     out of both numerator and denominator.
 
+    Parameters
+    ----------
+    landcover : str or pathlib.Path
+        A land-cover GeoTIFF (IGBP classes by default).
+    zone : geopandas.GeoDataFrame
+        The zone (any CRS).
+    classes : sequence of int, optional
+        Raster values counted as forest.
+
     Returns
     -------
-    (share in [0, 1], approximate cell size in metres)
+    share : float
+        In [0, 1].
+    cell_m : float
+        The raster's approximate cell size, metres.
     """
     with rasterio.open(landcover) as src:
         if src.crs is None:
@@ -148,25 +160,35 @@ def indicators(
 
     Parameters
     ----------
-    path : GeoPackage the layers are read from.
-    landcover : a land-cover GeoTIFF (IGBP classes by default) for the barrier's level-1 forest cover.
-    population : population for the metro-coverage row (default: the bundled modelled grid).
-    forest_classes : raster values counted as forest (绿化).
-    max_landcover_cell_m : coarser rasters give a value but no status.
-    graph : the open-network ``tj.rail_graph(path)`` if already built (built here otherwise).
+    path : str or pathlib.Path, optional
+        GeoPackage the layers are read from (default ``layers/tianjin.gpkg``).
+    landcover : str or pathlib.Path, optional
+        A land-cover GeoTIFF (IGBP classes by default) for the barrier's level-1 forest cover; without one
+        that row is "not measurable".
+    population : optional
+        Population for the metro-coverage row (default: the bundled modelled grid).
+    forest_classes : sequence of int, optional
+        Raster values counted as forest (绿化); default the IGBP forest classes.
+    max_landcover_cell_m : float, optional
+        Rasters with coarser cells (metres) give a value but no status.
+    graph : RailGraph, optional
+        The open-network ``tj.rail_graph(path)`` if already built (built here otherwise).
+    surfaces : dict, optional
+        Name → population for the range of the coverage row (default: the model and its variants when
+        ``population`` is None; none otherwise).
     sensitivity : pandas.DataFrame, optional
         ``dual_city_sensitivity(path)`` if already computed (computed here otherwise).
-    surfaces : name → population for the range of the coverage row (default: the model and its variants when
-        ``population`` is None; none otherwise).
     metro_coverage : pandas.DataFrame, optional
-        ``coverage(station_set("metro", path), population, "zones", distance=800, path=path)`` if already
+        ``coverage(station_set("metro", path), population, <zones>, distance=800, path=path)`` if already
         computed, with its range over ``surfaces`` (``add_range``) if it has one (computed here otherwise).
     cache : RunCache, optional
         The run's memo (:mod:`tjspatial.analysis.context`) for what is computed here.
 
     Returns
     -------
-    DataFrame with columns ``key, name_zh, name_en, value, unit, target, status, note, method, plan_ref``.
+    pandas.DataFrame
+        Columns ``key, name_zh, name_en, value, unit, target, status, note, method, plan_ref``; one row per
+        target (units in ``unit``: km, km², %, minutes...).
     """
     refs = _refs(path)
     rows: list[dict] = []
