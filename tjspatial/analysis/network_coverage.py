@@ -217,7 +217,20 @@ class WalkNetwork:
         ``x_v``, ``y_v`` (node coordinates in ``crs``); a node without edges is a row with ``u == v`` and length 0;
         the CRS and source in the file's key-value metadata (needs pyarrow). Anything else: a GeoPackage with
         ``walk_nodes`` (node_id, x, y), ``walk_edges`` (u, v: ``walk_nodes`` rows; length: metres) and
-        ``walk_meta`` (crs, counts, source), attribute tables GDAL and QGIS list."""
+        ``walk_meta`` (crs, counts, source), attribute tables GDAL and QGIS list.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            ``.parquet`` or ``.gpkg`` file.
+        source : str, default ""
+            Where the network came from (stored in the metadata).
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+        """
         path = Path(path)
         if path.suffix.lower() == ".parquet":
             return self._save_parquet(path, source)
@@ -452,7 +465,23 @@ def walk_distances(net: WalkNetwork, points_xy: np.ndarray, distance: float) -> 
     """Walk distance (m) from every node to the nearest station, ``inf`` beyond ``distance``.
 
     Stations are snapped to their nearest node; a station farther than ``distance`` from every node
-    reaches nothing. Returns the distances and the snap distance of each station.
+    reaches nothing.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+        The street network (metric CRS).
+    points_xy : numpy.ndarray
+        (n, 2) station coordinates, metres.
+    distance : float
+        Walk distance, metres.
+
+    Returns
+    -------
+    dist : numpy.ndarray
+        Metres from every node to the nearest station (``inf`` beyond ``distance``).
+    snap : numpy.ndarray
+        Metres from each station to its node.
     """
     pts = np.asarray(points_xy, dtype=float).reshape(-1, 2)
     if not len(pts):
@@ -471,6 +500,20 @@ def walked_segments(net: WalkNetwork, dist: np.ndarray, distance: float) -> np.n
     An edge u–v of length L reached at du from u keeps ``a = min(distance - du, L)`` metres from u, likewise
     ``b`` from v; if ``a + b >= L`` the whole edge is walked, otherwise the two ends are cut (straight-line
     interpolation in proportion to the walk length).
+
+    Parameters
+    ----------
+    net : WalkNetwork
+        The street network (metric CRS).
+    dist : numpy.ndarray
+        Walk distance of every node, metres (:func:`walk_distances`).
+    distance : float
+        Walk distance, metres.
+
+    Returns
+    -------
+    numpy.ndarray
+        (m, 2, 2) segment end points, metres.
     """
     du, dv, L = dist[net.u], dist[net.v], net.length
     a = np.clip(distance - du, 0.0, None)
@@ -494,7 +537,20 @@ def walked_segments(net: WalkNetwork, dist: np.ndarray, distance: float) -> np.n
 
 
 def fill_holes(geom, max_hole_m2: float) -> shapely.Geometry:
-    """``geom`` with every interior ring enclosing less than ``max_hole_m2`` (m²) removed, vectorised."""
+    """``geom`` with every interior ring enclosing less than ``max_hole_m2`` (m²) removed, vectorised.
+
+    Parameters
+    ----------
+    geom : shapely.Geometry
+        Polygon or MultiPolygon, metric CRS.
+    max_hole_m2 : float
+        Square metres.
+
+    Returns
+    -------
+    shapely.Geometry
+        The geometry without the small holes.
+    """
     if geom is None or shapely.is_empty(geom) or max_hole_m2 <= 0:
         return geom
     parts = shapely.get_parts(geom)
@@ -522,19 +578,28 @@ def walk_catchment(
 
     Parameters
     ----------
-    points : shapely points in EPSG:4548, or an (n, 2) array of EPSG:4548 coordinates.
-    graph : networkx street graph or :class:`WalkNetwork`.
-    distance : walk distance, metres.
-    walk_buffer : buffer around walked streets, metres.
-    max_hole_m2 : holes smaller than this are filled, m².
-    workers : threads for merging the street buffers (default: 2, or 1 on a one-core machine); the
-        catchment is the same geometry whatever the number (only its vertex order may differ).
+    points : numpy.ndarray
+        Shapely points in the metric CRS (EPSG:4548 for Tianjin), or an (n, 2) array of its coordinates.
+    graph : networkx.MultiDiGraph or WalkNetwork
+        The street graph.
+    distance : float
+        Walk distance, metres.
+    walk_buffer : float, optional
+        Buffer around walked streets, metres.
+    max_hole_m2 : float, optional
+        Holes smaller than this are filled, m².
+    workers : int, optional
+        Threads for merging the street buffers (default: 2, or 1 on a one-core machine); the catchment is the
+        same geometry whatever the number (only its vertex order may differ).
 
     Returns
     -------
-    (polygon in EPSG:4548, dict of diagnostics: ``walk_buffer_m``, ``max_hole_m2``, ``stations_off_network``
-    (snapped farther than ``distance``), ``walked_km``, ``small_faces_km2`` (area of the street blocks taken
-    whole, the shortcut that makes this fast))
+    catchment : shapely.Geometry
+        Polygon or MultiPolygon in the metric CRS.
+    info : dict
+        ``walk_buffer_m``, ``max_hole_m2``, ``stations_off_network`` (snapped farther than ``distance``),
+        ``walked_km``, ``small_faces_km2`` (area of the street blocks taken whole, the shortcut that makes this
+        fast).
     """
     if graph is None:
         raise ValueError("walk catchments need a street graph (tjspatial.analysis.network_coverage.load_walk_graph)")
