@@ -154,7 +154,22 @@ class Pieces:
     _tree: Any = field(default=None, repr=False, compare=False)
 
     def weights(self, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(zone index, piece index, share of the piece's area inside the zone) for every overlapping pair."""
+        """(zone index, piece index, share of the piece's area inside the zone) for every overlapping pair.
+
+        Parameters
+        ----------
+        geoms : numpy.ndarray
+            Zone polygons (shapely), grid CRS.
+
+        Returns
+        -------
+        zone : numpy.ndarray
+            Zone index of each pair.
+        piece : numpy.ndarray
+            Piece index of each pair.
+        share : numpy.ndarray
+            Share of the piece's area inside the zone.
+        """
         tree = self._tree
         if tree is None:
             tree = shapely.STRtree(self.geoms)
@@ -171,7 +186,18 @@ class Pieces:
         return iz, ip, frac
 
     def zonal_sum(self, geoms: np.ndarray) -> np.ndarray:
-        """Persons of the pieces inside each polygon (grid CRS), areal weighting within a piece."""
+        """Persons of the pieces inside each polygon (grid CRS), areal weighting within a piece.
+
+        Parameters
+        ----------
+        geoms : numpy.ndarray
+            Zone polygons (shapely), grid CRS.
+
+        Returns
+        -------
+        numpy.ndarray
+            Persons per polygon.
+        """
         iz, ip, frac = self.weights(geoms)
         return np.bincount(iz, weights=self.persons[ip] * frac, minlength=len(geoms))
 
@@ -238,13 +264,31 @@ class PopulationGrid:
 
         Parameters
         ----------
-        polygons : GeoSeries / GeoDataFrame (any CRS; projected to the grid's CRS), or shapely polygons with
-            ``crs``.
+        polygons : geopandas.GeoSeries, geopandas.GeoDataFrame or array-like of shapely.Polygon
+            Any CRS (projected to the grid's CRS); bare shapely polygons need ``crs``.
+        crs : optional
+            CRS of bare shapely polygons.
+
+        Returns
+        -------
+        numpy.ndarray
+            Persons per polygon (float).
         """
         return self.zonal_weights(polygons, crs) @ self.vector()
 
     def same_layout(self, other) -> bool:
-        """True when ``other`` has the same cells and pieces, so :meth:`zonal_weights` can be reused."""
+        """True when ``other`` has the same cells and pieces, so :meth:`zonal_weights` can be reused.
+
+        Parameters
+        ----------
+        other : PopulationGrid
+            Another grid.
+
+        Returns
+        -------
+        bool
+            True for the same cells and pieces.
+        """
         return (
             isinstance(other, PopulationGrid)
             and other.shape == self.shape
@@ -257,7 +301,13 @@ class PopulationGrid:
         )
 
     def vector(self) -> np.ndarray:
-        """Persons of every cell (row-major; cells held by pieces are 0) followed by the persons of the pieces."""
+        """Persons of every cell (row-major; cells held by pieces are 0) followed by the persons of the pieces.
+
+        Returns
+        -------
+        numpy.ndarray
+            Persons, cells then pieces.
+        """
         values = self.values.ravel()
         if self.pieces is None:
             return values
@@ -267,7 +317,20 @@ class PopulationGrid:
 
     def zonal_weights(self, polygons, crs=None) -> sparse.csr_matrix:
         """Sparse (polygons × (cells + pieces)) matrix of covered shares: ``zonal_weights(p) @ vector()`` is
-        :meth:`zonal_sum`, and the matrix serves every grid of the :meth:`same_layout`."""
+        :meth:`zonal_sum`, and the matrix serves every grid of the :meth:`same_layout`.
+
+        Parameters
+        ----------
+        polygons : geopandas.GeoSeries, geopandas.GeoDataFrame or array-like of shapely.Polygon
+            Any CRS (projected to the grid's CRS); bare shapely polygons need ``crs``.
+        crs : optional
+            CRS of bare shapely polygons.
+
+        Returns
+        -------
+        scipy.sparse.csr_matrix
+            Covered shares, polygons × (cells + pieces).
+        """
         geoms, gcrs = _as_geoms(polygons, crs)
         if not CRS.from_user_input(gcrs).equals(CRS.from_user_input(self.crs)):
             geoms = np.asarray(gpd.GeoSeries(geoms, crs=gcrs).to_crs(self.crs).values, dtype=object)
@@ -288,7 +351,13 @@ class PopulationGrid:
         return sparse.csr_matrix((ww, (zi.astype(np.intp), cj.astype(np.intp))), shape=(len(geoms), ncell + npiece))
 
     def district_totals(self) -> pd.Series:
-        """Persons per district (bundled model only): equals the census totals exactly."""
+        """Persons per district (bundled model only): equals the census totals exactly.
+
+        Returns
+        -------
+        pandas.Series
+            Persons by district name.
+        """
         if self.district is None:
             raise InputError("this grid has no district allocation (only the bundled model has one)")
         values, n = self.values, len(self.district_names)
@@ -302,7 +371,18 @@ class PopulationGrid:
         return pd.Series(sums, index=list(self.district_names), name="population")
 
     def to_geotiff(self, path: str | Path) -> Path:
-        """Write the grid as a float32 GeoTIFF (persons per cell), atomically."""
+        """Write the grid as a float32 GeoTIFF (persons per cell), atomically.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The ``.tif`` to write.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+        """
         return write_geotiff_atomic(
             path,
             self.values.astype("float32"),
@@ -345,7 +425,20 @@ class PopulationPolygons:
 
     def zonal_sum(self, polygons, crs=None) -> np.ndarray:
         """Persons inside each polygon: Σ count · area(zone ∩ polygon) / area(polygon), areas in the polygons'
-        metric CRS (EPSG:4548 in Tianjin)."""
+        metric CRS (EPSG:4548 in Tianjin).
+
+        Parameters
+        ----------
+        polygons : geopandas.GeoSeries, geopandas.GeoDataFrame or array-like of shapely.Polygon
+            Any CRS (projected to the grid's CRS); bare shapely polygons need ``crs``.
+        crs : optional
+            CRS of bare shapely polygons.
+
+        Returns
+        -------
+        numpy.ndarray
+            Persons per polygon (float).
+        """
         geoms, gcrs = _as_geoms(polygons, crs)
         own = self.polygons.crs or METRIC_CRS
         if not CRS.from_user_input(gcrs).equals(CRS.from_user_input(own)):
@@ -495,19 +588,27 @@ def population(
 
     Parameters
     ----------
-    source : ``None`` for the bundled modelled grid (module docstring); a path to a GeoTIFF (persons per
-        cell, any CRS); ``"worldpop"``, ``"ghsl"``, ``"globpop"`` or ``"aspect"`` for a grid fetched with
+    source : None, str, pathlib.Path or geopandas.GeoDataFrame, optional
+        ``None`` for the bundled modelled grid (module docstring); a path to a GeoTIFF (persons per cell, any
+        CRS); ``"worldpop"``, ``"ghsl"``, ``"globpop"`` or ``"aspect"`` for a grid fetched with
         ``tjspatial population fetch`` (:mod:`tjspatial.analysis.population_fetch`); a polygon GeoDataFrame with
-        a count column (areal weighting); or a layer id holding polygons with counts (e.g. ``"districts"``,
+        a count column (areal weighting); or a layer id holding polygons with counts (e.g. the districts,
         column ``pop_2020``).
-    path : the GeoPackage layers are read from (default ``layers/tianjin.gpkg``).
-    column : the count column of polygons (default: the first of :data:`POPULATION_COLUMNS` present).
-    year, accuracy : label the result (defaults: 2020 / ``modelled`` for the bundled grid).
-    cell : cell size of the bundled grid, metres (EPSG:4548).
-    window : GeoTIFFs only: the part of the raster read (float32), so that a national raster costs what the
-        study area needs: ``"boundary"`` (default: the extent of that layer of ``path`` plus 5 km; the whole
-        raster if the layer cannot be read), another layer id, a GeoDataFrame, ``(minx, miny, maxx, maxy)`` in
-        degrees, or ``None`` for the whole raster. Coverage warns when an area reaches beyond the grid read.
+    path : str or pathlib.Path, optional
+        The GeoPackage layers are read from (default ``layers/tianjin.gpkg``).
+    column : str, optional
+        The count column of polygons, persons (default: the first of :data:`POPULATION_COLUMNS` present).
+    year : int, optional
+        Year the counts are for, to label the result (default 2020 for the bundled grid).
+    accuracy : str, optional
+        Accuracy class to label the result (default ``modelled`` for the bundled grid).
+    cell : float, optional
+        Cell size of the bundled grid, metres (in the metric CRS, EPSG:4548 for Tianjin).
+    window : str, geopandas.GeoDataFrame, tuple of float or None, default "boundary"
+        GeoTIFFs only: the part of the raster read (float32), so that a national raster costs what the
+        study area needs: ``"boundary"`` (the extent of that layer of ``path`` plus 5 km; the whole raster if
+        the layer cannot be read), another layer id, a GeoDataFrame, ``(minx, miny, maxx, maxy)`` in degrees,
+        or ``None`` for the whole raster. Coverage warns when an area reaches beyond the grid read.
     cache : RunCache, optional
         The run's memo (:mod:`tjspatial.analysis.context`): the bundled model is built once per run.
 
@@ -579,9 +680,19 @@ def _add_kernel(
 
 
 def population_centres(path: str | Path | None = None) -> pd.DataFrame:
-    """The urban centres of ``layers/sources/population_centres.csv`` (Binhai's urban cores with the published
-    2020 township counts where there is one), with ``x, y`` in EPSG:4548; read from the GeoPackage ``path``
-    (its ``population_centres`` table, default ``layers/tianjin.gpkg``)."""
+    """The urban centres of the ``population_centres`` table (Binhai's urban cores with the published 2020
+    township counts where there is one), with ``x, y`` in EPSG:4548.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        The GeoPackage holding the table (default ``layers/tianjin.gpkg``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per centre, ``x``/``y`` in metres.
+    """
     df = read_source_table("population_centres", path, dtype={"census_2020": "Int64"})
     xy = gpd.GeoSeries(gpd.points_from_xy(df["lon"], df["lat"]), crs="EPSG:4326").to_crs(METRIC_CRS)
     return df.assign(x=xy.x.to_numpy(), y=xy.y.to_numpy())
@@ -771,14 +882,21 @@ def model_population(
 
     Parameters
     ----------
-    path : GeoPackage the layers are read from (``districts`` with ``pop_2020``, ``water``, ``settlements``,
-        ``nodes``; ``port_districts``, ``airport``, ``wetlands`` when present).
-    cell : cell size, metres (EPSG:4548).
-    variant : a key of :data:`MODEL_VARIANTS` (``model`` is the default surface; the others are the variants
-        the coverage ranges are taken over).
-    cache : the run's memo (:mod:`tjspatial.analysis.context`): the allocation units and land shares are
-        prepared once per GeoPackage and cell, and each variant is built once.
-    **params : override single parameters of :data:`MODEL_PARAMS`.
+    path : str or pathlib.Path, optional
+        GeoPackage the layers are read from (districts with ``pop_2020``, water, settlements, town seats;
+        port districts, airport, wetlands when present).
+    cell : float, optional
+        Cell size, metres (the metric CRS, EPSG:4548 for Tianjin).
+    variant : str, default "model"
+        A key of :data:`MODEL_VARIANTS` (``model`` is the default surface; the others are the variants the
+        coverage ranges are taken over).
+    cache : RunCache, optional
+        The run's memo (:mod:`tjspatial.analysis.context`): the allocation units and land shares are prepared
+        once per GeoPackage and cell, and each variant is built once.
+    _prep : optional
+        Internal: inputs prepared once and shared by the variants.
+    **params
+        Override single parameters of :data:`MODEL_PARAMS`.
 
     Returns
     -------
