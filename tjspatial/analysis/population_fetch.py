@@ -123,14 +123,31 @@ PRODUCTS = {
 
 
 def default_cache_dir() -> Path:
-    """``$TJSPATIAL_CACHE/population`` if set, else ``out/cache/population`` in the project."""
+    """``$TJSPATIAL_CACHE/population`` if set, else ``out/cache/population`` in the project.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (may not exist yet).
+    """
     env = os.environ.get("TJSPATIAL_CACHE")
     return (Path(env) if env else project_root() / "out" / "cache") / "population"
 
 
 def ghsl_tiles(bounds_lonlat=TIANJIN_BBOX) -> list[str]:
     """GHSL Mollweide tile ids (``R<row>_C<col>``, 1,000 km tiles from x = −18,041,000, y = 9,000,000 m)
-    covering a lon/lat box."""
+    covering a lon/lat box.
+
+    Parameters
+    ----------
+    bounds_lonlat : tuple of float, optional
+        ``(min lon, min lat, max lon, max lat)``, degrees; default Tianjin's box.
+
+    Returns
+    -------
+    list of str
+        Tile ids.
+    """
     t = Transformer.from_crs("EPSG:4326", "ESRI:54009", always_xy=True)
     lon0, lat0, lon1, lat1 = bounds_lonlat
     lons, lats = np.meshgrid(np.linspace(lon0, lon1, 9), np.linspace(lat0, lat1, 9))
@@ -161,14 +178,25 @@ def download(
 
     Parameters
     ----------
-    url : http(s) URL.
-    dest : final file path (its folder is created).
-    sha256 : expected hex digest; a mismatch deletes the download and raises :class:`InputError`.
-    opener : ``urllib.request.urlopen``-like callable (tests pass a mock).
+    url : str
+        http(s) URL.
+    dest : str or pathlib.Path
+        Final file path (its folder is created).
+    sha256 : str, optional
+        Expected hex digest; a mismatch deletes the download and raises :class:`InputError`.
+    opener : callable, optional
+        ``urllib.request.urlopen``-like callable (tests pass a mock).
+    chunk : int, optional
+        Bytes per read.
+    timeout : float, default 60.0
+        Seconds per request.
 
     Returns
     -------
-    (path, sha256 hex digest)
+    path : pathlib.Path
+        ``dest``.
+    sha256 : str
+        Its hex digest.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -249,11 +277,23 @@ def fetch_population(
 
     Parameters
     ----------
-    source : a key of :data:`PRODUCTS`.
-    path : GeoPackage whose ``boundary`` the grid is clipped to (default ``layers/tianjin.gpkg``).
-    cache_dir : where downloads and the clipped grid go (default :func:`default_cache_dir`).
-    url, sha256 : override the product's URL (needed for ``aspect``) and pin its checksum.
-    opener : ``urlopen``-like callable for tests.
+    source : str
+        A key of :data:`PRODUCTS` (``worldpop``, ``ghsl``, ``globpop``, ``aspect``).
+    path : str or pathlib.Path, optional
+        GeoPackage whose municipal boundary the grid is clipped to (default ``layers/tianjin.gpkg``).
+    cache_dir : str or pathlib.Path, optional
+        Where downloads and the clipped grid go (default :func:`default_cache_dir`).
+    url : str, optional
+        Override the product's URL (needed for ``aspect``).
+    sha256 : str, optional
+        Pin the download's checksum (hex).
+    opener : callable, optional
+        ``urlopen``-like callable for tests.
+
+    Returns
+    -------
+    pathlib.Path
+        The clipped GeoTIFF (persons per cell).
     """
     if source not in PRODUCTS:
         raise InputError(f"unknown population source {source!r}; use one of {list(PRODUCTS)}")
@@ -331,7 +371,20 @@ def fetch_population(
 
 
 def cached_grid(source: str, cache_dir: str | Path | None = None) -> Path:
-    """The clipped grid of ``source`` in the cache; an error saying how to fetch it when it is missing."""
+    """The clipped grid of ``source`` in the cache; an error saying how to fetch it when it is missing.
+
+    Parameters
+    ----------
+    source : str
+        A key of :data:`PRODUCTS`.
+    cache_dir : str or pathlib.Path, optional
+        The cache folder (default :func:`default_cache_dir`).
+
+    Returns
+    -------
+    pathlib.Path
+        The clipped GeoTIFF.
+    """
     p = (Path(cache_dir) if cache_dir else default_cache_dir()) / f"{source}_tianjin.tif"
     if not p.is_file():
         raise FileNotFoundError(
