@@ -136,7 +136,18 @@ class RailGraph:
         line), or a shapely point / (lon, lat) in EPSG:4326 (the nearest node).
 
         Names match with or without a final 站, so "天津站" stands for both the metro station 天津站 and the
-        railway station 天津 (one hub)."""
+        railway station 天津 (one hub).
+
+        Parameters
+        ----------
+        place : str, tuple of str, shapely.Point or tuple of float
+            A station name, names, or a point / (lon, lat) in EPSG:4326 (degrees).
+
+        Returns
+        -------
+        numpy.ndarray
+            Node indices.
+        """
         if isinstance(place, str):
             place = (place,)
         if isinstance(place, tuple) and place and all(isinstance(p, str) for p in place):
@@ -152,18 +163,51 @@ class RailGraph:
         return np.atleast_1d(i)
 
     def times_from(self, place) -> np.ndarray:
-        """Minutes from ``place`` to every node (``inf`` if unreachable)."""
+        """Minutes from ``place`` to every node (``inf`` if unreachable).
+
+        Parameters
+        ----------
+        place : str, tuple of str, shapely.Point or tuple of float
+            A station name, names, or a point / (lon, lat) in EPSG:4326 (degrees).
+
+        Returns
+        -------
+        numpy.ndarray
+            Minutes to every node.
+        """
         src = self.nodes_of(place)
         return dijkstra(self._minimal(), directed=False, indices=src, min_only=True)
 
     def travel_time(self, a, b) -> float:
-        """Fastest modelled time (minutes) between two places (names or points)."""
+        """Fastest modelled time (minutes) between two places (names or points).
+
+        Parameters
+        ----------
+        a, b : str, tuple of str, shapely.Point or tuple of float
+            Places (station names or points in EPSG:4326).
+
+        Returns
+        -------
+        float
+            Minutes (``inf`` if unreachable).
+        """
         t = self.times_from(a)
         return float(t[self.nodes_of(b)].min())
 
     def station_times(self, place) -> pd.DataFrame:
         """Every station's fastest time from ``place`` (one row per station name, minutes), with the ``method``
-        and the ``params`` (JSON) the times were computed with."""
+        and the ``params`` (JSON) the times were computed with.
+
+        Parameters
+        ----------
+        place : str, tuple of str, shapely.Point or tuple of float
+            A station name, names, or a point / (lon, lat) in EPSG:4326 (degrees).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``name_zh, minutes`` (one row per station name), ``method``, ``params``.
+        """
         t = self.times_from(place)
         df = pd.DataFrame(
             {"name_zh": self.nodes["name_zh"].to_numpy(), "minutes": t, "line_id": self.nodes["line_id"].to_numpy()}
@@ -172,7 +216,13 @@ class RailGraph:
         return df.reset_index(drop=True).assign(method=RAIL_METHOD, params=self.params_json())
 
     def params_json(self) -> str:
-        """The parameters as one JSON string (for a CSV column)."""
+        """The parameters as one JSON string (for a CSV column).
+
+        Returns
+        -------
+        str
+            Sorted-key JSON.
+        """
         return json.dumps(self.params, ensure_ascii=False, sort_keys=True)
 
 
@@ -328,19 +378,36 @@ def rail_graph(
 
     Parameters
     ----------
-    path : GeoPackage the layers are read from.
-    scenario : ``"open"`` (lines and segments open now) or ``"plan"`` (plus the ``planned_rail`` lines that are
-        under construction or planned, if that layer exists).
-    speeds, dwell_min : per-mode running speed (km/h) and dwell per stop (min), merged over the defaults.
-    transfer_min : penalty of a change of line, minutes (plus the walk).
-    walk_kmh : walking speed for transfers, km/h.
-    transfer_radius_m : walking cap: nodes of different lines closer than this are connected by a transfer,
-        metres (declared interchanges are connected whatever the distance between their points).
-    detour : track length / chord length for lines without an official length.
-    line_speeds : per-line running speeds (km/h), merged over :data:`LINE_SPEEDS_KMH`.
-    walk_detour : walked distance / straight distance of a transfer.
-    cache : the run's memo (:mod:`tjspatial.analysis.context`): the located stations are shared by every graph
-        of the run, and a graph with the same parameters is built once.
+    path : str or pathlib.Path, optional
+        GeoPackage the layers are read from (default ``layers/tianjin.gpkg``).
+    scenario : {"open", "plan"}, default "open"
+        ``"open"`` (lines and segments open now) or ``"plan"`` (plus the planned rail lines that are under
+        construction or planned, if the catalog has that layer).
+    speeds : dict, optional
+        Per-mode running speed, km/h, merged over the defaults.
+    dwell_min : dict, optional
+        Per-mode dwell per stop, minutes, merged over the defaults.
+    transfer_min : float, default 3.0
+        Penalty of a change of line, minutes (plus the walk).
+    walk_kmh : float, default 4.8
+        Walking speed for transfers, km/h.
+    transfer_radius_m : float, default 500.0
+        Walking cap: nodes of different lines closer than this are connected by a transfer, metres (declared
+        interchanges are connected whatever the distance between their points).
+    detour : float, default 1.1
+        Track length / chord length for lines without an official length.
+    line_speeds : dict, optional
+        Per-line running speeds, km/h, merged over :data:`LINE_SPEEDS_KMH`.
+    walk_detour : float, default 1.3
+        Walked distance / straight distance of a transfer.
+    cache : RunCache, optional
+        The run's memo (:mod:`tjspatial.analysis.context`): the located stations are shared by every graph of
+        the run, and a graph with the same parameters is built once.
+
+    Returns
+    -------
+    RailGraph
+        Nodes (station × line, metric CRS), edges with travel times in minutes and lengths in km, parameters.
     """
     if scenario not in ("open", "plan"):
         raise InputError(f"scenario must be 'open' or 'plan', not {scenario!r}")
@@ -477,16 +544,39 @@ def _build_graph(
 
 
 def dual_city_time(graph: RailGraph, hubs: dict | None = None) -> float:
-    """Modelled rail time (minutes) between the cores of 津城 and 滨城 (:data:`DUAL_CITY_HUBS`)."""
+    """Modelled rail time (minutes) between the cores of 津城 and 滨城 (:data:`DUAL_CITY_HUBS`).
+
+    Parameters
+    ----------
+    graph : RailGraph
+        The rail graph.
+    hubs : dict, optional
+        City → station names of its core; default :data:`DUAL_CITY_HUBS`.
+
+    Returns
+    -------
+    float
+        Minutes.
+    """
     hubs = hubs or DUAL_CITY_HUBS
     a, b = list(hubs.values())[:2]
     return graph.travel_time(tuple(a), tuple(b))
 
 
 def calibration(path: str | Path | None = None, graph: RailGraph | None = None) -> pd.DataFrame:
-    """Modelled minutes of every timed trip of ``layers/sources/rail_calibration.csv`` next to its published time.
+    """Modelled minutes of every timed trip of the ``rail_calibration`` table next to its published time.
 
-    Returns the table's columns plus ``model_min`` and ``error`` (model / published − 1).
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        GeoPackage the layers are read from (default ``layers/tianjin.gpkg``).
+    graph : RailGraph, optional
+        The open graph, if already built.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table's columns plus ``model_min`` and ``error`` (model / published − 1).
     """
     g = graph if graph is not None else rail_graph(path)
     cal = _source_csv("rail_calibration", path, dtype={"line": str})
@@ -526,6 +616,24 @@ def dual_city_sensitivity(
     Returns ``case, minutes, within_target, params`` (one row per case; ``within_target`` is a plain
     comparison of a modelled time, not a verdict on the plan's Z2 target). With the run's ``cache`` the graphs
     share their located stations, and the ``model`` case is the run's open graph.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        GeoPackage the layers are read from (default ``layers/tianjin.gpkg``).
+    target : float, default 20.0
+        Minutes the plan targets.
+    scenario : {"open", "plan"}, default "open"
+        The network.
+    cases : dict, optional
+        Case name → :func:`rail_graph` keyword arguments changed; default the module's cases.
+    cache : RunCache, optional
+        The run's memo.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``case, minutes, within_target, params``, one row per case.
     """
     rows = []
     for name, c in (cases or SENSITIVITY_CASES).items():
