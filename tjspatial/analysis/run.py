@@ -76,13 +76,32 @@ def idle_cores() -> float:
 
 
 def default_out_dir() -> Path:
-    """Where ``tj.analyse`` writes by default: ``out/analysis`` in the project folder."""
+    """Where ``tj.analyse`` writes by default: ``out/analysis`` in the project folder.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<project>/out/analysis`` (may not exist yet).
+    """
     return project_root() / "out" / "analysis"
 
 
 def write_csv_atomic(df: pd.DataFrame, path: Path) -> Path:
     """Write ``df`` as CSV in UTF-8 with a byte-order mark (Excel on Chinese Windows then reads it as UTF-8;
-    :func:`pandas.read_csv` skips the mark) to a temporary file beside ``path``, then rename it."""
+    :func:`pandas.read_csv` skips the mark) to a temporary file beside ``path``, then rename it.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The table.
+    path : pathlib.Path
+        The ``.csv`` to write.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
     path = Path(path)
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False, encoding="utf-8-sig")
