@@ -76,9 +76,17 @@ def station_set(
 
     Parameters
     ----------
-    name : a key of :data:`STATION_SETS`.
-    path : GeoPackage the ``rail_stations`` layer is read from.
-    stations : a station GeoDataFrame to filter instead (columns ``kind`` and ``name_zh``).
+    name : str, default "passenger"
+        A key of :data:`STATION_SETS`.
+    path : str or pathlib.Path, optional
+        GeoPackage the station layer is read from (default ``layers/tianjin.gpkg``).
+    stations : geopandas.GeoDataFrame, optional
+        A station GeoDataFrame to filter instead (columns ``kind`` and ``name_zh``).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        The stations of the set (EPSG:4326).
     """
     if name not in STATION_SETS:
         raise InputError(f"unknown station set {name!r}; use one of {list(STATION_SETS)}")
@@ -100,7 +108,18 @@ def station_set(
 
 def station_snapshot(path: str | Path | None = None) -> str:
     """How current the station points are: the OSM extract date of the bundled stations (catalog source
-    ``osm_stations``), or the build date when the GeoPackage was built from live OSM data."""
+    ``osm_stations``), or the build date when the GeoPackage was built from live OSM data.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        The GeoPackage (default ``layers/tianjin.gpkg``).
+
+    Returns
+    -------
+    str
+        E.g. ``"OSM extract 2025-02-01 (bundled, OMap-GeoDB)"`` or ``"OSM overpass data, built 2026-11-30"``.
+    """
     cat = get_catalog()
     bundled = cat.sources["osm_stations"].date if "osm_stations" in cat.sources else ""
     try:
