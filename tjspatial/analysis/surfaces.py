@@ -45,7 +45,18 @@ class Surface:
     crs: str = METRIC_CRS
 
     def to_geotiff(self, path: str | Path) -> Path:
-        """Write atomically as a one-band GeoTIFF (deflate) with units and description tags."""
+        """Write atomically as a one-band GeoTIFF (deflate) with units and description tags.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            The ``.tif`` to write.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path``.
+        """
         return write_geotiff_atomic(
             path,
             self.values.astype("float32"),
@@ -57,6 +68,13 @@ class Surface:
         )
 
     def valid(self) -> np.ndarray:
+        """Cells with a value (not :data:`NODATA`).
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean, of the surface's shape.
+        """
         return self.values != NODATA
 
 
@@ -89,7 +107,28 @@ def distance_surface(
     cache: RunCache | None = None,
 ) -> Surface:
     """Straight-line distance (m) from every cell centre of the municipality to the nearest of ``stations``
-    (``cache``: the run's memo, which shares the grid frame with the other surfaces)."""
+    (``cache``: the run's memo, which shares the grid frame with the other surfaces).
+
+    Parameters
+    ----------
+    stations : geopandas.GeoDataFrame
+        Station points (any CRS).
+    path : str or pathlib.Path, optional
+        GeoPackage the municipal boundary is read from (default ``layers/tianjin.gpkg``).
+    cell : float, optional
+        Cell size, metres (metric CRS).
+    boundary : geopandas.GeoDataFrame, optional
+        The area covered; default the municipal boundary (role ``municipality``).
+    name : str, default "distance_to_station"
+        The surface's name (file name and tags).
+    cache : RunCache, optional
+        The run's memo: the grid frame is shared with the other surfaces.
+
+    Returns
+    -------
+    Surface
+        Metres to the nearest station, per cell (metric CRS).
+    """
     transform, shape, inside, x, y = _frame(path, cell, boundary, cache)
     pts = shapely.get_coordinates(to_metric(stations).geometry.values)
     if not len(pts):
@@ -122,13 +161,30 @@ def travel_time_surface(
 
     Parameters
     ----------
-    graph : a :class:`~tjspatial.analysis.rail_network.RailGraph`.
-    hub : station name (or names) or a (lon, lat) point.
-    walk_kmh : walking speed, km/h (straight-line distance; no street network).
-    k : stations considered per cell (the best of them is kept).
-    max_walk_m : cells farther than this from every station get NODATA (default: no limit).
-    cache : the run's memo (:mod:`tjspatial.analysis.context`): the grid frame and the ``k`` nearest stations
-        of every cell are found once for all hubs reached from the same stations.
+    graph : RailGraph
+        A :class:`~tjspatial.analysis.rail_network.RailGraph`.
+    hub : str, list of str or tuple of float
+        Station name (or names) or a (lon, lat) point, degrees.
+    path : str or pathlib.Path, optional
+        GeoPackage the municipal boundary is read from (default ``layers/tianjin.gpkg``).
+    cell : float, optional
+        Cell size, metres (metric CRS).
+    walk_kmh : float, default 4.8
+        Walking speed, km/h (straight-line distance; no street network).
+    k : int, default 8
+        Stations considered per cell (the best of them is kept).
+    max_walk_m : float, optional
+        Cells farther than this (metres) from every station get NODATA (default: no limit).
+    boundary : geopandas.GeoDataFrame, optional
+        The area covered; default the municipal boundary.
+    cache : RunCache, optional
+        The run's memo (:mod:`tjspatial.analysis.context`): the grid frame and the ``k`` nearest stations of
+        every cell are found once for all hubs reached from the same stations.
+
+    Returns
+    -------
+    Surface
+        Minutes to the hub, per cell (metric CRS).
     """
     transform, shape, inside, x, y = _frame(path, cell, boundary, cache)
     rail = graph.times_from(hub)
@@ -167,7 +223,20 @@ def travel_time_surface(
 
 
 def isochrones(surface: Surface, thresholds=(15, 30, 45, 60)) -> gpd.GeoDataFrame:
-    """Polygons of the cells reached within each threshold (EPSG:4548): ``minutes, area_km2, geometry``."""
+    """Polygons of the cells reached within each threshold (EPSG:4548): ``minutes, area_km2, geometry``.
+
+    Parameters
+    ----------
+    surface : Surface
+        A travel-time surface (minutes).
+    thresholds : sequence of float, default (15, 30, 45, 60)
+        Minutes.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``minutes, area_km2, geometry``, one row per threshold, metric CRS.
+    """
     rows = []
     valid = surface.valid()
     for th in thresholds:
