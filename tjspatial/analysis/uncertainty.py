@@ -78,14 +78,26 @@ def add_range(
 
     Parameters
     ----------
-    res : a coverage result (its ``attrs["catchments"]`` are re-summed over every surface).
-    surfaces : name → population (what ``tj.population`` returns); the surface ``res`` was computed with may be
+    res : pandas.DataFrame
+        A coverage result (its ``attrs["catchments"]`` are re-summed over every surface).
+    surfaces : dict
+        Name → population (what ``tj.population`` returns); the surface ``res`` was computed with may be
         among them (it is then summed again) or not (``label`` names it).
-    areas : the areas ``res`` was computed over (layer id or GeoDataFrame).
-    label : name of the surface ``res`` was computed with (default ``res.attrs['population_variant']`` or
+    areas : str or geopandas.GeoDataFrame, optional
+        The areas ``res`` was computed over (layer id or GeoDataFrame).
+    path : str or pathlib.Path, optional
+        GeoPackage the areas are read from (default ``layers/tianjin.gpkg``).
+    label : str, optional
+        Name of the surface ``res`` was computed with (default ``res.attrs['population_variant']`` or
         ``population``).
-    cache : the run's memo (:mod:`tjspatial.analysis.context`): the areas' zonal weights over a grid layout
-        are computed once per run, whatever the station set or distance.
+    cache : RunCache, optional
+        The run's memo (:mod:`tjspatial.analysis.context`): the areas' zonal weights over a grid layout are
+        computed once per run, whatever the station set or distance.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``res`` with ``pop_share_min``, ``pop_share_max`` (fractions) and ``share_<surface>`` columns.
     """
     catch = res.attrs.get("catchments")
     if catch is None:
@@ -176,9 +188,24 @@ def coverage_range(
 
     Parameters
     ----------
-    stations, areas, distance, **kwargs : as for :func:`~tjspatial.analysis.coverage.coverage`.
-    surfaces : name → population; default :func:`default_surfaces` (the model first, its variants, any
-        fetched grid in the cache).
+    stations : geopandas.GeoDataFrame or str, optional
+        As for :func:`~tjspatial.analysis.coverage.coverage`.
+    areas : str or geopandas.GeoDataFrame, optional
+        As for :func:`~tjspatial.analysis.coverage.coverage`.
+    distance : float, default 800
+        Catchment distance, metres.
+    surfaces : dict, optional
+        Name → population; default :func:`default_surfaces` (the model first, its variants, any fetched grid
+        in the cache).
+    path : str or pathlib.Path, optional
+        GeoPackage the layers are read from (default ``layers/tianjin.gpkg``).
+    **kwargs
+        Passed to :func:`~tjspatial.analysis.coverage.coverage`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The coverage over the first surface, with ``pop_share_min`` and ``pop_share_max`` over all.
     """
     surfaces = surfaces or default_surfaces(path)
     first = next(iter(surfaces))
