@@ -43,7 +43,18 @@ def _present(path) -> set[str]:
 
 
 def eco_layers(path=None) -> list[str]:
-    """Polygon layers of theme ``ecology`` in the catalog that the GeoPackage holds."""
+    """Polygon layers of theme ``ecology`` in the catalog that the GeoPackage holds.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        The GeoPackage (default ``layers/tianjin.gpkg``).
+
+    Returns
+    -------
+    list of str
+        Layer ids, in catalog order.
+    """
     have = _present(path)
     return [
         lay.id for lay in get_catalog() if lay.theme == "ecology" and lay.geometry_type == "Polygon" and lay.id in have
@@ -51,7 +62,18 @@ def eco_layers(path=None) -> list[str]:
 
 
 def line_layers(path=None) -> list[str]:
-    """LineString layers of theme ``transport`` (rail lines, open and planned) that the GeoPackage holds."""
+    """LineString layers of theme ``transport`` (rail lines, open and planned) that the GeoPackage holds.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        The GeoPackage (default ``layers/tianjin.gpkg``).
+
+    Returns
+    -------
+    list of str
+        Layer ids, in catalog order.
+    """
     have = _present(path)
     return [
         lay.id
@@ -63,13 +85,27 @@ def line_layers(path=None) -> list[str]:
 def rings(
     layer: str = "wetlands", distances_km=RING_DISTANCES_KM, *, path=None, dissolve: bool = False
 ) -> gpd.GeoDataFrame:
-    """Rings around every feature of a polygon layer: 0–1, 1–3, 3–5 km outside it (EPSG:4548).
+    """Rings around every feature of a polygon layer: 0–1, 1–3, 3–5 km outside it (metric CRS).
 
     ``dissolve=True`` rings the union of the layer's features instead (e.g. the three levels of the green
     barrier, which touch each other), named after the layer's title.
 
-    Returns a GeoDataFrame ``layer, name_zh, ring, from_km, to_km, area_km2, accuracy`` (the ring excludes the
-    feature itself and nearer rings).
+    Parameters
+    ----------
+    layer : str, optional
+        A polygon layer id; default the wetlands (role ``wetland_areas``).
+    distances_km : sequence of float, optional
+        Ring limits, km (default 1, 3, 5).
+    path : str or pathlib.Path, optional
+        The GeoPackage (default ``layers/tianjin.gpkg``).
+    dissolve : bool, default False
+        Ring the union of the features.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``layer, name_zh, ring, from_km, to_km, area_km2, accuracy`` (the ring excludes the feature itself and
+        nearer rings).
     """
     src = to_metric(load(layer, path))
     if dissolve:
@@ -112,6 +148,21 @@ def rail_in_zones(*, path=None, zones: list[str] | None = None, lines: list[str]
     One row per (line feature, zone feature) with a positive length: ``line_layer, line, line_id, status,
     zone_layer, zone, level, km_inside, accuracy``. Features of a layer with a ``base_layer`` column that copy
     another layer's geometry (``planned_rail``'s open lines) are left out, so that no line is counted twice.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        The GeoPackage (default ``layers/tianjin.gpkg``).
+    zones : list of str, optional
+        Zone layer ids; default :func:`eco_layers`.
+    lines : list of str, optional
+        Line layer ids; default :func:`line_layers`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (line feature, zone feature) with a positive length: ``line_layer, line, line_id, status,
+        zone_layer, zone, level, km_inside, accuracy``.
     """
     zones = eco_layers(path) if zones is None else zones
     lines = line_layers(path) if lines is None else lines
@@ -157,8 +208,23 @@ def features_near(
 ) -> pd.DataFrame:
     """Features of ``layer`` (points or polygons) within ``within_km`` of a ``zone_layer`` feature.
 
-    Returns ``layer, name_zh, zone, distance_km (0 = inside or touching), ring, accuracy``, nearest zone first.
-    ``kind`` filters a ``kind`` column (e.g. ``metro``).
+    Parameters
+    ----------
+    layer : str
+        The layer whose features are listed.
+    zone_layer : str, optional
+        The zones; default the wetlands (role ``wetland_areas``).
+    within_km : float, default 5.0
+        Distance, km.
+    path : str or pathlib.Path, optional
+        The GeoPackage (default ``layers/tianjin.gpkg``).
+    kind : str, optional
+        Keep only features with this ``kind`` (e.g. ``metro``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``layer, name_zh, zone, distance_km (0 = inside or touching), ring, accuracy``, nearest zone first.
     """
     src = to_metric(load(layer, path))
     if kind is not None:
@@ -192,7 +258,23 @@ def clusters_in_barrier(
     """Urban clusters inside or within ``near_km`` of the green barrier, by barrier level.
 
     The clusters are points (schematic positions), so "overlap" is a cluster point inside a barrier zone;
-    ``distance_km`` is 0 inside. Returns ``name_zh, city, zone, level, distance_km, accuracy``.
+    ``distance_km`` is 0 inside.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path, optional
+        The GeoPackage (default ``layers/tianjin.gpkg``).
+    barrier : str, optional
+        The barrier layer; default role ``green_barrier_area``.
+    clusters : str, optional
+        The cluster layer; default role ``urban_cluster_areas``.
+    near_km : float, default 1.0
+        Distance, km.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``name_zh, city, zone, level, distance_km, accuracy``.
     """
     cl = to_metric(load(clusters, path))
     br = to_metric(load(barrier, path))
