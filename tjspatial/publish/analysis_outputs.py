@@ -45,7 +45,18 @@ def _sha256(path: Path) -> str:
 
 
 def gpkg_fingerprint(gpkg: str | Path) -> dict:
-    """The GeoPackage's path, size, modification time (ns) and SHA-256."""
+    """The GeoPackage's path, size, modification time (ns) and SHA-256.
+
+    Parameters
+    ----------
+    gpkg : str, pathlib.Path or GeoPackage
+        The GeoPackage.
+
+    Returns
+    -------
+    dict
+        ``path``, ``size`` (bytes), ``mtime_ns``, ``sha256``.
+    """
     path = Path(getattr(gpkg, "path", gpkg)).resolve()
     st = path.stat()
     return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _sha256(path)}
@@ -141,7 +152,18 @@ class AnalysisOutputs:
 
     def coverage_table(self, gpkg) -> tuple[pd.DataFrame | None, list[str]] | None:
         """:func:`tjspatial.publish.site.coverage_table` rebuilt from ``coverage.csv`` and ``coverage_delta.csv``
-        (districts, all stations, 800 m buffers); None when they are not usable."""
+        (districts, all stations, 800 m buffers); None when they are not usable.
+
+        Parameters
+        ----------
+        gpkg : str, pathlib.Path or GeoPackage
+            The GeoPackage the maps are drawn from (for the station count).
+
+        Returns
+        -------
+        tuple or None
+            ``(table, notes)`` as :func:`tjspatial.publish.site.coverage_table` returns, or None.
+        """
         from ..analysis.coverage import select_stations
         from ..catalog import get_catalog
 
@@ -187,7 +209,13 @@ class AnalysisOutputs:
         return table, notes
 
     def indicators(self) -> pd.DataFrame | None:
-        """``indicators.csv`` as ``tj.indicators`` returns it (None when not usable)."""
+        """``indicators.csv`` as ``tj.indicators`` returns it (None when not usable).
+
+        Returns
+        -------
+        pandas.DataFrame or None
+            The indicators table, or None.
+        """
         df = self._read("indicators.csv")
         if df is not None:
             df.attrs = {"method": "tjspatial indicators", "landcover": None}
