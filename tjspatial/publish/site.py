@@ -84,12 +84,22 @@ class SiteResult:
 def coverage_table(gpkg: str | Path, *, distance_m: float = 800.0) -> tuple[pd.DataFrame | None, list[str]]:
     """Rail coverage by district, existing network vs the 2025 plan (``tj.coverage``, ``tj.coverage_delta``).
 
+    Parameters
+    ----------
+    gpkg : str, pathlib.Path or GeoPackage
+        The built GeoPackage.
+    distance_m : float, default 800.0
+        Catchment radius, metres (straight line, metric CRS).
+
     Returns
     -------
-    (table, notes) : ``table`` has one row per district with ``name_zh, name_en, area, pop_total,
-        pop_share_pct`` (existing, percent) and, when a plan scenario is available, ``pop_share_2025_pct`` and
-        ``delta_pp`` (percentage points), ``stations``; ``table.attrs`` carries the analysis attrs; ``notes``
-        says when the catalog has no plan scenario.
+    table : pandas.DataFrame or None
+        One row per district with ``name_zh, name_en, area, pop_total, pop_share_pct`` (existing, percent),
+        the model range ``pop_share_min_pct``/``pop_share_max_pct`` and, when a plan scenario is available,
+        ``pop_share_2025_pct``, ``delta_pp`` (percentage points) and ``stations_2025``; ``table.attrs``
+        carries the analysis attrs and the station snapshot.
+    notes : list of str
+        Says when the catalog has no plan scenario.
     """
     from ..analysis.coverage import coverage as cov, coverage_delta as delta, plan_stations
     from ..analysis.stations import station_snapshot
@@ -205,6 +215,28 @@ def coverage_map(
 
     ``table_notes`` is a result of :func:`coverage_table` to reuse (computed when None). Degrades to the base
     layers and a clear note when the coverage analysis is not available.
+
+    Parameters
+    ----------
+    spec : MapSpec
+        The coverage map's declaration.
+    gpkg : str, pathlib.Path or GeoPackage
+        The built GeoPackage.
+    offline : bool, default True
+        The offline edition (Leaflet inlined, offline base map).
+    basemap : {"osm", "gaode"}, default "osm"
+        Base maps (``"gaode"`` shifts the overlays to GCJ-02 for display).
+    catalog : Catalog, optional
+        The catalog; default :func:`tjspatial.catalog.get_catalog`.
+    tianditu_key : str, optional
+        The 天地图 key (default: environment variable ``TIANDITU_KEY``).
+    table_notes : tuple, optional
+        A result of :func:`coverage_table` to reuse (computed when None).
+
+    Returns
+    -------
+    WebMap
+        The map, with the coverage overlays (``[[overlay]]`` roles ``coverage_existing``, ``coverage_plan``) and the table.
     """
     cat = catalog or get_catalog()
     table, notes = table_notes if table_notes is not None else coverage_table(gpkg)
@@ -292,7 +324,24 @@ def _page(title: str, body: str) -> str:
 
 
 def indicators_page(spec: MapSpec, gpkg: str | Path, results: pd.DataFrame | None = None) -> tuple[str, list[str]]:
-    """The plan indicators as a readable page (``tj.indicators``; ``results``, if given, is its result to reuse)."""
+    """The plan indicators as a readable page (``tj.indicators``; ``results``, if given, is its result to reuse).
+
+    Parameters
+    ----------
+    spec : MapSpec
+        The indicators page's declaration.
+    gpkg : str, pathlib.Path or GeoPackage
+        The built GeoPackage.
+    results : pandas.DataFrame, optional
+        A result of ``tj.indicators`` to reuse.
+
+    Returns
+    -------
+    html : str
+        The page.
+    notes : list of str
+        Header notes (e.g. a row that could not be measured).
+    """
 
     notes: list[str] = []
     head = (
@@ -378,7 +427,24 @@ def _colour_arg(colours: pd.Series):
 
 
 def write_thumbnail(webmap: WebMap, path: str | Path, *, width_px: int = 400, height_px: int = 300) -> Path | None:
-    """Draw a small PNG of a map's visible overlays with their styles (matplotlib); None without matplotlib."""
+    """Draw a small PNG of a map's visible overlays with their styles (matplotlib); None without matplotlib.
+
+    Parameters
+    ----------
+    webmap : WebMap
+        The map.
+    path : str or pathlib.Path
+        The ``.png`` to write.
+    width_px : int, default 400
+        Width, pixels.
+    height_px : int, default 300
+        Height, pixels.
+
+    Returns
+    -------
+    pathlib.Path or None
+        ``path``, or None without matplotlib.
+    """
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -457,7 +523,28 @@ def gallery_html(
     schematic: dict[str, bool],
     gaode: bool = False,
 ) -> str:
-    """The gallery page: a card per map with thumbnail, zh/en title and one line (all text escaped)."""
+    """The gallery page: a card per map with thumbnail, zh/en title and one line (all text escaped).
+
+    Parameters
+    ----------
+    specs : list of MapSpec
+        The maps, in gallery order.
+    thumbnails : dict of str to str
+        Map id → thumbnail file name.
+    date : str
+        Build date shown (``YYYY-MM-DD``).
+    offline : bool
+        The offline edition.
+    schematic : dict of str to bool
+        Map id → whether it shows schematic layers (badge).
+    gaode : bool, default False
+        The maps use GaoDe base maps (GCJ-02 display).
+
+    Returns
+    -------
+    str
+        The HTML page.
+    """
     cards = []
     for s in specs:
         thumb = (
@@ -517,6 +604,18 @@ def staged_folder(out: str | Path, *, partial: bool = False) -> Iterator[Path]:
     too when ``partial`` (only some maps were written). Then ``out`` is renamed aside, the staging folder
     renamed to ``out`` and the old folder removed. On any error the staging folder is removed and ``out`` is
     untouched. Staging folders of killed runs are swept first.
+
+    Parameters
+    ----------
+    out : str or pathlib.Path
+        The site folder (e.g. ``maps/``).
+    partial : bool, default False
+        Only some maps are written: keep the earlier ones.
+
+    Yields
+    ------
+    pathlib.Path
+        The staging folder to write into.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():  # never swap a folder in for a user's file
