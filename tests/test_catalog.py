@@ -171,7 +171,7 @@ def test_malformed_overlay_names_file_and_overlay(tmp_path):
 
 def test_coverage_overlays_declare_fields_labels_and_ramp():
     cat = tj.get_catalog()
-    now, plan = (cat.overlay_for(r, distance_m=800.0) for r in ("coverage_existing", "coverage_plan"))
+    now, plan = (cat.overlay_for(r, distance_m=800.0) for r in ("coverage_open", "coverage_plan"))
     assert (now.id, plan.id) == ("coverage_existing", "coverage_2025")
     assert now.accuracy == plan.accuracy == "modelled" and now.extra["derived_from"] == "districts"
     assert now.extra["ramp_field"] == "pop_share_pct" and now.extra["shown"] is True

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UnknownNameError
-from ..catalog import Catalog, FieldLabel, Layer, get_catalog
+from ..catalog import Catalog, get_catalog, role_id
 from ..io import load, open_gpkg
 from ..paths import maps_dir
 from ..styles import load_style
@@ -105,16 +105,17 @@ def coverage_table(gpkg: str | Path, *, distance_m: float = 800.0) -> tuple[pd.D
     from ..analysis.stations import station_snapshot
     from ..analysis.uncertainty import add_range, default_surfaces
 
-    existing = cov(areas="districts", distance=distance_m, path=gpkg)
+    districts = role_id("district_areas")
+    existing = cov(areas=districts, distance=distance_m, path=gpkg)
     table = existing[[c for c in ("area", "name_zh", "name_en", "pop_total", "stations") if c in existing]].copy()
     table["pop_share_pct"] = existing["pop_share"].to_numpy() * 100
     # #13: the range over the population model and its variants, and the station snapshot date
-    ranged = add_range(existing, default_surfaces(gpkg), areas="districts", path=gpkg)
+    ranged = add_range(existing, default_surfaces(gpkg), areas=districts, path=gpkg)
     table["pop_share_min_pct"] = ranged["pop_share_min"].to_numpy() * 100
     table["pop_share_max_pct"] = ranged["pop_share_max"].to_numpy() * 100
     notes: list[str] = []
-    if "planned_rail" in get_catalog():
-        scenario = cov(stations=plan_stations(path=gpkg), areas="districts", distance=distance_m, path=gpkg)
+    if get_catalog().with_role("planned_lines"):
+        scenario = cov(stations=plan_stations(path=gpkg), areas=districts, distance=distance_m, path=gpkg)
         d = delta(existing, scenario)
         table["pop_share_2025_pct"] = d["pop_share_scenario"].to_numpy() * 100
         table["delta_pp"] = d["pop_share_delta"].to_numpy() * 100
@@ -173,34 +174,6 @@ def _coverage_panel(table: pd.DataFrame) -> str:
     )
 
 
-def _coverage_labels(fields: dict[str, str], districts: Layer, *, distance_m: float) -> dict[str, FieldLabel]:
-    """Display labels of the coverage overlays' fields (analysis outputs, not catalog layers)."""
-    d = f"{distance_m:.0f}"
-    labels = {
-        "pop_share_pct": FieldLabel(
-            "pop_share_pct",
-            f"车站 {d} 米内人口比例（现状）",
-            f"Residents within {d} m of a station (existing)",
-            format="percent",
-            decimals=1,
-        ),
-        "pop_share_2025_pct": FieldLabel(
-            "pop_share_2025_pct",
-            f"车站 {d} 米内人口比例（2025 规划）",
-            f"Residents within {d} m of a station (2025 plan)",
-            format="percent",
-            decimals=1,
-        ),
-        "delta_pp": FieldLabel(
-            "delta_pp", "变化（百分点）", "Change (percentage points)", unit="pp", format="float", decimals=1
-        ),
-        "stations": FieldLabel("stations", "车站数（现状）", "Stations (existing)", format="int"),
-        "stations_2025": FieldLabel("stations_2025", "车站数（2025 规划）", "Stations (2025 plan)", format="int"),
-        "pop_2020": districts.field_label("pop_2020"),
-    }
-    return {name: labels[name] for name in fields if name in labels}
-
-
 def coverage_map(
     spec: MapSpec,
     gpkg: str | Path,
@@ -236,7 +209,7 @@ def coverage_map(
     Returns
     -------
     WebMap
-        The map, with the coverage overlays (``[[overlay]]`` roles ``coverage_existing``, ``coverage_plan``) and the table.
+        The map, with the coverage overlays (``[[overlay]]`` roles ``coverage_open``, ``coverage_plan``) and the table.
     """
     cat = catalog or get_catalog()
     table, notes = table_notes if table_notes is not None else coverage_table(gpkg)
@@ -244,47 +217,24 @@ def coverage_map(
     extra: list[dict] = []
     panel = ""
     if table is not None:
-        districts = load("districts", gpkg)
+        distance_m = float(table.attrs.get("distance_m", 800.0) or 800.0)
+        overlays = [cat.overlay_for("coverage_open", distance_m=distance_m)]
+        districts = load(overlays[0].extra["derived_from"], gpkg)
         key = "name_zh"
         joined = districts[[key, "name_en", "accuracy", "source", "pop_2020", "geometry"]].merge(
             table.drop(columns=[c for c in ("name_en", "area") if c in table]), on=key, how="left"
         )
-        style = load_style("coverage_share")
-        base = cat["districts"]
-        variants = [("coverage_existing", "pop_share_pct", "轨道覆盖（现状）", "Rail coverage (existing)", True)]
         if "pop_share_2025_pct" in joined:
-            variants.append(
-                ("coverage_2025", "pop_share_2025_pct", "轨道覆盖（2025 规划）", "Rail coverage (2025 plan)", False)
-            )
-        for lid, col, zh, en, show in variants:
-            fields = {"pop_2020": "int", col: "float", "stations": "int"}
-            if col == "pop_share_2025_pct":
-                fields.update({"delta_pp": "float", "stations_2025": "int"})
-            layer = Layer(
-                id=lid,
-                title_zh=zh,
-                title_en=en,
-                theme="analysis",
-                geometry_type="Polygon",
-                accuracy="modelled",
-                sources=base.sources,
-                builder="",
-                style=style.id,
-                description="Share of district population within the station catchments.",
-                limitations="Population is a modelled grid; straight-line catchments.",
-                limitations_zh="人口为模型估算的格网；服务范围为直线距离。",
-                fields=fields,
-                field_labels=_coverage_labels(
-                    fields, base, distance_m=float(table.attrs.get("distance_m", 800.0) or 800.0)
-                ),
-            )
+            overlays.append(cat.overlay_for("coverage_plan", distance_m=distance_m))
+        for layer in overlays:  # declared in layers/catalog/80_analysis.toml ([[overlay]])
+            style = load_style(layer.style)
             gdf = joined[
-                [c for c in ["name_zh", "name_en", "accuracy", "source", *fields, "geometry"] if c in joined]
+                [c for c in ["name_zh", "name_en", "accuracy", "source", *layer.fields, "geometry"] if c in joined]
             ].copy()
-            gdf["accuracy"] = "modelled"
+            gdf["accuracy"] = layer.accuracy
             disp = display_layer(gpd.GeoDataFrame(gdf, crs=districts.crs), layer, style, 60.0, gcj02=basemap == "gaode")
-            ramp = {**style.ramp, "field": col}
-            extra.append(layer_config(disp, layer, style, cat, show=show, ramp=ramp))
+            ramp = {**style.ramp, "field": layer.extra["ramp_field"]}
+            extra.append(layer_config(disp, layer, style, cat, show=bool(layer.extra.get("shown", True)), ramp=ramp))
         panel = _coverage_panel(table)
         notes = notes + ["人口为模型估算（示意级精度）/ population is modelled, not counted"]
     return make_map(
