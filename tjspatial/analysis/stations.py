@@ -24,7 +24,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from ..catalog import get_catalog
+from ..catalog import get_catalog, role_id
 from ..errors import InputError, UnknownNameError
 from ..gpkg import read_table
 from ..io import load
@@ -90,7 +90,7 @@ def station_set(
     """
     if name not in STATION_SETS:
         raise InputError(f"unknown station set {name!r}; use one of {list(STATION_SETS)}")
-    gdf = load("rail_stations", path) if stations is None else stations
+    gdf = load(role_id("station_points"), path) if stations is None else stations
     for col in ("kind", "name_zh"):
         if col not in gdf.columns and name != "all":
             raise UnknownNameError(
@@ -124,7 +124,7 @@ def station_snapshot(path: str | Path | None = None) -> str:
     bundled = cat.sources["osm_stations"].date if "osm_stations" in cat.sources else ""
     try:
         prov = read_table(path if path is not None else default_gpkg(), "provenance")
-        row = prov[prov["layer"] == "rail_stations"]
+        row = prov[prov["layer"] == role_id("station_points")]
     except Exception:  # no provenance table (an older or foreign GeoPackage)
         row = pd.DataFrame()
     if len(row) and "built_from" in row and str(row["built_from"].iloc[0]) not in ("bundled", "", "nan"):
