@@ -18,6 +18,7 @@ import shapely
 from affine import Affine
 from scipy.spatial import cKDTree
 
+from ..catalog import role_id
 from ..crs import METRIC_CRS, to_metric
 from ..errors import InputError
 from ..io import load
@@ -88,7 +89,7 @@ def _frame(
 
 
 def _make_frame(path, cell: float, boundary=None):
-    b = to_metric(load("boundary", path) if boundary is None else boundary)
+    b = to_metric(load(role_id("municipality"), path) if boundary is None else boundary)
     transform, shape = grid_for_bounds(b.total_bounds, cell)
     inside = rasterio.features.rasterize(
         [(geojson(g), 1) for g in b.geometry.values], out_shape=shape, transform=transform, fill=0, dtype="uint8"
