@@ -44,6 +44,7 @@ import rasterio.windows
 from pyproj import CRS, Transformer
 
 from ..atomic import atomic_path
+from ..catalog import role_id
 from ..errors import InputError
 from ..io import load
 from ..paths import project_root
@@ -257,7 +258,7 @@ def _tif_from(path: Path, product: Product) -> Path:
 def _bounds(path, product_crs) -> tuple[float, float, float, float]:
     """Tianjin's bounds (with a 2 km margin) in the product's CRS."""
     try:
-        b = load("boundary", path).to_crs("EPSG:4548").buffer(2000).to_crs(product_crs).total_bounds
+        b = load(role_id("municipality"), path).to_crs("EPSG:4548").buffer(2000).to_crs(product_crs).total_bounds
     except Exception:  # no GeoPackage at hand: the bundled bounding box
         lon0, lat0, lon1, lat1 = TIANJIN_BBOX
         b = gpd.GeoSeries.from_xy([lon0, lon1], [lat0, lat1], crs="EPSG:4326").to_crs(product_crs).total_bounds
