@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..catalog import role_id
 from ..crs import METRIC_CRS
 from ..errors import InputError
 from .context import RunCache, geometry_key, memo, path_key
@@ -69,7 +70,7 @@ def add_range(
     res: pd.DataFrame,
     surfaces: dict,
     *,
-    areas="districts",
+    areas=None,
     path: str | Path | None = None,
     label: str | None = None,
     cache: RunCache | None = None,
@@ -84,7 +85,8 @@ def add_range(
         Name → population (what ``tj.population`` returns); the surface ``res`` was computed with may be
         among them (it is then summed again) or not (``label`` names it).
     areas : str or geopandas.GeoDataFrame, optional
-        The areas ``res`` was computed over (layer id or GeoDataFrame).
+        The areas ``res`` was computed over (layer id or GeoDataFrame); default the districts (the layer
+        of role ``district_areas``).
     path : str or pathlib.Path, optional
         GeoPackage the areas are read from (default ``layers/tianjin.gpkg``).
     label : str, optional
@@ -99,6 +101,7 @@ def add_range(
     pandas.DataFrame
         ``res`` with ``pop_share_min``, ``pop_share_max`` (fractions) and ``share_<surface>`` columns.
     """
+    areas = role_id("district_areas") if areas is None else areas
     catch = res.attrs.get("catchments")
     if catch is None:
         raise InputError("add_range: the coverage result has no attrs['catchments'] to re-sum")
@@ -177,7 +180,7 @@ def _area_weights(pop: PopulationGrid, geoms: np.ndarray, crs, key: str | None, 
 
 def coverage_range(
     stations=None,
-    areas="districts",
+    areas=None,
     distance: float = 800,
     *,
     surfaces: dict | None = None,
