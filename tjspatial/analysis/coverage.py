@@ -47,7 +47,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from ..catalog import get_catalog
+from ..catalog import get_catalog, role_id
 from ..crs import METRIC_CRS, to_metric
 from ..errors import InputError, UnknownNameError
 from ..io import load
@@ -104,11 +104,11 @@ def select_stations(
         The selected points in metres.
     """
     if stations is None:
-        stations = "rail_stations"
+        stations = role_id("station_points")
     if isinstance(stations, str):
         lid = stations
         stations = load(stations, path)
-        if lid == "rail_stations":  # #13: every coverage result says how old its station points are
+        if lid == role_id("station_points"):  # #13: every coverage result says how old its station points are
             from .stations import station_snapshot
 
             stations.attrs = {**stations.attrs, "station_snapshot": station_snapshot(path)}
@@ -138,14 +138,15 @@ def select_stations(
     return out
 
 
-def resolve_areas(areas="districts", *, path: str | Path | None = None, label: str | None = None) -> gpd.GeoDataFrame:
+def resolve_areas(areas=None, *, path: str | Path | None = None, label: str | None = None) -> gpd.GeoDataFrame:
     """Areas as metric polygons (the zone that follows the data, :func:`tjspatial.crs.metric_crs_for`: EPSG:4548
     in Tianjin) with an ``area`` key column (and ``name_zh``/``name_en`` where known).
 
     Parameters
     ----------
     areas : str or geopandas.GeoDataFrame, optional
-        A polygon layer id of the catalog (districts, zones, dual city, boundary, ...) or polygons.
+        A polygon layer id of the catalog (districts, zones, dual city, boundary, ...) or polygons; default
+        the districts (the layer of role ``district_areas``).
     path : str or pathlib.Path, optional
         GeoPackage the layers are read from (default ``layers/tianjin.gpkg``).
     label : str, optional
@@ -156,6 +157,8 @@ def resolve_areas(areas="districts", *, path: str | Path | None = None, label: s
     geopandas.GeoDataFrame
         Polygons in metres with ``area``.
     """
+    if areas is None:
+        areas = role_id("district_areas")
     if isinstance(areas, str):
         lid = areas
         cat = get_catalog()
@@ -274,7 +277,7 @@ def _population(population, path):
 def coverage(
     stations=None,
     population=None,
-    areas="districts",
+    areas=None,
     distance: float = 800,
     method: str = "buffer",
     *,
@@ -295,8 +298,9 @@ def coverage(
     population : optional
         What ``tj.population(...)`` returns (``None`` = the bundled modelled grid), or a source it accepts
         (GeoTIFF path, polygon layer id / GeoDataFrame).
-    areas : str or geopandas.GeoDataFrame, default "districts"
-        A polygon layer id (districts, zones, dual city, boundary) or polygons.
+    areas : str or geopandas.GeoDataFrame, optional
+        A polygon layer id (districts, zones, dual city, boundary) or polygons; default the districts (the
+        layer of role ``district_areas``).
     distance : float, default 800
         Catchment distance, metres (straight-line radius for ``buffer``, walk for ``network``).
     method : {"buffer", "network"}, default "buffer"
@@ -663,10 +667,9 @@ def plan_stations(
         Points in EPSG:4326 with ``kind``, ``status``, ``accuracy``.
     """
     cat = get_catalog()
-    if "planned_rail" not in cat:
-        raise UnknownNameError("the catalog has no 'planned_rail' layer: the plan scenario needs it")
+    plan_id = cat.layer_for("planned_lines").id  # UnknownNameError (a KeyError) when the catalog has none
     spacing = {**PLAN_STATION_SPACING_M, **(spacing_m or {})}
-    plan = to_metric(load("planned_rail", path))
+    plan = to_metric(load(plan_id, path))
     plan = plan[plan["status"] != "open"]
     pts, rows = [], []
     for geom, mode, status, name, line_id in zip(
@@ -695,7 +698,7 @@ def plan_stations(
     new = gpd.GeoDataFrame(rows, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]), crs=plan.crs).to_crs("EPSG:4326")
     if not include_open:
         return new
-    base = load("rail_stations", path)
+    base = load(cat.layer_for("station_points").id, path)
     out = pd.concat([base, new], ignore_index=True)
     out = gpd.GeoDataFrame(out, geometry="geometry", crs="EPSG:4326")
     out.attrs = {"layer": "rail_stations + planned_rail (2025 plan scenario)"}
