@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from ..catalog import ACCURACY_CLASSES, get_catalog
+from ..catalog import ACCURACY_CLASSES, get_catalog, role_id
 from ..crs import METRIC_CRS, to_metric
 from ..io import load, present_layers
 
@@ -83,7 +83,7 @@ def line_layers(path=None) -> list[str]:
 
 
 def rings(
-    layer: str = "wetlands", distances_km=RING_DISTANCES_KM, *, path=None, dissolve: bool = False
+    layer: str | None = None, distances_km=RING_DISTANCES_KM, *, path=None, dissolve: bool = False
 ) -> gpd.GeoDataFrame:
     """Rings around every feature of a polygon layer: 0–1, 1–3, 3–5 km outside it (metric CRS).
 
@@ -107,6 +107,7 @@ def rings(
         ``layer, name_zh, ring, from_km, to_km, area_km2, accuracy`` (the ring excludes the feature itself and
         nearer rings).
     """
+    layer = role_id("wetland_areas") if layer is None else layer
     src = to_metric(load(layer, path))
     if dissolve:
         lay = get_catalog()[layer]
@@ -204,7 +205,7 @@ def rail_in_zones(*, path=None, zones: list[str] | None = None, lines: list[str]
 
 
 def features_near(
-    layer: str, zone_layer: str = "wetlands", within_km: float = 5.0, *, path=None, kind: str | None = None
+    layer: str, zone_layer: str | None = None, within_km: float = 5.0, *, path=None, kind: str | None = None
 ) -> pd.DataFrame:
     """Features of ``layer`` (points or polygons) within ``within_km`` of a ``zone_layer`` feature.
 
@@ -226,9 +227,11 @@ def features_near(
     pandas.DataFrame
         ``layer, name_zh, zone, distance_km (0 = inside or touching), ring, accuracy``, nearest zone first.
     """
+    layer = role_id("wetland_areas") if layer is None else layer
     src = to_metric(load(layer, path))
     if kind is not None:
         src = src[src["kind"] == kind]
+    zone_layer = role_id("wetland_areas") if zone_layer is None else zone_layer
     zn = to_metric(load(zone_layer, path))
     sgeo = np.asarray(src.geometry.values, dtype=object)
     zgeo = np.asarray(zn.geometry.values, dtype=object)
@@ -253,7 +256,7 @@ def features_near(
 
 
 def clusters_in_barrier(
-    *, path=None, barrier: str = "green_barrier", clusters: str = "urban_clusters", near_km: float = 1.0
+    *, path=None, barrier: str | None = None, clusters: str | None = None, near_km: float = 1.0
 ) -> pd.DataFrame:
     """Urban clusters inside or within ``near_km`` of the green barrier, by barrier level.
 
@@ -276,8 +279,8 @@ def clusters_in_barrier(
     pandas.DataFrame
         ``name_zh, city, zone, level, distance_km, accuracy``.
     """
-    cl = to_metric(load(clusters, path))
-    br = to_metric(load(barrier, path))
+    cl = to_metric(load(role_id("urban_cluster_areas") if clusters is None else clusters, path))
+    br = to_metric(load(role_id("green_barrier_area") if barrier is None else barrier, path))
     cg = np.asarray(cl.geometry.values, dtype=object)
     bg = np.asarray(br.geometry.values, dtype=object)
     ic, ib = shapely.STRtree(bg).query(cg, predicate="dwithin", distance=near_km * 1000)
