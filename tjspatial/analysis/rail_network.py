@@ -45,7 +45,7 @@ from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from ..catalog import get_catalog
+from ..catalog import get_catalog, role_id
 from ..errors import InputError, UnknownNameError
 from ..crs import METRIC_CRS, to_metric
 from ..io import load, read_source_table
@@ -314,7 +314,7 @@ class _RailInputs:
 def _rail_inputs(path) -> _RailInputs:
     """Locate the stations of every metro and intercity line (the part of :func:`rail_graph` that does not
     depend on speeds, dwells or transfers)."""
-    stations = _StationIndex(to_metric(load("rail_stations", path)))
+    stations = _StationIndex(to_metric(load(role_id("station_points"), path)))
     ext = _source_csv("external_stations", path)
     ext_pts = gpd.GeoSeries(gpd.points_from_xy(ext["lon"], ext["lat"]), crs="EPSG:4326").to_crs(METRIC_CRS)
     external = dict(zip(ext["station_zh"], ext_pts.values))
@@ -333,8 +333,8 @@ def _rail_inputs(path) -> _RailInputs:
         metro.append((line_id, list(part["station_zh"]), located, transfers))
     ic = _source_csv("intercity_rail_csv", path, dtype={"opened": str})
     cats = {}
-    if "intercity_rail" in get_catalog():
-        layer = load("intercity_rail", path)
+    if get_catalog().with_role("intercity_network"):
+        layer = load(role_id("intercity_network"), path)
         cats = dict(zip(layer["line_id"], layer["category"]))
     intercity = []
     for line_id, part in ic.groupby("line", sort=False):
@@ -348,7 +348,7 @@ def _rail_inputs(path) -> _RailInputs:
 
 def _plan_lines(path) -> list:
     """The ``planned_rail`` lines not open yet: (line_id, mode, waypoint labels, located waypoints)."""
-    plan = to_metric(load("planned_rail", path))
+    plan = to_metric(load(role_id("planned_lines"), path))
     plan = plan[plan["status"] != "open"]
     out = []
     for row in plan.itertuples():
@@ -499,7 +499,7 @@ def _build_graph(
     for line_id, mode, names, located, statuses in inp.intercity:
         add_line(line_id, mode if mode in sp else "intercity", names, located, statuses=statuses)
 
-    if scenario == "plan" and "planned_rail" in get_catalog():
+    if scenario == "plan" and get_catalog().with_role("planned_lines"):
         plan = memo(cache, ("rail_plan_lines", path_key(path)), lambda: _plan_lines(path))
         for line_id, mode, labels, located in plan:
             add_line(line_id, mode if mode in sp else "metro", labels, located)
