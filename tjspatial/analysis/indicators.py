@@ -30,7 +30,7 @@ import shapely
 from pyproj import CRS
 
 from ..errors import InputError
-from ..catalog import get_catalog
+from ..catalog import get_catalog, role_id
 from ..crs import to_metric
 from ..io import load, present_layers, read_source_table
 from .grid import cell_fractions
@@ -52,6 +52,12 @@ def _refs(path) -> pd.DataFrame:
 
 def _has(layer_id: str, path) -> bool:
     return layer_id in present_layers(path)
+
+
+def _held(role: str, path) -> str | None:
+    """The id of the layer of ``role`` (tjspatial.catalog.ROLES) if the GeoPackage holds it, else None."""
+    found = get_catalog().with_role(role)
+    return found[0].id if found and found[0].id in present_layers(path) else None
 
 
 def _length_inside(gdf: gpd.GeoDataFrame, boundary: gpd.GeoDataFrame) -> float:
@@ -77,7 +83,7 @@ def rail_km(path=None, *, modes=("hsr", "intercity"), boundary: gpd.GeoDataFrame
     xy = shapely.get_coordinates(g.nodes.geometry.values)
     segs = shapely.linestrings(np.stack([xy[e["a"].to_numpy()], xy[e["b"].to_numpy()]], axis=1))
     b = shapely.union_all(
-        np.asarray(to_metric(load("boundary", path) if boundary is None else boundary).geometry.values)
+        np.asarray(to_metric(load(role_id("municipality"), path) if boundary is None else boundary).geometry.values)
     )
     inside = shapely.intersection(segs, b)
     per_line = pd.Series(shapely.length(inside) / 1000, index=e["line_id"].to_numpy()).groupby(level=0).sum()
@@ -218,13 +224,13 @@ def indicators(
             }
         )
 
-    boundary = load("boundary", path)
+    boundary = load(role_id("municipality"), path)
     from .rail_network import rail_graph
 
     g = graph if graph is not None else rail_graph(path, cache=cache)
 
     # 1. high-speed / intercity rail km (shared chords once, every open line)
-    if _has("intercity_rail", path):
+    if _held("intercity_network", path):
         rk = rail_km(path, boundary=boundary, graph=g)
         km = rk["km"]
         official = ref("hsr_intercity_km_end2025")[0]
@@ -280,8 +286,8 @@ def indicators(
         )
 
     # 3. barrier area, 4. level-1 forest cover
-    if _has("green_barrier", path):
-        gb = load("green_barrier", path)
+    if barrier_id := _held("green_barrier_area", path):
+        gb = load(barrier_id, path)
         area = float(to_metric(gb).area.sum() / 1e6)
         schematic = (gb["accuracy"] == "schematic").any()
         add(
@@ -355,8 +361,8 @@ def indicators(
     )
 
     # 6. public shoreline
-    if _has("tourism", path):
-        t = load("tourism", path)
+    if tourism_id := _held("tourism_sites", path):
+        t = load(tourism_id, path)
         sh = t[t["component"] == "shoreline"] if "component" in t.columns else t.iloc[0:0]
         km = float(to_metric(sh).length.sum() / 1000) if len(sh) else None
         add(
@@ -392,8 +398,8 @@ def indicators(
     sens = sensitivity if sensitivity is not None else dual_city_sensitivity(path, cache=cache)
     sens_txt = f"{sens['minutes'].min():.1f}–{sens['minutes'].max():.1f} min"
     z2_open = False
-    if _has("planned_rail", path):
-        pr = load("planned_rail", path)
+    if plan_id := _held("planned_lines", path):
+        pr = load(plan_id, path)
         z2_open = bool((pr["line_id"].str.startswith("Z2") & (pr["status"] == "open")).any())
     hubs = " ↔ ".join("/".join(v) for v in DUAL_CITY_HUBS.values())
     add(
@@ -420,7 +426,9 @@ def indicators(
 
     metro = station_set("metro", path)
     cov = (
-        metro_coverage if metro_coverage is not None else coverage(metro, population, "zones", distance=800, path=path)
+        metro_coverage
+        if metro_coverage is not None
+        else coverage(metro, population, role_id("planning_zones"), distance=800, path=path)
     )
     if surfaces is None and population is None:
         from .population import population_variants
@@ -432,7 +440,9 @@ def indicators(
     rng = ""
     if share is not None and ("range_surfaces" in cov.attrs or surfaces):
         ranged = (
-            cov if "range_surfaces" in cov.attrs else add_range(cov, surfaces, areas="zones", path=path, cache=cache)
+            cov
+            if "range_surfaces" in cov.attrs
+            else add_range(cov, surfaces, areas=role_id("planning_zones"), path=path, cache=cache)
         )
         # the key areas together: re-weight each surface's shares by that surface's totals (= census by zone)
         tot = cov["pop_total"][sel].to_numpy()
@@ -467,7 +477,8 @@ def indicators(
         cutoff = pd.to_datetime(as_of, errors="coerce")
         open_lines = meta[opened.notna() & ((opened <= cutoff) if pd.notna(cutoff) else True)]
         km = float(open_lines["length_km"].sum())
-        drawn = set(load("metro_lines", path)["line_id"].astype(str)) if _has("metro_lines", path) else set()
+        metro_id = _held("metro_network", path)
+        drawn = set(load(metro_id, path)["line_id"].astype(str)) if metro_id else set()
         undrawn = [n for lid, n in zip(open_lines["line_id"], open_lines["name_zh"]) if lid not in drawn]
         add(
             "metro_km_vs_2020",
