@@ -63,6 +63,7 @@ from scipy.spatial import cKDTree
 
 from ..errors import InputError, UnknownNameError, ValidationError
 from ..crs import METRIC_CRS, to_metric, transformer
+from ..catalog import get_catalog, role_id
 from ..io import load, present_layers, read_source_table, source_raster
 from ..validate import check_population_raster
 from .context import RunCache, memo, path_key
@@ -803,7 +804,7 @@ class _Prepared:
 
 
 def _prepare(path, cell: float) -> _Prepared:
-    districts = to_metric(load("districts", path))
+    districts = to_metric(load(role_id("district_areas"), path))
     bad = districts["pop_2020"].isna() | (districts["pop_2020"] < 0)
     if bad.any():
         raise InputError(f"layer 'districts', field 'pop_2020': missing for {list(districts.loc[bad, 'name_zh'])}")
@@ -820,7 +821,8 @@ def _prepare(path, cell: float) -> _Prepared:
             f"{list(districts.loc[ncell == 0, 'name_zh'])}; use a smaller cell"
         )
     notes = []
-    wf = _layer_fraction("water", path, transform, shape)
+    water_bodies = get_catalog().with_role("water_bodies")
+    wf = _layer_fraction(water_bodies[0].id, path, transform, shape) if water_bodies else None
     water = np.zeros(len(rows)) if wf is None else wf[rows, cols]
     uninhabited = {}
     for layer in UNINHABITED_FACTORS:
@@ -830,9 +832,9 @@ def _prepare(path, cell: float) -> _Prepared:
         else:
             uninhabited[layer] = f[rows, cols]
     kernels = {}
-    for layer in ("settlements", "nodes"):
-        pts = shapely.get_coordinates(to_metric(load(layer, path)).geometry.values)
-        kernels[layer] = (pts, _points_district(pts, dgeoms))
+    for role in ("place_names", "town_seats"):  # settlement points and town seats (tjspatial.catalog.ROLES)
+        pts = shapely.get_coordinates(to_metric(load(role_id(role), path)).geometry.values)
+        kernels[role] = (pts, _points_district(pts, dgeoms))
     centres = population_centres(path)
     cdist = np.asarray(
         [np.flatnonzero(dnames == d)[0] if (dnames == d).any() else -1 for d in centres["district_zh"]], dtype=np.intp
@@ -940,8 +942,8 @@ def _model(path, cell: float, variant: str, p: dict, q: _Prepared) -> Population
     def gauss(peak, sigma):
         return lambda d, k: peak * np.exp(-d * d / (2 * sigma * sigma))
 
-    for layer, key in (("settlements", "settlement"), ("nodes", "seat")):
-        pts, pdist = q.kernels[layer]
+    for role, key in (("place_names", "settlement"), ("town_seats", "seat")):
+        pts, pdist = q.kernels[role]
         sigma = p[f"{key}_sigma_m"]
         _add_kernel(weight, tree, uxy, udist, pts, pdist, np.full(len(pts), 3 * sigma), gauss(p[f"{key}_peak"], sigma))
     centres, cdist = q.centres, q.cdist
