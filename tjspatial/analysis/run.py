@@ -197,21 +197,23 @@ def _buffers_and_conflicts(gp, have: set[str], out: Path) -> tuple[dict[str, Pat
 
     written: dict[str, Path] = {}
     skipped: list[str] = []
-    if "wetlands" in have:
-        rg = [z.rings("wetlands", path=gp)]
-        if "green_barrier" in have:
-            rg.append(z.rings("green_barrier", path=gp, dissolve=True))
+    role = {r: layer.id for layer in get_catalog() for r in layer.roles}  # layer id by role (catalog.ROLES)
+    wetlands, barrier = role.get("wetland_areas"), role.get("green_barrier_area")
+    if wetlands in have:
+        rg = [z.rings(wetlands, path=gp)]
+        if barrier in have:
+            rg.append(z.rings(barrier, path=gp, dissolve=True))
         ring_tab = pd.DataFrame(pd.concat(rg, ignore_index=True).drop(columns="geometry"))
         written["wetland_rings"] = write_csv_atomic(ring_tab, out / "wetland_rings.csv")
-        near = [z.features_near("rail_stations", "wetlands", 5.0, path=gp)]
-        if "port_districts" in have:
-            near.append(z.features_near("port_districts", "wetlands", 5.0, path=gp))
+        near = [z.features_near(role["station_points"], wetlands, 5.0, path=gp)]
+        if role.get("port_areas") in have:
+            near.append(z.features_near(role["port_areas"], wetlands, 5.0, path=gp))
         written["near_wetlands"] = write_csv_atomic(pd.concat(near, ignore_index=True), out / "near_wetlands.csv")
     else:
         skipped.append("wetland rings: no wetlands layer")
     if z.eco_layers(gp):
         written["rail_in_zones"] = write_csv_atomic(z.rail_in_zones(path=gp), out / "rail_in_zones.csv")
-    if "green_barrier" in have and "urban_clusters" in have:
+    if barrier in have and role.get("urban_cluster_areas") in have:
         written["clusters_in_barrier"] = write_csv_atomic(
             z.clusters_in_barrier(path=gp), out / "clusters_in_barrier.csv"
         )
@@ -274,6 +276,8 @@ def analyse(
 
         build(out=gp.path)
     have = present_layers(gp)  # the catalog layers this GeoPackage holds
+    role = {r: layer.id for layer in cat for r in layer.roles}  # layer id by role (tjspatial.catalog.ROLES)
+    districts, plan = role.get("district_areas"), role.get("planned_lines")
     # one memo for the run: population units, zone weights, rail graphs, surface frames are computed once
     cache = RunCache()
     written: dict[str, Path] = {}
@@ -285,9 +289,9 @@ def analyse(
     # work runs on that one thread, in order, or on this one while it waits), so the outputs are those of
     # workers=1.
     graphs = {"open": rail_graph(gp, cache=cache)}
-    if "planned_rail" in have:
+    if plan in have:
         graphs["plan"] = rail_graph(gp, scenario="plan", cache=cache)
-    stations = load("rail_stations", gp)
+    stations = load(role["station_points"], gp)
     area_layers = [a for a in cat.coverage_areas() if a in have]  # declared in the catalog (coverage_label)
     if workers is None:
         workers = 2 if idle_cores() >= 0.75 else 1
@@ -310,7 +314,7 @@ def analyse(
             pop = make_population(None, path=gp, cache=cache)
         # coverage tables: per station set (declared rule, snapshot date), range over the population surfaces
         # at 800 m; the surfaces (model variants) and the areas' zonal weights over them are made meanwhile
-        ranging = submit(_range_surfaces, pop, gp, area_layers, cache) if "districts" in have else None
+        ranging = submit(_range_surfaces, pop, gp, area_layers, cache) if districts in have else None
         snapshot = station_snapshot(gp)
         sets = {kind: (None if kind == "all" else station_set(kind, gp)) for kind in STATION_SETS_ANALYSED}
         raw = {}  # (areas, station set, distance) -> coverage result
@@ -333,7 +337,7 @@ def analyse(
         }
         zoning = submit(_buffers_and_conflicts, gp, have, out)  # after the ranges, beside the indicators
         net_tables = []
-        if graph is not None and "districts" in have:
+        if graph is not None and districts in have:
             from .network_coverage import WalkNetwork
 
             if isinstance(graph, (str, Path)):
@@ -342,11 +346,11 @@ def analyse(
             for kind in ("all", "metro"):
                 for d in distances:
                     res = coverage(
-                        None, pop, "districts", distance=d, method="network", graph=net, kind=kind, path=gp, cache=cache
+                        None, pop, districts, distance=d, method="network", graph=net, kind=kind, path=gp, cache=cache
                     )
                     net_tables.append(
                         res.assign(
-                            areas="districts",
+                            areas=districts,
                             **_meta(res),
                             station_set=kind,
                             station_rule=STATION_SETS[kind],
@@ -357,11 +361,11 @@ def analyse(
 
         # plan scenario
         delta = None
-        if "planned_rail" in cat and "planned_rail" in have and "districts" in have:
-            existing = raw.get(("districts", "all", 800))  # computed above (all stations, 800 m)
+        if plan in have and districts in have:
+            existing = raw.get((districts, "all", 800))  # computed above (all stations, 800 m)
             if existing is None:
-                existing = coverage(None, pop, "districts", distance=800, path=gp, cache=cache)
-            scenario = coverage(plan_stations(gp), pop, "districts", distance=800, path=gp, cache=cache)
+                existing = coverage(None, pop, districts, distance=800, path=gp, cache=cache)
+            scenario = coverage(plan_stations(gp), pop, districts, distance=800, path=gp, cache=cache)
             delta = coverage_delta(existing, scenario).assign(
                 **_meta(existing),
                 station_snapshot=snapshot,
@@ -407,7 +411,7 @@ def analyse(
                     station_snapshot=snapshot,
                 )
             )
-            if areas == "districts" and d == 800:
+            if areas == districts and d == 800:
                 c = res.attrs["catchments"].assign(kind=kind, distance_m=d, station_snapshot=snapshot)
                 catch.append(c)
         tables += net_tables
@@ -432,7 +436,7 @@ def analyse(
                 graph=graphs["open"],
                 surfaces=surfaces or None,
                 sensitivity=sens,
-                metro_coverage=results.get(("zones", "metro", 800)),
+                metro_coverage=results.get((role.get("planning_zones"), "metro", 800)),
                 cache=cache,
             ),
             out / "indicators.csv",
