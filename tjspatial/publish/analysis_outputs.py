@@ -165,13 +165,13 @@ class AnalysisOutputs:
             ``(table, notes)`` as :func:`tjspatial.publish.site.coverage_table` returns, or None.
         """
         from ..analysis.coverage import select_stations
-        from ..catalog import get_catalog
+        from ..catalog import get_catalog, role_id
 
         cov = self._read("coverage.csv")
         if cov is None:
             return None
         rows = cov[
-            (cov["areas"] == "districts")
+            (cov["areas"] == role_id("district_areas"))
             & (cov["station_set"] == "all")
             & (cov["method"] == "buffer")
             & (cov["distance_m"] == 800.0)
@@ -183,7 +183,7 @@ class AnalysisOutputs:
         table["pop_share_min_pct"] = rows["pop_share_min"].to_numpy() * 100
         table["pop_share_max_pct"] = rows["pop_share_max"].to_numpy() * 100
         notes: list[str] = []
-        if "planned_rail" in get_catalog():
+        if get_catalog().with_role("planned_lines"):
             delta = self._read("coverage_delta.csv")
             if delta is None or list(delta["area"]) != list(rows["area"]):
                 return None
