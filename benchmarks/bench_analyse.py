@@ -7,9 +7,8 @@ Sides, each run in a fresh interpreter, alternately (A B C ...), so all see the 
   re-lists the file, ``indicators`` rebuilds the rail graph, the dual-city sensitivity graphs and its metro
   coverage, the run's memo (:class:`tjspatial.analysis.context.RunCache`: population units, zone weights, rail
   graphs, surface frames, resolved areas and stations) stores nothing, one thread (``workers=1``);
-* ``1 thread`` and ``2 threads`` — this tree with ``workers=1`` / ``workers=2`` (``--no-threads-side`` leaves
-  them out);
-* ``this tree`` — ``tj.analyse`` as shipped (default ``workers``: 2 threads when a core is free, else 1);
+* ``1 thread`` — this tree with ``workers=1`` (``--no-threads-side`` leaves it out);
+* ``this tree`` — ``tj.analyse`` as shipped (default ``workers=2``);
 * ``rev REV`` with ``--baseline REV`` (e.g. ``0d96564``, main when the #15 work on analyse began; it differs in
   other helpers' work too, so its ratio is not this work's alone).
 
@@ -18,8 +17,8 @@ GeoPackage listings and the ratio side / this tree. Two threads only pay on an i
 
 Outputs: every file ``tj.analyse`` writes is compared with the same file written by ``--reference REV``
 (default ``main``) and by every timed side: CSV and GeoTIFF files byte for byte, GeoPackages table by table
-(SQL dump) with only the write timestamps of ``gpkg_contents`` blanked. ``uncached``, ``1 thread`` and
-``2 threads`` must be identical to this tree.
+(SQL dump) with only the write timestamps of ``gpkg_contents`` blanked. ``uncached`` and ``1 thread``
+must be identical to this tree.
 
 Run: python benchmarks/bench_analyse.py [--repeat 3] [--baseline REV] [--reference REV] [--tree FOLDER]
 """
@@ -81,7 +80,7 @@ if sys.argv[3] == "uncached":  # this tree with the access pattern before #12: n
             self.misses[key[0]] += 1
             return compute()
     run.RunCache = NoMemo
-kw = {"uncached": {"workers": 1}, "run1": {"workers": 1}, "run2": {"workers": 2}}.get(sys.argv[3], {})
+kw = {"uncached": {"workers": 1}, "run1": {"workers": 1}}.get(sys.argv[3], {})
 tj.analyse  # import the analysis modules before the clock starts
 w, c = time.perf_counter(), time.process_time()
 tj.analyse(gpkg, out, **kw)
@@ -147,14 +146,12 @@ def main() -> None:
         sides = {
             "uncached": (tree, "uncached"),
             "1 thread": (tree, "run1"),
-            "2 threads": (tree, "run2"),
             "this tree": (tree, "run"),
         }
         if args.baseline:
             sides = {f"rev {args.baseline}": (_tree_of(args.baseline, tmp / "baseline"), "run"), **sides}
         if args.no_threads_side:
             sides.pop("1 thread")
-            sides.pop("2 threads")
         gpkgs = {}
         for name, (root, _) in sides.items():
             gpkgs[name] = tmp / f"{root.name}-{len(gpkgs)}.gpkg"
@@ -185,7 +182,7 @@ def main() -> None:
         )
         if args.baseline:
             b = med[f"rev {args.baseline}"]
-            for n in ("this tree", "1 thread", "2 threads"):
+            for n in ("this tree", "1 thread"):
                 if n in med:
                     r = b["wall"] / med[n]["wall"]
                     print(

@@ -151,19 +151,3 @@ def test_coverage_with_the_cache_resolves_areas_and_stations_once(built_gpkg):
             pd.testing.assert_frame_equal(cached, plain, check_exact=True)
     assert cache.misses["coverage_areas"] == 1 and cache.hits["coverage_areas"] == 3
     assert cache.misses["coverage_stations"] == 2 and cache.hits["coverage_stations"] == 2
-
-
-def test_idle_cores_from_the_load_average(monkeypatch):
-    from tjspatial.analysis import run
-
-    monkeypatch.setattr(run.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(run.os, "getloadavg", lambda: (0.25, 1.0, 1.0))
-    assert run.idle_cores() == 1.75  # a free core: analyse takes a second thread
-    monkeypatch.setattr(run.os, "getloadavg", lambda: (6.0, 6.0, 6.0))
-    assert run.idle_cores() == -4.0  # busy: one thread
-
-    def no_load():
-        raise OSError("no load average")
-
-    monkeypatch.setattr(run.os, "getloadavg", no_load)
-    assert run.idle_cores() == 0.0
