@@ -244,6 +244,7 @@ def analyse(
         computed on a second thread while the coverage, plan and rail results are computed on the calling one;
         1 computes everything on the calling thread. The outputs are the same. On an idle 2-core machine two
         threads take ~35 % less time; when other processes hold the cores, one thread is faster.
+
     Returns
     -------
     dict of str to Path
