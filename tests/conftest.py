@@ -35,3 +35,28 @@ def sources_copy(tmp_path) -> Path:
     dst = tmp_path / "sources"
     shutil.copytree(ROOT / "layers" / "sources", dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def two_stations_build(tmp_path_factory):
+    """The whole catalog built by ``tjspatial build --source extract`` from the OSM quirk extract ``two_stations``
+    (an extract holding 2 stations, #11), once per session: ``(GeoPackage path, CompletedProcess)``. Do not
+    modify the GeoPackage."""
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "osm"))
+    from quirks import write_variant
+
+    tmp = tmp_path_factory.mktemp("two_stations")
+    src, out = write_variant("two_stations", tmp), tmp / "two.gpkg"
+    r = subprocess.run(
+        [sys.executable, "-m", "tjspatial.cli", "build", "--source", "extract", str(src), "--out", str(out)]
+        + ["--cache-dir", str(tmp / "cache")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        timeout=300,
+    )
+    return out, r

@@ -27,11 +27,9 @@ N_PLANNED_RAIL = 16
 N_CLUSTERS = 10
 
 
-def test_two_stations_full_build_places_plan_lines_on_bundled_stations(tmp_path, built_gpkg):
+def test_two_stations_full_build_places_plan_lines_on_bundled_stations(two_stations_build, built_gpkg):
     """The whole catalog from an extract with 2 stations: exit 0, every planned line drawn, each fallback named."""
-    src = write_variant("two_stations", tmp_path)
-    out = tmp_path / "two.gpkg"
-    r = cli("build", "--source", "extract", src, "--out", out, "--cache-dir", tmp_path / "cache")
+    out, r = two_stations_build
     assert r.returncode == 0, r.stderr
     p = prov(out)
     assert p.loc["rail_stations", "osm_features"] == 2

@@ -418,11 +418,16 @@ def _add_analyse(sub) -> None:
 
 
 def _run_analyse(args) -> int:
+    import warnings
+
     from .analysis.run import analyse
 
-    written = analyse(
-        args.gpkg, args.out, population=args.population, landcover=args.landcover, graph=args.walk_graph, quiet=False
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        opts = {"population": args.population, "landcover": args.landcover, "graph": args.walk_graph}
+        written = analyse(args.gpkg, args.out, quiet=False, **opts)
+    for msg in _own_warnings(caught):  # e.g. a hub missing from rail_stations: what was not computed (#11)
+        print(f"tjspatial analyse: warning: {msg}", file=sys.stderr)
     from .analysis.run import default_out_dir
     from .paths import default_gpkg
     from .publish.analysis_outputs import record_analysis

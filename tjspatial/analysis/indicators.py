@@ -392,32 +392,49 @@ def indicators(
         )
 
     # 7. 20-minute dual-city link
-    from .rail_network import DUAL_CITY_HUBS, RAIL_METHOD, dual_city_sensitivity, dual_city_time
+    from .rail_network import DUAL_CITY_HUBS, RAIL_METHOD, dual_city_gap, dual_city_sensitivity, dual_city_time
 
-    minutes = dual_city_time(g)
-    sens = sensitivity if sensitivity is not None else dual_city_sensitivity(path, cache=cache)
-    sens_txt = f"{sens['minutes'].min():.1f}–{sens['minutes'].max():.1f} min"
-    z2_open = False
-    if plan_id := _held("planned_lines", path):
-        pr = load(plan_id, path)
-        z2_open = bool((pr["line_id"].str.startswith("Z2") & (pr["status"] == "open")).any())
-    hubs = " ↔ ".join("/".join(v) for v in DUAL_CITY_HUBS.values())
-    add(
-        "dual_city_rail_minutes",
-        "津城—滨城直达轨道时间",
-        "Jincheng–Bincheng rail time",
-        minutes,
-        "min",
-        "20 (Z2 line)",
-        "met" if (z2_open and minutes <= 20) else "not met",
-        f"modelled fastest rail time {hubs} on the open network ({minutes:.1f} min; per-line speeds calibrated to "
-        f"published journey times, dwell and {g.params['transfer_min']:g} min transfers); the target's direct line "
-        "Z2 is "
-        f"{'open' if z2_open else 'not open'} in the planned_rail layer; under changed assumptions (intercity/hsr "
-        f"±15 %, +1 min dwell, 6 min transfers) the time stays {sens_txt}",
-        "plan_dual_city_rail_link",
-        RAIL_METHOD + " (rail_calibration.csv: every timed trip within ±15 %)",
-    )
+    # a hub missing from the stations (a partial OSM extract, #11): the row stays, not computed, with the reason
+    st_id = _held("station_points", path)
+    gap = dual_city_gap(g, load(st_id, path) if st_id else None)
+    if gap:
+        add(
+            "dual_city_rail_minutes",
+            "津城—滨城直达轨道时间",
+            "Jincheng–Bincheng rail time",
+            None,
+            "min",
+            "20 (Z2 line)",
+            "not measurable",
+            f"not computed: {gap}",
+            "plan_dual_city_rail_link",
+            f"not computed: {gap}",
+        )
+    else:
+        minutes = dual_city_time(g)
+        sens = sensitivity if sensitivity is not None else dual_city_sensitivity(path, cache=cache)
+        sens_txt = f"{sens['minutes'].min():.1f}–{sens['minutes'].max():.1f} min"
+        z2_open = False
+        if plan_id := _held("planned_lines", path):
+            pr = load(plan_id, path)
+            z2_open = bool((pr["line_id"].str.startswith("Z2") & (pr["status"] == "open")).any())
+        hubs = " ↔ ".join("/".join(v) for v in DUAL_CITY_HUBS.values())
+        add(
+            "dual_city_rail_minutes",
+            "津城—滨城直达轨道时间",
+            "Jincheng–Bincheng rail time",
+            minutes,
+            "min",
+            "20 (Z2 line)",
+            "met" if (z2_open and minutes <= 20) else "not met",
+            f"modelled fastest rail time {hubs} on the open network ({minutes:.1f} min; per-line speeds calibrated to "
+            f"published journey times, dwell and {g.params['transfer_min']:g} min transfers); the target's direct line "
+            "Z2 is "
+            f"{'open' if z2_open else 'not open'} in the planned_rail layer; under changed assumptions (intercity/hsr "
+            f"±15 %, +1 min dwell, 6 min transfers) the time stays {sens_txt}",
+            "plan_dual_city_rail_link",
+            RAIL_METHOD + " (rail_calibration.csv: every timed trip within ±15 %)",
+        )
 
     # 8. metro coverage of key areas, with its range over the population surfaces
     from .coverage import coverage

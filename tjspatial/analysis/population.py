@@ -737,8 +737,30 @@ def _units(districts: gpd.GeoDataFrame, transform: Affine, shape: tuple[int, int
     want = shapely.area(dgeoms)
     if not np.allclose(got, want, rtol=1e-6):
         bad = list(districts["name_zh"].to_numpy()[~np.isclose(got, want, rtol=1e-6)])
+        _refuse_overlaps(districts, dgeoms)  # the usual cause: an imported districts layer whose areas overlap
         raise RuntimeError(f"population model: cells and pieces do not tile district(s) {bad}")
     return idx, rows, cols, dist, afrac, pieces[keep], len(pr)
+
+
+def _refuse_overlaps(districts: gpd.GeoDataFrame, dgeoms: np.ndarray, min_km2: float = 0.01) -> None:
+    """Raise :class:`InputError` naming the layer, the pairs of districts that overlap by ``min_km2`` or more
+    (every overlap when none is that large) and the overlap areas (km², largest first); each cell's people go to
+    one district, so the model needs districts that do not overlap."""
+    a, b = shapely.STRtree(dgeoms).query(dgeoms, predicate="intersects")
+    a, b = a[a < b], b[a < b]
+    km2 = shapely.area(shapely.intersection(dgeoms[a], dgeoms[b])) / 1e6
+    if not len(km2) or km2.max() < 1e-6:
+        return
+    big = km2 >= min_km2 if km2.max() >= min_km2 else km2 >= 1e-6  # slivers only when nothing larger overlaps
+    order = np.argsort(-km2[big], kind="stable")
+    a, b, km2 = a[big][order], b[big][order], km2[big][order]
+    names = districts["name_zh"].astype(str).to_numpy()
+    pairs = [f"{names[i]} ∩ {names[j]} {k:.3g} km²" for i, j, k in zip(a, b, km2)]
+    raise InputError(
+        f"layer 'districts': {len(pairs)} pair(s) of districts overlap: {', '.join(pairs)}; the population model "
+        "gives each cell's people to one district, so districts must not overlap (fix the layer, e.g. the file "
+        "given to `tjspatial import-layer districts`)"
+    )
 
 
 def _cell_boxes(transform: Affine, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

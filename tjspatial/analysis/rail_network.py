@@ -58,6 +58,8 @@ __all__ = [
     "DEFAULT_DWELL_MIN",
     "LINE_SPEEDS_KMH",
     "DUAL_CITY_HUBS",
+    "hub_gap",
+    "dual_city_gap",
     "dual_city_time",
     "dual_city_sensitivity",
     "calibration",
@@ -561,6 +563,31 @@ def dual_city_time(graph: RailGraph, hubs: dict | None = None) -> float:
     hubs = hubs or DUAL_CITY_HUBS
     a, b = list(hubs.values())[:2]
     return graph.travel_time(tuple(a), tuple(b))
+
+
+def hub_gap(graph: RailGraph, place, stations=None) -> str | None:
+    """Why ``place`` (a station name or tuple of names, as in :data:`DUAL_CITY_HUBS`) has no node in ``graph``,
+    or None when it has one: ``"station 西站 missing from rail_stations"`` when the ``rail_stations`` layer
+    (``stations``) lacks it too, else ``"station … on no line of the rail graph"`` (issue #11: results that need
+    the hub are reported as not computed, the rest is computed as usual)."""
+    names = (place,) if isinstance(place, str) else tuple(place)
+    try:
+        graph.nodes_of(names)
+        return None
+    except UnknownNameError:
+        pass
+    label = " / ".join(names)
+    if stations is None:
+        return f"station {label} not in the rail graph"
+    bare = [re.sub(r"(?<=.)站$", "", n) for n in names]
+    held = stations["name_zh"].astype(str).str.replace(r"(?<=.)站$", "", regex=True).isin(bare).any()
+    return f"station {label} on no line of the rail graph" if held else f"station {label} missing from rail_stations"
+
+
+def dual_city_gap(graph: RailGraph, stations=None, hubs: dict | None = None) -> str | None:
+    """Why :func:`dual_city_time` cannot be computed on ``graph`` (the missing hub(s), :func:`hub_gap`), or None."""
+    gaps = [hub_gap(graph, h, stations) for h in list((hubs or DUAL_CITY_HUBS).values())[:2]]
+    return "; ".join(g for g in gaps if g) or None
 
 
 def calibration(path: str | Path | None = None, graph: RailGraph | None = None) -> pd.DataFrame:

@@ -49,7 +49,16 @@ from .context import RunCache
 from .coverage import DEFAULT_DISTANCES, coverage, coverage_delta, plan_stations
 from .indicators import indicators
 from .population import PopulationGrid, population as make_population
-from .rail_network import DUAL_CITY_HUBS, RAIL_METHOD, dual_city_sensitivity, dual_city_time, rail_graph
+from .rail_network import (
+    DUAL_CITY_HUBS,
+    RAIL_METHOD,
+    SENSITIVITY_CASES,
+    dual_city_gap,
+    dual_city_sensitivity,
+    dual_city_time,
+    hub_gap,
+    rail_graph,
+)
 from .stations import STATION_SETS, station_set, station_snapshot
 from .surfaces import distance_surface, isochrones, travel_time_surface
 from .uncertainty import add_range
@@ -157,22 +166,49 @@ def _range_surfaces(pop, gp, area_layers: list[str], cache: RunCache) -> dict:
     return surfaces
 
 
-def _draw_surfaces(graph, stations, gp, out: Path, cache: RunCache) -> dict[str, Path]:
-    """Distance and travel-time surfaces and the isochrones of :func:`analyse`, written to ``out``."""
+def _draw_surfaces(graph, stations, gp, out: Path, cache: RunCache, gaps: dict | None = None) -> dict[str, Path]:
+    """Distance and travel-time surfaces and the isochrones of :func:`analyse`, written to ``out``; a hub in
+    ``gaps`` (hub → reason) gets no surface and one isochrones row saying it was not computed, and why."""
     written = {}
     written["distance_to_station"] = distance_surface(stations, path=gp, cache=cache).to_geotiff(
         out / "distance_to_station.tif"
     )
     iso_rows = []
     for key, hub in HUBS.items():
+        if (gaps or {}).get(hub):
+            row = {"minutes": None, "area_km2": None, "hub": hub, "hub_key": key}
+            row["method"] = f"not computed: {gaps[hub]}"
+            iso_rows.append(gpd.GeoDataFrame([row], geometry=[None], crs=stations.crs))
+            continue
         surf = travel_time_surface(graph, hub, path=gp, cache=cache)
         written[f"travel_time_{key}"] = surf.to_geotiff(out / f"travel_time_{key}.tif")
         iso = isochrones(surf)
         iso_rows.append(iso.assign(hub=hub, hub_key=key, method=surf.description))
-    iso_all = gpd.GeoDataFrame(pd.concat(iso_rows, ignore_index=True), geometry="geometry", crs=iso_rows[0].crs)
+    iso_all = gpd.GeoDataFrame(pd.concat(iso_rows, ignore_index=True), geometry="geometry", crs=iso_rows[-1].crs)
     written["isochrones"] = write_csv_atomic(pd.DataFrame(iso_all.drop(columns="geometry")), out / "isochrones.csv")
     written["isochrones_gpkg"] = write_gpkg_atomic(out / "isochrones.gpkg", {"isochrones": iso_all.to_crs("EPSG:4326")})
     return written
+
+
+def _warn_gaps(gaps: dict, dual_gaps: dict, skipped: list[str]) -> None:
+    """One warning per missing hub naming the station and the results not computed (also put in ``skipped``)."""
+    lost: dict[str, list[str]] = {}
+    for scen, hubs in gaps.items():
+        for key, hub in HUBS.items():
+            if hubs[hub]:
+                what = lost.setdefault(hubs[hub], [])
+                if scen == "open":
+                    what += [f"travel_time_{key}.tif", f"isochrones from {hub}"]
+                what.append(f"rail_times from {hub} ({scen})")
+    for scen, why in dual_gaps.items():
+        if why:
+            lost.setdefault(why, []).append(f"dual_city.csv ({scen})")
+            if scen == "open":
+                lost[why] += ["its sensitivity cases", "indicator dual_city_rail_minutes"]
+    for why, what in lost.items():
+        msg = f"analyse: {why}: not computed: {', '.join(what)}"
+        warnings.warn(msg, UserWarning, stacklevel=3)
+        skipped.append(msg)
 
 
 def _buffers_and_conflicts(gp, have: set[str], out: Path) -> tuple[dict[str, Path], list[str]]:
@@ -276,6 +312,11 @@ def analyse(
     if plan in have:
         graphs["plan"] = rail_graph(gp, scenario="plan", cache=cache)
     stations = load(role["station_points"], gp)
+    # hubs a partial extract lacks (#11): the results that need one are rows "not computed: <reason>", with a
+    # warning naming the station and the results; everything else is computed as usual
+    gaps = {s: {h: hub_gap(g, h, stations) for h in HUBS.values()} for s, g in graphs.items()}
+    dual_gaps = {s: dual_city_gap(g, stations) for s, g in graphs.items()}
+    _warn_gaps(gaps, dual_gaps, skipped)
     area_layers = [a for a in cat.coverage_areas() if a in have]  # declared in the catalog (coverage_label)
     pool = ThreadPoolExecutor(max_workers=workers - 1) if workers > 1 else None
 
@@ -290,7 +331,7 @@ def analyse(
     quiet_gdal = warnings.catch_warnings()
     quiet_gdal.__enter__()
     warnings.simplefilter("ignore", NotGeoreferencedWarning)
-    drawn = submit(_draw_surfaces, graphs["open"], stations, gp, out, cache)
+    drawn = submit(_draw_surfaces, graphs["open"], stations, gp, out, cache, gaps["open"])
     try:
         if pop is None:  # the bundled model, built while the surfaces are drawn
             pop = make_population(None, path=gp, cache=cache)
@@ -358,9 +399,26 @@ def analyse(
 
         # dual-city times and rail times; how the 20-minute verdict moves with the assumptions (#13): once per
         # run, its model case is graphs["open"]
-        sens = dual_city_sensitivity(gp, cache=cache)
+        sens = dual_city_sensitivity(gp, cache=cache) if not dual_gaps["open"] else None
         rows, dual = [], []
         for scen, g in graphs.items():
+            if dual_gaps[scen]:
+                why = f"not computed: {dual_gaps[scen]}"
+                ends = ["/".join(h) for h in list(DUAL_CITY_HUBS.values())[:2]]
+                row = {"scenario": scen, "case": "model", "from": ends[0], "to": ends[1], "minutes": None}
+                row.update({"target_minutes": 20, "method": why, "params": g.params_json()})
+                dual.append(row)
+                if scen == "open":
+                    dual += [{**row, "case": c} for c in SENSITIVITY_CASES if c != "model"]
+            for key, hub in HUBS.items():
+                if gaps[scen][hub]:
+                    why = f"not computed: {gaps[scen][hub]}"
+                    st = {"name_zh": None, "minutes": None, "line_id": None, "method": why, "params": g.params_json()}
+                    rows.append(pd.DataFrame([{**st, "hub": hub, "hub_key": key, "scenario": scen}]))
+                else:
+                    rows.append(g.station_times(hub).assign(hub=hub, hub_key=key, scenario=scen))
+            if dual_gaps[scen]:
+                continue
             dual.append(
                 {
                     "scenario": scen,
@@ -376,9 +434,6 @@ def analyse(
             if scen == "open":  # how the 20-minute verdict moves with the assumptions (#13)
                 for r in sens[sens["case"] != "model"].itertuples():
                     dual.append({**dual[-1], "case": r.case, "minutes": r.minutes, "params": r.params})
-            for key, hub in HUBS.items():
-                st = g.station_times(hub).assign(hub=hub, hub_key=key, scenario=scen)
-                rows.append(st)
 
         ranged = _collect(ranged, lambda k: add_range(raw[k], surfaces, areas=k[0], path=gp, cache=cache))
         results = {k: ranged.get(k, r) for k, r in raw.items()}
