@@ -566,10 +566,24 @@ def dual_city_time(graph: RailGraph, hubs: dict | None = None) -> float:
 
 
 def hub_gap(graph: RailGraph, place, stations=None) -> str | None:
-    """Why ``place`` (a station name or tuple of names, as in :data:`DUAL_CITY_HUBS`) has no node in ``graph``,
-    or None when it has one: ``"station 西站 missing from rail_stations"`` when the ``rail_stations`` layer
-    (``stations``) lacks it too, else ``"station … on no line of the rail graph"`` (issue #11: results that need
-    the hub are reported as not computed, the rest is computed as usual)."""
+    """Why ``place`` has no node in ``graph``, or None when it has one (issue #11: the results that need a hub
+    are reported as not computed, the rest is computed as usual).
+
+    Parameters
+    ----------
+    graph : RailGraph
+        The rail graph.
+    place : str or tuple of str
+        A station name or names, as in :data:`DUAL_CITY_HUBS` (matched as :meth:`RailGraph.nodes_of` does).
+    stations : GeoDataFrame, optional
+        The ``rail_stations`` layer, to say whether the station is missing from it or only from every line.
+
+    Returns
+    -------
+    str or None
+        ``"station 西站 missing from rail_stations"``, ``"station … on no line of the rail graph"`` or
+        ``"station … not in the rail graph"`` (no ``stations``); None when the graph holds the station.
+    """
     names = (place,) if isinstance(place, str) else tuple(place)
     try:
         graph.nodes_of(names)
@@ -585,7 +599,22 @@ def hub_gap(graph: RailGraph, place, stations=None) -> str | None:
 
 
 def dual_city_gap(graph: RailGraph, stations=None, hubs: dict | None = None) -> str | None:
-    """Why :func:`dual_city_time` cannot be computed on ``graph`` (the missing hub(s), :func:`hub_gap`), or None."""
+    """Why :func:`dual_city_time` cannot be computed on ``graph``, or None when it can.
+
+    Parameters
+    ----------
+    graph : RailGraph
+        The rail graph.
+    stations : GeoDataFrame, optional
+        The ``rail_stations`` layer (see :func:`hub_gap`).
+    hubs : dict, optional
+        The two hubs (default :data:`DUAL_CITY_HUBS`).
+
+    Returns
+    -------
+    str or None
+        The :func:`hub_gap` of each missing hub, joined by "; ".
+    """
     gaps = [hub_gap(graph, h, stations) for h in list((hubs or DUAL_CITY_HUBS).values())[:2]]
     return "; ".join(g for g in gaps if g) or None
 
