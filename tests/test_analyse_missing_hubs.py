@@ -153,3 +153,30 @@ def test_overlapping_districts_are_an_input_error_naming_them(gpkg_copy):
         "和平区 ∩ 河东区 1.34 km², 和平区 ∩ 河北区 0.801 km²; "
     )
     assert isinstance(exc.value, ValueError)
+
+
+def test_no_xizhan_loses_only_the_results_from_xizhan(tmp_path):
+    """An extract without 西站: its surface, isochrones and rail times are not computed; the dual-city time (天津站
+    ↔ 滨海) and the other hubs' results are."""
+    sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "osm"))
+    from quirks import write_variant
+
+    src, gpkg = write_variant("no_xizhan", tmp_path), tmp_path / "nx.gpkg"
+    tj.build(source="extract", out=gpkg, options={"extract": src, "cache_dir": tmp_path / "cache"}, quiet=True)
+    with pytest.warns(UserWarning) as caught:
+        written = tj.analyse(gpkg, tmp_path / "out", workers=1)
+    ours = [str(w.message) for w in caught if str(w.message).startswith("analyse: ")]
+    assert ours == [
+        f"analyse: {GAP_XI}: not computed: travel_time_tianjinxi.tif, isochrones from 西站, rail_times from 西站 (open)"
+    ]
+    assert "travel_time_tianjinxi" not in written
+    assert {"travel_time_tianjin", "travel_time_binhai"} <= set(written)
+    out = tmp_path / "out"
+    dual = read(out, "dual_city.csv")
+    assert dual["minutes"].notna().all() and not dual["method"].str.startswith("not computed").any()
+    assert dual.iloc[0]["minutes"] == pytest.approx(dual_city_time(rail_graph(gpkg)))
+    iso = read(out, "isochrones.csv")
+    assert list(iso.loc[iso["minutes"].isna(), "method"]) == [f"not computed: {GAP_XI}"]
+    assert set(iso.loc[iso["minutes"].notna(), "hub"]) == {"天津站", "滨海"}
+    ind = read(out, "indicators.csv").set_index("key")
+    assert ind.loc["dual_city_rail_minutes", "value"] == pytest.approx(dual.iloc[0]["minutes"], abs=0.01)

@@ -42,6 +42,7 @@ from rasterio.errors import NotGeoreferencedWarning
 
 from ..atomic import atomic_path
 from ..catalog import get_catalog
+from ..crs import METRIC_CRS
 from ..gpkg import GeoPackage, write_gpkg_atomic
 from ..io import load, open_gpkg, present_layers
 from ..paths import project_root
@@ -178,7 +179,7 @@ def _draw_surfaces(graph, stations, gp, out: Path, cache: RunCache, gaps: dict |
         if (gaps or {}).get(hub):
             row = {"minutes": None, "area_km2": None, "hub": hub, "hub_key": key}
             row["method"] = f"not computed: {gaps[hub]}"
-            iso_rows.append(gpd.GeoDataFrame([row], geometry=[None], crs=stations.crs))
+            iso_rows.append(gpd.GeoDataFrame([row], geometry=[None], crs=METRIC_CRS))  # as the surfaces
             continue
         surf = travel_time_surface(graph, hub, path=gp, cache=cache)
         written[f"travel_time_{key}"] = surf.to_geotiff(out / f"travel_time_{key}.tif")
