@@ -339,6 +339,7 @@ def analyse(
         # coverage tables: per station set (declared rule, snapshot date), range over the population surfaces
         # at 800 m; the surfaces (model variants) and the areas' zonal weights over them are made meanwhile
         ranging = submit(_range_surfaces, pop, gp, area_layers, cache) if districts in have else None
+        zoning = submit(_buffers_and_conflicts, gp, have, out)  # buffers and conflicts, after the surfaces
         snapshot = station_snapshot(gp)
         sets = {kind: (None if kind == "all" else station_set(kind, gp)) for kind in STATION_SETS_ANALYSED}
         raw = {}  # (areas, station set, distance) -> coverage result
@@ -351,15 +352,6 @@ def analyse(
                     raw[(areas, kind, d)] = coverage(
                         st, pop, areas, distance=d, kind="all" if st is not None else kind, path=gp, cache=cache
                     )
-        surfaces = ranging.result() if ranging is not None else {}
-        # the ranges at 800 m: the other thread takes them from the first while the network, plan and rail
-        # results are made here; then this thread takes the ones not started yet from the last (_collect)
-        ranged = {
-            k: submit(add_range, r, surfaces, areas=k[0], path=gp, cache=cache)
-            for k, r in raw.items()
-            if k[2] == 800 and surfaces
-        }
-        zoning = submit(_buffers_and_conflicts, gp, have, out)  # after the ranges, beside the indicators
         net_tables = []
         if graph is not None and districts in have:
             from .network_coverage import WalkNetwork
@@ -436,6 +428,14 @@ def analyse(
                 for r in sens[sens["case"] != "model"].itertuples():
                     dual.append({**dual[-1], "case": r.case, "minutes": r.minutes, "params": r.params})
 
+        surfaces = ranging.result() if ranging is not None else {}
+        # the ranges at 800 m: the other thread takes them from the first, this one the ones not started yet
+        # from the last (_collect)
+        ranged = {
+            k: submit(add_range, r, surfaces, areas=k[0], path=gp, cache=cache)
+            for k, r in raw.items()
+            if k[2] == 800 and surfaces
+        }
         ranged = _collect(ranged, lambda k: add_range(raw[k], surfaces, areas=k[0], path=gp, cache=cache))
         results = {k: ranged.get(k, r) for k, r in raw.items()}
         tables, catch = [], []
