@@ -159,7 +159,7 @@ FULL_BUILD_EXIT = {q: 0 for q in QUIRKS} | {"outside_tianjin": 2}
     reason="~8 s per variant; set TJSPATIAL_FULL_QUIRKS=1 to build every quirk variant in full",
 )
 def test_every_quirk_variant_builds_the_whole_catalog(tmp_path):
-    """Every variant through every layer (plan layers included), not only the OSM layers."""
+    """Every variant through every layer (plan layers included), not only the OSM layers, then `analyse`."""
     failed = {}
     for quirk in sorted(QUIRKS):
         src = write_variant(quirk, tmp_path / quirk)
@@ -172,6 +172,9 @@ def test_every_quirk_variant_builds_the_whole_catalog(tmp_path):
             counts = (list(p.index), p.loc["planned_rail", "feature_count"], p.loc["urban_clusters", "feature_count"])
             if counts != (tj.get_catalog().ids, N_PLANNED_RAIL, N_CLUSTERS):
                 failed[quirk] = counts
+            a = cli("analyse", "--gpkg", out, "--out", tmp_path / quirk / "analysis")  # degrades per result
+            if a.returncode != 0:
+                failed[quirk] = ("analyse", a.stderr[-1000:])
     assert not failed, failed
 
 
