@@ -216,15 +216,17 @@ BUILTIN_RAISE_ALLOWED = {
     # (file, line text) that may raise a built-in exception: why it is not a user-facing error
     ("plan/shapes.py", "ValueError"): "inside the plan builders; build() reports it as a BuildError naming the layer",
     ("publish/shapefile.py", "ValueError"): "an internal invariant of the DBF writer (a bug if reached)",
+    ("analysis/coverage.py", "TypeError"): "a wrong Python type for stations/areas/population: a caller's bug",
+    ("analysis/indicators.py", "ValueError"): "indicators() row builder: 'met'/'not met' without a target is a bug",
+    ("analysis/population.py", "TypeError"): "a wrong source type or unknown model keyword (Python API only): a bug",
+    (
+        "analysis/population.py",
+        "RuntimeError",
+    ): "model tiling invariant, checked after _refuse_overlaps (a bug if reached)",
 }
 
-BUILTIN_RAISE_TODO = {
-    # analysis/* (converted by its owner): file -> count still allowed; it may only shrink
-    "analysis/coverage.py": 3,
-    "analysis/indicators.py": 1,
-    "analysis/network_coverage.py": 8,
-    "analysis/population.py": 5,
-    "analysis/population_fetch.py": 1,
+BUILTIN_RAISE_TODO: dict[str, int] = {
+    # file -> count of plain built-in raises still allowed; it may only shrink (analysis/* done in #12)
 }
 
 _BUILTIN_ERRORS = {"ValueError", "TypeError", "KeyError", "RuntimeError", "FileNotFoundError", "OSError", "Exception"}

@@ -413,3 +413,20 @@ def test_street_buffers_built_in_numpy_are_geos_buffers():
     assert shapely.equals_exact(ours, geos, tolerance=0).all()
     assert (shapely.is_ccw(shapely.get_exterior_ring(ours)) == shapely.is_ccw(shapely.get_exterior_ring(geos))).all()
     assert shapely.area(ours) == pytest.approx(shapely.area(geos), rel=1e-13)
+
+
+def test_bad_street_arrays_are_input_errors_naming_the_field_and_value():
+    from tjspatial.errors import InputError, MissingFileError
+
+    xy = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]])
+    with pytest.raises(InputError, match=r"field 'length'.*1 edge\(s\).*first: -5\.0 between nodes 1 and 2"):
+        WalkNetwork.from_arrays(xy, [0, 1], [1, 2], [10.0, -5.0])
+    with pytest.raises(InputError, match=r"1 edge\(s\) refer to nodes outside 0\.\.2 \(first: 1 -> 7\)"):
+        WalkNetwork.from_arrays(xy, [0, 1], [1, 7])
+    g = nx.MultiDiGraph(crs="EPSG:4548")
+    g.add_node(1, x=0.0, y=0.0)
+    g.add_node(2)
+    with pytest.raises(InputError, match=r"fields 'x' and 'y'.*node 2 lacks them"):
+        WalkNetwork.from_graph(g)
+    with pytest.raises(MissingFileError, match="no walk network at"):
+        load_walk_graph("/nonexistent/walk.graphml")

@@ -194,3 +194,14 @@ def test_township_constraints_name_real_streets(built_gpkg):
         street = street if street.endswith("街道") else street.replace("城区", "街道")
         assert street in streets, name
     assert int(c["census_2020"].sum()) == 166_134 + 97_854 + 70_356 + 69_844
+
+
+def test_population_raster_missing_or_unreadable_names_the_file(tmp_path):
+    from tjspatial.errors import MissingFileError
+
+    with pytest.raises(MissingFileError, match=r"no population raster at .*none\.tif"):
+        tj.population(tmp_path / "none.tif")
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"not a tiff")
+    with pytest.raises(InputError, match=r"population raster .*bad\.tif is not a readable raster"):
+        tj.population(bad)

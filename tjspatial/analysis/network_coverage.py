@@ -55,7 +55,7 @@ from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
 from ..crs import METRIC_CRS
-from ..errors import BuildError, InputError
+from ..errors import BuildError, InputError, MissingFileError
 from ..paths import osm_cache_dir
 
 if TYPE_CHECKING:
@@ -141,16 +141,24 @@ class WalkNetwork:
         """Build from node coordinates (metres in ``crs``) and edge end indices (lengths default to straight)."""
         xy = np.ascontiguousarray(xy, dtype=float)
         u, v = np.asarray(u, dtype=np.int64), np.asarray(v, dtype=np.int64)
+        n = len(xy)
+        out = np.flatnonzero((u < 0) | (u >= n) | (v < 0) | (v >= n))
+        if len(out):  # checked before the default lengths index xy with them
+            i = out[0]
+            raise InputError(
+                f"street graph: {len(out)} edge(s) refer to nodes outside 0..{n - 1} (first: {u[i]} -> {v[i]})"
+            )
         if length is None:
             length = np.hypot(*(xy[u] - xy[v]).T)
         length = np.asarray(length, dtype=float)
         keep = u != v
         a, b, w = np.minimum(u, v)[keep], np.maximum(u, v)[keep], length[keep]
         if (w < 0).any() or not np.isfinite(w).all():
-            raise ValueError("street graph: edge lengths must be finite and non-negative metres")
-        n = len(xy)
-        if len(a) and (a.min() < 0 or b.max() >= n):
-            raise ValueError(f"street graph: edges refer to nodes outside 0..{n - 1}")
+            bad = np.flatnonzero((w < 0) | ~np.isfinite(w))
+            raise InputError(
+                f"street graph: field 'length' must be finite, non-negative metres; {len(bad)} edge(s) are not "
+                f"(first: {float(w[bad[0]])!r} between nodes {a[bad[0]]} and {b[bad[0]]})"
+            )
         order = np.lexsort((w, b, a))
         a, b, w = a[order], b[order], w[order]
         first = np.ones(len(a), dtype=bool)
@@ -170,7 +178,7 @@ class WalkNetwork:
         """Convert a networkx street graph (osmnx conventions, see the module docstring) — the GraphML import
         path; ``crs``: the metric CRS (default: the zone that follows the nodes, EPSG:4548 in Tianjin)."""
         if graph is None or graph.number_of_nodes() == 0:
-            raise ValueError(
+            raise InputError(
                 "the street graph is empty; load one with tjspatial.analysis.network_coverage.load_walk_graph"
             )
         ids = np.fromiter(graph.nodes, dtype=object, count=graph.number_of_nodes())
@@ -178,7 +186,10 @@ class WalkNetwork:
             x = np.fromiter((d["x"] for _, d in graph.nodes(data=True)), dtype=float, count=len(ids))
             y = np.fromiter((d["y"] for _, d in graph.nodes(data=True)), dtype=float, count=len(ids))
         except KeyError:
-            raise ValueError("street graph: every node needs 'x' and 'y' attributes (osmnx convention)") from None
+            raise InputError(
+                "street graph: every node needs fields 'x' and 'y' (osmnx convention); "
+                f"node {next(k for k, d in graph.nodes(data=True) if 'x' not in d or 'y' not in d)!r} lacks them"
+            ) from None
         src = CRS.from_user_input(graph.graph.get("crs", "EPSG:4326"))
         if crs is None:
             import geopandas as gpd
@@ -194,7 +205,7 @@ class WalkNetwork:
             x, y = Transformer.from_crs(src, crs, always_xy=True).transform(x, y)
         edges = list(graph.edges(data="length"))
         if not edges:
-            raise ValueError("the street graph has no edges")
+            raise InputError(f"the street graph ({len(ids)} nodes) has no edges")
         index = pd.Index(ids)
         eu = index.get_indexer(pd.Index([e[0] for e in edges]))
         ev = index.get_indexer(pd.Index([e[1] for e in edges]))
@@ -326,8 +337,8 @@ class WalkNetwork:
 
         Raises
         ------
-        FileNotFoundError
-            No file at ``path``.
+        MissingFileError
+            No file at ``path`` (also a :class:`FileNotFoundError`).
         InputError
             The file is not such a network: the message names the file, the table and the missing column (or the
             bad values).
@@ -337,7 +348,7 @@ class WalkNetwork:
         if suffix == ".graphml":
             return cls.from_graph(load_walk_graph(path))
         if not path.is_file():
-            raise FileNotFoundError(f"no walk network at {path}; write one with `tjspatial walk-network --out FILE`")
+            raise MissingFileError(f"no walk network at {path}; write one with `tjspatial walk-network --out FILE`")
         if suffix == ".parquet":
             return cls._load_parquet(path)
         return cls._load_gpkg(path)
@@ -602,7 +613,7 @@ def walk_catchment(
         fast).
     """
     if graph is None:
-        raise ValueError("walk catchments need a street graph (tjspatial.analysis.network_coverage.load_walk_graph)")
+        raise InputError("walk catchments need a street graph (tjspatial.analysis.network_coverage.load_walk_graph)")
     net = _network(graph)
     pts = np.asarray(points)
     if pts.dtype == object:
@@ -935,8 +946,8 @@ def load_walk_graph(path: str | Path | None = None) -> nx.MultiDiGraph:
 
     Raises
     ------
-    FileNotFoundError
-        No file at ``path`` (the message says how to build it).
+    MissingFileError
+        No file at ``path`` (the message says how to build it; also a :class:`FileNotFoundError`).
     BuildError
         The file is not such a graph (names the file and what is wrong).
     """
@@ -944,7 +955,7 @@ def load_walk_graph(path: str | Path | None = None) -> nx.MultiDiGraph:
 
     path = Path(path) if path else osm_cache_dir() / "walk_network.graphml"
     if not path.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"no walk network at {path}; build it with `tjspatial walk-network` "
             f"(Overpass) or `tjspatial walk-network --extract FILE`"
         )

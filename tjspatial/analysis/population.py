@@ -61,7 +61,7 @@ from pyproj import CRS, Transformer
 from scipy import sparse
 from scipy.spatial import cKDTree
 
-from ..errors import InputError, UnknownNameError, ValidationError
+from ..errors import InputError, MissingFileError, UnknownNameError, ValidationError
 from ..crs import METRIC_CRS, to_metric, transformer
 from ..catalog import get_catalog, role_id
 from ..io import load, present_layers, read_source_table, source_raster
@@ -512,7 +512,9 @@ def _grid_from_tif(
             tags = src.tags()
             shape_all = (src.height, src.width)
     except rasterio.errors.RasterioIOError as exc:
-        raise FileNotFoundError(f"cannot read population raster {path}: {exc}") from exc
+        if not Path(path).is_file():
+            raise MissingFileError(f"no population raster at {path}") from exc
+        raise InputError(f"population raster {path} is not a readable raster (GeoTIFF): {exc}") from exc
     check_population_raster(arr, transform, crs, str(path))  # CRS, overlap with Tianjin, nodata share, sign
     values = np.asarray(arr.filled(0.0), dtype=np.float32)
     values[~np.isfinite(values) | (values < 0)] = 0.0
@@ -633,7 +635,7 @@ def population(
         p = Path(source)
         if p.suffix.lower() in (".tif", ".tiff", ".vrt") or p.is_file():
             if not p.is_file():
-                raise FileNotFoundError(f"no population raster at {p}")
+                raise MissingFileError(f"no population raster at {p}")
             return _grid_from_tif(p, year, accuracy or "derived", window, path)
         gdf = load(str(source), path)
         return _polygons(gdf, column, year, accuracy or gdf.attrs.get("accuracy", "derived"), f"layer:{source}")

@@ -45,7 +45,7 @@ from pyproj import CRS, Transformer
 
 from ..atomic import atomic_path
 from ..catalog import role_id
-from ..errors import InputError
+from ..errors import InputError, MissingFileError
 from ..io import load
 from ..paths import project_root
 
@@ -388,7 +388,7 @@ def cached_grid(source: str, cache_dir: str | Path | None = None) -> Path:
     """
     p = (Path(cache_dir) if cache_dir else default_cache_dir()) / f"{source}_tianjin.tif"
     if not p.is_file():
-        raise FileNotFoundError(
+        raise MissingFileError(
             f"no fetched {source!r} population grid at {p}: run `tjspatial population fetch --source {source}` first"
         )
     return p
