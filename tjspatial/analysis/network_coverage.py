@@ -49,12 +49,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components, dijkstra
 from scipy.spatial import cKDTree
 
-from ..crs import METRIC_CRS
+from ..crs import METRIC_CRS, transformer
 from ..errors import BuildError, InputError, MissingFileError
 from ..paths import osm_cache_dir
 
@@ -202,7 +202,7 @@ class WalkNetwork:
                 else METRIC_CRS
             )
         if not src.equals(CRS.from_user_input(crs)):
-            x, y = Transformer.from_crs(src, crs, always_xy=True).transform(x, y)
+            x, y = transformer(src, crs).transform(x, y)
         edges = list(graph.edges(data="length"))
         if not edges:
             raise InputError(f"the street graph ({len(ids)} nodes) has no edges")
