@@ -120,19 +120,7 @@ class GridIntegrator:
         geoms = np.asarray(geoms, dtype=object).reshape(-1)
         gi, rows, cols = (np.asarray(a, dtype=np.int64) for a in (gi, rows, cols))
         g, r, k, dw, um = (self.boundary_pieces(geoms) if bp is None else bp)[:5]
-        nr, nc = self.shape
-        width = nc + 2
-        key = (g * nr + r) * width + (k + 1)
-        order = np.argsort(key, kind="stable")
-        key, dw, part = key[order], dw[order], (dw * (k + 1 - um))[order]
-        cs = np.concatenate([[0.0], np.cumsum(dw)])
-        cs2 = np.concatenate([[0.0], np.cumsum(part)])
-        qrow = (gi * nr + rows) * width
-        q = qrow + (cols + 1)
-        start = np.searchsorted(key, qrow, side="left")
-        lo = np.searchsorted(key, q, side="left")
-        hi = np.searchsorted(key, q, side="right")
-        return (cs[lo] - cs[start]) + (cs2[hi] - cs2[lo])
+        return self._row_band_sums(g, r, k, dw, dw * (k + 1 - um), gi, rows, cols)
 
     def moments_at(self, geoms, gi: np.ndarray, rows: np.ndarray, cols: np.ndarray, bp=None) -> np.ndarray:
         """Area and first moments of ``geoms[gi[j]] ∩ cell (rows[j], cols[j])`` in the cell's own coordinates
@@ -160,13 +148,8 @@ class GridIntegrator:
         geoms = np.asarray(geoms, dtype=object).reshape(-1)
         gi, rows, cols = (np.asarray(a, dtype=np.int64) for a in (gi, rows, cols))
         g, r, k, dw, um, loc = self.boundary_pieces(geoms) if bp is None else bp
-        nr, nc = self.shape
-        width = nc + 2
-        key = (g * nr + r) * width + (k + 1)
-        order = np.argsort(key, kind="stable")
-        key = key[order]
-        t0, t1, s0, s1 = loc[order].T
-        d = dw[order]
+        t0, t1, s0, s1 = loc.T
+        d = dw
         a0, a1 = 1.0 - t0, 1.0 - t1
         left = np.column_stack([d, d / 2, d * (s0 + s1) / 2])
         same = np.column_stack(
@@ -176,8 +159,20 @@ class GridIntegrator:
                 d * (a0 * s0 / 3 + (a0 * s1 + a1 * s0) / 6 + a1 * s1 / 3),
             ]
         )
-        cl = np.vstack([np.zeros((1, 3)), np.cumsum(left, axis=0)])
-        cs = np.vstack([np.zeros((1, 3)), np.cumsum(same, axis=0)])
+        return self._row_band_sums(g, r, k, left, same, gi, rows, cols)
+
+    def _row_band_sums(self, g, r, k, left, same, gi, rows, cols) -> np.ndarray:
+        """Per query ``(gi[j], rows[j], cols[j])``: Σ ``left`` over the pieces of that geometry and row left of the
+        cell plus Σ ``same`` over the pieces inside it (prefix sums over pieces sorted by geometry, row, column).
+        ``left`` and ``same`` are per piece, 1-D or ``(n, m)``; the result has one row per query."""
+        nr, nc = self.shape
+        width = nc + 2
+        key = (g * nr + r) * width + (k + 1)
+        order = np.argsort(key, kind="stable")
+        key, left, same = key[order], left[order], same[order]
+        zero = np.zeros((1,) + left.shape[1:])
+        cl = np.concatenate([zero, np.cumsum(left, axis=0)])
+        cs = np.concatenate([zero, np.cumsum(same, axis=0)])
         qrow = (gi * nr + rows) * width
         q = qrow + (cols + 1)
         start = np.searchsorted(key, qrow, side="left")
