@@ -25,7 +25,6 @@ the tests serve tiny rasters in each product's real format and CRS from a local 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -44,6 +43,7 @@ import rasterio.windows
 from pyproj import CRS, Transformer
 
 from ..atomic import atomic_path
+from ..build_context import file_sha256
 from ..catalog import role_id
 from ..errors import InputError, MissingFileError
 from ..io import load
@@ -158,14 +158,6 @@ def ghsl_tiles(bounds_lonlat=TIANJIN_BBOX) -> list[str]:
     return sorted({f"R{r}_C{c}" for r, c in zip(rows, cols)})
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def download(
     url: str,
     dest: str | Path,
@@ -203,7 +195,7 @@ def download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     side = dest.with_name(dest.name + ".sha256")
     if dest.is_file():
-        digest = _sha256(dest)
+        digest = file_sha256(dest)
         recorded = side.read_text().split()[0] if side.is_file() else None
         if (sha256 or recorded) in (None, digest):
             return dest, digest
@@ -228,7 +220,7 @@ def download(
                     if not block:
                         break
                     f.write(block)
-    digest = _sha256(part)
+    digest = file_sha256(part)
     if sha256 and digest != sha256.lower():
         part.unlink()
         raise InputError(

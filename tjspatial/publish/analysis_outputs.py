@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import atomic_path
+from ..build_context import file_sha256
 from ..paths import catalog_dir
 
 __all__ = ["RECORD", "AnalysisOutputs", "record_analysis", "load_analysis", "gpkg_fingerprint"]
@@ -34,14 +35,6 @@ _REUSED = ("coverage.csv", "coverage_delta.csv", "indicators.csv")
 """The outputs the maps read (their SHA-256 is in the record)."""
 
 _VERSION = 1
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def gpkg_fingerprint(gpkg: str | Path) -> dict:
@@ -59,7 +52,7 @@ def gpkg_fingerprint(gpkg: str | Path) -> dict:
     """
     path = Path(getattr(gpkg, "path", gpkg)).resolve()
     st = path.stat()
-    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _sha256(path)}
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": file_sha256(path)}
 
 
 def _code_fingerprint() -> str:
@@ -115,7 +108,7 @@ def record_analysis(
     for p in written.values():
         p = Path(p)
         if p.name in _REUSED and p.parent.resolve() == out.resolve() and p.is_file():
-            outputs[p.name] = _sha256(p)
+            outputs[p.name] = file_sha256(p)
     record = {
         "version": _VERSION,
         "analysed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -268,7 +261,7 @@ def load_analysis(folder: str | Path, gpkg: str | Path) -> AnalysisOutputs:
         return no(f"the fetched population grids changed since the analysis in {folder}", record)
     for name, sha in (record.get("outputs") or {}).items():
         p = folder / name
-        if not p.is_file() or _sha256(p) != sha:
+        if not p.is_file() or file_sha256(p) != sha:
             return no(f"{p} changed since the analysis wrote it", record)
     return AnalysisOutputs(
         folder,

@@ -36,7 +36,6 @@ EPSG:4548.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -60,6 +59,7 @@ from .qgis_project import display_title, layer_abstract, layer_licences, metadat
 from .qml import style_qml
 from .shapefile import ExportError, LongValueWarning, read_shapefile, restore_types, write_shapefile
 from ..atomic import atomic_path, pid_alive
+from ..build_context import file_sha256 as sha256_file
 
 __all__ = [
     "export",
@@ -351,26 +351,6 @@ def read_index(path: str | Path) -> pd.DataFrame:
         One row per exported layer.
     """
     return pd.read_csv(path, encoding="utf-8-sig")
-
-
-def sha256_file(path: str | Path) -> str:
-    """The sha256 hex digest of a file.
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-        The file.
-
-    Returns
-    -------
-    str
-        64 hex digits.
-    """
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_manifest(out_dir: str | Path) -> dict | None:
