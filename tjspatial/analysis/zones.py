@@ -38,8 +38,12 @@ def _worst(*acc: str) -> str:
     return max(acc, key=lambda a: _ORDER.index(a) if a in _ORDER else len(_ORDER))
 
 
-def _present(path) -> set[str]:
-    return present_layers(path)
+def _catalog_layers(path, theme: str, geometry_type: str) -> list[str]:
+    """Ids of the catalog's layers of ``theme`` and ``geometry_type`` that the GeoPackage holds, in catalog order."""
+    have = present_layers(path)
+    return [
+        lay.id for lay in get_catalog() if lay.theme == theme and lay.geometry_type == geometry_type and lay.id in have
+    ]
 
 
 def eco_layers(path=None) -> list[str]:
@@ -55,10 +59,7 @@ def eco_layers(path=None) -> list[str]:
     list of str
         Layer ids, in catalog order.
     """
-    have = _present(path)
-    return [
-        lay.id for lay in get_catalog() if lay.theme == "ecology" and lay.geometry_type == "Polygon" and lay.id in have
-    ]
+    return _catalog_layers(path, "ecology", "Polygon")
 
 
 def line_layers(path=None) -> list[str]:
@@ -74,12 +75,7 @@ def line_layers(path=None) -> list[str]:
     list of str
         Layer ids, in catalog order.
     """
-    have = _present(path)
-    return [
-        lay.id
-        for lay in get_catalog()
-        if lay.theme == "transport" and lay.geometry_type == "LineString" and lay.id in have
-    ]
+    return _catalog_layers(path, "transport", "LineString")
 
 
 def rings(
