@@ -57,7 +57,7 @@ import rasterio
 import rasterio.features
 import shapely
 from affine import Affine
-from pyproj import CRS, Transformer
+from pyproj import CRS
 from scipy import sparse
 from scipy.spatial import cKDTree
 
@@ -1044,7 +1044,7 @@ def _modis_urban(uxy: np.ndarray, path) -> np.ndarray:
     """1 where the bundled MODIS 2019 land cover (0.05°) is urban (IGBP 13), else 0, at EPSG:4548 points."""
     f = source_raster("landcover_modis", path)  # the bundled GeoTIFF, copied into the GeoPackage
     # the coordinates alone, through the transformer GeoSeries.to_crs would use (no point objects: 10x faster)
-    to_ll = Transformer.from_crs(CRS.from_user_input(METRIC_CRS), CRS.from_user_input("EPSG:4326"), always_xy=True)
+    to_ll = transformer(METRIC_CRS, "EPSG:4326")
     lon, lat = to_ll.transform(np.ascontiguousarray(uxy[:, 0]), np.ascontiguousarray(uxy[:, 1]))
     with rasterio.open(f) as src:
         arr = src.read(1)

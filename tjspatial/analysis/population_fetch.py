@@ -40,11 +40,12 @@ import numpy as np
 import rasterio
 import rasterio.merge
 import rasterio.windows
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
 from ..atomic import atomic_path
 from ..build_context import file_sha256
 from ..catalog import role_id
+from ..crs import transformer
 from ..errors import InputError, MissingFileError
 from ..io import load
 from ..paths import project_root
@@ -149,7 +150,7 @@ def ghsl_tiles(bounds_lonlat=TIANJIN_BBOX) -> list[str]:
     list of str
         Tile ids.
     """
-    t = Transformer.from_crs("EPSG:4326", "ESRI:54009", always_xy=True)
+    t = transformer("EPSG:4326", "ESRI:54009")
     lon0, lat0, lon1, lat1 = bounds_lonlat
     lons, lats = np.meshgrid(np.linspace(lon0, lon1, 9), np.linspace(lat0, lat1, 9))
     x, y = t.transform(lons.ravel(), lats.ravel())

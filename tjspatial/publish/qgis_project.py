@@ -27,10 +27,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
 from ..catalog import ACCURACY_CLASSES, THEMES, Catalog, Layer, get_catalog
-from ..crs import METRIC_CRS, STORAGE_CRS
+from ..crs import METRIC_CRS, STORAGE_CRS, transformer
 from .qgis_layouts import bookmarks_element, layouts_element, print_maps, visibility_presets_element, Bookmark
 from .qml import GEOMETRY_QGIS, aliases_element, layer_style, style_elements
 from ..atomic import atomic_path
@@ -343,15 +343,10 @@ def _extent(parent: ET.Element, tag: str, bounds: Sequence[float]) -> None:
         ET.SubElement(ext, name).text = repr(float(v))
 
 
-@lru_cache(maxsize=16)
-def _transformer(src: str, dst: str) -> Transformer:
-    return Transformer.from_crs(src, dst, always_xy=True)
-
-
 def _to_crs_bounds(b: Sequence[float], src: str, dst: str) -> tuple[float, float, float, float]:
     if src == dst:
         return tuple(float(v) for v in b)  # type: ignore[return-value]
-    t = _transformer(src, dst)
+    t = transformer(src, dst)
     xs, ys = t.transform([b[0], b[2], b[0], b[2]], [b[1], b[1], b[3], b[3]])
     return (min(xs), min(ys), max(xs), max(ys))
 
