@@ -153,9 +153,7 @@ class RailGraph:
         if isinstance(place, str):
             place = (place,)
         if isinstance(place, tuple) and place and all(isinstance(p, str) for p in place):
-            names = self.nodes["name_zh"].astype(str).str.replace(r"(?<=.)站$", "", regex=True).to_numpy()
-            wanted = [re.sub(r"(?<=.)站$", "", p) for p in place]
-            hit = np.flatnonzero(np.isin(names, wanted))
+            hit = np.flatnonzero(_names_match(self.nodes["name_zh"], place))
             if not len(hit):
                 raise UnknownNameError(f"no station named {' / '.join(place)} in the rail graph")
             return hit
@@ -565,6 +563,12 @@ def dual_city_time(graph: RailGraph, hubs: dict | None = None) -> float:
     return graph.travel_time(tuple(a), tuple(b))
 
 
+def _names_match(name_zh: pd.Series, place: tuple[str, ...]) -> np.ndarray:
+    """Whether each station name is one of ``place``, a final 站 ignored on both sides (天津站 = 天津)."""
+    bare = [re.sub(r"(?<=.)站$", "", p) for p in place]
+    return name_zh.astype(str).str.replace(r"(?<=.)站$", "", regex=True).isin(bare).to_numpy()
+
+
 def hub_gap(graph: RailGraph, place, stations=None) -> str | None:
     """Why ``place`` has no node in ``graph``, or None when it has one (issue #11: the results that need a hub
     are reported as not computed, the rest is computed as usual).
@@ -593,8 +597,7 @@ def hub_gap(graph: RailGraph, place, stations=None) -> str | None:
     label = " / ".join(names)
     if stations is None:
         return f"station {label} not in the rail graph"
-    bare = [re.sub(r"(?<=.)站$", "", n) for n in names]
-    held = stations["name_zh"].astype(str).str.replace(r"(?<=.)站$", "", regex=True).isin(bare).any()
+    held = _names_match(stations["name_zh"], names).any()
     return f"station {label} on no line of the rail graph" if held else f"station {label} missing from rail_stations"
 
 
