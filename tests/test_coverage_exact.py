@@ -352,3 +352,32 @@ def test_national_raster_is_read_in_a_float32_window_around_the_study_area(built
         assert tj.coverage(None, pop, far, path=built_gpkg)["pop_total"].iloc[0] == 0
     with pytest.raises(InputError, match="does not overlap the study area"):
         tj.population(path, path=built_gpkg, window=(10.0, 50.0, 11.0, 51.0))
+
+
+def test_districts_take_their_pieces_from_the_model(built_gpkg):
+    """#15: over the model's own districts (the default areas) each split-cell piece is taken in the district it
+    was cut from, without locating it geometrically; the coverage equals the geometric matching's (used for any
+    other areas) to 1e-12, and pop_total is each district's census total."""
+    import dataclasses
+
+    from tjspatial.analysis import zonal
+
+    pop = tj.population(path=built_gpkg)
+    districts = tj.load("districts", built_gpkg)
+    stations = tj.load("rail_stations", built_gpkg)
+    plain = dataclasses.replace(pop, pieces=dataclasses.replace(pop.pieces, district_geoms=None, _tree=None))
+    for d in (500, 800):
+        fast = tj.coverage(stations, pop, "districts", distance=d, path=built_gpkg)
+        slow = tj.coverage(stations, plain, "districts", distance=d, path=built_gpkg)
+        for col in ("pop_total", "pop_covered", "pop_share", "area_covered_km2"):
+            assert np.asarray(fast[col]) == pytest.approx(np.asarray(slow[col]), rel=1e-12, abs=0), col
+    assert np.asarray(fast["pop_total"]) == pytest.approx(districts["pop_2020"].to_numpy(float), abs=1e-6)
+    assert fast["pop_covered"].sum() > 1e6
+    # the geometric matching ran only for the copy without the district polygons
+    assert ("piece_moments",) not in zonal.surface_cache(pop).memo
+    assert ("piece_moments",) in zonal.surface_cache(plain).memo
+    # areas that are not the model's districts (moved by 1 mm) take the geometric matching
+    moved = tj.to_metric(districts)
+    moved["geometry"] = moved.geometry.translate(0.001, 0)
+    tj.coverage(stations, pop, moved, distance=800, path=built_gpkg)
+    assert ("piece_moments",) in zonal.surface_cache(pop).memo

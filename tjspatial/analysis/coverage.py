@@ -511,28 +511,52 @@ def _to_grid_crs(pop, geoms: np.ndarray, crs, same: bool) -> np.ndarray:
     return np.asarray(gpd.GeoSeries(geoms, crs=crs).to_crs(pop.crs).values, dtype=object)
 
 
-def _areas_key(geoms: np.ndarray) -> tuple:
-    return ("area_totals", hashlib.sha1(b"".join(shapely.to_wkb(geoms))).hexdigest())
+def _areas_key(geoms: np.ndarray, wkb: np.ndarray | None = None) -> tuple:
+    wkb = shapely.to_wkb(geoms) if wkb is None else wkb
+    return ("area_totals", hashlib.sha1(b"".join(wkb)).hexdigest())
+
+
+def _own_districts(pieces, wkb: np.ndarray) -> np.ndarray | None:
+    """Per district the pieces were cut from (``pieces.district_geoms``), the index of the area that is that very
+    polygon (same WKB), or -1; ``None`` unless every area is one of them, each once."""
+    dgeoms = getattr(pieces, "district_geoms", None)
+    if dgeoms is None or not len(wkb):
+        return None
+    index = {w: i for i, w in enumerate(shapely.to_wkb(np.asarray(dgeoms, dtype=object)))}
+    area_of = np.full(len(index), -1, dtype=np.int64)
+    if len(index) != len(dgeoms):
+        return None  # two districts with the same polygon
+    for i, w in enumerate(wkb):
+        j = index.get(w)
+        if j is None or area_of[j] >= 0:
+            return None
+        area_of[j] = i
+    return area_of
 
 
 def _area_entry(pop, geoms: np.ndarray, pieces, cache=None) -> list:
     """The per-surface memo entry of a set of areas (grid CRS): ``[totals, pairs, n_outside, warned]``, computed
     once per surface and set of areas (``cache``: the surface's, if already looked up)."""
-    from .zonal import piece_moments, pieces_in_areas, surface_cache
+    from .zonal import piece_moments, pieces_in_areas, pieces_in_districts, surface_cache
 
     if cache is None:
         cache = surface_cache(pop)
     integ, memo = cache.integrator, cache.memo
-    key = _areas_key(geoms)
+    wkb = shapely.to_wkb(geoms)
+    key = _areas_key(geoms, wkb)
     hit = memo.get(key)
     if hit is None:
         abp = integ.boundary_pieces(geoms)
         totals = integ.sum(geoms, bp=abp)
         pairs = None
         if pieces is not None:
-            if ("piece_moments",) not in memo:  # the same for every set of areas
-                memo[("piece_moments",)] = piece_moments(integ, pieces)
-            pairs = pieces_in_areas(integ, pieces, geoms, bp=abp, pmom=memo[("piece_moments",)])
+            area_of = _own_districts(pieces, wkb)
+            if area_of is not None:  # the areas are the districts the pieces were cut from (the default)
+                pairs = pieces_in_districts(integ, pieces, area_of, geoms, bp=abp)
+            else:
+                if ("piece_moments",) not in memo:  # the same for every set of areas
+                    memo[("piece_moments",)] = piece_moments(integ, pieces)
+                pairs = pieces_in_areas(integ, pieces, geoms, bp=abp, pmom=memo[("piece_moments",)])
             totals = totals + np.bincount(
                 pairs[0], weights=np.asarray(pieces.persons, float)[pairs[1]] * pairs[2], minlength=len(geoms)
             )

@@ -145,6 +145,9 @@ class Pieces:
     geoms : shapely polygons (grid CRS).
     persons : float64 persons per piece.
     district : int array, index into the grid's ``district_names``.
+    district_geoms : optional, the district polygons (grid CRS) the pieces were cut from: piece ``j`` is the part
+        of its cell inside ``district_geoms[district[j]]``. Coverage over exactly these polygons then takes each
+        piece's district from ``district`` instead of locating the pieces geometrically.
     """
 
     rows: np.ndarray
@@ -152,6 +155,7 @@ class Pieces:
     geoms: np.ndarray
     persons: np.ndarray
     district: np.ndarray
+    district_geoms: Any = field(default=None, repr=False, compare=False)
     _tree: Any = field(default=None, repr=False, compare=False)
 
     def weights(self, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1010,7 +1014,14 @@ def _model(path, cell: float, variant: str, p: dict, q: _Prepared) -> Population
     values = np.zeros(q.shape)
     np.add.at(values, (q.rows, q.cols), persons)
     nw = q.n_whole
-    pc = Pieces(rows=q.rows[nw:], cols=q.cols[nw:], geoms=q.pieces, persons=persons[nw:], district=udist[nw:])
+    pc = Pieces(
+        rows=q.rows[nw:],
+        cols=q.cols[nw:],
+        geoms=q.pieces,
+        persons=persons[nw:],
+        district=udist[nw:],
+        district_geoms=np.asarray(districts.geometry.values, dtype=object),
+    )
     notes = q.notes if p["uninhabited"] else []
     desc = (
         f"{cell:g} m modelled grid, EPSG:4548, variant {variant!r}: 2020 census district totals spread over "

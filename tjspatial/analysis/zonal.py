@@ -515,6 +515,45 @@ def pieces_in_areas(integ: GridIntegrator, pieces, geoms: np.ndarray, bp=None, p
     )
 
 
+def pieces_in_districts(integ: GridIntegrator, pieces, area_of: np.ndarray, geoms: np.ndarray, bp=None):
+    """:func:`pieces_in_areas` when the areas are the districts the pieces were cut from.
+
+    Piece ``j`` is the part of its cell inside district ``pieces.district[j]`` (the bundled model cuts every
+    cell a district boundary or the coast crosses that way), so it lies wholly in the area showing that
+    district and in no other: no geometry is tested. Only the share of each piece's cell inside its area is
+    computed, from the areas' boundaries (:meth:`GridIntegrator.moments_at`, the value :func:`pieces_in_areas`
+    gives).
+
+    Parameters
+    ----------
+    integ : GridIntegrator
+        The surface's integrator.
+    pieces : Pieces
+        ``rows``, ``cols`` and ``district`` of every piece.
+    area_of : numpy.ndarray
+        int, per district of the model: the index of the area that is that district (its very polygon), or -1.
+    geoms : numpy.ndarray
+        The areas (shapely polygons, grid CRS, metres).
+    bp : tuple, optional
+        :meth:`GridIntegrator.boundary_pieces` of ``geoms``, if already computed.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(gi, pi, share, cell_share)`` as :func:`pieces_in_areas`: area index, piece index, share of the piece
+        inside the area (1) and share of the piece's cell inside the area.
+    """
+    geoms = np.asarray(geoms, dtype=object).reshape(-1)
+    gi = np.asarray(area_of, dtype=np.int64)[np.asarray(pieces.district, dtype=np.int64)]
+    pi = np.flatnonzero(gi >= 0)
+    gi = gi[pi]
+    rows, cols = np.asarray(pieces.rows, dtype=np.int64)[pi], np.asarray(pieces.cols, dtype=np.int64)[pi]
+    if bp is None:
+        bp = integ.boundary_pieces(geoms)
+    cshare = integ.moments_at(geoms, gi, rows, cols, bp=bp)[:, 0]
+    return gi, pi, np.ones(len(pi)), cshare
+
+
 _MATCH_MAX_PIECES = 6
 """Cells with up to this many pieces are matched by trying every subset (2**6 sums); more: interior points."""
 
