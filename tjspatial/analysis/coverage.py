@@ -435,14 +435,19 @@ class _Prefetch:
             if same and cache is not None and _areas_key(geoms) in cache.memo:
                 return self  # cached (checked against the values again when used)
             self.pool = ThreadPoolExecutor(max_workers=1)
-            self.future = self.pool.submit(
-                lambda: _area_entry(self.pop, _to_grid_crs(self.pop, geoms, self.ar.crs, same), pieces)
-            )
+            self.future = self.pool.submit(self._fill, _to_grid_crs(self.pop, geoms, self.ar.crs, same), pieces)
         return self
 
-    def wait(self) -> None:
-        if self.future is not None:
-            self.future.result()
+    def _fill(self, geoms: np.ndarray, pieces):
+        from .zonal import surface_cache
+
+        cache = surface_cache(self.pop)
+        _area_entry(self.pop, geoms, pieces, cache)
+        return cache
+
+    def wait(self):
+        """The surface's cache the worker filled (checked against the values a moment ago), or ``None``."""
+        return None if self.future is None else self.future.result()
 
     def __exit__(self, *exc) -> None:
         if self.pool is not None:
@@ -454,9 +459,8 @@ def _summarise(
 ) -> pd.DataFrame:
     geoms = np.asarray(ar.geometry.values, dtype=object)
     covered = clip_catchment(geoms, catch)
-    if ready is not None:
-        ready()
-    pop_total, pop_cov = _zonal_sums(pop, geoms, covered, extra.pop("_parts", None), crs=ar.crs)
+    filled = ready() if ready is not None else None
+    pop_total, pop_cov = _zonal_sums(pop, geoms, covered, extra.pop("_parts", None), crs=ar.crs, cache=filled)
     area = shapely.area(geoms) / 1e6
     area_cov = shapely.area(covered) / 1e6
     if len(pts):
@@ -565,7 +569,7 @@ def _area_entry(pop, geoms: np.ndarray, pieces, cache=None) -> list:
 
 
 def _zonal_sums(
-    pop, geoms: np.ndarray, covered: np.ndarray, catch_parts=None, *, crs=METRIC_CRS
+    pop, geoms: np.ndarray, covered: np.ndarray, catch_parts=None, *, crs=METRIC_CRS, cache=None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Population inside each area and inside its covered part ``covered = geoms ∩ catchment`` (EPSG:4548);
     ``catch_parts``, if given, are polygons whose union is the catchment (the station circles).
@@ -574,7 +578,8 @@ def _zonal_sums(
     the polygons' boundaries (:mod:`tjspatial.analysis.zonal`); the areas' totals (and which split-cell pieces
     of the bundled model lie in which area) are memoised on the surface per set of areas, so that repeated
     calls over the same surface only sum their catchments. Other populations (polygons with counts, grids in
-    another CRS with pieces) answer through their own ``zonal_sum``.
+    another CRS with pieces) answer through their own ``zonal_sum``. ``cache``: the surface's cache, if it was
+    just looked up in this call (:class:`_Prefetch`).
     """
     route = _grid_route(pop, crs)
     if route is None:
@@ -584,7 +589,7 @@ def _zonal_sums(
     pieces, same = route
     geoms = _to_grid_crs(pop, geoms, crs, same)
     covered = _to_grid_crs(pop, covered, crs, same)
-    cache = surface_cache(pop)
+    cache = surface_cache(pop) if cache is None else cache
     entry = _area_entry(pop, geoms, pieces, cache)
     totals, pairs, n_out, warned = entry
     if n_out and not warned:  # said once per surface and set of areas

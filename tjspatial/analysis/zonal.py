@@ -30,6 +30,9 @@ from ..errors import InputError
 
 __all__ = ["GridIntegrator", "SurfaceCache", "integrator_for", "surface_cache"]
 
+_COLUMN_SWEEP_ROWS = 256
+"""Grids of at least this many rows get their row prefix sums column by column (column-major)."""
+
 
 @dataclass(frozen=True, eq=False)
 class GridIntegrator:
@@ -39,7 +42,7 @@ class GridIntegrator:
     ----------
     transform : the grid's affine transform (no rotation).
     shape : (rows, cols).
-    prefix : float64 (rows, cols): ``prefix[r, c] = values[r, :c + 1].sum()``.
+    prefix : float64 (rows, cols): ``prefix[r, c] = values[r, :c + 1].sum()``, summed left to right (either memory order).
     """
 
     transform: Affine
@@ -55,11 +58,21 @@ class GridIntegrator:
         values = np.asarray(values)
         if values.ndim != 2:
             raise InputError(f"a grid must be 2-D, got shape {values.shape}")
-        prefix = np.empty(values.shape, dtype=np.float64)
-        np.copyto(prefix, values)  # (np.array(values, dtype=float64) takes 15x longer on a fresh 2.2 M-cell grid)
-        if zero is not None:
-            prefix[zero[0], zero[1]] = 0.0
-        np.cumsum(prefix, axis=1, out=prefix)
+        rows, cols = values.shape
+        if rows < _COLUMN_SWEEP_ROWS:
+            prefix = np.empty(values.shape, dtype=np.float64)
+            np.copyto(prefix, values)  # (np.array(values, dtype=float64) takes 15x longer on a fresh 2.2 M-cell grid)
+            if zero is not None:
+                prefix[zero[0], zero[1]] = 0.0
+            np.cumsum(prefix, axis=1, out=prefix)
+        else:  # column-major, one vectorised addition per column: the same sums, in ~2/3 of the time of a row cumsum
+            prefix = np.empty(values.shape, dtype=np.float64, order="F")
+            for r0 in range(0, rows, 128):  # transposing copy by row blocks (twice as fast as one copyto)
+                np.copyto(prefix[r0 : r0 + 128], values[r0 : r0 + 128])
+            if zero is not None:
+                prefix[zero[0], zero[1]] = 0.0
+            for c in range(1, cols):
+                np.add(prefix[:, c - 1], prefix[:, c], out=prefix[:, c])
         return cls(transform=transform, shape=prefix.shape, prefix=prefix)
 
     def _terms(self, r: np.ndarray, k: np.ndarray, um: np.ndarray) -> np.ndarray:
@@ -160,6 +173,13 @@ class GridIntegrator:
             ]
         )
         return self._row_band_sums(g, r, k, left, same, gi, rows, cols)
+
+    def _area_at(self, gi: np.ndarray, rows: np.ndarray, cols: np.ndarray, bp) -> np.ndarray:
+        """The first column of :meth:`moments_at` alone (the same floating-point operations, a third of the work):
+        the share of cell ``(rows[j], cols[j])`` inside geometry ``gi[j]`` of the boundary pieces ``bp``."""
+        g, r, k, dw, _, loc = bp
+        t0, t1 = loc[:, 0], loc[:, 1]
+        return self._row_band_sums(g, r, k, dw, dw * ((1.0 - t0) + (1.0 - t1)) / 2, gi, rows, cols)
 
     def _row_band_sums(self, g, r, k, left, same, gi, rows, cols) -> np.ndarray:
         """Per query ``(gi[j], rows[j], cols[j])``: Σ ``left`` over the pieces of that geometry and row left of the
@@ -550,7 +570,9 @@ def pieces_in_districts(integ: GridIntegrator, pieces, area_of: np.ndarray, geom
     rows, cols = np.asarray(pieces.rows, dtype=np.int64)[pi], np.asarray(pieces.cols, dtype=np.int64)[pi]
     if bp is None:
         bp = integ.boundary_pieces(geoms)
-    cshare = integ.moments_at(geoms, gi, rows, cols, bp=bp)[:, 0]
+    order = np.argsort(gi, kind="stable")  # by area, then cell (the pieces are in row-major order): sorted lookups
+    gi, pi, rows, cols = gi[order], pi[order], rows[order], cols[order]
+    cshare = integ._area_at(gi, rows, cols, bp)
     return gi, pi, np.ones(len(pi)), cshare
 
 
