@@ -122,12 +122,12 @@ def test_streets_crossing_without_a_node_still_give_the_exact_buffer():
     g = grid_graph(n=8)
     g.add_edge((0, 3), (3, 0), length=430.0)
     area, info = walk_catchment(np.array([shapely.Point(X0, Y0)], dtype=object), g, 5000.0)
-    # the blocks away from the bridge are still filled whole (the fast path), those around it are not
-    assert 0.3 < info["small_faces_km2"] < 0.49
     net = WalkNetwork.from_graph(g)
     lines = shapely.linestrings(np.stack([net.xy[net.u], net.xy[net.v]], axis=1))
     expected = fill_holes(shapely.union_all(shapely.buffer(lines, 100, quad_segs=4)), 20_000)
-    assert area.area == pytest.approx(expected.area, rel=1e-9)
+    assert area.area == pytest.approx(expected.area, rel=1e-12)
+    assert shapely.symmetric_difference(area, expected).area < 1e-6
+    assert info["buffers_merged"] < len(lines)  # the buffers inside the grid are proved away, not merged
 
 
 def test_osm_walk_graph_from_the_fixture_extract(tmp_path):
@@ -195,39 +195,8 @@ def _plain_gpkg(tmp_path):
     return p
 
 
-def test_union_by_piece_equals_the_global_union():
-    from tjspatial.analysis.network_coverage import union_by_piece
-
-    k = np.arange(400)
-    # clusters of overlapping street buffers, far-apart singles, and a ring around a separate piece
-    segs = np.stack(
-        [
-            np.column_stack([(k % 20) * 70.0 + (k // 100) * 5_000, (k % 7) * 60.0 + (k // 20) * 13.0]),
-            np.column_stack([(k % 20) * 70.0 + 90 + (k // 100) * 5_000, (k % 7) * 60.0 + 40]),
-        ],
-        axis=1,
-    )
-    polys = shapely.buffer(shapely.linestrings(segs), 100, quad_segs=4)
-    ring = shapely.box(-3000, -3000, 3000, 3000).exterior.buffer(100)
-    inner = shapely.Point(0, 0).buffer(500)
-    polys = np.concatenate([polys, [ring, inner]])
-    got = union_by_piece(polys)
-    exp = shapely.union_all(polys)
-    assert shapely.is_valid(got) and got.area == pytest.approx(exp.area, rel=1e-12)
-    assert shapely.symmetric_difference(got, exp).area < 1e-6
-    assert union_by_piece(polys[:1]).equals(polys[0]) and union_by_piece(polys[:0]).is_empty
-    # one city-wide piece (most polygons chained together) is merged in x strips on two threads
-    k = np.arange(1500)
-    p = np.column_stack([(k % 50) * 60.0, (k // 50) * 60.0]) + np.random.default_rng(5).uniform(-20, 20, (1500, 2))
-    chain = shapely.buffer(shapely.linestrings(np.stack([p, p + [45.0, 30.0]], axis=1)), 40, quad_segs=4)
-    chain = np.concatenate([chain, [shapely.Point(10_000, 0).buffer(50)]])  # and a lone one
-    two, one = union_by_piece(chain, workers=2), shapely.union_all(chain)
-    assert shapely.is_valid(two) and len(shapely.get_parts(two)) == len(shapely.get_parts(one)) == 2
-    assert two.area == pytest.approx(one.area, rel=1e-12) and shapely.symmetric_difference(two, one).area < 1e-6
-
-
 def test_threads_give_the_same_catchment_as_one_worker():
-    from tjspatial.analysis.network_coverage import union_by_piece
+    from tjspatial.analysis.buffer_union import union_by_piece
 
     rng = np.random.default_rng(3)
     n = 30
@@ -241,7 +210,7 @@ def test_threads_give_the_same_catchment_as_one_worker():
     pts = np.array([[X0 + 800, Y0 + 900], [X0 + 2200, Y0 + 2000], [X0 + 1500, Y0 + 1500]])
     one, info1 = walk_catchment(pts, net, 600.0, workers=1)
     two, info2 = walk_catchment(pts, net, 600.0, workers=2)
-    assert info1 == info2 and info1["small_faces_km2"] > 0.5
+    assert info1 == info2
     assert one.area == pytest.approx(two.area, rel=1e-12) and shapely.symmetric_difference(one, two).area < 1e-6
     # and both equal the plain buffer-and-union of every walked segment (holes < 2 ha filled)
     from tjspatial.analysis.network_coverage import walk_distances, walked_segments
@@ -250,13 +219,14 @@ def test_threads_give_the_same_catchment_as_one_worker():
     segs = walked_segments(net, dist, 600.0)
     plain = fill_holes(shapely.union_all(shapely.buffer(shapely.linestrings(segs), 100, quad_segs=4)), 20_000)
     assert one.area == pytest.approx(plain.area, rel=1e-12) and shapely.symmetric_difference(one, plain).area < 1e-6
+    assert info1["buffers_merged"] < 0.5 * len(segs)  # the rest were proved to lie inside
     polys = shapely.buffer(shapely.linestrings(segs[:400]), 100, quad_segs=4)
     assert union_by_piece(polys, workers=2).area == pytest.approx(union_by_piece(polys).area, rel=1e-12)
 
 
 @pytest.mark.parametrize("walk_buffer, max_hole", [(100.0, 20_000.0), (60.0, 12_000.0)])
 def test_catchment_equals_buffering_every_walked_segment_on_a_realistic_grid(walk_buffer, max_hole):
-    """Issue #15: the fast path (blocks filled whole, buffers deep inside them skipped) gives the same polygon as
+    """Issue #15: the fast path (only the buffers that may draw the edge merged) gives the same polygon as
     the per-segment method (buffer every walked segment, union, fill holes < 2 ha), on perturbed blocks with
     missing streets (2-ha faces, larger holes), curved streets (walk length > chord) and cut edges."""
     from tjspatial.analysis.network_coverage import walk_distances, walked_segments
@@ -288,7 +258,7 @@ def test_catchment_equals_buffering_every_walked_segment_on_a_realistic_grid(wal
     segs = walked_segments(net, dist, 900.0)
     capsules = shapely.buffer(shapely.linestrings(segs), walk_buffer, quad_segs=4)
     plain = fill_holes(shapely.union_all(capsules), max_hole)
-    assert info["small_faces_km2"] > 2.0  # the shortcut did most of the work
+    assert info["buffers_merged"] < 0.5 * len(segs)  # the shortcut did most of the work
     assert shapely.get_num_interior_rings(shapely.get_parts(plain)).sum() > 0  # a large hole stayed open
     assert area.area == pytest.approx(plain.area, rel=1e-12)
     assert shapely.symmetric_difference(area, plain).area < 1e-6
@@ -385,34 +355,6 @@ def test_cli_walk_network_writes_an_edge_table_that_coverage_reads(tmp_path, cap
         tj.to_metric(st).geometry.values, load_walk_graph(tmp_path / "cache" / "walk_network.graphml"), 1000.0
     )
     assert a.area == pytest.approx(b.area, rel=1e-12) and a.area > 0
-
-
-def test_street_buffers_built_in_numpy_are_geos_buffers():
-    """The capsules drawn with numpy are GEOS's, bit for bit (vertices, start, orientation), any direction."""
-    from tjspatial.analysis.network_coverage import _capsules
-
-    rng = np.random.default_rng(7)
-    p = rng.uniform(0, 30_000, (2000, 2)) + (X0, Y0)
-    q = p + rng.uniform(-150, 150, (2000, 2))
-    q[:4] = p[:4] + [[100, 0], [0, -100], [-100, 0], [0, 1e-4]]  # axis-parallel, and one too short (GEOS)
-    q[4:400] = p[4:400] + rng.uniform(-1, 1, (396, 2)) * np.geomspace(1e-3, 5, 396)[:, None]  # short cut ends
-    segs = np.stack([p, q], axis=1)
-    ours = _capsules(segs, 100.0)
-    geos = shapely.buffer(shapely.linestrings(segs), 100.0, quad_segs=4)
-
-    def vertex_sets(polys):
-        c, i = shapely.get_coordinates(shapely.get_exterior_ring(polys), return_index=True)
-        body = np.r_[i[1:] == i[:-1], False]  # without each ring's closing point
-        c, i = c[body], i[body]
-        o = np.lexsort((c[:, 1], c[:, 0], i))
-        return c[o], i[o]
-
-    (a, ia), (b, ib) = vertex_sets(ours), vertex_sets(geos)
-    assert np.array_equal(ia, ib) and np.abs(a - b).max() == 0
-    # the same rings, vertex for vertex from the same start (the union's noding follows vertex order)
-    assert shapely.equals_exact(ours, geos, tolerance=0).all()
-    assert (shapely.is_ccw(shapely.get_exterior_ring(ours)) == shapely.is_ccw(shapely.get_exterior_ring(geos))).all()
-    assert shapely.area(ours) == pytest.approx(shapely.area(geos), rel=1e-13)
 
 
 def test_bad_street_arrays_are_input_errors_naming_the_field_and_value():

@@ -18,17 +18,16 @@ How it is fast
 * edges are cut with numpy on their two end points (street edges are treated as straight segments between
   their nodes; the ``length`` attribute is the walk length, so a curved street is cut in proportion along
   its chord — edge geometries are not used);
-* street blocks under ``max_hole_m2`` (and larger blocks too thin to leave a gap inside the street buffers)
-  are taken whole (faces of the walked graph, traced in numpy: the *core*); a street buffer that lies inside the
-  core adds nothing, so only the streets within ``walk_buffer`` of the core's edge are buffered — each one as
-  the per-station method buffers it (``quad_segs=4``) — and merged, per connected piece
-  (:func:`union_by_piece`: no global union), first those on or outside the core's edge, then only those of
-  the rest that stick out. Holes are dropped by area in one vectorised pass. The catchment is therefore the
-  same polygon as buffering and merging every walked segment (tests compare the two to 1e-12 relative;
-  benchmarks/bench_network_coverage.py prints the difference from the per-station pipeline); merging the
-  buffers along the catchment's edge is most of a call;
-* with ``workers=2`` (default on a multi-core machine) the connected pieces are merged on two threads (shapely
-  releases the GIL); the geometry is the same as with one thread.
+* every walked segment is buffered as the per-station method buffers it (``quad_segs=4``), but only the
+  buffers that may draw the catchment's edge are merged (:func:`tjspatial.analysis.buffer_union.merge_street_buffers`):
+  a raster of the street samples and a KD-tree prove the others lie inside it (every point of their outline lies
+  within 0.98 ``walk_buffer`` of another street, inside that street's buffer). The merged polygons are cut down
+  to the parts of their outline that may lie on the edge, merged per connected piece (no global union), and the
+  gaps are sorted: small or covered gaps are filled, large uncovered ones stay as holes. The catchment is
+  therefore the same polygon as buffering and merging every walked segment (tests compare the two to 1e-12
+  relative; benchmarks/bench_network_coverage.py prints the difference from the per-station pipeline);
+* with ``workers=2`` (default on a multi-core machine) the KD-tree queries and the merge run on two threads
+  (shapely releases the GIL); the geometry is the same as with one thread.
 
 Graph conventions (osmnx): a networkx (Multi)(Di)Graph whose nodes have ``x``/``y`` (in ``graph.graph["crs"]``,
 default EPSG:4326) and whose edges have ``length`` in metres (computed as straight lines when absent). Walking
@@ -37,10 +36,8 @@ ignores edge direction.
 
 from __future__ import annotations
 
-import math
 import os
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -51,12 +48,13 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 from scipy import sparse
-from scipy.sparse.csgraph import connected_components, dijkstra
+from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from ..crs import METRIC_CRS, transformer
 from ..errors import BuildError, InputError, MissingFileError
 from ..paths import osm_cache_dir
+from .buffer_union import fill_holes, merge_street_buffers
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -547,35 +545,6 @@ def walked_segments(net: WalkNetwork, dist: np.ndarray, distance: float) -> np.n
     return np.concatenate(segs, axis=0)
 
 
-def fill_holes(geom, max_hole_m2: float) -> shapely.Geometry:
-    """``geom`` with every interior ring enclosing less than ``max_hole_m2`` (m²) removed, vectorised.
-
-    Parameters
-    ----------
-    geom : shapely.Geometry
-        Polygon or MultiPolygon, metric CRS.
-    max_hole_m2 : float
-        Square metres.
-
-    Returns
-    -------
-    shapely.Geometry
-        The geometry without the small holes.
-    """
-    if geom is None or shapely.is_empty(geom) or max_hole_m2 <= 0:
-        return geom
-    parts = shapely.get_parts(geom)
-    parts = parts[shapely.get_type_id(parts) == 3]
-    rings, idx = shapely.get_rings(parts, return_index=True)
-    first = np.ones(len(idx), dtype=bool)
-    first[1:] = idx[1:] != idx[:-1]
-    small = ~first & (shapely.area(shapely.polygons(rings)) < max_hole_m2)
-    if not small.any():
-        return geom
-    polys = shapely.polygons(rings[~small], indices=idx[~small])
-    return shapely.multipolygons(polys) if len(polys) > 1 else polys[0]
-
-
 def walk_catchment(
     points,
     graph,
@@ -609,8 +578,8 @@ def walk_catchment(
         Polygon or MultiPolygon in the metric CRS.
     info : dict
         ``walk_buffer_m``, ``max_hole_m2``, ``stations_off_network`` (snapped farther than ``distance``),
-        ``walked_km``, ``small_faces_km2`` (area of the street blocks taken whole, the shortcut that makes this
-        fast).
+        ``walked_km``, ``buffers_merged`` (how many walked segments' buffers were merged: those that may draw
+        the catchment's edge; the others were proved to lie inside it, :mod:`tjspatial.analysis.buffer_union`).
     """
     if graph is None:
         raise InputError("walk catchments need a street graph (tjspatial.analysis.network_coverage.load_walk_graph)")
@@ -630,305 +599,9 @@ def walk_catchment(
         return shapely.Polygon(), info
     if workers is None:
         workers = min(2, os.cpu_count() or 1)
-    area, core_area = _buffer_walk(net, dist, distance, segs, walk_buffer, max_hole_m2, max(1, int(workers)))
-    info["small_faces_km2"] = core_area / 1e6
-    return fill_holes(area, max_hole_m2), info
-
-
-def _faces(xy: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Faces of the undirected edges a–b taken as a plane graph.
-
-    Half-edge ``h < m`` is a→b and ``h + m`` is b→a. At each node the outgoing half-edges are sorted by angle;
-    the successor of a half-edge along its left face is the half-edge just before its twin in counter-clockwise
-    order. Face cycles are the connected components of the successor map, and their signed areas come from
-    the shoelace formula (bounded faces are positive). All numpy / scipy.
-
-    Returns
-    -------
-    face : (2m,) face id of the face left of each half-edge.
-    area : (n_faces,) signed area of each face, m².
-    """
-    m = len(a)
-    org = np.concatenate([a, b])
-    dst = np.concatenate([b, a])
-    d = xy[dst] - xy[org]
-    ang = np.arctan2(d[:, 1], d[:, 0])
-    order = np.lexsort((ang, org))  # half-edges sorted by origin, then angle (ccw)
-    pos = np.empty(2 * m, dtype=np.int64)
-    pos[order] = np.arange(2 * m)
-    start = np.searchsorted(org[order], org[order], side="left")
-    count = np.bincount(org, minlength=len(xy))[org[order]]
-    twin = np.concatenate([np.arange(m, 2 * m), np.arange(m)])
-    tp = pos[twin]  # sorted position of each half-edge's twin (at the dest node)
-    tstart = start[tp]
-    prev_pos = tstart + (tp - tstart - 1) % count[tp]
-    nxt = order[prev_pos]  # successor of each half-edge along its left face
-    graph = sparse.csr_matrix((np.ones(2 * m), (np.arange(2 * m), nxt)), shape=(2 * m, 2 * m))
-    _, face = connected_components(graph, directed=True, connection="weak")
-    cross = xy[org, 0] * xy[dst, 1] - xy[dst, 0] * xy[org, 1]
-    return face, 0.5 * np.bincount(face, weights=cross)
-
-
-def _left_probe(pa: np.ndarray, pb: np.ndarray) -> np.ndarray:
-    """A point just left of the middle of each segment pa→pb (at most 1 cm away)."""
-    dvec = pb - pa
-    length = np.hypot(dvec[:, 0], dvec[:, 1])
-    nrm = np.column_stack([-dvec[:, 1], dvec[:, 0]]) / np.maximum(length, 1e-12)[:, None]
-    return (pa + pb) / 2 + nrm * np.minimum(1e-3 * length, 0.01)[:, None]
-
-
-def _core(xy: np.ndarray, a: np.ndarray, b: np.ndarray, max_area: float, walk_buffer: float) -> shapely.Geometry | None:
-    """The part of the catchment known without buffering: faces of the walked edges a–b (all walked whole) that
-    the result covers anyway.
-
-    * small faces (< ``max_area``): whatever the street buffers leave of them is a hole smaller than
-      ``max_area``, which is filled;
-    * thin faces: larger regions enclosed by those faces' rims in which no point is farther than 95 % of
-      ``walk_buffer`` from the rim, so the rim streets' buffers (polygons whose sides and arc chords stay at least
-      ``walk_buffer * cos(pi / 16)`` = 98 % of it from the street) cover them whole.
-
-    Small faces that share an edge form pieces; each region bounded by edges with a small face on one side only
-    is polygonised and kept if the pieces whose interior points fall in it add up to its area — true wherever the
-    streets form a plane graph, false around streets that cross without a node (bridges), whose faces are then
-    left to the street buffers. Regions that hold no small face are kept if they are thin (negative buffer empty).
-
-    Returns
-    -------
-    The union of those regions (polygons in the metric CRS), or ``None`` when there are none.
-    """
-    m = len(a)
-    face, area = _faces(xy, a, b)
-    small = (area > 0) & (area < max_area)
-    hs = small[face]
-    left, right = hs[:m], hs[m:]
-    rim = left ^ right
-    if not rim.any():
-        return None
-    # chains of rim edges merged at their two-edge nodes first (the line merger keeps every junction as an end
-    # point, so the linework stays noded): the polygonizer then builds a graph of ~1/10 the edges
-    rim_lines = shapely.linestrings(np.stack([xy[a[rim]], xy[b[rim]]], axis=1))
-    regions = shapely.get_parts(
-        shapely.polygonize(shapely.get_parts(shapely.line_merge(shapely.multilinestrings(rim_lines))))
-    )
-    if not len(regions):
-        return None
-    # small faces sharing an edge form the connected pieces of the core; one interior point per piece, just
-    # left of one of its rim half-edges, tells which polygonised region it is
-    nf = len(area)
-    inner = left & right
-    fl, fr = face[:m][inner], face[m:][inner]
-    adj = sparse.csr_matrix((np.ones(len(fl)), (fl, fr)), shape=(nf, nf))
-    _, comp = connected_components(adj, directed=False)
-    comp_area = np.bincount(comp, weights=np.where(small, area, 0.0))
-    half_rim = np.flatnonzero(hs & ~np.concatenate([hs[m:], hs[:m]]))  # small face on the left only
-    cid, first = np.unique(comp[face[half_rim]], return_index=True)
-    h = half_rim[first]
-    org = np.concatenate([a, b])[h]
-    dst = np.concatenate([b, a])[h]
-    ip, ir = shapely.STRtree(regions).query(shapely.points(_left_probe(xy[org], xy[dst])), predicate="within")
-    assigned = np.bincount(ir, weights=comp_area[cid[ip]], minlength=len(regions))
-    reg_area = shapely.area(regions)
-    keep = (assigned > 0) & (np.abs(assigned - reg_area) <= 1e-6 * np.maximum(reg_area, 1.0))
-    # thin: no point farther than 0.95 walk_buffer from the rim (a street buffer covers everything within
-    # walk_buffer * cos(pi / 16) = 0.98 walk_buffer of its street). A region's inscribed circle is at most as
-    # large as its area, so regions under pi * (0.95 walk_buffer)^2 are thin; larger ones are thin if their
-    # negative buffer is empty (its chords only make it larger; GEOS's input simplification moves the rim by
-    # at most 1 % of the distance)
-    empty = assigned == 0
-    keep |= empty & (reg_area < np.pi * (0.95 * walk_buffer) ** 2)
-    big = np.flatnonzero(empty & ~keep)
-    if len(big):
-        keep[big] = shapely.is_empty(shapely.buffer(regions[big], -0.95 * walk_buffer, quad_segs=2))
-    if not keep.any():
-        return None
-    # the regions are faces of one polygonised linework: an edge-matched coverage, dissolved without overlay
-    return shapely.coverage_union_all(regions[keep])
-
-
-def _buffer_walk(
-    net: WalkNetwork,
-    dist: np.ndarray,
-    distance: float,
-    segs: np.ndarray,
-    walk_buffer: float,
-    max_hole_m2: float,
-    workers: int = 1,
-) -> tuple[shapely.Geometry, float]:
-    """The union of ``buffer(segment, walk_buffer, quad_segs=4)`` over the walked segments, plus the core —
-    after :func:`fill_holes` the same polygon as buffering and merging every segment, without merging most of
-    them.
-
-    The *core* (:func:`_core`: street blocks that are filled or covered anyway) belongs to the result. A
-    segment whose buffer lies inside the core adds nothing: every segment inside the core eroded by a little
-    more than ``walk_buffer`` (negative buffer; the margin covers its arc chords and GEOS's input
-    simplification) is dropped without being buffered. The others are buffered (the very polygons the
-    per-segment method makes, :func:`_capsules`) and merged in two rounds: first the streets on the core's rim
-    and the cut ends not inside the core, which draw the catchment's edge, with the core; then, of the other
-    streets within ``walk_buffer`` of the core's edge, only those that stick out of that union. Each round
-    merges per connected piece (:func:`union_by_piece`). Returns the polygon and the core area (m²).
-
-    With ``workers > 1`` the pieces are merged on that many threads (shapely releases the GIL); the geometry is
-    the same as with one worker.
-    """
-    core = None
-    du, dv = dist[net.u], dist[net.v]
-    ra = np.where(np.isfinite(du), np.clip(distance - du, 0, None), 0.0)
-    rb = np.where(np.isfinite(dv), np.clip(distance - dv, 0, None), 0.0)
-    # walked_segments lists the edges walked whole first
-    n_whole = int((((ra > 0) | (rb > 0)) & (ra + rb >= net.length)).sum())
-    if max_hole_m2 > 0:
-        whole = np.isfinite(du) & np.isfinite(dv) & (ra + rb >= net.length)
-        if whole.any():
-            core = _core(net.xy, net.u[whole], net.v[whole], max_hole_m2, walk_buffer)
-    if core is None or shapely.is_empty(core):
-        return union_by_piece(_capsules(segs, walk_buffer), workers=workers), 0.0
-    core_area = float(shapely.area(core))
-    # a capsule lies within walk_buffer of its segment. The erosion's arcs are chords of circles of radius r, at
-    # least r * cos(pi / 32) from their centre (quad_segs=8), and GEOS first simplifies the core's rings by up
-    # to 1 % of r (its buffer input simplifier): r * (cos(pi / 32) - 0.01) >= walk_buffer, with a margin
-    r = walk_buffer / (np.cos(np.pi / 32) - 0.02) + 1e-6
-    deep = shapely.buffer(core, -r, quad_segs=8)
-    shapely.prepare(deep)
-    shapely.prepare(core)
-    n = len(segs)
-    # streets deep inside the core: both ends in the eroded core, then the whole street (linestrings only for
-    # those)
-    deep_ends = shapely.contains_xy(deep, *segs[:, 0].T) & shapely.contains_xy(deep, *segs[:, 1].T)
-    shallow = np.ones(n, dtype=bool)
-    if deep_ends.any():
-        shallow[deep_ends] = ~shapely.contains_properly(deep, shapely.linestrings(segs[deep_ends]))
-    # first round: cut ends not inside the core, and the streets on the core's rim (a point just left of the
-    # street's middle in the core, the one just right not, or the other way round); they draw the catchment's edge
-    cut = np.arange(n) >= n_whole
-    first_round = np.zeros(n, dtype=bool)
-    w = np.flatnonzero(shallow & ~cut)
-    mid = 0.5 * (segs[w, 0] + segs[w, 1])
-    off = _left_probe(segs[w, 0], segs[w, 1]) - mid
-    first_round[w] = shapely.contains_xy(core, *(mid + off).T) != shapely.contains_xy(core, *(mid - off).T)
-    c = np.flatnonzero(shallow & cut)
-    if len(c):
-        first_round[c] = ~shapely.contains_properly(core, shapely.linestrings(segs[c]))
-    first = shapely.union(core, union_by_piece(_capsules(segs[first_round], walk_buffer), workers=workers))
-    # second round: the other streets near the core's edge, merged only where they stick out
-    second = _capsules(segs[shallow & ~first_round], walk_buffer)
-    if len(second):
-        shapely.prepare(first)
-        second = second[~shapely.contains(first, second)]
-    if len(second):
-        first = shapely.union(first, union_by_piece(second, workers=workers))
-    return first, core_area
-
-
-def _capsules(segs: np.ndarray, walk_buffer: float) -> np.ndarray:
-    """``shapely.buffer(LineString(segment), walk_buffer, quad_segs=4)`` of each (2, 2) segment — round caps of 4
-    chords a quarter circle, ITDP's street buffer — with the vertices GEOS's offset curve generator makes (the
-    left offset from ``p`` to ``q``, the cap round ``q`` clockwise from ``angle + pi/2`` in 8 equal steps, the
-    right offset, the cap round ``p``; tests compare them with GEOS's), built with numpy: about twice as fast
-    as GEOS, which nodes each curve. Segments shorter than 1 m go through GEOS (it drops a vertex of some very short ones)."""
-    if not len(segs):
-        return np.empty(0, dtype=object)
-    p, q = segs[:, 0], segs[:, 1]
-    dx, dy = q[:, 0] - p[:, 0], q[:, 1] - p[:, 1]
-    length = np.sqrt(dx * dx + dy * dy)
-    short = length < 1.0
-    out = np.empty(len(segs), dtype=object)
-    if short.any():
-        out[short] = shapely.buffer(shapely.linestrings(segs[short]), walk_buffer, quad_segs=4)
-    ok = ~short
-    if not ok.any():
-        return out
-    p, q, dx, dy, length = p[ok], q[ok], dx[ok], dy[ok], length[ok]
-    r = float(walk_buffer)
-    ux, uy = r * dx / length, r * dy / length  # GEOS: sideSign * distance * dx / len
-    uxr, uyr = (-r) * dx / length, (-r) * dy / length
-    steps = -np.arange(1, 8)[None, :]  # clockwise; the first and last points of each cap are the offsets
-
-    def cap(angle):
-        start = angle + np.pi / 2.0
-        inc = np.abs(start - (angle - np.pi / 2.0)) / 8
-        return start[:, None] + steps * inc[:, None]
-
-    # the C library's atan2, as GEOS calls it (numpy's own differs in the last bit for ~8 % of angles)
-    aq = cap(np.fromiter(map(math.atan2, dy.tolist(), dx.tolist()), dtype=float, count=len(dx)))
-    ap = cap(np.fromiter(map(math.atan2, (-dy).tolist(), (-dx).tolist()), dtype=float, count=len(dx)))
-    ring = np.empty((len(p), 19, 2))  # starting where GEOS's ring starts (its union follows vertex order)
-    ring[:, 0, 0], ring[:, 0, 1] = q[:, 0] - uy, q[:, 1] + ux
-    ring[:, 1:8, 0] = q[:, 0, None] + r * np.cos(aq)
-    ring[:, 1:8, 1] = q[:, 1, None] + r * np.sin(aq)
-    ring[:, 8, 0], ring[:, 8, 1] = q[:, 0] - uyr, q[:, 1] + uxr
-    ring[:, 9, 0], ring[:, 9, 1] = p[:, 0] - uyr, p[:, 1] + uxr
-    ring[:, 10:17, 0] = p[:, 0, None] + r * np.cos(ap)
-    ring[:, 10:17, 1] = p[:, 1, None] + r * np.sin(ap)
-    ring[:, 17, 0], ring[:, 17, 1] = p[:, 0] - uy, p[:, 1] + ux
-    ring[:, 18] = ring[:, 0]
-    out[ok] = shapely.polygons(ring)
-    return out
-
-
-def union_by_piece(polys: np.ndarray, *, workers: int = 1, executor=None) -> shapely.Geometry:
-    """Union of polygons, piece by piece: polygons whose bounding boxes chain together form a piece, each piece
-    is unioned on its own (one GEOS unary union per piece, vectorised; a piece of one polygon is that polygon),
-    and the pieces — disjoint, since no two of their polygons' boxes meet — are gathered into one MultiPolygon
-    without a global union.
-
-    ``workers > 1`` spreads the pieces over that many threads (balanced by polygon count; ``executor``: a
-    ``concurrent.futures`` executor to use, else one is made). When one piece holds most polygons (catchments
-    that merge across a city) the polygons are cut into ``workers`` strips of equal count by x instead, each
-    strip is merged on its own thread and the strips' pieces are merged where they meet. The result is the same
-    geometry."""
-    polys = np.asarray(polys, dtype=object)
-    if len(polys) < 2:
-        return polys[0] if len(polys) else shapely.Polygon()
-    n = len(polys)
-    lab = _pieces(polys)
-    n_lab = int(lab.max()) + 1
-    size = np.bincount(lab)
-    own = executor is None and workers > 1
-    ex = ThreadPoolExecutor(workers) if own else executor
-    try:
-        if workers > 1 and size.max() > 0.6 * n and n >= 1000:
-            b = shapely.bounds(polys)
-            order = np.argsort(b[:, 0] + b[:, 2], kind="stable")
-            strips = [polys[s] for s in np.array_split(order, workers)]
-            merged = list(ex.map(union_by_piece, strips))
-            parts = np.concatenate([shapely.get_parts(m) for m in merged])
-            return union_by_piece(parts)
-        if workers > 1 and n_lab > 1:
-            group = np.empty(n_lab, dtype=np.int64)
-            load = np.zeros(workers)
-            for piece in np.argsort(-size, kind="stable"):  # largest piece first, to the least loaded worker
-                k = int(np.argmin(load))
-                group[piece] = k
-                load[k] += size[piece]
-            sels = [np.flatnonzero(group[lab] == k) for k in range(workers)]
-            sels = [s for s in sels if len(s)]
-            parts = np.concatenate(list(ex.map(lambda sel: _union_pieces(polys, lab, size, sel), sels)))
-        else:
-            parts = _union_pieces(polys, lab, size, np.arange(n))
-    finally:
-        if own:
-            ex.shutdown()
-    parts = parts[shapely.get_type_id(parts) == 3]
-    return shapely.multipolygons(parts) if len(parts) > 1 else parts[0]
-
-
-def _pieces(polys: np.ndarray) -> np.ndarray:
-    """Label of the piece of each polygon (bounding boxes that chain together)."""
-    a, b = shapely.STRtree(polys).query(polys)  # no predicate: bounding boxes only
-    n = len(polys)
-    return connected_components(
-        sparse.csr_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n)), directed=False
-    )[1]
-
-
-def _union_pieces(polys: np.ndarray, lab: np.ndarray, size: np.ndarray, sel: np.ndarray) -> np.ndarray:
-    """The union of each piece among the polygons ``sel``, as polygons (a piece of one polygon passes as is)."""
-    alone = sel[size[lab[sel]] == 1]
-    sel = sel[size[lab[sel]] > 1]
-    order = sel[np.argsort(lab[sel], kind="stable")]
-    _, idx = np.unique(lab[order], return_inverse=True)
-    merged = shapely.lib.unary_union(shapely.geometrycollections(polys[order], indices=idx)) if len(order) else []
-    return np.concatenate([shapely.get_parts(merged), shapely.get_parts(polys[alone])])
+    area, merged = merge_street_buffers(segs, walk_buffer, max_hole_m2, workers=max(1, int(workers)))
+    info["buffers_merged"] = merged
+    return area, info
 
 
 def load_walk_graph(path: str | Path | None = None) -> nx.MultiDiGraph:
