@@ -15,8 +15,9 @@ most of the work, yet only the buffers along the catchment's edge (and around it
    at least 0.98 ``r`` from its boundary, so the witness is another street): it draws nothing.
 3. **Boundary pieces.** The boundary of each remaining buffer is cut into pieces of at most 0.4 ``r`` (its 16
    arc chords and its two sides in equal parts). A piece is *closed* when it lies in solid cells or both its ends
-   lie within ``COVER * r`` of one sample (the nearest sample of either end or of its middle, from a KD-tree);
-   a piece inside one disk is inside that street's buffer.
+   lie within ``COVER * r`` of one street (the street of the sample nearest either end or its middle, from a
+   KD-tree; or, cut at its middle, each half so): the points within ``COVER * r`` of a street form a convex set
+   inside its buffer.
 4. **Merge.** Every point of the union's boundary lies on an *open* piece (a point on a closed piece is interior).
    Each buffer with open pieces is replaced by the convex polygon of the vertices of its open edges (a subset of
    the buffer, so of the union) and these polygons are merged per connected piece (:func:`union_by_piece`). Call
@@ -185,7 +186,8 @@ def merge_street_buffers(
     if max_hole_m2 <= 0 or r <= 0 or witness.sum() < 2:
         return fill_holes(union_by_piece(street_buffers(segs, r), workers=workers), max_hole_m2), len(segs)
     lo, hi = np.minimum(segs[:, 0], segs[:, 1]), np.maximum(segs[:, 0], segs[:, 1])
-    samples = _samples(segs[witness], length[witness], r / 4)
+    wrow = np.flatnonzero(witness)
+    samples, owner = _samples(segs[wrow], length[wrow], r / 4)
     grid = _CoverGrid.build(samples, lo.min(axis=0) - 2 * r, hi.max(axis=0) + 2 * r, r)
     # 2. buffers whose bounding box is all solid draw nothing
     i0, j0 = grid.cells(lo - r)
@@ -195,7 +197,7 @@ def merge_street_buffers(
     piece = 0.4 * r
     k_side = np.maximum(1, np.ceil(length[cand] / piece)).astype(np.int64)
     polys, merged = [], []
-    tree = _WitnessTree(samples, grid, r, workers)
+    tree = _WitnessTree(segs, samples, wrow[owner], r / 4, grid, r, workers)
     for k_lo, k_hi in ((1, 3), (4, 12), (13, 64)):
         sel = cand[(k_side >= k_lo) & (k_side <= k_hi)]
         if not len(sel):
@@ -221,19 +223,22 @@ def merge_street_buffers(
     return _fill_gaps(merged_union, segs, lo, hi, r, max_hole_m2, grid), int(sum(len(m) for m in merged))
 
 
-def _samples(segs: np.ndarray, length: np.ndarray, spacing: float, kmax: int = 6) -> np.ndarray:
-    """Points every ``spacing`` metres or less along each segment, both ends included."""
+def _samples(segs: np.ndarray, length: np.ndarray, spacing: float, kmax: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Points every ``spacing`` metres or less along each segment, both ends included, and their segment's row."""
     k = np.maximum(1, np.ceil(length / spacing)).astype(np.int64)
     p, d = segs[:, 0], segs[:, 1] - segs[:, 0]
-    few = k <= kmax
+    few = np.flatnonzero(k <= kmax)
     f = np.minimum(np.arange(kmax + 1)[None, :] / k[few, None], 1.0)  # short segments repeat their end point
-    out = [(p[few, None, :] + d[few, None, :] * f[..., None]).reshape(-1, 2)]
-    if (~few).any():
-        n = k[~few] + 1
-        row = np.repeat(np.arange(len(n)), n)
-        at = (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)) / k[~few][row]
-        out.append(p[~few][row] + d[~few][row] * at[:, None])
-    return np.concatenate(out)
+    xy = [(p[few, None, :] + d[few, None, :] * f[..., None]).reshape(-1, 2)]
+    owner = [np.repeat(few, kmax + 1)]
+    many = np.flatnonzero(k > kmax)
+    if len(many):
+        n = k[many] + 1
+        row = np.repeat(many, n)
+        at = (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)) / k[row]
+        xy.append(p[row] + d[row] * at[:, None])
+        owner.append(row)
+    return np.concatenate(xy), np.concatenate(owner)
 
 
 def _dilate(mask: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -296,14 +301,28 @@ class _CoverGrid:
 
 
 class _WitnessTree:
-    """KD-tree of the street samples, built lazily over the cells near the points it is asked about."""
+    """KD-tree of the street samples (built lazily over the cells near the points it is asked about), to find for
+    a point a street within ``COVER * r``: a *witness* whose buffer holds the point."""
 
-    def __init__(self, samples: np.ndarray, grid: _CoverGrid, r: float, workers: int):
-        self.samples, self.grid, self.rho, self.workers = samples, grid, COVER * r, max(1, workers)
+    def __init__(
+        self,
+        segs: np.ndarray,
+        samples: np.ndarray,
+        owner: np.ndarray,
+        spacing: float,
+        grid: _CoverGrid,
+        r: float,
+        workers: int,
+    ):
+        self.grid, self.rho, self.workers = grid, COVER * r, max(1, workers)
+        self.reach = self.rho + spacing / 2  # a street within rho has a sample within this
+        self.samples, self.owner = samples, owner
+        self._p = segs[:, 0]
+        self._d = segs[:, 1] - segs[:, 0]
+        self._inv = 1.0 / np.maximum((self._d * self._d).sum(axis=1), 1e-300)
         self._si, self._sj = grid.cells(samples)
         self._asked = np.zeros(grid.solid.shape, dtype=bool)
-        self._near = np.zeros(grid.solid.shape, dtype=bool)
-        self._pts = np.empty((0, 2))
+        self._keep = np.empty(0, dtype=np.intp)
         self._tree = None
 
     def prepare(self, xy: np.ndarray) -> None:
@@ -312,24 +331,27 @@ class _WitnessTree:
         if self._tree is not None and self._asked[i, j].all():
             return
         self._asked[i, j] = True
-        w = int(math.ceil(self.rho / self.grid.h)) + 1
-        self._near = _dilate(self._asked, w, w)
-        self._pts = self.samples[self._near[self._si, self._sj]]
-        self._tree = cKDTree(self._pts, balanced_tree=False, compact_nodes=False)
+        w = int(math.ceil(self.reach / self.grid.h)) + 1
+        self._keep = np.flatnonzero(_dilate(self._asked, w, w)[self._si, self._sj])
+        self._tree = cKDTree(self.samples[self._keep], balanced_tree=False, compact_nodes=False)
 
-    def nearest(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each point: whether a sample lies within ``COVER * r``, and that sample's coordinates."""
+    def nearest(self, xy: np.ndarray) -> np.ndarray:
+        """For each point, the street (row of ``segs``) of its nearest sample within reach, else -1."""
         self.prepare(xy)
-        if not len(xy) or not len(self._pts):
-            return np.zeros(len(xy), dtype=bool), np.zeros((len(xy), 2))
-        d, k = self._tree.query(xy, distance_upper_bound=self.rho, workers=self.workers)
+        if not len(xy) or not len(self._keep):
+            return np.full(len(xy), -1)
+        d, k = self._tree.query(xy, distance_upper_bound=self.reach, workers=self.workers)
         ok = np.isfinite(d)
-        return ok, self._pts[np.where(ok, k, 0)]
+        return np.where(ok, self.owner[self._keep[np.where(ok, k, 0)]], -1)
 
-    def within(self, xy: np.ndarray, centre: np.ndarray) -> np.ndarray:
-        """Whether each point lies within ``COVER * r`` of its centre."""
-        d = xy - centre
-        return d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1] <= self.rho * self.rho
+    def within(self, xy: np.ndarray, seg: np.ndarray) -> np.ndarray:
+        """Whether each point lies within ``COVER * r`` of its street (``seg`` -1: no street, False)."""
+        s = np.maximum(seg, 0)
+        v = xy - self._p[s]
+        d = self._d[s]
+        t = np.clip((v[:, 0] * d[:, 0] + v[:, 1] * d[:, 1]) * self._inv[s], 0.0, 1.0)
+        ex, ey = v[:, 0] - t * d[:, 0], v[:, 1] - t * d[:, 1]
+        return (seg >= 0) & (ex * ex + ey * ey <= self.rho * self.rho)
 
 
 def _open_edges(rings: np.ndarray, k: int, piece: float, grid: _CoverGrid, tree: _WitnessTree) -> np.ndarray:
@@ -362,24 +384,21 @@ def _open_edges(rings: np.ndarray, k: int, piece: float, grid: _CoverGrid, tree:
         ask[todo] = True
         ask[nxt[todo]] = True
         ends = np.flatnonzero(ask)
-        hit = np.zeros(len(a), dtype=bool)
-        centre = np.zeros_like(a)
-        hit[ends], centre[ends] = tree.nearest(a[ends])
-        # one sample within reach of both ends: that of the first end, else that of the second
-        e = todo[hit[todo]]
-        closed[e] = tree.within(b[e], centre[e])
-        e = todo[~closed[todo] & hit[nxt[todo]]]
-        closed[e] = tree.within(a[e], centre[nxt[e]])
+        wit = np.full(len(a), -1)
+        wit[ends] = tree.nearest(a[ends])
+        # one street within reach of both ends: that of the first end, else that of the second
+        closed[todo] = tree.within(a[todo], wit[todo]) & tree.within(b[todo], wit[todo])
         e = todo[~closed[todo]]
-        if len(e):  # the sample nearest the middle, for the whole piece or for each half
+        closed[e] = tree.within(a[e], wit[nxt[e]]) & tree.within(b[e], wit[nxt[e]])
+        e = todo[~closed[todo]]
+        if len(e):  # the street nearest the middle, for the whole piece or for each half
             mid = 0.5 * (a[e] + b[e])
-            hm, cm = tree.nearest(mid)
-            ca, cb = centre[e], centre[nxt[e]]
-            ha, hb = hit[e], hit[nxt[e]]
-            whole = hm & tree.within(a[e], cm) & tree.within(b[e], cm)
-            first = (hm & tree.within(a[e], cm)) | (ha & tree.within(mid, ca))
-            second = (hm & tree.within(b[e], cm)) | (hb & tree.within(mid, cb))
-            closed[e] = whole | (first & second)
+            wm = tree.nearest(mid)
+            wa, wb = wit[e], wit[nxt[e]]
+            in_a, in_b, in_m = tree.within(a[e], wm), tree.within(b[e], wm), tree.within(mid, wm)
+            first = (in_a & in_m) | (tree.within(a[e], wa) & tree.within(mid, wa))
+            second = (in_b & in_m) | (tree.within(b[e], wb) & tree.within(mid, wb))
+            closed[e] = (in_a & in_b) | (first & second)
     open_edge = np.zeros((n, 18), dtype=bool)
     np.logical_or.at(open_edge, (np.repeat(np.arange(n), m), np.tile(edge_of, n)), ~closed)
     return open_edge
