@@ -11,7 +11,10 @@ Methods, each timed ``--runs`` times (default 5) in alternation, medians reporte
     exact area-weighted population (boundary integration, :mod:`tjspatial.analysis.zonal`) including the
     bundled model's 29,497 split-cell pieces (census-exact district totals). *cold*: a fresh copy of the
     population surface (values and pieces copied), so its row prefix sums, the district totals and which
-    pieces lie in which district are all computed inside the timed call; *warm*: the surface's cache is
+    pieces lie in which district are all computed inside the timed call (the areas being the model's own
+    districts, matched by their WKB inside the call, each piece's district is the one the model cut it from,
+    ``Pieces.district`` — no geometric search; the share of each piece's cell in its district is still
+    computed from the district boundaries); *warm*: the surface's cache is
     filled (as for every call after the first in ``analyse``); *from the GeoTIFF*: ``tj.population(tif)``
     (read inside the timed call, float32, no pieces) then ``tj.coverage`` — the same input rasterio gets.
 ``previous``
@@ -150,6 +153,7 @@ def fresh(pop: PopulationGrid) -> PopulationGrid:
             geoms=np.array(pieces.geoms, dtype=object),
             persons=pieces.persons.copy(),
             district=pieces.district.copy(),
+            district_geoms=None if pieces.district_geoms is None else np.array(pieces.district_geoms, dtype=object),
             _tree=None,
         )
     return dataclasses.replace(pop, values=pop.values.copy(), pieces=pieces)
