@@ -397,3 +397,20 @@ def test_prefix_sums_are_the_row_cumsum_bit_for_bit():
         exp[zero] = 0.0
         got = GridIntegrator.from_grid(values, t, zero=zero).prefix
         assert np.array_equal(got, np.cumsum(exp, axis=1))
+
+
+def test_areas_are_matched_to_the_model_districts_by_their_polygons():
+    """_own_districts maps each area to the district polygon it is (same WKB), in any order and for a subset;
+    an area that is no district, or one district given twice, leaves the pieces to the geometric matching."""
+    import importlib
+    from types import SimpleNamespace
+
+    own = importlib.import_module("tjspatial.analysis.coverage")._own_districts
+    d = [shapely.box(0, 0, 10, 10), shapely.box(10, 0, 20, 10), shapely.box(0, 10, 20, 20)]
+    pieces = SimpleNamespace(district_geoms=np.asarray(d, dtype=object))
+    wkb = lambda gs: shapely.to_wkb(np.asarray(gs, dtype=object))  # noqa: E731
+    assert own(pieces, wkb([d[2], d[0], d[1]])).tolist() == [1, 2, 0]
+    assert own(pieces, wkb([d[1]])).tolist() == [-1, 0, -1]
+    assert own(pieces, wkb([d[0], shapely.box(0, 0, 10, 10.5)])) is None
+    assert own(pieces, wkb([d[0], d[0]])) is None
+    assert own(SimpleNamespace(district_geoms=None), wkb(d)) is None

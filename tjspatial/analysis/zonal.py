@@ -540,7 +540,8 @@ def pieces_in_districts(integ: GridIntegrator, pieces, area_of: np.ndarray, geom
 
     Piece ``j`` is the part of its cell inside district ``pieces.district[j]`` (the bundled model cuts every
     cell a district boundary or the coast crosses that way), so it lies wholly in the area showing that
-    district and in no other: no geometry is tested. Only the share of each piece's cell inside its area is
+    district and in no other (districts that overlap by slivers: each piece counts in its own district only,
+    nobody twice): no geometry is tested. Only the share of each piece's cell inside its area is
     computed, from the areas' boundaries (:meth:`GridIntegrator.moments_at`, the value :func:`pieces_in_areas`
     gives).
 
