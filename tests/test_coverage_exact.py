@@ -414,3 +414,33 @@ def test_areas_are_matched_to_the_model_districts_by_their_polygons():
     assert own(pieces, wkb([d[0], shapely.box(0, 0, 10, 10.5)])) is None
     assert own(pieces, wkb([d[0], d[0]])) is None
     assert own(SimpleNamespace(district_geoms=None), wkb(d)) is None
+
+
+def test_large_station_sets_are_unioned_in_two_groups_with_the_same_parts(monkeypatch):
+    """#15: 64 stations or more that split into two sets whose circles cannot touch are unioned on two threads;
+    the parts are those of one disjoint-subset union over all circles, bit for bit, and so is each area's
+    covered part."""
+    import importlib
+
+    cov = importlib.import_module("tjspatial.analysis.coverage")
+    monkeypatch.setattr(cov.os, "cpu_count", lambda: 2)
+    k = np.arange(240)
+    xs = X0 + np.where(k % 3 == 0, 4_000, 18_000) + 3_000 * np.cos(k * 2.399) * np.sqrt(k / 240)
+    ys = Y0 + 9_000 + 3_000 * np.sin(k * 2.399) * np.sqrt(k / 240)
+    pts = shapely.points(
+        np.where(k % 17 == 0, X0 + (k * 7_717.0) % 26_000, xs), np.where(k % 17 == 0, Y0 + (k * 3_331.0) % 27_000, ys)
+    )
+    groups = cov._separate_groups(pts, 800)
+    assert groups is not None and min(map(len, groups)) >= 30
+    xy = shapely.get_coordinates(pts)
+    gap = np.hypot(*(xy[groups[0]][:, None, :] - xy[groups[1]][None, :, :]).transpose(2, 0, 1))
+    assert gap.min() > 1_600  # no circle of one group touches one of the other
+    split = cov.buffer_catchment(pts, 800)
+    whole = shapely.disjoint_subset_union_all(shapely.buffer(pts, 800, quad_segs=16))
+    assert sorted(shapely.to_wkb(shapely.get_parts(split))) == sorted(shapely.to_wkb(shapely.get_parts(whole)))
+    _, areas, _ = reference_case()
+    geoms = np.asarray(areas.geometry.values)
+    got, exp = cov.clip_catchment(geoms, split), cov.clip_catchment(geoms, whole)
+    assert [shapely.normalize(g).wkb for g in got] == [shapely.normalize(g).wkb for g in exp]
+    dense = shapely.points(X0 + (k * 77.0) % 3_000, Y0 + (k * 31.0) % 2_000)  # one group of circles: no split
+    assert cov._separate_groups(dense, 800) is None
