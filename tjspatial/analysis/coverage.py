@@ -28,10 +28,14 @@ For a grid population both sums are computed from the polygons' boundaries, not 
 relative, at a cost proportional to the number of cells the boundaries cross). What depends only on the
 surface and the areas (the grid's row prefix sums, each area's total, which split-cell pieces lie in which
 area) is cached on the population object itself (:func:`tjspatial.analysis.zonal.surface_cache`; no module
-state), so repeated calls over one surface (several distances, kinds, scenarios) only sum their catchments.
-The circles are unioned by groups of overlapping ones (:func:`buffer_catchment`) and each area keeps the
-catchment parts inside it whole, intersecting only those its boundary crosses (:func:`clip_catchment`).
-Measured by ``benchmarks/bench_buffer_coverage.py`` (README, Benchmarks).
+state), so repeated calls over one surface (several distances, kinds, scenarios) only sum their catchments;
+a first call computes them on a second thread while the circles are unioned. When the areas are the very
+district polygons the bundled model cut its split cells with (matched by WKB), each piece's district is taken
+from the model (:func:`tjspatial.analysis.zonal.pieces_in_districts`) instead of being found geometrically.
+The circles are unioned by groups of overlapping ones (:func:`buffer_catchment`; large station sets that split
+into two far-apart sets on two threads) and each area keeps the catchment parts inside it whole, intersecting
+only those its boundary crosses (:func:`clip_catchment`). Measured by ``benchmarks/bench_buffer_coverage.py``
+(README, Benchmarks).
 """
 
 from __future__ import annotations
