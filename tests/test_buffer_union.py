@@ -78,6 +78,23 @@ def test_random_street_sets_give_the_merged_union(seed):
     _same(got, _plain(segs, r, max_hole))
 
 
+def test_strips_on_two_threads_give_the_same_union(monkeypatch):
+    import tjspatial.analysis.buffer_union as bu
+
+    rng = np.random.default_rng(2)
+    segs = np.concatenate(
+        [_grid(25, rng, drop=0.2), _grid(12, rng, x0=X0 + 2300), _grid(8, rng, x0=X0 + 900, y0=Y0 + 2600)]
+    )
+    one, merged1 = merge_street_buffers(segs, 100.0, 20_000.0, workers=1)
+    monkeypatch.setattr(bu, "_STRIP_MIN", 0)
+    two, merged2 = merge_street_buffers(segs, 100.0, 20_000.0, workers=2)
+    three, _ = merge_street_buffers(segs, 100.0, 20_000.0, workers=3)
+    exp = _plain(segs, 100.0, 20_000.0)
+    for got in (one, two, three):
+        _same(got, exp)
+    assert merged1 == merged2
+
+
 def test_nothing_filled_or_nothing_to_merge():
     rng = np.random.default_rng(4)
     segs = _grid(12, rng, drop=0.3)

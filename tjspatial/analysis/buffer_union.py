@@ -53,6 +53,9 @@ polygon holds ``cos(pi / 16)`` = 0.98079 of it."""
 _MIN_WITNESS_M = 1.0
 """Streets shorter than this witness nothing (GEOS drops a vertex of some very short buffers)."""
 
+_STRIP_MIN = 4000
+"""With ``workers > 1``, buffers to check are split into that many x strips (one thread each) above this count."""
+
 _MAX_CELLS = 8_000_000
 """The coverage raster's cell count is kept under this (cells grow beyond ``r / 4`` on very large extents)."""
 
@@ -193,34 +196,72 @@ def merge_street_buffers(
     i0, j0 = grid.cells(lo - r)
     i1, j1 = grid.cells(hi + r)
     cand = np.flatnonzero(witness & (grid.open_cells(i0, j0, i1, j1) > 0))
-    # 3. open boundary pieces of the others, in groups of similar length (sides cut in k equal pieces)
+    # 3.-4. open boundary pieces of the others, their hulls, merged: in x strips on ``workers`` threads
+    tree_pts = _TreeSamples.build(segs, samples, wrow[owner], r / 4, grid)
+    strips = np.array_split(
+        cand[np.argsort(lo[cand, 0] + hi[cand, 0], kind="stable")], workers if len(cand) > 4000 else 1
+    )
+    strips[0] = np.concatenate([strips[0], np.flatnonzero(~witness)])  # buffers of streets under 1 m: merged whole
+    if len(strips) > 1:
+        with ThreadPoolExecutor(len(strips)) as ex:
+            done = list(ex.map(lambda rows: _merge_strip(segs, rows, length, r, grid, tree_pts), strips))
+    else:
+        done = [_merge_strip(segs, strips[0], length, r, grid, tree_pts, workers)]
+    merged = sum(m for _, m in done)
+    if not merged:  # every boundary closed: impossible for a bounded union, merge everything
+        return fill_holes(union_by_piece(street_buffers(segs, r), workers=workers), max_hole_m2), len(segs)
+    merged_union = _merge_seams([p for p, _ in done])
+    # 5. sort the gaps
+    return _fill_gaps(merged_union, segs, lo, hi, r, max_hole_m2, grid), int(merged)
+
+
+def _merge_strip(
+    segs: np.ndarray,
+    rows: np.ndarray,
+    length: np.ndarray,
+    r: float,
+    grid: "_CoverGrid",
+    tree_pts: "_TreeSamples",
+    workers: int = 1,
+) -> tuple[np.ndarray, int]:
+    """Steps 3-4 for the buffers of ``rows``: the parts of the merged hulls of their open edges, and how many
+    buffers were merged. Sides are cut in pieces of at most 0.4 ``r``, in groups of similar length; buffers of
+    streets longer than 64 such pieces or shorter than 1 m are merged whole."""
     piece = 0.4 * r
-    k_side = np.maximum(1, np.ceil(length[cand] / piece)).astype(np.int64)
-    polys, merged = [], []
-    tree = _WitnessTree(segs, samples, wrow[owner], r / 4, grid, r, workers)
+    k_side = np.ceil(length[rows] / piece).astype(np.int64)
+    tree = _WitnessTree(tree_pts, grid, r, workers)
+    polys = [street_buffers(segs[rows[(k_side > 64) | (length[rows] < _MIN_WITNESS_M)]], r)]
     for k_lo, k_hi in ((1, 3), (4, 12), (13, 64)):
-        sel = cand[(k_side >= k_lo) & (k_side <= k_hi)]
+        sel = rows[(k_side >= k_lo) & (k_side <= k_hi)]
         if not len(sel):
             continue
         rings = _rings(segs[sel], r)
         open_edge = _open_edges(rings, k_hi, piece, grid, tree)
         has = open_edge.any(axis=1)
-        if not has.any():
-            continue
-        polys.append(_open_hulls(rings[has], open_edge[has], segs[sel[has]]))
-        merged.append(sel[has])
-    # buffers of streets under 1 m and of very long ones are merged whole
-    whole = ~witness
-    whole[cand[k_side > 64]] = True
-    whole = np.flatnonzero(whole)
-    polys.append(street_buffers(segs[whole], r))
-    merged.append(whole)
+        if has.any():
+            polys.append(_open_hulls(rings[has], open_edge[has], segs[sel[has]]))
     polys = np.concatenate(polys)
-    if not len(polys):  # every boundary closed: impossible for a bounded union, merge everything
-        return fill_holes(union_by_piece(street_buffers(segs, r), workers=workers), max_hole_m2), len(segs)
-    # 4.-5. merge, then sort the gaps
-    merged_union = union_by_piece(polys, workers=workers)
-    return _fill_gaps(merged_union, segs, lo, hi, r, max_hole_m2, grid), int(sum(len(m) for m in merged))
+    if not len(polys):
+        return polys, 0
+    return shapely.get_parts(union_by_piece(polys, workers=workers)), len(polys)
+
+
+def _merge_seams(strips: list[np.ndarray]) -> shapely.Geometry:
+    """Merge the parts of strips merged on their own (each strip's parts are disjoint): only parts that meet a
+    part of another strip are merged, per connected group."""
+    if len(strips) == 1:
+        parts = strips[0]
+        return shapely.multipolygons(parts) if len(parts) > 1 else parts[0]
+    parts = np.concatenate(strips)
+    strip = np.repeat(np.arange(len(strips)), [len(s) for s in strips])
+    a, b = shapely.STRtree(parts).query(parts, predicate="intersects")
+    cross = strip[a] != strip[b]
+    n = len(parts)
+    lab = connected_components(sparse.csr_matrix((np.ones(int(cross.sum())), (a[cross], b[cross])), shape=(n, n)))[1]
+    size = np.bincount(lab)
+    if (size > 1).any():  # the merged groups are disjoint: no part of one meets a part of another
+        parts = _union_pieces(parts, lab, size, np.arange(n))
+    return shapely.multipolygons(parts) if len(parts) > 1 else parts[0]
 
 
 def _samples(segs: np.ndarray, length: np.ndarray, spacing: float, kmax: int = 6) -> tuple[np.ndarray, np.ndarray]:
@@ -300,27 +341,35 @@ class _CoverGrid:
         return s[i1 + 1, j1 + 1] - s[i0, j1 + 1] - s[i1 + 1, j0] + s[i0, j0]
 
 
+@dataclass(frozen=True)
+class _TreeSamples:
+    """The street samples a :class:`_WitnessTree` draws from (shared, read-only): their cells and streets."""
+
+    samples: np.ndarray
+    cell_i: np.ndarray
+    cell_j: np.ndarray
+    owner: np.ndarray  # row of each sample's street
+    p: np.ndarray  # streets: start, direction, 1 / squared length
+    d: np.ndarray
+    inv: np.ndarray
+    spacing: float
+
+    @classmethod
+    def build(cls, segs: np.ndarray, samples: np.ndarray, owner: np.ndarray, spacing: float, grid: "_CoverGrid"):
+        """The samples of ``segs`` (``owner``: their rows) in ``grid``."""
+        d = segs[:, 1] - segs[:, 0]
+        i, j = grid.cells(samples)
+        inv = 1.0 / np.maximum(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1], 1e-300)
+        return cls(samples, i, j, owner, segs[:, 0], d, inv, spacing)
+
+
 class _WitnessTree:
     """KD-tree of the street samples (built lazily over the cells near the points it is asked about), to find for
     a point a street within ``COVER * r``: a *witness* whose buffer holds the point."""
 
-    def __init__(
-        self,
-        segs: np.ndarray,
-        samples: np.ndarray,
-        owner: np.ndarray,
-        spacing: float,
-        grid: _CoverGrid,
-        r: float,
-        workers: int,
-    ):
-        self.grid, self.rho, self.workers = grid, COVER * r, max(1, workers)
-        self.reach = self.rho + spacing / 2  # a street within rho has a sample within this
-        self.samples, self.owner = samples, owner
-        self._p = segs[:, 0]
-        self._d = segs[:, 1] - segs[:, 0]
-        self._inv = 1.0 / np.maximum((self._d * self._d).sum(axis=1), 1e-300)
-        self._si, self._sj = grid.cells(samples)
+    def __init__(self, pts: _TreeSamples, grid: _CoverGrid, r: float, workers: int):
+        self.pts, self.grid, self.rho, self.workers = pts, grid, COVER * r, max(1, workers)
+        self.reach = self.rho + pts.spacing / 2  # a street within rho has a sample within this
         self._asked = np.zeros(grid.solid.shape, dtype=bool)
         self._keep = np.empty(0, dtype=np.intp)
         self._tree = None
@@ -332,8 +381,8 @@ class _WitnessTree:
             return
         self._asked[i, j] = True
         w = int(math.ceil(self.reach / self.grid.h)) + 1
-        self._keep = np.flatnonzero(_dilate(self._asked, w, w)[self._si, self._sj])
-        self._tree = cKDTree(self.samples[self._keep], balanced_tree=False, compact_nodes=False)
+        self._keep = np.flatnonzero(_dilate(self._asked, w, w)[self.pts.cell_i, self.pts.cell_j])
+        self._tree = cKDTree(self.pts.samples[self._keep], balanced_tree=False, compact_nodes=False)
 
     def nearest(self, xy: np.ndarray) -> np.ndarray:
         """For each point, the street (row of ``segs``) of its nearest sample within reach, else -1."""
@@ -342,14 +391,14 @@ class _WitnessTree:
             return np.full(len(xy), -1)
         d, k = self._tree.query(xy, distance_upper_bound=self.reach, workers=self.workers)
         ok = np.isfinite(d)
-        return np.where(ok, self.owner[self._keep[np.where(ok, k, 0)]], -1)
+        return np.where(ok, self.pts.owner[self._keep[np.where(ok, k, 0)]], -1)
 
     def within(self, xy: np.ndarray, seg: np.ndarray) -> np.ndarray:
         """Whether each point lies within ``COVER * r`` of its street (``seg`` -1: no street, False)."""
         s = np.maximum(seg, 0)
-        v = xy - self._p[s]
-        d = self._d[s]
-        t = np.clip((v[:, 0] * d[:, 0] + v[:, 1] * d[:, 1]) * self._inv[s], 0.0, 1.0)
+        v = xy - self.pts.p[s]
+        d = self.pts.d[s]
+        t = np.clip((v[:, 0] * d[:, 0] + v[:, 1] * d[:, 1]) * self.pts.inv[s], 0.0, 1.0)
         ex, ey = v[:, 0] - t * d[:, 0], v[:, 1] - t * d[:, 1]
         return (seg >= 0) & (ex * ex + ey * ey <= self.rho * self.rho)
 
