@@ -196,37 +196,33 @@ def merge_street_buffers(
     i0, j0 = grid.cells(lo - r)
     i1, j1 = grid.cells(hi + r)
     cand = np.flatnonzero(witness & (grid.open_cells(i0, j0, i1, j1) > 0))
-    # 3.-4. open boundary pieces of the others, their hulls, merged: in x strips on ``workers`` threads
+    # 3. open boundary pieces of the others and their hulls, in x strips on ``workers`` threads
     tree_pts = _TreeSamples.build(segs, samples, wrow[owner], r / 4, grid)
-    strips = np.array_split(
-        cand[np.argsort(lo[cand, 0] + hi[cand, 0], kind="stable")], workers if len(cand) > 4000 else 1
-    )
+    order = cand[np.argsort(lo[cand, 0] + hi[cand, 0], kind="stable")]
+    strips = np.array_split(order, workers if len(cand) > _STRIP_MIN else 1)
     strips[0] = np.concatenate([strips[0], np.flatnonzero(~witness)])  # buffers of streets under 1 m: merged whole
-    if len(strips) > 1:
-        with ThreadPoolExecutor(len(strips)) as ex:
-            done = list(ex.map(lambda rows: _merge_strip(segs, rows, length, r, grid, tree_pts), strips))
-    else:
-        done = [_merge_strip(segs, strips[0], length, r, grid, tree_pts, workers)]
-    merged = sum(m for _, m in done)
-    if not merged:  # every boundary closed: impossible for a bounded union, merge everything
+    with ThreadPoolExecutor(len(strips)) as ex:
+        hulls = list(ex.map(lambda rows: _strip_hulls(segs, rows, length, r, grid, tree_pts, workers), strips))
+    hulls = np.concatenate(hulls)
+    if not len(hulls):  # every boundary closed: impossible for a bounded union, merge everything
         return fill_holes(union_by_piece(street_buffers(segs, r), workers=workers), max_hole_m2), len(segs)
-    merged_union = _merge_seams([p for p, _ in done])
-    # 5. sort the gaps
-    return _fill_gaps(merged_union, segs, lo, hi, r, max_hole_m2, grid), int(merged)
+    # 4. merged, cut in x strips merged on their own threads; 5. the gaps sorted
+    merged = _merge_in_strips(hulls, len(strips)) if len(strips) > 1 else union_by_piece(hulls, workers=workers)
+    return _fill_gaps(merged, segs, lo, hi, r, max_hole_m2, grid), len(hulls)
 
 
-def _merge_strip(
+def _strip_hulls(
     segs: np.ndarray,
     rows: np.ndarray,
     length: np.ndarray,
     r: float,
     grid: "_CoverGrid",
     tree_pts: "_TreeSamples",
-    workers: int = 1,
-) -> tuple[np.ndarray, int]:
-    """Steps 3-4 for the buffers of ``rows``: the parts of the merged hulls of their open edges, and how many
-    buffers were merged. Sides are cut in pieces of at most 0.4 ``r``, in groups of similar length; buffers of
-    streets longer than 64 such pieces or shorter than 1 m are merged whole."""
+    workers: int,
+) -> np.ndarray:
+    """Step 3 for the buffers of ``rows``: the hulls of the open edges of those that have any. Sides are cut in
+    pieces of at most 0.4 ``r``, in groups of similar length; buffers of streets longer than 64 such pieces or
+    shorter than 1 m are taken whole. ``workers``: threads for the KD-tree queries."""
     piece = 0.4 * r
     k_side = np.ceil(length[rows] / piece).astype(np.int64)
     tree = _WitnessTree(tree_pts, grid, r, workers)
@@ -240,28 +236,56 @@ def _merge_strip(
         has = open_edge.any(axis=1)
         if has.any():
             polys.append(_open_hulls(rings[has], open_edge[has], segs[sel[has]]))
-    polys = np.concatenate(polys)
-    if not len(polys):
-        return polys, 0
-    return shapely.get_parts(union_by_piece(polys, workers=workers)), len(polys)
+    return np.concatenate(polys)
 
 
-def _merge_seams(strips: list[np.ndarray]) -> shapely.Geometry:
-    """Merge the parts of strips merged on their own (each strip's parts are disjoint): only parts that meet a
-    part of another strip are merged, per connected group."""
-    if len(strips) == 1:
-        parts = strips[0]
-        return shapely.multipolygons(parts) if len(parts) > 1 else parts[0]
-    parts = np.concatenate(strips)
-    strip = np.repeat(np.arange(len(strips)), [len(s) for s in strips])
-    a, b = shapely.STRtree(parts).query(parts, predicate="intersects")
-    cross = strip[a] != strip[b]
-    n = len(parts)
-    lab = connected_components(sparse.csr_matrix((np.ones(int(cross.sum())), (a[cross], b[cross])), shape=(n, n)))[1]
-    size = np.bincount(lab)
-    if (size > 1).any():  # the merged groups are disjoint: no part of one meets a part of another
-        parts = _union_pieces(parts, lab, size, np.arange(n))
-    return shapely.multipolygons(parts) if len(parts) > 1 else parts[0]
+def _merge_in_strips(polys: np.ndarray, n: int) -> shapely.Geometry:
+    """The union of ``polys`` merged in ``n`` x strips on ``n`` threads.
+
+    Polygons crossing a cut line are clipped to each side (``clip_by_rect``: the same points on the line from
+    both sides), each strip is merged on its own, and the strips — which only touch along the cut lines, with
+    the same vertices there — are joined as a coverage (no overlay). The points the cuts added on the union's
+    boundary are dropped, which restores the original edges. If the two sides of a cut do not match exactly
+    (GEOS may snap while merging), the strips are merged by an overlay instead.
+    """
+    b = shapely.bounds(polys)
+    centre = 0.5 * (b[:, 0] + b[:, 2])
+    cuts = np.quantile(centre, np.arange(1, n) / n) + 0.0371  # off any round number a vertex might have
+    lo_x, lo_y, hi_x, hi_y = b[:, 0].min() - 1, b[:, 1].min() - 1, b[:, 2].max() + 1, b[:, 3].max() + 1
+    edges = np.concatenate([[lo_x], cuts, [hi_x]])
+    strips = []
+    for k in range(n):
+        x0, x1 = edges[k], edges[k + 1]
+        inside = (b[:, 0] >= x0) & (b[:, 2] <= x1)
+        cross = ~inside & (b[:, 0] < x1) & (b[:, 2] > x0)
+        part = shapely.clip_by_rect(polys[cross], x0, lo_y, x1, hi_y)
+        part = shapely.get_parts(part[~shapely.is_empty(part)])
+        strips.append(np.concatenate([polys[inside], part[shapely.get_type_id(part) == 3]]))
+    with ThreadPoolExecutor(n) as ex:
+        merged = [shapely.get_parts(m) for m in ex.map(union_by_piece, strips)]
+    on_cut = [[shapely.get_coordinates(m) for m in merged[k : k + 2]] for k in range(n - 1)]
+    same = all(
+        np.array_equal(np.unique(a[a[:, 0] == x, 1]), np.unique(c[c[:, 0] == x, 1])) for (a, c), x in zip(on_cut, cuts)
+    )
+    parts = np.concatenate(merged)
+    if not same:
+        return union_by_piece(parts)
+    joined = shapely.get_parts(shapely.coverage_union_all(parts))
+    rings, part = shapely.get_rings(joined, return_index=True)
+    xy, ring = shapely.get_coordinates(rings, return_index=True)
+    keep = ~np.isin(xy[:, 0], cuts)
+    if keep.all():
+        return joined[0] if len(joined) == 1 else shapely.multipolygons(joined)
+    if (np.bincount(ring[keep], minlength=len(rings)) < 4).any():  # a tiny ring would lose its shape: keep them
+        return joined[0] if len(joined) == 1 else shapely.multipolygons(joined)
+    xy, ring = xy[keep], ring[keep]
+    first = np.r_[True, ring[1:] != ring[:-1]]
+    last = np.r_[ring[1:] != ring[:-1], True]
+    closed = (xy[first] == xy[last]).all(axis=1)  # a ring that started on a cut point: close it again
+    xy = np.insert(xy, np.flatnonzero(last)[~closed] + 1, xy[first][~closed], axis=0)
+    ring = np.insert(ring, np.flatnonzero(last)[~closed] + 1, ring[first][~closed])
+    out = shapely.polygons(shapely.linearrings(xy, indices=ring), indices=part)
+    return out[0] if len(out) == 1 else shapely.multipolygons(out)
 
 
 def _samples(segs: np.ndarray, length: np.ndarray, spacing: float, kmax: int = 6) -> tuple[np.ndarray, np.ndarray]:
