@@ -201,9 +201,13 @@ def merge_street_buffers(
     order = cand[np.argsort(lo[cand, 0] + hi[cand, 0], kind="stable")]
     strips = np.array_split(order, workers if len(cand) > _STRIP_MIN else 1)
     strips[0] = np.concatenate([strips[0], np.flatnonzero(~witness)])  # buffers of streets under 1 m: merged whole
-    with ThreadPoolExecutor(len(strips)) as ex:
-        hulls = list(ex.map(lambda rows: _strip_hulls(segs, rows, length, r, grid, tree_pts, workers), strips))
-    hulls = np.concatenate(hulls)
+    if len(strips) > 1:
+        with ThreadPoolExecutor(len(strips)) as ex:
+            hulls = np.concatenate(
+                list(ex.map(lambda rows: _strip_hulls(segs, rows, length, r, grid, tree_pts, 1), strips))
+            )
+    else:
+        hulls = _strip_hulls(segs, strips[0], length, r, grid, tree_pts, workers)
     if not len(hulls):  # every boundary closed: impossible for a bounded union, merge everything
         return fill_holes(union_by_piece(street_buffers(segs, r), workers=workers), max_hole_m2), len(segs)
     # 4. merged, cut in x strips merged on their own threads; 5. the gaps sorted
@@ -479,8 +483,7 @@ def _open_edges(rings: np.ndarray, k: int, piece: float, grid: _CoverGrid, tree:
 
 def _open_hulls(rings: np.ndarray, open_edge: np.ndarray, segs: np.ndarray) -> np.ndarray:
     """For each buffer, the convex polygon of the end points of its open edges (with the middle of its street
-    when only one edge is open): a subset of the buffer holding every open edge. Rings are padded to one length
-    by repeating their first point (repeated points change no geometry; the overlay drops them)."""
+    when only one edge is open): a subset of the buffer holding every open edge."""
     keep = open_edge | np.roll(open_edge, 1, axis=1)  # vertex v ends edges v - 1 and v
     count = keep.sum(axis=1)
     order = np.argsort(~keep, axis=1, kind="stable")  # the kept vertices first, in ring order
@@ -489,9 +492,10 @@ def _open_hulls(rings: np.ndarray, open_edge: np.ndarray, segs: np.ndarray) -> n
     one = count < 3
     xy[one, 2] = 0.5 * (segs[one, 0] + segs[one, 1])
     count = np.where(one, 3, count)
-    xy = xy[:, : int(count.max()) + 1]
-    pad = np.arange(xy.shape[1])[None, :] >= count[:, None]
-    return shapely.polygons(np.where(pad[..., None], xy[:, :1], xy))  # closed, padded with the first point
+    xy[np.arange(len(xy)), count] = xy[:, 0]  # close each ring
+    used = np.arange(xy.shape[1])[None, :] <= count[:, None]
+    ring_end = np.concatenate([[0], np.cumsum(count + 1)])
+    return shapely.from_ragged_array(shapely.GeometryType.POLYGON, xy[used], (ring_end, np.arange(len(xy) + 1)))
 
 
 def _fill_gaps(
