@@ -177,3 +177,35 @@ def test_fill_holes_drops_an_island_in_a_filled_hole():
     # in a hole that stays open the island stays too
     kept = fill_holes(shapely.MultiPolygon([outer, island]), 5_000)
     assert shapely.is_valid(kept) and kept.area == outer.area + island.area
+
+
+@pytest.mark.parametrize("seed", [2, 4, 9, 14, 20, 51])
+def test_mixed_street_sets_in_strips(seed, monkeypatch):
+    """Random grids and loose streets (stubs of 1 cm to 1 m, which GEOS buffers with fewer vertices), buffers of
+    20-400 m, hole limits of 1 m² to 1 km², merged in one piece and in x strips on two and three threads."""
+    import tjspatial.analysis.buffer_union as bu
+
+    rng = np.random.default_rng(1000 + seed)
+    r = float(rng.choice([20.0, 35.0, 60.0, 100.0, 150.0, 400.0]))
+    max_hole = float(rng.choice([1.0, 2_000.0, 20_000.0, 80_000.0, 1e6]))
+    grids = [
+        _grid(
+            int(rng.integers(3, 20)),
+            rng,
+            drop=rng.uniform(0, 0.6),
+            jitter=rng.uniform(0, 40),
+            x0=X0 + k * 1500 * rng.uniform(0.3, 1.2),
+            y0=Y0 + rng.uniform(-500, 500),
+        )
+        for k in range(int(rng.integers(1, 4)))
+    ]
+    n = int(rng.integers(0, 400))
+    p = rng.uniform([X0 - 1000, Y0 - 2000], [X0 + 3000, Y0 + 1000], (n, 2))
+    ang = rng.uniform(0, 2 * np.pi, n)
+    length = rng.choice([0.01, 0.3, 1.0, 5.0, 40.0, 120.0, 400.0, 3_000.0], n)
+    q = p + np.column_stack([np.cos(ang), np.sin(ang)]) * length[:, None]
+    segs = np.concatenate(grids + [np.stack([p, q], axis=1)])
+    exp = _plain(segs, r, max_hole)
+    _same(merge_street_buffers(segs, r, max_hole)[0], exp)
+    monkeypatch.setattr(bu, "_STRIP_MIN", 0)
+    _same(merge_street_buffers(segs, r, max_hole, workers=2 + seed % 2)[0], exp)

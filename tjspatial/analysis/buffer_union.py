@@ -228,9 +228,11 @@ def _strip_hulls(
     pieces of at most 0.4 ``r``, in groups of similar length; buffers of streets longer than 64 such pieces or
     shorter than 1 m are taken whole. ``workers``: threads for the KD-tree queries."""
     piece = 0.4 * r
-    k_side = np.ceil(length[rows] / piece).astype(np.int64)
+    whole = (length[rows] < _MIN_WITNESS_M) | (length[rows] > 64 * piece)
+    polys = [street_buffers(segs[rows[whole]], r)]
+    rows = rows[~whole]
+    k_side = np.maximum(1, np.ceil(length[rows] / piece)).astype(np.int64)
     tree = _WitnessTree(tree_pts, grid, r, workers)
-    polys = [street_buffers(segs[rows[(k_side > 64) | (length[rows] < _MIN_WITNESS_M)]], r)]
     for k_lo, k_hi in ((1, 3), (4, 12), (13, 64)):
         sel = rows[(k_side >= k_lo) & (k_side <= k_hi)]
         if not len(sel):
