@@ -192,7 +192,7 @@ def buffer_catchment(points: np.ndarray, distance: float, quad_segs: int = 16) -
     Each circle is the ``4 * quad_segs``-gon GEOS draws. The circles are unioned group by group of overlapping
     ones (``shapely.disjoint_subset_union_all``: the same polygon as ``union_all``, 1.5-15x faster on station
     sets, measured by ``benchmarks/bench_buffer_coverage.py``); the result is a Polygon or MultiPolygon whose
-    parts are the separate catchments. With 64 stations or more on a machine with two cores or more, stations
+    parts are the separate catchments. With 64 to 20,000 stations on a machine with two cores or more, stations
     that split into two sets far enough apart (no circle of one touching a circle of the other) are unioned on
     two threads: the same parts (bit for bit), possibly in another order.
 
@@ -217,7 +217,7 @@ def _union_circles(pts: np.ndarray, distance: float, quad_segs: int = 16, split:
     """:func:`buffer_catchment`; ``split=False``: on this thread only (when another thread is busy already)."""
     if not len(pts):
         return shapely.Polygon()
-    parallel = split and len(pts) >= _PARALLEL_UNION_MIN and (os.cpu_count() or 1) > 1
+    parallel = split and _PARALLEL_UNION_MIN <= len(pts) <= _PARALLEL_UNION_MAX and (os.cpu_count() or 1) > 1
     groups = _separate_groups(pts, distance) if parallel else None
     if groups is None:
         return shapely.disjoint_subset_union_all(shapely.buffer(pts, distance, quad_segs=quad_segs))
@@ -235,8 +235,9 @@ def _union_circles(pts: np.ndarray, distance: float, quad_segs: int = 16, split:
     return parts[0] if len(parts) == 1 else shapely.multipolygons(parts)
 
 
-_PARALLEL_UNION_MIN = 64
-"""Station sets of at least this many points are unioned on two threads (:func:`buffer_catchment`)."""
+_PARALLEL_UNION_MIN, _PARALLEL_UNION_MAX = 64, 20_000
+"""Station sets of this many points are unioned on two threads when they split (:func:`buffer_catchment`; above
+the maximum, finding the groups costs 0.1-0.7 s and dense sets do not split)."""
 
 _SPLIT_WHILE_PREFETCH = 1000
 """...and, while a first call's worker thread fills the surface's cache (:class:`_Prefetch`), this many."""
