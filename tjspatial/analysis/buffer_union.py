@@ -54,6 +54,10 @@ _MIN_WITNESS_M = 1.0
 """Streets shorter than this witness nothing (GEOS drops a vertex of some very short buffers)."""
 
 _STRIP_MIN = 4000
+
+_HULLS_PER_STRIP = 250
+"""The hulls are merged in x strips of about this many (GEOS merges n polygons in about log2(n) rounds, each
+touching every vertex: smaller strips mean fewer rounds; the strips are joined without an overlay)."""
 """With ``workers > 1``, buffers to check are split into that many x strips (one thread each) above this count."""
 
 _MAX_CELLS = 8_000_000
@@ -211,7 +215,8 @@ def merge_street_buffers(
     if not len(hulls):  # every boundary closed: impossible for a bounded union, merge everything
         return fill_holes(union_by_piece(street_buffers(segs, r), workers=workers), max_hole_m2), len(segs)
     # 4. merged, cut in x strips merged on their own threads; 5. the gaps sorted
-    merged = _merge_in_strips(hulls, len(strips)) if len(strips) > 1 else union_by_piece(hulls, workers=workers)
+    n_cut = min(len(hulls) // _HULLS_PER_STRIP, 64)
+    merged = _merge_in_strips(hulls, n_cut, workers) if n_cut > 1 else union_by_piece(hulls, workers=workers)
     return _fill_gaps(merged, segs, lo, hi, r, max_hole_m2, grid), len(hulls)
 
 
@@ -245,7 +250,7 @@ def _strip_hulls(
     return np.concatenate(polys)
 
 
-def _merge_in_strips(polys: np.ndarray, n: int) -> shapely.Geometry:
+def _merge_in_strips(polys: np.ndarray, n: int, threads: int) -> shapely.Geometry:
     """The union of ``polys`` merged in ``n`` x strips on ``n`` threads.
 
     Polygons crossing a cut line are clipped to each side (``clip_by_rect``: the same points on the line from
@@ -267,12 +272,9 @@ def _merge_in_strips(polys: np.ndarray, n: int) -> shapely.Geometry:
         part = shapely.clip_by_rect(polys[cross], x0, lo_y, x1, hi_y)
         part = shapely.get_parts(part[~shapely.is_empty(part)])
         strips.append(np.concatenate([polys[inside], part[shapely.get_type_id(part) == 3]]))
-    with ThreadPoolExecutor(n) as ex:
+    with ThreadPoolExecutor(threads) as ex:
         merged = [shapely.get_parts(m) for m in ex.map(union_by_piece, strips)]
-    on_cut = [[shapely.get_coordinates(m) for m in merged[k : k + 2]] for k in range(n - 1)]
-    same = all(
-        np.array_equal(np.unique(a[a[:, 0] == x, 1]), np.unique(c[c[:, 0] == x, 1])) for (a, c), x in zip(on_cut, cuts)
-    )
+    same = _cuts_match(merged, cuts)
     parts = np.concatenate(merged)
     if not same:
         return union_by_piece(parts)
@@ -292,6 +294,15 @@ def _merge_in_strips(polys: np.ndarray, n: int) -> shapely.Geometry:
     ring = np.insert(ring, np.flatnonzero(last)[~closed] + 1, ring[first][~closed])
     out = shapely.polygons(shapely.linearrings(xy, indices=ring), indices=part)
     return out[0] if len(out) == 1 else shapely.multipolygons(out)
+
+
+def _cuts_match(merged: list[np.ndarray], cuts: np.ndarray) -> bool:
+    """Whether the strips' merged parts have the same points on each cut line from both sides."""
+    for k, x in enumerate(cuts):
+        a, b = shapely.get_coordinates(merged[k]), shapely.get_coordinates(merged[k + 1])
+        if not np.array_equal(np.unique(a[a[:, 0] == x, 1]), np.unique(b[b[:, 0] == x, 1])):
+            return False
+    return True
 
 
 def _samples(segs: np.ndarray, length: np.ndarray, spacing: float, kmax: int = 6) -> tuple[np.ndarray, np.ndarray]:
