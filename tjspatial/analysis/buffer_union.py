@@ -253,7 +253,7 @@ def _strip_hulls(
 def _merge_in_strips(polys: np.ndarray, n: int, threads: int) -> shapely.Geometry:
     """The union of ``polys`` merged in ``n`` x strips on ``n`` threads.
 
-    Polygons crossing a cut line are clipped to each side (``clip_by_rect``: the same points on the line from
+    Polygons crossing a cut line are clipped to each side (:func:`_clip_convex`: the same points on the line from
     both sides), each strip is merged on its own, and the strips — which only touch along the cut lines, with
     the same vertices there — are joined as a coverage (no overlay). The points the cuts added on the union's
     boundary are dropped, which restores the original edges. If the two sides of a cut do not match exactly
@@ -262,16 +262,14 @@ def _merge_in_strips(polys: np.ndarray, n: int, threads: int) -> shapely.Geometr
     b = shapely.bounds(polys)
     centre = 0.5 * (b[:, 0] + b[:, 2])
     cuts = np.quantile(centre, np.arange(1, n) / n) + 0.0371  # off any round number a vertex might have
-    lo_x, lo_y, hi_x, hi_y = b[:, 0].min() - 1, b[:, 1].min() - 1, b[:, 2].max() + 1, b[:, 3].max() + 1
+    lo_x, hi_x = b[:, 0].min() - 1, b[:, 2].max() + 1
     edges = np.concatenate([[lo_x], cuts, [hi_x]])
     strips = []
     for k in range(n):
         x0, x1 = edges[k], edges[k + 1]
         inside = (b[:, 0] >= x0) & (b[:, 2] <= x1)
         cross = ~inside & (b[:, 0] < x1) & (b[:, 2] > x0)
-        part = shapely.clip_by_rect(polys[cross], x0, lo_y, x1, hi_y)
-        part = shapely.get_parts(part[~shapely.is_empty(part)])
-        strips.append(np.concatenate([polys[inside], part[shapely.get_type_id(part) == 3]]))
+        strips.append(np.concatenate([polys[inside], _clip_convex(polys[cross], x0, x1)]))
     with ThreadPoolExecutor(threads) as ex:
         merged = [shapely.get_parts(m) for m in ex.map(union_by_piece, strips)]
     same = _cuts_match(merged, cuts)
@@ -294,6 +292,49 @@ def _merge_in_strips(polys: np.ndarray, n: int, threads: int) -> shapely.Geometr
     ring = np.insert(ring, np.flatnonzero(last)[~closed] + 1, ring[first][~closed])
     out = shapely.polygons(shapely.linearrings(xy, indices=ring), indices=part)
     return out[0] if len(out) == 1 else shapely.multipolygons(out)
+
+
+def _clip_convex(polys: np.ndarray, x0: float, x1: float) -> np.ndarray:
+    """The parts of convex polygons between x = ``x0`` and x = ``x1``, with each point on a line computed from
+    the original edge's end points taken in x order: a polygon cut by a line gets bit-identical points on it
+    from both sides (``clip_by_rect`` computes them in different orders)."""
+    if not len(polys):
+        return polys
+    xy, which = shapely.get_coordinates(shapely.get_exterior_ring(polys), return_index=True)
+    body = np.r_[which[1:] == which[:-1], False]  # without each ring's closing point
+    a = xy[body]
+    which = which[body]
+    start = np.r_[True, which[1:] != which[:-1]]
+    first = np.flatnonzero(start)
+    nxt = np.arange(len(a)) + 1
+    nxt[np.r_[first[1:], len(a)] - 1] = first  # each ring's last vertex goes back to its first
+    b = a[nxt]
+    lo = np.where((a[:, 0] <= b[:, 0])[:, None], a, b)  # the edge's end points in x order
+    hi = np.where((a[:, 0] <= b[:, 0])[:, None], b, a)
+    out = [np.where(((a[:, 0] >= x0) & (a[:, 0] <= x1))[:, None], a, np.nan)]  # the vertex, if inside
+    # then the edge's crossings of x0 and x1, in the order the edge meets them
+    t = []
+    for x in (x0, x1):
+        cross = (np.minimum(a[:, 0], b[:, 0]) < x) & (np.maximum(a[:, 0], b[:, 0]) > x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = lo[:, 1] + (x - lo[:, 0]) * (hi[:, 1] - lo[:, 1]) / (hi[:, 0] - lo[:, 0])
+        out.append(np.where(cross[:, None], np.column_stack([np.full(len(a), x), y]), np.nan))
+        t.append(np.where(cross, np.abs(x - a[:, 0]), np.inf))
+    swap = t[1] < t[0]
+    out[1], out[2] = np.where(swap[:, None], out[2], out[1]), np.where(swap[:, None], out[1], out[2])
+    pts = np.stack(out, axis=1).reshape(-1, 2)  # vertex, first crossing, second crossing of every edge
+    ring = np.repeat(which, 3)
+    ok = ~np.isnan(pts[:, 0])
+    pts, ring = pts[ok], ring[ok]
+    count = np.bincount(ring, minlength=len(polys))
+    keep = count >= 3
+    ring_start = np.r_[0, np.cumsum(count)]
+    closing = pts[ring_start[:-1][keep]]
+    xy = np.insert(pts, np.repeat(ring_start[1:][keep], 1), closing, axis=0)  # close each kept ring
+    ring = np.insert(ring, np.repeat(ring_start[1:][keep], 1), np.flatnonzero(keep))
+    xy, ring = xy[keep[ring]], ring[keep[ring]]
+    n = np.bincount(ring, minlength=len(polys))[keep]
+    return shapely.from_ragged_array(shapely.GeometryType.POLYGON, xy, (np.r_[0, np.cumsum(n)], np.arange(len(n) + 1)))
 
 
 def _cuts_match(merged: list[np.ndarray], cuts: np.ndarray) -> bool:
