@@ -20,9 +20,12 @@ most of the work, yet only the buffers along the catchment's edge (and around it
    inside its buffer.
 4. **Merge.** Every point of the union's boundary lies on an *open* piece (a point on a closed piece is interior).
    Each buffer with open pieces is replaced by the convex polygon of the vertices of its open edges (a subset of
-   the buffer, so of the union) and these polygons are merged per connected piece (:func:`union_by_piece`). Call
-   the result ``U``: it lies inside the union and holds its boundary, so each bounded gap of ``U`` is either
-   inside the union or wholly outside it (a connected set that meets no boundary point).
+   the buffer, so of the union). These polygons are merged in x strips of about 250 (GEOS merges n polygons in
+   about log2 n rounds, each touching every vertex; polygons across a cut are clipped to both sides with the
+   same points on the cut), and the strips, which only touch along the cuts, are joined as a coverage; the points
+   the cuts added are dropped again. Call the result ``U``: it lies inside the union and holds its boundary, so
+   each bounded gap of ``U`` is either inside the union or wholly outside it (a connected set that meets no
+   boundary point).
 5. **Holes.** Gaps under ``max_hole_m2`` are filled either way. A larger gap is tested at one point just inside
    it (solid cell, else exactly against the buffers of the streets within ``r``): covered gaps are filled, the
    others are the union's real holes. Parts of ``U`` inside another part's filled outline are dropped.
@@ -54,6 +57,8 @@ _MIN_WITNESS_M = 1.0
 """Streets shorter than this witness nothing (GEOS drops a vertex of some very short buffers)."""
 
 _STRIP_MIN = 4000
+"""With ``workers > 1``, the buffers to check are split into x strips checked on their own threads above this
+count."""
 
 _HULLS_PER_STRIP = 250
 """The hulls are merged in x strips of about this many (GEOS merges n polygons in about log2(n) rounds, each
@@ -175,7 +180,7 @@ def merge_street_buffers(
     max_hole_m2 : float
         Holes smaller than this are filled, m² (with 0 or less nothing is filled and every buffer is merged).
     workers : int, default 1
-        Threads for the KD-tree queries and the merge (the geometry does not depend on it).
+        Threads for checking the buffers and merging the strips (the geometry does not depend on it).
 
     Returns
     -------
@@ -251,7 +256,7 @@ def _strip_hulls(
 
 
 def _merge_in_strips(polys: np.ndarray, n: int, threads: int) -> shapely.Geometry:
-    """The union of ``polys`` merged in ``n`` x strips on ``n`` threads.
+    """The union of ``polys`` merged in ``n`` x strips on ``threads`` threads.
 
     Polygons crossing a cut line are clipped to each side (:func:`_clip_convex`: the same points on the line from
     both sides), each strip is merged on its own, and the strips — which only touch along the cut lines, with
