@@ -200,13 +200,13 @@ def merge_street_buffers(
     lo, hi = np.minimum(segs[:, 0], segs[:, 1]), np.maximum(segs[:, 0], segs[:, 1])
     wrow = np.flatnonzero(witness)
     samples, owner = _samples(segs[wrow], length[wrow], r / 4)
-    grid = _CoverGrid.build(samples, lo.min(axis=0) - 2 * r, hi.max(axis=0) + 2 * r, r)
+    grid, si, sj = _CoverGrid.build(samples, lo.min(axis=0) - 2 * r, hi.max(axis=0) + 2 * r, r)
     # 2. buffers whose bounding box is all solid draw nothing
     i0, j0 = grid.cells(lo - r)
     i1, j1 = grid.cells(hi + r)
     cand = np.flatnonzero(witness & (grid.open_cells(i0, j0, i1, j1) > 0))
     # 3. open boundary pieces of the others and their hulls, in x strips on ``workers`` threads
-    tree_pts = _TreeSamples.build(segs, samples, wrow[owner], r / 4, grid)
+    tree_pts = _TreeSamples.build(segs, samples, si, sj, wrow[owner], r / 4)
     order = cand[np.argsort(lo[cand, 0] + hi[cand, 0], kind="stable")]
     strips = np.array_split(order, workers if len(cand) > _STRIP_MIN else 1)
     strips[0] = np.concatenate([strips[0], np.flatnonzero(~witness)])  # buffers of streets under 1 m: merged whole
@@ -222,7 +222,7 @@ def merge_street_buffers(
     # 4. merged, cut in x strips merged on their own threads; 5. the gaps sorted
     n_cut = min(len(hulls) // _HULLS_PER_STRIP, 64)
     merged = _merge_in_strips(hulls, n_cut, workers) if n_cut > 1 else union_by_piece(hulls, workers=workers)
-    return _fill_gaps(merged, segs, lo, hi, r, max_hole_m2, grid), len(hulls)
+    return _fill_gaps(merged, segs, lo, hi, r, max_hole_m2, grid, tree_pts), len(hulls)
 
 
 def _strip_hulls(
@@ -393,12 +393,17 @@ class _CoverGrid:
     open_sum: np.ndarray  # (ny + 1, nx + 1) prefix sums of the cells that are not solid
 
     @classmethod
-    def build(cls, samples: np.ndarray, lo: np.ndarray, hi: np.ndarray, r: float) -> "_CoverGrid":
-        """The grid over ``lo``..``hi`` (metres) with the cells the samples fall in burnt."""
+    def build(
+        cls, samples: np.ndarray, lo: np.ndarray, hi: np.ndarray, r: float
+    ) -> tuple["_CoverGrid", np.ndarray, np.ndarray]:
+        """The grid over ``lo``..``hi`` (metres) with the cells the samples fall in burnt; and those cells (row,
+        column of each sample)."""
         h = max(r / 4, math.sqrt(float(np.prod(hi - lo)) / _MAX_CELLS))
         ny, nx = int((hi[1] - lo[1]) // h) + 1, int((hi[0] - lo[0]) // h) + 1
+        si = ((samples[:, 1] - lo[1]) // h).astype(np.intp)
+        sj = ((samples[:, 0] - lo[0]) // h).astype(np.intp)
         burnt = np.zeros(ny * nx, dtype=bool)
-        burnt[((samples[:, 1] - lo[1]) // h).astype(np.intp) * nx + ((samples[:, 0] - lo[0]) // h).astype(np.intp)] = 1
+        burnt[si * nx + sj] = 1
         burnt = burnt.reshape(ny, nx)
         # a point of cell A is within |offset| * h + sqrt(2) * h of a sample in cell B (offset between the two
         # cells' centres): cells whose offset to a burnt cell keeps this within COVER * r are solid. The disk of
@@ -413,7 +418,7 @@ class _CoverGrid:
                 widest = b
         open_sum = np.zeros((ny + 1, nx + 1), dtype=np.int32)
         np.cumsum(np.cumsum(~solid, axis=0, dtype=np.int32), axis=1, out=open_sum[1:, 1:])
-        return cls(float(lo[0]), float(lo[1]), float(h), solid, open_sum)
+        return cls(float(lo[0]), float(lo[1]), float(h), solid, open_sum), si, sj
 
     def cells(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Row and column of the cell of each point (n, 2), clipped to the grid."""
@@ -442,12 +447,13 @@ class _TreeSamples:
     spacing: float
 
     @classmethod
-    def build(cls, segs: np.ndarray, samples: np.ndarray, owner: np.ndarray, spacing: float, grid: "_CoverGrid"):
-        """The samples of ``segs`` (``owner``: their rows) in ``grid``."""
+    def build(
+        cls, segs: np.ndarray, samples: np.ndarray, si: np.ndarray, sj: np.ndarray, owner: np.ndarray, spacing: float
+    ) -> "_TreeSamples":
+        """The samples of ``segs`` (in cells ``si``, ``sj``; ``owner``: their rows), ``spacing`` metres apart."""
         d = segs[:, 1] - segs[:, 0]
-        i, j = grid.cells(samples)
         inv = 1.0 / np.maximum(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1], 1e-300)
-        return cls(samples, i, j, owner, segs[:, 0], d, inv, spacing)
+        return cls(samples, si, sj, owner, segs[:, 0], d, inv, spacing)
 
 
 class _WitnessTree:
@@ -565,6 +571,7 @@ def _fill_gaps(
     r: float,
     max_hole_m2: float,
     grid: _CoverGrid,
+    tree_pts: _TreeSamples,
 ) -> shapely.Geometry:
     """The merged open-edge polygons with their gaps sorted (step 5 of the module docstring).
 
@@ -584,7 +591,7 @@ def _fill_gaps(
     hole_poly = shapely.polygons(rings[holes])
     hole_area = shapely.area(hole_poly)
     kept = hole_area >= max_hole_m2
-    kept[kept] = ~_covered(_inside_ring(rings[holes[kept]]), segs, lo, hi, r, grid)
+    kept[kept] = ~_covered(_inside_ring(rings[holes[kept]]), segs, lo, hi, r, grid, tree_pts)
     container = np.full(len(parts), -1)  # innermost hole around each part
     if len(holes):
         i, j = shapely.STRtree(hole_poly).query(shapely.point_on_surface(parts), predicate="within")
@@ -630,13 +637,17 @@ def _inside_ring(rings: np.ndarray) -> np.ndarray:
 
 
 def _covered(
-    xy: np.ndarray, segs: np.ndarray, lo: np.ndarray, hi: np.ndarray, r: float, grid: _CoverGrid
+    xy: np.ndarray, segs: np.ndarray, lo: np.ndarray, hi: np.ndarray, r: float, grid: _CoverGrid, tree_pts: _TreeSamples
 ) -> np.ndarray:
-    """Whether each point lies in a street buffer: a solid cell, else tested against the buffers of the streets
-    whose box grown by ``r`` holds it."""
+    """Whether each point lies in a street buffer: a solid cell or a street within ``COVER * r``, else tested
+    against the buffers of the streets whose box grown by ``r`` holds it."""
     if not len(xy):
         return np.zeros(0, dtype=bool)
     out = grid.solid[grid.cells(xy)]
+    if not out.all():
+        tree = _WitnessTree(tree_pts, grid, r, 1)
+        rest = np.flatnonzero(~out)
+        out[rest] = tree.within(xy[rest], tree.nearest(xy[rest]))
     for n in np.flatnonzero(~out):
         x, y = xy[n]
         near = np.flatnonzero((lo[:, 0] - r <= x) & (hi[:, 0] + r >= x) & (lo[:, 1] - r <= y) & (hi[:, 1] + r >= y))
