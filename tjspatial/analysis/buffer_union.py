@@ -11,7 +11,7 @@ most of the work, yet only the buffers along the catchment's edge (and around it
    which GEOS buffers with fewer vertices, are never used as witnesses).
 2. **Raster.** A grid of ``r / 4`` cells: a cell is *solid* when a sample lies within ``COVER * r`` of each of its
    points (checked conservatively from the cells the samples fall in, with rectangle footprints). A buffer whose
-   bounding box holds only solid cells has its whole boundary strictly inside other buffers (its own samples are
+   bounding box (less its corners) holds only solid cells has its whole boundary strictly inside other buffers (its own samples are
    at least 0.98 ``r`` from its boundary, so the witness is another street): it draws nothing.
 3. **Boundary pieces.** The boundary of each remaining buffer is cut into pieces of at most 0.4 ``r`` (its 16
    arc chords and its two sides in equal parts). A piece is *closed* when it lies in solid cells or both its ends
@@ -202,9 +202,13 @@ def merge_street_buffers(
     samples, owner = _samples(segs[wrow], length[wrow], r / 4)
     grid, si, sj = _CoverGrid.build(samples, lo.min(axis=0) - 2 * r, hi.max(axis=0) + 2 * r, r)
     # 2. buffers whose bounding box is all solid draw nothing
-    i0, j0 = grid.cells(lo - r)
-    i1, j1 = grid.cells(hi + r)
-    cand = np.flatnonzero(witness & (grid.open_cells(i0, j0, i1, j1) > 0))
+    # (a disk of radius r lies in the union of the boxes r x r/sqrt(2) and r/sqrt(2) x r: two boxes, not the corners)
+    open_near = np.zeros(len(segs), dtype=bool)
+    for dx, dy in ((r, r / math.sqrt(2)), (r / math.sqrt(2), r)):
+        i0, j0 = grid.cells(lo - (dx, dy))
+        i1, j1 = grid.cells(hi + (dx, dy))
+        open_near |= grid.open_cells(i0, j0, i1, j1) > 0
+    cand = np.flatnonzero(witness & open_near)
     # 3. open boundary pieces of the others and their hulls, in x strips on ``workers`` threads
     tree_pts = _TreeSamples.build(segs, samples, si, sj, wrow[owner], r / 4)
     order = cand[np.argsort(lo[cand, 0] + hi[cand, 0], kind="stable")]
@@ -269,14 +273,21 @@ def _merge_in_strips(polys: np.ndarray, n: int, threads: int) -> shapely.Geometr
     cuts = np.quantile(centre, np.arange(1, n) / n) + 0.0371  # off any round number a vertex might have
     lo_x, hi_x = b[:, 0].min() - 1, b[:, 2].max() + 1
     edges = np.concatenate([[lo_x], cuts, [hi_x]])
-    strips = []
-    for k in range(n):
-        x0, x1 = edges[k], edges[k + 1]
-        inside = (b[:, 0] >= x0) & (b[:, 2] <= x1)
-        cross = ~inside & (b[:, 0] < x1) & (b[:, 2] > x0)
-        strips.append(np.concatenate([polys[inside], _clip_convex(polys[cross], x0, x1)]))
+    # each polygon to the strips from the one of its left edge to the one of its right edge
+    first = np.searchsorted(cuts, b[:, 0])
+    last = np.searchsorted(cuts, b[:, 2])
+    order = np.argsort(first, kind="stable")
+    whole = order[(first == last)[order]]
+    start = np.searchsorted(first[whole], np.arange(n + 1))
+    span = np.flatnonzero(first != last)
+
+    def strip(k: int) -> np.ndarray:
+        cross = span[(first[span] <= k) & (last[span] >= k)]
+        clipped = _clip_convex(polys[cross], edges[k], edges[k + 1])
+        return shapely.get_parts(union_by_piece(np.concatenate([polys[whole[start[k] : start[k + 1]]], clipped])))
+
     with ThreadPoolExecutor(threads) as ex:
-        merged = [shapely.get_parts(m) for m in ex.map(union_by_piece, strips)]
+        merged = list(ex.map(strip, range(n)))
     same = _cuts_match(merged, cuts)
     parts = np.concatenate(merged)
     if not same:
