@@ -411,8 +411,8 @@ class _CoverGrid:
         column of each sample)."""
         h = max(r / 4, math.sqrt(float(np.prod(hi - lo)) / _MAX_CELLS))
         ny, nx = int((hi[1] - lo[1]) // h) + 1, int((hi[0] - lo[0]) // h) + 1
-        si = ((samples[:, 1] - lo[1]) // h).astype(np.intp)
-        sj = ((samples[:, 0] - lo[0]) // h).astype(np.intp)
+        si = ((samples[:, 1] - lo[1]) * (1.0 / h)).astype(np.intp)  # as cells() computes them
+        sj = ((samples[:, 0] - lo[0]) * (1.0 / h)).astype(np.intp)
         burnt = np.zeros(ny * nx, dtype=bool)
         burnt[si * nx + sj] = 1
         burnt = burnt.reshape(ny, nx)
@@ -434,8 +434,10 @@ class _CoverGrid:
     def cells(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Row and column of the cell of each point (n, 2), clipped to the grid."""
         ny, nx = self.solid.shape
-        i = np.clip((xy[..., 1] - self.y0) // self.h, 0, ny - 1).astype(np.intp)
-        j = np.clip((xy[..., 0] - self.x0) // self.h, 0, nx - 1).astype(np.intp)
+        # a point within 1e-12 of a cell edge may land in the next cell: the 8 cm between 0.98 r and the buffer's
+        # 0.9808 r absorbs that
+        i = np.clip(((xy[..., 1] - self.y0) * (1.0 / self.h)).astype(np.intp), 0, ny - 1)
+        j = np.clip(((xy[..., 0] - self.x0) * (1.0 / self.h)).astype(np.intp), 0, nx - 1)
         return i, j
 
     def open_cells(self, i0, j0, i1, j1) -> np.ndarray:
