@@ -475,7 +475,9 @@ class _WitnessTree:
 
     def __init__(self, pts: _TreeSamples, grid: _CoverGrid, r: float, workers: int):
         self.pts, self.grid, self.rho, self.workers = pts, grid, COVER * r, max(1, workers)
-        self.reach = self.rho + pts.spacing / 2  # a street within rho has a sample within this
+        # a street within rho may have no sample within rho (samples are spacing apart): a witness lost, never a
+        # false one; asking for no more than rho keeps the queries short and drops the point's own street
+        self.reach = self.rho
         self._asked = np.zeros(grid.solid.shape, dtype=bool)
         self._keep = np.empty(0, dtype=np.intp)
         self._tree = None
@@ -545,7 +547,7 @@ def _open_edges(rings: np.ndarray, k: int, piece: float, grid: _CoverGrid, tree:
         closed[todo] = tree.within(a[todo], wit[todo]) & tree.within(b[todo], wit[todo])
         e = todo[~closed[todo]]
         closed[e] = tree.within(a[e], wit[nxt[e]]) & tree.within(b[e], wit[nxt[e]])
-        e = todo[~closed[todo]]
+        e = todo[~closed[todo] & (wit[todo] >= 0) & (wit[nxt[todo]] >= 0)]  # an end without a street stays open
         if len(e):  # the street nearest the middle, for the whole piece or for each half
             mid = 0.5 * (a[e] + b[e])
             wm = tree.nearest(mid)
