@@ -57,6 +57,8 @@ _MIN_WITNESS_M = 1.0
 """Streets shorter than this witness nothing (GEOS drops a vertex of some very short buffers)."""
 
 _STRIP_MIN = 4000
+_HULL_TASKS = 2
+"""Hull-building tasks per thread (smaller tasks balance the threads)."""
 """With ``workers > 1``, the buffers to check are split into x strips checked on their own threads above this
 count."""
 
@@ -212,10 +214,10 @@ def merge_street_buffers(
     # 3. open boundary pieces of the others and their hulls, in x strips on ``workers`` threads
     tree_pts = _TreeSamples.build(segs, samples, si, sj, wrow[owner], r / 4)
     order = cand[np.argsort(lo[cand, 0] + hi[cand, 0], kind="stable")]
-    strips = np.array_split(order, workers if len(cand) > _STRIP_MIN else 1)
+    strips = np.array_split(order, _HULL_TASKS * workers if len(cand) > _STRIP_MIN and workers > 1 else 1)
     strips[0] = np.concatenate([strips[0], np.flatnonzero(~witness)])  # buffers of streets under 1 m: merged whole
     if len(strips) > 1:
-        with ThreadPoolExecutor(len(strips)) as ex:
+        with ThreadPoolExecutor(workers) as ex:
             hulls = np.concatenate(
                 list(ex.map(lambda rows: _strip_hulls(segs, rows, length, r, grid, tree_pts, 1), strips))
             )
