@@ -57,15 +57,15 @@ _MIN_WITNESS_M = 1.0
 """Streets shorter than this witness nothing (GEOS drops a vertex of some very short buffers)."""
 
 _STRIP_MIN = 4000
-_HULL_TASKS = 2
-"""Hull-building tasks per thread (smaller tasks balance the threads)."""
 """With ``workers > 1``, the buffers to check are split into x strips checked on their own threads above this
 count."""
+
+_HULL_TASKS = 2
+"""Hull-building tasks per thread (smaller tasks balance the threads)."""
 
 _HULLS_PER_STRIP = 250
 """The hulls are merged in x strips of about this many (GEOS merges n polygons in about log2(n) rounds, each
 touching every vertex: smaller strips mean fewer rounds; the strips are joined without an overlay)."""
-"""With ``workers > 1``, buffers to check are split into that many x strips (one thread each) above this count."""
 
 _MAX_CELLS = 8_000_000
 """The coverage raster's cell count is kept under this (cells grow beyond ``r / 4`` on very large extents)."""
@@ -164,7 +164,7 @@ def fill_holes(geom, max_hole_m2: float) -> shapely.Geometry:
     if len(polys) > 1:  # a part inside a filled hole (an island) is covered now: drop it
         inner, outer = shapely.STRtree(polys).query(shapely.point_on_surface(parts), predicate="within")
         polys = np.delete(polys, inner[inner != outer])
-    return shapely.multipolygons(polys) if len(polys) > 1 else polys[0]
+    return _one_geometry(polys)
 
 
 def merge_street_buffers(
@@ -198,7 +198,7 @@ def merge_street_buffers(
     length = np.hypot(segs[:, 1, 0] - segs[:, 0, 0], segs[:, 1, 1] - segs[:, 0, 1])
     witness = length >= _MIN_WITNESS_M
     if max_hole_m2 <= 0 or r <= 0 or witness.sum() < 2:
-        return fill_holes(union_by_piece(street_buffers(segs, r), workers=workers), max_hole_m2), len(segs)
+        return _merge_all(segs, r, max_hole_m2, workers)
     lo, hi = np.minimum(segs[:, 0], segs[:, 1]), np.maximum(segs[:, 0], segs[:, 1])
     wrow = np.flatnonzero(witness)
     samples, owner = _samples(segs[wrow], length[wrow], r / 4)
@@ -212,7 +212,7 @@ def merge_street_buffers(
         open_near |= grid.open_cells(i0, j0, i1, j1) > 0
     cand = np.flatnonzero(witness & open_near)
     # 3. open boundary pieces of the others and their hulls, in x strips on ``workers`` threads
-    tree_pts = _TreeSamples.build(segs, samples, si, sj, wrow[owner], r / 4)
+    tree_pts = _TreeSamples.build(segs, samples, si, sj, wrow[owner])
     order = cand[np.argsort(lo[cand, 0] + hi[cand, 0], kind="stable")]
     strips = np.array_split(order, _HULL_TASKS * workers if len(cand) > _STRIP_MIN and workers > 1 else 1)
     strips[0] = np.concatenate([strips[0], np.flatnonzero(~witness)])  # buffers of streets under 1 m: merged whole
@@ -224,11 +224,21 @@ def merge_street_buffers(
     else:
         hulls = _strip_hulls(segs, strips[0], length, r, grid, tree_pts, workers)
     if not len(hulls):  # every boundary closed: impossible for a bounded union, merge everything
-        return fill_holes(union_by_piece(street_buffers(segs, r), workers=workers), max_hole_m2), len(segs)
+        return _merge_all(segs, r, max_hole_m2, workers)
     # 4. merged, cut in x strips merged on their own threads; 5. the gaps sorted
     n_cut = min(len(hulls) // _HULLS_PER_STRIP, 64)
     merged = _merge_in_strips(hulls, n_cut, workers) if n_cut > 1 else union_by_piece(hulls, workers=workers)
     return _fill_gaps(merged, segs, lo, hi, r, max_hole_m2, grid, tree_pts), len(hulls)
+
+
+def _merge_all(segs: np.ndarray, r: float, max_hole_m2: float, workers: int) -> tuple[shapely.Geometry, int]:
+    """Every buffer merged, holes under ``max_hole_m2`` filled (the plain method, for the cases the proof skips)."""
+    return fill_holes(union_by_piece(street_buffers(segs, r), workers=workers), max_hole_m2), len(segs)
+
+
+def _one_geometry(polys: np.ndarray) -> shapely.Geometry:
+    """The polygon when there is one, else a MultiPolygon of them."""
+    return polys[0] if len(polys) == 1 else shapely.multipolygons(polys)
 
 
 def _strip_hulls(
@@ -299,9 +309,9 @@ def _merge_in_strips(polys: np.ndarray, n: int, threads: int) -> shapely.Geometr
     xy, ring = shapely.get_coordinates(rings, return_index=True)
     keep = ~np.isin(xy[:, 0], cuts)
     if keep.all():
-        return joined[0] if len(joined) == 1 else shapely.multipolygons(joined)
+        return _one_geometry(joined)
     if (np.bincount(ring[keep], minlength=len(rings)) < 4).any():  # a tiny ring would lose its shape: keep them
-        return joined[0] if len(joined) == 1 else shapely.multipolygons(joined)
+        return _one_geometry(joined)
     xy, ring = xy[keep], ring[keep]
     first = np.r_[True, ring[1:] != ring[:-1]]
     last = np.r_[ring[1:] != ring[:-1], True]
@@ -309,7 +319,7 @@ def _merge_in_strips(polys: np.ndarray, n: int, threads: int) -> shapely.Geometr
     xy = np.insert(xy, np.flatnonzero(last)[~closed] + 1, xy[first][~closed], axis=0)
     ring = np.insert(ring, np.flatnonzero(last)[~closed] + 1, ring[first][~closed])
     out = shapely.polygons(shapely.linearrings(xy, indices=ring), indices=part)
-    return out[0] if len(out) == 1 else shapely.multipolygons(out)
+    return _one_geometry(out)
 
 
 def _clip_convex(polys: np.ndarray, x0: float, x1: float) -> np.ndarray:
@@ -459,16 +469,15 @@ class _TreeSamples:
     p: np.ndarray  # streets: start, direction, 1 / squared length
     d: np.ndarray
     inv: np.ndarray
-    spacing: float
 
     @classmethod
     def build(
-        cls, segs: np.ndarray, samples: np.ndarray, si: np.ndarray, sj: np.ndarray, owner: np.ndarray, spacing: float
+        cls, segs: np.ndarray, samples: np.ndarray, si: np.ndarray, sj: np.ndarray, owner: np.ndarray
     ) -> "_TreeSamples":
-        """The samples of ``segs`` (in cells ``si``, ``sj``; ``owner``: their rows), ``spacing`` metres apart."""
+        """The samples of ``segs`` (in cells ``si``, ``sj``; ``owner``: their rows)."""
         d = segs[:, 1] - segs[:, 0]
         inv = 1.0 / np.maximum(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1], 1e-300)
-        return cls(samples, si, sj, owner, segs[:, 0], d, inv, spacing)
+        return cls(samples, si, sj, owner, segs[:, 0], d, inv)
 
 
 class _WitnessTree:
@@ -476,30 +485,30 @@ class _WitnessTree:
     a point a street within ``COVER * r``: a *witness* whose buffer holds the point."""
 
     def __init__(self, pts: _TreeSamples, grid: _CoverGrid, r: float, workers: int):
+        # samples are looked up within rho only: a street within rho whose samples all lie farther (they are r / 4
+        # apart) is a witness lost, never a false one; short queries, and the point's own street is never found
         self.pts, self.grid, self.rho, self.workers = pts, grid, COVER * r, max(1, workers)
-        # a street within rho may have no sample within rho (samples are spacing apart): a witness lost, never a
-        # false one; asking for no more than rho keeps the queries short and drops the point's own street
-        self.reach = self.rho
         self._asked = np.zeros(grid.solid.shape, dtype=bool)
         self._keep = np.empty(0, dtype=np.intp)
         self._tree = None
 
     def prepare(self, xy: np.ndarray) -> None:
-        """(Re)build the tree over the samples within reach of ``xy`` and of every point asked about before."""
+        """(Re)build the tree over the samples within ``COVER * r`` of the cells of ``xy`` and of every point
+        asked about before."""
         i, j = self.grid.cells(xy)
         if self._tree is not None and self._asked[i, j].all():
             return
         self._asked[i, j] = True
-        w = int(math.ceil(self.reach / self.grid.h)) + 1
+        w = int(math.ceil(self.rho / self.grid.h)) + 1
         self._keep = np.flatnonzero(_dilate(self._asked, w, w)[self.pts.cell_i, self.pts.cell_j])
         self._tree = cKDTree(self.pts.samples[self._keep], balanced_tree=False, compact_nodes=False)
 
     def nearest(self, xy: np.ndarray) -> np.ndarray:
-        """For each point, the street (row of ``segs``) of its nearest sample within reach, else -1."""
+        """For each point, the street (row of ``segs``) of its nearest sample within ``COVER * r``, else -1."""
         self.prepare(xy)
         if not len(xy) or not len(self._keep):
             return np.full(len(xy), -1)
-        d, k = self._tree.query(xy, distance_upper_bound=self.reach, workers=self.workers)
+        d, k = self._tree.query(xy, distance_upper_bound=self.rho, workers=self.workers)
         ok = np.isfinite(d)
         return np.where(ok, self.pts.owner[self._keep[np.where(ok, k, 0)]], -1)
 
@@ -517,8 +526,9 @@ def _open_edges(rings: np.ndarray, k: int, piece: float, grid: _CoverGrid, tree:
     """(n, 18) whether each edge of each buffer ring (:func:`_rings`) may hold a point of the union's boundary.
 
     Chords are one piece; the two sides (edges 8 and 17) are cut in equal pieces of at most ``piece`` metres (at
-    most ``k``; padding pieces of length 0 keep every ring at ``18 + 2 (k - 1)`` pieces). A piece is closed when its cells are all solid or both its ends lie within ``COVER * r``
-    of one sample: the nearest of either end, or of its middle, or — cut at its middle — each half so.
+    most ``k``; padding pieces of length 0 keep every ring at ``18 + 2 (k - 1)`` pieces). A piece is closed when
+    its cells are all solid or both its ends lie within ``COVER * r`` of one street: that of the sample nearest
+    either end, or its middle, or — cut at its middle — each half so.
     """
     n = len(rings)
     pieces = np.clip(np.ceil(np.hypot(*(rings[:, 9] - rings[:, 8]).T) / piece), 1, k)
@@ -545,7 +555,7 @@ def _open_edges(rings: np.ndarray, k: int, piece: float, grid: _CoverGrid, tree:
         ends = np.flatnonzero(ask)
         wit = np.full(len(a), -1)
         wit[ends] = tree.nearest(a[ends])
-        # one street within reach of both ends: that of the first end, else that of the second
+        # one street within COVER * r of both ends: that of the first end, else that of the second
         closed[todo] = tree.within(a[todo], wit[todo]) & tree.within(b[todo], wit[todo])
         e = todo[~closed[todo]]
         closed[e] = tree.within(a[e], wit[nxt[e]]) & tree.within(b[e], wit[nxt[e]])
@@ -631,7 +641,7 @@ def _fill_gaps(
     index = np.concatenate([np.arange(len(out_part)), slot[owner]])
     order = np.argsort(index, kind="stable")  # each outline first, then its holes
     out = shapely.polygons(ring_of[order], indices=index[order])
-    return shapely.multipolygons(out) if len(out) > 1 else out[0]
+    return _one_geometry(out)
 
 
 def _inside_ring(rings: np.ndarray) -> np.ndarray:
@@ -730,7 +740,7 @@ def union_by_piece(polys: np.ndarray, *, workers: int = 1, executor=None) -> sha
         if own:
             ex.shutdown()
     parts = parts[shapely.get_type_id(parts) == 3]
-    return shapely.multipolygons(parts) if len(parts) > 1 else parts[0]
+    return _one_geometry(parts)
 
 
 def _pieces(polys: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ How it is fast
   buffers that may draw the catchment's edge are merged (:func:`tjspatial.analysis.buffer_union.merge_street_buffers`):
   a raster of the street samples and a KD-tree prove the others lie inside it (every point of their outline lies
   within 0.98 ``walk_buffer`` of another street, inside that street's buffer). The merged polygons are cut down
-  to the parts of their outline that may lie on the edge, merged per connected piece (no global union), and the
+  to the parts of their outline that may lie on the edge, merged in x strips joined without an overlay, and the
   gaps are sorted: small or covered gaps are filled, large uncovered ones stay as holes. The catchment is
   therefore the same polygon as buffering and merging every walked segment (tests compare the two to 1e-12
   relative; benchmarks/bench_network_coverage.py prints the difference from the per-station pipeline);
